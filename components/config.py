@@ -1,0 +1,360 @@
+"""The stack configuration (`dr:` namespace) as one validated, typed model.
+
+Everything the program declares is derived from `StackConfig`; nothing else reads `pulumi.Config`.
+Validation happens before any resource is declared, and a mistake is reported as one line that
+names the key path (`dr:regions.secondaries[0]: ...`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal, Mapping, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+NAMESPACE = "dr"
+
+# Multi-Region strong consistency (MRSC) is offered only inside these region sets, with exactly
+# three regions (or two replicas plus a witness, which this project does not declare).
+MRSC_REGION_SETS: tuple[frozenset[str], ...] = (
+    frozenset({"us-east-1", "us-east-2", "us-west-2"}),
+    frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"}),
+    frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
+)
+IMPLEMENTED_LAYOUTS = ("aws",)
+PLANNED_LAYOUTS = ("digitalocean", "ovh-hybrid")
+
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$")
+_CERT_ARN = re.compile(r"^arn:aws[a-z-]*:acm:([a-z0-9-]+):\d{12}:certificate/[A-Za-z0-9-]+$")
+
+
+class ConfigError(Exception):
+    """A user mistake in the stack config: `key` is the full path, `message` says what is wrong."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"{key}: {message}")
+        self.key = key
+        self.message = message
+
+
+class _Model(BaseModel):
+    """camelCase keys in the stack file, snake_case in Python; unknown keys are mistakes."""
+
+    model_config = ConfigDict(
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+    )
+
+
+def _check_region(value: str) -> str:
+    if not _REGION.match(value):
+        raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
+    return value
+
+
+class AppConfig(_Model):
+    """The containerised application deployed identically in every region."""
+
+    name: str = Field(description="Short name; prefixes every resource and the SSM parameter.")
+    image: str = Field(min_length=1, description="Container image reference.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the container listens on.")
+    health_path: str = Field("/health", description="HTTP path answering 200 when healthy.")
+    cpu: Literal[256, 512, 1024, 2048, 4096] = 512
+    memory: int = Field(1024, ge=512, le=30720, description="Task memory in MiB.")
+    desired_count: int = Field(2, ge=1, le=1000, description="Tasks in the active region.")
+    standby_desired_count: int = Field(
+        1, ge=1, le=1000, description="Tasks kept warm in each standby region."
+    )
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="Plain (non-secret) container environment."
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not _NAME.match(v):
+            raise ValueError(
+                f"{v!r} must be 3-32 lower-case letters, digits or hyphens, starting with a letter"
+            )
+        return v
+
+    @field_validator("health_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or " " in v:
+            raise ValueError(f"{v!r} must be an absolute URL path like /health")
+        return v
+
+
+class RegionsConfig(_Model):
+    primary: str
+    secondaries: list[str] = Field(min_length=1, max_length=5)
+
+    _primary = field_validator("primary")(classmethod(lambda cls, v: _check_region(v)))
+
+    @field_validator("secondaries")
+    @classmethod
+    def _each(cls, v: list[str]) -> list[str]:
+        for region in v:
+            _check_region(region)
+        return v
+
+    @property
+    def all(self) -> list[str]:
+        """Primary first, then the secondaries in failover priority order."""
+        return [self.primary, *self.secondaries]
+
+
+class TableConfig(_Model):
+    name: str
+    hash_key: str = Field(min_length=1)
+    range_key: Optional[str] = None
+    attributes: dict[str, Literal["S", "N", "B"]] = Field(min_length=1)
+    consistency: Literal["eventual", "strong"] = "eventual"
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    read_capacity: Optional[int] = Field(None, ge=1)
+    write_capacity: Optional[int] = Field(None, ge=1)
+    stream_view_type: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] = (
+        "NEW_AND_OLD_IMAGES"
+    )
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]{3,255}$", v):
+            raise ValueError(f"{v!r} is not a valid DynamoDB table name")
+        return v
+
+
+class RegionNetworkConfig(_Model):
+    """Either an existing VPC (vpcId + at least two subnetIds) or a CIDR for a new VPC."""
+
+    vpc_id: Optional[str] = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    subnet_ids: list[str] = Field(default_factory=list)
+    cidr: Optional[str] = Field(None, pattern=r"^10\.\d{1,3}\.0\.0/16$")
+
+    @field_validator("subnet_ids")
+    @classmethod
+    def _subnets(cls, v: list[str]) -> list[str]:
+        for s in v:
+            if not re.match(r"^subnet-[0-9a-f]{8,17}$", s):
+                raise ValueError(f"{s!r} is not a subnet id (subnet-...)")
+        return v
+
+
+class DnsConfig(_Model):
+    zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,32}$")
+    record_name: str
+    certificate_arns: dict[str, str] = Field(
+        default_factory=dict, description="region -> ACM certificate ARN; enables HTTPS there."
+    )
+
+    @field_validator("record_name")
+    @classmethod
+    def _fqdn(cls, v: str) -> str:
+        if not _FQDN.match(v):
+            raise ValueError(f"{v!r} is not a fully qualified domain name")
+        return v.rstrip(".")
+
+
+class HealthCheckConfig(_Model):
+    interval: Literal[10, 30] = 10
+    failure_threshold: int = Field(3, ge=1, le=10)
+    path: Optional[str] = None
+
+
+class FailoverConfig(_Model):
+    mode: Literal["automatic", "manual"] = "automatic"
+    failback: Literal["manual", "automatic"] = "manual"
+    monitor_interval_minutes: int = Field(1, ge=1, le=60)
+    failure_threshold: int = Field(3, ge=1, le=10)
+    recovery_threshold: int = Field(5, ge=1, le=60)
+    min_dwell_seconds: int = Field(300, ge=0, le=86400)
+    alarm_evaluation_periods: int = Field(1, ge=1, le=5)
+    client_cache_seconds: int = Field(5, ge=0, le=300)
+    reserved_concurrency: int = Field(2, ge=1, le=50)
+    powertools_layer_version: int = Field(27, ge=1)
+
+
+class NotificationsConfig(_Model):
+    emails: list[str] = Field(default_factory=list)
+
+    @field_validator("emails")
+    @classmethod
+    def _emails(cls, v: list[str]) -> list[str]:
+        for e in v:
+            if not _EMAIL.match(e):
+                raise ValueError(f"{e!r} is not an email address")
+        return v
+
+
+class ObjectivesConfig(_Model):
+    rto_seconds: int = Field(ge=1, le=86400)
+    rpo_seconds: int = Field(ge=0, le=86400)
+
+
+class StackConfig(_Model):
+    """The whole `dr:` namespace. Cross-key rules live in `_cross_checks` with exact key paths."""
+
+    layout: str
+    app: AppConfig
+    regions: RegionsConfig
+    table: TableConfig
+    dns: DnsConfig
+    objectives: ObjectivesConfig
+    network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
+    health_check: HealthCheckConfig = HealthCheckConfig()
+    failover: FailoverConfig = FailoverConfig()
+    notifications: NotificationsConfig = NotificationsConfig()
+    protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in prod).")
+
+    @property
+    def health_path(self) -> str:
+        return self.health_check.path or self.app.health_path
+
+
+def _cross_checks(cfg: StackConfig) -> None:
+    """Rules spanning several keys; each raises ConfigError naming the most specific key."""
+    key = f"{NAMESPACE}:"
+    if cfg.layout not in IMPLEMENTED_LAYOUTS:
+        if cfg.layout in PLANNED_LAYOUTS:
+            raise ConfigError(
+                f"{key}layout",
+                f"layout {cfg.layout!r} is not implemented yet; use 'aws'",
+            )
+        raise ConfigError(f"{key}layout", f"{cfg.layout!r} is not a layout; use 'aws'")
+    seen = {cfg.regions.primary}
+    for i, region in enumerate(cfg.regions.secondaries):
+        if region == cfg.regions.primary:
+            raise ConfigError(
+                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
+            )
+        if region in seen:
+            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
+        seen.add(region)
+    regions = cfg.regions.all
+    t = cfg.table
+    if t.hash_key not in t.attributes:
+        raise ConfigError(f"{key}table.hashKey", f"{t.hash_key!r} is not declared in table.attributes")
+    if t.range_key and t.range_key not in t.attributes:
+        raise ConfigError(
+            f"{key}table.rangeKey", f"{t.range_key!r} is not declared in table.attributes"
+        )
+    extra = sorted(set(t.attributes) - {t.hash_key, t.range_key})
+    if extra:
+        raise ConfigError(
+            f"{key}table.attributes.{extra[0]}",
+            "only key attributes are declared in DynamoDB (no index uses this one)",
+        )
+    if t.billing_mode == "PROVISIONED" and not (t.read_capacity and t.write_capacity):
+        raise ConfigError(f"{key}table.readCapacity", "PROVISIONED billing needs readCapacity and writeCapacity")
+    if t.consistency == "strong":
+        if t.billing_mode != "PAY_PER_REQUEST":
+            raise ConfigError(f"{key}table.billingMode", "strong consistency requires PAY_PER_REQUEST")
+        if not is_valid_mrsc_set(regions):
+            raise ConfigError(
+                f"{key}table.consistency",
+                f"strong consistency needs exactly three regions from one MRSC set "
+                f"({mrsc_sets_text()}); got {', '.join(regions)}",
+            )
+    if cfg.app.standby_desired_count > cfg.app.desired_count:
+        raise ConfigError(
+            f"{key}app.standbyDesiredCount",
+            f"{cfg.app.standby_desired_count} is more than app.desiredCount ({cfg.app.desired_count})",
+        )
+    for region, net in cfg.network.items():
+        if region not in regions:
+            raise ConfigError(f"{key}network.{region}", f"{region} is not one of the stack's regions")
+        if net.vpc_id and len(net.subnet_ids) < 2:
+            raise ConfigError(f"{key}network.{region}.subnetIds", "an existing VPC needs at least two subnets")
+        if net.subnet_ids and not net.vpc_id:
+            raise ConfigError(f"{key}network.{region}.vpcId", "subnetIds need the vpcId they belong to")
+        if net.vpc_id and net.cidr:
+            raise ConfigError(f"{key}network.{region}.cidr", "give either vpcId or cidr, not both")
+    for region, arn in cfg.dns.certificate_arns.items():
+        where = f"{key}dns.certificateArns.{region}"
+        if region not in regions:
+            raise ConfigError(where, f"{region} is not one of the stack's regions")
+        m = _CERT_ARN.match(arn)
+        if not m:
+            raise ConfigError(where, "is not an ACM certificate ARN")
+        if m.group(1) != region:
+            raise ConfigError(where, f"the certificate is in {m.group(1)}, the ALB in {region}")
+    if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
+        raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+
+
+def is_valid_mrsc_set(regions: list[str]) -> bool:
+    """Exactly three distinct regions, all inside one MRSC region set."""
+    return len(regions) == 3 and len(set(regions)) == 3 and any(
+        set(regions) <= s for s in MRSC_REGION_SETS
+    )
+
+
+def mrsc_sets_text() -> str:
+    return "; ".join("/".join(sorted(s)) for s in MRSC_REGION_SETS)
+
+
+def _loc_to_path(loc: tuple[Any, ...]) -> str:
+    path = NAMESPACE + ":"
+    first = True
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        else:
+            path += ("" if first else ".") + str(part)
+        first = False
+    return path
+
+
+def _friendly(err: Mapping[str, Any]) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "missing":
+        return "required key is missing"
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    got = err.get("input")
+    if kind not in ("value_error",) and not isinstance(got, (dict, list)):
+        msg += f" (got {got!r})"
+    return msg
+
+
+def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
+    """Validate raw `dr:` values (key without namespace -> decoded value) into a StackConfig.
+
+    Raises ConfigError for the first problem found, in key order.
+    """
+    try:
+        cfg = StackConfig.model_validate(dict(values))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ConfigError(_loc_to_path(first["loc"]), _friendly(first)) from None
+    _cross_checks(cfg)
+    return cfg
+
+
+def load_stack_config() -> StackConfig:
+    """Read every `dr:*` key of the running stack and validate it (the only `pulumi.Config` reader)."""
+    import json
+
+    from pulumi.runtime import config as runtime_config
+
+    raw: dict[str, Any] = {}
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    for full in sorted(keys):
+        ns, _, name = full.partition(":")
+        if ns != NAMESPACE:
+            continue
+        value = runtime_config.get_config(full)
+        if isinstance(value, str):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                pass  # a plain string value such as dr:layout
+        raw[name] = value
+    return parse_stack_config(raw)

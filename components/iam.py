@@ -1,0 +1,127 @@
+"""IAM documents as plain functions over ARNs, so tests and the policy linter read exactly what is deployed."""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+LAMBDA_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "lambda.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+ECS_TASKS_TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+
+
+def _stmt(sid: str, actions: list[str], resources: Iterable[str]) -> dict:
+    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(set(resources))}
+
+
+def orchestrator_policy(
+    *,
+    control_table_arns: list[str],
+    data_table_arns: list[str],
+    parameter_arns: list[str],
+    service_arns: list[str],
+    topic_arns: list[str],
+    topic_key_arns: list[str],
+    log_group_arn: str,
+) -> dict:
+    """Least privilege for the orchestrator: every write action names the exact ARNs it touches.
+
+    Only CloudWatch metric reads (no resource-level permissions exist for them) use `*`.
+    """
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _stmt(
+                "ControlItemFencedWrites",
+                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
+                control_table_arns,
+            ),
+            _stmt("ReplicationLagRead", ["dynamodb:DescribeTable"], data_table_arns),
+            _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
+            _stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns),
+            _stmt("Notify", ["sns:Publish"], topic_arns),
+            _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
+            _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
+            {
+                "Sid": "ReplicationLagMetrics",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:GetMetricData"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:
+    """What the application's tasks may do: item access on the data table, read the active region."""
+    table_and_indexes = [*table_arns, *(f"{a}/index/*" for a in table_arns)]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _stmt(
+                "DataTable",
+                [
+                    "dynamodb:BatchGetItem",
+                    "dynamodb:BatchWriteItem",
+                    "dynamodb:ConditionCheckItem",
+                    "dynamodb:DeleteItem",
+                    "dynamodb:DescribeTable",
+                    "dynamodb:GetItem",
+                    "dynamodb:PutItem",
+                    "dynamodb:Query",
+                    "dynamodb:Scan",
+                    "dynamodb:UpdateItem",
+                ],
+                table_and_indexes,
+            ),
+            _stmt("ActiveRegion", ["ssm:GetParameter"], parameter_arns),
+        ],
+    }
+
+
+def topic_key_policy(*, account_id: str) -> dict:
+    """Key policy for an SNS topic's CMK: CloudWatch alarms and EventBridge must be able to publish."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "AlarmsAndEventsPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+            },
+        ],
+    }
+
+
+def table_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:dynamodb:{region}:{account_id}:table/{name}"
+
+
+def parameter_arn(region: str, account_id: str, name: str) -> str:
+    return f"arn:aws:ssm:{region}:{account_id}:parameter/{name.lstrip('/')}"

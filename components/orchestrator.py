@@ -1,0 +1,165 @@
+"""The failover orchestrator Lambda in one standby region, with its triggers and least-privilege role."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import LAMBDA_TRUST, orchestrator_policy
+
+FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
+HANDLER = "failover.orchestrator.handler"
+RUNTIME = "python3.12"
+
+
+def powertools_layer_arn(region: str, version: int) -> str:
+    """AWS's published Powertools layer (logging), so the zip carries only our own code."""
+    return f"arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:{version}"
+
+
+def orchestrator_function_name(app: str, stack: str) -> str:
+    return f"{app}-{stack}-dr-orchestrator"
+
+
+def orchestrator_environment(
+    *,
+    app: str,
+    regions: list[str],
+    control_table: str,
+    data_table: str,
+    parameter_name: str,
+    health_urls: dict[str, str],
+    alarm_regions: dict[str, str],
+    services: dict[str, dict],
+    topic_arns: dict[str, str],
+    failure_threshold: int,
+    recovery_threshold: int,
+    min_dwell_seconds: int,
+    failback: str,
+    automatic: bool,
+    rpo_seconds: int,
+) -> dict[str, str]:
+    """The DR_* variables `failover.settings` reads (documented in the README)."""
+    return {
+        "DR_APP": app,
+        "DR_REGIONS": ",".join(regions),
+        "DR_CONTROL_TABLE": control_table,
+        "DR_DATA_TABLE": data_table,
+        "DR_ACTIVE_REGION_PARAMETER": parameter_name,
+        "DR_HEALTH_URLS": json.dumps(health_urls, sort_keys=True),
+        "DR_ALARM_REGIONS": json.dumps(alarm_regions, sort_keys=True),
+        "DR_SERVICES": json.dumps(services, sort_keys=True),
+        "DR_TOPIC_ARNS": json.dumps(topic_arns, sort_keys=True),
+        "DR_FAILURE_THRESHOLD": str(failure_threshold),
+        "DR_RECOVERY_THRESHOLD": str(recovery_threshold),
+        "DR_MIN_DWELL_SECONDS": str(min_dwell_seconds),
+        "DR_FAILBACK": failback,
+        "DR_AUTOMATIC_FAILOVER": "true" if automatic else "false",
+        "DR_RPO_SECONDS": str(rpo_seconds),
+        "POWERTOOLS_SERVICE_NAME": f"{app}-dr-orchestrator",
+    }
+
+
+@dataclass(frozen=True)
+class OrchestratorArgs:
+    app: str
+    stack: str
+    region: str
+    """The standby region this copy runs in."""
+    environment: pulumi.Input[dict]
+    """From `orchestrator_environment`, resolved once the topology's ARNs are known."""
+    policy_arns: pulumi.Input[dict]
+    """Keyword arguments of `iam.orchestrator_policy` except log_group_arn."""
+    alarm_topic_arn: pulumi.Input[str]
+    """The us-east-1 topic the health alarms publish to."""
+    monitor_interval_minutes: int
+    reserved_concurrency: int
+    powertools_layer_version: int
+
+
+class Orchestrator(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+
+    def __init__(
+        self,
+        name: str,
+        args: OrchestratorArgs,
+        provider: aws.Provider,
+        alarm_provider: aws.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("dr:automation:Orchestrator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        function_name = orchestrator_function_name(args.app, args.stack)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=90, opts=child
+        )
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.policy_arns, log_group.arn).apply(
+                lambda a: json.dumps(orchestrator_policy(**a[0], log_group_arn=a[1]))
+            ),
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-fn",
+            name=function_name,
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=pulumi.AssetArchive({"failover": pulumi.FileArchive(str(FAILOVER_SOURCE))}),
+            layers=[powertools_layer_arn(args.region, args.powertools_layer_version)],
+            timeout=60,
+            memory_size=256,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=args.environment),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
+        )
+        # Health alarms (us-east-1) -> SNS -> this function, in its own region.
+        aws.lambda_.Permission(
+            f"{name}-from-alarms",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="sns.amazonaws.com",
+            source_arn=args.alarm_topic_arn,
+            opts=child,
+        )
+        aws.sns.TopicSubscription(
+            f"{name}-alarms",
+            topic=args.alarm_topic_arn,
+            protocol="lambda",
+            endpoint=self.function.arn,
+            opts=pulumi.ResourceOptions(parent=self, provider=alarm_provider),
+        )
+        # The monitor: probe every region on a schedule, independent of us-east-1.
+        minutes = args.monitor_interval_minutes
+        rule = aws.cloudwatch.EventRule(
+            f"{name}-monitor",
+            schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
+            description="DR monitor tick: probe every region's health endpoint",
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-monitor",
+            rule=rule.name,
+            arn=self.function.arn,
+            input=json.dumps({"action": "monitor"}),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-from-schedule",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="events.amazonaws.com",
+            source_arn=rule.arn,
+            opts=child,
+        )
+        self.register_outputs({"functionArn": self.function.arn})

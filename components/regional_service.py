@@ -1,0 +1,214 @@
+"""The application in one region: ALB, target group health check, ECS cluster and Fargate service."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import ECS_TASKS_TRUST, task_policy
+from components.network import PublicVpc
+
+# AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
+TASK_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
+
+
+@dataclass(frozen=True)
+class RegionalServiceArgs:
+    app: str
+    stack: str
+    region: str
+    image: str
+    port: int
+    health_path: str
+    cpu: int
+    memory: int
+    desired_count: int
+    """Full capacity for the primary, the warm-standby size elsewhere; later owned by the orchestrator."""
+    environment: dict[str, str]
+    """Plain container environment (the DR_* client settings are added to it)."""
+    table_arns: pulumi.Input[list]
+    parameter_arns: pulumi.Input[list]
+    certificate_arn: Optional[str] = None
+    """ACM certificate in this region: HTTPS listener on 443 (else HTTP on 80)."""
+    vpc_id: Optional[str] = None
+    subnet_ids: list[str] = field(default_factory=list)
+    vpc_cidr: Optional[str] = None
+    """CIDR for a VPC this component creates when no vpc_id is given."""
+
+
+def cluster_name(app: str, stack: str) -> str:
+    return f"{app}-{stack}"
+
+
+def container_definitions(
+    *, app: str, image: str, port: int, region: str, log_group: str, environment: dict[str, str]
+) -> str:
+    """The task's single container, logging to CloudWatch; JSON as ECS expects it."""
+    return json.dumps(
+        [
+            {
+                "name": app,
+                "image": image,
+                "essential": True,
+                "portMappings": [{"containerPort": port, "protocol": "tcp"}],
+                "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                "logConfiguration": {
+                    "logDriver": "awslogs",
+                    "options": {
+                        "awslogs-group": log_group,
+                        "awslogs-region": region,
+                        "awslogs-stream-prefix": app,
+                    },
+                },
+            }
+        ],
+        sort_keys=True,
+    )
+
+
+class RegionalService(pulumi.ComponentResource):
+    """One region's copy of the application behind its own load balancer.
+
+    `desired_count` is `ignore_changes`: the orchestrator scales a standby up on failover, and
+    the next deploy must not scale it back down.
+    """
+
+    alb: aws.lb.LoadBalancer
+    service: aws.ecs.Service
+    dns_name: pulumi.Output[str]
+    zone_id: pulumi.Output[str]
+    scheme: str
+    cluster_name: str
+    service_name: str
+
+    def __init__(
+        self,
+        name: str,
+        args: RegionalServiceArgs,
+        provider: aws.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("dr:compute:RegionalService", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        if args.vpc_id:
+            vpc_id: pulumi.Input[str] = args.vpc_id
+            subnet_ids: list = list(args.subnet_ids)
+        else:
+            vpc = PublicVpc(f"{name}-net", cidr=args.vpc_cidr or "10.10.0.0/16", provider=provider, opts=pulumi.ResourceOptions(parent=self))
+            vpc_id, subnet_ids = vpc.vpc_id, vpc.subnet_ids
+        https = args.certificate_arn is not None
+        self.scheme = "https" if https else "http"
+        listen_port = 443 if https else 80
+
+        alb_sg = aws.ec2.SecurityGroup(
+            f"{name}-alb",
+            vpc_id=vpc_id,
+            description="Public listener of the DR load balancer",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port, cidr_blocks=["0.0.0.0/0"])],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            opts=child,
+        )
+        task_sg = aws.ec2.SecurityGroup(
+            f"{name}-tasks",
+            vpc_id=vpc_id,
+            description="Application tasks, reachable only from the load balancer",
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port, security_groups=[alb_sg.id])],
+            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            opts=child,
+        )
+        self.alb = aws.lb.LoadBalancer(
+            f"{name}-alb",
+            load_balancer_type="application",
+            security_groups=[alb_sg.id],
+            subnets=subnet_ids,
+            drop_invalid_header_fields=True,
+            opts=child,
+        )
+        target_group = aws.lb.TargetGroup(
+            f"{name}-tg",
+            port=args.port,
+            protocol="HTTP",
+            target_type="ip",
+            vpc_id=vpc_id,
+            deregistration_delay=30,
+            health_check=aws.lb.TargetGroupHealthCheckArgs(
+                path=args.health_path, matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
+            ),
+            opts=child,
+        )
+        listener = aws.lb.Listener(
+            f"{name}-listener",
+            load_balancer_arn=self.alb.arn,
+            port=listen_port,
+            protocol="HTTPS" if https else "HTTP",
+            certificate_arn=args.certificate_arn,
+            ssl_policy="ELBSecurityPolicy-TLS13-1-2-2021-06" if https else None,
+            default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
+            opts=child,
+        )
+
+        self.cluster_name = cluster_name(args.app, args.stack)
+        self.service_name = args.app
+        cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            name=self.cluster_name,
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            opts=child,
+        )
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=f"/ecs/{args.app}-{args.stack}", retention_in_days=30, opts=child
+        )
+        execution_role = aws.iam.Role(f"{name}-exec", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child)
+        task_role = aws.iam.Role(f"{name}-task", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
+        aws.iam.RolePolicy(
+            f"{name}-task",
+            role=task_role.id,
+            policy=pulumi.Output.all(args.table_arns, args.parameter_arns).apply(
+                lambda a: json.dumps(task_policy(table_arns=a[0], parameter_arns=a[1]))
+            ),
+            opts=child,
+        )
+        task = aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=f"{args.app}-{args.stack}",
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            container_definitions=log_group.name.apply(
+                lambda lg: container_definitions(
+                    app=args.app, image=args.image, port=args.port, region=args.region,
+                    log_group=lg, environment=args.environment,
+                )
+            ),
+            opts=child,
+        )
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            name=self.service_name,
+            cluster=cluster.arn,
+            task_definition=task.arn,
+            desired_count=args.desired_count,
+            launch_type="FARGATE",
+            health_check_grace_period_seconds=30,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
+            ),
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(target_group_arn=target_group.arn, container_name=args.app, container_port=args.port)
+            ],
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, ignore_changes=["desiredCount"], depends_on=[listener]
+            ),
+        )
+        self.dns_name = self.alb.dns_name
+        self.zone_id = self.alb.zone_id
+        self.register_outputs({"dnsName": self.dns_name, "serviceArn": self.service.arn})

@@ -1,0 +1,206 @@
+"""Traffic plane: Route 53 health checks, their us-east-1 alarms, and the failover record chain."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+
+def regional_record_name(record_name: str, region: str) -> str:
+    """Each region's own name (`us-east-1.api.example.com`): health checks and probes use it, so TLS matches."""
+    return f"{region}.{record_name}"
+
+
+@dataclass(frozen=True)
+class FailoverLink:
+    """One PRIMARY/SECONDARY pair: `name` answers with `primary_region` while healthy, else `secondary`."""
+
+    name: str
+    primary_region: str
+    secondary_region: Optional[str]
+    """Set when the secondary is a region's endpoint."""
+    secondary_chain: Optional[str]
+    """Set when the secondary is the next link of the chain (more than two regions)."""
+
+
+def failover_chain(record_name: str, regions: list[str]) -> list[FailoverLink]:
+    """PRIMARY/SECONDARY pairs for any number of regions, in priority order.
+
+    Route 53 failover records come in pairs, so three or more regions chain: the first pair's
+    SECONDARY aliases a second pair named `failover-1.<record>`, and so on.
+    """
+    if len(regions) < 2:
+        raise ValueError("failover needs at least two regions")
+    links = []
+    for i, region in enumerate(regions[:-1]):
+        name = record_name if i == 0 else f"failover-{i}.{record_name}"
+        last_pair = i == len(regions) - 2
+        links.append(
+            FailoverLink(
+                name=name,
+                primary_region=region,
+                secondary_region=regions[i + 1] if last_pair else None,
+                secondary_chain=None if last_pair else f"failover-{i + 1}.{record_name}",
+            )
+        )
+    return links
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    region: str
+    dns_name: pulumi.Input[str]
+    zone_id: pulumi.Input[str]
+    scheme: str
+
+
+@dataclass(frozen=True)
+class TrafficArgs:
+    app: str
+    stack: str
+    zone_id: str
+    record_name: str
+    health_path: str
+    interval: int
+    failure_threshold: int
+    alarm_evaluation_periods: int
+
+
+class EndpointHealth(pulumi.ComponentResource):
+    """A Route 53 health check on one regional endpoint and a CloudWatch alarm on its status (us-east-1)."""
+
+    health_check: aws.route53.HealthCheck
+    alarm: aws.cloudwatch.MetricAlarm
+    alarm_name: str
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        fqdn: str,
+        scheme: str,
+        args: TrafficArgs,
+        region: str,
+        alarm_topic_arn: pulumi.Input[str],
+        global_provider: aws.Provider,
+        metrics_provider: aws.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("dr:traffic:EndpointHealth", name, None, opts)
+        https = scheme == "https"
+        self.health_check = aws.route53.HealthCheck(
+            f"{name}-check",
+            fqdn=fqdn,
+            port=443 if https else 80,
+            type="HTTPS" if https else "HTTP",
+            enable_sni=https or None,
+            resource_path=args.health_path,
+            request_interval=args.interval,
+            failure_threshold=args.failure_threshold,
+            measure_latency=True,
+            tags={"Name": f"{args.app}-{args.stack}-{region}"},
+            opts=pulumi.ResourceOptions(parent=self, provider=global_provider),
+        )
+        self.alarm_name = f"{args.app}-{args.stack}-{region}-unhealthy"
+        self.alarm = aws.cloudwatch.MetricAlarm(
+            f"{name}-alarm",
+            name=self.alarm_name,
+            namespace="AWS/Route53",
+            metric_name="HealthCheckStatus",
+            dimensions={"HealthCheckId": self.health_check.id},
+            statistic="Minimum",
+            period=60,
+            evaluation_periods=args.alarm_evaluation_periods,
+            threshold=1,
+            comparison_operator="LessThanThreshold",
+            treat_missing_data="breaching",
+            alarm_description=f"{region} endpoint of {args.app} ({args.stack}) failed its Route 53 health check",
+            alarm_actions=[alarm_topic_arn],
+            ok_actions=[alarm_topic_arn],
+            opts=pulumi.ResourceOptions(parent=self, provider=metrics_provider),
+        )
+        self.register_outputs({"healthCheckId": self.health_check.id, "alarmArn": self.alarm.arn})
+
+
+class FailoverDns(pulumi.ComponentResource):
+    """Regional alias records, then the PRIMARY/SECONDARY chain that follows health-check state.
+
+    Nothing here is changed at failover time: Route 53's data plane answers from health state,
+    so traffic moves even when its us-east-1 control plane is impaired.
+    """
+
+    records: list[aws.route53.Record]
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        args: TrafficArgs,
+        endpoints: dict[str, Endpoint],
+        health_check_ids: dict[str, pulumi.Input[str]],
+        regions: list[str],
+        provider: aws.Provider,
+        opts: Optional[pulumi.ResourceOptions] = None,
+    ) -> None:
+        super().__init__("dr:traffic:FailoverDns", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        self.records = []
+        for region in regions:
+            ep = endpoints[region]
+            self.records.append(
+                aws.route53.Record(
+                    f"{name}-{region}",
+                    zone_id=args.zone_id,
+                    name=regional_record_name(args.record_name, region),
+                    type="A",
+                    aliases=[aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)],
+                    opts=child,
+                )
+            )
+
+        def region_alias(region: str) -> aws.route53.RecordAliasArgs:
+            ep = endpoints[region]
+            return aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)
+
+        for i, link in enumerate(failover_chain(args.record_name, regions)):
+            self.records.append(
+                aws.route53.Record(
+                    f"{name}-link{i}-primary",
+                    zone_id=args.zone_id,
+                    name=link.name,
+                    type="A",
+                    set_identifier=f"{link.primary_region}-primary",
+                    failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="PRIMARY")],
+                    health_check_id=health_check_ids[link.primary_region],
+                    aliases=[region_alias(link.primary_region)],
+                    opts=child,
+                )
+            )
+            if link.secondary_region:
+                secondary_alias = region_alias(link.secondary_region)
+                secondary_check = health_check_ids[link.secondary_region]
+                ident = f"{link.secondary_region}-secondary"
+            else:
+                # The next pair in the same zone; its own records carry the health checks.
+                secondary_alias = aws.route53.RecordAliasArgs(
+                    name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
+                )
+                secondary_check = None
+                ident = f"chain-{i + 1}-secondary"
+            self.records.append(
+                aws.route53.Record(
+                    f"{name}-link{i}-secondary",
+                    zone_id=args.zone_id,
+                    name=link.name,
+                    type="A",
+                    set_identifier=ident,
+                    failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
+                    health_check_id=secondary_check,
+                    aliases=[secondary_alias],
+                    opts=child,
+                )
+            )
+        self.register_outputs({"recordName": args.record_name})

@@ -1,0 +1,104 @@
+"""Run the real `__main__.py` under Pulumi's mocks and collect what it would deploy."""
+
+from __future__ import annotations
+
+import os
+import runpy
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+from drctl.stackfile import load_stack_config
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PreviewResult:
+    stack: str
+    layout: Optional[str]
+    resources: list[dict]
+    outputs: dict[str, Any]
+    budget: Optional[dict]
+
+
+class PreviewConfigError(Exception):
+    """The stack's config is wrong; the message is the one line to show."""
+
+
+def _resolve_outputs(raw: dict[str, Any]) -> dict[str, Any]:
+    import pulumi
+    from pulumi.runtime.sync_await import _sync_await
+
+    async def resolve(value: Any) -> Any:
+        out = pulumi.Output.from_input(value)
+        plain = await out.future(with_unknowns=True)
+        if await out.is_secret():
+            return "[secret]"
+        return plain
+
+    return {k: _sync_await(resolve(v)) for k, v in raw.items()}
+
+
+def _as_document(monitor) -> list[dict]:
+    recorded = sorted(monitor.recorded, key=lambda r: r.urn)
+    by_urn = {r.urn: r for r in recorded}
+
+    def component_region(urn: str) -> Optional[str]:
+        regions = {r.region for r in recorded if r.parent == urn and r.region}
+        regions |= {component_region(r.urn) for r in recorded if r.parent == urn and not r.custom} - {None}
+        return regions.pop() if len(regions) == 1 else None
+
+    docs = []
+    for r in recorded:
+        region = r.region if r.custom or r.type.startswith("pulumi:providers:") else component_region(r.urn)
+        docs.append(
+            {
+                "urn": r.urn,
+                "type": r.type,
+                "name": r.name,
+                "parent": r.parent if r.parent in by_urn else None,
+                "region": region,
+                "custom": r.custom,
+                "inputs": r.inputs,
+                "options": {"protect": r.protect, "ignoreChanges": r.ignore_changes, "dependsOn": r.depends_on},
+            }
+        )
+    return docs
+
+
+def run_preview(stack: str, project_dir: Path = PROJECT_DIR) -> PreviewResult:
+    """Preview `stack` offline. Raises StackFileError / PreviewConfigError for user mistakes."""
+    config, secret_keys = load_stack_config(project_dir, stack)
+
+    import pulumi
+    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.sync_await import _sync_await
+
+    from drctl import mocks
+
+    monitor = mocks.install(project="dynamodb-dr", stack=stack, preview=True)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    sys.path.insert(0, str(project_dir))
+    from components.config import ConfigError
+
+    cwd = os.getcwd()
+    os.chdir(project_dir)
+    try:
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+    except pulumi.RunError as exc:
+        if isinstance(exc.__context__, ConfigError):
+            raise PreviewConfigError(str(exc)) from None
+        raise
+    finally:
+        os.chdir(cwd)
+    root = pulumi.runtime.settings.get_root_resource()
+    outputs = _resolve_outputs(dict(root.outputs))
+    return PreviewResult(
+        stack=stack,
+        layout=outputs.get("layout"),
+        resources=_as_document(monitor),
+        outputs=outputs,
+        budget=outputs.get("budget"),
+    )
