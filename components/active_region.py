@@ -71,9 +71,9 @@ class ActiveRegion(pulumi.ComponentResource):
                 f"{name}-param-{region}",
                 name=self.parameter_name,
                 type="String",
-                value=primary,
+                insecure_value=primary,  # not a secret: shown in previews and diffs
                 description="Region that takes writes; written by the failover orchestrator, not by deploys.",
-                opts=pulumi.ResourceOptions(parent=self, provider=providers[region], ignore_changes=["value"]),
+                opts=pulumi.ResourceOptions(parent=self, provider=providers[region], ignore_changes=["insecureValue"]),
             )
             for region in args.regions
         }

@@ -210,6 +210,18 @@ class StackConfig(_Model):
     failover: FailoverConfig = FailoverConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in prod).")
+    app_secrets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Container secrets NAME -> value; only via `pulumi config set --secret --path`.",
+    )
+
+    @field_validator("app_secrets")
+    @classmethod
+    def _secret_names(cls, v: dict[str, str]) -> dict[str, str]:
+        for name in v:
+            if not re.match(r"^[A-Z_][A-Z0-9_]*$", name):
+                raise ValueError(f"{name!r} is not an environment variable name (A-Z, 0-9, _)")
+        return v
 
     @property
     def health_path(self) -> str:
@@ -324,11 +336,27 @@ def _friendly(err: Mapping[str, Any]) -> str:
     return msg
 
 
-def parse_stack_config(values: Mapping[str, Any]) -> StackConfig:
+SECRET_KEYS = ("appSecrets",)
+
+
+def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:
     """Validate raw `dr:` values (key without namespace -> decoded value) into a StackConfig.
 
-    Raises ConfigError for the first problem found, in key order.
+    `secret_keys` names the keys the stack file holds as `secure:` values: only SECRET_KEYS may
+    be secret, and those must be. Raises ConfigError for the first problem found.
     """
+    for name in sorted(set(values) | secret_keys):
+        if name in secret_keys and name not in SECRET_KEYS:
+            raise ConfigError(
+                f"{NAMESPACE}:{name}",
+                "holds a secret, but this key is plain configuration that deploys show; "
+                f"put secrets in {NAMESPACE}:appSecrets",
+            )
+        if name in SECRET_KEYS and name in values and name not in secret_keys:
+            raise ConfigError(
+                f"{NAMESPACE}:{name}",
+                f"must be set with `pulumi config set --secret --path '{NAMESPACE}:{name}.NAME'`, not in plain text",
+            )
     try:
         cfg = StackConfig.model_validate(dict(values))
     except ValidationError as exc:
@@ -345,11 +373,14 @@ def load_stack_config() -> StackConfig:
     from pulumi.runtime import config as runtime_config
 
     raw: dict[str, Any] = {}
+    secret: set[str] = set()
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     for full in sorted(keys):
         ns, _, name = full.partition(":")
         if ns != NAMESPACE:
             continue
+        if runtime_config.is_config_secret(full):
+            secret.add(name)
         value = runtime_config.get_config(full)
         if isinstance(value, str):
             try:
@@ -357,4 +388,4 @@ def load_stack_config() -> StackConfig:
             except ValueError:
                 pass  # a plain string value such as dr:layout
         raw[name] = value
-    return parse_stack_config(raw)
+    return parse_stack_config(raw, frozenset(secret))

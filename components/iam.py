@@ -96,6 +96,11 @@ def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:
     }
 
 
+def secrets_read_policy(secret_arns: list[str]) -> dict:
+    """The task execution role may read exactly the application's own secrets."""
+    return {"Version": "2012-10-17", "Statement": [_stmt("AppSecrets", ["secretsmanager:GetSecretValue"], secret_arns)]}
+
+
 def topic_key_policy(*, account_id: str) -> dict:
     """Key policy for an SNS topic's CMK: CloudWatch alarms and EventBridge must be able to publish."""
     return {

@@ -9,7 +9,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.iam import ECS_TASKS_TRUST, task_policy
+from components.iam import ECS_TASKS_TRUST, secrets_read_policy, task_policy
 from components.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
@@ -38,6 +38,8 @@ class RegionalServiceArgs:
     subnet_ids: list[str] = field(default_factory=list)
     vpc_cidr: Optional[str] = None
     """CIDR for a VPC this component creates when no vpc_id is given."""
+    secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
+    """NAME -> secret value: stored in Secrets Manager, injected by ECS, never in the task definition."""
 
 
 def cluster_name(app: str, stack: str) -> str:
@@ -45,9 +47,10 @@ def cluster_name(app: str, stack: str) -> str:
 
 
 def container_definitions(
-    *, app: str, image: str, port: int, region: str, log_group: str, environment: dict[str, str]
+    *, app: str, image: str, port: int, region: str, log_group: str, environment: dict[str, str],
+    secret_arns: Optional[dict[str, str]] = None,
 ) -> str:
-    """The task's single container, logging to CloudWatch; JSON as ECS expects it."""
+    """The task's single container, logging to CloudWatch; secrets by ARN only. JSON as ECS expects it."""
     return json.dumps(
         [
             {
@@ -56,6 +59,7 @@ def container_definitions(
                 "essential": True,
                 "portMappings": [{"containerPort": port, "protocol": "tcp"}],
                 "environment": [{"name": k, "value": v} for k, v in sorted(environment.items())],
+                "secrets": [{"name": k, "valueFrom": v} for k, v in sorted((secret_arns or {}).items())],
                 "logConfiguration": {
                     "logDriver": "awslogs",
                     "options": {
@@ -164,6 +168,30 @@ class RegionalService(pulumi.ComponentResource):
         )
         execution_role = aws.iam.Role(f"{name}-exec", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
         aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child)
+        secret_arns: dict[str, pulumi.Output[str]] = {}
+        for secret_name, value in sorted(args.secrets.items()):
+            secret = aws.secretsmanager.Secret(
+                f"{name}-{secret_name.lower().replace('_', '-')}",
+                name_prefix=f"{args.app}/{args.stack}/{secret_name}-",
+                recovery_window_in_days=7,
+                opts=child,
+            )
+            aws.secretsmanager.SecretVersion(
+                f"{name}-{secret_name.lower().replace('_', '-')}",
+                secret_id=secret.id,
+                secret_string=pulumi.Output.secret(value),
+                opts=child,
+            )
+            secret_arns[secret_name] = secret.arn
+        if secret_arns:
+            aws.iam.RolePolicy(
+                f"{name}-exec-secrets",
+                role=execution_role.id,
+                policy=pulumi.Output.all(*secret_arns.values()).apply(
+                    lambda arns: json.dumps(secrets_read_policy(list(arns)))
+                ),
+                opts=child,
+            )
         task_role = aws.iam.Role(f"{name}-task", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
         aws.iam.RolePolicy(
             f"{name}-task",
@@ -182,10 +210,10 @@ class RegionalService(pulumi.ComponentResource):
             requires_compatibilities=["FARGATE"],
             execution_role_arn=execution_role.arn,
             task_role_arn=task_role.arn,
-            container_definitions=log_group.name.apply(
-                lambda lg: container_definitions(
+            container_definitions=pulumi.Output.all(log_group.name, pulumi.Output.all(**secret_arns)).apply(
+                lambda a: container_definitions(
                     app=args.app, image=args.image, port=args.port, region=args.region,
-                    log_group=lg, environment=args.environment,
+                    log_group=a[0], environment=args.environment, secret_arns=dict(a[1]),
                 )
             ),
             opts=child,

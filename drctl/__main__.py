@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 EXIT_CONFIG_ERROR = 2
 
@@ -15,8 +16,10 @@ def main(argv: list[str] | None = None) -> int:
     preview = sub.add_parser("preview", help="preview a stack offline, under Pulumi's mocks")
     preview.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     preview.add_argument("--json", action="store_true", help="print one JSON document")
+    preview.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
+    budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     args = parser.parse_args(argv)
 
     from drctl.preview import PreviewConfigError, run_preview
@@ -24,8 +27,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         if args.command == "budget":
-            return _budget(args.stack)
-        result = run_preview(args.stack)
+            return _budget(args.stack, args.stack_file)
+        result = run_preview(args.stack, stack_file=args.stack_file)
     except (StackFileError, PreviewConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _budget(stack: str) -> int:
+def _budget(stack: str, stack_file: Path | None) -> int:
     """The budget straight from the validated config, without declaring any resource."""
     import json as _json
 
@@ -54,7 +57,7 @@ def _budget(stack: str) -> int:
     from drctl.render import render_budget
     from drctl.stackfile import load_stack_config
 
-    config, _ = load_stack_config(PROJECT_DIR, stack)
+    config, secret_keys = load_stack_config(PROJECT_DIR, stack, stack_file)
     raw = {}
     for key, value in config.items():
         ns, _, name = key.partition(":")
@@ -64,7 +67,7 @@ def _budget(stack: str) -> int:
             except ValueError:
                 raw[name] = value
     try:
-        cfg = parse_stack_config(raw)
+        cfg = parse_stack_config(raw, frozenset(k.partition(":")[2] for k in secret_keys if k.startswith("dr:")))
     except ConfigError as exc:
         raise PreviewConfigError(str(exc)) from None
     Console().print(render_budget(compute_budget(budget_inputs_from_config(cfg)).to_json()))

@@ -39,6 +39,7 @@ _ARN_SHAPES = {
     "aws:cloudwatch/eventRule:EventRule": ("events", "rule/{name}"),
     "aws:ssm/parameter:Parameter": ("ssm", "parameter{name}"),
     "aws:ec2/vpc:Vpc": ("ec2", "vpc/{id}"),
+    "aws:secretsmanager/secret:Secret": ("secretsmanager", "secret:{name}-AbCdEf"),
     "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}"),
     "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}"),
 }

@@ -68,9 +68,10 @@ def _as_document(monitor) -> list[dict]:
     return docs
 
 
-def run_preview(stack: str, project_dir: Path = PROJECT_DIR) -> PreviewResult:
-    """Preview `stack` offline. Raises StackFileError / PreviewConfigError for user mistakes."""
-    config, secret_keys = load_stack_config(project_dir, stack)
+def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None) -> PreviewResult:
+    """Preview `stack` offline (config from `stack_file` when given). Raises StackFileError /
+    PreviewConfigError for user mistakes."""
+    config, secret_keys = load_stack_config(project_dir, stack, stack_file)
 
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func

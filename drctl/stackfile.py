@@ -34,9 +34,13 @@ def _replace_secure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def load_stack_config(project_dir: Path, stack: str) -> tuple[dict[str, str], list[str]]:
-    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml`."""
-    path = project_dir / f"Pulumi.{stack}.yaml"
+def load_stack_config(
+    project_dir: Path, stack: str, stack_file: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml` (or `stack_file`)."""
+    path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
+    if stack_file is not None and not path.is_file():
+        raise StackFileError(f"{path}: no such stack file")
     if not path.is_file():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{path.name}: no such stack file (stacks here: {', '.join(known) or 'none'})")

@@ -76,6 +76,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
                 vpc_id=net.vpc_id if net else None,
                 subnet_ids=list(net.subnet_ids) if net else [],
                 vpc_cidr=(net.cidr if net and net.cidr else default_vpc_cidr(i)),
+                secrets={k: pulumi.Output.secret(v) for k, v in cfg.app_secrets.items()},
             ),
             provider=providers[region],
         )

@@ -1,0 +1,66 @@
+"""Pulumi mocks are process-global: they are installed here, once, for the whole test session."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# moto 5 with a current botocore: keep DynamoDB (Streams) calls on endpoints moto routes.
+os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+
+from drctl import mocks  # noqa: E402
+
+MONITOR = mocks.install(project="dynamodb-dr", stack="test", preview=False)
+
+
+@pytest.fixture
+def recorder():
+    """Runs a function that declares resources under `pulumi.runtime.test` and returns what registered."""
+    import pulumi
+
+    def run(declare):
+        MONITOR.reset()
+        results = {}
+
+        @pulumi.runtime.test
+        def program():
+            value = declare()
+            if isinstance(value, pulumi.Output):
+                # resolved inside the test run; Recorded.value then holds the plain value
+                return value.apply(lambda v: results.__setitem__("value", v))
+            results["value"] = value
+            return None
+
+        program()
+        return Recorded(list(MONITOR.recorded), results.get("value", _NOT_RESOLVED))
+
+    return run
+
+
+_NOT_RESOLVED = object()
+
+
+class Recorded:
+    """The RegisterResource requests of one run, with small lookup helpers."""
+
+    def __init__(self, resources, value):
+        self.resources = resources
+        self.value = value
+
+    def of_type(self, type_token: str):
+        return [r for r in self.resources if r.type == type_token]
+
+    def one(self, type_token: str):
+        found = self.of_type(type_token)
+        assert len(found) == 1, f"expected one {type_token}, found {len(found)}"
+        return found[0]
+
+    def named(self, name: str):
+        found = [r for r in self.resources if r.name == name]
+        assert found, f"no resource named {name}"
+        return found[0]

@@ -1,0 +1,127 @@
+"""The offline preview as a user runs it: a subprocess of `python -m drctl preview`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def drctl(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "drctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def prod() -> dict:
+    run = drctl("preview", "--stack", "prod", "--json")
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
+
+
+def test_prod_document_shape(prod):
+    assert (prod["stack"], prod["layout"]) == ("prod", "aws")
+    assert set(prod["budget"]) >= {"detectionSeconds", "trafficRtoSeconds", "writeRtoSeconds", "rpoSeconds", "objectives"}
+    assert prod["budget"]["objectives"] == {"rtoSeconds": 120, "rpoSeconds": 0}
+    for r in prod["resources"]:
+        assert set(r) == {"urn", "type", "name", "parent", "region", "inputs", "options"}
+        assert set(r["options"]) == {"protect", "ignoreChanges", "dependsOn"}
+
+
+def test_prod_topology(prod):
+    res = prod["resources"]
+    by_type = Counter(r["type"] for r in res)
+    assert by_type["pulumi:providers:aws"] == 3
+    assert by_type["aws:ecs/service:Service"] == 3 and by_type["aws:route53/healthCheck:HealthCheck"] == 3
+    fns = [r for r in res if r["type"] == "aws:lambda/function:Function"]
+    assert sorted(f["region"] for f in fns) == ["us-east-2", "us-west-2"]  # never in the primary
+    alarms = [r for r in res if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    assert {a["region"] for a in alarms} == {"us-east-1"} and len(alarms) == 3
+    tables = [r for r in res if r["type"] == "aws:dynamodb/table:Table"]
+    assert all(t["options"]["protect"] for t in tables)
+    data = next(t for t in tables if t["inputs"]["name"] == "orders-prod")
+    assert {r["consistencyMode"] for r in data["inputs"]["replicas"]} == {"STRONG"}
+    env = fns[0]["inputs"]["environment"]["variables"]
+    assert env["DR_REGIONS"] == "us-east-1,us-east-2,us-west-2"
+    assert json.loads(env["DR_HEALTH_URLS"])["us-west-2"] == "https://us-west-2.api.orders.example.com/health"
+    assert set(json.loads(env["DR_ALARM_REGIONS"]).values()) == {"us-east-1", "us-east-2", "us-west-2"}
+    assert prod["outputs"]["activeRegionParameter"] == "/orders/prod/active_region"
+    assert set(prod["outputs"]["orchestratorFunctionArns"]) == {"us-east-2", "us-west-2"}
+    # every AWS resource has its region's explicit provider
+    assert all(r["region"] for r in res if r["type"].startswith("aws:"))
+
+
+def test_human_preview_shows_tree_counts_and_budget():
+    run = drctl("preview", "--stack", "staging")
+    assert run.returncode == 0, run.stderr
+    for words in ("stack staging", "dr:compute:RegionalService", "resources by type", "RTO/RPO budget", "meets"):
+        assert words in run.stdout
+
+
+def test_staging_is_eventual_and_unprotected():
+    run = drctl("preview", "--stack", "staging", "--json")
+    doc = json.loads(run.stdout)
+    tables = [r for r in doc["resources"] if r["type"] == "aws:dynamodb/table:Table"]
+    assert tables and not any(t["options"]["protect"] for t in tables)
+    assert doc["budget"]["rpoSeconds"] == 5
+
+
+def _write_stack(tmp_path: Path, mutate) -> Path:
+    doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
+    mutate(doc["config"])
+    path = tmp_path / "Pulumi.broken.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def test_config_error_exits_2_with_one_line(tmp_path):
+    path = _write_stack(tmp_path, lambda c: c["dr:regions"]["secondaries"].__setitem__(0, "us-east-1"))
+    run = drctl("preview", "--stack", "broken", "--stack-file", str(path), "--json")
+    assert run.returncode == 2
+    assert run.stdout == ""
+    assert run.stderr.strip().splitlines() == ["error: dr:regions.secondaries[0]: us-east-1 is already the primary region"]
+    assert "Traceback" not in run.stderr
+
+
+def test_app_secrets_stay_secret_end_to_end(tmp_path):
+    path = _write_stack(tmp_path, lambda c: c.__setitem__("dr:appSecrets", {"API_TOKEN": {"secure": "v1:AAAAdummy"}}))
+    run = drctl("preview", "--stack", "broken", "--stack-file", str(path), "--json")
+    assert run.returncode == 0, run.stderr
+    assert "preview-placeholder-secret" not in run.stdout and "AAAAdummy" not in run.stdout
+    doc = json.loads(run.stdout)
+    versions = [r for r in doc["resources"] if r["type"] == "aws:secretsmanager/secretVersion:SecretVersion"]
+    assert len(versions) == 3 and all(v["inputs"]["secretString"] == "[secret]" for v in versions)
+    task = next(r for r in doc["resources"] if r["type"] == "aws:ecs/taskDefinition:TaskDefinition")
+    container = json.loads(task["inputs"]["containerDefinitions"])[0]
+    assert container["secrets"][0]["name"] == "API_TOKEN"
+    assert container["secrets"][0]["valueFrom"].startswith("arn:aws:secretsmanager:")
+
+
+@pytest.mark.parametrize(
+    "mutate, message",
+    [
+        (lambda c: c["dr:app"]["environment"].__setitem__("API_TOKEN", {"secure": "v1:AAAAdummy"}),
+         "error: dr:app: holds a secret, but this key is plain configuration"),
+        (lambda c: c.__setitem__("dr:appSecrets", {"API_TOKEN": "plain-dummy"}),
+         "error: dr:appSecrets: must be set with `pulumi config set --secret"),
+    ],
+)
+def test_secrets_only_where_they_belong(tmp_path, mutate, message):
+    run = drctl("preview", "--stack", "broken", "--stack-file", str(_write_stack(tmp_path, mutate)))
+    assert run.returncode == 2 and run.stderr.startswith(message), run.stderr
+    assert "AAAAdummy" not in run.stderr + run.stdout
+
+
+def test_unknown_stack_and_bad_yaml(tmp_path):
+    run = drctl("preview", "--stack", "nope")
+    assert run.returncode == 2 and "Pulumi.nope.yaml: no such stack file" in run.stderr
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config:\n  dr:layout: [aws\n")
+    run = drctl("preview", "--stack", "bad", "--stack-file", str(bad))
+    assert run.returncode == 2 and "not valid YAML" in run.stderr and "Traceback" not in run.stderr
