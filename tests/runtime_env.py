@@ -1,0 +1,100 @@
+"""Shared set-up for the runtime tests: real local HTTP health endpoints and a DR world on moto."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+
+REGIONS = ["us-east-1", "us-east-2", "us-west-2"]
+HOME = "us-east-2"
+APP = "orders"
+CONTROL = "orders-test-dr-control"
+PARAM = "/orders/test/active_region"
+
+
+class HealthServer:
+    """A real HTTP server on loopback whose /health answers 200 or 503 as the test decides."""
+
+    def __init__(self) -> None:
+        self.healthy = True
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                code = 200 if outer.healthy else 503
+                self.send_response(code)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"ok" if code == 200 else b"no")
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/health"
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def build_world(servers: dict, **env_overrides) -> dict:
+    """Create the control table, SSM parameters, ECS services, topics and SQS counters; return the env."""
+    ddb = boto3.client("dynamodb", region_name=HOME)
+    ddb.create_table(TableName=CONTROL, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    topics, queues, services = {}, {}, {}
+    for region in REGIONS:
+        boto3.client("ssm", region_name=region).put_parameter(Name=PARAM, Value=REGIONS[0], Type="String")
+        ecs = boto3.client("ecs", region_name=region)
+        ecs.create_cluster(clusterName="orders-test")
+        ecs.register_task_definition(family="orders", containerDefinitions=[{"name": "orders", "image": "x", "memory": 512}])
+        ecs.create_service(cluster="orders-test", serviceName="orders", taskDefinition="orders", desiredCount=1)
+        services[region] = {"cluster": "orders-test", "service": "orders", "desiredCount": 4}
+        sns = boto3.client("sns", region_name=region)
+        topic = sns.create_topic(Name="orders-dr")["TopicArn"]
+        sqs = boto3.client("sqs", region_name=region)
+        queue = sqs.create_queue(QueueName="orders-dr-count")["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+        topics[region], queues[region] = topic, queue
+    env = {
+        "DR_APP": APP, "DR_REGIONS": ",".join(REGIONS), "DR_HOME_REGION": HOME, "DR_CONTROL_TABLE": CONTROL,
+        "DR_ACTIVE_REGION_PARAMETER": PARAM,
+        "DR_HEALTH_URLS": json.dumps({r: s.url for r, s in servers.items()}),
+        "DR_ALARM_REGIONS": json.dumps({f"orders-test-{r}-unhealthy": r for r in REGIONS}),
+        "DR_SERVICES": json.dumps(services), "DR_TOPIC_ARNS": json.dumps(topics),
+        "DR_FAILURE_THRESHOLD": "3", "DR_RECOVERY_THRESHOLD": "3", "DR_MIN_DWELL_SECONDS": "300",
+    }
+    env.update(env_overrides)
+    return {"env": env, "queues": queues, "topics": topics}
+
+
+def sns_messages(queues: dict) -> list[dict]:
+    """Every notification that reached the SQS queues subscribed to the topics."""
+    out = []
+    for region, url in queues.items():
+        sqs = boto3.client("sqs", region_name=region)
+        while True:
+            got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get("Messages", [])
+            if not got:
+                break
+            for m in got:
+                out.append(json.loads(json.loads(m["Body"])["Message"]))
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
+    return out
+
+
+def parameter(region: str) -> tuple[str, int]:
+    p = boto3.client("ssm", region_name=region).get_parameter(Name=PARAM)["Parameter"]
+    return p["Value"], p["Version"]
+
+
+def alarm_event(region: str, state: str = "ALARM") -> dict:
+    message = {"AlarmName": f"orders-test-{region}-unhealthy", "NewStateValue": state, "OldStateValue": "OK"}
+    return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}
