@@ -42,10 +42,13 @@ def orchestrator_environment(
     min_dwell_seconds: int,
     failback: str,
     automatic: bool,
-    rpo_seconds: int,
+    rpo_seconds: int | None,
 ) -> dict[str, str]:
-    """The DR_* variables `failover.settings` reads (documented in the README)."""
-    return {
+    """The DR_* variables `failover.settings` reads (documented in the README).
+
+    `rpo_seconds` None (strong consistency: RPO 0 by construction) leaves the lag gate off.
+    """
+    env = {
         "DR_APP": app,
         "DR_REGIONS": ",".join(regions),
         "DR_CONTROL_TABLE": control_table,
@@ -60,9 +63,11 @@ def orchestrator_environment(
         "DR_MIN_DWELL_SECONDS": str(min_dwell_seconds),
         "DR_FAILBACK": failback,
         "DR_AUTOMATIC_FAILOVER": "true" if automatic else "false",
-        "DR_RPO_SECONDS": str(rpo_seconds),
         "POWERTOOLS_SERVICE_NAME": f"{app}-dr-orchestrator",
     }
+    if rpo_seconds is not None:
+        env["DR_RPO_SECONDS"] = str(rpo_seconds)
+    return env
 
 
 @dataclass(frozen=True)

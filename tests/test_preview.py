@@ -49,6 +49,7 @@ def test_prod_topology(prod):
     assert {r["consistencyMode"] for r in data["inputs"]["replicas"]} == {"STRONG"}
     env = fns[0]["inputs"]["environment"]["variables"]
     assert env["DR_REGIONS"] == "us-east-1,us-east-2,us-west-2"
+    assert "DR_RPO_SECONDS" not in env  # MRSC: RPO 0 by construction, no lag gate
     assert json.loads(env["DR_HEALTH_URLS"])["us-west-2"] == "https://us-west-2.api.orders.example.com/health"
     assert set(json.loads(env["DR_ALARM_REGIONS"]).values()) == {"us-east-1", "us-east-2", "us-west-2"}
     assert prod["outputs"]["activeRegionParameter"] == "/orders/prod/active_region"
@@ -70,6 +71,9 @@ def test_staging_is_eventual_and_unprotected():
     tables = [r for r in doc["resources"] if r["type"] == "aws:dynamodb/table:Table"]
     assert tables and not any(t["options"]["protect"] for t in tables)
     assert doc["budget"]["rpoSeconds"] == 5
+    fn = next(r for r in doc["resources"] if r["type"] == "aws:lambda/function:Function")
+    assert fn["inputs"]["environment"]["variables"]["DR_RPO_SECONDS"] == "5"
+    assert fn["inputs"]["environment"]["variables"]["DR_FAILBACK"] == "automatic"
 
 
 def _write_stack(tmp_path: Path, mutate) -> Path:

@@ -134,7 +134,8 @@ def build(cfg: StackConfig, stack: str) -> dict:
             alarm_regions={h.alarm_name: r for r, h in health.items()}, services=service_map, topic_arns=dict(arns),
             failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
             min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
-            automatic=cfg.failover.mode == "automatic", rpo_seconds=cfg.objectives.rpo_seconds,
+            automatic=cfg.failover.mode == "automatic",
+            rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
         )
     )
     policy_arns = pulumi.Output.all(

@@ -1,0 +1,69 @@
+"""Benchmark: wall time of the offline preview for stacks of 2 to 6 regions, against the import floor.
+
+    venv/bin/python bench/preview_bench.py [--runs 5]
+
+Each run is a fresh `python -m drctl preview --json` process (what a user runs); the floor is a
+process that only imports pulumi and the pulumi_aws modules the aws layout uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
+FLOOR = ("import pulumi, pulumi_aws as aws; [getattr(aws, m) for m in ('dynamodb','ecs','lb','ec2','route53',"
+         "'lambda_','iam','sns','kms','ssm','cloudwatch','secretsmanager')]")
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def stack_file(n: int, folder: Path) -> Path:
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    doc["config"]["dr:regions"] = {"primary": REGION_POOL[0], "secondaries": REGION_POOL[1:n]}
+    doc["config"].pop("dr:network", None)
+    path = folder / f"Pulumi.bench{n}.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=5)
+    args = parser.parse_args()
+    py = sys.executable
+    floor = [timed([py, "-c", FLOOR]) for _ in range(args.runs)]
+    print(f"import floor (pulumi + used pulumi_aws modules): median {statistics.median(floor):.2f}s")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in range(2, 7):
+            path = stack_file(n, Path(tmp))
+            times = [timed([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"])
+                     for _ in range(args.runs)]
+            out = subprocess.run([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"],
+                                 cwd=ROOT, check=True, capture_output=True, text=True).stdout
+            resources = out.count('"urn"')
+            rows.append((n, resources, statistics.median(times), max(times)))
+    prod = [timed([py, "-m", "drctl", "preview", "--stack", "prod", "--json"]) for _ in range(args.runs)]
+    print(f"prod (3 regions): median {statistics.median(prod):.2f}s")
+    print("regions  resources  median_s  max_s  over_floor_s")
+    for n, resources, med, worst in rows:
+        print(f"{n:7d}  {resources:9d}  {med:8.2f}  {worst:5.2f}  {med - statistics.median(floor):12.2f}")
+    per_region = (rows[-1][2] - rows[0][2]) / (rows[-1][0] - rows[0][0])
+    print(f"marginal cost per extra region: {per_region:.3f}s")
+
+
+if __name__ == "__main__":
+    main()
