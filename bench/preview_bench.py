@@ -20,7 +20,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
-FLOOR = ("import pulumi, pulumi_aws as aws; [getattr(aws, m) for m in ('dynamodb','ecs','lb','ec2','route53',"
+FLOOR = ("import pulumi, pulumi_aws as aws; [getattr(aws, m).__dict__ and dir(getattr(aws, m)) for m in ('dynamodb','ecs','lb','ec2','route53',"
          "'lambda_','iam','sns','kms','ssm','cloudwatch','secretsmanager')]")
 
 

@@ -28,6 +28,8 @@ class ActiveRegionArgs:
     strong_consistency: bool
     """Use MRSC for the control table too, so the epoch fence holds across regions."""
     protect: bool = True
+    tags: dict[str, str] | None = None
+    """Tags on the control table; the layout records the objectives there for the policy pack."""
 
 
 class ActiveRegion(pulumi.ComponentResource):
@@ -61,6 +63,7 @@ class ActiveRegion(pulumi.ComponentResource):
                 strong_consistency=args.strong_consistency,
                 stream_view_type="NEW_AND_OLD_IMAGES",
                 protect=args.protect,
+                tags=dict(args.tags or {}),
             ),
             provider=providers[primary],
             opts=pulumi.ResourceOptions(parent=self),

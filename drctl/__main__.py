@@ -7,6 +7,7 @@ import json
 import sys
 from pathlib import Path
 
+EXIT_POLICY_VIOLATION = 1
 EXIT_CONFIG_ERROR = 2
 
 
@@ -17,6 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     preview.add_argument("--json", action="store_true", help="print one JSON document")
     preview.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    preview.add_argument("--policy-config", type=Path,
+                         help="policy levels JSON (default: policies/config.<stack>.json when present)")
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
     budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
@@ -28,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
-        result = run_preview(args.stack, stack_file=args.stack_file)
+        result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
     except (StackFileError, PreviewConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -38,11 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(as_json(result), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
+        return EXIT_POLICY_VIOLATION if result.blocked else 0
     else:
         from rich.console import Console
 
         print_human(result, Console())
-    return 0
+    return EXIT_POLICY_VIOLATION if result.blocked else 0
 
 
 def _budget(stack: str, stack_file: Path | None) -> int:

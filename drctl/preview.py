@@ -21,6 +21,12 @@ class PreviewResult:
     resources: list[dict]
     outputs: dict[str, Any]
     budget: Optional[dict]
+    violations: list = None  # policies.offline.Violation, filled by run_preview
+
+    @property
+    def blocked(self) -> bool:
+        """A mandatory policy is violated: `pulumi up` would refuse this stack."""
+        return any(v.level == "mandatory" for v in self.violations or [])
 
 
 class PreviewConfigError(Exception):
@@ -68,7 +74,8 @@ def _as_document(monitor) -> list[dict]:
     return docs
 
 
-def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None) -> PreviewResult:
+def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
+                policy_config: Optional[Path] = None) -> PreviewResult:
     """Preview `stack` offline (config from `stack_file` when given). Raises StackFileError /
     PreviewConfigError for user mistakes."""
     config, secret_keys = load_stack_config(project_dir, stack, stack_file)
@@ -96,10 +103,14 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
         os.chdir(cwd)
     root = pulumi.runtime.settings.get_root_resource()
     outputs = _resolve_outputs(dict(root.outputs))
+    resources = _as_document(monitor)
+    from policies.offline import evaluate
+
     return PreviewResult(
         stack=stack,
         layout=outputs.get("layout"),
-        resources=_as_document(monitor),
+        resources=resources,
         outputs=outputs,
         budget=outputs.get("budget"),
+        violations=evaluate(resources, stack, policy_config),
     )

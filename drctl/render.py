@@ -85,6 +85,20 @@ def print_human(result: PreviewResult, console: Console) -> None:
             "[dim]For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, TTL 60) "
             "come to about 330 s.[/]"
         )
+    if result.violations:
+        console.print(render_violations(result))
+    else:
+        console.print("[green]Policy pack: no violations.[/]")
+
+
+def render_violations(result: PreviewResult) -> Table:
+    table = Table(title=f"Policy violations ({len(result.violations)})")
+    for col in ("policy", "level", "resource", "message"):
+        table.add_column(col)
+    for v in result.violations:
+        style = "bold red" if v.level == "mandatory" else "yellow"
+        table.add_row(v.policy, f"[{style}]{v.level}[/]", (v.resource or "(stack)").split("::")[-1], v.message)
+    return table
 
 
 def as_json(result: PreviewResult) -> dict:
@@ -96,4 +110,5 @@ def as_json(result: PreviewResult) -> dict:
         ],
         "outputs": result.outputs,
         "budget": result.budget,
+        "policies": {"violations": [v.to_json() for v in result.violations or []]},
     }

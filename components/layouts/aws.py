@@ -40,6 +40,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
             write_capacity=cfg.table.write_capacity,
             stream_view_type=cfg.table.stream_view_type,
             protect=cfg.protect,
+            tags={"dr:stack": stack},
         ),
         provider=providers[primary],
     )
@@ -48,6 +49,12 @@ def build(cfg: StackConfig, stack: str) -> dict:
         ActiveRegionArgs(
             app=app, stack=stack, regions=regions,
             strong_consistency=cfg.table.consistency == "strong", protect=cfg.protect,
+            tags={  # read by the policy pack's budget rule, which sees resources, not config
+                "dr:stack": stack,
+                "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
+                "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
+                "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
+            },
         ),
         providers=providers,
     )

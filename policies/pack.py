@@ -1,0 +1,68 @@
+"""The rules of `policies.rules` as pulumi_policy policies (constructing the PolicyPack is left to
+`policies/__main__.py`, because constructing it starts the analyzer server)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pulumi_policy import (
+    EnforcementLevel,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
+)
+
+from policies.rules import RESOURCE_RULES, STACK_RULES, Res
+
+
+def _region(provider) -> Optional[str]:
+    props = getattr(provider, "props", None) or {}
+    return props.get("region") if hasattr(props, "get") else None
+
+
+def _tags(props) -> dict:
+    tags = props.get("tags") if hasattr(props, "get") else None
+    return dict(tags) if tags else {}
+
+
+def res_from_resource_args(args: ResourceValidationArgs) -> Res:
+    return Res(type=args.resource_type, props=args.props, urn=args.urn, region=_region(args.provider),
+               protect=bool(getattr(args.opts, "protect", False)), tags=_tags(args.props))
+
+
+def res_from_policy_resource(r) -> Res:
+    return Res(type=r.resource_type, props=r.props, urn=r.urn, region=_region(r.provider),
+               protect=bool(getattr(r.opts, "protect", False)), tags=_tags(r.props))
+
+
+def _resource_validator(rule):
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in rule(res_from_resource_args(args)):
+            report_violation(message)
+
+    return validate
+
+
+def _stack_validator(rule):
+    def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        for urn, message in rule([res_from_policy_resource(r) for r in args.resources]):
+            report_violation(message, urn)
+
+    return validate
+
+
+def build_policies(default_level: EnforcementLevel = EnforcementLevel.MANDATORY) -> list:
+    """Every rule as a policy; levels can be overridden per policy with `--policy-pack-config`."""
+    policies: list = [
+        ResourceValidationPolicy(name=name, description=desc, validate=_resource_validator(rule),
+                                 enforcement_level=default_level)
+        for name, (desc, rule) in RESOURCE_RULES.items()
+    ]
+    policies += [
+        StackValidationPolicy(name=name, description=desc, validate=_stack_validator(rule),
+                              enforcement_level=default_level)
+        for name, (desc, rule) in STACK_RULES.items()
+    ]
+    return policies

@@ -1,0 +1,290 @@
+"""DR guardrails as plain functions over a resource's type and camelCase properties.
+
+The policy pack (`policies/__main__.py`), the offline preview and the tests all call these.
+Resource rules return a list of messages (empty = compliant); stack rules return
+(urn or None, message) pairs. Properties may be pulumi_policy's unknown-checking proxy: reading
+an unknown value raises, and the caller reports it instead of crashing.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional
+
+from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
+from components.config import is_valid_mrsc_set
+
+TABLE = "aws:dynamodb/table:Table"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+RECORD = "aws:route53/record:Record"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+FUNCTION = "aws:lambda/function:Function"
+TOPIC = "aws:sns/topic:Topic"
+TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
+LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
+EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
+IAM_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"}
+ORCHESTRATOR_HANDLER = "failover.orchestrator.handler"
+MAX_FAILOVER_TTL = 60
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.I)
+READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Lookup")
+
+
+@dataclass
+class Res:
+    """What every rule sees of one resource; built from pulumi_policy args or from the preview."""
+
+    type: str
+    props: Mapping[str, Any]
+    urn: str = ""
+    region: Optional[str] = None
+    protect: bool = False
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+def _get(props: Mapping[str, Any], *path: Any, default: Any = None) -> Any:
+    cur: Any = props
+    for key in path:
+        if isinstance(cur, Mapping):
+            cur = cur.get(key, default) if key in cur else default
+        elif isinstance(cur, (list, tuple)) and isinstance(key, int) and key < len(cur):
+            cur = cur[key]
+        else:
+            return default
+        if cur is default:
+            return default
+    return cur
+
+
+# -- resource rules ---------------------------------------------------------------------------
+def table_replica_protection(r: Res) -> list[str]:
+    if r.type != TABLE:
+        return []
+    out = []
+    if not _get(r.props, "pointInTimeRecovery", "enabled", default=False):
+        out.append("the table has no point-in-time recovery")
+    if not _get(r.props, "deletionProtectionEnabled", default=False):
+        out.append("the table has no deletion protection")
+    for i, rep in enumerate(_get(r.props, "replicas", default=[]) or []):
+        region = _get(rep, "regionName", default=f"replica {i}")
+        if not _get(rep, "pointInTimeRecovery", default=False):
+            out.append(f"replica {region} has no point-in-time recovery")
+        if not _get(rep, "deletionProtectionEnabled", default=False):
+            out.append(f"replica {region} has no deletion protection")
+    return out
+
+
+def table_encrypted(r: Res) -> list[str]:
+    if r.type == TABLE and not _get(r.props, "serverSideEncryption", "enabled", default=False):
+        return ["server-side encryption with a KMS key is not enabled"]
+    return []
+
+
+def table_streams(r: Res) -> list[str]:
+    if r.type == TABLE and not _get(r.props, "streamEnabled", default=False):
+        return ["streams are off; the audit trail and any replicator read them"]
+    return []
+
+
+def table_strong_consistency(r: Res) -> list[str]:
+    if r.type != TABLE:
+        return []
+    replicas = _get(r.props, "replicas", default=[]) or []
+    modes = {_get(rep, "consistencyMode", default="EVENTUAL") for rep in replicas}
+    if "STRONG" not in modes:
+        return []
+    regions = [r.region or "?"] + [_get(rep, "regionName") for rep in replicas]
+    if modes != {"STRONG"} or not is_valid_mrsc_set(regions):
+        return [f"strong consistency needs exactly three STRONG regions from one MRSC set; got {', '.join(regions)}"]
+    return []
+
+
+def table_protected_in_prod(r: Res) -> list[str]:
+    if r.type == TABLE and r.tags.get("dr:stack") == "prod" and not r.protect:
+        return ["prod tables must be `protect`ed so no deploy can delete them"]
+    return []
+
+
+def health_check_bounds(r: Res) -> list[str]:
+    if r.type != HEALTH_CHECK:
+        return []
+    out = []
+    interval = _get(r.props, "requestInterval", default=30)
+    threshold = _get(r.props, "failureThreshold", default=3)
+    if interval not in (10, 30):
+        out.append(f"request interval {interval}s is not 10 or 30")
+    if not 1 <= threshold <= 10:
+        out.append(f"failure threshold {threshold} is outside 1-10")
+    return out
+
+
+def failover_record_ttl(r: Res) -> list[str]:
+    if r.type != RECORD or not _get(r.props, "failoverRoutingPolicies"):
+        return []
+    ttl = _get(r.props, "ttl")
+    if ttl is not None and ttl > MAX_FAILOVER_TTL:
+        return [f"failover record TTL {ttl}s is over {MAX_FAILOVER_TTL}s: clients would keep the dead region that long"]
+    return []
+
+
+def health_alarm_has_action(r: Res) -> list[str]:
+    if r.type == ALARM and _get(r.props, "metricName") == "HealthCheckStatus" and not _get(r.props, "alarmActions"):
+        return ["a health alarm with no action cannot trigger a failover"]
+    return []
+
+
+def topic_encrypted(r: Res) -> list[str]:
+    if r.type == TOPIC and not _get(r.props, "kmsMasterKeyId"):
+        return ["SNS topic is not KMS-encrypted"]
+    return []
+
+
+def _plain_env(r: Res) -> dict[str, Any]:
+    if r.type == FUNCTION:
+        return dict(_get(r.props, "environment", "variables", default={}) or {})
+    if r.type == TASK_DEFINITION:
+        raw = _get(r.props, "containerDefinitions", default="[]")
+        try:
+            containers = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            return {}
+        return {e["name"]: e.get("value") for c in containers or [] for e in c.get("environment", [])}
+    return {}
+
+
+def no_plaintext_secrets(r: Res) -> list[str]:
+    return [f"environment variable {name} looks like a secret in plain text; use Secrets Manager (dr:appSecrets)"
+            for name, value in sorted(_plain_env(r).items()) if SECRET_NAME.search(name) and value]
+
+
+def _statements(doc: Any) -> list[dict]:
+    if isinstance(doc, str):
+        doc = json.loads(doc)
+    stmts = doc.get("Statement", [])
+    return [stmts] if isinstance(stmts, dict) else list(stmts)
+
+
+def _as_list(v: Any) -> list:
+    return v if isinstance(v, list) else [v]
+
+
+def iam_least_privilege(r: Res) -> list[str]:
+    key = IAM_DOCUMENTS.get(r.type)
+    if key is None:
+        return []
+    try:
+        statements = _statements(_get(r.props, key, default="{}"))
+    except (ValueError, AttributeError):
+        return ["the policy document is not valid JSON"]
+    out = []
+    for s in statements:
+        if s.get("Effect") != "Allow":
+            continue
+        actions = [str(a) for a in _as_list(s.get("Action", []))]
+        resources = [str(x) for x in _as_list(s.get("Resource", []))]
+        sid = s.get("Sid", "?")
+        for a in actions:
+            if "*" in a:
+                out.append(f"statement {sid}: wildcard action {a}")
+        writes = [a for a in actions if not a.split(":")[-1].startswith(READ_PREFIXES)]
+        if "*" in resources and writes:
+            out.append(f"statement {sid}: write actions {', '.join(writes)} on resource *")
+    return out
+
+
+RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
+    "dynamodb-replica-protection": ("Every table and replica has point-in-time recovery and deletion protection",
+                                    table_replica_protection),
+    "dynamodb-encryption": ("Tables are encrypted at rest", table_encrypted),
+    "dynamodb-streams": ("Streams are on for the audit trail and replicators", table_streams),
+    "dynamodb-strong-consistency-mrsc": ("Strong consistency only with a valid MRSC region set", table_strong_consistency),
+    "dynamodb-protected-in-prod": ("Prod tables are protected from deletion by deploys", table_protected_in_prod),
+    "health-check-bounds": ("Health check interval and failure threshold within bounds", health_check_bounds),
+    "dns-failover-ttl": ("Failover records have a TTL of at most 60 s", failover_record_ttl),
+    "health-alarm-has-action": ("Every health alarm has an action", health_alarm_has_action),
+    "sns-encrypted": ("SNS topics are KMS-encrypted", topic_encrypted),
+    "no-plaintext-secrets": ("No secret-looking value in plain Lambda or task environments", no_plaintext_secrets),
+    "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),
+}
+
+
+# -- stack rules ------------------------------------------------------------------------------
+def _orchestrators(resources: list[Res]) -> list[Res]:
+    return [r for r in resources if r.type == FUNCTION and _get(r.props, "handler") == ORCHESTRATOR_HANDLER]
+
+
+def orchestrator_outside_primary(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+    fns = _orchestrators(resources)
+    if not fns:
+        return [(None, "no failover orchestrator is deployed")]
+    regions = str(_get(fns[0].props, "environment", "variables", "DR_REGIONS", default="")).split(",")
+    primary = regions[0] if regions and regions[0] else None
+    outside = [f for f in fns if f.region and f.region != primary]
+    if not outside:
+        return [(fns[0].urn, f"the orchestrator runs only in the primary region {primary}, the region that fails")]
+    return []
+
+
+def health_check_per_endpoint(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+    checked = {str(_get(h.props, "fqdn", default="")).split(".")[0] for h in resources if h.type == HEALTH_CHECK}
+    return [(lb.urn, f"the load balancer in {lb.region} has no Route 53 health check")
+            for lb in resources if lb.type == LOAD_BALANCER and lb.region not in checked]
+
+
+def budget_from_resources(resources: list[Res]) -> Optional[dict]:
+    """Recompute the RTO/RPO budget from what is declared (not from config), worst case across regions."""
+    control = [t for t in resources if t.type == TABLE and "dr:rtoObjectiveSeconds" in t.tags]
+    fns = _orchestrators(resources)
+    checks = [h for h in resources if h.type == HEALTH_CHECK]
+    if not control or not fns or not checks:
+        return None
+    tags = control[0].tags
+    env = _get(fns[0].props, "environment", "variables", default={}) or {}
+    alarms = [a for a in resources if a.type == ALARM and _get(a.props, "metricName") == "HealthCheckStatus"]
+    rules = [e for e in resources if e.type == EVENT_RULE and str(_get(e.props, "scheduleExpression", default="")).startswith("rate(")]
+    monitor_minutes = max((int(str(_get(e.props, "scheduleExpression")).split("(")[1].split()[0]) for e in rules), default=60)
+    data_tables = [t for t in resources if t.type == TABLE and t is not control[0]]
+    strong = all(
+        {_get(rep, "consistencyMode") for rep in (_get(t.props, "replicas", default=[]) or [])} == {"STRONG"}
+        for t in data_tables) and bool(data_tables)
+    ttls = [_get(r.props, "ttl") for r in resources if r.type == RECORD and _get(r.props, "failoverRoutingPolicies")]
+    ttl = max([t for t in ttls if t is not None], default=ALIAS_TO_ALB_TTL_SECONDS)
+    budget = compute_budget(BudgetInputs(
+        health_interval_seconds=max(_get(h.props, "requestInterval", default=30) for h in checks),
+        health_failure_threshold=max(_get(h.props, "failureThreshold", default=3) for h in checks),
+        dns_ttl_seconds=ttl,
+        alarm_evaluation_periods=max((_get(a.props, "evaluationPeriods", default=1) for a in alarms), default=5),
+        monitor_interval_seconds=monitor_minutes * 60,
+        monitor_failure_threshold=int(env.get("DR_FAILURE_THRESHOLD", 3)),
+        client_cache_seconds=int(tags.get("dr:clientCacheSeconds", 5)),
+        strong_consistency=strong,
+        rpo_gate_seconds=int(env.get("DR_RPO_SECONDS", 0)) if not strong else 0,
+        automatic_failover=env.get("DR_AUTOMATIC_FAILOVER", "true") == "true" and bool(alarms or rules),
+        objective_rto_seconds=int(tags["dr:rtoObjectiveSeconds"]),
+        objective_rpo_seconds=int(tags["dr:rpoObjectiveSeconds"]),
+    ))
+    return {"budget": budget, "urn": control[0].urn}
+
+
+def budget_fits_objectives(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+    found = budget_from_resources(resources)
+    if found is None:
+        return [(None, "cannot compute the RTO/RPO budget: no control table with objectives, orchestrator or health check")]
+    b, out = found["budget"], []
+    if not b.automatic_failover:
+        out.append((found["urn"], "failover is manual: no automated RTO can be guaranteed"))
+    elif b.rto_seconds > b.objective_rto_seconds:
+        out.append((found["urn"], f"worst-case RTO {b.rto_seconds}s (traffic {b.traffic_rto_seconds}s, writes "
+                                  f"{b.write_rto_seconds}s) exceeds the objective of {b.objective_rto_seconds}s"))
+    if b.rpo_seconds > b.objective_rpo_seconds:
+        out.append((found["urn"], f"RPO {b.rpo_seconds}s exceeds the objective of {b.objective_rpo_seconds}s"))
+    return out
+
+
+STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str], str]]]]] = {
+    "orchestrator-outside-primary": ("The orchestrator runs outside the primary region", orchestrator_outside_primary),
+    "health-check-per-endpoint": ("Every regional endpoint has a health check", health_check_per_endpoint),
+    "rto-rpo-budget": ("The RTO/RPO budget of the declared resources fits the objectives", budget_fits_objectives),
+}
