@@ -20,8 +20,9 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
-FLOOR = ("import pulumi, pulumi_aws as aws; [getattr(aws, m).__dict__ and dir(getattr(aws, m)) for m in ('dynamodb','ecs','lb','ec2','route53',"
-         "'lambda_','iam','sns','kms','ssm','cloudwatch','secretsmanager')]")
+FLOOR = ("import pulumi, pulumi_aws as aws; aws.Provider; aws.dynamodb.Table; aws.ecs.Service; aws.lb.LoadBalancer; "
+         "aws.ec2.Vpc; aws.route53.Record; aws.lambda_.Function; aws.iam.Role; aws.sns.Topic; aws.kms.Key; "
+         "aws.ssm.Parameter; aws.cloudwatch.MetricAlarm; aws.secretsmanager.Secret")
 
 
 def timed(cmd: list[str]) -> float:
