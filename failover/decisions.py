@@ -73,13 +73,8 @@ def decide_monitor(settings: Settings, state: ControlState, probes: Mapping[str,
     if not settings.automatic:
         return Decision("noop", reason="automatic failover is off (DR_AUTOMATIC_FAILOVER=false)")
     if state.failures.get(active, 0) >= settings.failure_threshold:
-        wait = dwell_remaining(settings, state, now)
-        if wait > 0:
-            return Decision("noop", reason=f"{active} is failing but the last transition was too recent ({wait:.0f}s of dwell left)")
-        target = first_healthy_standby(settings, active, probes)
-        if target is None:
-            return Decision("refused", reason=f"{active} is failing and no other region is healthy; staying on {active}")
-        return Decision("transition", target, f"{active} failed {state.failures[active]} consecutive health probes")
+        return _move_off_active(settings, state, probes, now,
+                                f"{active} failed {state.failures[active]} consecutive health probes")
     home = settings.home
     if settings.failback == "automatic" and active != home and probes.get(home):
         enough = state.successes.get(home, 0) >= settings.recovery_threshold
@@ -100,13 +95,20 @@ def decide_alarm(settings: Settings, state: ControlState, alarm_region: str, ala
         return Decision("noop", reason=f"alarm for {alarm_region}, but {active} is the active region")
     if not settings.automatic:
         return Decision("noop", reason="automatic failover is off (DR_AUTOMATIC_FAILOVER=false)")
+    return _move_off_active(settings, state, probes, now, f"health alarm for {active}")
+
+
+def _move_off_active(settings: Settings, state: ControlState, probes: Mapping[str, bool], now: float,
+                     why: str) -> Decision:
+    """The active region is judged down: respect the dwell, then pick the first healthy standby or stay."""
+    active = state.active_region
     wait = dwell_remaining(settings, state, now)
     if wait > 0:
-        return Decision("noop", reason=f"last transition too recent ({wait:.0f}s of dwell left)")
+        return Decision("noop", reason=f"{why}, but the last transition was too recent ({wait:.0f}s of dwell left)")
     target = first_healthy_standby(settings, active, probes)
     if target is None:
-        return Decision("refused", reason=f"{active} is in alarm and no other region is healthy; staying on {active}")
-    return Decision("transition", target, f"health alarm for {active}")
+        return Decision("refused", reason=f"{why} and no other region is healthy; staying on {active}")
+    return Decision("transition", target, why)
 
 
 def decide_manual(settings: Settings, state: ControlState, target: str, target_healthy: bool, force: bool) -> Decision:
