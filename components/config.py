@@ -7,8 +7,9 @@ names the key path (`dr:regions.secondaries[0]: ...`), never as a traceback.
 
 from __future__ import annotations
 
+import json
 import re
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Iterable, Literal, Mapping, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
@@ -366,26 +367,31 @@ def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = 
     return cfg
 
 
-def load_stack_config() -> StackConfig:
-    """Read every `dr:*` key of the running stack and validate it (the only `pulumi.Config` reader)."""
-    import json
-
-    from pulumi.runtime import config as runtime_config
-
+def decode_engine_config(
+    config: Mapping[str, Any], secret_keys: Iterable[str] = ()
+) -> tuple[dict[str, Any], frozenset[str]]:
+    """The `dr:` keys of config in the form the engine passes it (objects as JSON strings), as
+    (key without namespace -> decoded value, names of the secret keys)."""
     raw: dict[str, Any] = {}
-    secret: set[str] = set()
-    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
-    for full in sorted(keys):
+    for full, value in config.items():
         ns, _, name = full.partition(":")
         if ns != NAMESPACE:
             continue
-        if runtime_config.is_config_secret(full):
-            secret.add(name)
-        value = runtime_config.get_config(full)
         if isinstance(value, str):
             try:
                 value = json.loads(value)
             except ValueError:
                 pass  # a plain string value such as dr:layout
         raw[name] = value
-    return parse_stack_config(raw, frozenset(secret))
+    prefix = NAMESPACE + ":"
+    return raw, frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
+
+
+def load_stack_config() -> StackConfig:
+    """Read every `dr:*` key of the running stack and validate it (the only `pulumi.Config` reader)."""
+    from pulumi.runtime import config as runtime_config
+
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    config = {k: runtime_config.get_config(k) for k in sorted(keys)}
+    raw, secret = decode_engine_config(config, [k for k in keys if runtime_config.is_config_secret(k)])
+    return parse_stack_config(raw, secret)

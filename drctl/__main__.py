@@ -41,7 +41,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         json.dump(as_json(result), sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
-        return EXIT_POLICY_VIOLATION if result.blocked else 0
     else:
         from rich.console import Console
 
@@ -51,27 +50,17 @@ def main(argv: list[str] | None = None) -> int:
 
 def _budget(stack: str, stack_file: Path | None) -> int:
     """The budget straight from the validated config, without declaring any resource."""
-    import json as _json
-
     from rich.console import Console
 
     from components.budget import budget_inputs_from_config, compute_budget
-    from components.config import ConfigError, parse_stack_config
+    from components.config import ConfigError, decode_engine_config, parse_stack_config
     from drctl.preview import PROJECT_DIR, PreviewConfigError
     from drctl.render import render_budget
     from drctl.stackfile import load_stack_config
 
-    config, secret_keys = load_stack_config(PROJECT_DIR, stack, stack_file)
-    raw = {}
-    for key, value in config.items():
-        ns, _, name = key.partition(":")
-        if ns == "dr":
-            try:
-                raw[name] = _json.loads(value)
-            except ValueError:
-                raw[name] = value
+    raw, secret = decode_engine_config(*load_stack_config(PROJECT_DIR, stack, stack_file))
     try:
-        cfg = parse_stack_config(raw, frozenset(k.partition(":")[2] for k in secret_keys if k.startswith("dr:")))
+        cfg = parse_stack_config(raw, secret)
     except ConfigError as exc:
         raise PreviewConfigError(str(exc)) from None
     Console().print(render_budget(compute_budget(budget_inputs_from_config(cfg)).to_json()))

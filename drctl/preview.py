@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import runpy
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
 
@@ -21,12 +22,12 @@ class PreviewResult:
     resources: list[dict]
     outputs: dict[str, Any]
     budget: Optional[dict]
-    violations: list = None  # policies.offline.Violation, filled by run_preview
+    violations: list = field(default_factory=list)  # policies.offline.Violation
 
     @property
     def blocked(self) -> bool:
         """A mandatory policy is violated: `pulumi up` would refuse this stack."""
-        return any(v.level == "mandatory" for v in self.violations or [])
+        return any(v.level == "mandatory" for v in self.violations)
 
 
 class PreviewConfigError(Exception):
@@ -50,10 +51,16 @@ def _resolve_outputs(raw: dict[str, Any]) -> dict[str, Any]:
 def _as_document(monitor) -> list[dict]:
     recorded = sorted(monitor.recorded, key=lambda r: r.urn)
     by_urn = {r.urn: r for r in recorded}
+    children: dict[str, list] = {}
+    for r in recorded:
+        children.setdefault(r.parent, []).append(r)
 
+    @functools.lru_cache(maxsize=None)
     def component_region(urn: str) -> Optional[str]:
-        regions = {r.region for r in recorded if r.parent == urn and r.region}
-        regions |= {component_region(r.urn) for r in recorded if r.parent == urn and not r.custom} - {None}
+        """The one region all of a component's descendants live in, else None."""
+        kids = children.get(urn, [])
+        regions = {r.region for r in kids if r.region}
+        regions |= {component_region(r.urn) for r in kids if not r.custom} - {None}
         return regions.pop() if len(regions) == 1 else None
 
     docs = []

@@ -110,5 +110,5 @@ def as_json(result: PreviewResult) -> dict:
         ],
         "outputs": result.outputs,
         "budget": result.budget,
-        "policies": {"violations": [v.to_json() for v in result.violations or []]},
+        "policies": {"violations": [v.to_json() for v in result.violations]},
     }

@@ -50,8 +50,8 @@ def load_stack_config(
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
-    raw = doc.get("config") or {}
-    if not isinstance(doc, dict) or not isinstance(raw, dict):
+    raw = doc.get("config") or {} if isinstance(doc, dict) else None
+    if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping of namespace:key to values")
     config: dict[str, str] = {}
     secret_keys: list[str] = []

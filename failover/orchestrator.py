@@ -155,14 +155,18 @@ class Orchestrator:
             return Result("noop", fresh.active_region, fresh.epoch, "another invocation changed the state meanwhile")
         if lag:
             extras = {"lag": lag, "lagObservedAt": now}
-        return self.apply(observed, extras, decisions.decide_monitor(self.settings, observed, probes, now), force=False)
+        decision = decisions.decide_monitor(self.settings, observed, probes, now)
+        return self.apply(observed, extras, decision, force=False, live_lag=lag)
 
     # -- the transition ---------------------------------------------------------------------
-    def apply(self, state: ControlState, extras: dict, decision: Decision, force: bool) -> Result:
+    def apply(self, state: ControlState, extras: dict, decision: Decision, force: bool,
+              live_lag: Optional[dict[str, float]] = None) -> Result:
+        """`live_lag`: readings this invocation already took (the monitor's), so they are not taken twice."""
         if decision.kind != "transition":
             return Result(decision.kind, state.active_region, state.epoch, decision.reason)
         target = decision.target
-        refusal = decisions.lag_gate(self.settings.rpo_seconds, self.lag_for(state.active_region, target, extras), force)
+        lag = self.lag_for(state.active_region, target, extras, live_lag)
+        refusal = decisions.lag_gate(self.settings.rpo_seconds, lag, force)
         if refusal:
             return Result("refused", state.active_region, state.epoch, refusal)
         now = self.clock()
@@ -259,11 +263,13 @@ class Orchestrator:
                 lags[region] = max(values) / 1000.0
         return lags
 
-    def lag_for(self, source: str, target: str, extras: dict) -> Optional[float]:
+    def lag_for(self, source: str, target: str, extras: dict,
+                live: Optional[dict[str, float]] = None) -> Optional[float]:
         """Live lag if the source answers, else the monitor's last reading if recent enough."""
         if self.settings.rpo_seconds is None:
             return None
-        live = self.measure_lags(source) or {}
+        if live is None:
+            live = self.measure_lags(source) or {}
         if target in live:
             return live[target]
         if self.clock() - extras.get("lagObservedAt", 0) <= LAG_MEMORY_SECONDS:

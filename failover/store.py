@@ -5,12 +5,14 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any, Optional
 
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 
 from failover.decisions import ControlState
 from failover.settings import Settings
 
 STALE_EPOCH = "ConditionalCheckFailedException"
+_DESERIALIZE = TypeDeserializer().deserialize
 
 
 def _num(v: Any) -> float:
@@ -30,9 +32,7 @@ class ControlStore:
         item = self.db.get_item(TableName=self.settings.control_table, Key=self.key, ConsistentRead=True).get("Item")
         if not item:
             return ControlState(active_region=self.settings.regions[0]), {}
-        from boto3.dynamodb.types import TypeDeserializer
-
-        d = {k: TypeDeserializer().deserialize(v) for k, v in item.items()}
+        d = {k: _DESERIALIZE(v) for k, v in item.items()}
         state = ControlState(
             active_region=d["activeRegion"],
             epoch=int(d.get("epoch", 0)),

@@ -72,47 +72,43 @@ def _engine_form(value):
 def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = None) -> list[Violation]:
     policies = build_policies()
     levels = levels_for(stack, policies, config_file)
-    providers = {r["urn"]: r for r in resources if r["type"].startswith("pulumi:providers:")}
+    providers = {
+        p["inputs"]["region"]: PolicyProviderResource(p["type"], p["inputs"], p["urn"], p["name"])
+        for p in resources
+        if p["type"].startswith("pulumi:providers:") and "region" in p["inputs"]
+    }
     custom = [r for r in resources if r.get("custom", True) and not r["type"].startswith("pulumi:")]
+    # Built once and shared by every policy: the arguments are read-only to the rules.
+    per_resource = []
+    for r in custom:
+        o = r["options"]
+        opts = PolicyResourceOptions(o["protect"], o["ignoreChanges"], None, [], PolicyCustomTimeouts(0, 0, 0), [],
+                                     r.get("parent"))
+        props = unknown_checking_proxy(_engine_form(r["inputs"]))
+        provider = providers.get(r.get("region"))
+        per_resource.append((
+            ResourceValidationArgs(r["type"], props, r["urn"], r["name"], opts, provider),
+            PolicyResource(r["type"], props, r["urn"], r["name"], opts, provider, None, [], {}),
+        ))
+    stack_args = StackValidationArgs([resource for _, resource in per_resource])
     violations: list[Violation] = []
 
-    def provider_for(r: dict) -> Optional[PolicyProviderResource]:
-        region = r.get("region")
-        match = next((p for p in providers.values() if p["inputs"].get("region") == region), None)
-        if match is None:
-            return None
-        return PolicyProviderResource(match["type"], match["inputs"], match["urn"], match["name"])
+    def reporter(name: str, level: str, default_urn: Optional[str]):
+        return lambda message, urn=None: violations.append(Violation(name, level, urn or default_urn, message))
 
-    def opts_for(r: dict) -> PolicyResourceOptions:
-        o = r["options"]
-        return PolicyResourceOptions(o["protect"], o["ignoreChanges"], None, [], PolicyCustomTimeouts(0, 0, 0), [],
-                                     r.get("parent"))
+    def run(policy, args, level: str, urn: Optional[str]) -> None:
+        try:
+            policy.validate(args, reporter(policy.name, level, urn))
+        except UnknownValueError as exc:
+            violations.append(Violation(policy.name, "advisory", urn, f"cannot check during preview: {exc}"))
 
     for policy in policies:
         level = levels[policy.name]
         if level == "disabled":
             continue
-
-        def report(message: str, urn: Optional[str] = None, *, _p=policy.name, _l=level, _default=None):
-            violations.append(Violation(_p, _l, urn or _default, message))
-
         if isinstance(policy, ResourceValidationPolicy):
-            for r in custom:
-                args = ResourceValidationArgs(r["type"], unknown_checking_proxy(_engine_form(r["inputs"])), r["urn"],
-                                              r["name"], opts_for(r), provider_for(r))
-                try:
-                    policy.validate(args, lambda m, urn=None, _r=r["urn"], _p=policy.name, _l=level:
-                                    violations.append(Violation(_p, _l, urn or _r, m)))
-                except UnknownValueError as exc:
-                    violations.append(Violation(policy.name, "advisory", r["urn"], f"cannot check during preview: {exc}"))
+            for args, _ in per_resource:
+                run(policy, args, level, args.urn)
         else:
-            stack_resources = [
-                PolicyResource(r["type"], unknown_checking_proxy(_engine_form(r["inputs"])), r["urn"], r["name"],
-                               opts_for(r), provider_for(r), None, [], {})
-                for r in custom
-            ]
-            try:
-                policy.validate(StackValidationArgs(stack_resources), report)
-            except UnknownValueError as exc:
-                violations.append(Violation(policy.name, "advisory", None, f"cannot check during preview: {exc}"))
+            run(policy, stack_args, level, None)
     return violations

@@ -3,23 +3,14 @@
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
+from components.config import decode_engine_config
 from drctl.stackfile import load_stack_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def dr_values(stack: str = "prod") -> dict:
-    config, _ = load_stack_config(ROOT, stack)
-    out = {}
-    for key, value in config.items():
-        ns, _, name = key.partition(":")
-        if ns != "dr":
-            continue
-        try:
-            out[name] = json.loads(value)
-        except ValueError:
-            out[name] = value
-    return copy.deepcopy(out)
+    raw, _ = decode_engine_config(load_stack_config(ROOT, stack)[0])
+    return copy.deepcopy(raw)
