@@ -1,12 +1,18 @@
 """RTO/RPO budget computed from the declared settings (plain arithmetic, no Pulumi).
 
-The same functions serve the program's stack output, the offline preview and the policy pack,
-so the number a deploy is gated on is the number the preview shows.
+The same functions serve the program's stack output, the offline preview and the policy pack, so the
+number a deploy is gated on is the number the preview shows.
+
+Writes are budgeted for the worst single-region failure: when the active region fails, only the
+detection paths that do not run in it count. The Route 53 alarm path lives in us-east-1 (the only
+region with health-check metrics); the monitor path runs in every orchestrator region. So when
+us-east-1 is the active region, its failure leaves the monitor path alone, and the budget says so.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal, Optional
 
 # Route 53 health checkers give up on a check after a 4 s connect time-out plus a 2 s response time-out.
 CHECKER_CONNECT_SECONDS = 4
@@ -15,18 +21,30 @@ CHECKER_RESPONSE_SECONDS = 2
 ALIAS_TO_ALB_TTL_SECONDS = 60
 # Route 53 publishes HealthCheckStatus once a minute, so a CloudWatch alarm on it has 60 s periods.
 HEALTH_METRIC_PERIOD_SECONDS = 60
-# Allowance for the orchestrator's transition (probe, conditional write, SSM in every region,
-# ECS update, SNS). The runtime benchmark measures it; see the README.
-TRANSITION_ALLOWANCE_SECONDS = 10
+# Route 53's health-check metrics, and so the alarms on them, exist only in this region.
+ALARM_REGION = "us-east-1"
+# From the decision to the target region's active-region parameter written: the fenced epoch bump and
+# one SSM write, each bounded by the orchestrator's 2.5 s per-call deadline (the runtime benchmark
+# measures it well under a second); the other regions' steps run concurrently and do not count.
+TRANSITION_ALLOWANCE_SECONDS = 5
+# A warm standby starts serving full traffic once its new tasks/pods pass their health checks.
+SCALE_UP_ALLOWANCE_SECONDS = {"ecs": 90, "kubernetes": 60, "none": 0}
+
+Path = Literal["monitor", "alarm", "none"]
 
 
 @dataclass(frozen=True)
 class BudgetInputs:
+    regions: tuple[str, ...]
+    """Failover priority, primary first."""
+    orchestrator_regions: tuple[str, ...]
     health_interval_seconds: int
     health_failure_threshold: int
     dns_ttl_seconds: int
     alarm_evaluation_periods: int
-    monitor_interval_seconds: int
+    """0 when no Route 53 alarm triggers the orchestrators."""
+    probe_interval_seconds: float
+    probe_timeout_seconds: float
     monitor_failure_threshold: int
     client_cache_seconds: int
     strong_consistency: bool
@@ -34,6 +52,8 @@ class BudgetInputs:
     automatic_failover: bool
     objective_rto_seconds: int
     objective_rpo_seconds: int
+    scale_up_seconds: int = 0
+    """0 for a hot standby (full size everywhere); the site kind's allowance for a warm one."""
 
 
 @dataclass(frozen=True)
@@ -45,6 +65,14 @@ class Budget:
     objective_rto_seconds: int
     objective_rpo_seconds: int
     automatic_failover: bool
+    write_path: Path = "monitor"
+    """The detection path the write RTO rests on (the fastest one that survives the failure)."""
+    worst_failure: Optional[str] = None
+    """The active region whose failure gives the worst write RTO."""
+    scale_up_seconds: int = 0
+    traffic_follows_writes_seconds: int = 0
+    """After writes move to a higher-priority region, the time until its health check passes again and
+    the DNS answer changes: the cost of keeping traffic with writes (not part of the outage RTO)."""
 
     @property
     def rto_seconds(self) -> int:
@@ -53,11 +81,29 @@ class Budget:
 
     @property
     def meets_rto(self) -> bool:
-        return self.automatic_failover and self.rto_seconds <= self.objective_rto_seconds
+        return self.automatic_failover and self.write_path != "none" and self.rto_seconds <= self.objective_rto_seconds
 
     @property
     def meets_rpo(self) -> bool:
         return self.rpo_seconds <= self.objective_rpo_seconds
+
+    def misses(self) -> list[str]:
+        """One sentence per objective missed, naming the figure that misses it."""
+        out = []
+        if not self.automatic_failover:
+            out.append("failover is manual: no automated RTO can be guaranteed")
+        elif self.write_path == "none":
+            out.append("no detection path survives the failure of "
+                       f"{self.worst_failure}: put an orchestrator in another region")
+        elif self.rto_seconds > self.objective_rto_seconds:
+            slowest = "traffic" if self.traffic_rto_seconds >= self.write_rto_seconds else "write"
+            figure = self.traffic_rto_seconds if slowest == "traffic" else self.write_rto_seconds
+            out.append(f"{slowest} RTO {figure}s exceeds the RTO objective of {self.objective_rto_seconds}s "
+                       f"(traffic {self.traffic_rto_seconds}s, writes {self.write_rto_seconds}s via the "
+                       f"{self.write_path} path when {self.worst_failure} fails)")
+        if self.rpo_seconds > self.objective_rpo_seconds:
+            out.append(f"RPO {self.rpo_seconds}s exceeds the RPO objective of {self.objective_rpo_seconds}s")
+        return out
 
     def to_json(self) -> dict:
         """The camelCase document used by the preview's JSON and the stack output."""
@@ -65,6 +111,10 @@ class Budget:
             "detectionSeconds": self.detection_seconds,
             "trafficRtoSeconds": self.traffic_rto_seconds,
             "writeRtoSeconds": self.write_rto_seconds,
+            "writePath": self.write_path,
+            "worstFailure": self.worst_failure,
+            "scaleUpSeconds": self.scale_up_seconds,
+            "trafficFollowsWritesSeconds": self.traffic_follows_writes_seconds,
             "rpoSeconds": self.rpo_seconds,
             "automaticFailover": self.automatic_failover,
             "objectives": {
@@ -84,44 +134,86 @@ def alarm_path_seconds(detection: int, evaluation_periods: int) -> int:
     return detection + HEALTH_METRIC_PERIOD_SECONDS * evaluation_periods
 
 
-def monitor_path_seconds(monitor_interval: int, failure_threshold: int) -> int:
-    """The scheduled monitor needs N consecutive failed ticks; the outage may start just after a tick."""
-    return monitor_interval * failure_threshold
+def monitor_path_seconds(probe_interval: float, failure_threshold: int, probe_timeout: float) -> float:
+    """The monitor probes every `probe_interval` seconds; the outage may start just after a passing probe,
+    so N failed probes take N intervals, the last one taking up to its timeout."""
+    return probe_interval * failure_threshold + probe_timeout
+
+
+def write_trigger(i: BudgetInputs, failed: str) -> tuple[Optional[float], Path]:
+    """The fastest detection path that survives the failure of `failed`, and its seconds."""
+    paths: list[tuple[float, Path]] = []
+    survivors = [r for r in i.orchestrator_regions if r != failed]
+    if survivors:
+        paths.append((monitor_path_seconds(i.probe_interval_seconds, i.monitor_failure_threshold,
+                                           i.probe_timeout_seconds), "monitor"))
+        if i.alarm_evaluation_periods > 0 and failed != ALARM_REGION:
+            detection = detection_seconds(i.health_interval_seconds, i.health_failure_threshold)
+            paths.append((alarm_path_seconds(detection, i.alarm_evaluation_periods), "alarm"))
+    if not paths:
+        return None, "none"
+    return min(paths)
 
 
 def compute_budget(i: BudgetInputs) -> Budget:
-    """Worst-case seconds for each plane, per DESIGN.md's RTO/RPO budget.
+    """Worst-case seconds for each plane.
 
-    Writes move on whichever trigger fires first (alarm or monitor); with manual failover the
-    write RTO is unbounded by automation and the budget says so through `automatic_failover`.
-    """
+    The write RTO is computed for each region failing while it is the active one, and the worst is kept:
+    the primary in normal operation, any standby after a failover. Manual failover is unbounded by
+    automation and the budget says so through `automatic_failover`."""
     detection = detection_seconds(i.health_interval_seconds, i.health_failure_threshold)
+    worst: tuple[float, Path, Optional[str]] = (-1.0, "monitor", None)
+    for failed in i.regions:
+        seconds, path = write_trigger(i, failed)
+        if seconds is None:
+            worst = (float("inf"), "none", failed)
+            break
+        if seconds > worst[0]:
+            worst = (seconds, path, failed)
+    trigger, path, failed = worst
+    if path == "none":
+        write = 0
+        trigger = 0.0
+    else:
+        write = _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.client_cache_seconds)
     traffic = detection + i.dns_ttl_seconds
-    trigger = min(
-        alarm_path_seconds(detection, i.alarm_evaluation_periods),
-        monitor_path_seconds(i.monitor_interval_seconds, i.monitor_failure_threshold),
-    )
-    write = trigger + TRANSITION_ALLOWANCE_SECONDS + i.client_cache_seconds
-    rpo = 0 if i.strong_consistency else i.rpo_gate_seconds
+    if i.scale_up_seconds:
+        traffic = max(traffic, _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.scale_up_seconds))
+    follows = write + i.health_interval_seconds * i.health_failure_threshold + i.dns_ttl_seconds
     return Budget(
         detection_seconds=detection,
         traffic_rto_seconds=traffic,
         write_rto_seconds=write,
-        rpo_seconds=rpo,
+        rpo_seconds=0 if i.strong_consistency else i.rpo_gate_seconds,
         objective_rto_seconds=i.objective_rto_seconds,
         objective_rpo_seconds=i.objective_rpo_seconds,
         automatic_failover=i.automatic_failover,
+        write_path=path,
+        worst_failure=failed,
+        scale_up_seconds=i.scale_up_seconds,
+        traffic_follows_writes_seconds=follows,
     )
 
 
-def budget_inputs_from_config(cfg) -> BudgetInputs:
+def _ceil(seconds: float) -> int:
+    whole = int(seconds)
+    return whole if whole == seconds else whole + 1
+
+
+def budget_inputs_from_config(cfg, scale_kind: str = "ecs", dns_ttl_seconds: int = ALIAS_TO_ALB_TTL_SECONDS,
+                              orchestrator_regions: Optional[tuple[str, ...]] = None) -> BudgetInputs:
     """Read the budget's inputs from a StackConfig (kept here so every caller agrees)."""
+    regions = tuple(cfg.regions.all)
+    warm = cfg.app.standby == "warm"
     return BudgetInputs(
+        regions=regions,
+        orchestrator_regions=orchestrator_regions if orchestrator_regions is not None else regions,
         health_interval_seconds=cfg.health_check.interval,
         health_failure_threshold=cfg.health_check.failure_threshold,
-        dns_ttl_seconds=ALIAS_TO_ALB_TTL_SECONDS,
+        dns_ttl_seconds=dns_ttl_seconds,
         alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
-        monitor_interval_seconds=cfg.failover.monitor_interval_minutes * 60,
+        probe_interval_seconds=cfg.failover.probe_interval_seconds,
+        probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
         monitor_failure_threshold=cfg.failover.failure_threshold,
         client_cache_seconds=cfg.failover.client_cache_seconds,
         strong_consistency=cfg.table.consistency == "strong",
@@ -129,7 +221,5 @@ def budget_inputs_from_config(cfg) -> BudgetInputs:
         automatic_failover=cfg.failover.mode == "automatic",
         objective_rto_seconds=cfg.objectives.rto_seconds,
         objective_rpo_seconds=cfg.objectives.rpo_seconds,
+        scale_up_seconds=SCALE_UP_ALLOWANCE_SECONDS[scale_kind] if warm else 0,
     )
-
-
-

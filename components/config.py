@@ -72,6 +72,11 @@ class AppConfig(_Model):
     environment: dict[str, str] = Field(
         default_factory=dict, description="Plain (non-secret) container environment."
     )
+    standby: Literal["warm", "hot"] = Field(
+        "warm",
+        description="warm: standbys run standbyDesiredCount and are scaled up on failover (the traffic budget "
+        "adds the scale-up); hot: every region runs desiredCount.",
+    )
 
     @field_validator("name")
     @classmethod
@@ -170,7 +175,8 @@ class HealthCheckConfig(_Model):
 class FailoverConfig(_Model):
     mode: Literal["automatic", "manual"] = "automatic"
     failback: Literal["manual", "automatic"] = "manual"
-    monitor_interval_minutes: int = Field(1, ge=1, le=60)
+    probe_interval_seconds: int = Field(10, ge=5, le=60, description="The monitor probes every region this often.")
+    probe_timeout_seconds: float = Field(3.0, ge=0.5, le=30, description="A probe fails after this long.")
     failure_threshold: int = Field(3, ge=1, le=10)
     recovery_threshold: int = Field(5, ge=1, le=60)
     min_dwell_seconds: int = Field(300, ge=0, le=86400)
@@ -226,7 +232,13 @@ class StackConfig(_Model):
 
     @property
     def health_path(self) -> str:
-        return self.health_check.path or self.app.health_path
+        """Where the application says this region can serve (load balancers, probes, the monitor)."""
+        return self.app.health_path
+
+    @property
+    def route_health_path(self) -> str:
+        """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
+        return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
 
 
 def _cross_checks(cfg: StackConfig) -> None:
@@ -296,6 +308,24 @@ def _cross_checks(cfg: StackConfig) -> None:
             raise ConfigError(where, "is not an ACM certificate ARN")
         if m.group(1) != region:
             raise ConfigError(where, f"the certificate is in {m.group(1)}, the ALB in {region}")
+    if cfg.failover.probe_timeout_seconds * 2 > cfg.failover.probe_interval_seconds:
+        raise ConfigError(
+            f"{key}failover.probeTimeoutSeconds",
+            f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
+            f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
+        )
+    if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
+        raise ConfigError(
+            f"{key}objectives.rpoSeconds",
+            "0 needs table.consistency strong; with eventual consistency every promotion would be refused "
+            "(set the replication lag you accept, e.g. 5)",
+        )
+    if cfg.app.standby == "hot" and "standby_desired_count" in cfg.app.model_fields_set \
+            and cfg.app.standby_desired_count != cfg.app.desired_count:
+        raise ConfigError(
+            f"{key}app.standbyDesiredCount",
+            "a hot standby runs app.desiredCount everywhere; remove standbyDesiredCount or use standby: warm",
+        )
     if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
         raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
 
@@ -358,6 +388,12 @@ def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = 
                 f"{NAMESPACE}:{name}",
                 f"must be set with `pulumi config set --secret --path '{NAMESPACE}:{name}.NAME'`, not in plain text",
             )
+    failover = values.get("failover")
+    if isinstance(failover, Mapping) and "monitorIntervalMinutes" in failover:
+        raise ConfigError(
+            f"{NAMESPACE}:failover.monitorIntervalMinutes",
+            "was replaced by failover.probeIntervalSeconds: the monitor now probes every N seconds, every minute",
+        )
     try:
         cfg = StackConfig.model_validate(dict(values))
     except ValidationError as exc:

@@ -45,28 +45,27 @@ def orchestrator_policy(
 
     Only CloudWatch metric reads (no resource-level permissions exist for them) use `*`.
     """
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            _stmt(
-                "ControlItemFencedWrites",
-                ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:Query"],
-                control_table_arns,
-            ),
-            _stmt("ReplicationLagRead", ["dynamodb:DescribeTable"], data_table_arns),
-            _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
-            _stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns),
-            _stmt("Notify", ["sns:Publish"], topic_arns),
-            _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
-            _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
-            {
-                "Sid": "ReplicationLagMetrics",
-                "Effect": "Allow",
-                "Action": ["cloudwatch:GetMetricData"],
-                "Resource": "*",
-            },
-        ],
-    }
+    statements = [
+        _stmt(
+            "ControlItemFencedWrites",
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+            control_table_arns,
+        ),
+        _stmt("ReplicationLagRead", ["dynamodb:DescribeTable"], data_table_arns),
+        _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
+        _stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns),
+        _stmt("Notify", ["sns:Publish"], topic_arns),
+        _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
+        _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
+        {
+            "Sid": "ReplicationLagMetrics",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:GetMetricData"],
+            "Resource": "*",
+        },
+    ]
+    # A hot standby (or a site the project does not scale) needs no scale permission at all.
+    return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
 
 
 def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:

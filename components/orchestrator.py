@@ -1,4 +1,4 @@
-"""The failover orchestrator Lambda in one standby region, with its triggers and least-privilege role."""
+"""The failover orchestrator Lambda in one region, with its triggers and least-privilege role."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, orchestrator_policy
+from failover import settings as names
 
 FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
 HANDLER = "failover.orchestrator.handler"
@@ -26,6 +27,14 @@ def orchestrator_function_name(app: str, stack: str) -> str:
     return f"{app}-{stack}-dr-orchestrator"
 
 
+# The monitor is invoked every minute and probes for a little longer than that, so the next invocation
+# takes over (it claims the observer record) before the previous one stops: no gap between rounds even
+# when EventBridge fires a few seconds late.
+MONITOR_SCHEDULE = "rate(1 minute)"
+MONITOR_WINDOW_SECONDS = 75
+FUNCTION_TIMEOUT_SECONDS = 100
+
+
 def orchestrator_environment(
     *,
     app: str,
@@ -35,38 +44,43 @@ def orchestrator_environment(
     parameter_name: str,
     health_urls: dict[str, str],
     alarm_regions: dict[str, str],
-    services: dict[str, dict],
-    topic_arns: dict[str, str],
+    scale_targets: pulumi.Input[dict],
+    topic_arns: pulumi.Input[dict],
     failure_threshold: int,
     recovery_threshold: int,
     min_dwell_seconds: int,
     failback: str,
     automatic: bool,
     rpo_seconds: int | None,
-) -> dict[str, str]:
-    """The DR_* variables `failover.settings` reads (documented in the README).
+    probe_interval_seconds: float,
+    probe_timeout_seconds: float,
+) -> dict[str, pulumi.Input[str]]:
+    """The DR_* variables `failover.settings` reads (documented in the README), one input per variable:
+    values known at preview stay known even while ARNs are not (the policy pack reads them on a first deploy).
 
-    `rpo_seconds` None (strong consistency: RPO 0 by construction) leaves the lag gate off.
-    """
-    env = {
-        "DR_APP": app,
-        "DR_REGIONS": ",".join(regions),
-        "DR_CONTROL_TABLE": control_table,
-        "DR_DATA_TABLE": data_table,
-        "DR_ACTIVE_REGION_PARAMETER": parameter_name,
-        "DR_HEALTH_URLS": json.dumps(health_urls, sort_keys=True),
-        "DR_ALARM_REGIONS": json.dumps(alarm_regions, sort_keys=True),
-        "DR_SERVICES": json.dumps(services, sort_keys=True),
-        "DR_TOPIC_ARNS": json.dumps(topic_arns, sort_keys=True),
-        "DR_FAILURE_THRESHOLD": str(failure_threshold),
-        "DR_RECOVERY_THRESHOLD": str(recovery_threshold),
-        "DR_MIN_DWELL_SECONDS": str(min_dwell_seconds),
-        "DR_FAILBACK": failback,
-        "DR_AUTOMATIC_FAILOVER": "true" if automatic else "false",
+    `rpo_seconds` None (strong consistency: RPO 0 by construction) leaves the lag gate off."""
+    env: dict[str, pulumi.Input[str]] = {
+        names.APP: app,
+        names.REGIONS: ",".join(regions),
+        names.CONTROL_TABLE: control_table,
+        names.DATA_TABLE: data_table,
+        names.ACTIVE_REGION_PARAMETER: parameter_name,
+        names.HEALTH_URLS: json.dumps(health_urls, sort_keys=True),
+        names.ALARM_REGIONS: json.dumps(alarm_regions, sort_keys=True),
+        names.SCALE_TARGETS: pulumi.Output.from_input(scale_targets).apply(lambda t: json.dumps(t, sort_keys=True)),
+        names.TOPIC_ARNS: pulumi.Output.from_input(topic_arns).apply(lambda t: json.dumps(t, sort_keys=True)),
+        names.FAILURE_THRESHOLD: str(failure_threshold),
+        names.RECOVERY_THRESHOLD: str(recovery_threshold),
+        names.MIN_DWELL_SECONDS: str(min_dwell_seconds),
+        names.FAILBACK: failback,
+        names.AUTOMATIC_FAILOVER: "true" if automatic else "false",
+        names.PROBE_INTERVAL_SECONDS: f"{probe_interval_seconds:g}",
+        names.PROBE_TIMEOUT_SECONDS: f"{probe_timeout_seconds:g}",
+        names.MONITOR_WINDOW_SECONDS: str(MONITOR_WINDOW_SECONDS),
         "POWERTOOLS_SERVICE_NAME": f"{app}-dr-orchestrator",
     }
     if rpo_seconds is not None:
-        env["DR_RPO_SECONDS"] = str(rpo_seconds)
+        env[names.RPO_SECONDS] = str(rpo_seconds)
     return env
 
 
@@ -75,14 +89,13 @@ class OrchestratorArgs:
     app: str
     stack: str
     region: str
-    """The standby region this copy runs in."""
-    environment: pulumi.Input[dict]
-    """From `orchestrator_environment`, resolved once the topology's ARNs are known."""
+    """The region this copy runs in (and reads the control table in)."""
+    environment: dict
+    """From `orchestrator_environment` (DR_HOME_REGION is added here)."""
     policy_arns: pulumi.Input[dict]
     """Keyword arguments of `iam.orchestrator_policy` except log_group_arn."""
     alarm_topic_arn: pulumi.Input[str]
-    """The us-east-1 topic the health alarms publish to."""
-    monitor_interval_minutes: int
+    """The us-east-1 topic the Route 53 health alarms publish to (never the transition notices)."""
     reserved_concurrency: int
     powertools_layer_version: int
 
@@ -121,10 +134,11 @@ class Orchestrator(pulumi.ComponentResource):
             handler=HANDLER,
             code=pulumi.AssetArchive({"failover": pulumi.FileArchive(str(FAILOVER_SOURCE))}),
             layers=[powertools_layer_arn(args.region, args.powertools_layer_version)],
-            timeout=60,
+            timeout=FUNCTION_TIMEOUT_SECONDS,
             memory_size=256,
             reserved_concurrent_executions=args.reserved_concurrency,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=args.environment),
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={**args.environment, names.HOME_REGION: args.region}),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
         )
@@ -144,12 +158,11 @@ class Orchestrator(pulumi.ComponentResource):
             endpoint=self.function.arn,
             opts=pulumi.ResourceOptions(parent=self, provider=alarm_provider),
         )
-        # The monitor: probe every region on a schedule, independent of us-east-1.
-        minutes = args.monitor_interval_minutes
+        # The monitor: probe every region every few seconds, independent of us-east-1.
         rule = aws.cloudwatch.EventRule(
             f"{name}-monitor",
-            schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
-            description="DR monitor tick: probe every region's health endpoint",
+            schedule_expression=MONITOR_SCHEDULE,
+            description="DR monitor: probe every region's health endpoint for the next minute",
             opts=child,
         )
         aws.cloudwatch.EventTarget(

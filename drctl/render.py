@@ -53,24 +53,43 @@ def render_counts(result: PreviewResult) -> Table:
 def render_budget(budget: dict) -> Table:
     obj = budget["objectives"]
     rto = max(budget["trafficRtoSeconds"], budget["writeRtoSeconds"])
-    table = Table(title="RTO/RPO budget (worst case, seconds)")
+    table = Table(title="RTO/RPO budget (worst single-region failure, seconds)")
     for col in ("what", "budget", "objective", "verdict"):
         table.add_column(col, justify="right" if col != "what" else "left")
 
     def verdict(ok: bool) -> str:
         return "[green]meets[/]" if ok else "[bold red]misses[/]"
 
-    table.add_row("detection (health checks)", str(budget["detectionSeconds"]), "", "")
-    table.add_row("traffic RTO (detection + DNS TTL)", str(budget["trafficRtoSeconds"]), str(obj["rtoSeconds"]),
+    path, failed = budget.get("writePath", "monitor"), budget.get("worstFailure")
+    automatic = budget["automaticFailover"] and path != "none"
+    table.add_row("detection (Route 53 health checks)", str(budget["detectionSeconds"]), "", "")
+    traffic_label = "traffic RTO (detection + DNS TTL"
+    if budget.get("scaleUpSeconds"):
+        traffic_label += f"; warm standby: writes moved + {budget['scaleUpSeconds']} s scale-up"
+    table.add_row(traffic_label + ")", str(budget["trafficRtoSeconds"]), str(obj["rtoSeconds"]),
                   verdict(budget["trafficRtoSeconds"] <= obj["rtoSeconds"]))
-    write_ok = budget["automaticFailover"] and budget["writeRtoSeconds"] <= obj["rtoSeconds"]
-    write_label = "write RTO (trigger + transition + client cache)"
     if not budget["automaticFailover"]:
-        write_label += " [manual failover: unbounded]"
+        write_label = "write RTO [manual failover: unbounded]"
+    elif path == "none":
+        write_label = f"write RTO [no detection path survives {failed}]"
+    else:
+        write_label = f"write RTO ({path} path, which survives {failed} failing; + transition + client cache)"
+    write_ok = automatic and budget["writeRtoSeconds"] <= obj["rtoSeconds"]
     table.add_row(write_label, str(budget["writeRtoSeconds"]), str(obj["rtoSeconds"]), verdict(write_ok))
     table.add_row("RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"]))
     table.add_row("RPO", str(budget["rpoSeconds"]), str(obj["rpoSeconds"]), verdict(budget["rpoSeconds"] <= obj["rpoSeconds"]))
+    if budget.get("trafficFollowsWritesSeconds"):
+        table.add_row("[dim]traffic back to a higher-priority region after writes move there[/]",
+                      f"[dim]{budget['trafficFollowsWritesSeconds']}[/]", "", "")
     return table
+
+
+def budget_misses(budget: dict) -> bool:
+    """True when the budget misses an objective (or cannot be guaranteed)."""
+    obj = budget["objectives"]
+    rto = max(budget["trafficRtoSeconds"], budget["writeRtoSeconds"])
+    automatic = budget["automaticFailover"] and budget.get("writePath", "monitor") != "none"
+    return not automatic or rto > obj["rtoSeconds"] or budget["rpoSeconds"] > obj["rpoSeconds"]
 
 
 def print_human(result: PreviewResult, console: Console) -> None:

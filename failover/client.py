@@ -36,6 +36,8 @@ class ActiveRegionResolver:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.parameter_name = parameter_name
         self.local_region = local_region
+        self.priority = list(regions)
+        """Failover priority (primary first), as in DR_REGIONS."""
         self.regions = [local_region, *[r for r in regions if r != local_region]]
         self.table_name = table_name
         self.cache_seconds = cache_seconds

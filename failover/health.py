@@ -1,7 +1,14 @@
-"""`/health` for the application: DynamoDB reachability and latency, region, whether active.
+"""Health endpoints for the application.
 
-`health_report(...)` returns (status code, JSON-able body) for any framework; `wsgi_app(...)`
-is a dependency-free WSGI app to mount or run as is.
+- `/health` (`health_report`): this region can serve: DynamoDB answers. Load balancers, Kubernetes
+  probes and the failover orchestrator's monitor use it; passive regions pass it.
+- `/health/route` (`route_health`): what Route 53 checks. It also keeps traffic with writes: a passive
+  region that ranks *above* the active one in failover priority answers 503, so a recovered old primary
+  does not take traffic back before writes move back to it. It fails open (200 when locally healthy)
+  when the active region cannot be read.
+
+Both return (status code, JSON-able body) for any framework; `wsgi_app(...)` serves both without
+dependencies.
 """
 
 from __future__ import annotations
@@ -34,18 +41,39 @@ def health_report(resolver: ActiveRegionResolver, dynamodb_client, clock: Callab
     return (200 if body["dynamodb"] == "ok" else 503), body
 
 
-def wsgi_app(resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health"):
-    """A WSGI app answering `path` with the health report and 404 elsewhere."""
+def route_health(resolver: ActiveRegionResolver, dynamodb_client,
+                 clock: Callable[[], float] = time.perf_counter) -> tuple[int, dict]:
+    """`health_report`, plus "traffic follows writes": 503 in a passive region that ranks above the
+    active region (it would otherwise pull traffic away from where writes go)."""
+    status, body = health_report(resolver, dynamodb_client, clock)
+    if status != 200:
+        return status, body
+    active, local = body["activeRegion"], resolver.local_region
+    if active is None:
+        body["route"] = "fail-open: the active region cannot be read"
+    elif active != local and active in resolver.priority and local in resolver.priority \
+            and resolver.priority.index(local) < resolver.priority.index(active):
+        body["route"] = f"passive and ranked above the active region {active}: traffic stays with writes"
+        return 503, body
+    else:
+        body["route"] = "serves traffic"
+    return 200, body
+
+
+def wsgi_app(resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health",
+             route_path: str = "/health/route"):
+    """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, 404 elsewhere."""
     client: Optional[object] = dynamodb_client
 
     def app(environ, start_response):
         nonlocal client
-        if environ.get("PATH_INFO") != path:
+        requested = environ.get("PATH_INFO")
+        if requested not in (path, route_path):
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         if client is None:
             client = resolver.session.client("dynamodb", region_name=resolver.local_region)
-        status, body = health_report(resolver, client)
+        status, body = (route_health if requested == route_path else health_report)(resolver, client)
         payload = json.dumps(body).encode()
         start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
                        [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),

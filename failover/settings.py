@@ -1,4 +1,8 @@
-"""The orchestrator's configuration, read from DR_* environment variables (see the README)."""
+"""The orchestrator's configuration, read from DR_* environment variables (see the README).
+
+The variable names are declared here once: the program that writes them (components/orchestrator.py),
+this parser and the tests all use these constants, and a round-trip test parses what the program writes.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +11,34 @@ import os
 from dataclasses import dataclass, field
 from typing import Mapping, Optional
 
+from failover.scaling import ScaleTarget, ScaleTargetError, parse_scale_target
+
+APP = "DR_APP"
+REGIONS = "DR_REGIONS"
+HOME_REGION = "DR_HOME_REGION"
+CONTROL_TABLE = "DR_CONTROL_TABLE"
+DATA_TABLE = "DR_DATA_TABLE"
+ACTIVE_REGION_PARAMETER = "DR_ACTIVE_REGION_PARAMETER"
+HEALTH_URLS = "DR_HEALTH_URLS"
+ALARM_REGIONS = "DR_ALARM_REGIONS"
+SCALE_TARGETS = "DR_SCALE_TARGETS"
+TOPIC_ARNS = "DR_TOPIC_ARNS"
+FAILURE_THRESHOLD = "DR_FAILURE_THRESHOLD"
+RECOVERY_THRESHOLD = "DR_RECOVERY_THRESHOLD"
+MIN_DWELL_SECONDS = "DR_MIN_DWELL_SECONDS"
+FAILBACK = "DR_FAILBACK"
+AUTOMATIC_FAILOVER = "DR_AUTOMATIC_FAILOVER"
+RPO_SECONDS = "DR_RPO_SECONDS"
+PROBE_INTERVAL_SECONDS = "DR_PROBE_INTERVAL_SECONDS"
+PROBE_TIMEOUT_SECONDS = "DR_PROBE_TIMEOUT_SECONDS"
+MONITOR_WINDOW_SECONDS = "DR_MONITOR_WINDOW_SECONDS"
+
+# A probe must finish well inside its interval, so a hung region costs one timeout per round.
+MAX_PROBE_TIMEOUT_FRACTION = 0.5
+
 
 class SettingsError(ValueError):
     """A missing or malformed environment variable; the message starts with its name."""
-
-
-@dataclass(frozen=True)
-class ServiceRef:
-    cluster: str
-    service: str
-    desired_count: int
 
 
 @dataclass(frozen=True)
@@ -28,7 +50,8 @@ class Settings:
     parameter_name: str
     health_urls: Mapping[str, str]
     alarm_regions: Mapping[str, str]
-    services: Mapping[str, ServiceRef] = field(default_factory=dict)
+    scale_targets: Mapping[str, ScaleTarget] = field(default_factory=dict)
+    """region -> how its site is brought to full size when writes move there."""
     topic_arns: Mapping[str, str] = field(default_factory=dict)
     failure_threshold: int = 3
     recovery_threshold: int = 5
@@ -37,7 +60,11 @@ class Settings:
     automatic: bool = True
     rpo_seconds: Optional[int] = None
     data_table: Optional[str] = None
+    probe_interval_seconds: float = 10.0
+    """The monitor probes every region this often inside one invocation."""
     probe_timeout_seconds: float = 3.0
+    monitor_window_seconds: float = 60.0
+    """How long one scheduled monitor invocation keeps probing (the schedule's period)."""
 
     @property
     def home(self) -> str:
@@ -77,6 +104,19 @@ def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {raw}")
+    return value
+
+
 def _required(env: Mapping[str, str], name: str) -> str:
     value = env.get(name, "").strip()
     if not value:
@@ -87,50 +127,58 @@ def _required(env: Mapping[str, str], name: str) -> str:
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Parse and cross-check the DR_* variables; raises SettingsError naming the first bad one."""
     env = os.environ if env is None else env
-    regions = tuple(r.strip() for r in _required(env, "DR_REGIONS").split(",") if r.strip())
+    regions = tuple(r.strip() for r in _required(env, REGIONS).split(",") if r.strip())
     if len(regions) < 2 or len(set(regions)) != len(regions):
-        raise SettingsError("DR_REGIONS must list at least two distinct regions, primary first")
-    home_region = env.get("DR_HOME_REGION") or env.get("AWS_REGION") or ""
+        raise SettingsError(f"{REGIONS} must list at least two distinct regions, primary first")
+    home_region = env.get(HOME_REGION) or env.get("AWS_REGION") or ""
     if home_region not in regions:
-        raise SettingsError(f"DR_HOME_REGION (or AWS_REGION) must be one of DR_REGIONS, got {home_region!r}")
-    health_urls = _json_object(env, "DR_HEALTH_URLS", required=True)
+        raise SettingsError(f"{HOME_REGION} (or AWS_REGION) must be one of {REGIONS}, got {home_region!r}")
+    health_urls = _json_object(env, HEALTH_URLS, required=True)
     missing = [r for r in regions if r not in health_urls]
     if missing:
-        raise SettingsError(f"DR_HEALTH_URLS has no URL for {', '.join(missing)}")
-    alarm_regions = _json_object(env, "DR_ALARM_REGIONS", required=True)
+        raise SettingsError(f"{HEALTH_URLS} has no URL for {', '.join(missing)}")
+    alarm_regions = _json_object(env, ALARM_REGIONS, required=False)
     for alarm, region in alarm_regions.items():
         if region not in regions:
-            raise SettingsError(f"DR_ALARM_REGIONS maps {alarm!r} to {region!r}, which is not in DR_REGIONS")
-    services = {}
-    for region, ref in _json_object(env, "DR_SERVICES", required=False).items():
+            raise SettingsError(f"{ALARM_REGIONS} maps {alarm!r} to {region!r}, which is not in {REGIONS}")
+    scale_targets = {}
+    for region, ref in _json_object(env, SCALE_TARGETS, required=False).items():
+        if region not in regions:
+            raise SettingsError(f"{SCALE_TARGETS} names {region!r}, which is not in {REGIONS}")
         try:
-            services[region] = ServiceRef(str(ref["cluster"]), str(ref["service"]), int(ref["desiredCount"]))
-        except (KeyError, TypeError, ValueError):
-            raise SettingsError(
-                f"DR_SERVICES[{region!r}] needs cluster, service and a whole-number desiredCount"
-            ) from None
-    topic_arns = _json_object(env, "DR_TOPIC_ARNS", required=False)
-    failback = env.get("DR_FAILBACK", "manual") or "manual"
+            scale_targets[region] = parse_scale_target(region, ref)
+        except ScaleTargetError as exc:
+            raise SettingsError(str(exc)) from None
+    topic_arns = _json_object(env, TOPIC_ARNS, required=False)
+    failback = env.get(FAILBACK, "manual") or "manual"
     if failback not in ("manual", "automatic"):
-        raise SettingsError(f"DR_FAILBACK must be manual or automatic, got {failback!r}")
-    automatic = (env.get("DR_AUTOMATIC_FAILOVER", "true") or "true").lower()
+        raise SettingsError(f"{FAILBACK} must be manual or automatic, got {failback!r}")
+    automatic = (env.get(AUTOMATIC_FAILOVER, "true") or "true").lower()
     if automatic not in ("true", "false"):
-        raise SettingsError(f"DR_AUTOMATIC_FAILOVER must be true or false, got {automatic!r}")
+        raise SettingsError(f"{AUTOMATIC_FAILOVER} must be true or false, got {automatic!r}")
+    interval = _seconds(env, PROBE_INTERVAL_SECONDS, 10.0, 1.0, 300.0)
+    timeout = _seconds(env, PROBE_TIMEOUT_SECONDS, min(3.0, interval * MAX_PROBE_TIMEOUT_FRACTION), 0.1, 60.0)
+    if timeout > interval * MAX_PROBE_TIMEOUT_FRACTION:
+        raise SettingsError(f"{PROBE_TIMEOUT_SECONDS} ({timeout:g}) must be at most half of "
+                            f"{PROBE_INTERVAL_SECONDS} ({interval:g}), so a hung region costs one timeout per round")
     return Settings(
-        app=_required(env, "DR_APP"),
+        app=_required(env, APP),
         regions=regions,
         home_region=home_region,
-        control_table=_required(env, "DR_CONTROL_TABLE"),
-        parameter_name=_required(env, "DR_ACTIVE_REGION_PARAMETER"),
+        control_table=_required(env, CONTROL_TABLE),
+        parameter_name=_required(env, ACTIVE_REGION_PARAMETER),
         health_urls={k: str(v) for k, v in health_urls.items()},
         alarm_regions={k: str(v) for k, v in alarm_regions.items()},
-        services=services,
+        scale_targets=scale_targets,
         topic_arns={k: str(v) for k, v in topic_arns.items()},
-        failure_threshold=_int(env, "DR_FAILURE_THRESHOLD", 3, minimum=1),
-        recovery_threshold=_int(env, "DR_RECOVERY_THRESHOLD", 5, minimum=1),
-        min_dwell_seconds=_int(env, "DR_MIN_DWELL_SECONDS", 300),
+        failure_threshold=_int(env, FAILURE_THRESHOLD, 3, minimum=1),
+        recovery_threshold=_int(env, RECOVERY_THRESHOLD, 5, minimum=1),
+        min_dwell_seconds=_int(env, MIN_DWELL_SECONDS, 300),
         failback=failback,
         automatic=automatic == "true",
-        rpo_seconds=_int(env, "DR_RPO_SECONDS", None),
-        data_table=env.get("DR_DATA_TABLE") or None,
+        rpo_seconds=_int(env, RPO_SECONDS, None),
+        data_table=env.get(DATA_TABLE) or None,
+        probe_interval_seconds=interval,
+        probe_timeout_seconds=timeout,
+        monitor_window_seconds=_seconds(env, MONITOR_WINDOW_SECONDS, 60.0, 1.0, 840.0),
     )

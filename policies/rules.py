@@ -233,18 +233,28 @@ def health_check_per_endpoint(resources: list[Res]) -> list[tuple[Optional[str],
             for lb in resources if lb.type == LOAD_BALANCER and lb.region not in checked]
 
 
+def _env_value(fn: Res, name: str, default: Any) -> Any:
+    value = _get(fn.props, "environment", "variables", name, default=None)
+    return default if value is None else value
+
+
 def budget_from_resources(resources: list[Res]) -> Optional[dict]:
-    """Recompute the RTO/RPO budget from what is declared (not from config), worst case across regions."""
+    """Recompute the RTO/RPO budget from what is declared (not from config), worst case across regions.
+
+    Reads only values that are known on a first preview (plain settings, tags, regions), never ARNs,
+    so the rule gates the very first deploy too."""
     control = [t for t in resources if t.type == TABLE and "dr:rtoObjectiveSeconds" in t.tags]
     fns = _orchestrators(resources)
     checks = [h for h in resources if h.type == HEALTH_CHECK]
     if not control or not fns or not checks:
         return None
     tags = control[0].tags
-    env = _get(fns[0].props, "environment", "variables", default={}) or {}
-    alarms = [a for a in resources if a.type == ALARM and _get(a.props, "metricName") == "HealthCheckStatus"]
-    rules = [e for e in resources if e.type == EVENT_RULE and str(_get(e.props, "scheduleExpression", default="")).startswith("rate(")]
-    monitor_minutes = max((int(str(_get(e.props, "scheduleExpression")).split("(")[1].split()[0]) for e in rules), default=60)
+    env_of = fns[0]
+    regions = tuple(r for r in str(_env_value(env_of, "DR_REGIONS", "")).split(",") if r)
+    alarms = [a for a in resources if a.type == ALARM and _get(a.props, "metricName") == "HealthCheckStatus"
+              and _get(a.props, "alarmActions")]
+    schedules = {e.region for e in resources
+                 if e.type == EVENT_RULE and str(_get(e.props, "scheduleExpression", default="")).startswith("rate(")}
     data_tables = [t for t in resources if t.type == TABLE and t is not control[0]]
     strong = all(
         {_get(rep, "consistencyMode") for rep in (_get(t.props, "replicas", default=[]) or [])} == {"STRONG"}
@@ -252,18 +262,22 @@ def budget_from_resources(resources: list[Res]) -> Optional[dict]:
     ttls = [_get(r.props, "ttl") for r in resources if r.type == RECORD and _get(r.props, "failoverRoutingPolicies")]
     ttl = max([t for t in ttls if t is not None], default=ALIAS_TO_ALB_TTL_SECONDS)
     budget = compute_budget(BudgetInputs(
+        regions=regions or tuple(sorted({f.region for f in fns if f.region})),
+        orchestrator_regions=tuple(f.region for f in fns if f.region in schedules),
         health_interval_seconds=max(_get(h.props, "requestInterval", default=30) for h in checks),
         health_failure_threshold=max(_get(h.props, "failureThreshold", default=3) for h in checks),
         dns_ttl_seconds=ttl,
-        alarm_evaluation_periods=max((_get(a.props, "evaluationPeriods", default=1) for a in alarms), default=5),
-        monitor_interval_seconds=monitor_minutes * 60,
-        monitor_failure_threshold=int(env.get("DR_FAILURE_THRESHOLD", 3)),
+        alarm_evaluation_periods=max((_get(a.props, "evaluationPeriods", default=1) for a in alarms), default=0),
+        probe_interval_seconds=float(_env_value(env_of, "DR_PROBE_INTERVAL_SECONDS", 10)),
+        probe_timeout_seconds=float(_env_value(env_of, "DR_PROBE_TIMEOUT_SECONDS", 3)),
+        monitor_failure_threshold=int(_env_value(env_of, "DR_FAILURE_THRESHOLD", 3)),
         client_cache_seconds=int(tags.get("dr:clientCacheSeconds", 5)),
         strong_consistency=strong,
-        rpo_gate_seconds=int(env.get("DR_RPO_SECONDS", 0)) if not strong else 0,
-        automatic_failover=env.get("DR_AUTOMATIC_FAILOVER", "true") == "true" and bool(alarms or rules),
+        rpo_gate_seconds=int(_env_value(env_of, "DR_RPO_SECONDS", 0)) if not strong else 0,
+        automatic_failover=_env_value(env_of, "DR_AUTOMATIC_FAILOVER", "true") == "true" and bool(alarms or schedules),
         objective_rto_seconds=int(tags["dr:rtoObjectiveSeconds"]),
         objective_rpo_seconds=int(tags["dr:rpoObjectiveSeconds"]),
+        scale_up_seconds=int(tags.get("dr:scaleUpSeconds", 0)),
     ))
     return {"budget": budget, "urn": control[0].urn}
 
@@ -272,15 +286,7 @@ def budget_fits_objectives(resources: list[Res]) -> list[tuple[Optional[str], st
     found = budget_from_resources(resources)
     if found is None:
         return [(None, "cannot compute the RTO/RPO budget: no control table with objectives, orchestrator or health check")]
-    b, out = found["budget"], []
-    if not b.automatic_failover:
-        out.append((found["urn"], "failover is manual: no automated RTO can be guaranteed"))
-    elif b.rto_seconds > b.objective_rto_seconds:
-        out.append((found["urn"], f"worst-case RTO {b.rto_seconds}s (traffic {b.traffic_rto_seconds}s, writes "
-                                  f"{b.write_rto_seconds}s) exceeds the objective of {b.objective_rto_seconds}s"))
-    if b.rpo_seconds > b.objective_rpo_seconds:
-        out.append((found["urn"], f"RPO {b.rpo_seconds}s exceeds the objective of {b.objective_rpo_seconds}s"))
-    return out
+    return [(found["urn"], message) for message in found["budget"].misses()]
 
 
 STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str], str]]]]] = {

@@ -13,7 +13,7 @@ import pytest
 from moto import mock_aws
 
 from failover.client import ActiveRegionResolver, ActiveRegionUnknown, NotActiveRegion
-from failover.health import health_report, wsgi_app
+from failover.health import health_report, route_health, wsgi_app
 
 PARAM = "/orders/test/active_region"
 
@@ -92,6 +92,28 @@ def test_health_report_ok_and_failing(aws):
     assert code == 503 and body["dynamodb"].startswith("error")
 
 
+def test_route_health_keeps_traffic_with_writes(aws):
+    """Route 53 checks the route path: a passive region ranked above the active one answers 503, so a
+    recovered old primary does not pull traffic back before writes return; lower-ranked ones stay 200."""
+    client = boto3.client("dynamodb", region_name="us-east-2")
+    assert route_health(resolver(Clock(), local="us-east-2"), client)[0] == 200  # active us-east-1 ranks above
+    for r in ("us-east-1", "us-east-2"):
+        boto3.client("ssm", region_name=r).put_parameter(Name=PARAM, Value="us-east-2", Type="String", Overwrite=True)
+    code, body = route_health(resolver(Clock(), local="us-east-1"), client)
+    assert code == 503 and "ranked above the active region us-east-2" in body["route"]
+    assert health_report(resolver(Clock(), local="us-east-1"), client)[0] == 200  # its LB and probes still pass
+    assert route_health(resolver(Clock(), local="us-east-2"), client)[0] == 200
+
+
+def test_route_health_fails_open_when_the_active_region_cannot_be_read(aws):
+    for r in ("us-east-1", "us-east-2"):
+        boto3.client("ssm", region_name=r).delete_parameter(Name=PARAM)
+    code, body = route_health(resolver(Clock(), local="us-east-1"), boto3.client("dynamodb", region_name="us-east-2"))
+    assert code == 200 and body["route"].startswith("fail-open")
+    code, _ = route_health(resolver(Clock(), local="us-east-1"), boto3.client("dynamodb", region_name="us-west-2"))
+    assert code == 503  # but never for a region that cannot serve
+
+
 def test_wsgi_app_over_real_http(aws):
     class Quiet(WSGIRequestHandler):
         def log_message(self, *args):
@@ -104,6 +126,8 @@ def test_wsgi_app_over_real_http(aws):
     try:
         with urllib.request.urlopen(base + "/health", timeout=5) as resp:
             assert resp.status == 200 and json.loads(resp.read())["region"] == "us-east-2"
+        with urllib.request.urlopen(base + "/health/route", timeout=5) as resp:
+            assert resp.status == 200 and json.loads(resp.read())["route"] == "serves traffic"
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/other", timeout=5)
         assert err.value.code == 404

@@ -216,7 +216,7 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
         return Orchestrator("orch", OrchestratorArgs(
             app="orders", stack="prod", region="us-east-2", environment={"DR_APP": "orders"},
             policy_arns=POLICY_ARNS, alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
-            monitor_interval_minutes=1, reserved_concurrency=2, powertools_layer_version=27),
+            reserved_concurrency=2, powertools_layer_version=27),
             provider=providers["us-east-2"], alarm_provider=providers["us-east-1"])
 
     rec = recorder(declare)
@@ -224,7 +224,9 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
     assert fn.region == "us-east-2"
     assert fn.inputs["handler"] == "failover.orchestrator.handler"
     assert fn.inputs["reservedConcurrentExecutions"] == 2
-    assert fn.inputs["environment"]["variables"] == {"DR_APP": "orders"}
+    assert fn.inputs["environment"]["variables"] == {"DR_APP": "orders", "DR_HOME_REGION": "us-east-2"}
+    # the monitor loops for a little more than the minute between invocations, within the function's timeout
+    assert fn.inputs["timeout"] == 100
     assert fn.inputs["code"]["archive"]["assets"]["failover"]["archive"]["path"].endswith("failover")
     rule = rec.one("aws:cloudwatch/eventRule:EventRule")
     assert rule.inputs["scheduleExpression"] == "rate(1 minute)"

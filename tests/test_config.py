@@ -62,6 +62,17 @@ def _error(mutate) -> ConfigError:
         (lambda v: v["notifications"]["emails"].append("nobody"), "dr:notifications.emails", "not an email"),
         (lambda v: v["objectives"].__setitem__("rtoSeconds", 0), "dr:objectives.rtoSeconds", "greater than"),
         (lambda v: v["failover"].update(mode="manual", failback="automatic"), "dr:failover.failback", "automatic"),
+        (lambda v: v["table"].__setitem__("consistency", "eventual"), "dr:objectives.rpoSeconds",
+         "0 needs table.consistency strong"),
+        (lambda v: v["app"].__setitem__("standbyDesiredCount", 2), "dr:app.standbyDesiredCount",
+         "a hot standby runs app.desiredCount everywhere"),
+        (lambda v: v["failover"].__setitem__("probeTimeoutSeconds", 6), "dr:failover.probeTimeoutSeconds",
+         "more than half of failover.probeIntervalSeconds"),
+        (lambda v: v["failover"].__setitem__("probeIntervalSeconds", 2), "dr:failover.probeIntervalSeconds",
+         "greater than or equal to 5"),
+        (lambda v: v["failover"].__setitem__("monitorIntervalMinutes", 1), "dr:failover.monitorIntervalMinutes",
+         "replaced by failover.probeIntervalSeconds"),
+        (lambda v: v["app"].__setitem__("standby", "lukewarm"), "dr:app.standby", "'warm' or 'hot'"),
     ],
 )
 def test_each_mistake_names_its_key(mutate, key, words):
@@ -86,6 +97,7 @@ def test_strong_consistency_accepted_exactly_for_mrsc_sets(regions):
             parse_stack_config(values)
         assert info.value.key == "dr:table.consistency"
     values["table"]["consistency"] = "eventual"
+    values["objectives"]["rpoSeconds"] = 5  # eventual consistency cannot promise RPO 0
     assert parse_stack_config(values).regions.all == regions
 
 

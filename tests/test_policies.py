@@ -146,14 +146,36 @@ def budget_stack(interval=10, threshold=3, rto=120):
     hc = ("aws:route53/healthCheck:HealthCheck", {"requestInterval": interval, "failureThreshold": threshold, "fqdn": "x"}, "us-east-1")
     alarm = ("aws:cloudwatch/metricAlarm:MetricAlarm", {"metricName": "HealthCheckStatus", "evaluationPeriods": 1,
                                                         "alarmActions": ["t"]}, "us-east-1")
-    rule = ("aws:cloudwatch/eventRule:EventRule", {"scheduleExpression": "rate(1 minute)"}, "us-east-2")
-    return [control, data, hc, alarm, rule, orchestrator("us-east-2")]
+    rules = [("aws:cloudwatch/eventRule:EventRule", {"scheduleExpression": "rate(1 minute)"}, r)
+             for r in ("us-east-2", "us-west-2")]
+    return [control, data, hc, alarm, *rules, orchestrator("us-east-2"), orchestrator("us-west-2")]
 
 
 def test_budget_policy():
     assert run_stack_policy("rto-rpo-budget", budget_stack()) == []
     messages = run_stack_policy("rto-rpo-budget", budget_stack(interval=30, threshold=5))
-    assert messages and "exceeds the objective of 120s" in messages[0]
+    assert messages == ["traffic RTO 216s exceeds the RTO objective of 120s (traffic 216s, writes 43s via the "
+                        "monitor path when us-east-1 fails)"]
+    alone = [r for r in budget_stack() if r[2] != "us-west-2"]  # one orchestrator: nothing survives its region
+    assert run_stack_policy("rto-rpo-budget", alone) == [
+        "no detection path survives the failure of us-east-2: put an orchestrator in another region"]
+
+
+def test_budget_policy_gates_a_first_deploy_whose_arns_are_unknown():
+    """On a first preview the topic ARNs and scale targets are unknown; the rule reads none of them, so it
+    still reaches a verdict (and so stays mandatory) instead of reporting 'cannot check during preview'."""
+    def first_preview(resources):
+        out = []
+        for type_, props, region in resources:
+            if type_ == FN:
+                props = json.loads(json.dumps(props))
+                props["environment"]["variables"].update(DR_TOPIC_ARNS=UNKNOWN, DR_SCALE_TARGETS=UNKNOWN)
+            out.append((type_, props, region))
+        return out
+
+    assert run_stack_policy("rto-rpo-budget", first_preview(budget_stack())) == []
+    assert run_stack_policy("rto-rpo-budget", first_preview(budget_stack(interval=30, threshold=5)))[0].startswith(
+        "traffic RTO 216s exceeds")
 
 
 def test_every_project_iam_document_passes_parliament():
@@ -184,7 +206,7 @@ def drctl(*args):
 
 
 @pytest.mark.parametrize("stack, policy, words", [
-    ("slow-rto", "rto-rpo-budget", "exceeds the objective of 120s"),
+    ("slow-rto", "rto-rpo-budget", "exceeds the RTO objective of 120s"),
     ("manual-failover", "rto-rpo-budget", "failover is manual"),
 ])
 def test_broken_stacks_exit_1_naming_the_policy(stack, policy, words):

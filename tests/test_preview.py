@@ -40,7 +40,8 @@ def test_prod_topology(prod):
     assert by_type["pulumi:providers:aws"] == 3
     assert by_type["aws:ecs/service:Service"] == 3 and by_type["aws:route53/healthCheck:HealthCheck"] == 3
     fns = [r for r in res if r["type"] == "aws:lambda/function:Function"]
-    assert sorted(f["region"] for f in fns) == ["us-east-2", "us-west-2"]  # never in the primary
+    # every region observes the others, so whichever region is active when it fails, another one detects it
+    assert sorted(f["region"] for f in fns) == ["us-east-1", "us-east-2", "us-west-2"]
     alarms = [r for r in res if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"]
     assert {a["region"] for a in alarms} == {"us-east-1"} and len(alarms) == 3
     tables = [r for r in res if r["type"] == "aws:dynamodb/table:Table"]
@@ -53,9 +54,37 @@ def test_prod_topology(prod):
     assert json.loads(env["DR_HEALTH_URLS"])["us-west-2"] == "https://us-west-2.api.orders.example.com/health"
     assert set(json.loads(env["DR_ALARM_REGIONS"]).values()) == {"us-east-1", "us-east-2", "us-west-2"}
     assert prod["outputs"]["activeRegionParameter"] == "/orders/prod/active_region"
-    assert set(prod["outputs"]["orchestratorFunctionArns"]) == {"us-east-2", "us-west-2"}
+    assert set(prod["outputs"]["orchestratorFunctionArns"]) == {"us-east-1", "us-east-2", "us-west-2"}
+    # Route 53 checks the route path (traffic follows writes); the monitor probes the plain health path
+    checks = [r for r in res if r["type"] == "aws:route53/healthCheck:HealthCheck"]
+    assert {c["inputs"]["resourcePath"] for c in checks} == {"/health/route"}
+    # alarms publish to their own topic, which only the orchestrators and people subscribe to; transition
+    # notices go to the per-region topics, so a notice never re-invokes an orchestrator
+    alarm_topic = prod["outputs"]["alarmTopicArn"]
+    assert {a["inputs"]["alarmActions"][0] for a in alarms} == {alarm_topic}
+    assert alarm_topic not in json.loads(env["DR_TOPIC_ARNS"]).values()
+    subs = [r for r in res if r["type"] == "aws:sns/topicSubscription:TopicSubscription"
+            and r["inputs"]["protocol"] == "lambda"]
+    assert len(subs) == 3 and {s["inputs"]["topic"] for s in subs} == {alarm_topic}
+    # hot standby: full size everywhere, nothing to scale
+    assert {r["inputs"]["desiredCount"] for r in res if r["type"] == "aws:ecs/service:Service"} == {6}
+    assert {t["kind"] for t in json.loads(env["DR_SCALE_TARGETS"]).values()} == {"none"}
+    assert prod["budget"]["writeRtoSeconds"] <= 45 and prod["budget"]["writePath"] == "monitor"
     # every AWS resource has its region's explicit provider
     assert all(r["region"] for r in res if r["type"].startswith("aws:"))
+
+
+def test_the_runtime_parses_what_the_program_writes(prod):
+    from failover.settings import load_settings
+
+    for fn in (r for r in prod["resources"] if r["type"] == "aws:lambda/function:Function"):
+        settings = load_settings(fn["inputs"]["environment"]["variables"])
+        assert settings.home_region == fn["region"]
+        assert settings.regions == ("us-east-1", "us-east-2", "us-west-2")
+        assert (settings.probe_interval_seconds, settings.probe_timeout_seconds, settings.failure_threshold) == (10, 3, 3)
+        assert settings.monitor_window_seconds == 75 and fn["inputs"]["timeout"] > 75
+        assert set(settings.alarm_regions.values()) == set(settings.regions)
+        assert {t.kind for t in settings.scale_targets.values()} == {"none"}
 
 
 def test_human_preview_shows_tree_counts_and_budget():
@@ -74,6 +103,14 @@ def test_staging_is_eventual_and_unprotected():
     fn = next(r for r in doc["resources"] if r["type"] == "aws:lambda/function:Function")
     assert fn["inputs"]["environment"]["variables"]["DR_RPO_SECONDS"] == "5"
     assert fn["inputs"]["environment"]["variables"]["DR_FAILBACK"] == "automatic"
+    # warm standby: the standby runs 1 task and the orchestrator scales it to desiredCount on failover
+    targets = json.loads(fn["inputs"]["environment"]["variables"]["DR_SCALE_TARGETS"])
+    assert targets["eu-central-1"] == {"kind": "ecs", "cluster": "orders-staging", "service": "orders",
+                                       "desiredCount": 2}
+    services = {r["region"]: r["inputs"]["desiredCount"] for r in doc["resources"]
+                if r["type"] == "aws:ecs/service:Service"}
+    assert services == {"eu-west-1": 2, "eu-central-1": 1}
+    assert doc["budget"]["scaleUpSeconds"] == 90 and doc["budget"]["trafficRtoSeconds"] == 156
 
 
 def _write_stack(tmp_path: Path, mutate) -> Path:

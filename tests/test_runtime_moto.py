@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import boto3
@@ -13,7 +14,20 @@ from moto import mock_aws
 
 from failover import orchestrator as orch
 from failover.settings import load_settings
-from tests.runtime_env import HOME, REGIONS, HealthServer, alarm_event, build_world, parameter, sns_messages
+from failover.store import MAX_REASON_CHARS
+from tests.runtime_env import (
+    CONTROL,
+    HOME,
+    PARAM,
+    REGIONS,
+    Clock,
+    HealthServer,
+    make_moto_item_operations_atomic,
+    alarm_event,
+    build_world,
+    parameter,
+    sns_messages,
+)
 
 
 @pytest.fixture
@@ -29,6 +43,7 @@ def world(servers, monkeypatch):
     for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": HOME}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    make_moto_item_operations_atomic(monkeypatch)
     with mock_aws():
         w = build_world(servers)
         for k, v in w["env"].items():
@@ -37,17 +52,11 @@ def world(servers, monkeypatch):
         yield w
 
 
-class Clock:
-    def __init__(self, t: float = 1_000_000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-
 def make(clock=None, **env):
+    """An orchestrator on the world's single control table (standing in for the global table's replicas)."""
     settings = load_settings({**os.environ, **env})
-    return orch.Orchestrator(settings, clock=clock or Clock())
+    clock = clock or Clock()
+    return orch.Orchestrator(settings, clock=clock, sleep=clock.sleep, control_region=HOME)
 
 
 def ecs_desired(region: str) -> int:
@@ -85,10 +94,10 @@ def test_five_concurrent_invocations_make_one_transition(world):
 def test_fenced_stale_writer_stops(world):
     """Two orchestrators read the same epoch; the second conditional write fails and changes nothing."""
     a, b = make(), make()
-    state, _ = a.store.read()
+    state = a.store.read()
     assert a.store.transition(state, "us-east-2", "a", 1.0, ["audit"], 90) is True
     assert b.store.transition(state, "us-west-2", "b", 2.0, ["audit"], 90) is False
-    assert a.store.read()[0].active_region == "us-east-2"
+    assert a.store.read().active_region == "us-east-2"
 
 
 def test_unhealthy_target_is_refused(world):
@@ -115,17 +124,18 @@ def test_flapping_health_makes_at_most_one_transition(world):
     outcomes = []
     for i in range(40):
         primary.healthy = (i % 3 == 2)  # fail, fail, ok, fail, fail, ok ... never 3 in a row
-        clock.t += 60
+        clock.t += 10
         outcomes.append(o.handle(orch.Request("monitor")).outcome)
     assert "transitioned" not in outcomes
     primary.healthy = False
     for _ in range(3):
-        clock.t += 60
+        clock.t += 10
         outcomes.append(o.handle(orch.Request("monitor")).outcome)
-    assert outcomes[-3:].count("transitioned") == 1  # the failure streak reaches 3 within these ticks
+    # round 39 already failed once, so the third consecutive failure is the second of these rounds
+    assert outcomes[-3:] == ["noop", "transitioned", "noop"]
     for i in range(20):  # the old primary flaps back and forth; failback is manual: nothing moves
         primary.healthy = i % 2 == 0
-        clock.t += 60
+        clock.t += 10
         outcomes.append(o.handle(orch.Request("monitor")).outcome)
     assert outcomes.count("transitioned") == 1
 
@@ -137,7 +147,7 @@ def test_failback_is_manual_by_default(world):
     assert o.handle(orch.parse_event(alarm_event("us-east-1"), o.settings)).outcome == "transitioned"
     world["servers"]["us-east-1"].healthy = True
     for _ in range(30):
-        clock.t += 60
+        clock.t += 10
         assert o.handle(orch.Request("monitor")).outcome == "noop"
     assert orch.handler({"action": "failback"})["activeRegion"] == "us-east-1"
     assert parameter("us-west-2") == ("us-east-1", 3)
@@ -150,14 +160,15 @@ def test_automatic_failback_waits_for_recovery_threshold_and_dwell(world):
     assert o.handle(orch.parse_event(alarm_event("us-east-1"), o.settings)).outcome == "transitioned"
     world["servers"]["us-east-1"].healthy = True
     ticks = []
-    for _ in range(15):
-        clock.t += 60
+    for _ in range(70):
+        clock.t += 10
         ticks.append(o.handle(orch.Request("monitor")).outcome)
     first = ticks.index("transitioned")
-    # healthy from the first tick; needs 3 successes AND 600 s of health AND 600 s since the failover
-    assert first == 10, ticks
+    # healthy from the first round (t0 + 10); needs 3 successes AND 600 s of health AND 600 s since the
+    # failover: the round at t0 + 610 is the 61st
+    assert first == 60, ticks
     assert ticks.count("transitioned") == 1
-    assert o.store.read()[0].active_region == "us-east-1"
+    assert o.store.read().active_region == "us-east-1"
 
 
 def test_bad_events_change_nothing(world):
@@ -183,8 +194,8 @@ def test_failure_after_epoch_bump_is_completed_next_time(world, monkeypatch):
     real_client = orch.Orchestrator.client
     broken = {"us-west-2"}
 
-    def flaky_client(self, service, region):
-        client = real_client(self, service, region)
+    def flaky_client(self, service, region, timeout=orch.CALL_TIMEOUT_SECONDS):
+        client = real_client(self, service, region, timeout)
         if service == "ssm" and region in broken:
             def fail(**kwargs):
                 raise EndpointConnectionError(endpoint_url=f"https://ssm.{region}.amazonaws.com")
@@ -205,22 +216,167 @@ def test_failure_after_epoch_bump_is_completed_next_time(world, monkeypatch):
     assert len(sns_messages(world["queues"])) == 3
 
 
+def _metric(name, value, region="us-east-1", **dims):
+    import datetime as dt
+
+    dimensions = [{"Name": "TableName", "Value": "orders"}] + [{"Name": k, "Value": v} for k, v in dims.items()]
+    boto3.client("cloudwatch", region_name=region).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
+        "MetricName": name, "Value": value, "Timestamp": dt.datetime.now(dt.timezone.utc), "Dimensions": dimensions}])
+
+
 def test_replication_lag_gate(world):
     env = {"DR_RPO_SECONDS": "5", "DR_DATA_TABLE": "orders"}
-    o = make(Clock(), **env)
+    o = make(Clock(time.time()), **env)
+    _metric("ConsumedWriteCapacityUnits", 12.0)  # the table took writes, but no latency datapoint
     refused = o.handle(orch.Request("failover", target="us-east-2", reason="drill"))
-    assert refused.outcome == "refused" and "unknown" in refused.reason
-    cw = boto3.client("cloudwatch", region_name="us-east-1")
-    import datetime as dt
-    now = dt.datetime.now(dt.timezone.utc)
-    cw.put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
-        "MetricName": "ReplicationLatency", "Value": 9000.0, "Unit": "Milliseconds", "Timestamp": now,
-        "Dimensions": [{"Name": "TableName", "Value": "orders"}, {"Name": "ReceivingRegion", "Value": "us-east-2"}]}])
-    o = make(lambda: now.timestamp(), **env)
+    assert refused.outcome == "refused" and "unknown while the table took writes" in refused.reason
+    _metric("ReplicationLatency", 9000.0, ReceivingRegion="us-east-2")
     too_far = o.handle(orch.Request("failover", target="us-east-2", reason="drill"))
     assert too_far.outcome == "refused" and "9.0s exceeds" in too_far.reason
     forced = o.handle(orch.Request("failover", target="us-east-2", reason="drill", force=True))
     assert forced.outcome == "transitioned"
+
+
+def test_a_quiet_table_can_be_promoted(world):
+    """No ReplicationLatency datapoint and no write in the window: nothing can be lost, so the gate passes."""
+    o = make(Clock(time.time()), DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+    assert o.measure_lag("us-east-1") == {r: orch.LagReading(None, False) for r in ("us-east-2", "us-west-2")}
+    assert o.handle(orch.Request("failover", target="us-east-2", reason="drill")).outcome == "transitioned"
+
+
+def test_lag_remembered_by_the_monitor_serves_when_the_source_is_gone(world, monkeypatch):
+    clock = Clock(time.time())
+    o = make(clock, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+    _metric("ConsumedWriteCapacityUnits", 3.0)
+    _metric("ReplicationLatency", 1200.0, ReceivingRegion="us-east-2")
+    assert o.handle(orch.Request("monitor")).outcome == "noop"  # records the reading in its observer item
+
+    def source_gone(self, source):
+        raise EndpointConnectionError(endpoint_url=f"https://monitoring.{source}.amazonaws.com")
+
+    monkeypatch.setattr(orch.Orchestrator, "measure_lag", source_gone)
+    clock.t += 120
+    o = make(clock, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+    assert o.lag_for("us-east-1", "us-east-2") == orch.LagReading(1.2, True, source="memory")
+    assert o.handle(orch.Request("failover", target="us-east-2", reason="drill")).outcome == "transitioned"
+    clock.t += orch.LAG_MEMORY_SECONDS + 60  # too old to trust: unknown again
+    assert make(clock, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders").lag_for("us-east-2", "us-west-2") is None
+
+
+def test_one_invocation_probes_every_interval_and_fails_over_within_it(world):
+    """The monitor owns its window: with the primary down it fails over in its third round, 20 s in."""
+    clock = Clock()
+    o = make(clock, DR_MONITOR_WINDOW_SECONDS="75")
+    world["servers"]["us-east-1"].healthy = False
+    start = clock.t
+    result = o.handle(orch.Request("monitor"))
+    assert (result.outcome, result.active_region) == ("transitioned", "us-east-2")
+    assert clock.t - start == 20
+    healthy = make(Clock(), DR_MONITOR_WINDOW_SECONDS="75")
+    world["servers"]["us-east-1"].healthy = True
+    quiet = healthy.handle(orch.Request("monitor"))
+    assert quiet.outcome == "noop" and quiet.reason.endswith("(8 rounds)")  # 0, 10, ... 70 s
+
+
+def test_each_observer_keeps_its_own_counts(world):
+    """Two orchestrators observe at once; neither overwrites the other's counts, and exactly one moves writes."""
+    clock = Clock()
+    east = make(clock, DR_HOME_REGION="us-east-2")
+    west = make(clock, DR_HOME_REGION="us-west-2")
+    world["servers"]["us-east-1"].healthy = False
+    outcomes = []
+    for _ in range(3):
+        clock.t += 5
+        outcomes.append(east.handle(orch.Request("monitor")).outcome)
+        clock.t += 5
+        outcomes.append(west.handle(orch.Request("monitor")).outcome)
+    assert outcomes == ["noop", "noop", "noop", "noop", "transitioned", "noop"]
+    assert east.store.read().epoch == 1
+    observers = east.store.read_observations()
+    assert set(observers) == {"us-east-2", "us-west-2"}
+    assert observers["us-west-2"][0].epoch == 1 and observers["us-west-2"][0].failures == {
+        "us-east-1": 1, "us-east-2": 0, "us-west-2": 0}  # counting afresh under the new epoch
+    assert observers["us-east-2"][0].failures["us-east-1"] == 3
+
+
+def test_a_newer_monitor_invocation_takes_over_the_observer_record(world):
+    older, newer = make(), make()
+    older.store.claim_observer(HOME, "older")
+    obs = orch.Observation(HOME, at=1.0)
+    assert older.store.save_observation(obs, "older") is True
+    newer.store.claim_observer(HOME, "newer")
+    assert older.store.save_observation(obs, "older") is False  # the older loop stops at its next save
+    assert newer.store.save_observation(obs, "newer") is True
+
+
+def test_a_replicated_write_conflict_is_a_lost_race(world):
+    from botocore.stub import Stubber
+
+    o = make()
+    state = o.store.read()
+    with Stubber(o.store.db) as stub:
+        stub.add_client_error("update_item", service_error_code="ReplicatedWriteConflictException",
+                              service_message="concurrent write from another region")
+        assert o.store.transition(state, "us-east-2", "race", 1.0, ["audit"], 90) is False
+        stub.add_client_error("put_item", service_error_code="ReplicatedWriteConflictException")
+        assert o.store.save_observation(orch.Observation(HOME), "me") is False
+
+
+def test_huge_and_malformed_reasons_are_bounded_and_cleaned(world):
+    for reason in ["x" * 500_000, "bad \ud800 surrogate \x00 and\nnewline", ""]:
+        boto3.client("dynamodb", region_name=HOME).delete_item(TableName=CONTROL, Key={"pk": {"S": "control#orders"}})
+        result = orch.handler({"action": "failover", "target": "us-east-2", "reason": reason})
+        assert result["outcome"] == "transitioned", result
+        assert len(result["reason"]) <= MAX_REASON_CHARS and "\ud800" not in result["reason"]
+        stored = boto3.client("dynamodb", region_name=HOME).get_item(
+            TableName=CONTROL, Key={"pk": {"S": "control#orders"}})["Item"]["reason"]["S"]
+        assert len(stored) <= MAX_REASON_CHARS and stored.isprintable()
+        for note in sns_messages(world["queues"]):
+            assert len(json.dumps(note)) < 2_000
+    assert orch.handler({"action": "failover", "target": "us-east-1", "reason": 42})["outcome"] == "rejected"
+
+
+@pytest.mark.parametrize("item, words", [
+    ({"activeRegion": {"S": "eu-west-9"}, "epoch": {"N": "3"}}, "names 'eu-west-9' as active"),
+    ({"epoch": {"N": "3"}}, "has no activeRegion"),
+    ({"activeRegion": {"S": "us-east-1"}, "epoch": {"S": "three"}}, "epoch 'three' is not a whole number"),
+])
+def test_bad_control_state_is_reported_as_an_outcome_and_changes_nothing(world, item, words):
+    ddb = boto3.client("dynamodb", region_name=HOME)
+    ddb.put_item(TableName=CONTROL, Item={"pk": {"S": "control#orders"}, **item})
+    before = [parameter(r) for r in REGIONS]
+    world["servers"]["us-east-1"].healthy = False
+    for event in ({"action": "status"}, {"action": "monitor"}, alarm_event("us-east-1"),
+                  {"action": "failover", "target": "us-east-2"}):
+        result = orch.handler(event)
+        assert result["outcome"] == "error" and words in result["reason"], (event, result)
+    assert [parameter(r) for r in REGIONS] == before
+    assert ddb.get_item(TableName=CONTROL, Key={"pk": {"S": "control#orders"}})["Item"] == {
+        "pk": {"S": "control#orders"}, **item}
+
+
+def test_a_wrong_control_table_is_an_error_outcome(world, monkeypatch):
+    monkeypatch.setenv("DR_CONTROL_TABLE", "no-such-table")
+    result = orch.handler({"action": "status"})
+    assert result["outcome"] == "error" and "no-such-table in us-east-2 is unavailable" in result["reason"]
+
+
+def test_the_monitor_repairs_a_projection_that_disagrees(world):
+    boto3.client("ssm", region_name="us-west-2").put_parameter(Name=PARAM, Value="us-east-2", Type="String",
+                                                              Overwrite=True)
+    assert make().handle(orch.Request("monitor")).outcome == "noop"
+    assert parameter("us-west-2")[0] == "us-east-1"
+
+
+def test_deadline_comes_from_the_lambda_context():
+    class Context:
+        def get_remaining_time_in_millis(self):
+            return 9_000
+
+    deadline = orch.Deadline.from_context(Context())
+    assert 7.0 < deadline.remaining() <= 9.0 - orch.SAFETY_MARGIN_SECONDS
+    assert deadline.call_timeout() == orch.CALL_TIMEOUT_SECONDS
+    assert orch.Deadline(0.3).call_timeout() <= 0.3
 
 
 def test_missing_setting_is_reported_by_name(world, monkeypatch):

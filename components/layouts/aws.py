@@ -1,4 +1,4 @@
-"""The `aws` layout: global table, ALB + ECS per region, Route 53 failover, orchestrators in the standbys."""
+"""The `aws` layout: global table, ALB + ECS per region, Route 53 failover, an orchestrator in every region."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.active_region import ActiveRegion, ActiveRegionArgs, control_table_name
-from components.budget import budget_inputs_from_config, compute_budget
+from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
 from components.config import StackConfig
 from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import parameter_arn, table_arn
@@ -15,6 +15,7 @@ from components.notifications import NotificationTopic
 from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
 from components.providers import ROUTE53_METRICS_REGION, regional_providers
 from components.regional_service import RegionalService, RegionalServiceArgs
+from failover.scaling import EcsTarget, NoScaling, scale_target_json
 from components.traffic import EndpointHealth, Endpoint, FailoverDns, TrafficArgs, regional_record_name
 
 
@@ -54,6 +55,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
                 "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
                 "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
                 "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
+                "dr:scaleUpSeconds": str(SCALE_UP_ALLOWANCE_SECONDS["ecs"] if cfg.app.standby == "warm" else 0),
             },
         ),
         providers=providers,
@@ -76,7 +78,8 @@ def build(cfg: StackConfig, stack: str) -> dict:
             RegionalServiceArgs(
                 app=app, stack=stack, region=region, image=cfg.app.image, port=cfg.app.port,
                 health_path=cfg.health_path, cpu=cfg.app.cpu, memory=cfg.app.memory,
-                desired_count=cfg.app.desired_count if region == primary else cfg.app.standby_desired_count,
+                desired_count=(cfg.app.desired_count if region == primary or cfg.app.standby == "hot"
+                               else cfg.app.standby_desired_count),
                 environment={**cfg.app.environment, **client_env},
                 table_arns=data_arns, parameter_arns=parameter_arns,
                 certificate_arn=cfg.dns.certificate_arns.get(region),
@@ -88,17 +91,22 @@ def build(cfg: StackConfig, stack: str) -> dict:
             provider=providers[region],
         )
 
+    # Transition notices, one topic per region; the health alarms publish to a topic of their own, which
+    # the orchestrators subscribe to, so a notice never re-invokes them.
     topics = {
         region: NotificationTopic(
             f"{app}-notify-{region}", account_id=account_id, emails=cfg.notifications.emails, provider=providers[region]
         )
-        for region in dict.fromkeys([*regions, ROUTE53_METRICS_REGION])
+        for region in regions
     }
-    alarm_topic = topics[ROUTE53_METRICS_REGION]
+    alarm_topic = NotificationTopic(
+        f"{app}-alarms", account_id=account_id, emails=cfg.notifications.emails,
+        provider=providers[ROUTE53_METRICS_REGION],
+    )
 
     traffic = TrafficArgs(
         app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
-        health_path=cfg.health_path, interval=cfg.health_check.interval,
+        health_path=cfg.route_health_path, interval=cfg.health_check.interval,
         failure_threshold=cfg.health_check.failure_threshold,
         alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
     )
@@ -129,27 +137,30 @@ def build(cfg: StackConfig, stack: str) -> dict:
     health_urls = {
         r: f"{services[r].scheme}://{regional_record_name(cfg.dns.record_name, r)}{cfg.health_path}" for r in regions
     }
-    service_map = {
-        r: {"cluster": services[r].cluster_name, "service": services[r].service_name, "desiredCount": cfg.app.desired_count}
+    warm = cfg.app.standby == "warm"
+    scale_targets = {
+        r: scale_target_json(
+            EcsTarget(services[r].cluster_name, services[r].service_name, cfg.app.desired_count) if warm else NoScaling()
+        )
         for r in regions
     }
-    topic_arns = pulumi.Output.all(**{r: topics[r].topic.arn for r in regions})
-    environment = topic_arns.apply(
-        lambda arns: orchestrator_environment(
-            app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
-            parameter_name=control.parameter_name, health_urls=health_urls,
-            alarm_regions={h.alarm_name: r for r, h in health.items()}, services=service_map, topic_arns=dict(arns),
-            failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
-            min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
-            automatic=cfg.failover.mode == "automatic",
-            rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
-        )
+    environment = orchestrator_environment(
+        app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
+        parameter_name=control.parameter_name, health_urls=health_urls,
+        alarm_regions={h.alarm_name: r for r, h in health.items()}, scale_targets=scale_targets,
+        topic_arns={r: topics[r].topic.arn for r in regions},
+        failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
+        min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
+        automatic=cfg.failover.mode == "automatic",
+        rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
+        probe_interval_seconds=cfg.failover.probe_interval_seconds,
+        probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
     )
     policy_arns = pulumi.Output.all(
         acct=account_id,
         data=data_arns,
         params=parameter_arns,
-        services=pulumi.Output.all(*[s.service.arn for s in services.values()]),
+        services=pulumi.Output.all(*[s.service.arn for s in services.values()]) if warm else [],
         topics=pulumi.Output.all(*[t.topic.arn for t in topics.values()]),
         keys=pulumi.Output.all(*[t.key.arn for t in topics.values()]),
     ).apply(
@@ -168,17 +179,16 @@ def build(cfg: StackConfig, stack: str) -> dict:
             OrchestratorArgs(
                 app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
                 alarm_topic_arn=alarm_topic.topic.arn,
-                monitor_interval_minutes=cfg.failover.monitor_interval_minutes,
                 reserved_concurrency=cfg.failover.reserved_concurrency,
                 powertools_layer_version=cfg.failover.powertools_layer_version,
             ),
             provider=providers[region],
             alarm_provider=providers[ROUTE53_METRICS_REGION],
         )
-        for region in standbys
+        for region in regions
     }
 
-    budget = compute_budget(budget_inputs_from_config(cfg))
+    budget = compute_budget(budget_inputs_from_config(cfg, "ecs"))
     return {
         "layout": cfg.layout,
         "regions": regions,
@@ -193,5 +203,6 @@ def build(cfg: StackConfig, stack: str) -> dict:
         "healthAlarmNames": {r: h.alarm_name for r, h in health.items()},
         "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items()},
         "topicArns": {r: t.topic.arn for r, t in topics.items()},
+        "alarmTopicArn": alarm_topic.topic.arn,
         "budget": budget.to_json(),
     }
