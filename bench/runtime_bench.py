@@ -1,15 +1,22 @@
-"""Benchmark: latency of a failover transition and of a monitor tick against the moto server on loopback.
+"""Benchmark: failover transition and monitor round latency against the moto server on loopback,
+with every region healthy, and with the failed region hung (accepts connections, never answers).
 
-    venv/bin/python bench/runtime_bench.py [--runs 200]
+    venv/bin/python bench/runtime_bench.py [--runs 50] [--hung-runs 5]
 
-Each transition run builds a fresh world (control table, SSM in 3 regions, ECS, SNS->SQS) on one
-moto server, then times one `handler()` call for a health alarm; each monitor run times one
-`{"action": "monitor"}` tick with all three health endpoints (real local HTTP servers) probed.
+Healthy: each run builds a fresh world (control table, SSM in 3 regions, ECS, SNS->SQS) on one moto
+server, then times one `handler()` call for a health alarm (all steps done), and one monitor round
+(3 real local HTTP health endpoints probed, observer record saved).
+
+Hung: the primary's AWS endpoints and health URL point at a loopback socket that never answers, with
+eventual consistency (so the lag gate reads CloudWatch in the hung region); timed are one monitor round
+and the alarm transition, for 2 and 6 regions.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import logging
 import os
 import statistics
 import sys
@@ -19,13 +26,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
 
-import logging  # noqa: E402
-
 import requests  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
 from failover import orchestrator as orch  # noqa: E402
-from tests.runtime_env import REGIONS, HealthServer, alarm_event, build_world  # noqa: E402
+from failover.settings import load_settings  # noqa: E402
+from tests.runtime_env import REGIONS, Clock, HealthServer, HungServer, alarm_event, build_world  # noqa: E402
+
+SIX = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"]
 
 
 def pct(values: list[float], q: float) -> float:
@@ -33,22 +41,16 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=200)
-    args = parser.parse_args()
-    logging.disable(logging.CRITICAL)
-    orch.logger.setLevel("CRITICAL")
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-2", "AWS_ENDPOINT_URL": url})
+def report(name: str, values: list[float]) -> None:
+    print(f"{name}: n={len(values)} median {statistics.median(values) * 1000:.0f} ms, "
+          f"p99 {pct(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms")
+
+
+def healthy_runs(url: str, runs: int) -> None:
     servers = {r: HealthServer() for r in REGIONS}
-    transitions, ticks = [], []
+    transitions, rounds = [], []
     try:
-        for _ in range(args.runs):
+        for _ in range(runs):
             requests.post(f"{url}/moto-api/reset", timeout=10)
             world = build_world(servers)
             os.environ.update(world["env"])
@@ -59,15 +61,82 @@ def main() -> None:
             assert result["outcome"] == "transitioned", result
             servers["us-east-1"].healthy = True
             start = time.perf_counter()
-            orch.handler({"action": "monitor"})
-            ticks.append(time.perf_counter() - start)
+            assert orch.handler({"action": "monitor"})["outcome"] == "noop"
+            rounds.append(time.perf_counter() - start)
     finally:
         for s in servers.values():
             s.close()
+    report("healthy, 3 regions: transition (alarm -> every step done)", transitions)
+    report("healthy, 3 regions: monitor round (3 probes, observer saved)", rounds)
+
+
+def hung_runs(url: str, count: int, runs: int) -> None:
+    regions = SIX[:count]
+    rounds, transitions, target_written = [], [], []
+    for _ in range(runs):
+        requests.post(f"{url}/moto-api/reset", timeout=10)
+        hung, servers = HungServer(), {r: HealthServer() for r in regions[1:]}
+        try:
+            os.environ["AWS_DEFAULT_REGION"] = regions[1]
+            world = build_world(servers, regions=regions, home=regions[1], DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+            urls = {r: s.url for r, s in servers.items()}
+            urls[regions[0]] = f"{hung.url}/health"
+            env = {**os.environ, **world["env"], "DR_HEALTH_URLS": json.dumps(urls)}
+            clock = Clock(time.time())
+
+            def make(endpoint):
+                return orch.Orchestrator(load_settings(env), clock=clock, sleep=clock.sleep,
+                                         endpoints={regions[0]: endpoint})
+
+            make(url).handle(orch.Request("monitor"))  # records lag before the outage (a quiet table)
+            clock.t += 10
+            start = time.perf_counter()
+            make(hung.url).handle(orch.Request("monitor"))
+            rounds.append(time.perf_counter() - start)
+            clock.t += 10
+            o = make(hung.url)
+            written: list[float] = []
+            real_put = o.client("ssm", regions[1]).put_parameter
+
+            def timed_put(**kwargs):  # when the target's projection lands: writes have moved
+                out = real_put(**kwargs)
+                written.append(time.perf_counter())
+                return out
+
+            o.client("ssm", regions[1]).put_parameter = timed_put
+            start = time.perf_counter()
+            result = o.handle(orch.Request("alarm", alarm_region=regions[0], alarm_state="ALARM", reason="bench"))
+            transitions.append(time.perf_counter() - start)
+            target_written.append(written[0] - start)
+            assert result.outcome == "transitioned", result
+        finally:
+            hung.close()
+            for s in servers.values():
+                s.close()
+    report(f"hung primary, {count} regions: monitor round", rounds)
+    report(f"hung primary, {count} regions: transition, target's projection written", target_written)
+    report(f"hung primary, {count} regions: transition, handler returned (hung step left pending)", transitions)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=50)
+    parser.add_argument("--hung-runs", type=int, default=5)
+    args = parser.parse_args()
+    logging.disable(logging.CRITICAL)
+    orch.logger.setLevel("CRITICAL")
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    url = f"http://{host}:{port}"
+    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": "us-east-2", "AWS_ENDPOINT_URL": url})
+    try:
+        healthy_runs(url, args.runs)
+        for count in (2, 6):
+            hung_runs(url, count, args.hung_runs)
+    finally:
         server.stop()
-    for name, values in (("transition (alarm -> all steps done)", transitions), ("monitor tick (3 probes)", ticks)):
-        print(f"{name}: n={len(values)} median {statistics.median(values) * 1000:.1f} ms, "
-              f"p99 {pct(values, 0.99) * 1000:.1f} ms, max {max(values) * 1000:.1f} ms")
 
 
 if __name__ == "__main__":
