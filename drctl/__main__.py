@@ -1,4 +1,5 @@
-"""`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget."""
+"""`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget;
+`verify` checks a live deployment against its stack."""
 
 from __future__ import annotations
 
@@ -23,11 +24,19 @@ def main(argv: list[str] | None = None) -> int:
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
     budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    verify = sub.add_parser("verify", help="check a live deployment against what its stack declares (read-only)")
+    verify.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    verify.add_argument("--json", action="store_true", help="print one JSON document")
+    verify.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    verify.add_argument("--timeout", type=_positive_seconds, default=None,
+                        help="read deadline of each AWS call in seconds (default 3)")
     args = parser.parse_args(argv)
 
     from drctl.preview import PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
 
+    if args.command == "verify":
+        return _verify(args)
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
@@ -66,6 +75,38 @@ def _budget(stack: str, stack_file: Path | None) -> int:
     budget = compute_budget(budget_inputs_from_config(cfg)).to_json()
     Console().print(render_budget(budget))
     return EXIT_POLICY_VIOLATION if budget_misses(budget) else 0
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 60, got {text!r}")
+    return value
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Exit 0 when every check passes, 1 when one fails, 2 for usage, config or credential errors."""
+    from drctl.preview import PreviewConfigError
+    from drctl.stackfile import StackFileError
+    from drctl.verify import DEFAULT_READ_TIMEOUT_SECONDS, VerifyUsageError, exit_code, render_report, run_verify
+
+    try:
+        report = run_verify(args.stack, stack_file=args.stack_file,
+                            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS)
+    except (StackFileError, PreviewConfigError, VerifyUsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        Console().print(render_report(report))
+    return exit_code(report)
 
 
 if __name__ == "__main__":
