@@ -259,14 +259,16 @@ def read_control_item(runtime_environment: Mapping[str, str], region: str, dynam
     `failover.decisions.ControlState`. The one place that knows the runtime's API, so verify follows
     any change to the item's format; raises ControlItemMalformed when the runtime cannot parse it."""
     from failover.settings import SettingsError, load_settings
-    from failover.store import ControlStore
+    from failover.store import BadControlState, ControlStore
 
     try:
         settings = load_settings({**runtime_environment, "DR_HOME_REGION": region})
     except SettingsError as exc:
         raise VerifyUsageError(f"the orchestrator environment the stack declares is not usable: {exc}") from None
     try:
-        state, _extras = ControlStore(settings, dynamodb_client).read()
+        state = ControlStore(settings, dynamodb_client).read()
+    except BadControlState as exc:
+        raise ControlItemMalformed(str(exc)) from None
     except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise ControlItemMalformed(f"{type(exc).__name__}: {exc}") from None
     problems = control_state_problems(state, settings.regions)
@@ -285,10 +287,6 @@ def control_state_problems(state: Any, regions: Iterable[str]) -> list[str]:
         problems.append(f"epoch {state.epoch} is negative")
     if state.previous_region is not None and state.previous_region not in regions:
         problems.append(f"previousRegion {state.previous_region!r} is not one of {', '.join(regions)}")
-    for name, counts in (("failures", state.failures), ("successes", state.successes)):
-        bad = sorted(k for k, v in counts.items() if k not in regions or v < 0)
-        if bad:
-            problems.append(f"{name} has bad entries for {', '.join(bad)}")
     return problems
 
 

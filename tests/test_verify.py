@@ -218,17 +218,17 @@ def test_declared_from_the_prod_preview(declared):
             (r, True, True) for r in REGIONS]
     assert declared.control_table.name == CONTROL
     assert declared.parameter_name == PARAM and sorted(declared.parameter_regions) == sorted(REGIONS)
-    assert sorted((f.name, f.region) for f in declared.functions) == [(FUNCTION, r) for r in STANDBYS]
-    assert [s.expression for s in declared.schedules] == ["rate(1 minute)"] * 2
+    assert sorted((f.name, f.region) for f in declared.functions) == [(FUNCTION, r) for r in sorted(REGIONS)]
+    assert [s.expression for s in declared.schedules] == ["rate(1 minute)"] * 3
     assert {json.loads(s.input)["action"] for s in declared.schedules} == {"monitor"}
     topics = {t.urn: t for t in declared.topics}
-    assert sorted((t.logical_name, t.region, t.kms) for t in topics.values()) == [
+    assert sorted((t.logical_name, t.region, t.kms) for t in topics.values()) == [("orders-alarms-topic", PRIMARY, True)] + [
         (f"orders-notify-{r}-topic", r, True) for r in sorted(REGIONS)]
     assert {topics[s.topic_urn].region for s in declared.subscriptions} == {PRIMARY}  # the alarm topic
     assert sorted(h.tag_name for h in declared.health_checks) == [f"orders-prod-{r}" for r in sorted(REGIONS)]
     hc = next(h for h in declared.health_checks if h.tag_name == "orders-prod-us-west-2")
     assert hc.config == {"Type": "HTTPS", "FullyQualifiedDomainName": "us-west-2.api.orders.example.com",
-                         "Port": 443, "ResourcePath": "/health", "RequestInterval": 10, "FailureThreshold": 3}
+                         "Port": 443, "ResourcePath": "/health/route", "RequestInterval": 10, "FailureThreshold": 3}
     health_by_urn = {h.urn: h for h in declared.health_checks}
     assert sorted((a.name, a.region, health_by_urn[a.health_check_urn].tag_name) for a in declared.alarms) == [
         (f"orders-prod-{r}-unhealthy", PRIMARY, f"orders-prod-{r}") for r in sorted(REGIONS)]
@@ -249,15 +249,15 @@ def test_a_healthy_deployment_passes_every_check(aws, declared):
     world = build_deployment(declared)
     checks, code = verify(declared)
     assert failures(checks) == {} and code == 0
-    # 2 tables x 3 regions x 4 checks, 3 control items, 3 parameters, 2 orchestrators x 3 rows, 3 topics,
-    # 3 health checks x 2 rows, 3 alarms
-    assert len(checks) == 24 + 3 + 3 + 6 + 3 + 6 + 3
+    # 2 tables x 3 regions x 4 checks, 3 control items, 3 parameters, 3 orchestrators x 3 rows, 3 notice
+    # topics + the alarm topic, 3 health checks x 2 rows, 3 alarms
+    assert len(checks) == 24 + 3 + 3 + 9 + 4 + 6 + 3
     assert row(checks, f"SSM {PARAM}", "us-west-2").detail == "us-east-1 (matches the control item)"
     assert row(checks, "control item control#orders", "us-east-2").detail == "active us-east-1, epoch 4"
     assert row(checks, f"table {DATA}", "us-west-2").detail == "ACTIVE, strong consistency"
     assert row(checks, f"table {DATA}: deletion protection", "us-west-2").detail == "on"
     alarm_topic = next(world["topics"][s.topic_urn] for s in declared.subscriptions)
-    assert row(checks, "topic orders-notify-us-east-1-topic", PRIMARY).detail.startswith(alarm_topic)
+    assert row(checks, "topic orders-alarms-topic", PRIMARY).detail.startswith(alarm_topic)
     assert world["decoy"] not in json.dumps([c.detail for c in checks])
     assert row(checks, f"trigger: alarm topic -> {FUNCTION}", "us-west-2").detail == f"subscribed to {alarm_topic}"
     assert row(checks, f"trigger: schedule -> {FUNCTION}", "us-east-2").detail.startswith("rate(1 minute) via ")
@@ -273,8 +273,9 @@ def test_a_healthy_staging_deployment_passes_too(aws):
     build_deployment(staging)
     checks, code = verify(staging)
     assert failures(checks) == {} and code == 0
-    # 2 tables x 2 regions x 4, 2 control items, 2 parameters, 1 orchestrator x 3, 3 topics, 2 x 2 health, 2 alarms
-    assert len(checks) == 16 + 2 + 2 + 3 + 3 + 4 + 2
+    # 2 tables x 2 regions x 4, 2 control items, 2 parameters, 2 orchestrators x 3, 2 notice topics + the alarm
+    # topic, 2 x 2 health, 2 alarms
+    assert len(checks) == 16 + 2 + 2 + 6 + 3 + 4 + 2
     assert row(checks, "table orders-staging", "eu-central-1").detail == "ACTIVE, eventual consistency"
     assert {c.where for c in checks} == {"eu-west-1", "eu-central-1", "us-east-1", GLOBAL}
 
@@ -315,9 +316,9 @@ def test_a_malformed_control_item_is_reported_and_the_projection_compared_with_a
     assert code == 1
     failed = failures(checks)
     assert set(failed) == {("control item control#orders", "us-east-2"), ("control item control#orders", "us-west-2")}
-    assert failed[("control item control#orders", "us-east-2")] == "malformed: KeyError: 'activeRegion'"
+    assert failed[("control item control#orders", "us-east-2")] == "malformed: the control item has no activeRegion"
     assert failed[("control item control#orders", "us-west-2")] == (
-        "malformed: activeRegion 'mars-1' is not one of us-east-1, us-east-2, us-west-2")
+        "malformed: the control item names 'mars-1' as active, which is not one of us-east-1, us-east-2, us-west-2")
     assert row(checks, f"SSM {PARAM}", "us-west-2").ok  # compared with the well-formed item in us-east-1
 
 
@@ -513,7 +514,7 @@ def test_cli_table_output(aws, declared):
     run = drctl("verify", "--stack", "prod", env=_env(
         AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=aws, COLUMNS="200"))
     assert run.returncode == 1, run.stderr
-    assert "drctl verify prod: 48 checks, 6 failed" in run.stdout
+    assert "drctl verify prod: 52 checks, 6 failed" in run.stdout
     assert "us-east-1 lists no replicas" in run.stdout
 
 
@@ -529,12 +530,10 @@ def test_usage_errors_exit_2(tmp_path):
 
 def test_control_state_problems():
     regions = ("a-1", "b-1")
-    assert control_state_problems(ControlState(active_region="a-1", epoch=3, failures={"b-1": 2}), regions) == []
-    assert control_state_problems(ControlState(active_region="c-1", epoch=-1, previous_region="z-9",
-                                               failures={"q-1": 1}, successes={"a-1": -2}), regions) == [
+    assert control_state_problems(ControlState(active_region="a-1", epoch=3), regions) == []
+    assert control_state_problems(ControlState(active_region="c-1", epoch=-1, previous_region="z-9"), regions) == [
         "activeRegion 'c-1' is not one of a-1, b-1", "epoch -1 is negative",
-        "previousRegion 'z-9' is not one of a-1, b-1", "failures has bad entries for q-1",
-        "successes has bad entries for a-1"]
+        "previousRegion 'z-9' is not one of a-1, b-1"]
 
 
 def test_resolve_topic_prefers_the_one_this_stack_uses():
