@@ -69,6 +69,11 @@ DUMMY_CSR_PEM = "-----BEGIN CERTIFICATE REQUEST-----\nTUlJQ2R1bW15LWNzcg==\n----
 DUMMY_TOKEN = "dummy-mock-token"
 
 
+def fresh_token(expiry_seconds: int) -> str:
+    """The dummy token a cluster lookup answers (unlike the one stored on the cluster resource)."""
+    return f"dummy-fresh-token-{expiry_seconds}s"
+
+
 def _uuid(text: str) -> str:
     h = hashlib.sha256(text.encode()).hexdigest()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
@@ -255,7 +260,10 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             return {"latestVersion": valid[0] if valid else "", "validVersions": valid,
                     "versionPrefix": prefix, "id": f"versions-{prefix or 'all'}"}
         if args.token == "digitalocean:index/getKubernetesCluster:getKubernetesCluster":
+            # DigitalOcean issues a new token with every kubeconfig it hands out.
             state = _doks_cluster_state(str(args.args["name"]), {})
+            expiry = int(args.args.get("kubeconfigExpireSeconds") or 7 * 86400)
+            state["kubeConfigs"][0]["token"] = fresh_token(expiry)
             return {k: v for k, v in state.items() if k != "nodePool"} | {"nodePools": []}
         if args.token == "digitalocean:index/getCertificate:getCertificate":
             name = str(args.args["name"])
@@ -294,7 +302,14 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.aws_mocks = mocks
         self.recorded: list[RecordedResource] = []
+        self.invokes: list[tuple[str, dict]] = []
+        """(token, args) of every invoke, in order; args in wire form (camelCase, secrets as "[secret]")."""
         self._lock = threading.Lock()
+
+    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+        with self._lock:
+            self.invokes.append((request.tok, _plain(json_format.MessageToDict(request.args))))
+        return super().Invoke(request)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
@@ -331,6 +346,7 @@ class RecordingMonitor(MockMonitor):
     def reset(self) -> None:
         with self._lock:
             self.recorded.clear()
+            self.invokes.clear()
         self.aws_mocks.provider_regions.clear()
         self.aws_mocks.cluster_regions.clear()
         self.resources.clear()
