@@ -191,14 +191,15 @@ def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, 
     try:
         raw = socket.create_connection((host, port), timeout=left())
         raw.settimeout(left())
-        connection.sock = context.wrap_socket(raw, server_hostname=host)  # the handshake happens here
-        connection.sock.settimeout(left())
+        tls = context.wrap_socket(raw, server_hostname=host)  # the handshake happens here
+        connection.sock = tls
+        tls.settimeout(left())
         connection.request("PATCH", scale_path(namespace, deployment), body=body, headers=headers)
-        connection.sock.settimeout(left())
-        response = connection.getresponse()
+        tls.settimeout(left())
+        response = connection.getresponse()  # may hand the socket over to the response (Connection: close)
         chunks, size = [], 0
         while size < _MAX_RESPONSE_BYTES:
-            connection.sock.settimeout(left())
+            tls.settimeout(left())
             chunk = response.read1(_MAX_RESPONSE_BYTES - size)
             if not chunk:
                 break
