@@ -154,6 +154,9 @@ def scale_path(namespace: str, deployment: str) -> str:
 
 
 _MAX_RESPONSE_BYTES = 1 << 16
+# Names the orchestrator in the Deployment's managedFields, so `pulumi up` (server-side apply with
+# ignoreChanges on spec.replicas) leaves the replicas this manager set alone.
+FIELD_MANAGER = "dynamodb-dr-orchestrator"
 
 
 def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, token: str, ca_certificate: str,
@@ -181,7 +184,7 @@ def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, 
         "Authorization": f"Bearer {token}",
         "Content-Type": "application/merge-patch+json",
         "Accept": "application/json",
-        "User-Agent": "dynamodb-dr-orchestrator",
+        "User-Agent": FIELD_MANAGER,
     }
     try:
         context = ssl.create_default_context(cadata=ca_certificate)
@@ -194,7 +197,8 @@ def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, 
         tls = context.wrap_socket(raw, server_hostname=host)  # the handshake happens here
         connection.sock = tls
         tls.settimeout(left())
-        connection.request("PATCH", scale_path(namespace, deployment), body=body, headers=headers)
+        connection.request("PATCH", f"{scale_path(namespace, deployment)}?fieldManager={FIELD_MANAGER}",
+                           body=body, headers=headers)
         tls.settimeout(left())
         response = connection.getresponse()  # may hand the socket over to the response (Connection: close)
         chunks, size = [], 0

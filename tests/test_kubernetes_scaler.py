@@ -109,7 +109,8 @@ class ApiServer:
                 if outer.behaviour == "hang":
                     outer.release.wait(10)
                     return
-                ok = (self.command == "PATCH" and self.path == scale_path("orders", "orders")
+                ok = (self.command == "PATCH"
+                      and self.path == f"{scale_path('orders', 'orders')}?fieldManager=dynamodb-dr-orchestrator"
                       and self.headers.get("Authorization") == f"Bearer {TOKEN}"
                       and self.headers.get("Content-Type") == "application/merge-patch+json")
                 if outer.behaviour == "forbidden" or not ok:
@@ -185,7 +186,8 @@ def target(server: str, arn: str, replicas: int = 6) -> KubernetesTarget:
 def test_scales_the_deployment_with_a_merge_patch(api, aws):
     arn = store_credentials(api.ca_pem)
     KubernetesScaler(client_for, HOME).scale_up(target(api.url, arn), "us-east-1", timeout=5)
-    assert api.requests == [{"method": "PATCH", "path": "/apis/apps/v1/namespaces/orders/deployments/orders/scale",
+    assert api.requests == [{"method": "PATCH", "path": "/apis/apps/v1/namespaces/orders/deployments/orders/scale"
+                                                     "?fieldManager=dynamodb-dr-orchestrator",
                              "body": b'{"spec": {"replicas": 6}}', "authorization": f"Bearer {TOKEN}",
                              "content_type": "application/merge-patch+json"}]
 
