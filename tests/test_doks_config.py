@@ -38,7 +38,8 @@ def values(**over) -> dict:
 def test_defaults_a_doks_user_expects():
     cfg = parse_digitalocean_config(values())
     assert cfg.data_regions == ["us-east-1", "us-west-2"]
-    assert (cfg.cluster.version, cfg.cluster.version_prefix, cfg.cluster.validation_version) == ("1.33", "1.33.", "1.33.0")
+    cluster = cfg.cluster
+    assert (cluster.version, cluster.version_prefix, cluster.validation_version) == ("1.33", "1.33.", "1.33.0")
     assert (cfg.cluster.node_size, cfg.cluster.min_nodes, cfg.cluster.max_nodes, cfg.cluster.ha_control_plane) == (
         "s-2vcpu-4gb", 2, 5, True)
     assert (cfg.app.port, cfg.app.health_path, cfg.app.replicas, cfg.app.standby_replicas) == (8080, "/health", 3, 1)

@@ -33,7 +33,8 @@ RAW = {
 TLS = parse_digitalocean_config(RAW)
 HTTP = parse_digitalocean_config({k: v for k, v in RAW.items() if k != "tls"})
 TABLE_ARNS = [f"arn:aws:dynamodb:{r}:123456789012:table/orders-prod" for r in ("us-east-1", "us-west-2")]
-PARAMETER_ARNS = [f"arn:aws:ssm:{r}:123456789012:parameter/orders/prod/active_region" for r in ("us-east-1", "us-west-2")]
+PARAMETER_ARNS = [f"arn:aws:ssm:{r}:123456789012:parameter/orders/prod/active_region"
+                  for r in ("us-east-1", "us-west-2")]
 K8S = "kubernetes:"
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 
+import kubernetes_validate
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from components.sites import kubernetes_manifests as km
 from components.sites.doks import load_balancer_from_config, workload_from_config
@@ -98,7 +101,8 @@ def test_the_deployment():
     volumes = {v["name"]: v for v in pod["volumes"]}
     assert mounts["aws-workload-identity"] == {"name": "aws-workload-identity", "mountPath": "/var/run/secrets/dr-aws",
                                                "readOnly": True}
-    assert volumes["aws-workload-identity"]["secret"] == {"secretName": "orders-aws-workload-identity", "defaultMode": 0o440}
+    assert volumes["aws-workload-identity"]["secret"] == {"secretName": "orders-aws-workload-identity",
+                                                          "defaultMode": 0o440}
     assert volumes["aws-config"]["configMap"]["name"] == "orders-aws-config"
     assert "emptyDir" in volumes["tmp"] and mounts["tmp"]["mountPath"] == "/tmp"
 
@@ -177,3 +181,44 @@ def test_resource_kwargs_keep_the_manifest_and_drop_what_the_class_sets(kind):
     assert {by_camel.get(k, k): v for k, v in kwargs.items()} == {
         k: v for k, v in manifest.items() if k not in ("apiVersion", "kind")}
     assert json.dumps(kwargs, sort_keys=True)  # plain data all the way down
+
+
+QUANTITY_PAIRS = st.sampled_from([("100m", "250m"), ("250m", "1"), ("1", "2"), ("0.5", "1.5")])
+MEMORY_PAIRS = st.sampled_from([("128Mi", "256Mi"), ("256Mi", "1Gi"), ("1Gi", "1Gi"), ("512M", "2G")])
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    replicas=st.integers(1, 50), standby=st.integers(0, 50), cpu=QUANTITY_PAIRS, memory=MEMORY_PAIRS,
+    env=st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,12}", fullmatch=True).filter(lambda n: not n.startswith("DR_")
+                                                                                        and not n.startswith("AWS_")),
+                        st.text(max_size=20), max_size=4),
+    period=st.integers(1, 60), failures=st.integers(1, 10), tls=st.booleans(), version=st.sampled_from(["1.30", "1.37"]),
+)
+def test_any_valid_config_gives_valid_consistent_objects(replicas, standby, cpu, memory, env, period, failures, tls,
+                                                         version):
+    raw = {**{k: v for k, v in RAW.items() if k != "tls"},
+           "cluster": {"version": version},
+           "app": {**RAW["app"], "replicas": max(replicas, standby), "standbyReplicas": standby, "environment": env,
+                   "resources": {"requests": {"cpu": cpu[0], "memory": memory[0]},
+                                 "limits": {"cpu": cpu[1], "memory": memory[1]}}},
+           "probes": {"readiness": {"periodSeconds": period, "timeoutSeconds": 1, "failureThreshold": failures}},
+           **({"tls": {"certificateName": "orders-api"}} if tls else {})}
+    cfg = parse_digitalocean_config(raw)
+    objects = every_object(cfg, certificate_name="orders-api" if tls else None)
+    for o in objects:
+        if o["kind"] in ("Deployment", "PodDisruptionBudget", "Service"):  # the objects config shapes
+            kubernetes_validate.validate(o, cfg.cluster.validation_version, strict=True)  # raises if not
+    deployment = next(o for o in objects if o["kind"] == "Deployment")
+    service = next(o for o in objects if o["kind"] == "Service")
+    template_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= template_labels.items()
+    assert service["spec"]["selector"].items() <= template_labels.items()
+    env_names = [e["name"] for e in container_of(deployment)["env"]]
+    assert len(env_names) == len(set(env_names)) and set(env) <= set(env_names)
+    assert service["metadata"]["annotations"][km.LB_ANNOTATION + "healthcheck-path"] == \
+        container_of(deployment)["readinessProbe"]["httpGet"]["path"]
+
+
+def container_of(deployment: dict) -> dict:
+    return deployment["spec"]["template"]["spec"]["containers"][0]

@@ -81,7 +81,8 @@ def test_probes_on_every_deployment(probe):
     messages = resource_messages("kubernetes-probes", DEPLOYMENT, broken(lambda m: container(m).pop(probe)))
     assert messages == [f"container orders of orders/orders has no {probe}"]
     # other kinds are not this rule's business
-    assert resource_messages("kubernetes-probes", "kubernetes:batch/v1:Job", broken(lambda m: container(m).pop(probe))) == []
+    job = broken(lambda m: container(m).pop(probe))
+    assert resource_messages("kubernetes-probes", "kubernetes:batch/v1:Job", job) == []
 
 
 def test_resource_limits_set():
@@ -137,7 +138,8 @@ def test_the_lb_path_follows_the_readiness_path_not_a_constant():
     w = workload_from_config(custom, custom.sites[0], stack="prod", active=True, table_name="t",
                              parameter_name="/p", cache_seconds=5)
     service = km.load_balancer_service_manifest(w, load_balancer_from_config(custom, custom.sites[0], stack="prod"))
-    assert stack_messages("do-lb-health-check-path", [(DEPLOYMENT, km.deployment_manifest(w)), (SERVICE, service)]) == []
+    matching = [(DEPLOYMENT, km.deployment_manifest(w)), (SERVICE, service)]
+    assert stack_messages("do-lb-health-check-path", matching) == []
     assert stack_messages("do-lb-health-check-path", [(DEPLOYMENT, GOOD_DEPLOYMENT), (SERVICE, service)]) == [
         "the load balancer of orders/orders checks /ready; the app's health path is /health"]
 

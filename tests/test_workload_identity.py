@@ -13,7 +13,7 @@ import pytest
 from components import iam
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs, aws_config_file
 
-TABLES = ["arn:aws:dynamodb:eu-west-1:123456789012:table/orders", "arn:aws:dynamodb:eu-west-3:123456789012:table/orders"]
+TABLES = [f"arn:aws:dynamodb:{r}:123456789012:table/orders" for r in ("eu-west-1", "eu-west-3")]
 PARAMETERS = ["arn:aws:ssm:eu-west-1:123456789012:parameter/orders/prod/active_region"]
 
 

@@ -46,7 +46,8 @@ def workload_subject(app: str, stack: str, slug: str) -> str:
 def resolved_version(latest: Optional[str], prefix: str) -> str:
     """The newest DOKS version of the configured minor; a clear error when DigitalOcean has none."""
     if not latest:
-        raise ValueError(f"DigitalOcean offers no Kubernetes version {prefix}x (see `doctl kubernetes options versions`)")
+        raise ValueError(f"DigitalOcean offers no Kubernetes version {prefix}x "
+                         "(see `doctl kubernetes options versions`)")
     return latest
 
 
@@ -126,7 +127,8 @@ class DoksSite(pulumi.ComponentResource):
     """One DOKS cluster running the app behind a DigitalOcean load balancer.
 
     Outputs: `site` (for the DR plane), `cluster_id`, `cluster_endpoint`, `load_balancer_ip`,
-    `credentials_secret_arn`, `kubernetes_provider` (for anything else the layout deploys there).
+    `credentials_secret_arn`, `trust_anchor_arn`, `kubernetes_provider` (for anything else the layout
+    deploys there).
     """
 
     site: Site
@@ -134,6 +136,7 @@ class DoksSite(pulumi.ComponentResource):
     cluster_endpoint: pulumi.Output[str]
     load_balancer_ip: pulumi.Output[str]
     credentials_secret_arn: pulumi.Output[str]
+    trust_anchor_arn: pulumi.Output[str]
     kubernetes_provider: k8s.Provider
 
     def __init__(self, name: str, args: DoksSiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:

@@ -287,7 +287,8 @@ def doks_cross_checks(cfg: DigitalOceanConfig) -> None:
                           f"{cfg.cluster.min_nodes} is more than cluster.maxNodes ({cfg.cluster.max_nodes})")
     app = cfg.app
     if app.standby_replicas > app.replicas:
-        raise ConfigError(f"{key}app.standbyReplicas", f"{app.standby_replicas} is more than app.replicas ({app.replicas})")
+        raise ConfigError(f"{key}app.standbyReplicas",
+                          f"{app.standby_replicas} is more than app.replicas ({app.replicas})")
     for kind in ("cpu", "memory"):
         request, limit = getattr(app.resources.requests, kind), getattr(app.resources.limits, kind)
         if parse_quantity(request) > parse_quantity(limit):
