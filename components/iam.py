@@ -129,3 +129,32 @@ def table_arn(region: str, account_id: str, name: str) -> str:
 
 def parameter_arn(region: str, account_id: str, name: str) -> str:
     return f"arn:aws:ssm:{region}:{account_id}:parameter/{name.lstrip('/')}"
+
+
+ROLES_ANYWHERE_SERVICE = "rolesanywhere.amazonaws.com"
+
+
+def roles_anywhere_trust_policy(*, trust_anchor_arn: str, common_names: list[str]) -> dict:
+    """Who may assume a workload role through IAM Roles Anywhere: only certificates chaining to this one
+    trust anchor, and only those whose subject CN is one of `common_names` (one per site or server)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WorkloadCertificates",
+                "Effect": "Allow",
+                "Principal": {"Service": ROLES_ANYWHERE_SERVICE},
+                "Action": ["sts:AssumeRole", "sts:SetSourceIdentity", "sts:TagSession"],
+                "Condition": {
+                    "ArnEquals": {"aws:SourceArn": trust_anchor_arn},
+                    "StringEquals": {"aws:PrincipalTag/x509Subject/CN": sorted(common_names)},
+                },
+            }
+        ],
+    }
+
+
+def scaler_credentials_statements(secret_arns: list[str]) -> list[dict]:
+    """What an orchestrator needs to scale a Kubernetes site: read that site's scaler token + CA, in
+    whichever region holds a copy (the secret's own region and its replicas). Nothing else."""
+    return [_stmt("KubernetesScalerCredentials", ["secretsmanager:GetSecretValue"], secret_arns)]

@@ -7,6 +7,7 @@ from the same RegisterResource requests the real engine receives.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import threading
 from dataclasses import dataclass, field
@@ -56,6 +57,94 @@ _ID_PREFIX = {
     "aws:ec2/routeTable:RouteTable": "rtb-",
 }
 _ALB_ZONE = {"us-east-1": "Z35SXDOTRQ7X7K", "us-east-2": "Z3AADJGX6KTTL2", "us-west-2": "Z1H1FL5HABSF5"}
+_ARN_SHAPES.update({
+    "aws:rolesanywhere/trustAnchor:TrustAnchor": ("rolesanywhere", "trust-anchor/{id}"),
+    "aws:rolesanywhere/profile:Profile": ("rolesanywhere", "profile/{id}"),
+})
+DOKS_CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
+# Obvious dummies in the shapes the real services return (PEM armour, base64, documentation IPs).
+DUMMY_CERTIFICATE_PEM = "-----BEGIN CERTIFICATE-----\nTUlJQ2R1bW15LWNlcnRpZmljYXRl\n-----END CERTIFICATE-----\n"
+DUMMY_PRIVATE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nTUlJRWR1bW15LXByaXZhdGUta2V5\n-----END PRIVATE KEY-----\n"
+DUMMY_CSR_PEM = "-----BEGIN CERTIFICATE REQUEST-----\nTUlJQ2R1bW15LWNzcg==\n-----END CERTIFICATE REQUEST-----\n"
+DUMMY_TOKEN = "dummy-mock-token"
+
+
+def fresh_token(expiry_seconds: int) -> str:
+    """The dummy token a cluster lookup answers (unlike the one stored on the cluster resource)."""
+    return f"dummy-fresh-token-{expiry_seconds}s"
+
+
+def _uuid(text: str) -> str:
+    h = hashlib.sha256(text.encode()).hexdigest()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:32]}"
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _doks_cluster_state(name: str, inputs: dict) -> dict:
+    """A DOKS cluster as the provider reports it, addressed by its (physical) name."""
+    cid = _uuid(f"doks/{name}")
+    endpoint = f"https://{cid}.k8s.ondigitalocean.com"
+    ca = _b64(DUMMY_CERTIFICATE_PEM)
+    raw = (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n"
+           f"    server: {endpoint}\n  name: do-{name}\n")
+    pool = dict(inputs.get("nodePool") or {})
+    if pool:
+        count = int(pool.get("minNodes") or pool.get("nodeCount") or 1)
+        pool.update(id=_uuid(f"pool/{name}"), actualNodeCount=count,
+                    nodes=[{"id": _uuid(f"node/{name}/{i}"), "name": f"{pool.get('name', 'pool')}-{i}",
+                            "status": "running", "dropletId": str(400000000 + i)} for i in range(count)])
+    return {
+        **inputs,
+        "name": name,
+        "id": cid,
+        "endpoint": endpoint,
+        "ipv4Address": "203.0.113.10",
+        "clusterSubnet": "10.244.0.0/16",
+        "serviceSubnet": "10.245.0.0/16",
+        "status": "running",
+        "urn": f"do:kubernetes:{cid}",
+        "vpcUuid": _uuid(f"vpc/{inputs.get('region', '')}"),
+        "kubeConfigs": [{
+            "rawConfig": raw, "host": endpoint, "clusterCaCertificate": ca, "token": DUMMY_TOKEN,
+            "clientCertificate": "", "clientKey": "", "expiresAt": "2030-01-08T00:00:00Z",
+        }],
+        **({"nodePool": pool} if pool else {}),
+    }
+
+
+def _kubernetes_state(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
+    """What the API server answers: metadata filled in, a LoadBalancer Service's ingress IP, a token Secret's data."""
+    state = dict(inputs)
+    meta = dict(inputs.get("metadata") or {})
+    meta.setdefault("name", f"{name}-{_hex(name, 8)}")
+    meta.update(uid=_uuid(f"{typ}/{name}"), resourceVersion="1", generation=1)
+    state["metadata"] = meta
+    rid = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+    spec = inputs.get("spec") or {}
+    if typ == "kubernetes:core/v1:Service" and spec.get("type") == "LoadBalancer":
+        octet = int(_hex(rid, 2), 16) % 200 + 20
+        state["status"] = {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}", "ipMode": "VIP"}]}}
+    if typ == "kubernetes:core/v1:Secret" and inputs.get("type") == "kubernetes.io/service-account-token":
+        state["data"] = {"token": _b64(DUMMY_TOKEN), "ca.crt": _b64(DUMMY_CERTIFICATE_PEM),
+                         "namespace": _b64(str(meta.get("namespace", "default")))}
+    return rid, state
+
+
+def _tls_state(typ: str, inputs: dict) -> dict:
+    state = dict(inputs)
+    if typ == "tls:index/privateKey:PrivateKey":
+        state.update(privateKeyPem=DUMMY_PRIVATE_KEY_PEM, privateKeyPemPkcs8=DUMMY_PRIVATE_KEY_PEM,
+                     publicKeyPem="-----BEGIN PUBLIC KEY-----\nTUZrd2R1bW15\n-----END PUBLIC KEY-----\n",
+                     publicKeyFingerprintSha256="SHA256:dummy")
+    if typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
+        state.update(certPem=DUMMY_CERTIFICATE_PEM, readyForRenewal=False,
+                     validityStartTime="2026-01-01T00:00:00Z", validityEndTime="2026-04-01T00:00:00Z")
+    if typ == "tls:index/certRequest:CertRequest":
+        state["certRequestPem"] = DUMMY_CSR_PEM
+    return state
 
 
 @dataclass
@@ -103,6 +192,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
 
     def __init__(self) -> None:
         self.provider_regions: dict[str, str] = {}
+        self.cluster_regions: dict[str, str] = {}
+        """DOKS cluster id -> its region slug, so a Kubernetes provider identified by it maps to the slug."""
 
     def region_of(self, provider_ref: str) -> Optional[str]:
         return self.provider_regions.get(provider_ref)
@@ -111,6 +202,12 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         inputs = dict(args.inputs)
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-id", inputs  # RecordingMonitor maps its reference to the region
+        if args.typ.startswith("kubernetes:"):
+            return _kubernetes_state(args.typ, args.name, inputs)
+        if args.typ.startswith("tls:"):
+            return _uuid(f"{args.typ}/{args.name}"), _tls_state(args.typ, inputs)
+        if args.typ.startswith("digitalocean:"):
+            return self._digitalocean_resource(args.typ, args.name, inputs)
         region = self.region_of(args.provider) or "us-east-1"
         rid = _ID_PREFIX.get(args.typ, "") + _hex(f"{args.typ}/{args.name}")
         state = dict(inputs)
@@ -140,7 +237,46 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             state["keyId"] = rid
         return rid, state
 
+    @staticmethod
+    def _digitalocean_resource(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
+        physical = inputs.get("name") or f"{name}-{_hex(name, 7)}"
+        if typ == DOKS_CLUSTER:
+            state = _doks_cluster_state(physical, inputs)
+            return state["id"], state
+        rid = _uuid(f"{typ}/{physical}")
+        state = {**inputs, "name": physical}
+        if typ == "digitalocean:index/loadBalancer:LoadBalancer":
+            state.update(ip=f"203.0.113.{int(_hex(physical, 2), 16) % 200 + 20}", status="active",
+                         urn=f"do:loadbalancer:{rid}")
+        if typ == "digitalocean:index/certificate:Certificate":
+            state.update(uuid=rid, state="verified", notAfter="2027-01-01T00:00:00Z", sha1Fingerprint=_hex(rid, 40))
+        return rid, state
+
+    def _digitalocean_call(self, args: pulumi.runtime.MockCallArgs) -> Optional[dict]:
+        if args.token == "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
+            prefix = str(args.args.get("versionPrefix") or "")
+            minor = prefix if prefix.count(".") == 2 and prefix.endswith(".") else "1.33."
+            valid = [f"{minor}2-do.0", f"{minor}1-do.0"] if minor.startswith(prefix) else []
+            return {"latestVersion": valid[0] if valid else "", "validVersions": valid,
+                    "versionPrefix": prefix, "id": f"versions-{prefix or 'all'}"}
+        if args.token == "digitalocean:index/getKubernetesCluster:getKubernetesCluster":
+            # DigitalOcean issues a new token with every kubeconfig it hands out.
+            state = _doks_cluster_state(str(args.args["name"]), {})
+            expiry = int(args.args.get("kubeconfigExpireSeconds") or 7 * 86400)
+            state["kubeConfigs"][0]["token"] = fresh_token(expiry)
+            return {k: v for k, v in state.items() if k != "nodePool"} | {"nodePools": []}
+        if args.token == "digitalocean:index/getCertificate:getCertificate":
+            name = str(args.args["name"])
+            uid = _uuid(f"certificate/{name}")
+            return {"name": name, "id": uid, "uuid": uid, "type": "custom", "state": "verified",
+                    "domains": ["*.example.com"], "notAfter": "2027-01-01T00:00:00Z", "sha1Fingerprint": _hex(uid, 40)}
+        return None
+
     def call(self, args: pulumi.runtime.MockCallArgs):
+        if args.token.startswith("digitalocean:"):
+            answer = self._digitalocean_call(args)
+            if answer is not None:
+                return answer
         region = self.region_of(args.provider) or "us-east-1"
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
@@ -166,14 +302,25 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.aws_mocks = mocks
         self.recorded: list[RecordedResource] = []
+        self.invokes: list[tuple[str, dict]] = []
+        """(token, args) of every invoke, in order; args in wire form (camelCase, secrets as "[secret]")."""
         self._lock = threading.Lock()
+
+    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+        with self._lock:
+            self.invokes.append((request.tok, _plain(json_format.MessageToDict(request.args))))
+        return super().Invoke(request)
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
         inputs = _plain(json_format.MessageToDict(request.object))
-        if request.type.startswith("pulumi:providers:") and "region" in inputs:
-            self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = inputs["region"]
         outputs = _plain(json_format.MessageToDict(response.object)) if response.object else {}
+        if request.type == DOKS_CLUSTER and "region" in inputs:
+            self.aws_mocks.cluster_regions[response.id] = inputs["region"]
+        if request.type.startswith("pulumi:providers:"):
+            region = inputs.get("region") or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier")))
+            if region:
+                self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
         record = RecordedResource(
             urn=response.urn,
             type=request.type,
@@ -183,7 +330,7 @@ class RecordingMonitor(MockMonitor):
             provider=request.provider,
             region=(
                 inputs.get("region")
-                if request.type.startswith("pulumi:providers:")
+                if request.type.startswith(("pulumi:providers:", "digitalocean:"))
                 else self.aws_mocks.region_of(request.provider)
             ),
             inputs=inputs,
@@ -199,7 +346,9 @@ class RecordingMonitor(MockMonitor):
     def reset(self) -> None:
         with self._lock:
             self.recorded.clear()
+            self.invokes.clear()
         self.aws_mocks.provider_regions.clear()
+        self.aws_mocks.cluster_regions.clear()
         self.resources.clear()
 
 

@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.config import is_valid_mrsc_set
+from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
 
 TABLE = "aws:dynamodb/table:Table"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -207,6 +208,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "sns-encrypted": ("SNS topics are KMS-encrypted", topic_encrypted),
     "no-plaintext-secrets": ("No secret-looking value in plain Lambda or task environments", no_plaintext_secrets),
     "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),
+    **KUBERNETES_RESOURCE_RULES,
 }
 
 
@@ -293,4 +295,5 @@ STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str]
     "orchestrator-outside-primary": ("The orchestrator runs outside the primary region", orchestrator_outside_primary),
     "health-check-per-endpoint": ("Every regional endpoint has a health check", health_check_per_endpoint),
     "rto-rpo-budget": ("The RTO/RPO budget of the declared resources fits the objectives", budget_fits_objectives),
+    **KUBERNETES_STACK_RULES,
 }

@@ -37,7 +37,7 @@ def recorder():
             return None
 
         program()
-        return Recorded(list(MONITOR.recorded), results.get("value", _NOT_RESOLVED))
+        return Recorded(list(MONITOR.recorded), results.get("value", _NOT_RESOLVED), list(MONITOR.invokes))
 
     return run
 
@@ -48,9 +48,11 @@ _NOT_RESOLVED = object()
 class Recorded:
     """The RegisterResource requests of one run, with small lookup helpers."""
 
-    def __init__(self, resources, value):
+    def __init__(self, resources, value, invokes=()):
         self.resources = resources
         self.value = value
+        self.invokes = list(invokes)
+        """(token, args) of each invoke the run made."""
 
     def of_type(self, type_token: str):
         return [r for r in self.resources if r.type == type_token]

@@ -1,0 +1,302 @@
+"""A DigitalOcean Kubernetes (DOKS) site: the cluster, the app behind a DigitalOcean load balancer, the
+workload identity its pods use for DynamoDB and SSM, and the credentials the orchestrator scales it with.
+
+Providers come in `opts`: `providers={"digitalocean": ..., "aws": <the site's AWS region>}`. The
+component creates its own Kubernetes provider for the cluster. It hands the DR plane a `Site`.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_digitalocean as digitalocean
+import pulumi_kubernetes as k8s
+
+from components.iam import scaler_credentials_statements
+from components.site import Site, SiteEndpoint
+from components.sites import kubernetes_manifests as km
+from components.sites.doks_config import DigitalOceanConfig, DoSiteConfig
+from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
+from failover.scaling import KubernetesTarget, arn_in_region, scale_target_json
+
+# The kubeconfig a deploy uses carries a token fetched fresh on every run (see `kubeconfig_for_deploy`);
+# it only has to outlive one `pulumi up`, so it expires soon instead of lingering for DigitalOcean's 7 days.
+DEPLOY_TOKEN_SECONDS = 4 * 3600
+
+
+def _field(value: Any, name: str) -> Any:
+    """An invoke result's nested object arrives as a typed result or as a dict of Python names."""
+    return value[name] if isinstance(value, Mapping) else getattr(value, name)
+
+
+def cluster_name(app: str, stack: str, slug: str) -> str:
+    return f"{app}-{stack}-{slug}"
+
+
+def workload_subject(app: str, stack: str, slug: str) -> str:
+    """The certificate subject CN a site's pods present to IAM Roles Anywhere."""
+    return f"{app}.{stack}.{slug}"
+
+
+def resolved_version(latest: Optional[str], prefix: str) -> str:
+    """The newest DOKS version of the configured minor; a clear error when DigitalOcean has none."""
+    if not latest:
+        raise ValueError(f"DigitalOcean offers no Kubernetes version {prefix}x "
+                         "(see `doctl kubernetes options versions`)")
+    return latest
+
+
+def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
+    """The secret the orchestrator reads: the ServiceAccount token and the cluster CA, decoded from the
+    token Secret's base64 `data` (which the cluster fills in)."""
+    try:
+        token = base64.b64decode(secret_data["token"]).decode()
+        ca = base64.b64decode(secret_data["ca.crt"]).decode()
+    except (KeyError, TypeError, ValueError):
+        raise ValueError("the scaler's token Secret has no token or ca.crt yet") from None
+    return json.dumps({"token": token, "caCertificate": ca}, sort_keys=True)
+
+
+def workload_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str, active: bool,
+                         table_name: str, parameter_name: str, cache_seconds: int) -> km.Workload:
+    """The Deployment's inputs for one site (pure: the tests validate what this gives)."""
+    app = cfg.app
+    environment = {**app.environment, **km.client_environment(
+        app=app.name, regions=cfg.data_regions, table=table_name, parameter_name=parameter_name,
+        cache_seconds=cache_seconds, aws_region=site.aws_region)}
+
+    def probe(p, success: int = 1) -> km.Probe:
+        return km.Probe(path=cfg.probe_path(p), period_seconds=p.period_seconds, timeout_seconds=p.timeout_seconds,
+                        failure_threshold=p.failure_threshold, initial_delay_seconds=p.initial_delay_seconds,
+                        success_threshold=success)
+
+    return km.Workload(
+        app=app.name, site=site.region, namespace=app.name, image=app.image, port=app.port,
+        replicas=app.replicas if active else app.standby_replicas,
+        requests=app.resources.requests.model_dump(), limits=app.resources.limits.model_dump(),
+        environment=environment,
+        liveness=probe(cfg.probes.liveness),
+        readiness=probe(cfg.probes.readiness, cfg.probes.readiness.success_threshold),
+        startup=probe(cfg.probes.startup),
+        run_as_user=app.run_as_user,
+        aws_config_map=km.aws_config_map_name(app.name),
+        aws_credentials_secret=km.aws_credentials_secret_name(app.name),
+    )
+
+
+def load_balancer_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str,
+                              certificate_name: Any = None) -> km.LoadBalancer:
+    hc = cfg.load_balancer.health_check
+    return km.LoadBalancer(
+        name=cluster_name(cfg.app.name, stack, site.region), health_path=cfg.load_balancer_health_path,
+        interval_seconds=hc.interval_seconds, timeout_seconds=hc.timeout_seconds,
+        healthy_threshold=hc.healthy_threshold, unhealthy_threshold=hc.unhealthy_threshold,
+        size_unit=cfg.load_balancer.size_unit,
+        certificate_name=certificate_name if cfg.tls else None,
+        redirect_http_to_https=cfg.tls.redirect_http_to_https if cfg.tls else False,
+    )
+
+
+@dataclass(frozen=True)
+class DoksSiteArgs:
+    config: DigitalOceanConfig
+    """The layout's DigitalOcean keys (cluster, app, probes, load balancer, TLS)."""
+    site: DoSiteConfig
+    """This site: its region slug and the AWS region that serves it."""
+    stack: str
+    """Deployment name for physical names (cluster, load balancer, secrets)."""
+    active: bool
+    """The site that takes traffic first runs `app.replicas`; a standby `app.standbyReplicas`."""
+    table_name: str
+    parameter_name: str
+    cache_seconds: int
+    table_arns: pulumi.Input[list]
+    """Every replica of the data table: the pods' role may use only these."""
+    parameter_arns: pulumi.Input[list]
+    """The active-region parameter in every region."""
+    credentials_replica_regions: list[str] = field(default_factory=list)
+    """Other AWS regions (those of the orchestrators) that get a copy of the scaler credentials."""
+
+
+class DoksSite(pulumi.ComponentResource):
+    """One DOKS cluster running the app behind a DigitalOcean load balancer.
+
+    Outputs: `site` (for the DR plane), `cluster_id`, `cluster_endpoint`, `load_balancer_ip`,
+    `credentials_secret_arn`, `trust_anchor_arn`, `kubernetes_provider` (for anything else the layout
+    deploys there).
+    """
+
+    site: Site
+    cluster_id: pulumi.Output[str]
+    cluster_endpoint: pulumi.Output[str]
+    load_balancer_ip: pulumi.Output[str]
+    credentials_secret_arn: pulumi.Output[str]
+    trust_anchor_arn: pulumi.Output[str]
+    kubernetes_provider: k8s.Provider
+
+    def __init__(self, name: str, args: DoksSiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("dr:sites:DoksSite", name, None, opts)
+        cfg, site = args.config, args.site
+        app = cfg.app.name
+        child = pulumi.ResourceOptions(parent=self)
+
+        versions = digitalocean.get_kubernetes_versions_output(
+            version_prefix=cfg.cluster.version_prefix, opts=pulumi.InvokeOutputOptions(parent=self))
+        tags = [f"dr-app:{app}", f"dr-stack:{args.stack}"]
+        cluster = digitalocean.KubernetesCluster(
+            f"{name}-cluster",
+            name=cluster_name(app, args.stack, site.region),
+            region=site.region,
+            version=versions.latest_version.apply(lambda v: resolved_version(v, cfg.cluster.version_prefix)),
+            ha=cfg.cluster.ha_control_plane,
+            auto_upgrade=False,  # upgrades go through `pulumi up` (the version follows dr:cluster.version)
+            surge_upgrade=True,
+            node_pool=digitalocean.KubernetesClusterNodePoolArgs(
+                name=f"{app}-{site.region}-pool", size=cfg.cluster.node_size, auto_scale=True,
+                min_nodes=cfg.cluster.min_nodes, max_nodes=cfg.cluster.max_nodes,
+                labels={"dynamodb-dr/site": site.region}, tags=tags,
+            ),
+            tags=tags,
+            opts=child,
+        )
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self._kubeconfig_for_deploy(cluster),
+            # Only a new cluster replaces the provider (and so everything in the cluster); a fresh token,
+            # or a change to the cluster resource that is unknown during preview, is an update.
+            cluster_identifier=cluster.id,
+            opts=child,
+        )
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider)
+
+        workload = workload_from_config(cfg, site, stack=args.stack, active=args.active, table_name=args.table_name,
+                                        parameter_name=args.parameter_name, cache_seconds=args.cache_seconds)
+        labels = km.site_labels(app, site.region)
+        namespace = k8s.core.v1.Namespace(
+            f"{name}-namespace", **km.resource_kwargs(km.namespace_manifest(workload.namespace, labels)),
+            opts=in_cluster)
+        in_namespace = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
+
+        identity = WorkloadIdentity(
+            f"{name}-identity",
+            WorkloadIdentityArgs(
+                name=cluster_name(app, args.stack, site.region), region=site.aws_region,
+                subjects=[workload_subject(app, args.stack, site.region)],
+                table_arns=args.table_arns, parameter_arns=args.parameter_arns,
+            ),
+            opts=child,
+        )
+        certificate = identity.certificates[workload_subject(app, args.stack, site.region)]
+        identity_secret = k8s.core.v1.Secret(
+            f"{name}-workload-identity",
+            **km.resource_kwargs(km.workload_identity_secret_manifest(
+                app, site.region, workload.namespace, certificate.certificate_pem,
+                pulumi.Output.secret(certificate.private_key_pem))),
+            opts=in_namespace)
+        aws_config = k8s.core.v1.ConfigMap(
+            f"{name}-aws-config",
+            **km.resource_kwargs(km.aws_config_map_manifest(
+                app, site.region, workload.namespace,
+                identity.aws_config(signing_helper=cfg.app.signing_helper_path,
+                                    certificate_path=f"{km.AWS_CREDENTIALS_DIR}/{km.CERTIFICATE_KEY}",
+                                    private_key_path=f"{km.AWS_CREDENTIALS_DIR}/{km.PRIVATE_KEY_KEY}"))),
+            opts=in_namespace)
+
+        deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment", **km.resource_kwargs(km.deployment_manifest(workload)),
+            # The orchestrator scales the standby up on failover; the next deploy must not scale it back.
+            opts=pulumi.ResourceOptions.merge(in_namespace, pulumi.ResourceOptions(
+                depends_on=[identity_secret, aws_config], ignore_changes=["spec.replicas"])))
+        k8s.policy.v1.PodDisruptionBudget(
+            f"{name}-pdb", **km.resource_kwargs(km.pod_disruption_budget_manifest(workload)), opts=in_namespace)
+
+        certificate_name = None
+        if cfg.tls:
+            # Looked up so a missing certificate fails the preview, not the cloud controller later.
+            certificate_name = digitalocean.get_certificate_output(
+                name=cfg.tls.certificate_name, opts=pulumi.InvokeOutputOptions(parent=self)).name
+        service = k8s.core.v1.Service(
+            f"{name}-service",
+            **km.resource_kwargs(km.load_balancer_service_manifest(
+                workload, load_balancer_from_config(cfg, site, stack=args.stack, certificate_name=certificate_name))),
+            opts=in_namespace)
+
+        self.credentials_secret_arn = self._scaler_credentials(name, args, workload, deployment, in_namespace)
+        self.cluster_id = cluster.id
+        self.cluster_endpoint = cluster.endpoint
+        self.load_balancer_ip = service.status.apply(lambda status: status.load_balancer.ingress[0].ip)
+        self.trust_anchor_arn = identity.trust_anchor_arn
+        replicas = cfg.app.replicas
+        self.site = Site(
+            name=site.region,
+            location=site.region,
+            data_region=site.aws_region,
+            endpoint=SiteEndpoint(scheme=cfg.scheme, port=cfg.public_port, ip_address=self.load_balancer_ip),
+            scale_target=pulumi.Output.all(cluster.endpoint, self.credentials_secret_arn).apply(
+                lambda a: scale_target_json(KubernetesTarget(
+                    server=a[0], namespace=workload.namespace, deployment=workload.app, replicas=replicas,
+                    credentials_secret_arn=a[1]))),
+            orchestrator_statements=self.credentials_secret_arn.apply(lambda arn: scaler_credentials_statements(
+                [arn_in_region(arn, r) for r in dict.fromkeys([site.aws_region, *args.credentials_replica_regions])])),
+            outputs={"clusterId": cluster.id, "clusterEndpoint": cluster.endpoint,
+                     "loadBalancerIp": self.load_balancer_ip, "trustAnchorArn": identity.trust_anchor_arn},
+        )
+        self.register_outputs({
+            "clusterId": cluster.id, "clusterEndpoint": cluster.endpoint, "loadBalancerIp": self.load_balancer_ip,
+            "credentialsSecretArn": self.credentials_secret_arn,
+        })
+
+    def _kubeconfig_for_deploy(self, cluster: digitalocean.KubernetesCluster) -> pulumi.Output[str]:
+        """A kubeconfig from the cluster's endpoint and CA with a token fetched on *this* run.
+
+        The kubeconfig stored on the cluster resource carries a token DigitalOcean expires after 7 days,
+        so a `pulumi up` weeks later could no longer reach the cluster. Looking the cluster up on every
+        run (an invoke, ordered after the cluster exists) returns fresh credentials each time.
+        """
+        fresh = digitalocean.get_kubernetes_cluster_output(
+            name=cluster.name, kubeconfig_expire_seconds=DEPLOY_TOKEN_SECONDS,
+            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[cluster]))
+        return pulumi.Output.secret(pulumi.Output.all(cluster.name, fresh.endpoint, fresh.kube_configs).apply(
+            lambda a: km.kubeconfig(cluster=a[0], server=a[1],
+                                    certificate_authority_data=_field(a[2][0], "cluster_ca_certificate"),
+                                    token=_field(a[2][0], "token"))))
+
+    def _scaler_credentials(self, name: str, args: DoksSiteArgs, workload: km.Workload,
+                            deployment: k8s.apps.v1.Deployment, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+        """The ServiceAccount allowed only to scale the Deployment, its token in Secrets Manager (site's
+        AWS region, replicated to the orchestrators' regions); returns the secret's ARN."""
+        app, slug, ns = workload.app, workload.site, workload.namespace
+        account = k8s.core.v1.ServiceAccount(
+            f"{name}-scaler", **km.resource_kwargs(km.scaler_service_account_manifest(app, slug, ns)), opts=opts)
+        role = k8s.rbac.v1.Role(
+            f"{name}-scaler", **km.resource_kwargs(km.scaler_role_manifest(app, slug, ns, workload.app)),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[deployment])))
+        k8s.rbac.v1.RoleBinding(
+            f"{name}-scaler", **km.resource_kwargs(km.scaler_role_binding_manifest(app, slug, ns)),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[account, role])))
+        token = k8s.core.v1.Secret(
+            f"{name}-scaler-token", **km.resource_kwargs(km.scaler_token_secret_manifest(app, slug, ns)),
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(
+                depends_on=[account], additional_secret_outputs=["data"])))
+        in_aws = pulumi.ResourceOptions(parent=self)
+        replicas = [r for r in dict.fromkeys(args.credentials_replica_regions) if r != args.site.aws_region]
+        secret = aws.secretsmanager.Secret(
+            f"{name}-scaler",
+            name_prefix=f"{app}/{args.stack}/{slug}/kubernetes-scaler-",
+            description=f"Token and CA of the ServiceAccount that scales {ns}/{app} on {slug}",
+            recovery_window_in_days=7,
+            replicas=[aws.secretsmanager.SecretReplicaArgs(region=r) for r in replicas],
+            opts=in_aws,
+        )
+        aws.secretsmanager.SecretVersion(
+            f"{name}-scaler",
+            secret_id=secret.id,
+            secret_string=pulumi.Output.secret(token.data.apply(scaler_credentials_json)),
+            opts=in_aws,
+        )
+        return secret.arn
