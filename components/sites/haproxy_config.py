@@ -48,6 +48,8 @@ class HostRuntime:
     stats_socket: str = "/run/haproxy/admin.sock"
     daemon: bool = True
     cert_dir: str = "/etc/haproxy/certs"
+    maxconn: int = 4096
+    """Concurrent connections; HAProxy needs about twice as many file descriptors (raise it with LimitNOFILE)."""
 
 
 @dataclass(frozen=True)
@@ -152,7 +154,7 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         *([f"    user {runtime.user}"] if runtime.user else []),
         *([f"    group {runtime.group}"] if runtime.group else []),
         *(["    daemon"] if runtime.daemon else []),
-        "    maxconn 20000",
+        f"    maxconn {runtime.maxconn}",
         "    ssl-default-bind-options ssl-min-ver TLSv1.2 no-tls-tickets",
         "    ssl-default-bind-ciphers ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:"
