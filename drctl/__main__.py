@@ -1,4 +1,5 @@
-"""`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget."""
+"""`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget;
+`haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed."""
 
 from __future__ import annotations
 
@@ -23,14 +24,28 @@ def main(argv: list[str] | None = None) -> int:
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
     budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    haproxy = sub.add_parser("haproxy", help="print one ovh-hybrid site's haproxy.cfg as it would be deployed")
+    haproxy.add_argument("--stack", required=True)
+    haproxy.add_argument("--site", required=True, help="site name (dr:sites[].name, e.g. gra)")
+    haproxy.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    haproxy.add_argument("--salt", help="the deployed salt (the site's statsSalt output); default: the preview's")
+    haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
     args = parser.parse_args(argv)
 
-    from drctl.preview import PreviewConfigError, run_preview
+    from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
 
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
+        if args.command == "haproxy":
+            from drctl import haproxy as haproxy_command
+
+            try:
+                return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin,
+                                            PROJECT_DIR)
+            except haproxy_command.HaproxyCommandError as exc:
+                raise PreviewConfigError(str(exc)) from None
         result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
     except (StackFileError, PreviewConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
