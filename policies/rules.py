@@ -15,6 +15,7 @@ from typing import Any, Callable, Mapping, Optional
 
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.config import is_valid_mrsc_set
+from policies.rules_haproxy import HAPROXY_RULES
 
 TABLE = "aws:dynamodb/table:Table"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -207,6 +208,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "sns-encrypted": ("SNS topics are KMS-encrypted", topic_encrypted),
     "no-plaintext-secrets": ("No secret-looking value in plain Lambda or task environments", no_plaintext_secrets),
     "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),
+    **HAPROXY_RULES,
 }
 
 
