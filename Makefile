@@ -38,6 +38,7 @@ test: $(VENV)/.installed haproxy-bin
 bench: $(VENV)/.installed
 	$(PY) bench/preview_bench.py
 	$(PY) bench/runtime_bench.py
+	$(PY) bench/haproxy_hash_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
