@@ -70,7 +70,8 @@ def render_stack_site(project_dir: Path, stack: str, site: str, *, stack_file: O
             _note(notes, f"dr:siteSecrets.{site}.statsPassword is encrypted in the stack file; hashed the offline "
                          "preview's placeholder (pipe the real one with --password-stdin)")
     elif len(password) < MIN_STATS_PASSWORD_LENGTH:
-        raise HaproxyCommandError(f"--password-stdin: the password must be at least {MIN_STATS_PASSWORD_LENGTH} characters")
+        raise HaproxyCommandError(
+            f"--password-stdin: the password must be at least {MIN_STATS_PASSWORD_LENGTH} characters")
     return render_haproxy_config(haproxy_site(cfg, site), hash_stats_password(password, salt))
 
 

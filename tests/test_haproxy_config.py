@@ -145,7 +145,8 @@ def test_http_only_site_serves_its_frontend_and_backs_up_to_gra():
         "default_backend app_servers",
     ]
     assert "frontend public_https" not in text
-    assert "server site_gra 10.10.0.2:8081 backup check inter 2000 rise 2 fall 3" in section(text, "backend app_servers")
+    backend = section(text, "backend app_servers")
+    assert "server site_gra 10.10.0.2:8081 backup check inter 2000 rise 2 fall 3" in backend
 
 
 def test_same_inputs_render_the_same_text():

@@ -68,7 +68,8 @@ def _site(values: dict, i: int = 0) -> dict:
 CASES = [
     (lambda v: _site(v).__setitem__("ovhRegion", "PAR1"), "dr:sites[0].ovhRegion", "not an OVHcloud region code"),
     (lambda v: _site(v).__setitem__("awsRegion", "paris"), "dr:sites[0].awsRegion", "not an AWS region"),
-    (lambda v: _site(v, 1).__setitem__("awsRegion", "eu-west-3"), "dr:sites[1].awsRegion", "already used by dr:sites[0]"),
+    (lambda v: _site(v, 1).__setitem__("awsRegion", "eu-west-3"), "dr:sites[1].awsRegion",
+     "already used by dr:sites[0]"),
     (lambda v: _site(v, 1).__setitem__("ovhRegion", "GRA"), "dr:sites[1].name", "already used"),
     (lambda v: v.__setitem__("sites", v["sites"][:1]), "dr:sites", "at least 2"),
     (lambda v: _site(v)["servers"][1].__setitem__("address", "51.15.0.3"), "dr:sites[0].servers[1].address",

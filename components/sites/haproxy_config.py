@@ -261,7 +261,8 @@ def deploy_script(*, site: str, tls: bool, sudo: bool, staged: str = STAGED_CONF
             f"pem={q(pem)}",
             f"{run}install -d -m 0700 {q(cert_dir)}",
             f"{run}sh -c 'umask 077 && cat > \"$1.new\"' sh \"$pem\"",
-            f"if {run}test -f \"$pem\"; then {run}cp -p \"$pem\" \"$pem.previous\"; else {run}rm -f \"$pem.previous\"; fi",
+            f"if {run}test -f \"$pem\"; then {run}cp -p \"$pem\" \"$pem.previous\"; "
+            f"else {run}rm -f \"$pem.previous\"; fi",
             f"{run}mv -f \"$pem.new\" \"$pem\"",
         ]
     restore = (

@@ -65,7 +65,8 @@ _SITE_NAME = re.compile(r"^[a-z][a-z0-9-]{0,14}[a-z0-9]$")
 _USER = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 _STATS_USER = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
 _SERVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.-]{1,252}$")
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*$")
 _PEM_CERTIFICATE = re.compile(
     r"^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*"
     r"(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)*$"
@@ -413,7 +414,8 @@ def _check_site(site: OvhSiteConfig, where: str) -> None:
     endpoints: dict[tuple[str, int], int] = {}
     for j, server in enumerate(site.servers):
         if server.name in servers:
-            raise ConfigError(f"{where}.servers[{j}].name", f"{server.name!r} is already servers[{servers[server.name]}]")
+            raise ConfigError(f"{where}.servers[{j}].name",
+                              f"{server.name!r} is already servers[{servers[server.name]}]")
         servers[server.name] = j
         endpoint = (server.address, server.port)
         if endpoint in endpoints:
