@@ -300,3 +300,15 @@ def test_install_uses_sudo_for_a_non_root_user():
     commands = [line for line in script.splitlines() if "haproxy -c" in line or "systemctl" in line or " mv " in line]
     assert commands and all("sudo -n " in line for line in commands)
     assert "sudo" not in deploy_script(site="gra", tls=True, sudo=False)
+
+
+def test_missing_haproxy_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    import tests.haproxy_env as env
+
+    monkeypatch.setattr(env, "haproxy_path", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="haproxy is not installed"):
+        env.require_haproxy()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="haproxy is not installed"):
+        env.require_haproxy()
