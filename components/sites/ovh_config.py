@@ -376,7 +376,9 @@ def _check_secrecy(values: Mapping[str, Any], secret_keys: frozenset[str]) -> No
                                                       "not in plain text")
 
 
-def _cross_checks(cfg: OvhSitesConfig) -> None:
+def check_ovh_sites(cfg: OvhSitesConfig) -> None:
+    """Rules spanning several keys (distinct sites, servers and ports, one secret entry per site); each raises
+    ConfigError naming the most specific key. Run it on any model that embeds OvhSitesConfig."""
     key = f"{NAMESPACE}:sites"
     seen: dict[str, dict[str, int]] = {"name": {}, "ovhRegion": {}, "awsRegion": {}, "publicIp": {}}
     for i, site in enumerate(cfg.sites):
@@ -453,5 +455,5 @@ def parse_ovh_sites(values: Mapping[str, Any], secret_keys: frozenset[str] = fro
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_loc_to_path(first["loc"]), _message(first)) from None
-    _cross_checks(cfg)
+    check_ovh_sites(cfg)
     return cfg
