@@ -367,7 +367,7 @@ def _friendly(err: Mapping[str, Any]) -> str:
     return msg
 
 
-SECRET_KEYS = ("appSecrets",)
+SECRET_KEYS = ("appSecrets", "siteSecrets")
 
 
 def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:

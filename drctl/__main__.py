@@ -1,5 +1,6 @@
 """`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget;
-`verify` checks a live deployment against its stack."""
+`verify` checks a live deployment against its stack;
+`haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed."""
 
 from __future__ import annotations
 
@@ -30,9 +31,15 @@ def main(argv: list[str] | None = None) -> int:
     verify.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     verify.add_argument("--timeout", type=_positive_seconds, default=None,
                         help="read deadline of each AWS call in seconds (default 3)")
+    haproxy = sub.add_parser("haproxy", help="print one ovh-hybrid site's haproxy.cfg as it would be deployed")
+    haproxy.add_argument("--stack", required=True)
+    haproxy.add_argument("--site", required=True, help="site name (dr:sites[].name, e.g. gra)")
+    haproxy.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    haproxy.add_argument("--salt", help="the deployed salt (the site's statsSalt output); default: the preview's")
+    haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
     args = parser.parse_args(argv)
 
-    from drctl.preview import PreviewConfigError, run_preview
+    from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
 
     if args.command == "verify":
@@ -40,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
+        if args.command == "haproxy":
+            from drctl import haproxy as haproxy_command
+
+            try:
+                return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin,
+                                            PROJECT_DIR)
+            except haproxy_command.HaproxyCommandError as exc:
+                raise PreviewConfigError(str(exc)) from None
         result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
     except (StackFileError, PreviewConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)

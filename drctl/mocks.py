@@ -147,6 +147,35 @@ def _tls_state(typ: str, inputs: dict) -> dict:
     return state
 
 
+_RANDOM_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
+# OVHcloud dedicated servers the mocks answer `ovh:index/getServer:getServer` with (service name -> wire
+# fields); tests add theirs. Unknown names get a server in GRA with an address from a documentation range.
+OVH_SERVERS: dict[str, dict] = {}
+
+
+def preview_random_string(name: str, length: int, *, upper: bool = True, lower: bool = True, numeric: bool = True,
+                          special: bool = True, override_special: Optional[str] = None) -> str:
+    """The stand-in `result` of a pulumi-random RandomString named `name`: the same on every run, so offline
+    previews (and `drctl haproxy`, which derives the stats salt with it) are reproducible."""
+    alphabet = "".join((
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if upper else "",
+        "abcdefghijklmnopqrstuvwxyz" if lower else "",
+        "0123456789" if numeric else "",
+        (override_special if override_special is not None else _RANDOM_SPECIAL) if special else "",
+    ))
+    digest = b"".join(hashlib.sha256(f"{name}#{i}".encode()).digest() for i in range(length // 32 + 1))
+    return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
+
+
+def _ovh_server(service_name: str) -> dict:
+    if service_name in OVH_SERVERS:
+        return {"serviceName": service_name, "id": service_name, **OVH_SERVERS[service_name]}
+    octet = int(_hex(service_name, 2), 16) % 254 + 1
+    return {"serviceName": service_name, "id": service_name, "name": service_name, "ip": f"198.51.100.{octet}",
+            "ips": [f"198.51.100.{octet}/32"], "datacenter": "gra3", "region": "eu-west-gra", "state": "ok",
+            "powerState": "poweron", "vnis": []}
+
+
 @dataclass
 class RecordedResource:
     urn: str
@@ -235,6 +264,13 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             state["arn"] = f"arn:aws:{service}::{ACCOUNT_ID}:{path.format(name=name, id=rid)}"
         if args.typ == "aws:kms/key:Key":
             state["keyId"] = rid
+        if args.typ == "random:index/randomString:RandomString":
+            state["result"] = preview_random_string(
+                args.name, int(inputs["length"]), upper=inputs.get("upper", True), lower=inputs.get("lower", True),
+                numeric=inputs.get("numeric", True), special=inputs.get("special", True),
+                override_special=inputs.get("overrideSpecial"))
+        if args.typ == "command:remote:Command":
+            state.update(stdout="", stderr="")
         return rid, state
 
     @staticmethod
@@ -292,6 +328,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             return {"name": region, "region": region, "id": region}
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
+        if args.token == "ovh:index/getServer:getServer":
+            return _ovh_server(args.args["serviceName"])
         raise NotImplementedError(f"the offline mocks do not answer the invoke {args.token}")
 
 

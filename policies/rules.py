@@ -16,6 +16,7 @@ from typing import Any, Callable, Mapping, Optional
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.config import is_valid_mrsc_set
 from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
+from policies.rules_haproxy import HAPROXY_RULES
 
 TABLE = "aws:dynamodb/table:Table"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -209,6 +210,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "no-plaintext-secrets": ("No secret-looking value in plain Lambda or task environments", no_plaintext_secrets),
     "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),
     **KUBERNETES_RESOURCE_RULES,
+    **HAPROXY_RULES,
 }
 
 

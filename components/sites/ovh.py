@@ -1,0 +1,184 @@
+"""An OVHcloud site: existing servers behind the region's HAProxy, whose config Pulumi renders and delivers.
+
+Nothing here orders a server: with an OVHcloud service name the server is read through pulumi-ovh's data
+source (and must be in the site's region); otherwise its addresses come from config. The HAProxy config
+is rendered by `haproxy_config.render_haproxy_config`, copied to the host over SSH (pinned host key,
+private key from a Pulumi secret) and installed by a remote command that runs `haproxy -c` and reloads
+only when the check passes. The site is handed to the DR plane as a `Site` with an IP endpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import pulumi
+import pulumi_command as command
+import pulumi_ovh as ovh
+import pulumi_random as random
+
+from components.site import Site, SiteEndpoint
+from components.sites.haproxy_config import (
+    STAGED_CONFIG,
+    HostRuntime,
+    haproxy_site_inputs,
+    deploy_script,
+    hash_stats_password,
+    render_haproxy_config,
+)
+from components.sites.ovh_config import OvhSiteConfig, OvhSitesConfig, backup_sites, datacenter_region
+from failover.scaling import NoScaling, scale_target_json
+
+# The salt's RandomString arguments; the offline preview's stand-in salt (drctl/mocks.py) follows them.
+STATS_SALT_LENGTH = 16
+STATS_SALT_SPECIAL = False
+
+
+def site_component_name(app: str, site: str) -> str:
+    """The OvhSite's Pulumi name for site `site` of application `app` (its children's names derive from it)."""
+    return f"{app}-{site}"
+
+
+def stats_salt_name(component_name: str) -> str:
+    return f"{component_name}-stats-salt"
+
+
+@dataclass(frozen=True)
+class OvhSiteArgs:
+    site: OvhSiteConfig
+    """This site's validated config."""
+    backups: list[OvhSiteConfig]
+    """The other sites, in the order this HAProxy falls back to them (`ovh_config.backup_sites`)."""
+    stats_password: pulumi.Input[str]
+    """Plaintext of the stats password, as a Pulumi secret; only its sha512-crypt hash reaches the host."""
+    ssh_private_key: pulumi.Input[str]
+    """Private key of `site.haproxy.ssh_user`, as a Pulumi secret."""
+    tls_key: Optional[pulumi.Input[str]] = None
+    """Private key of `site.tls.certificate`, as a Pulumi secret (required when the site has a certificate)."""
+    runtime: HostRuntime = HostRuntime()
+    """Where HAProxy runs on the host (Debian's package layout by default)."""
+
+    @staticmethod
+    def from_config(cfg: OvhSitesConfig, name: str) -> "OvhSiteArgs":
+        """Site `name` of a validated config, its secrets wrapped as Pulumi secrets."""
+        secrets = cfg.secrets_of(name)
+        return OvhSiteArgs(
+            site=cfg.site(name),
+            backups=backup_sites(cfg.sites, name),
+            stats_password=pulumi.Output.secret(secrets.stats_password.get_secret_value()),
+            ssh_private_key=pulumi.Output.secret(secrets.ssh_private_key.get_secret_value()),
+            tls_key=pulumi.Output.secret(secrets.tls_key.get_secret_value()) if secrets.tls_key else None,
+        )
+
+
+def server_lookup_problem(where: str, ovh_region: str, datacenter: str, state: str) -> Optional[str]:
+    """Why a looked-up OVHcloud server cannot serve site region `ovh_region`, or None when it can."""
+    found = datacenter_region(datacenter)
+    if found != ovh_region:
+        return f"{where}: the OVHcloud server is in datacenter {datacenter or '?'}, not in region {ovh_region}"
+    if state and state not in ("ok",):
+        return f"{where}: the OVHcloud server is in state {state!r}, not 'ok'"
+    return None
+
+
+class OvhSite(pulumi.ComponentResource):
+    """One OVHcloud site. Outputs: `site` (for the DR plane), `public_ip`, `config` (the rendered haproxy.cfg,
+    not secret: it holds only the password's hash), `stats_salt`, `install_stdout`."""
+
+    site: Site
+    public_ip: pulumi.Output[str]
+    config: pulumi.Output[str]
+    stats_salt: pulumi.Output[str]
+    install_stdout: pulumi.Output[str]
+
+    def __init__(self, name: str, args: OvhSiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("dr:sites:OvhSite", name, None, opts)
+        cfg = args.site
+        if cfg.tls and args.tls_key is None:
+            raise ValueError(f"site {cfg.name} has a certificate but no tls_key")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.public_ip, checks = self._lookups(cfg)
+        salt = random.RandomString(
+            stats_salt_name(name),
+            length=STATS_SALT_LENGTH,
+            special=STATS_SALT_SPECIAL,
+            # a new password gets a new salt; the keeper is stored as a secret, like the password
+            keepers={"statsPassword": pulumi.Output.secret(args.stats_password)},
+            opts=child,
+        )
+        self.stats_salt = salt.result
+        password_hash = pulumi.Output.all(args.stats_password, salt.result).apply(lambda v: hash_stats_password(*v))
+        inputs = haproxy_site_inputs(cfg, args.backups)
+        rendered = pulumi.Output.all(password_hash, *checks).apply(
+            lambda v: render_haproxy_config(inputs, v[0], args.runtime)
+        )
+        # Derived from the secret password, so Pulumi would keep it secret; it holds only the hash, and
+        # reviewers should see its diff in previews.
+        self.config = pulumi.Output.unsecret(rendered)
+
+        connection = command.remote.ConnectionArgs(
+            host=self.public_ip,
+            port=cfg.haproxy.ssh_port,
+            user=cfg.haproxy.ssh_user,
+            private_key=pulumi.Output.secret(args.ssh_private_key),
+            host_key=cfg.haproxy.pinned_host_key,
+        )
+        copy = command.remote.CopyToRemote(
+            f"{name}-haproxy-cfg",
+            connection=connection,
+            source=self.config.apply(pulumi.StringAsset),
+            remote_path=STAGED_CONFIG,
+            opts=child,
+        )
+        pem = (
+            pulumi.Output.secret(pulumi.Output.concat(cfg.tls.certificate, args.tls_key, "\n"))
+            if cfg.tls and args.tls_key is not None
+            else None
+        )
+        install = command.remote.Command(
+            f"{name}-haproxy-install",
+            connection=connection,
+            create=deploy_script(site=cfg.name, tls=pem is not None, sudo=cfg.haproxy.ssh_user != "root",
+                                 cert_dir=args.runtime.cert_dir),
+            stdin=pem,
+            triggers=[self.config],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]),
+        )
+        self.install_stdout = install.stdout
+        self.site = Site(
+            name=cfg.name,
+            location=cfg.ovh_region,
+            data_region=cfg.aws_region,
+            endpoint=SiteEndpoint(scheme=cfg.scheme, port=cfg.public_port, ip_address=self.public_ip),
+            scale_target=scale_target_json(NoScaling()),
+            outputs={"publicIp": self.public_ip, "statsSalt": self.stats_salt},
+        )
+        self.register_outputs({"publicIp": self.public_ip, "statsSalt": self.stats_salt, "config": self.config})
+
+    def _lookups(self, cfg: OvhSiteConfig) -> tuple[pulumi.Output[str], list[pulumi.Output]]:
+        """The HAProxy's public IP (from config, or from OVHcloud) and the checks of every looked-up server."""
+        invoke = pulumi.InvokeOutputOptions(parent=self)
+        checks: list[pulumi.Output] = []
+
+        def checked(where: str, result: ovh.GetServerResult) -> ovh.GetServerResult:
+            problem = server_lookup_problem(where, cfg.ovh_region, result.datacenter, result.state)
+            if problem:
+                raise ValueError(problem)
+            return result
+
+        if cfg.haproxy.service_name:
+            host = ovh.get_server_output(service_name=cfg.haproxy.service_name, opts=invoke).apply(
+                lambda r: checked(f"site {cfg.name} haproxy ({cfg.haproxy.service_name})", r)
+            )
+            public_ip = host.ip
+            checks.append(public_ip)
+        else:
+            public_ip = pulumi.Output.from_input(cfg.haproxy.public_ip or "")
+        for server in cfg.servers:
+            if server.service_name:
+                found = ovh.get_server_output(service_name=server.service_name, opts=invoke).apply(
+                    lambda r, s=server: checked(f"site {cfg.name} server {s.name} ({s.service_name})", r)
+                )
+                checks.append(found.datacenter)
+        return public_ip, checks
