@@ -23,8 +23,7 @@ MRSC_REGION_SETS: tuple[frozenset[str], ...] = (
     frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"}),
     frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
 )
-IMPLEMENTED_LAYOUTS = ("aws",)
-PLANNED_LAYOUTS = ("digitalocean", "ovh-hybrid")
+LAYOUTS = ("aws", "digitalocean", "ovh-hybrid")
 
 _REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
@@ -154,6 +153,11 @@ class RegionNetworkConfig(_Model):
 class DnsConfig(_Model):
     zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,32}$")
     record_name: str
+    ttl: Optional[int] = Field(
+        None, ge=1, le=86400,
+        description="TTL of the A records of IP endpoints (digitalocean, ovh-hybrid; default 60). The aws "
+        "layout's alias records are answered with the ALB's fixed 60 s.",
+    )
     certificate_arns: dict[str, str] = Field(
         default_factory=dict, description="region -> ACM certificate ARN; enables HTTPS there."
     )
@@ -203,20 +207,40 @@ class ObjectivesConfig(_Model):
     rpo_seconds: int = Field(ge=0, le=86400)
 
 
-class StackConfig(_Model):
-    """The whole `dr:` namespace. Cross-key rules live in `_cross_checks` with exact key paths."""
+class CommonConfig(_Model):
+    """The keys every layout shares (the DR plane's). Each layout's model adds its sites' keys and
+    provides `app` (with `name` and `health_path`), `regions`, `scale_kind` and `dns_ttl`."""
 
     layout: str
-    app: AppConfig
-    regions: RegionsConfig
     table: TableConfig
     dns: DnsConfig
     objectives: ObjectivesConfig
-    network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
     health_check: HealthCheckConfig = HealthCheckConfig()
     failover: FailoverConfig = FailoverConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in prod).")
+
+    @property
+    def health_path(self) -> str:
+        """Where the application says this region can serve (load balancers, probes, the monitor)."""
+        return self.app.health_path
+
+    @property
+    def route_health_path(self) -> str:
+        """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
+        return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
+
+    @property
+    def dns_ttl(self) -> int:
+        return self.dns.ttl or 60
+
+
+class StackConfig(CommonConfig):
+    """The `aws` layout: ALB + ECS sites in AWS regions. Cross-key rules live in `_cross_checks`."""
+
+    app: AppConfig
+    regions: RegionsConfig
+    network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
     app_secrets: dict[str, str] = Field(
         default_factory=dict,
         description="Container secrets NAME -> value; only via `pulumi config set --secret --path`.",
@@ -231,35 +255,18 @@ class StackConfig(_Model):
         return v
 
     @property
-    def health_path(self) -> str:
-        """Where the application says this region can serve (load balancers, probes, the monitor)."""
-        return self.app.health_path
+    def scale_kind(self) -> str:
+        """How the orchestrator brings a standby to full size: ECS for a warm standby, nothing when hot."""
+        return "ecs" if self.app.standby == "warm" else "none"
 
     @property
-    def route_health_path(self) -> str:
-        """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
-        return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
+    def dns_ttl(self) -> int:
+        return 60  # Route 53 answers alias records to an ALB with the ALB's fixed 60 s
 
 
 def _cross_checks(cfg: StackConfig) -> None:
     """Rules spanning several keys; each raises ConfigError naming the most specific key."""
     key = f"{NAMESPACE}:"
-    if cfg.layout not in IMPLEMENTED_LAYOUTS:
-        if cfg.layout in PLANNED_LAYOUTS:
-            raise ConfigError(
-                f"{key}layout",
-                f"layout {cfg.layout!r} is not implemented yet; use 'aws'",
-            )
-        raise ConfigError(f"{key}layout", f"{cfg.layout!r} is not a layout; use 'aws'")
-    seen = {cfg.regions.primary}
-    for i, region in enumerate(cfg.regions.secondaries):
-        if region == cfg.regions.primary:
-            raise ConfigError(
-                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
-            )
-        if region in seen:
-            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
-        seen.add(region)
     regions = cfg.regions.all
     t = cfg.table
     if t.hash_key not in t.attributes:
@@ -285,6 +292,40 @@ def _cross_checks(cfg: StackConfig) -> None:
                 f"strong consistency needs exactly three regions from one MRSC set "
                 f"({mrsc_sets_text()}); got {', '.join(regions)}",
             )
+    if cfg.failover.probe_timeout_seconds * 2 > cfg.failover.probe_interval_seconds:
+        raise ConfigError(
+            f"{key}failover.probeTimeoutSeconds",
+            f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
+            f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
+        )
+    if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
+        raise ConfigError(
+            f"{key}objectives.rpoSeconds",
+            "0 needs table.consistency strong; with eventual consistency every promotion would be refused "
+            "(set the replication lag you accept, e.g. 5)",
+        )
+    if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
+        raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+
+
+def _aws_region_checks(cfg: StackConfig) -> None:
+    """dr:regions: distinct, primary first (checked before the rules that use the region list)."""
+    key = f"{NAMESPACE}:"
+    seen = {cfg.regions.primary}
+    for i, region in enumerate(cfg.regions.secondaries):
+        if region == cfg.regions.primary:
+            raise ConfigError(
+                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
+            )
+        if region in seen:
+            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
+        seen.add(region)
+
+
+def _aws_checks(cfg: StackConfig) -> None:
+    """Rules of the aws layout's own keys (app capacity, networks, certificates, DNS)."""
+    key = f"{NAMESPACE}:"
+    regions = cfg.regions.all
     if cfg.app.standby_desired_count > cfg.app.desired_count:
         raise ConfigError(
             f"{key}app.standbyDesiredCount",
@@ -308,26 +349,15 @@ def _cross_checks(cfg: StackConfig) -> None:
             raise ConfigError(where, "is not an ACM certificate ARN")
         if m.group(1) != region:
             raise ConfigError(where, f"the certificate is in {m.group(1)}, the ALB in {region}")
-    if cfg.failover.probe_timeout_seconds * 2 > cfg.failover.probe_interval_seconds:
-        raise ConfigError(
-            f"{key}failover.probeTimeoutSeconds",
-            f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
-            f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
-        )
-    if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
-        raise ConfigError(
-            f"{key}objectives.rpoSeconds",
-            "0 needs table.consistency strong; with eventual consistency every promotion would be refused "
-            "(set the replication lag you accept, e.g. 5)",
-        )
     if cfg.app.standby == "hot" and "standby_desired_count" in cfg.app.model_fields_set \
             and cfg.app.standby_desired_count != cfg.app.desired_count:
         raise ConfigError(
             f"{key}app.standbyDesiredCount",
             "a hot standby runs app.desiredCount everywhere; remove standbyDesiredCount or use standby: warm",
         )
-    if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
-        raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+    if cfg.dns.ttl is not None:
+        raise ConfigError(f"{key}dns.ttl", "the aws layout's records alias the ALBs, which Route 53 answers with "
+                                           "a fixed 60 s TTL; remove dns.ttl")
 
 
 def is_valid_mrsc_set(regions: list[str]) -> bool:
@@ -394,13 +424,38 @@ def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = 
             f"{NAMESPACE}:failover.monitorIntervalMinutes",
             "was replaced by failover.probeIntervalSeconds: the monitor now probes every N seconds, every minute",
         )
+    layout = values.get("layout")
+    if layout not in LAYOUTS:
+        shown = "required key is missing" if layout is None else f"{layout!r} is not a layout"
+        raise ConfigError(f"{NAMESPACE}:layout", f"{shown}; use one of {', '.join(LAYOUTS)}")
+    model, own_keys_checks, late_checks = _layout_model(layout)
     try:
-        cfg = StackConfig.model_validate(dict(values))
+        cfg = model.model_validate(dict(values))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_loc_to_path(first["loc"]), _friendly(first)) from None
+    own_keys_checks(cfg)  # first: a layout names its own keys (dr:sites[1].awsRegion, not dr:regions...)
     _cross_checks(cfg)
+    late_checks(cfg)
     return cfg
+
+
+def _layout_model(layout: str):
+    """(model, checks of its own keys run before the common ones, checks run after them) of a layout; the
+    site kinds' models import this module, so they are imported here, when first needed."""
+    if layout == "digitalocean":
+        from components.sites.doks_config import DigitalOceanStackConfig, digitalocean_stack_checks
+
+        return DigitalOceanStackConfig, digitalocean_stack_checks, _no_checks
+    if layout == "ovh-hybrid":
+        from components.sites.ovh_config import OvhStackConfig, ovh_stack_checks
+
+        return OvhStackConfig, ovh_stack_checks, _no_checks
+    return StackConfig, _aws_region_checks, _aws_checks
+
+
+def _no_checks(cfg: CommonConfig) -> None:
+    return None
 
 
 def decode_engine_config(

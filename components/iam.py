@@ -36,14 +36,15 @@ def orchestrator_policy(
     control_table_arns: list[str],
     data_table_arns: list[str],
     parameter_arns: list[str],
-    service_arns: list[str],
+    scale_statements: list[dict],
     topic_arns: list[str],
     topic_key_arns: list[str],
     log_group_arn: str,
 ) -> dict:
     """Least privilege for the orchestrator: every write action names the exact ARNs it touches.
 
-    Only CloudWatch metric reads (no resource-level permissions exist for them) use `*`.
+    `scale_statements` come from the sites (`Site.orchestrator_statements`, merged by Sid): what scaling
+    each kind of site needs. Only CloudWatch metric reads (no resource-level permissions exist) use `*`.
     """
     statements = [
         _stmt(
@@ -53,7 +54,7 @@ def orchestrator_policy(
         ),
         _stmt("ReplicationLagRead", ["dynamodb:DescribeTable"], data_table_arns),
         _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
-        _stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns),
+        *scale_statements,
         _stmt("Notify", ["sns:Publish"], topic_arns),
         _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
         _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
@@ -66,6 +67,24 @@ def orchestrator_policy(
     ]
     # A hot standby (or a site the project does not scale) needs no scale permission at all.
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
+
+
+def ecs_scale_statements(service_arns: list[str]) -> list[dict]:
+    """What the orchestrator needs to scale an ECS site up (UpdateService on exactly its services)."""
+    return [_stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns)] if service_arns else []
+
+
+def merge_statements(statements: list[dict]) -> list[dict]:
+    """Statements of several sites as one per Sid (first-seen order), actions and resources united and sorted."""
+    merged: dict[str, dict] = {}
+    for s in statements:
+        sid = s.get("Sid", "")
+        if sid not in merged:
+            merged[sid] = {**s, "Action": [], "Resource": []}
+        for key in ("Action", "Resource"):
+            values = s[key] if isinstance(s[key], list) else [s[key]]
+            merged[sid][key] = sorted(set(merged[sid][key]) | set(values))
+    return list(merged.values())
 
 
 def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:

@@ -51,10 +51,22 @@ def failover_chain(record_name: str, regions: list[str]) -> list[FailoverLink]:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A site's public endpoint: an alias target (dns_name + zone_id, e.g. an ALB) or an IPv4 address
+    answered with `ttl` (a DigitalOcean load balancer, an HAProxy host)."""
+
     region: str
-    dns_name: pulumi.Input[str]
-    zone_id: pulumi.Input[str]
+    dns_name: Optional[pulumi.Input[str]]
+    zone_id: Optional[pulumi.Input[str]]
     scheme: str
+    ip_address: Optional[pulumi.Input[str]] = None
+    ttl: int = 60
+
+    def record_target(self) -> dict:
+        """The Record arguments that point at this endpoint."""
+        if self.ip_address is not None:
+            return {"records": [self.ip_address], "ttl": self.ttl}
+        return {"aliases": [aws.route53.RecordAliasArgs(name=self.dns_name, zone_id=self.zone_id,
+                                                         evaluate_target_health=True)]}
 
 
 @dataclass(frozen=True)
@@ -87,14 +99,18 @@ class EndpointHealth(pulumi.ComponentResource):
         alarm_topic_arn: pulumi.Input[str],
         global_provider: aws.Provider,
         metrics_provider: aws.Provider,
+        ip_address: Optional[pulumi.Input[str]] = None,
+        port: Optional[int] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
+        """`ip_address`: check that address (the fqdn then only sets Host and SNI); else resolve the fqdn."""
         super().__init__("dr:traffic:EndpointHealth", name, None, opts)
         https = scheme == "https"
         self.health_check = aws.route53.HealthCheck(
             f"{name}-check",
             fqdn=fqdn,
-            port=443 if https else 80,
+            ip_address=ip_address,
+            port=port or (443 if https else 80),
             type="HTTPS" if https else "HTTP",
             enable_sni=https or None,
             resource_path=args.health_path,
@@ -149,21 +165,16 @@ class FailoverDns(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.records = []
         for region in regions:
-            ep = endpoints[region]
             self.records.append(
                 aws.route53.Record(
                     f"{name}-{region}",
                     zone_id=args.zone_id,
                     name=regional_record_name(args.record_name, region),
                     type="A",
-                    aliases=[aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)],
+                    **endpoints[region].record_target(),
                     opts=child,
                 )
             )
-
-        def region_alias(region: str) -> aws.route53.RecordAliasArgs:
-            ep = endpoints[region]
-            return aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)
 
         for i, link in enumerate(failover_chain(args.record_name, regions)):
             self.records.append(
@@ -175,19 +186,19 @@ class FailoverDns(pulumi.ComponentResource):
                     set_identifier=f"{link.primary_region}-primary",
                     failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="PRIMARY")],
                     health_check_id=health_check_ids[link.primary_region],
-                    aliases=[region_alias(link.primary_region)],
+                    **endpoints[link.primary_region].record_target(),
                     opts=child,
                 )
             )
             if link.secondary_region:
-                secondary_alias = region_alias(link.secondary_region)
+                secondary_target = endpoints[link.secondary_region].record_target()
                 secondary_check = health_check_ids[link.secondary_region]
                 ident = f"{link.secondary_region}-secondary"
             else:
                 # The next pair in the same zone; its own records carry the health checks.
-                secondary_alias = aws.route53.RecordAliasArgs(
+                secondary_target = {"aliases": [aws.route53.RecordAliasArgs(
                     name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
-                )
+                )]}
                 secondary_check = None
                 ident = f"chain-{i + 1}-secondary"
             self.records.append(
@@ -199,7 +210,7 @@ class FailoverDns(pulumi.ComponentResource):
                     set_identifier=ident,
                     failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
                     health_check_id=secondary_check,
-                    aliases=[secondary_alias],
+                    **secondary_target,
                     opts=child,
                 )
             )

@@ -125,7 +125,7 @@ def _kubernetes_state(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
     rid = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
     spec = inputs.get("spec") or {}
     if typ == "kubernetes:core/v1:Service" and spec.get("type") == "LoadBalancer":
-        octet = int(_hex(rid, 2), 16) % 200 + 20
+        octet = int(_hex(name, 2), 16) % 200 + 20  # the Pulumi name: the same object name in two clusters
         state["status"] = {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}", "ipMode": "VIP"}]}}
     if typ == "kubernetes:core/v1:Secret" and inputs.get("type") == "kubernetes.io/service-account-token":
         state["data"] = {"token": _b64(DUMMY_TOKEN), "ca.crt": _b64(DUMMY_CERTIFICATE_PEM),

@@ -78,6 +78,9 @@ def render_budget(budget: dict) -> Table:
     table.add_row(write_label, str(budget["writeRtoSeconds"]), str(obj["rtoSeconds"]), verdict(write_ok))
     table.add_row("RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"]))
     table.add_row("RPO", str(budget["rpoSeconds"]), str(obj["rpoSeconds"]), verdict(budget["rpoSeconds"] <= obj["rpoSeconds"]))
+    if budget.get("inProxyFailoverSeconds") is not None:
+        table.add_row("[dim]in-proxy failover: an HAProxy sends traffic to the next region (inter x fall)[/]",
+                      f"[dim]{budget['inProxyFailoverSeconds']:g}[/]", "", "")
     if budget.get("trafficFollowsWritesSeconds"):
         table.add_row("[dim]traffic back to a higher-priority region after writes move there[/]",
                       f"[dim]{budget['trafficFollowsWritesSeconds']}[/]", "", "")

@@ -23,8 +23,9 @@ def _region(provider) -> Optional[str]:
 
 
 def _tags(props) -> dict:
+    """AWS-style tag maps; other providers' tags (DigitalOcean's are a list of strings) carry no DR metadata."""
     tags = props.get("tags") if hasattr(props, "get") else None
-    return dict(tags) if tags else {}
+    return dict(tags) if tags and hasattr(tags, "keys") else {}
 
 
 def res_from_resource_args(args: ResourceValidationArgs) -> Res:
