@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from components import iam
 from components.active_region import ActiveRegion, ActiveRegionArgs
 from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import orchestrator_policy
@@ -204,7 +205,7 @@ POLICY_ARNS = {
     "control_table_arns": ["arn:aws:dynamodb:us-east-1:123456789012:table/ctl"],
     "data_table_arns": ["arn:aws:dynamodb:us-east-1:123456789012:table/orders"],
     "parameter_arns": ["arn:aws:ssm:us-east-1:123456789012:parameter/orders/prod/active_region"],
-    "service_arns": ["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"],
+    "scale_statements": iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]),
     "topic_arns": ["arn:aws:sns:us-east-1:123456789012:t"],
     "topic_key_arns": ["arn:aws:kms:us-east-1:123456789012:key/k"],
 }
@@ -243,6 +244,15 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
             assert actions == ["cloudwatch:GetMetricData"]
     writes = {a: s["Resource"] for s in doc["Statement"] for a in s["Action"]}
     assert writes["ssm:PutParameter"] == POLICY_ARNS["parameter_arns"]
-    assert writes["ecs:UpdateService"] == POLICY_ARNS["service_arns"]
+    assert writes["ecs:UpdateService"] == ["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]
     assert writes["dynamodb:UpdateItem"] == POLICY_ARNS["control_table_arns"]
     assert doc == orchestrator_policy(**POLICY_ARNS, log_group_arn=doc["Statement"][6]["Resource"][0][:-2])
+
+
+def test_sites_scale_statements_merge_into_one_per_sid():
+    """Each ECS site hands the plane its own statement; the orchestrator gets one per Sid, as before the split."""
+    a = iam.ecs_scale_statements(["arn:aws:ecs:us-east-2:1:service/c/b"])
+    b = iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:1:service/c/a"])
+    assert iam.merge_statements(a + b + iam.ecs_scale_statements([])) == [{
+        "Sid": "ScaleTarget", "Effect": "Allow", "Action": ["ecs:DescribeServices", "ecs:UpdateService"],
+        "Resource": ["arn:aws:ecs:us-east-1:1:service/c/a", "arn:aws:ecs:us-east-2:1:service/c/b"]}]

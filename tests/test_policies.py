@@ -184,7 +184,7 @@ def test_every_project_iam_document_passes_parliament():
         "orchestrator": iam.orchestrator_policy(
             control_table_arns=[arn + "-ctl"], data_table_arns=[arn],
             parameter_arns=["arn:aws:ssm:us-east-1:123456789012:parameter/orders/prod/active_region"],
-            service_arns=["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"],
+            scale_statements=iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]),
             topic_arns=["arn:aws:sns:us-east-1:123456789012:orders"],
             topic_key_arns=["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
             log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders-prod-dr-orchestrator"),
