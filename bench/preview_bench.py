@@ -20,6 +20,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
+# The digitalocean layout also imports these provider SDKs (each loads its whole package on import).
+DO_FLOOR = ("import pulumi, pulumi_aws, pulumi_digitalocean as do, pulumi_kubernetes as k8s, pulumi_tls; "
+            "do.KubernetesCluster; do.get_kubernetes_versions; k8s.Provider; k8s.apps.v1.Deployment; k8s.core.v1.Service; "
+            "k8s.core.v1.Namespace; k8s.policy.v1.PodDisruptionBudget; k8s.rbac.v1.Role")
 FLOOR = ("import pulumi, pulumi_aws as aws; aws.Provider; aws.dynamodb.Table; aws.ecs.Service; aws.lb.LoadBalancer; "
          "aws.ec2.Vpc; aws.route53.Record; aws.lambda_.Function; aws.iam.Role; aws.sns.Topic; aws.kms.Key; "
          "aws.ssm.Parameter; aws.cloudwatch.MetricAlarm; aws.secretsmanager.Secret")
@@ -59,6 +63,12 @@ def main() -> None:
             rows.append((n, resources, statistics.median(times), max(times)))
     prod = [timed([py, "-m", "drctl", "preview", "--stack", "prod", "--json"]) for _ in range(args.runs)]
     print(f"prod (3 regions): median {statistics.median(prod):.2f}s")
+    do_floor = [timed([py, "-c", DO_FLOOR]) for _ in range(args.runs)]
+    print(f"import floor of the digitalocean layout (+ DigitalOcean, Kubernetes, TLS SDKs): "
+          f"median {statistics.median(do_floor):.2f}s")
+    for stack in ("do", "ovh"):
+        times = [timed([py, "-m", "drctl", "preview", "--stack", stack, "--json"]) for _ in range(args.runs)]
+        print(f"{stack} (2 sites): median {statistics.median(times):.2f}s")
     print("regions  resources  median_s  max_s  over_floor_s")
     for n, resources, med, worst in rows:
         print(f"{n:7d}  {resources:9d}  {med:8.2f}  {worst:5.2f}  {med - statistics.median(floor):12.2f}")
