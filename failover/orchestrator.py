@@ -26,7 +26,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from failover import decisions
 from failover.decisions import ControlState, Decision, LagReading, Observation
 from failover.probe import probe_all
-from failover.scaling import EcsScaler, NoopScaler, Scaler, scaler_for
+from failover.scaling import EcsScaler, KubernetesScaler, NoopScaler, Scaler, scaler_for
 from failover.settings import Settings, SettingsError, load_settings
 from failover.store import MAX_REASON_CHARS, BadControlState, ControlStore, clean_text
 
@@ -194,7 +194,8 @@ class Orchestrator:
         self.prober = prober or (lambda urls: probe_all(urls, settings.probe_timeout_seconds))
         self.endpoints = dict(endpoints or {})
         self._clients: dict[tuple, Any] = {}
-        self.scalers: dict[str, Scaler] = {"ecs": EcsScaler(self.client), "none": NoopScaler()}
+        self.scalers: dict[str, Scaler] = {"ecs": EcsScaler(self.client), "none": NoopScaler(),
+                                           "kubernetes": KubernetesScaler(self.client, settings.home_region)}
         self.scalers.update(scalers or {})
         self.store = ControlStore(settings, self.client("dynamodb", control_region or settings.home_region,
                                                         CALL_TIMEOUT_SECONDS))
