@@ -26,7 +26,7 @@ from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
 from failover.replication import (
     LAG_UNIT,
@@ -44,6 +44,11 @@ logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
 # The receiving region may be the one in trouble: fail fast, Lambda retries the record later.
 RECEIVING = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
 _SERIALIZE = TypeSerializer().serialize
+UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
+
+
+class ReceivingUnreachable(RuntimeError):
+    """An earlier record of this batch could not connect: the rest fail at once instead of each timing out."""
 
 
 def change_from_record(record: DynamoDBRecord) -> StreamChange:
@@ -107,6 +112,7 @@ class Replicator:
         self.cloudwatch = session.client("cloudwatch", region_name=settings.receiving_region, config=RECEIVING)
         self.processor = KeyOrderedBatchProcessor(settings.workers)
         self.outcomes: Counter[str] = Counter()
+        self.unreachable: Optional[str] = None
         self._lock = threading.Lock()
 
     def replicate(self, record: DynamoDBRecord) -> str:
@@ -115,12 +121,17 @@ class Replicator:
         plan = plan_replication(change_from_record(record), self.settings.source_region)
         outcome = plan.outcome
         if plan.item is not None and plan.stamp is not None:
+            if self.unreachable:
+                raise ReceivingUnreachable(self.unreachable)
             expression, names, values = newer_condition(plan.stamp)
             try:
                 self.db.put_item(TableName=self.settings.receiving_table, Item=plan.item,
                                  ConditionExpression=expression, ExpressionAttributeNames=names,
                                  ExpressionAttributeValues={k: _SERIALIZE(v) for k, v in values.items()})
                 outcome = "replicated"
+            except UNREACHABLE as exc:
+                self.unreachable = f"{self.settings.receiving_region} unreachable: {exc}"
+                raise
             except ClientError as exc:
                 if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
                     raise
@@ -136,6 +147,7 @@ class Replicator:
             logger.warning("not a DynamoDB Streams event (no Records); nothing to do")
             return {"batchItemFailures": []}
         self.outcomes.clear()
+        self.unreachable = None
         try:
             return process_partial_response(event=event, record_handler=self.replicate, processor=self.processor,
                                             context=context)
@@ -145,7 +157,8 @@ class Replicator:
             raise
         finally:
             failed = len(self.processor.fail_messages)
-            logger.info("batch", extra={"outcomes": dict(self.outcomes), "failed": failed})
+            logger.info("batch", extra={"outcomes": dict(self.outcomes), "failed": failed,
+                                        "unreachable": self.unreachable})
             self.publish_lag(event)
 
     def publish_lag(self, event: dict) -> Optional[float]:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from botocore.config import Config
+from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
 from hypothesis import HealthCheck, given, settings, strategies as st
 from moto import mock_aws
@@ -174,6 +176,26 @@ def test_a_failing_record_is_reported_alone_and_a_failing_batch_raises_for_bisec
     assert sorted(scan(WEST)) == ["k0", "k2"]
     with pytest.raises(replicator_module.BatchProcessingError):
         replicator(EAST, WEST).handle({"Records": [poisoned[1]]}, FakeContext())
+
+
+def test_an_unreachable_receiving_region_fails_the_rest_of_the_batch_at_once(two_regions):
+    readers, tables = two_regions
+    for i in range(3):
+        tables[EAST].put({"pk": f"k{i}", "n": i})
+    rep = replicator(EAST, WEST)
+    rep.db = boto3.client("dynamodb", region_name=WEST, endpoint_url="http://127.0.0.1:9",  # nothing listens there
+                          config=Config(connect_timeout=1, retries={"max_attempts": 1, "mode": "standard"}))
+    attempts = []
+    rep.db.meta.events.register("before-send.dynamodb.PutItem", lambda **kw: attempts.append(1))
+    with pytest.raises(EndpointConnectionError):
+        rep.db.put_item(TableName=TABLE, Item={"pk": {"S": "probe"}})
+    one_call = len(attempts)
+    with pytest.raises(replicator_module.BatchProcessingError):
+        rep.handle({"Records": readers[EAST].fetch()}, FakeContext())
+    assert len(attempts) == 2 * one_call  # the probe and the batch's first record; the others never connect
+    assert rep.unreachable.startswith("us-west-2 unreachable: Could not connect")
+    assert [type(e[1]).__name__ for e in rep.processor.exceptions] == \
+        ["EndpointConnectionError", "ReceivingUnreachable", "ReceivingUnreachable"]
 
 
 def test_bad_configuration_reports_every_record_failed_and_names_the_variable(two_regions, monkeypatch, caplog):
