@@ -24,6 +24,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) bench/preview_bench.py
 	$(PY) bench/runtime_bench.py
+	$(PY) bench/replicator_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis
