@@ -162,7 +162,10 @@ class Replicator:
             self.publish_lag(event)
 
     def publish_lag(self, event: dict) -> Optional[float]:
-        """Put ReplicationLatency (ms) in the receiving region; a CloudWatch failure never fails the batch."""
+        """Put ReplicationLatency (ms) in the receiving region; a CloudWatch failure never fails the batch.
+        Skipped when the batch found the receiving region unreachable (its CloudWatch is there too)."""
+        if self.unreachable:
+            return None
         created = []
         for record in event.get("Records", []):
             try:

@@ -196,6 +196,7 @@ def test_an_unreachable_receiving_region_fails_the_rest_of_the_batch_at_once(two
     assert rep.unreachable.startswith("us-west-2 unreachable: Could not connect")
     assert [type(e[1]).__name__ for e in rep.processor.exceptions] == \
         ["EndpointConnectionError", "ReceivingUnreachable", "ReceivingUnreachable"]
+    assert lag_datapoints(WEST, EAST) == []  # no lag published into the region that could not be reached
 
 
 def test_bad_configuration_reports_every_record_failed_and_names_the_variable(two_regions, monkeypatch, caplog):
