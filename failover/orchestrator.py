@@ -26,11 +26,13 @@ from failover.store import ControlStore
 try:  # the Powertools layer in Lambda; plain logging where it is absent
     from aws_lambda_powertools import Logger
 
-    logger = Logger(service="dr-orchestrator")
+    # No service= argument: Powertools then takes it from POWERTOOLS_SERVICE_NAME, which the stack sets.
+    logger = Logger()
 except ImportError:  # pragma: no cover - exercised only without the layer
     import logging
+    import os
 
-    logger = logging.getLogger("dr-orchestrator")
+    logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dr-orchestrator"))
 
 # Remote regions may be the ones that failed: fail fast instead of waiting on botocore's defaults.
 FAST = Config(connect_timeout=2, read_timeout=4, retries={"max_attempts": 2, "mode": "standard"})

@@ -28,7 +28,7 @@ def test_prod_defaults_by_hand():
 
 
 def test_seed_settings_are_far_slower():
-    # The seeds: 30 s x 3 checks, alarm 60 s x 3 periods, no faster monitor. DESIGN.md's "about 330 s"
+    # The seeds: 30 s x 3 checks, alarm 60 s x 3 periods, no faster monitor. The published example's "about 330 s"
     # is 90 + 180 + 60 (TTL); with the checker time-outs, transition and client cache the write path
     # alone is 96 + 180 + 10 + 5.
     seed = replace(BASE, health_interval_seconds=30, alarm_evaluation_periods=3, monitor_interval_seconds=600)

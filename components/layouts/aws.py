@@ -15,7 +15,8 @@ from components.notifications import NotificationTopic
 from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
 from components.providers import ROUTE53_METRICS_REGION, regional_providers
 from components.regional_service import RegionalService, RegionalServiceArgs
-from components.traffic import EndpointHealth, Endpoint, FailoverDns, TrafficArgs, regional_record_name
+from components.traffic import (EndpointHealth, Endpoint, FailoverDns, TrafficArgs, health_alarm_name_pattern,
+                                regional_record_name)
 
 
 def build(cfg: StackConfig, stack: str) -> dict:
@@ -40,7 +41,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
             write_capacity=cfg.table.write_capacity,
             stream_view_type=cfg.table.stream_view_type,
             protect=cfg.protect,
-            tags={"dr:stack": stack},
+            tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
         ),
         provider=providers[primary],
     )
@@ -51,6 +52,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
             strong_consistency=cfg.table.consistency == "strong", protect=cfg.protect,
             tags={  # read by the policy pack's budget rule, which sees resources, not config
                 "dr:stack": stack,
+                "dr:production": str(cfg.production).lower(),
                 "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
                 "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
                 "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
@@ -90,7 +92,9 @@ def build(cfg: StackConfig, stack: str) -> dict:
 
     topics = {
         region: NotificationTopic(
-            f"{app}-notify-{region}", account_id=account_id, emails=cfg.notifications.emails, provider=providers[region]
+            f"{app}-notify-{region}", account_id=account_id, emails=cfg.notifications.emails,
+            provider=providers[region],
+            alarm_name_pattern=health_alarm_name_pattern(app, stack) if region == ROUTE53_METRICS_REGION else None,
         )
         for region in dict.fromkeys([*regions, ROUTE53_METRICS_REGION])
     }
@@ -147,7 +151,6 @@ def build(cfg: StackConfig, stack: str) -> dict:
     )
     policy_arns = pulumi.Output.all(
         acct=account_id,
-        data=data_arns,
         params=parameter_arns,
         services=pulumi.Output.all(*[s.service.arn for s in services.values()]),
         topics=pulumi.Output.all(*[t.topic.arn for t in topics.values()]),
@@ -155,7 +158,6 @@ def build(cfg: StackConfig, stack: str) -> dict:
     ).apply(
         lambda a: {
             "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
-            "data_table_arns": list(a["data"]),
             "parameter_arns": list(a["params"]),
             "service_arns": list(a["services"]),
             "topic_arns": list(a["topics"]),
@@ -170,7 +172,6 @@ def build(cfg: StackConfig, stack: str) -> dict:
                 alarm_topic_arn=alarm_topic.topic.arn,
                 monitor_interval_minutes=cfg.failover.monitor_interval_minutes,
                 reserved_concurrency=cfg.failover.reserved_concurrency,
-                powertools_layer_version=cfg.failover.powertools_layer_version,
             ),
             provider=providers[region],
             alarm_provider=providers[ROUTE53_METRICS_REGION],
