@@ -27,12 +27,13 @@ def main(argv: list[str] | None = None) -> int:
 
     from drctl.preview import PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
+    from policies.levels import PolicyConfigError
 
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
         result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
-    except (StackFileError, PreviewConfigError) as exc:
+    except (StackFileError, PreviewConfigError, PolicyConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 
