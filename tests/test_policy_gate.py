@@ -66,6 +66,12 @@ def test_shipped_policy_configs_are_valid(path):
     assert load_policy_config(path, NAMES)
 
 
+def test_the_cli_tells_where_a_level_is_set():
+    """The Pulumi CLI prints a policy's description with each violation."""
+    for policy in build_policies():
+        assert policy.description.endswith("is set in the file given as --policy-pack-config."), policy.name
+
+
 def test_remediate_blocks_like_mandatory():
     assert Violation("p", "remediate", None, "m").blocking and Violation("p", "mandatory", None, "m").blocking
     assert not Violation("p", "advisory", None, "m").blocking
@@ -115,7 +121,8 @@ def test_credential_values_are_found_under_innocent_names(name, value, kind):
 
 def test_the_stacks_own_values_are_not_credentials():
     env = {
-        "DR_TOPIC_ARNS": json.dumps({"us-east-1": "arn:aws:sns:us-east-1:123456789012:orders-notify-us-east-1-topic-1a2b3c4"}),
+        "DR_TOPIC_ARNS": json.dumps(
+            {"us-east-1": "arn:aws:sns:us-east-1:123456789012:orders-notify-us-east-1-topic-1a2b3c4"}),
         "DR_HEALTH_URLS": json.dumps({"us-east-1": "https://us-east-1.api.orders.example.com/health"}),
         "DR_SERVICES": json.dumps({"us-east-1": {"cluster": "orders-prod", "service": "orders", "desiredCount": 6}}),
         "DR_REGIONS": "us-east-1,us-east-2,us-west-2", "LOG_LEVEL": "info", "DR_CACHE_SECONDS": "5",
