@@ -7,7 +7,6 @@ so a rule that reads a value unknown at preview time behaves as under the CLI: i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
