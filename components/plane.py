@@ -22,7 +22,14 @@ from components.notifications import NotificationTopic
 from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
 from components.providers import ROUTE53_METRICS_REGION
 from components.site import Site
-from components.traffic import Endpoint, EndpointHealth, FailoverDns, TrafficArgs, regional_record_name
+from components.traffic import (
+    Endpoint,
+    EndpointHealth,
+    FailoverDns,
+    TrafficArgs,
+    health_alarm_name_pattern,
+    regional_record_name,
+)
 
 
 @dataclass
@@ -54,7 +61,8 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -
             hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
             strong_consistency=strong, billing_mode=cfg.table.billing_mode,
             read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
-            stream_view_type=cfg.table.stream_view_type, protect=cfg.protect, tags={"dr:stack": stack},
+            stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
+            tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
         ),
         provider=providers[primary],
     )
@@ -64,6 +72,7 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -
             app=app, stack=stack, regions=regions, strong_consistency=strong, protect=cfg.protect,
             tags={  # read by the policy pack's budget rule, which sees resources, not config
                 "dr:stack": stack,
+                "dr:production": str(cfg.production).lower(),
                 "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
                 "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
                 "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
@@ -105,7 +114,8 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
         for region in regions
     }
     alarm_topic = NotificationTopic(f"{app}-alarms", account_id=data.account_id, emails=cfg.notifications.emails,
-                                    provider=providers[ROUTE53_METRICS_REGION])
+                                    provider=providers[ROUTE53_METRICS_REGION],
+                                    alarm_name_pattern=health_alarm_name_pattern(app, stack))
 
     traffic = TrafficArgs(
         app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
@@ -158,7 +168,6 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
     )
     policy_arns = pulumi.Output.all(
         acct=data.account_id,
-        data=data.data_arns,
         params=data.parameter_arns,
         scale=pulumi.Output.all(*[sites[r].orchestrator_statements for r in regions]),
         topics=pulumi.Output.all(*[topics[r].topic.arn for r in regions]),
@@ -166,7 +175,6 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
     ).apply(
         lambda a: {
             "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
-            "data_table_arns": list(a["data"]),
             "parameter_arns": list(a["params"]),
             "scale_statements": merge_statements([s for statements in a["scale"] for s in statements or []]),
             "topic_arns": list(a["topics"]),
@@ -180,7 +188,6 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
                 app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
                 alarm_topic_arn=alarm_topic.topic.arn,
                 reserved_concurrency=cfg.failover.reserved_concurrency,
-                powertools_layer_version=cfg.failover.powertools_layer_version,
             ),
             provider=providers[region],
             alarm_provider=providers[ROUTE53_METRICS_REGION],

@@ -33,11 +33,13 @@ from failover.store import MAX_REASON_CHARS, BadControlState, ControlStore, clea
 try:  # the Powertools layer in Lambda; plain logging where it is absent
     from aws_lambda_powertools import Logger
 
-    logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+    # No service= argument: Powertools then takes it from POWERTOOLS_SERVICE_NAME, which the stack sets.
+    logger = Logger()
 except ImportError:  # pragma: no cover - exercised only without the layer
     import logging
+    import os
 
-    logger = logging.getLogger("dr-orchestrator")
+    logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dr-orchestrator"))
 
 AWS_ERRORS = (BotoCoreError, ClientError)
 LAG_MEMORY_SECONDS = 600
