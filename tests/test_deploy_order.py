@@ -91,9 +91,9 @@ def test_existing_vpc_subnets_are_used_as_given(recorder):
 
 def _orchestrator(recorder, **over):
     args = dict(app="orders", stack="prod", region="us-east-2", environment={"DR_APP": "orders"},
-                policy_arns={"control_table_arns": [], "parameter_arns": [], "service_arns": [], "topic_arns": [],
+                policy_arns={"control_table_arns": [], "parameter_arns": [], "scale_statements": [], "topic_arns": [],
                              "topic_key_arns": []},
-                alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms", monitor_interval_minutes=1)
+                alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms")
     args.update(over)
 
     def declare():
