@@ -200,6 +200,11 @@ class TableConfig(_Model):
     stream_view_type: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] = (
         "NEW_AND_OLD_IMAGES"
     )
+    replication: Literal["global", "streams"] = Field(
+        "global",
+        description="global: a DynamoDB global table; streams: a table per region and a Streams -> Lambda "
+        "replicator per direction (last writer wins by the version the client writes).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -395,6 +400,12 @@ def _cross_checks(cfg: StackConfig) -> None:
             f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
             f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
         )
+    if t.replication == "streams":
+        if t.consistency == "strong":
+            raise ConfigError(f"{key}table.replication", "streams replication is eventual by nature; strong "
+                                                         "consistency needs a global table (replication: global)")
+        if t.stream_view_type != "NEW_AND_OLD_IMAGES":
+            raise ConfigError(f"{key}table.streamViewType", "the streams replicator needs NEW_AND_OLD_IMAGES")
     if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
         raise ConfigError(
             f"{key}objectives.rpoSeconds",

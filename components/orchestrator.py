@@ -97,6 +97,7 @@ def orchestrator_environment(
     rpo_seconds: int | None,
     probe_interval_seconds: float,
     probe_timeout_seconds: float,
+    replication: str = "global",
 ) -> dict[str, pulumi.Input[str]]:
     """The DR_* variables `failover.settings` reads (documented in the README), one input per variable:
     values known at preview stay known even while ARNs are not (the policy pack reads them on a first deploy).
@@ -124,6 +125,8 @@ def orchestrator_environment(
     }
     if rpo_seconds is not None:
         env[names.RPO_SECONDS] = str(rpo_seconds)
+    if replication != "global":  # global tables need no variable: existing functions keep their environment
+        env[names.REPLICATION] = replication
     return env
 
 

@@ -16,7 +16,8 @@ import pulumi_aws as aws
 
 from components.active_region import ActiveRegion, ActiveRegionArgs, control_table_name
 from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
-from components.global_table import GlobalTable, GlobalTableArgs
+from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
+from components.replicator import StreamReplicator, StreamReplicatorArgs
 from components.iam import merge_statements, parameter_arn, table_arn
 from components.notifications import NotificationTopic
 from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
@@ -36,7 +37,7 @@ from components.traffic import (
 class DataPlane:
     """The table, the control item and what the sites need to reach them."""
 
-    table: GlobalTable
+    table: GlobalTable | RegionalTables
     control: ActiveRegion
     account_id: pulumi.Output[str]
     data_arns: pulumi.Output[list]
@@ -54,18 +55,19 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -
     primary, standbys = regions[0], regions[1:]
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
     strong = cfg.table.consistency == "strong"
-    table = GlobalTable(
-        f"{app}-data",
-        GlobalTableArgs(
-            name=cfg.table.name, primary_region=primary, replica_regions=standbys,
-            hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
-            strong_consistency=strong, billing_mode=cfg.table.billing_mode,
-            read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
-            stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
-            tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
-        ),
-        provider=providers[primary],
+    table_args = GlobalTableArgs(
+        name=cfg.table.name, primary_region=primary, replica_regions=standbys,
+        hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
+        strong_consistency=strong, billing_mode=cfg.table.billing_mode,
+        read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
+        stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
+        tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
     )
+    if cfg.table.replication == "streams":
+        table: GlobalTable | RegionalTables = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
+        declare_replicators(cfg, stack, providers, table, account_id)
+    else:
+        table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
     control = ActiveRegion(
         f"{app}-active-region",
         ActiveRegionArgs(
@@ -95,6 +97,27 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -
             "DR_CACHE_SECONDS": str(cfg.failover.client_cache_seconds),
         },
     )
+
+
+def declare_replicators(cfg, stack: str, providers: Mapping[str, aws.Provider], tables: RegionalTables,
+                        account_id: pulumi.Input[str]) -> dict[tuple[str, str], StreamReplicator]:
+    """A replicator per direction between every two regions, each in its source region (streams are read
+    where they are written); each publishes its lag in the receiving region, where the lag gate reads it."""
+    regions = cfg.regions.all
+    arns = tables.arns
+    return {
+        (source, receiving): StreamReplicator(
+            f"{cfg.app.name}-replicate-{source}-to-{receiving}",
+            StreamReplicatorArgs(
+                app=cfg.app.name, stack=stack, source_region=source, receiving_region=receiving,
+                source_table_arn=tables.tables[source].arn, source_stream_arn=tables.stream_arns[source],
+                receiving_table_name=tables.name, receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
+                account_id=account_id,
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[source]),
+        )
+        for source in regions for receiving in regions if source != receiving
+    }
 
 
 def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
@@ -163,6 +186,7 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
         min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
         automatic=cfg.failover.mode == "automatic",
         rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
+        replication=cfg.table.replication,
         probe_interval_seconds=cfg.failover.probe_interval_seconds,
         probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
     )
