@@ -59,20 +59,7 @@ class GlobalTable(pulumi.ComponentResource):
         mode = "STRONG" if args.strong_consistency else "EVENTUAL"
         self.table = aws.dynamodb.Table(
             f"{name}-table",
-            name=args.name,
-            billing_mode=args.billing_mode,
-            read_capacity=args.read_capacity,
-            write_capacity=args.write_capacity,
-            hash_key=args.hash_key,
-            range_key=args.range_key,
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name=k, type=t) for k, t in sorted(args.attributes.items())
-            ],
-            stream_enabled=True,
-            stream_view_type=args.stream_view_type,
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
-            deletion_protection_enabled=True,
+            **hardened_table_args(args),
             replicas=[
                 aws.dynamodb.TableReplicaArgs(
                     region_name=region,
@@ -83,7 +70,6 @@ class GlobalTable(pulumi.ComponentResource):
                 )
                 for region in args.replica_regions
             ],
-            tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
         )
         self.name = self.table.name
