@@ -14,6 +14,11 @@ def regional_record_name(record_name: str, region: str) -> str:
     return f"{region}.{record_name}"
 
 
+def health_alarm_name(app: str, stack: str, site: str) -> str:
+    """The CloudWatch alarm on a site's Route 53 health check; the orchestrator maps it back to the site's region."""
+    return f"{app}-{stack}-{site}-unhealthy"
+
+
 @dataclass(frozen=True)
 class FailoverLink:
     """One PRIMARY/SECONDARY pair: `name` answers with `primary_region` while healthy, else `secondary`."""
@@ -120,7 +125,7 @@ class EndpointHealth(pulumi.ComponentResource):
             tags={"Name": f"{args.app}-{args.stack}-{region}"},
             opts=pulumi.ResourceOptions(parent=self, provider=global_provider),
         )
-        self.alarm_name = f"{args.app}-{args.stack}-{region}-unhealthy"
+        self.alarm_name = health_alarm_name(args.app, args.stack, region)
         self.alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-alarm",
             name=self.alarm_name,
