@@ -150,8 +150,11 @@ class TierOutputs:
 
     @classmethod
     def read(cls: type[T], reference) -> T:
-        """The requiring side: every field from a `pulumi.StackReference` (a missing output fails the preview)."""
-        return cls(**{f.name: reference.require_output(to_camel(f.name)) for f in fields(cls)})
+        """The requiring side: every field from a `pulumi.StackReference` (a missing output fails the preview).
+
+        A StackReference hands every number back as a float; the tiers exchange only whole numbers (counts,
+        ports), restored here so that what a tier writes from them matches what one stack writes."""
+        return cls(**{f.name: reference.require_output(to_camel(f.name)).apply(whole_numbers) for f in fields(cls)})
 
 
 @dataclass(frozen=True)
@@ -188,6 +191,17 @@ class TrafficTierOutputs(TierOutputs):
     url: Any
     health_check_ids: Any
     health_alarm_names: Any
+
+
+def whole_numbers(value: Any) -> Any:
+    """`value` with every float that is a whole number as an int (recursively; bools untouched)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: whole_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [whole_numbers(v) for v in value]
+    return value
 
 
 def endpoint_output(endpoint) -> dict[str, Any]:

@@ -34,10 +34,9 @@ def _replace_secure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def load_stack_config(
-    project_dir: Path, stack: str, stack_file: Path | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml` (or `stack_file`)."""
+def load_stack_document(project_dir: Path, stack: str, stack_file: Path | None = None) -> dict[str, Any]:
+    """The `config:` mapping of `Pulumi.<stack>.yaml` (or `stack_file`) as written: typed values, `secure:`
+    values still wrapped (only the CLI can decrypt them)."""
     path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
     if stack_file is not None and not path.is_file():
         raise StackFileError(f"{path}: no such stack file")
@@ -53,11 +52,25 @@ def load_stack_config(
     raw = doc.get("config") or {} if isinstance(doc, dict) else None
     if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping of namespace:key to values")
+    for key in raw:
+        if ":" not in str(key):
+            raise StackFileError(f"{path.name}: config key {key!r} needs a namespace (like dr:{key})")
+    return raw
+
+
+def is_secure(value: Any) -> bool:
+    """True when `value` holds a `secure:` value anywhere."""
+    return _replace_secure(value)[1]
+
+
+def load_stack_config(
+    project_dir: Path, stack: str, stack_file: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml` (or `stack_file`)."""
+    raw = load_stack_document(project_dir, stack, stack_file)
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        if ":" not in str(key):
-            raise StackFileError(f"{path.name}: config key {key!r} needs a namespace (like dr:{key})")
         value, secret = _replace_secure(value)
         if secret:
             secret_keys.append(key)
@@ -68,3 +81,19 @@ def load_stack_config(
         else:
             config[key] = str(value)
     return config, secret_keys
+
+
+def base_stack_names(project_dir: Path) -> list[str]:
+    """The project's base stack files, sorted: every `Pulumi.<stack>.yaml` except the tier stacks' files that
+    `drctl deploy` writes (their config sets dr:tier)."""
+    names = []
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        try:
+            doc = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            doc = {}
+        config = doc.get("config") if isinstance(doc, dict) else None
+        if isinstance(config, dict) and "dr:tier" in config:
+            continue
+        names.append(path.name[len("Pulumi."):-len(".yaml")])
+    return names
