@@ -376,10 +376,13 @@ class RecordingMonitor(MockMonitor):
         outputs = _plain(json_format.MessageToDict(response.object)) if response.object else {}
         if request.type == DOKS_CLUSTER and "region" in inputs:
             self.aws_mocks.cluster_regions[response.id] = inputs["region"]
+        provider_region = None
         if request.type.startswith("pulumi:providers:"):
-            region = inputs.get("region") or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier")))
-            if region:
-                self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
+            # an AWS provider's region, or a Kubernetes provider's cluster's region slug
+            provider_region = (inputs.get("region")
+                               or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier"))))
+            if provider_region:
+                self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = provider_region
         record = RecordedResource(
             urn=response.urn,
             type=request.type,
@@ -388,8 +391,8 @@ class RecordingMonitor(MockMonitor):
             custom=bool(request.custom),
             provider=request.provider,
             region=(
-                inputs.get("region")
-                if request.type.startswith(("pulumi:providers:", "digitalocean:"))
+                provider_region if request.type.startswith("pulumi:providers:")
+                else inputs.get("region") if request.type.startswith("digitalocean:")
                 else self.aws_mocks.region_of(request.provider)
             ),
             inputs=inputs,
