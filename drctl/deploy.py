@@ -177,7 +177,7 @@ class Deployer:
                 pending: set[Future] = {pool.submit(self.run_tier, by_tier[t.name]) for t in wave}
                 while pending:
                     done, pending = wait(pending, return_when=FIRST_COMPLETED)
-                    if any(f.result().result == "failed" for f in done):
+                    if any(not f.cancelled() and f.result().result == "failed" for f in done):
                         failed = True
                         for f in pending:
                             f.cancel()  # not started yet: stays "not run"; running ones finish
@@ -227,7 +227,7 @@ def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object
     from drctl.render import render_budget
     from drctl.stackfile import StackFileError, load_stack_config, load_stack_document
 
-    console = Console()
+    console = Console(width=None if sys.stdout.isatty() else 160)  # CI logs: one summary line per tier
     if args.preview and args.configure_only:
         print("error: --preview and --configure-only: give one or the other", file=sys.stderr)
         return EXIT_CONFIG_ERROR

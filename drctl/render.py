@@ -128,7 +128,7 @@ def as_json(result: PreviewResult) -> dict:
         "stack": result.stack,
         "layout": result.layout,
         "resources": [
-            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "custom", "inputs", "options")}
+            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")}
             for r in result.resources
         ],
         "outputs": result.outputs,

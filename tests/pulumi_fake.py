@@ -21,7 +21,9 @@ CONFLICT = "error: [409] Conflict: Another update is currently in progress."
 
 
 def stack_of(argv: list[str]) -> Optional[str]:
-    """The `--stack` of a command (the stack it works on; `config cp` copies from it)."""
+    """The stack a command works on: its `--stack` (`config cp` copies from it), or `stack init NAME`'s."""
+    if argv[:2] == ["stack", "init"]:
+        return argv[2]
     return argv[argv.index("--stack") + 1] if "--stack" in argv else None
 
 

@@ -48,7 +48,9 @@ def previews() -> dict:
 
 
 def _custom(doc: dict) -> list[dict]:
-    return [r for r in doc["resources"] if r["custom"] is not False and not r["type"].startswith("pulumi:")]
+    """Custom resources other than providers (`drctl preview --json` leaves `custom` out: components are dr:*)."""
+    return [r for r in doc["resources"] if r.get("custom", not r["type"].startswith("dr:"))
+            and not r["type"].startswith("pulumi:")]
 
 
 def _as_base(urn: str, base: str) -> str:

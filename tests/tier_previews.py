@@ -10,12 +10,20 @@ from drctl.preview import run_preview, run_tier_previews
 from drctl.render import as_json
 
 
+def _document(result) -> dict:
+    """The preview's JSON document, each resource also saying whether it is a custom resource."""
+    doc = as_json(result)
+    for shown, recorded in zip(doc["resources"], result.resources):
+        shown["custom"] = recorded["custom"]
+    return doc
+
+
 def previews(stacks: list[str]) -> dict:
     out = {}
     for stack in stacks:
         tiers = run_tier_previews(stack)
-        out[stack] = {"single": as_json(run_preview(stack)),
-                      "tiers": {name: as_json(r) for name, r in tiers.items()}}
+        out[stack] = {"single": _document(run_preview(stack)),
+                      "tiers": {name: _document(r) for name, r in tiers.items()}}
     return out
 
 
