@@ -36,6 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     stacks.add_argument("--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, "
                                                  "3 traffic)")
     stacks.add_argument("--org", help="Pulumi organization (default: dr:organization of each base stack)")
+    stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
+                        help="print the `pulumi state move` commands that move one base stack's resources into its "
+                             "tier stacks, or back")
     from drctl.deploy import add_arguments as add_deploy_arguments
 
     add_deploy_arguments(sub.add_parser("deploy", help="preview or update the tier stacks in order "
@@ -150,6 +153,8 @@ def _stacks(args: argparse.Namespace) -> int:
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if args.moves:
+        return _moves(args, plans)
     document = matrix(plans, wave=args.wave)
     if args.json:
         sys.stdout.write(dumps(document) + "\n")
@@ -157,6 +162,24 @@ def _stacks(args: argparse.Namespace) -> int:
         from rich.console import Console
 
         Console().print(render_matrix(document))
+    return 0
+
+
+def _moves(args: argparse.Namespace, plans: list) -> int:
+    from drctl.preview import PreviewConfigError, run_tier_previews
+    from drctl.stacks import migration_commands
+
+    if len(plans) != 1:
+        print("error: --moves: name exactly one base stack with --stack", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    plan = plans[0]
+    try:
+        previews = run_tier_previews(plan.base, organization=plan.organization)
+    except PreviewConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    for command in migration_commands(plan, {t: r.resources for t, r in previews.items()}, args.moves):
+        print(command)
     return 0
 
 

@@ -256,3 +256,44 @@ def derive_config(document: dict[str, Any], plan: DeploymentPlan, tier: str) -> 
             path_values.update(leaves)
     tier_keys = tier_config({}, plan, tier)
     return DerivedConfig(path_values=path_values, whole_values={**whole_values, **tier_keys}, secret_keys=secret_keys)
+
+
+# -- moving a deployment between one stack and its tier stacks ----------------------------------------------
+def _base_urn(urn: str, stack: str) -> str:
+    return re.sub(r"^urn:pulumi:[^:]+::", f"urn:pulumi:{stack}::", urn)
+
+
+def _quoted(urn: str) -> str:
+    return "'" + urn.replace("'", "'\\''") + "'"
+
+
+def migration_commands(plan: DeploymentPlan, tier_resources: dict[str, list[dict]], direction: str) -> list[str]:
+    """The `pulumi state move` commands that hand every resource from the base stack to its tier's stack
+    (`to-tiers`) or back (`to-single`), then the removal of what stays behind.
+
+    `tier_resources` is each tier's offline preview (`resources` of its document). Only custom resources move:
+    providers follow them (the CLI copies them), and components are declared again by the program in their
+    new stack. A tier declares exactly the URNs one stack declares (tests/test_tiers.py), so after the moves
+    `pulumi preview` shows no change in either mode."""
+    base = plan.qualified_base()
+    commands = []
+    for tier in plan.tiers:
+        resources = [r for r in tier_resources[tier.name]
+                     if r.get("custom", True) and not r["type"].startswith(("pulumi:", "dr:"))]
+        if direction == "to-tiers":
+            urns = sorted(_base_urn(r["urn"], plan.base) for r in resources)
+            source, dest = base, plan.qualified(tier.name)
+        elif direction == "to-single":
+            urns = sorted(r["urn"] for r in resources)
+            source, dest = plan.qualified(tier.name), base
+        else:
+            raise ValueError(f"direction must be to-tiers or to-single, not {direction!r}")
+        commands.append(f"pulumi state move --source {source} --dest {dest} --yes " + " ".join(map(_quoted, urns)))
+    if direction == "to-tiers":
+        # Components and providers stay behind; the base stack keeps its config (and the secrets the tiers copy).
+        commands.append(f"pulumi state delete --stack {base} --all --yes")
+    else:
+        for tier in plan.tiers:
+            commands.append(f"pulumi state delete --stack {plan.qualified(tier.name)} --all --yes")
+            commands.append(f"pulumi stack rm --yes {plan.qualified(tier.name)}")
+    return commands

@@ -322,3 +322,25 @@ def test_drctl_stacks_json_is_a_matrix_in_deploy_order():
                                "--org", "other"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert [r["qualifiedStack"] for r in json.loads(one_wave.stdout)["include"]] == [
         "other/dynamodb-dr/do-nyc3-automation", "other/dynamodb-dr/do-sfo3-automation"]
+
+
+@pytest.mark.parametrize("stack", ["staging", "ovh"])
+def test_the_moves_hand_every_resource_of_one_stack_to_exactly_one_tier_and_back(previews, stack):
+    from drctl.stacks import migration_commands
+
+    plan = plan_deployment(stack, *load_stack_config(ROOT, stack))
+    tier_docs = {t: d["resources"] for t, d in previews[stack]["tiers"].items()}
+    single = sorted(r["urn"] for r in _custom(previews[stack]["single"]))
+    to_tiers = migration_commands(plan, tier_docs, "to-tiers")
+    moved: list[str] = []
+    for tier, command in zip(plan.tiers, to_tiers):
+        head = f"pulumi state move --source acme/dynamodb-dr/{stack} --dest acme/dynamodb-dr/{stack}-{tier.name} --yes "
+        assert command.startswith(head)
+        moved += re.findall(r"'([^']+)'", command[len(head):])
+    assert sorted(moved) == single
+    assert to_tiers[len(plan.tiers):] == [f"pulumi state delete --stack acme/dynamodb-dr/{stack} --all --yes"]
+    back = migration_commands(plan, tier_docs, "to-single")
+    returned = [_as_base(u, stack) for c in back[:len(plan.tiers)] for u in re.findall(r"'([^']+)'", c)]
+    assert sorted(returned) == single
+    assert back[len(plan.tiers)] == f"pulumi state delete --stack acme/dynamodb-dr/{stack}-data --all --yes"
+    assert back[-1] == f"pulumi stack rm --yes acme/dynamodb-dr/{stack}-traffic"
