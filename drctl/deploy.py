@@ -120,7 +120,7 @@ class Deployer:
         name = self.plan.qualified(tier)
         stack = auto.Stack.create_or_select(name, workspace)
         derived = derive_config(self.document, self.plan, tier)
-        current = self._current_keys(workspace, name)
+        current = self._current_keys(name)
         if current:  # start from nothing, so a key removed from the base stack file leaves the tier too
             stack.remove_all_config(current)
         if derived.path_values:
@@ -133,7 +133,7 @@ class Deployer:
             stack.set_tag(key, value)
         return stack
 
-    def _current_keys(self, workspace, name: str) -> list[str]:
+    def _current_keys(self, name: str) -> list[str]:
         """The tier stack's config keys (values masked: secrets are never read back)."""
         import json
 

@@ -50,7 +50,8 @@ def _typed(text: str):
 def _path_parts(path: str) -> list:
     parts: list = []
     for m in re.finditer(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path):
-        parts.append(m.group(1) if m.group(1) is not None else int(m.group(2)) if m.group(2) else json.loads(m.group(3)))
+        name, index, quoted = m.groups()
+        parts.append(name if name is not None else int(index) if index else json.loads(quoted))
     assert "".join(m.group(0) for m in re.finditer(r'\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\]',
                                                    path)) == path, path
     return parts
