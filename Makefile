@@ -40,6 +40,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/haproxy_hash_bench.py
 	$(PY) bench/replicator_bench.py
+	$(PY) bench/tier_preview_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

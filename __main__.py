@@ -1,4 +1,5 @@
-"""Pulumi program: read the `dr:` stack config once, declare the chosen layout, export its outputs."""
+"""Pulumi program: read the `dr:` stack config once, declare the chosen layout (or one tier of it), export its
+outputs."""
 
 import pulumi
 
@@ -7,9 +8,10 @@ from components.layouts import build
 
 try:
     config = load_stack_config()
+    outputs = build(config, pulumi.get_stack())
 except ConfigError as error:
     # RunError: the CLI prints the one-line message without a Python traceback.
     raise pulumi.RunError(str(error)) from None
 
-for key, value in build(config, pulumi.get_stack()).items():
+for key, value in outputs.items():
     pulumi.export(key, value)

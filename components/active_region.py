@@ -30,6 +30,10 @@ class ActiveRegionArgs:
     protect: bool = True
     tags: dict[str, str] | None = None
     """Tags on the control table; the layout records the objectives there for the policy pack."""
+    parameter_regions: list[str] | None = None
+    """Regions whose SSM projection this stack declares: every region (None, one stack) or a region tier's own."""
+    control_table: bool = True
+    """Declare the control table here (one stack, or the data tier); a region tier declares only its projection."""
 
 
 class ActiveRegion(pulumi.ComponentResource):
@@ -40,7 +44,8 @@ class ActiveRegion(pulumi.ComponentResource):
     """
 
     parameter_name: str
-    control_table: GlobalTable
+    control_table: GlobalTable | None
+    """None in a region tier, whose stack holds only that region's parameter."""
     parameters: dict[str, aws.ssm.Parameter]
 
     def __init__(
@@ -52,7 +57,7 @@ class ActiveRegion(pulumi.ComponentResource):
     ) -> None:
         super().__init__("dr:control:ActiveRegion", name, None, opts)
         primary, *others = args.regions
-        self.control_table = GlobalTable(
+        self.control_table = None if not args.control_table else GlobalTable(
             f"{name}-control",
             GlobalTableArgs(
                 name=control_table_name(args.app, args.stack),
@@ -78,6 +83,7 @@ class ActiveRegion(pulumi.ComponentResource):
                 description="Region that takes writes; written by the failover orchestrator, not by deploys.",
                 opts=pulumi.ResourceOptions(parent=self, provider=providers[region], ignore_changes=["insecureValue"]),
             )
-            for region in args.regions
+            for region in (args.regions if args.parameter_regions is None else args.parameter_regions)
         }
-        self.register_outputs({"parameterName": self.parameter_name, "controlTable": self.control_table.name})
+        self.register_outputs({"parameterName": self.parameter_name,
+                               **({"controlTable": self.control_table.name} if self.control_table else {})})

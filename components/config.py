@@ -21,6 +21,7 @@ from pydantic.alias_generators import to_camel
 
 from components.addressing import default_vpc_cidr, first_overlap, vpc_cidr_problem
 from components.naming import dns_name_problem, record_names
+from components.tiers import check_organization, check_stack_name
 
 NAMESPACE = "dr"
 
@@ -316,6 +317,17 @@ class CommonConfig(_Model):
     production: bool = Field(
         True, description="A production stack: the policy pack then requires protected tables. Say false for others."
     )
+    organization: Optional[str] = Field(
+        None, description="Pulumi organization of the tier stacks (`organization` on a self-managed backend); "
+        "names their StackReferences. Needed only for per-tier stacks.")
+    tier: Optional[str] = Field(
+        None, description="Set by `drctl deploy` on a tier's stack (data, <site>, <site>-automation, traffic); "
+        "absent: the whole deployment in one stack.")
+    base_stack: Optional[str] = Field(
+        None, description="Set by `drctl deploy` with dr:tier: the base stack, which names every physical resource.")
+
+    _organization = field_validator("organization")(classmethod(lambda cls, v: v and check_organization(v)))
+    _base_stack = field_validator("base_stack")(classmethod(lambda cls, v: v and check_stack_name(v)))
 
     @property
     def health_path(self) -> str:
@@ -414,6 +426,21 @@ def _cross_checks(cfg: StackConfig) -> None:
         )
     if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
         raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+    _tier_checks(cfg)
+
+
+def _tier_checks(cfg: CommonConfig) -> None:
+    """dr:tier comes with the base stack and organization (drctl deploy sets all three); whether the tier
+    exists is checked against the layout's sites when the program builds it."""
+    key = f"{NAMESPACE}:"
+    if cfg.tier is not None and not cfg.base_stack:
+        raise ConfigError(f"{key}baseStack", "required with dr:tier: the base stack that names the deployment "
+                                             "(`drctl deploy` sets it)")
+    if cfg.tier is not None and not cfg.organization:
+        raise ConfigError(f"{key}organization", "required with dr:tier: the Pulumi organization of the tier stacks "
+                                                "(`organization` on a self-managed backend)")
+    if cfg.base_stack and cfg.tier is None:
+        raise ConfigError(f"{key}baseStack", "only a tier's stack has a base stack; set dr:tier too or remove it")
 
 
 def _aws_region_checks(cfg: StackConfig) -> None:

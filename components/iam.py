@@ -77,13 +77,21 @@ def ecs_scale_statements(service_arns: list[str]) -> list[dict]:
     return [_stmt("ScaleTarget", ["ecs:UpdateService"], service_arns)] if service_arns else []
 
 
+_STATEMENT_KEYS = ("Sid", "Effect", "Action", "Resource")
+
+
 def merge_statements(statements: list[dict]) -> list[dict]:
-    """Statements of several sites as one per Sid (first-seen order), actions and resources united and sorted."""
+    """Statements of several sites as one per Sid (first-seen order), actions and resources united and sorted.
+
+    Keys come out in IAM's usual order (Sid, Effect, Action, Resource, then any other) whatever order they came
+    in: statements read back through a StackReference arrive with sorted keys, and the policy text must not
+    depend on which stack declared the site."""
     merged: dict[str, dict] = {}
     for s in statements:
         sid = s.get("Sid", "")
         if sid not in merged:
-            merged[sid] = {**s, "Action": [], "Resource": []}
+            first = {k: s[k] for k in _STATEMENT_KEYS if k in s}
+            merged[sid] = {**first, **{k: v for k, v in s.items() if k not in first}, "Action": [], "Resource": []}
         for key in ("Action", "Resource"):
             values = s[key] if isinstance(s[key], list) else [s[key]]
             merged[sid][key] = sorted(set(merged[sid][key]) | set(values))

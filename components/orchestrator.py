@@ -148,7 +148,29 @@ class OrchestratorArgs:
     """The aws-lambda-powertools version whose layer the function uses; None: the pinned one."""
 
 
+ORCHESTRATOR_TYPE = "dr:automation:Orchestrator"
+
+
+def _subscribe_to_alarms(parent: pulumi.Resource, name: str, *, function_arn: pulumi.Input[str],
+                         alarm_topic_arn: pulumi.Input[str], alarm_provider: aws.Provider) -> aws.sns.TopicSubscription:
+    """Health alarms (us-east-1 topic) -> this orchestrator, whichever stack declares the subscription."""
+    return aws.sns.TopicSubscription(
+        f"{name}-alarms",
+        topic=alarm_topic_arn,
+        protocol="lambda",
+        endpoint=function_arn,
+        opts=pulumi.ResourceOptions(parent=parent, provider=alarm_provider),
+    )
+
+
 class Orchestrator(pulumi.ComponentResource):
+    """The function in its region with its role, log group, monitor schedule and invoke permissions, and (when
+    `alarm_provider` is given) its subscription to the us-east-1 alarm topic.
+
+    A region's own tier passes no `alarm_provider`: it declares nothing in us-east-1, and the traffic tier
+    declares the subscription with `OrchestratorAlarmSubscription` under the same name, so its URN does not
+    change between one stack and per-tier stacks."""
+
     function: aws.lambda_.Function
 
     def __init__(
@@ -156,10 +178,10 @@ class Orchestrator(pulumi.ComponentResource):
         name: str,
         args: OrchestratorArgs,
         provider: aws.Provider,
-        alarm_provider: aws.Provider,
+        alarm_provider: Optional[aws.Provider],
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
-        super().__init__("dr:automation:Orchestrator", name, None, opts)
+        super().__init__(ORCHESTRATOR_TYPE, name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         function_name = orchestrator_function_name(args.app, args.stack)
         log_group = aws.cloudwatch.LogGroup(
@@ -206,13 +228,9 @@ class Orchestrator(pulumi.ComponentResource):
             source_arn=args.alarm_topic_arn,
             opts=child,
         )
-        aws.sns.TopicSubscription(
-            f"{name}-alarms",
-            topic=args.alarm_topic_arn,
-            protocol="lambda",
-            endpoint=self.function.arn,
-            opts=pulumi.ResourceOptions(parent=self, provider=alarm_provider),
-        )
+        if alarm_provider is not None:
+            _subscribe_to_alarms(self, name, function_arn=self.function.arn, alarm_topic_arn=args.alarm_topic_arn,
+                                 alarm_provider=alarm_provider)
         # The monitor: probe every region every few seconds, independent of us-east-1.
         rule = aws.cloudwatch.EventRule(
             logical_name(f"{name}-monitor", EVENT_RULE_NAME_MAX),
@@ -236,3 +254,18 @@ class Orchestrator(pulumi.ComponentResource):
             opts=child,
         )
         self.register_outputs({"functionArn": self.function.arn})
+
+
+class OrchestratorAlarmSubscription(pulumi.ComponentResource):
+    """The us-east-1 half of an `Orchestrator` whose function another stack declares (the traffic tier holds it
+    for every region's orchestrator). Same type and name as that Orchestrator, so the subscription keeps the
+    URN it has in a single stack (`pulumi state move` between the modes needs no alias)."""
+
+    subscription: aws.sns.TopicSubscription
+
+    def __init__(self, name: str, *, function_arn: pulumi.Input[str], alarm_topic_arn: pulumi.Input[str],
+                 alarm_provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__(ORCHESTRATOR_TYPE, name, None, opts)
+        self.subscription = _subscribe_to_alarms(self, name, function_arn=function_arn,
+                                                 alarm_topic_arn=alarm_topic_arn, alarm_provider=alarm_provider)
+        self.register_outputs({"subscriptionArn": self.subscription.arn})

@@ -4,17 +4,21 @@ A layout declares its sites (ALB + ECS, DOKS + DigitalOcean load balancer, OVHcl
 each of which hands over a `components.site.Site`; everything else is declared here, the same way for
 every layout. The component names are the ones the `aws` layout always used, so existing stacks keep
 their URNs (tests/golden holds the prod and staging resource sets this must reproduce).
+
+The plane is declared in parts (data, notice topics, alarm topic, traffic, orchestrators) so that per-tier
+stacks (`components.tiers`, `components.tiered`) declare the same resources, with the same names and inputs,
+as one stack does: `declare_dr_plane` is those parts for one stack.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
 
-from components.active_region import ActiveRegion, ActiveRegionArgs, control_table_name
+from components.active_region import ActiveRegion, ActiveRegionArgs, active_region_parameter_name, control_table_name
 from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
 from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
 from components.replicator import StreamReplicator, StreamReplicatorArgs
@@ -28,6 +32,7 @@ from components.traffic import (
     EndpointHealth,
     FailoverDns,
     TrafficArgs,
+    health_alarm_name,
     health_alarm_name_pattern,
     regional_record_name,
 )
@@ -35,11 +40,16 @@ from components.traffic import (
 
 @dataclass
 class DataPlane:
-    """The table, the control item and what the sites need to reach them."""
+    """The table, the control item and what the sites and the plane need to reach them: declared in this
+    stack, or read from the data tier's outputs (`data_plane_from`)."""
 
-    table: GlobalTable | RegionalTables
-    control: ActiveRegion
     account_id: pulumi.Output[str]
+    table_name: pulumi.Input[str]
+    table_arns: pulumi.Output[dict]
+    """AWS region -> the data table's ARN there."""
+    control_table_name: pulumi.Input[str]
+    parameter_name: str
+    """`/<app>/<stack>/active_region`, the same name in every region."""
     data_arns: pulumi.Output[list]
     """The data table's ARN in every region, in priority order."""
     parameter_arns: pulumi.Output[list]
@@ -48,30 +58,13 @@ class DataPlane:
     """The DR_* variables `failover.client.ActiveRegionResolver.from_environment` reads (AWS_REGION aside)."""
 
 
-def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -> DataPlane:
-    """The global data table and the control plane (control table + SSM projection in every region)."""
-    app = cfg.app.name
-    regions = cfg.regions.all
-    primary, standbys = regions[0], regions[1:]
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
-    strong = cfg.table.consistency == "strong"
-    table_args = GlobalTableArgs(
-        name=cfg.table.name, primary_region=primary, replica_regions=standbys,
-        hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
-        strong_consistency=strong, billing_mode=cfg.table.billing_mode,
-        read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
-        stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
-        tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
-    )
-    if cfg.table.replication == "streams":
-        table: GlobalTable | RegionalTables = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
-        declare_replicators(cfg, stack, providers, table, account_id)
-    else:
-        table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
-    control = ActiveRegion(
-        f"{app}-active-region",
+def _active_region(cfg, stack: str, providers: Mapping[str, aws.Provider], *, control_table: bool,
+                   parameter_regions: Optional[list[str]]) -> ActiveRegion:
+    return ActiveRegion(
+        f"{cfg.app.name}-active-region",
         ActiveRegionArgs(
-            app=app, stack=stack, regions=regions, strong_consistency=strong, protect=cfg.protect,
+            app=cfg.app.name, stack=stack, regions=cfg.regions.all,
+            strong_consistency=cfg.table.consistency == "strong", protect=cfg.protect,
             tags={  # read by the policy pack's budget rule, which sees resources, not config
                 "dr:stack": stack,
                 "dr:production": str(cfg.production).lower(),
@@ -80,20 +73,33 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -
                 "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
                 "dr:scaleUpSeconds": str(SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind]),
             },
+            control_table=control_table, parameter_regions=parameter_regions,
         ),
         providers=providers,
     )
+
+
+def data_plane_from(cfg, stack: str, *, account_id: pulumi.Input[str], table_name: pulumi.Input[str],
+                    table_arns: pulumi.Input[dict], control_table_name: pulumi.Input[str]) -> DataPlane:
+    """The DataPlane of a table and control table declared elsewhere (in this stack, or in the data tier)."""
+    app = cfg.app.name
+    regions = cfg.regions.all
+    account = pulumi.Output.from_input(account_id)
+    arns = pulumi.Output.from_input(table_arns)
+    parameter_name = active_region_parameter_name(app, stack)
     return DataPlane(
-        table=table,
-        control=control,
-        account_id=account_id,
-        data_arns=table.arns.apply(lambda arns: [arns[r] for r in regions]),
-        parameter_arns=account_id.apply(lambda acct: [parameter_arn(r, acct, control.parameter_name) for r in regions]),
+        account_id=account,
+        table_name=table_name,
+        table_arns=arns,
+        control_table_name=control_table_name,
+        parameter_name=parameter_name,
+        data_arns=arns.apply(lambda by_region: [by_region[r] for r in regions]),
+        parameter_arns=account.apply(lambda acct: [parameter_arn(r, acct, parameter_name) for r in regions]),
         client_env={
             "DR_APP": app,
             "DR_REGIONS": ",".join(regions),
             "DR_TABLE": cfg.table.name,
-            "DR_ACTIVE_REGION_PARAMETER": control.parameter_name,
+            "DR_ACTIVE_REGION_PARAMETER": parameter_name,
             "DR_CACHE_SECONDS": str(cfg.failover.client_cache_seconds),
         },
     )
@@ -120,26 +126,65 @@ def declare_replicators(cfg, stack: str, providers: Mapping[str, aws.Provider], 
     }
 
 
-def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                     sites: Mapping[str, Site]) -> dict[str, Any]:
-    """Notifications, health checks and alarms, failover records, orchestrators and the budget for `sites`
-    (data region -> Site, in failover priority). Returns the stack outputs every layout exports."""
+def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], *,
+                       parameter_regions: Optional[list[str]] = None) -> DataPlane:
+    """The global data table and the control plane: the control table, and the SSM projection in every region
+    (`parameter_regions` None) or in none (`[]`: the data tier; each region tier declares its own)."""
+    app = cfg.app.name
+    regions = cfg.regions.all
+    primary, standbys = regions[0], regions[1:]
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
+    table_args = GlobalTableArgs(
+        name=cfg.table.name, primary_region=primary, replica_regions=standbys,
+        hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
+        strong_consistency=cfg.table.consistency == "strong", billing_mode=cfg.table.billing_mode,
+        read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
+        stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
+        tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
+    )
+    if cfg.table.replication == "streams":
+        table: GlobalTable | RegionalTables = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
+        declare_replicators(cfg, stack, providers, table, account_id)
+    else:
+        table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
+    control = _active_region(cfg, stack, providers, control_table=True, parameter_regions=parameter_regions)
+    assert control.control_table is not None
+    return data_plane_from(cfg, stack, account_id=account_id, table_name=table.name, table_arns=table.arns,
+                           control_table_name=control.control_table.name)
+
+
+def declare_projection(cfg, stack: str, providers: Mapping[str, aws.Provider], region: str) -> ActiveRegion:
+    """A region tier's part of the control plane: the active-region parameter in its own region only."""
+    return _active_region(cfg, stack, providers, control_table=False, parameter_regions=[region])
+
+
+def declare_notice_topic(cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str],
+                         region: str) -> NotificationTopic:
+    """A region's transition notices (the orchestrators publish to every region's)."""
+    return NotificationTopic(f"{cfg.app.name}-notify-{region}", account_id=account_id,
+                             emails=cfg.notifications.emails, provider=providers[region])
+
+
+def declare_alarm_topic(cfg, stack: str, providers: Mapping[str, aws.Provider],
+                        account_id: pulumi.Input[str]) -> NotificationTopic:
+    """The health alarms publish to a topic of their own (us-east-1, where Route 53's metrics are), which the
+    orchestrators subscribe to, so a notice never re-invokes them."""
+    return NotificationTopic(f"{cfg.app.name}-alarms", account_id=account_id, emails=cfg.notifications.emails,
+                             provider=providers[ROUTE53_METRICS_REGION],
+                             alarm_name_pattern=health_alarm_name_pattern(cfg.app.name, stack))
+
+
+def endpoint_url(cfg, site: Site) -> str:
+    return f"{site.endpoint.scheme}://{regional_record_name(cfg.dns.record_name, site.name)}"
+
+
+def declare_traffic(cfg, stack: str, providers: Mapping[str, aws.Provider], sites: Mapping[str, Site],
+                    alarm_topic_arn: pulumi.Input[str]) -> dict[str, EndpointHealth]:
+    """A Route 53 health check (and its us-east-1 alarm) per site, and the failover records; returns the checks
+    by site name."""
     app = cfg.app.name
     regions = cfg.regions.all
     primary = regions[0]
-    by_name = {s.name: s for s in sites.values()}
-
-    # Transition notices, one topic per region; the health alarms publish to a topic of their own, which
-    # the orchestrators subscribe to, so a notice never re-invokes them.
-    topics = {
-        region: NotificationTopic(f"{app}-notify-{region}", account_id=data.account_id,
-                                  emails=cfg.notifications.emails, provider=providers[region])
-        for region in regions
-    }
-    alarm_topic = NotificationTopic(f"{app}-alarms", account_id=data.account_id, emails=cfg.notifications.emails,
-                                    provider=providers[ROUTE53_METRICS_REGION],
-                                    alarm_name_pattern=health_alarm_name_pattern(app, stack))
-
     traffic = TrafficArgs(
         app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
         health_path=cfg.route_health_path, interval=cfg.health_check.interval,
@@ -153,7 +198,7 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
             scheme=site.endpoint.scheme,
             args=traffic,
             region=site.name,
-            alarm_topic_arn=alarm_topic.topic.arn,
+            alarm_topic_arn=alarm_topic_arn,
             global_provider=providers[primary],
             metrics_provider=providers[ROUTE53_METRICS_REGION],
             ip_address=site.endpoint.ip_address,
@@ -171,17 +216,23 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
         regions=[sites[r].name for r in regions],
         provider=providers[primary],
     )
+    return health
 
-    def endpoint_url(site: Site) -> str:
-        return f"{site.endpoint.scheme}://{regional_record_name(cfg.dns.record_name, site.name)}"
 
+def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site],
+                      topic_arns: Mapping[str, pulumi.Input[str]], topic_key_arns: Mapping[str, pulumi.Input[str]],
+                      alarm_topic_arn: pulumi.Input[str]) -> dict[str, OrchestratorArgs]:
+    """Each region's orchestrator: the same environment and permissions everywhere (every region's sites,
+    topics and tables), its own home region."""
+    app = cfg.app.name
+    regions = cfg.regions.all
     environment = orchestrator_environment(
         app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
-        parameter_name=data.control.parameter_name,
-        health_urls={r: endpoint_url(sites[r]) + cfg.health_path for r in regions},
-        alarm_regions={health[s.name].alarm_name: r for r, s in sites.items()},
+        parameter_name=data.parameter_name,
+        health_urls={r: endpoint_url(cfg, sites[r]) + cfg.health_path for r in regions},
+        alarm_regions={health_alarm_name(app, stack, s.name): r for r, s in sites.items()},
         scale_targets=pulumi.Output.all(**{r: sites[r].scale_target for r in regions}),
-        topic_arns={r: topics[r].topic.arn for r in regions},
+        topic_arns=dict(topic_arns),
         failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
         min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
         automatic=cfg.failover.mode == "automatic",
@@ -194,8 +245,8 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
         acct=data.account_id,
         params=data.parameter_arns,
         scale=pulumi.Output.all(*[sites[r].orchestrator_statements for r in regions]),
-        topics=pulumi.Output.all(*[topics[r].topic.arn for r in regions]),
-        keys=pulumi.Output.all(*[topics[r].key.arn for r in regions]),
+        topics=pulumi.Output.all(*[topic_arns[r] for r in regions]),
+        keys=pulumi.Output.all(*[topic_key_arns[r] for r in regions]),
     ).apply(
         lambda a: {
             "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
@@ -205,17 +256,35 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
             "topic_key_arns": list(a["keys"]),
         }
     )
-    orchestrators = {
-        region: Orchestrator(
-            f"{app}-orchestrator-{region}",
-            OrchestratorArgs(
-                app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
-                alarm_topic_arn=alarm_topic.topic.arn,
-                reserved_concurrency=cfg.failover.reserved_concurrency,
-            ),
-            provider=providers[region],
-            alarm_provider=providers[ROUTE53_METRICS_REGION],
+    return {
+        region: OrchestratorArgs(
+            app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
+            alarm_topic_arn=alarm_topic_arn,
+            reserved_concurrency=cfg.failover.reserved_concurrency,
         )
+        for region in regions
+    }
+
+
+def orchestrator_name(cfg, region: str) -> str:
+    return f"{cfg.app.name}-orchestrator-{region}"
+
+
+def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+                     sites: Mapping[str, Site]) -> dict[str, Any]:
+    """Notifications, health checks and alarms, failover records, orchestrators and the budget for `sites`
+    (data region -> Site, in failover priority), all in this stack. Returns the stack outputs every layout
+    exports."""
+    regions = cfg.regions.all
+    primary = regions[0]
+    topics = {region: declare_notice_topic(cfg, providers, data.account_id, region) for region in regions}
+    alarm_topic = declare_alarm_topic(cfg, stack, providers, data.account_id)
+    health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
+    args = orchestrator_args(cfg, stack, data, sites, {r: t.topic.arn for r, t in topics.items()},
+                             {r: t.key.arn for r, t in topics.items()}, alarm_topic.topic.arn)
+    orchestrators = {
+        region: Orchestrator(orchestrator_name(cfg, region), args[region], provider=providers[region],
+                             alarm_provider=providers[ROUTE53_METRICS_REGION])
         for region in regions
     }
 
@@ -223,12 +292,12 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
     return {
         "layout": cfg.layout,
         "regions": regions,
-        "endpoints": {r: endpoint_url(sites[r]) for r in regions},
-        "url": f"{by_name[sites[primary].name].endpoint.scheme}://{cfg.dns.record_name}",
-        "tableName": data.table.name,
-        "tableArns": data.table.arns,
-        "controlTableName": data.control.control_table.name,
-        "activeRegionParameter": data.control.parameter_name,
+        "endpoints": {r: endpoint_url(cfg, sites[r]) for r in regions},
+        "url": f"{sites[primary].endpoint.scheme}://{cfg.dns.record_name}",
+        "tableName": data.table_name,
+        "tableArns": data.table_arns,
+        "controlTableName": data.control_table_name,
+        "activeRegionParameter": data.parameter_name,
         "healthCheckIds": {r: health[s.name].health_check.id for r, s in sites.items()},
         "healthAlarmNames": {r: health[s.name].alarm_name for r, s in sites.items()},
         "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items()},

@@ -12,10 +12,11 @@ ROUTE53_METRICS_REGION = "us-east-1"
 
 
 def regional_providers(
-    regions: Iterable[str], *, app: str, stack: str
+    regions: Iterable[str], *, app: str, stack: str, metrics: bool = True
 ) -> dict[str, aws.Provider]:
-    """A provider per region (plus us-east-1 for health-check alarms), tagging everything it creates."""
-    wanted = list(dict.fromkeys([*regions, ROUTE53_METRICS_REGION]))
+    """A provider per region (plus us-east-1 for health-check alarms unless `metrics` is false: a region's
+    own tier declares nothing there), tagging everything it creates."""
+    wanted = list(dict.fromkeys([*regions, *([ROUTE53_METRICS_REGION] if metrics else [])]))
     tags = {"dr:app": app, "dr:stack": stack, "managed-by": "pulumi"}
     return {
         region: aws.Provider(

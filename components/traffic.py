@@ -24,6 +24,11 @@ def health_alarm_name_pattern(app: str, stack: str) -> str:
     return health_alarm_name(app, stack, "*")
 
 
+def health_alarm_name(app: str, stack: str, site: str) -> str:
+    """The CloudWatch alarm on a site's Route 53 health check; the orchestrator maps it back to the site's region."""
+    return f"{app}-{stack}-{site}-unhealthy"
+
+
 @dataclass(frozen=True)
 class FailoverLink:
     """One PRIMARY/SECONDARY pair: `name` answers with `primary_region` while healthy, else `secondary`."""

@@ -1,5 +1,6 @@
-"""`python -m drctl preview --stack NAME [--json]`: the offline preview; `budget` prints the RTO/RPO budget;
-`verify` checks a live deployment against its stack;
+"""`python -m drctl preview --stack NAME [--tier T | --all-tiers] [--json]`: the offline preview, of one stack or
+of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `deploy` runs the tier stacks through
+the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed."""
 
 from __future__ import annotations
@@ -22,6 +23,26 @@ def main(argv: list[str] | None = None) -> int:
     preview.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     preview.add_argument("--policy-config", type=Path,
                          help="policy levels JSON (default: policies/config.<stack>.json when present)")
+    preview.add_argument("--tier", action="append", dest="tiers", metavar="TIER",
+                         help="preview this tier's stack (repeatable; see `drctl stacks`), its StackReferences "
+                              "answered by the offline previews of the tiers it reads")
+    preview.add_argument("--all-tiers", action="store_true", help="preview every tier's stack, in deploy order")
+    preview.add_argument("--org", help="Pulumi organization naming the StackReferences (default: dr:organization)")
+    stacks = sub.add_parser("stacks", help="list a base stack's tier stacks in deploy order (JSON for a CI matrix)")
+    stacks.add_argument("--stack", action="append", dest="stacks", metavar="STACK",
+                        help="base stack (repeatable): reads Pulumi.<stack>.yaml")
+    stacks.add_argument("--all", action="store_true", help="every base stack file of the project")
+    stacks.add_argument("--json", action="store_true", help='print {"include": [...]} for `fromJSON` in a matrix')
+    stacks.add_argument("--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, "
+                                                 "3 traffic)")
+    stacks.add_argument("--org", help="Pulumi organization (default: dr:organization of each base stack)")
+    stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
+                        help="print the `pulumi state move` commands that move one base stack's resources into its "
+                             "tier stacks, or back")
+    from drctl.deploy import add_arguments as add_deploy_arguments
+
+    add_deploy_arguments(sub.add_parser("deploy", help="preview or update the tier stacks in order "
+                                                         "(Pulumi Automation API; needs the pulumi CLI)"))
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
     budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
@@ -45,6 +66,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.command == "verify":
         return _verify(args)
+    if args.command == "stacks":
+        return _stacks(args)
+    if args.command == "deploy":
+        from drctl.deploy import main as deploy_main
+
+        return deploy_main(args)
+    if args.command == "preview" and (args.tiers or args.all_tiers):
+        return _preview_tiers(args)
     try:
         if args.command == "budget":
             return _budget(args.stack, args.stack_file)
@@ -71,6 +100,88 @@ def main(argv: list[str] | None = None) -> int:
 
         print_human(result, Console())
     return EXIT_POLICY_VIOLATION if result.blocked else 0
+
+
+def _preview_tiers(args: argparse.Namespace) -> int:
+    """Exit 1 when a mandatory policy blocks one of the tiers, 2 for usage or config errors."""
+    from drctl.preview import PreviewConfigError, run_tier_previews
+    from drctl.render import as_json, print_human
+    from drctl.stackfile import StackFileError
+
+    if args.tiers and args.all_tiers:
+        print("error: --tier and --all-tiers: give one or the other", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    try:
+        results = run_tier_previews(args.stack, None if args.all_tiers else args.tiers, stack_file=args.stack_file,
+                                    policy_config=args.policy_config, organization=args.org)
+    except (StackFileError, PreviewConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.json:
+        docs = [as_json(r) for r in results.values()]
+        doc = docs[0] if len(docs) == 1 and not args.all_tiers else {"stack": args.stack, "tiers": docs}
+        json.dump(doc, sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        console = Console()
+        for result in results.values():
+            console.rule(f"tier {result.tier}: stack {result.stack}")
+            print_human(result, console)
+    return EXIT_POLICY_VIOLATION if any(r.blocked for r in results.values()) else 0
+
+
+def _stacks(args: argparse.Namespace) -> int:
+    """Exit 0, or 2 naming the stack file or key that is wrong."""
+    from drctl.preview import PROJECT_DIR
+    from drctl.stackfile import StackFileError, base_stack_names, load_stack_config
+    from drctl.stacks import PlanError, dumps, matrix, plan_deployment, render_matrix
+
+    names = base_stack_names(PROJECT_DIR) if args.all else list(args.stacks or [])
+    if not names:
+        print("error: name a base stack with --stack (or --all)", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    plans = []
+    try:
+        for name in names:
+            config, secret_keys = load_stack_config(PROJECT_DIR, name)
+            try:
+                plans.append(plan_deployment(name, config, secret_keys, organization=args.org,
+                                             require_organization=True))
+            except PlanError as exc:
+                raise StackFileError(f"Pulumi.{name}.yaml: {exc}") from None
+    except StackFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if args.moves:
+        return _moves(args, plans)
+    document = matrix(plans, wave=args.wave)
+    if args.json:
+        sys.stdout.write(dumps(document) + "\n")
+    else:
+        from rich.console import Console
+
+        Console().print(render_matrix(document))
+    return 0
+
+
+def _moves(args: argparse.Namespace, plans: list) -> int:
+    from drctl.preview import PreviewConfigError, run_tier_previews
+    from drctl.stacks import migration_commands
+
+    if len(plans) != 1:
+        print("error: --moves: name exactly one base stack with --stack", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    plan = plans[0]
+    try:
+        previews = run_tier_previews(plan.base, organization=plan.organization)
+    except PreviewConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    for command in migration_commands(plan, {t: r.resources for t, r in previews.items()}, args.moves):
+        print(command)
+    return 0
 
 
 def _budget(stack: str, stack_file: Path | None) -> int:

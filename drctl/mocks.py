@@ -64,6 +64,15 @@ _ARN_SHAPES.update({
     "aws:rolesanywhere/profile:Profile": ("rolesanywhere", "profile/{id}"),
 })
 DOKS_CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
+STACK_REFERENCE = "pulumi:pulumi:StackReference"
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """A stack's outputs as a StackReference reads them: plain values, and which of them are secret."""
+
+    values: dict[str, Any]
+    secret_names: frozenset[str] = frozenset()
 # Obvious dummies in the shapes the real services return (PEM armour, base64, documentation IPs).
 DUMMY_CERTIFICATE_PEM = "-----BEGIN CERTIFICATE-----\nTUlJQ2R1bW15LWNlcnRpZmljYXRl\n-----END CERTIFICATE-----\n"
 DUMMY_PRIVATE_KEY_PEM = "-----BEGIN PRIVATE KEY-----\nTUlJRWR1bW15LXByaXZhdGUta2V5\n-----END PRIVATE KEY-----\n"
@@ -221,18 +230,30 @@ def _plain(value: Any) -> Any:
 class AwsLikeMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes with AWS-shaped ids, ARNs and DNS names."""
 
-    def __init__(self) -> None:
+    def __init__(self, stack_outputs: Optional[dict[str, "StackOutputs"]] = None) -> None:
         self.provider_regions: dict[str, str] = {}
         self.cluster_regions: dict[str, str] = {}
         """DOKS cluster id -> its region slug, so a Kubernetes provider identified by it maps to the slug."""
         self.calls: list[tuple[str, dict, Optional[str]]] = []
         """Each invoke as (token, arguments, region of its provider)."""
+        self.stack_outputs: dict[str, StackOutputs] = dict(stack_outputs or {})
+        """Fully qualified stack name -> what a StackReference to it reads (the offline preview of that stack)."""
+
+    def _stack_reference(self, name: str) -> tuple[str, dict]:
+        """What the engine answers for a StackReference: `{"outputs": {...}}` of the referenced stack."""
+        if name not in self.stack_outputs:
+            raise ValueError(f"the offline preview has no outputs for stack {name!r} "
+                             f"(known: {', '.join(sorted(self.stack_outputs)) or 'none'})")
+        found = self.stack_outputs[name]
+        return name, {"name": name, "outputs": dict(found.values), "secretOutputNames": sorted(found.secret_names)}
 
     def region_of(self, provider_ref: str) -> Optional[str]:
         return self.provider_regions.get(provider_ref)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = dict(args.inputs)
+        if args.typ == STACK_REFERENCE:
+            return self._stack_reference(str(inputs.get("name") or args.resource_id or args.name))
         if args.typ.startswith("pulumi:providers:"):
             return f"{args.name}-id", inputs  # RecordingMonitor maps its reference to the region
         if args.typ.startswith("kubernetes:"):
@@ -377,10 +398,13 @@ class RecordingMonitor(MockMonitor):
         outputs = _plain(json_format.MessageToDict(response.object)) if response.object else {}
         if request.type == DOKS_CLUSTER and "region" in inputs:
             self.aws_mocks.cluster_regions[response.id] = inputs["region"]
+        provider_region = None
         if request.type.startswith("pulumi:providers:"):
-            region = inputs.get("region") or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier")))
-            if region:
-                self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = region
+            # an AWS provider's region, or a Kubernetes provider's cluster's region slug
+            provider_region = (inputs.get("region")
+                               or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier"))))
+            if provider_region:
+                self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = provider_region
         record = RecordedResource(
             urn=response.urn,
             type=request.type,
@@ -389,8 +413,8 @@ class RecordingMonitor(MockMonitor):
             custom=bool(request.custom),
             provider=request.provider,
             region=(
-                inputs.get("region")
-                if request.type.startswith(("pulumi:providers:", "digitalocean:"))
+                provider_region if request.type.startswith("pulumi:providers:")
+                else inputs.get("region") if request.type.startswith("digitalocean:")
                 else self.aws_mocks.region_of(request.provider)
             ),
             inputs=inputs,
@@ -413,9 +437,16 @@ class RecordingMonitor(MockMonitor):
         self.resources.clear()
 
 
-def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = True) -> RecordingMonitor:
-    """Set process-global Pulumi mocks; returns the monitor whose `recorded` list fills as resources register."""
-    mocks = AwsLikeMocks()
+def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = True,
+            stack_outputs: Optional[dict[str, StackOutputs]] = None) -> RecordingMonitor:
+    """Set process-global Pulumi mocks; returns the monitor whose `recorded` list fills as resources register.
+
+    Each install starts a new root stack resource, so one process can preview several stacks in turn (the
+    tiers of a deployment); `stack_outputs` answers the StackReferences of the stack about to run."""
+    from pulumi.runtime import settings
+
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    mocks = AwsLikeMocks(stack_outputs)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     return monitor

@@ -1,4 +1,6 @@
-"""Run the real `__main__.py` under Pulumi's mocks and collect what it would deploy."""
+"""Run the real `__main__.py` under Pulumi's mocks and collect what it would deploy: one stack, or tiers of a
+deployment (`components.tiers`), each tier's StackReferences answered from the offline previews of the tiers
+it reads."""
 
 from __future__ import annotations
 
@@ -23,6 +25,9 @@ class PreviewResult:
     outputs: dict[str, Any]
     budget: Optional[dict]
     violations: list = field(default_factory=list)  # policies.offline.Violation
+    tier: Optional[str] = None
+    """The tier previewed (its stack is `<base>-<tier>`), or None for the whole deployment in one stack."""
+    base_stack: Optional[str] = None
 
     @property
     def blocked(self) -> bool:
@@ -56,18 +61,18 @@ class PreviewConfigError(Exception):
     """The stack's config is wrong; the message is the one line to show."""
 
 
-def _resolve_outputs(raw: dict[str, Any]) -> dict[str, Any]:
+def _resolve_outputs(raw: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any], frozenset[str]]:
+    """(outputs to show, secrets as "[secret]"; plain values for StackReferences; names of the secret ones)."""
     import pulumi
     from pulumi.runtime.sync_await import _sync_await
 
-    async def resolve(value: Any) -> Any:
+    async def resolve(value: Any) -> tuple[Any, bool]:
         out = pulumi.Output.from_input(value)
-        plain = await out.future(with_unknowns=True)
-        if await out.is_secret():
-            return "[secret]"
-        return plain
+        return await out.future(with_unknowns=True), await out.is_secret()
 
-    return {k: _sync_await(resolve(v)) for k, v in raw.items()}
+    resolved = {k: _sync_await(resolve(v)) for k, v in raw.items()}
+    shown = {k: "[secret]" if secret else plain for k, (plain, secret) in resolved.items()}
+    return shown, {k: plain for k, (plain, _) in resolved.items()}, frozenset(k for k, (_, s) in resolved.items() if s)
 
 
 def _as_document(monitor) -> list[dict]:
@@ -103,23 +108,23 @@ def _as_document(monitor) -> list[dict]:
     return docs
 
 
-def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
-                policy_config: Optional[Path] = None) -> PreviewResult:
-    """Preview `stack` offline (config from `stack_file` when given). Raises StackFileError /
-    PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared."""
-    config, secret_keys = load_stack_config(project_dir, stack, stack_file)
-    from policies.offline import levels_for
-    from policies.pack import build_policies
+@dataclass
+class _Run:
+    resources: list[dict]
+    outputs: dict[str, Any]
+    stack_outputs: Any  # drctl.mocks.StackOutputs
 
-    levels = levels_for(stack, build_policies(), policy_config)  # a bad policy-config file stops here, first
 
+def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path,
+                 stack_outputs: Optional[dict] = None) -> _Run:
+    """Run `__main__.py` once as stack `stack` under fresh mocks; raises PreviewConfigError for config mistakes."""
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
     from drctl import mocks
 
-    monitor = mocks.install(project="dynamodb-dr", stack=stack, preview=True)
+    monitor = mocks.install(project=PROJECT, stack=stack, preview=True, stack_outputs=stack_outputs)
     pulumi.runtime.set_all_config(config, secret_keys)
     sys.path.insert(0, str(project_dir))
     from components.config import ConfigError
@@ -135,15 +140,69 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
     finally:
         os.chdir(cwd)
     root = pulumi.runtime.settings.get_root_resource()
-    outputs = _resolve_outputs(dict(root.outputs))
-    resources = _as_document(monitor)
-    from policies.offline import evaluate
+    shown, plain, secret = _resolve_outputs(dict(root.outputs))
+    return _Run(_as_document(monitor), shown, mocks.StackOutputs(plain, secret))
+
+
+PROJECT = "dynamodb-dr"
+
+
+def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
+                policy_config: Optional[Path] = None) -> PreviewResult:
+    """Preview `stack` offline as one stack (config from `stack_file` when given). Raises StackFileError /
+    PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared."""
+    config, secret_keys = load_stack_config(project_dir, stack, stack_file)
+    from policies.offline import evaluate, levels_for
+    from policies.pack import build_policies
+
+    levels = levels_for(stack, build_policies(), policy_config)  # a bad policy-config file stops here, first
+    run = _run_program(stack, config, secret_keys, project_dir)
 
     return PreviewResult(
         stack=stack,
-        layout=outputs.get("layout"),
-        resources=resources,
-        outputs=outputs,
-        budget=outputs.get("budget"),
-        violations=evaluate(resources, stack, levels=levels),
+        layout=run.outputs.get("layout"),
+        resources=run.resources,
+        outputs=run.outputs,
+        budget=run.outputs.get("budget"),
+        violations=evaluate(run.resources, stack, levels=levels),
     )
+
+
+def run_tier_previews(base: str, tiers: Optional[list[str]] = None, project_dir: Path = PROJECT_DIR,
+                      stack_file: Optional[Path] = None, policy_config: Optional[Path] = None,
+                      organization: Optional[str] = None) -> dict[str, PreviewResult]:
+    """Preview tiers of the deployment of base stack `base` (all of them when `tiers` is None), each under the
+    config `drctl deploy` gives its stack. The tiers they read are previewed first (once each) and answer their
+    StackReferences. Returns the requested tiers' results, in deploy order."""
+    from drctl.stacks import PlanError, plan_deployment, tier_config
+    from policies.offline import evaluate, levels_for
+    from policies.pack import build_policies
+
+    config, secret_keys = load_stack_config(project_dir, base, stack_file)
+    levels = levels_for(base, build_policies(), policy_config)  # a bad policy-config file stops here, first
+    try:
+        plan = plan_deployment(base, config, secret_keys, organization=organization)
+    except PlanError as exc:
+        raise PreviewConfigError(str(exc)) from None
+    wanted = [t.name for t in plan.tiers] if tiers is None else list(tiers)
+    unknown = [t for t in wanted if t not in plan.by_name]
+    if unknown:
+        raise PreviewConfigError(f"--tier {unknown[0]}: not a tier of {base}; its tiers are "
+                                 f"{', '.join(t.name for t in plan.tiers)}")
+    needed = plan.closure(wanted)
+    runs: dict[str, _Run] = {}
+    results: dict[str, PreviewResult] = {}
+    for tier in plan.tiers:
+        if tier.name not in needed:
+            continue
+        references = {plan.qualified(r): runs[r].stack_outputs for r in tier.requires}
+        run = _run_program(plan.stack_name(tier.name), tier_config(config, plan, tier.name), secret_keys,
+                           project_dir, references)
+        runs[tier.name] = run
+        if tier.name in wanted:
+            results[tier.name] = PreviewResult(
+                stack=plan.stack_name(tier.name), layout=run.outputs.get("layout"), resources=run.resources,
+                outputs=run.outputs, budget=run.outputs.get("budget"),
+                violations=evaluate(run.resources, base, levels=levels, stack_tags=plan.stack_tags(tier.name)),
+                tier=tier.name, base_stack=base)
+    return results

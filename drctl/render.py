@@ -190,10 +190,12 @@ def as_json(result: PreviewResult) -> dict:
         "stack": result.stack,
         "layout": result.layout,
         "resources": [
-            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")} for r in result.resources
+            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")}
+            for r in result.resources
         ],
         "outputs": result.outputs,
         "counts": resource_counts(result.resources),
         "budget": result.budget,
         "policies": {"violations": [v.to_json() for v in result.violations]},
+        **({"tier": result.tier, "baseStack": result.base_stack} if result.tier else {}),
     }

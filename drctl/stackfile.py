@@ -49,45 +49,9 @@ def _replace_secure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
-def _count_values(doc: Any, limit: int) -> int:
-    """Values in `doc` as a consumer sees them (an aliased node counts each time it is reached); stops past `limit`."""
-    count, pending = 0, [doc]
-    while pending:
-        node = pending.pop()
-        count += 1
-        if count > limit:
-            break
-        if isinstance(node, dict):
-            pending.extend(node.keys())
-            pending.extend(node.values())
-        elif isinstance(node, list):
-            pending.extend(node)
-    return count
-
-
-def _read_yaml(path: Path) -> Any:
-    try:
-        doc = YAML(typ="safe", pure=True).load(path.read_text())
-    except DuplicateKeyError as exc:
-        # ruamel's problem text also quotes both values, which may be secrets: name only the key.
-        key = re.search(r'duplicate key "(.*?)" with value', str(exc.problem))
-        raise StackFileError(f"{path.name} line {exc.problem_mark.line + 1}: duplicate key "
-                             f"{key.group(1) if key else ''!r}; keys must be unique (the last one would "
-                             "silently win)") from None
-    except YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
-    if _count_values(doc, MAX_VALUES) > MAX_VALUES:
-        raise StackFileError(f"{path.name}: the document expands to more than {MAX_VALUES} values "
-                             "(YAML aliases multiply them); write the values out")
-    return doc
-
-
-def load_stack_config(
-    project_dir: Path, stack: str, stack_file: Path | None = None
-) -> tuple[dict[str, str], list[str]]:
-    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml` (or `stack_file`)."""
+def load_stack_document(project_dir: Path, stack: str, stack_file: Path | None = None) -> dict[str, Any]:
+    """The `config:` mapping of `Pulumi.<stack>.yaml` (or `stack_file`) as written: typed values, `secure:`
+    values still wrapped (only the CLI can decrypt them)."""
     path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
     if stack_file is not None and not path.is_file():
         raise StackFileError(f"{path}: no such stack file")
@@ -102,11 +66,26 @@ def load_stack_config(
     if plain:
         raise StackFileError(f"{plain[0]}: is plain text in {path.name} beside secure values; set it with "
                              f"`pulumi config set --secret --path '{plain[0]}'`")
+    for key in raw:
+        if ":" not in str(key):
+            raise StackFileError(f"{path.name}: config key {key!r} needs a namespace (like dr:{key})")
+    return raw
+
+
+def is_secure(value: Any) -> bool:
+    """True when `value` holds a `secure:` value anywhere."""
+    return _replace_secure(value)[1]
+
+
+def load_stack_config(
+    project_dir: Path, stack: str, stack_file: Path | None = None
+) -> tuple[dict[str, str], list[str]]:
+    """Return (config as the engine passes it, secret keys) for `Pulumi.<stack>.yaml` (or `stack_file`)."""
+    raw = load_stack_document(project_dir, stack, stack_file)
+    path = stack_file or project_dir / f"Pulumi.{stack}.yaml"
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
-        if ":" not in str(key):
-            raise StackFileError(f"{path.name}: config key {key!r} needs a namespace (like dr:{key})")
         value, secret = _replace_secure(value)
         if secret:
             secret_keys.append(key)
@@ -122,3 +101,19 @@ def load_stack_config(
         else:
             config[key] = str(value)
     return config, secret_keys
+
+
+def base_stack_names(project_dir: Path) -> list[str]:
+    """The project's base stack files, sorted: every `Pulumi.<stack>.yaml` except the tier stacks' files that
+    `drctl deploy` writes (their config sets dr:tier)."""
+    names = []
+    for path in sorted(project_dir.glob("Pulumi.*.yaml")):
+        try:
+            doc = _read_yaml(path) or {}
+        except StackFileError:
+            doc = {}
+        config = doc.get("config") if isinstance(doc, dict) else None
+        if isinstance(config, dict) and "dr:tier" in config:
+            continue
+        names.append(path.name[len("Pulumi."):-len(".yaml")])
+    return names

@@ -68,8 +68,11 @@ def _engine_form(value):
 
 
 def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = None,
-             levels: Optional[dict[str, str]] = None) -> list[Violation]:
-    """Every policy over the recorded resources, at `levels` (default: `levels_for(stack, ..., config_file)`)."""
+             levels: Optional[dict[str, str]] = None,
+             stack_tags: Optional[dict[str, str]] = None) -> list[Violation]:
+    """Every policy over `resources` at `levels` (default: `levels_for(stack, ..., config_file)`; `stack` picks the
+    levels file, a tier's base stack); `stack_tags` are the stack's tags as the engine passes them (a tier's
+    `dr:tier` scopes the stack rules)."""
     policies = build_policies()
     levels = levels if levels is not None else levels_for(stack, policies, config_file)
     providers = {
@@ -90,7 +93,7 @@ def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = No
             ResourceValidationArgs(r["type"], props, r["urn"], r["name"], opts, provider),
             PolicyResource(r["type"], props, r["urn"], r["name"], opts, provider, None, [], {}),
         ))
-    stack_args = StackValidationArgs([resource for _, resource in per_resource])
+    stack_args = StackValidationArgs([resource for _, resource in per_resource], stack_tags=dict(stack_tags or {}))
     violations: list[Violation] = []
 
     def reporter(name: str, level: str, default_urn: Optional[str]):

@@ -14,7 +14,8 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.rules import RESOURCE_RULES, STACK_RULES, Res
+from components.tiers import TIER_TAG, tier_kind
+from policies.rules import RESOURCE_RULES, STACK_RULE_SCOPES, STACK_RULES, Res
 
 # The CLI prints a policy's description with each of its violations: say there where the level is set.
 LEVEL_NOTE = "Its level (mandatory, advisory, disabled) is set in the file given as --policy-pack-config."
@@ -49,8 +50,17 @@ def _resource_validator(rule):
     return validate
 
 
-def _stack_validator(rule):
+def stack_kind(stack_tags) -> str:
+    """"single" for the whole deployment in one stack, else the kind of tier its `dr:tier` tag names."""
+    return tier_kind((stack_tags or {}).get(TIER_TAG))
+
+
+def _stack_validator(name: str, rule):
+    scopes = STACK_RULE_SCOPES[name]
+
     def validate(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+        if stack_kind(getattr(args, "stack_tags", None)) not in scopes:
+            return  # this tier does not hold what the rule reasons about (see STACK_RULE_SCOPES)
         for urn, message in rule([res_from_policy_resource(r) for r in args.resources]):
             report_violation(message, urn)
 
@@ -65,7 +75,7 @@ def build_policies(default_level: EnforcementLevel = EnforcementLevel.MANDATORY)
         for name, (desc, rule) in RESOURCE_RULES.items()
     ]
     policies += [
-        StackValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_stack_validator(rule),
+        StackValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_stack_validator(name, rule),
                               enforcement_level=default_level)
         for name, (desc, rule) in STACK_RULES.items()
     ]

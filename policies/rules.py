@@ -324,3 +324,18 @@ STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str]
     "rto-rpo-budget": ("The RTO/RPO budget of the declared resources fits the objectives", budget_fits_objectives),
     **KUBERNETES_STACK_RULES,
 }
+
+# Which stacks each stack rule judges, by the kind of stack (`components.tiers.tier_kind` of its `dr:tier` stack
+# tag; "single" when the whole deployment is one stack). A stack rule needs every resource it reasons about in
+# the same stack: the orchestrators of every region, the load balancers with their health checks, the budget's
+# control table, orchestrators and health checks together exist only in one stack. In per-tier stacks those
+# facts hold by construction of the tier plan (a site tier and an automation tier per region, every site
+# checked by the traffic tier), and `drctl deploy` checks the budget from the base stack's config before any
+# tier deploys. A DigitalOcean site's load balancer and Deployment share its site tier.
+STACK_RULE_SCOPES: dict[str, frozenset[str]] = {
+    "orchestrator-outside-primary": frozenset({"single"}),
+    "health-check-per-endpoint": frozenset({"single"}),
+    "rto-rpo-budget": frozenset({"single"}),
+    "do-lb-health-check-path": frozenset({"single", "site"}),
+}
+assert set(STACK_RULE_SCOPES) == set(STACK_RULES), "every stack rule says which stacks it judges"

@@ -2,31 +2,47 @@
 
 from __future__ import annotations
 
+from typing import Mapping, Optional
+
 import pulumi
+import pulumi_aws as aws
 
 from components.config import StackConfig
 from components.iam import ecs_scale_statements
+from components.layouts.common import DeclaredSite
 from components.network import default_vpc_cidr
-from components.plane import declare_data_plane, declare_dr_plane
+from components.plane import DataPlane, declare_data_plane, declare_dr_plane
 from components.providers import regional_providers
 from components.regional_service import RegionalService, RegionalServiceArgs
 from components.site import Site, SiteEndpoint
+from components.tiers import SitePlacement
 from failover.scaling import EcsTarget, NoScaling, scale_target_json
 
 
-def build(cfg: StackConfig, stack: str) -> dict:
+def site_placements(cfg: StackConfig) -> list[SitePlacement]:
+    """A site per region, named by it; HTTPS where the region has a certificate (as RegionalService decides)."""
+    keys = ["dr:regions.primary", *(f"dr:regions.secondaries[{i}]" for i in range(len(cfg.regions.secondaries)))]
+    out = []
+    for region, key in zip(cfg.regions.all, keys):
+        https = cfg.dns.certificate_arns.get(region) is not None
+        out.append(SitePlacement(name=region, location=region, data_region=region, scheme="https" if https else "http",
+                                 port=443 if https else 80, alias=True, key=key))
+    return out
+
+
+def declare_sites(cfg: StackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
+    """Every region's site, or only region `only`'s (its region tier)."""
     app = cfg.app.name
     regions = cfg.regions.all
     primary = regions[0]
-    providers = regional_providers(regions, app=app, stack=stack)
-    data = declare_data_plane(cfg, stack, providers)
     warm = cfg.app.standby == "warm"
-
-    services: dict[str, RegionalService] = {}
-    sites: dict[str, Site] = {}
+    declared: dict[str, DeclaredSite] = {}
     for i, region in enumerate(regions):
+        if only is not None and region != only:
+            continue
         net = cfg.network.get(region)
-        service = services[region] = RegionalService(
+        service = RegionalService(
             f"{app}-{region}",
             RegionalServiceArgs(
                 app=app, stack=stack, region=region, image=cfg.app.image, port=cfg.app.port,
@@ -43,7 +59,7 @@ def build(cfg: StackConfig, stack: str) -> dict:
             ),
             provider=providers[region],
         )
-        sites[region] = Site(
+        site = Site(
             name=region,
             location=region,
             data_region=region,
@@ -54,7 +70,14 @@ def build(cfg: StackConfig, stack: str) -> dict:
             orchestrator_statements=service.service.arn.apply(lambda arn: ecs_scale_statements([arn])) if warm else [],
             outputs={"loadBalancer": service.dns_name},
         )
+        declared[region] = DeclaredSite(site=site, outputs={"loadBalancer": service.dns_name})
+    return declared
 
-    outputs = declare_dr_plane(cfg, stack, providers, data, sites)
-    outputs["loadBalancers"] = {r: s.dns_name for r, s in services.items()}
+
+def build(cfg: StackConfig, stack: str) -> dict:
+    providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
+    data = declare_data_plane(cfg, stack, providers)
+    declared = declare_sites(cfg, stack, providers, data)
+    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()})
+    outputs["loadBalancers"] = {r: d.outputs["loadBalancer"] for r, d in declared.items()}
     return outputs

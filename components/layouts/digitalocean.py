@@ -3,41 +3,60 @@ its data, control item and orchestrator, on the shared DR plane."""
 
 from __future__ import annotations
 
+from typing import Mapping, Optional
+
 import pulumi
+import pulumi_aws as aws
 import pulumi_digitalocean as digitalocean
 
-from components.plane import declare_data_plane, declare_dr_plane
+from components.layouts.common import DeclaredSite
+from components.plane import DataPlane, declare_data_plane, declare_dr_plane
 from components.providers import regional_providers
-from components.site import Site
 from components.sites.doks import DoksSite, DoksSiteArgs
 from components.sites.doks_config import DigitalOceanStackConfig
+from components.tiers import SitePlacement
 
 
-def build(cfg: DigitalOceanStackConfig, stack: str) -> dict:
-    app = cfg.app.name
+def site_placements(cfg: DigitalOceanStackConfig) -> list[SitePlacement]:
+    """A site per DigitalOcean slug, reached on its load balancer's IP address."""
+    do = cfg.digitalocean
+    return [SitePlacement(name=s.region, location=s.region, data_region=s.aws_region, scheme=do.scheme,
+                          port=do.public_port, alias=False, key=f"dr:sites[{i}].region")
+            for i, s in enumerate(cfg.sites)]
+
+
+def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
+    """Every DOKS site, or only the one served by AWS region `only` (its region tier)."""
     regions = cfg.regions.all
-    providers = regional_providers(regions, app=app, stack=stack)
     # The token comes from `pulumi config set --secret digitalocean:token` or DIGITALOCEAN_TOKEN.
     do = digitalocean.Provider("digitalocean")
-    data = declare_data_plane(cfg, stack, providers)
-
-    doks: dict[str, DoksSite] = {}
-    sites: dict[str, Site] = {}
+    declared: dict[str, DeclaredSite] = {}
     for i, site in enumerate(cfg.sites):
-        doks[site.aws_region] = DoksSite(
-            f"{app}-{site.region}",
+        if only is not None and site.aws_region != only:
+            continue
+        doks = DoksSite(
+            f"{cfg.app.name}-{site.region}",
             DoksSiteArgs(
                 config=cfg.digitalocean, site=site, stack=stack, active=i == 0, table_name=cfg.table.name,
-                parameter_name=data.control.parameter_name, cache_seconds=cfg.failover.client_cache_seconds,
+                parameter_name=data.parameter_name, cache_seconds=cfg.failover.client_cache_seconds,
                 table_arns=data.data_arns, parameter_arns=data.parameter_arns,
                 credentials_replica_regions=[r for r in regions if r != site.aws_region],
             ),
             opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": providers[site.aws_region]}),
         )
-        sites[site.aws_region] = doks[site.aws_region].site
+        declared[site.aws_region] = DeclaredSite(
+            site=doks.site, outputs={"site": site.region, "loadBalancerIp": doks.load_balancer_ip,
+                                     "clusterId": doks.cluster_id})
+    return declared
 
-    outputs = declare_dr_plane(cfg, stack, providers, data, sites)
-    outputs["sites"] = {r: s.name for r, s in sites.items()}
-    outputs["loadBalancerIps"] = {r: d.load_balancer_ip for r, d in doks.items()}
-    outputs["clusterIds"] = {r: d.cluster_id for r, d in doks.items()}
+
+def build(cfg: DigitalOceanStackConfig, stack: str) -> dict:
+    providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
+    data = declare_data_plane(cfg, stack, providers)
+    declared = declare_sites(cfg, stack, providers, data)
+    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()})
+    outputs["sites"] = {r: d.site.name for r, d in declared.items()}
+    outputs["loadBalancerIps"] = {r: d.outputs["loadBalancerIp"] for r, d in declared.items()}
+    outputs["clusterIds"] = {r: d.outputs["clusterId"] for r, d in declared.items()}
     return outputs

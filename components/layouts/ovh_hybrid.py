@@ -3,13 +3,17 @@ with an AWS region that serves its data, control item and orchestrator, on the s
 
 from __future__ import annotations
 
-import pulumi
+from typing import Mapping, Optional
 
-from components.plane import declare_data_plane, declare_dr_plane
+import pulumi
+import pulumi_aws as aws
+
+from components.layouts.common import DeclaredSite
+from components.plane import DataPlane, declare_data_plane, declare_dr_plane
 from components.providers import regional_providers
-from components.site import Site
 from components.sites.ovh import OvhSite, OvhSiteArgs, site_component_name
 from components.sites.ovh_config import OvhStackConfig
+from components.tiers import SitePlacement
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs, aws_config_file
 
 # Where the documented install puts the files on each application server (README: OVHcloud servers' credentials).
@@ -18,48 +22,70 @@ CERTIFICATE_PATH = "/etc/dynamodb-dr/certificate.pem"
 PRIVATE_KEY_PATH = "/etc/dynamodb-dr/private-key.pem"
 
 
-def build(cfg: OvhStackConfig, stack: str) -> dict:
-    app = cfg.app.name
-    regions = cfg.regions.all
-    providers = regional_providers(regions, app=app, stack=stack)
-    data = declare_data_plane(cfg, stack, providers)
+def site_placements(cfg: OvhStackConfig) -> list[SitePlacement]:
+    """A site per OVHcloud region, reached on its HAProxy's IP address."""
+    return [SitePlacement(name=s.name, location=s.ovh_region, data_region=s.aws_region, scheme=s.scheme,
+                          port=s.public_port, alias=False, key=f"dr:sites[{i}].name")
+            for i, s in enumerate(cfg.sites)]
 
-    ovh_sites: dict[str, OvhSite] = {}
-    sites: dict[str, Site] = {}
-    certificates: dict[str, pulumi.Output] = {}
-    private_keys: dict[str, pulumi.Output] = {}
+
+def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Provider,
+                       data: DataPlane) -> tuple[dict[str, pulumi.Output], dict[str, pulumi.Output]]:
+    """Short-lived AWS credentials for a site's servers (IAM Roles Anywhere in the site's AWS region, for the data
+    table and the active-region parameter only): per server, (certificate + AWS config file, private key)."""
+    app = cfg.app.name
+    identity = WorkloadIdentity(
+        f"{app}-{site.name}-identity",
+        WorkloadIdentityArgs(name=f"{app}-{stack}-{site.name}", region=site.aws_region,
+                             subjects=[server.name for server in site.servers],
+                             table_arns=data.data_arns, parameter_arns=data.parameter_arns),
+        opts=pulumi.ResourceOptions(providers={"aws": provider}),
+    )
+    certificates, keys = {}, {}
+    for server in site.servers:
+        issued = identity.certificates[server.name]
+        certificates[server.name] = pulumi.Output.all(
+            cert=issued.certificate_pem, anchor=identity.trust_anchor_arn, profile=identity.profile_arn,
+            role=identity.role_arn,
+        ).apply(lambda a: {
+            "certificatePem": a["cert"],
+            "awsConfig": aws_config_file(region=site.aws_region, signing_helper=SIGNING_HELPER,
+                                         certificate_path=CERTIFICATE_PATH, private_key_path=PRIVATE_KEY_PATH,
+                                         trust_anchor_arn=a["anchor"], profile_arn=a["profile"], role_arn=a["role"]),
+        })
+        keys[server.name] = issued.private_key_pem
+    return certificates, keys
+
+
+def declare_sites(cfg: OvhStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
+    """Every OVHcloud site, or only the one served by AWS region `only` (its region tier)."""
+    declared: dict[str, DeclaredSite] = {}
     for site in cfg.sites:
-        # Short-lived AWS credentials for the servers (IAM Roles Anywhere): a certificate per server, trusted in
-        # the site's AWS region for the data table and the active-region parameter only.
-        identity = WorkloadIdentity(
-            f"{app}-{site.name}-identity",
-            WorkloadIdentityArgs(name=f"{app}-{stack}-{site.name}", region=site.aws_region,
-                                 subjects=[server.name for server in site.servers],
-                                 table_arns=data.data_arns, parameter_arns=data.parameter_arns),
-            opts=pulumi.ResourceOptions(providers={"aws": providers[site.aws_region]}),
-        )
-        for server in site.servers:
-            issued = identity.certificates[server.name]
-            certificates[server.name] = pulumi.Output.all(
-                cert=issued.certificate_pem, anchor=identity.trust_anchor_arn, profile=identity.profile_arn,
-                role=identity.role_arn,
-            ).apply(lambda a, region=site.aws_region: {
-                "certificatePem": a["cert"],
-                "awsConfig": aws_config_file(region=region, signing_helper=SIGNING_HELPER,
-                                             certificate_path=CERTIFICATE_PATH, private_key_path=PRIVATE_KEY_PATH,
-                                             trust_anchor_arn=a["anchor"], profile_arn=a["profile"],
-                                             role_arn=a["role"]),
-            })
-            private_keys[server.name] = issued.private_key_pem
+        if only is not None and site.aws_region != only:
+            continue
+        certificates, keys = server_credentials(cfg, stack, site, providers[site.aws_region], data)
         # pulumi-ovh's default provider (OVH_ENDPOINT, OVH_APPLICATION_KEY, ... or `ovh:` config) serves the
         # server lookups; sites given by address make no OVHcloud call at all.
-        ovh_sites[site.aws_region] = OvhSite(site_component_name(app, site.name), OvhSiteArgs.from_config(cfg.ovh, site.name))
-        sites[site.aws_region] = ovh_sites[site.aws_region].site
+        ovh_site = OvhSite(site_component_name(cfg.app.name, site.name), OvhSiteArgs.from_config(cfg.ovh, site.name))
+        declared[site.aws_region] = DeclaredSite(
+            site=ovh_site.site, outputs={"site": site.name, "haproxyIp": ovh_site.public_ip,
+                                         "statsSalt": ovh_site.stats_salt, "serverCredentials": certificates,
+                                         "serverPrivateKeys": pulumi.Output.secret(keys)})
+    return declared
 
-    outputs = declare_dr_plane(cfg, stack, providers, data, sites)
-    outputs["sites"] = {r: s.name for r, s in sites.items()}
-    outputs["haproxyIps"] = {r: o.public_ip for r, o in ovh_sites.items()}
-    outputs["statsSalts"] = {r: o.stats_salt for r, o in ovh_sites.items()}
-    outputs["serverCredentials"] = certificates
-    outputs["serverPrivateKeys"] = pulumi.Output.secret(private_keys)
+
+def build(cfg: OvhStackConfig, stack: str) -> dict:
+    providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
+    data = declare_data_plane(cfg, stack, providers)
+    declared = declare_sites(cfg, stack, providers, data)
+    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()})
+    outputs["sites"] = {r: d.site.name for r, d in declared.items()}
+    outputs["haproxyIps"] = {r: d.outputs["haproxyIp"] for r, d in declared.items()}
+    outputs["statsSalts"] = {r: d.outputs["statsSalt"] for r, d in declared.items()}
+    outputs["serverCredentials"] = pulumi.Output.all(*[d.outputs["serverCredentials"] for d in declared.values()]) \
+        .apply(lambda parts: {server: c for part in parts for server, c in part.items()})
+    outputs["serverPrivateKeys"] = pulumi.Output.secret(
+        pulumi.Output.all(*[d.outputs["serverPrivateKeys"] for d in declared.values()])
+        .apply(lambda parts: {server: k for part in parts for server, k in part.items()}))
     return outputs

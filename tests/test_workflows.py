@@ -1,0 +1,161 @@
+"""The CI workflows (.github/workflows): valid against GitHub's workflow schema (check-jsonschema's vendored
+copy, offline), every preview and update with the policy pack, AWS by OIDC only, and the same commands as the
+README."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from drctl import deploy
+from drctl.stacks import POLICY_PACK
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+PULUMI_ACTION = "pulumi/actions@v7"
+# The inputs pulumi/actions v7 declares (its action.yml); check-jsonschema does not know an action's inputs.
+PULUMI_ACTION_INPUTS = {
+    "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
+    "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel",
+    "message", "config-map", "expect-no-changes", "diff", "replace", "exclude", "exclude-dependents", "target",
+    "target-dependents", "policyPacks", "policyPackConfigs", "refresh", "upsert", "remove", "edit-pr-comment",
+    "color", "exclude-protected", "plan", "suppress-outputs", "suppress-progress", "always-include-summary",
+    "continue-on-error", "log-verbosity", "log-flow", "debug"}
+
+
+def load(name: str) -> dict:
+    # PyYAML reads the key `on` as True (YAML 1.1); GitHub reads it as "on".
+    doc = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    doc["on"] = doc.pop(True, doc.get("on"))
+    return doc
+
+
+def steps(doc: dict):
+    for job_name, job in doc["jobs"].items():
+        for step in job.get("steps", []):
+            yield job_name, job, step
+
+
+def drctl_commands(doc: dict) -> list[list[str]]:
+    """Each `python -m drctl ...` a run step executes, as argv from `drctl` on (`${{ x }}` as one word `<x>`)."""
+    out = []
+    for _, _, step in steps(doc):
+        for command in re.findall(r"-m (drctl[^)\"\n]*)", step.get("run", "")):
+            out.append(shlex.split(re.sub(r"\$\{\{\s*(.*?)\s*\}\}", r"<\1>", command)))
+    return out
+
+
+def check(files: list[Path]) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
+                           *map(str, files)], capture_output=True, text=True, timeout=120)
+
+
+def test_the_workflows_are_valid_github_workflows(tmp_path):
+    assert [p.name for p in WORKFLOWS] == ["deploy-stack.yml", "deploy.yml", "drift.yml", "pull-request.yml"]
+    done = check(WORKFLOWS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    broken = tmp_path / "broken.yml"
+    broken.write_text((ROOT / ".github/workflows/drift.yml").read_text().replace("runs-on:", "runs_on:", 1))
+    assert check([broken]).returncode != 0  # the validator does reject a mistake
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_every_preview_and_update_passes_the_policy_pack(name):
+    doc = load(name)
+    operations = 0
+    for _, _, step in steps(doc):
+        if step.get("uses", "").startswith("pulumi/actions"):
+            assert step["uses"] == PULUMI_ACTION
+            given = step.get("with", {})
+            assert set(given) <= PULUMI_ACTION_INPUTS, set(given) - PULUMI_ACTION_INPUTS
+            if given.get("command") in ("preview", "up", "update", "refresh"):
+                assert given["policyPacks"] == POLICY_PACK
+                assert given["policyPackConfigs"] == "${{ matrix.policyPackConfig }}"
+                operations += 1
+        for line in step.get("run", "").splitlines():
+            if re.search(r"\bpulumi (preview|up|refresh)\b", line):
+                assert f"--policy-pack {POLICY_PACK}" in line
+                operations += 1
+            if "-m drctl deploy" in line and "--configure-only" not in line:
+                operations += 1  # drctl deploy passes the pack on every preview and update (below)
+    assert operations >= 1
+
+
+def test_drctl_deploy_passes_the_pack_and_the_base_stacks_levels():
+    from drctl.stackfile import load_stack_config
+    from drctl.stacks import plan_deployment
+
+    for stack, configs in (("prod", []), ("staging", ["policies/config.staging.json"])):
+        plan = plan_deployment(stack, *load_stack_config(ROOT, stack))
+        runner = deploy.Deployer(plan, {}, None, deploy.DeployOptions())
+        assert runner.policy_args() == {"policy_packs": ["policies"], "policy_pack_configs": configs}
+
+
+def test_pull_requests_preview_every_tier_and_comment_and_run_the_tests():
+    doc = load("pull-request.yml")
+    assert list(doc["on"]) == ["pull_request"]
+    assert any(s.get("run") == "make test" for _, _, s in steps(doc))
+    assert doc["jobs"]["preview"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.tiers) }}"
+    assert ["drctl", "stacks", "--all", "--json"] in drctl_commands(doc)
+    preview = [s for _, _, s in steps(doc) if s.get("with", {}).get("command") == "preview"]
+    assert [s["with"]["comment-on-pr"] for s in preview] == [True]
+    assert preview[0]["with"]["stack-name"] == "${{ matrix.qualifiedStack }}"
+    assert doc["permissions"]["pull-requests"] == "write"
+
+
+def test_main_deploys_in_tier_order_per_stack_with_environments_and_a_concurrency_group():
+    main, one = load("deploy.yml"), load("deploy-stack.yml")
+    assert main["on"]["push"]["branches"] == ["main"]
+    assert main["jobs"]["deploy"]["strategy"]["matrix"]["stack"] == ["staging", "do", "ovh"]
+    assert (main["jobs"]["deploy-prod"]["with"]["stack"], main["jobs"]["deploy-prod"]["needs"]) == ("prod", "deploy")
+    job = one["jobs"]["up"]
+    assert job["environment"] == "${{ inputs.stack }}"  # prod's environment requires an approval
+    assert job["concurrency"] == {"group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
+    assert ["drctl", "deploy", "--stack", "<inputs.stack>"] in drctl_commands(one)
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_aws_by_oidc_role_and_other_tokens_from_secrets(name):
+    doc = load(name)
+    assert doc["permissions"]["id-token"] == "write"
+    aws = [s for _, _, s in steps(doc) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")]
+    assert aws and all(s["uses"] == "aws-actions/configure-aws-credentials@v4" for s in aws)
+    for s in aws:
+        assert s["with"]["role-to-assume"].startswith("${{ vars.AWS_")
+        assert not {"aws-access-key-id", "aws-secret-access-key"} & set(s["with"])
+    text = (ROOT / ".github" / "workflows" / name).read_text()
+    assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
+    for job in doc["jobs"].values():
+        if "steps" in job and any("pulumi/actions" in s.get("uses", "") for s in job["steps"]):
+            env = job["env"]
+            for token in ("PULUMI_ACCESS_TOKEN", "DIGITALOCEAN_TOKEN", "OVH_APPLICATION_SECRET", "OVH_CONSUMER_KEY"):
+                assert env[token] == f"${{{{ secrets.{token} }}}}"
+
+
+def test_drift_detection_runs_daily_expects_no_changes_and_fails_visibly():
+    doc = load("drift.yml")
+    assert doc["on"]["schedule"][0]["cron"]
+    preview = [s for _, _, s in steps(doc) if s.get("with", {}).get("command") == "preview"]
+    assert [(s["with"]["refresh"], s["with"]["expect-no-changes"]) for s in preview] == [(True, True)]
+    report = doc["jobs"]["report"]
+    assert (report["if"], report["needs"]) == ("failure()", "drift")
+    assert "gh issue create" in report["steps"][0]["run"]
+
+
+def test_the_workflows_run_the_commands_the_readme_documents():
+    readme = (ROOT / "README.md").read_text()
+    documented = [shlex.split(line[line.index("drctl"):].split("#")[0]) for line in readme.splitlines()
+                  if "-m drctl " in line]
+    for doc in map(load, [p.name for p in WORKFLOWS]):
+        for argv in drctl_commands(doc):
+            flags = {w for w in argv if w.startswith("--")}
+            assert any(d[:2] == argv[:2] and flags <= set(d) for d in documented), " ".join(argv)
+        for _, _, step in steps(doc):
+            if step.get("run", "").startswith("make "):
+                assert f"`{step['run']}`" in readme or f"{step['run']} " in readme
