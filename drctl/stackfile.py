@@ -49,6 +49,41 @@ def _replace_secure(value: Any) -> tuple[Any, bool]:
     return value, False
 
 
+def _count_values(doc: Any, limit: int) -> int:
+    """Values in `doc` as a consumer sees them (an aliased node counts each time it is reached); stops past `limit`."""
+    count, pending = 0, [doc]
+    while pending:
+        node = pending.pop()
+        count += 1
+        if count > limit:
+            break
+        if isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return count
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        doc = YAML(typ="safe", pure=True).load(path.read_text())
+    except DuplicateKeyError as exc:
+        # ruamel's problem text also quotes both values, which may be secrets: name only the key.
+        key = re.search(r'duplicate key "(.*?)" with value', str(exc.problem))
+        raise StackFileError(f"{path.name} line {exc.problem_mark.line + 1}: duplicate key "
+                             f"{key.group(1) if key else ''!r}; keys must be unique (the last one would "
+                             "silently win)") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if _count_values(doc, MAX_VALUES) > MAX_VALUES:
+        raise StackFileError(f"{path.name}: the document expands to more than {MAX_VALUES} values "
+                             "(YAML aliases multiply them); write the values out")
+    return doc
+
+
 def load_stack_document(project_dir: Path, stack: str, stack_file: Path | None = None) -> dict[str, Any]:
     """The `config:` mapping of `Pulumi.<stack>.yaml` (or `stack_file`) as written: typed values, `secure:`
     values still wrapped (only the CLI can decrypt them)."""

@@ -277,5 +277,6 @@ def test_the_shipped_stack_files_use_the_path_form_for_structured_values():
     assert derived.path_values['dr:dns.certificateArns["us-east-1"]'].startswith("arn:aws:acm:us-east-1:")
     assert derived.path_values["pulumi:disable-default-providers[0]"] == "aws"
     assert derived.whole_values == {"dr:layout": "aws", "dr:organization": "acme", "dr:protect": "true",
+                                    "dr:production": "true",
                                     "dr:tier": "us-east-2", "dr:baseStack": "prod"}
     assert derived.secret_keys == []

@@ -171,16 +171,20 @@ def test_only_the_alarm_topic_lets_cloudwatch_use_its_key(recorder):
     from tests.stack_values import dr_values
 
     rec = recorder(lambda: build(parse_stack_config(dr_values("prod")), "prod"))
-    keys = {k.region: json.loads(k.inputs["policy"]) for k in rec.of_type("aws:kms/key:Key")}
-    assert set(keys) == {"us-east-1", "us-east-2", "us-west-2"}
-    for region, doc in keys.items():
+    keys = {k.name: (k.region, json.loads(k.inputs["policy"])) for k in rec.of_type("aws:kms/key:Key")}
+    # a notice topic per region, and the alarm topic (us-east-1, where Route 53's metrics are)
+    assert sorted(keys) == ["orders-alarms-key", "orders-notify-us-east-1-key", "orders-notify-us-east-2-key",
+                            "orders-notify-us-west-2-key"]
+    for name, (region, doc) in keys.items():
         principals = [s["Principal"] for s in doc["Statement"]]
         expected = [{"AWS": "arn:aws:iam::123456789012:root"}]
-        if region == "us-east-1":
+        if name == "orders-alarms-key":
+            assert region == "us-east-1"
             expected.append({"Service": "cloudwatch.amazonaws.com"})
-        assert principals == expected, region
+        assert principals == expected, name
     alarms = {a.inputs["name"] for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    pattern = keys["us-east-1"]["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"].rsplit(":", 1)[1]
+    alarm_key = keys["orders-alarms-key"][1]
+    pattern = alarm_key["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"].rsplit(":", 1)[1]
     assert alarms and all(re.fullmatch(pattern.replace("*", "[a-z0-9-]+"), name) for name in alarms)
 
 
