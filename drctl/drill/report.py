@@ -43,6 +43,9 @@ def report_json(*, mode: str, short: bool, regions: Sequence[str], timers: dict,
     }
 
 
+_NOT_MEASURED = {"measured": None, "budget": None, "ok": True}
+
+
 def _cell(figure: dict) -> str:
     measured, budget = figure["measured"], figure["budget"]
     if budget is None:
@@ -73,7 +76,7 @@ def render_table(report: dict) -> Table:
         lost = s["writes"]["lost"]
         writes = f"{s['writes']['acknowledged']} / " + (f"[bold red]{lost}[/bold red]" if lost else "0")
         verdict = "[green]pass[/green]" if s["ok"] else "[bold red]FAIL[/bold red]"
-        table.add_row(s["name"], transitions, *[_cell(s["figures"][n]) for n in TABLE_FIGURES], writes, verdict)
+        table.add_row(s["name"], transitions, *[_cell(s["figures"].get(n, _NOT_MEASURED)) for n in TABLE_FIGURES], writes, verdict)
     return table
 
 
