@@ -45,6 +45,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/preview_bench.py
 	$(PY) bench/runtime_bench.py
 	$(PY) bench/haproxy_hash_bench.py
+	$(PY) bench/replicator_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis drill-out

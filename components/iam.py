@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Iterable
 
+from failover.replication import LAG_NAMESPACE as REPLICATION_METRICS_NAMESPACE
+
 LAMBDA_TRUST = {
     "Version": "2012-10-17",
     "Statement": [
@@ -118,6 +120,72 @@ def topic_key_policy(*, account_id: str) -> dict:
                 "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
+            },
+        ],
+    }
+
+
+def replicator_policy(
+    *,
+    source_table_arn: str,
+    receiving_table_arn: str,
+    failure_queue_arn: str,
+    failure_key_arn: str,
+    log_group_arn: str,
+) -> dict:
+    """Least privilege for one direction of the streams replicator.
+
+    Read the source table's stream (any label: re-enabling a stream changes its ARN); put items (always conditionally) into the receiving table; publish the
+    lag, in its namespace only; send failed-batch records to the encrypted queue, using its key only through
+    SQS. ListStreams and PutMetricData have no resource-level permissions, hence `*` for those two.
+    """
+    queue_region = failure_queue_arn.split(":")[3]
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _stmt("ReadSourceStream",
+                  ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                  [f"{source_table_arn}/stream/*"]),
+            {"Sid": "ListSourceStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
+            _stmt("ConditionalWritesToReceivingTable", ["dynamodb:PutItem"], [receiving_table_arn]),
+            {
+                "Sid": "PublishReplicationLag",
+                "Effect": "Allow",
+                "Action": ["cloudwatch:PutMetricData"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"cloudwatch:namespace": REPLICATION_METRICS_NAMESPACE}},
+            },
+            _stmt("RecordFailedBatches", ["sqs:SendMessage"], [failure_queue_arn]),
+            {
+                **_stmt("EncryptFailureRecords", ["kms:Decrypt", "kms:GenerateDataKey"], [failure_key_arn]),
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{queue_region}.amazonaws.com"}},
+            },
+            _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
+        ],
+    }
+
+
+def failure_queue_key_policy(*, account_id: str, region: str, role_arn: str) -> dict:
+    """Key policy for the replicator's failure queue: the account administers the key; the replicator's role
+    may use it only through SQS in this region. No AWS service principal is granted anything."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Sid": "ReplicatorRecordsFailuresThroughSqs",
+                "Effect": "Allow",
+                "Principal": {"AWS": role_arn},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com",
+                                               "kms:CallerAccount": account_id}},
             },
         ],
     }

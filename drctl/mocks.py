@@ -43,6 +43,7 @@ _ARN_SHAPES = {
     "aws:secretsmanager/secret:Secret": ("secretsmanager", "secret:{name}-AbCdEf"),
     "aws:ec2/subnet:Subnet": ("ec2", "subnet/{id}"),
     "aws:ec2/securityGroup:SecurityGroup": ("ec2", "security-group/{id}"),
+    "aws:sqs/queue:Queue": ("sqs", "{name}"),
 }
 _GLOBAL_ARN_SHAPES = {
     "aws:iam/role:Role": ("iam", "role/{name}"),
@@ -254,6 +255,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             state["zoneId"] = _ALB_ZONE.get(region, "Z" + _hex(region, 13).upper())
         if args.typ == "aws:ssm/parameter:Parameter":
             rid = name
+        if args.typ == "aws:sqs/queue:Queue":
+            rid = state["url"] = f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{name}"
         if args.typ == "aws:ecs/service:Service":
             state["arn"] = f"arn:aws:ecs:{region}:{ACCOUNT_ID}:service/{inputs.get('cluster', '').split('/')[-1]}/{name}"
         if args.typ in _ARN_SHAPES:

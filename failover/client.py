@@ -3,6 +3,14 @@
     resolver = ActiveRegionResolver.from_environment()
     table = resolver.table()              # boto3 Table in the active region
     resolver.ensure_writable()            # raises NotActiveRegion in a passive region (active-passive)
+
+With streams replication, write through `VersionedTable`, which stamps every write with a version and
+the writing region and turns deletes into tombstones (see `failover.replication`):
+
+    items = VersionedTable(resolver.table(), region=resolver.local_region)
+    items.put({"pk": "order#1", "total": 42})
+    items.get({"pk": "order#1"})          # None once deleted: tombstones are hidden
+    items.delete({"pk": "order#1"})
 """
 
 from __future__ import annotations
@@ -10,11 +18,14 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Callable, Optional, Sequence
+from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import boto3
+from boto3.dynamodb.conditions import Attr
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+
+from failover.replication import DELETED, MICROS, ORIGIN, SEQUENCE, VERSION, Stamp, newer_condition
 
 FAST = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"})
 
@@ -96,3 +107,93 @@ class ActiveRegionResolver:
     def table(self):
         """A boto3 DynamoDB Table resource in the active region."""
         return self.session.resource("dynamodb", region_name=self.active_region()).Table(self.table_name)
+
+
+# -- versioned writes for streams replication -------------------------------------------------------------
+NOT_DELETED = Attr(DELETED).not_exists()
+"""A FilterExpression for Query and Scan that hides tombstones: `table.scan(FilterExpression=NOT_DELETED)`."""
+
+
+def is_deleted(item: Optional[Mapping[str, Any]]) -> bool:
+    """True for a tombstone (Python values, as the boto3 Table resource returns them)."""
+    return bool(item) and item.get(DELETED) is True
+
+
+def hide_tombstones(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    return [item for item in items if not is_deleted(item)]
+
+
+class VersionClock:
+    """Versions for one process: microseconds of the wall clock, strictly increasing even within a microsecond."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def __call__(self) -> int:
+        with self._lock:
+            self._last = max(int(self.clock() * MICROS), self._last + 1)
+            return self._last
+
+
+class VersionedTable:
+    """Writes that take part in last-writer-wins replication: each carries a version and this region.
+
+    Every write is conditional on being newer than what is stored (the same rule the replicator applies),
+    so a write that a newer one (from this or another region) already superseded changes nothing and
+    returns False. A delete writes a tombstone; `get` and `NOT_DELETED` hide tombstones from readers.
+    """
+
+    def __init__(self, table, *, region: str, versions: Optional[Callable[[], int]] = None) -> None:
+        self.table = table
+        self.region = region
+        self.versions = versions or VersionClock()
+
+    def stamp(self, version: Optional[int] = None) -> Stamp:
+        return Stamp(self.versions() if version is None else int(version), self.region)
+
+    def put(self, item: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+        """Replace the item; False if a newer write is already stored."""
+        stamp = self.stamp(version)
+        body = {k: v for k, v in item.items() if k not in (VERSION, ORIGIN, SEQUENCE, DELETED)}
+        body.update({VERSION: stamp.version, ORIGIN: stamp.origin})
+        return self._conditional("put_item", stamp, Item=body)
+
+    def delete(self, key: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+        """Leave a tombstone carrying the delete's version; False if a newer write is already stored."""
+        stamp = self.stamp(version)
+        return self._conditional("put_item", stamp, Item={**key, VERSION: stamp.version, ORIGIN: stamp.origin,
+                                                          DELETED: True})
+
+    def update(self, key: Mapping[str, Any], changes: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+        """Set the given attributes (an update of a deleted item brings it back with just these)."""
+        stamp = self.stamp(version)
+        condition, names, values = newer_condition(stamp)
+        names.update({"#dr_d": DELETED, "#dr_s": SEQUENCE})
+        sets = ["#dr_v = :dr_v", "#dr_o = :dr_o"]
+        for i, (name, value) in enumerate(sorted(changes.items())):
+            names[f"#a{i}"], values[f":a{i}"] = name, value
+            sets.append(f"#a{i} = :a{i}")
+        return self._call("update_item", Key=dict(key), UpdateExpression=f"SET {', '.join(sets)} REMOVE #dr_d, #dr_s",
+                          ConditionExpression=condition, ExpressionAttributeNames=names,
+                          ExpressionAttributeValues=values)
+
+    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> Optional[dict]:
+        """The item, or None when it does not exist or was deleted."""
+        item = self.table.get_item(Key=dict(key), ConsistentRead=consistent).get("Item")
+        return None if item is None or is_deleted(item) else item
+
+    def _conditional(self, method: str, stamp: Stamp, **kwargs) -> bool:
+        expression, names, values = newer_condition(stamp)
+        return self._call(method, ConditionExpression=expression, ExpressionAttributeNames=names,
+                          ExpressionAttributeValues=values, **kwargs)
+
+    def _call(self, method: str, **kwargs) -> bool:
+        try:
+            getattr(self.table, method)(**kwargs)
+            return True
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return False
+            raise

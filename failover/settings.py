@@ -182,3 +182,33 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         probe_timeout_seconds=timeout,
         monitor_window_seconds=_seconds(env, MONITOR_WINDOW_SECONDS, 60.0, 1.0, 840.0),
     )
+
+
+@dataclass(frozen=True)
+class ReplicatorSettings:
+    """The streams replicator's configuration (one Lambda per direction, running in the source region)."""
+
+    source_region: str
+    receiving_region: str
+    receiving_table: str
+    workers: int = 8
+
+
+REPLICATOR_MAX_WORKERS = 64
+
+
+def load_replicator_settings(env: Optional[Mapping[str, str]] = None) -> ReplicatorSettings:
+    """DR_SOURCE_REGION (default AWS_REGION), DR_RECEIVING_REGION, DR_RECEIVING_TABLE, DR_REPLICATOR_WORKERS;
+    raises SettingsError naming the first bad one."""
+    env = os.environ if env is None else env
+    source = (env.get("DR_SOURCE_REGION") or env.get("AWS_REGION") or "").strip()
+    if not source:
+        raise SettingsError("DR_SOURCE_REGION is not set (nor AWS_REGION)")
+    receiving = _required(env, "DR_RECEIVING_REGION")
+    if receiving == source:
+        raise SettingsError(f"DR_RECEIVING_REGION must differ from the source region {source}")
+    workers = _int(env, "DR_REPLICATOR_WORKERS", 8, minimum=1)
+    if workers > REPLICATOR_MAX_WORKERS:
+        raise SettingsError(f"DR_REPLICATOR_WORKERS must be at most {REPLICATOR_MAX_WORKERS}, got {workers}")
+    return ReplicatorSettings(source_region=source, receiving_region=receiving,
+                              receiving_table=_required(env, "DR_RECEIVING_TABLE"), workers=workers)

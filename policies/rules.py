@@ -172,6 +172,15 @@ def _as_list(v: Any) -> list:
     return v if isinstance(v, list) else [v]
 
 
+# Write actions that have no resource-level permissions: on `*` only when a condition on this key scopes them.
+CONDITION_SCOPED_WRITES = {"cloudwatch:PutMetricData": "cloudwatch:namespace"}
+
+
+def _condition_keys(statement: Mapping[str, Any]) -> set[str]:
+    conditions = statement.get("Condition") or {}
+    return {str(k).lower() for ops in conditions.values() if isinstance(ops, Mapping) for k in ops}
+
+
 def iam_least_privilege(r: Res) -> list[str]:
     key = IAM_DOCUMENTS.get(r.type)
     if key is None:
@@ -190,7 +199,9 @@ def iam_least_privilege(r: Res) -> list[str]:
         for a in actions:
             if "*" in a:
                 out.append(f"statement {sid}: wildcard action {a}")
-        writes = [a for a in actions if not a.split(":")[-1].startswith(READ_PREFIXES)]
+        scoped = _condition_keys(s)
+        writes = [a for a in actions if not a.split(":")[-1].startswith(READ_PREFIXES)
+                  and CONDITION_SCOPED_WRITES.get(a, "").lower() not in scoped]
         if "*" in resources and writes:
             out.append(f"statement {sid}: write actions {', '.join(writes)} on resource *")
     return out

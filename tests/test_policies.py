@@ -93,6 +93,12 @@ CASES = [
      {"policy": json.dumps({"Statement": [{"Sid": "B", "Effect": "Allow", "Action": ["ssm:PutParameter"], "Resource": "*"}]})},
      "write actions ssm:PutParameter on resource *"),
     ("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy",
+     {"policy": json.dumps({"Statement": [{"Sid": "M", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+                                           "Condition": {"StringEquals": {"cloudwatch:namespace": "DynamoDR/Replication"}}}]})},
+     {"policy": json.dumps({"Statement": [{"Sid": "M", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+                                           "Condition": {"StringEquals": {"aws:RequestedRegion": "us-east-1"}}}]})},
+     "write actions cloudwatch:PutMetricData on resource *"),
+    ("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy",
      {"policy": json.dumps({"Statement": [{"Sid": "A", "Effect": "Allow", "Action": "sns:Publish", "Resource": "arn:aws:sns:us-east-1:1:t"}]})},
      {"policy": json.dumps({"Statement": [{"Sid": "C", "Effect": "Allow", "Action": "dynamodb:*", "Resource": "arn:aws:dynamodb:us-east-1:1:table/t"}]})},
      "wildcard action dynamodb:*"),
@@ -190,15 +196,36 @@ def test_every_project_iam_document_passes_parliament():
             log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders-prod-dr-orchestrator"),
         "task": iam.task_policy(table_arns=[arn], parameter_arns=["arn:aws:ssm:us-east-1:123456789012:parameter/orders/prod/active_region"]),
         "secrets": iam.secrets_read_policy(["arn:aws:secretsmanager:us-east-1:123456789012:secret:orders/prod/API_TOKEN-AbCdEf"]),
+        "replicator": iam.replicator_policy(
+            source_table_arn=arn, receiving_table_arn="arn:aws:dynamodb:us-west-2:123456789012:table/orders",
+            failure_queue_arn="arn:aws:sqs:us-east-1:123456789012:orders-repl-failures",
+            failure_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+            log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders-prod-repl-us-east-1-us-west-2"),
     }
     for name, doc in documents.items():
-        findings = parliament.analyze_policy_string(json.dumps(doc)).findings
+        findings = [parliament.enhance_finding(f) for f in parliament.analyze_policy_string(json.dumps(doc)).findings]
         serious = [f for f in findings if f.severity in ("MEDIUM", "HIGH", "CRITICAL")
                    and f.issue != "RESOURCE_POLICY_PRIVILEGE_ESCALATION"]
         assert serious == [], (name, [(f.issue, f.detail) for f in serious])
         assert run_resource_policy("iam-least-privilege", "aws:iam/rolePolicy:RolePolicy", {"policy": json.dumps(doc)}) == []
     broken = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "ssm:PutParameters", "Resource": "*"}]})
     assert parliament.analyze_policy_string(broken).findings  # the linter really looks: an unknown action is found
+    # ... and the severity filter above really filters: a stream action on a table ARN is a MEDIUM finding
+    mismatch = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "dynamodb:GetRecords", "Resource": arn}]})
+    assert [parliament.enhance_finding(f).severity for f in parliament.analyze_policy_string(mismatch).findings] == ["MEDIUM"]
+
+
+def test_failure_queue_key_policy_passes_parliament_and_names_only_the_account_and_the_role():
+    role = "arn:aws:iam::123456789012:role/orders-repl"
+    doc = iam.failure_queue_key_policy(account_id="123456789012", region="us-east-1", role_arn=role)
+    findings = [parliament.enhance_finding(f) for f in parliament.analyze_policy_string(json.dumps(doc)).findings]
+    assert [f.issue for f in findings if f.severity in ("MEDIUM", "HIGH", "CRITICAL")] == []
+    use = [s for s in doc["Statement"] if s["Sid"] == "ReplicatorRecordsFailuresThroughSqs"][0]
+    assert use["Principal"] == {"AWS": role} and use["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert use["Condition"] == {"StringEquals": {"kms:ViaService": "sqs.us-east-1.amazonaws.com",
+                                                 "kms:CallerAccount": "123456789012"}}
+    assert [s["Principal"] for s in doc["Statement"]] == [{"AWS": "arn:aws:iam::123456789012:root"}, {"AWS": role}]
 
 
 def drctl(*args):

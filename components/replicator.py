@@ -1,0 +1,202 @@
+"""One direction of streams replication, declared in the source region: the replicator Lambda, its role, the
+event source mapping on the source table's stream, and an encrypted queue for batches that never succeed.
+
+For tables that cannot be global tables (another account, an unsupported region pair, a DynamoDB-compatible
+store). Two components, one per direction, make a pair of tables replicate both ways; the rules (last
+writer wins, tombstones, no echo) are in `failover.replication`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pulumi
+import pulumi_aws as aws
+
+from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
+from components.orchestrator import RUNTIME, powertools_layer_arn
+
+FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
+HANDLER = "failover.replicator.handler"
+MAX_FUNCTION_NAME = 64
+# TRIM_HORIZON, not LATEST: the mapping starts with every record the stream still holds (24 h), so writes
+# made between the table's creation and the mapping becoming active are not skipped. Replaying them (and
+# replaying everything when the mapping is replaced) is harmless: replicated writes are conditional.
+STARTING_POSITION = "TRIM_HORIZON"
+# Lambda's bounds for streams event source mappings.
+RETRY_BOUNDS = (0, 10_000)
+RECORD_AGE_BOUNDS = (60, 604_800)
+BATCH_SIZE_BOUNDS = (1, 10_000)
+WORKER_BOUNDS = (1, 64)
+
+
+@dataclass(frozen=True)
+class StreamReplicatorArgs:
+    app: str
+    stack: str
+    source_region: str
+    """Region of the source table's stream; everything here is declared in it (the provider in opts)."""
+    receiving_region: str
+    """Region of the receiving table; the lag metric is published there."""
+    source_table_arn: pulumi.Input[str]
+    source_stream_arn: pulumi.Input[str]
+    """The stream the mapping reads (NEW_AND_OLD_IMAGES)."""
+    receiving_table_name: pulumi.Input[str]
+    receiving_table_arn: pulumi.Input[str]
+    account_id: pulumi.Input[str]
+    """The account that administers the failure queue's key."""
+    powertools_layer_version: int
+    """Version of AWS's Powertools layer (the batch utilities and Logger come from it)."""
+    batch_size: int = 100
+    workers: int = 8
+    """Threads per invocation; each item's records still apply in stream order."""
+    maximum_retry_attempts: int = 10_000
+    """Retries of a failing batch. Lambda's maximum, so that the record age below is what normally ends them."""
+    maximum_record_age_seconds: int = 21_600
+    """Age after which a failing record goes to the failure queue (6 h; the stream keeps records 24 h).
+    Until then its shard waits, in order: the receiving side falls behind visibly (the lag metric grows and
+    the failover's lag gate refuses it) instead of silently missing a write."""
+    failure_alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    """SNS topic alarmed when a batch lands in the failure queue (those keys need a resync)."""
+    log_retention_days: int = 90
+
+
+def replicator_args_errors(args: StreamReplicatorArgs) -> list[str]:
+    """Each value outside the bounds Lambda accepts, or unbounded (-1), as one line naming the field."""
+    errors = []
+    for field, value, (low, high) in (("maximum_retry_attempts", args.maximum_retry_attempts, RETRY_BOUNDS),
+                                      ("maximum_record_age_seconds", args.maximum_record_age_seconds, RECORD_AGE_BOUNDS),
+                                      ("batch_size", args.batch_size, BATCH_SIZE_BOUNDS),
+                                      ("workers", args.workers, WORKER_BOUNDS)):
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            errors.append(f"{field} must be a whole number from {low} to {high}, got {value!r}")
+    if args.source_region == args.receiving_region:
+        errors.append(f"receiving_region must differ from source_region ({args.source_region})")
+    return errors
+
+
+def replicator_function_name(app: str, stack: str, source_region: str, receiving_region: str) -> str:
+    """`<app>-<stack>-repl-<source>-<receiving>`, shortened with a hash suffix to Lambda's 64 characters."""
+    name = f"{app}-{stack}-repl-{source_region}-{receiving_region}"
+    if len(name) <= MAX_FUNCTION_NAME:
+        return name
+    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    return f"{name[:MAX_FUNCTION_NAME - 9].rstrip('-')}-{digest}"
+
+
+def replicator_environment(*, app: str, source_region: str, receiving_region: str, receiving_table: str,
+                           workers: int) -> dict[str, str]:
+    """The variables `failover.settings.load_replicator_settings` reads."""
+    return {
+        "DR_SOURCE_REGION": source_region,
+        "DR_RECEIVING_REGION": receiving_region,
+        "DR_RECEIVING_TABLE": receiving_table,
+        "DR_REPLICATOR_WORKERS": str(workers),
+        "POWERTOOLS_SERVICE_NAME": f"{app}-dr-replicator",
+    }
+
+
+def failover_code_files(source: Path = FAILOVER_SOURCE) -> dict[str, str]:
+    """Archive path -> file for the Lambda's code: `failover/*.py` only, in a fixed order, so the archive
+    depends on the sources alone (no __pycache__, nothing else that happens to sit in the folder)."""
+    return {f"failover/{p.name}": str(p) for p in sorted(source.glob("*.py"))}
+
+
+class StreamReplicator(pulumi.ComponentResource):
+    """Replicates `source_region`'s table into `receiving_region`'s; pass the source region's provider in opts."""
+
+    function_arn: pulumi.Output[str]
+    failure_queue_arn: pulumi.Output[str]
+    failure_queue_url: pulumi.Output[str]
+    mapping_uuid: pulumi.Output[str]
+
+    def __init__(self, name: str, args: StreamReplicatorArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        errors = replicator_args_errors(args)
+        if errors:
+            raise ValueError(f"StreamReplicator {name}: " + "; ".join(errors))
+        super().__init__("dr:data:StreamReplicator", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        function_name = replicator_function_name(args.app, args.stack, args.source_region, args.receiving_region)
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{function_name}",
+                                            retention_in_days=args.log_retention_days, opts=child)
+        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child)
+        key = aws.kms.Key(
+            f"{name}-failures-key",
+            description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(args.account_id, role.arn).apply(lambda a: json.dumps(
+                failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
+            opts=child,
+        )
+        queue = aws.sqs.Queue(f"{name}-failures", kms_master_key_id=key.arn, kms_data_key_reuse_period_seconds=300,
+                              message_retention_seconds=1_209_600, opts=child)
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.source_table_arn, args.receiving_table_arn, queue.arn, key.arn,
+                                     log_group.arn).apply(lambda a: json.dumps(replicator_policy(
+                                         source_table_arn=a[0], receiving_table_arn=a[1], failure_queue_arn=a[2],
+                                         failure_key_arn=a[3], log_group_arn=a[4]))),
+            opts=child,
+        )
+        environment = pulumi.Output.from_input(args.receiving_table_name).apply(lambda table: replicator_environment(
+            app=args.app, source_region=args.source_region, receiving_region=args.receiving_region,
+            receiving_table=table, workers=args.workers))
+        function = aws.lambda_.Function(
+            f"{name}-fn",
+            name=function_name,
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=pulumi.AssetArchive({path: pulumi.FileAsset(file) for path, file in failover_code_files().items()}),
+            layers=[powertools_layer_arn(args.source_region, args.powertools_layer_version)],
+            timeout=60,
+            memory_size=256,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        mapping = aws.lambda_.EventSourceMapping(
+            f"{name}-stream",
+            event_source_arn=args.source_stream_arn,
+            function_name=function.arn,
+            starting_position=STARTING_POSITION,
+            batch_size=args.batch_size,
+            maximum_batching_window_in_seconds=0,
+            parallelization_factor=1,  # one batch per shard at a time: each item's records in order
+            bisect_batch_on_function_error=True,
+            function_response_types=["ReportBatchItemFailures"],
+            maximum_retry_attempts=args.maximum_retry_attempts,
+            maximum_record_age_in_seconds=args.maximum_record_age_seconds,
+            destination_config=aws.lambda_.EventSourceMappingDestinationConfigArgs(
+                on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(destination_arn=queue.arn)),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+        if args.failure_alarm_topic_arn is not None:
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-failures",
+                alarm_description=(f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
+                                   "the keys in the failure queue's records need a resync"),
+                namespace="AWS/SQS",
+                metric_name="ApproximateNumberOfMessagesVisible",
+                dimensions={"QueueName": queue.name},
+                statistic="Maximum",
+                period=60,
+                evaluation_periods=1,
+                threshold=1,
+                comparison_operator="GreaterThanOrEqualToThreshold",
+                treat_missing_data="notBreaching",
+                alarm_actions=[args.failure_alarm_topic_arn],
+                opts=child,
+            )
+        self.function_arn = function.arn
+        self.failure_queue_arn = queue.arn
+        self.failure_queue_url = queue.url
+        self.mapping_uuid = mapping.uuid
+        self.register_outputs({"functionArn": self.function_arn, "failureQueueArn": self.failure_queue_arn,
+                               "failureQueueUrl": self.failure_queue_url, "mappingUuid": self.mapping_uuid})

@@ -1,0 +1,208 @@
+"""Streams replicator: `handler(event, context)` copies a source table's DynamoDB Streams records into the
+receiving region's table, one Lambda per direction, running in the source region.
+
+The rules (stamps, last writer wins, tombstones, no echo) are `failover.replication`; this module adapts
+Lambda's event to them with Powertools' batch utilities, so each failed record is reported on its own
+(the event source mapping has ReportBatchItemFailures) and Lambda retries from the first failed one.
+Replicated writes are conditional, so re-deliveries are harmless. After each batch the lag
+(now - the oldest record's creation time) goes to CloudWatch in the receiving region.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import Any, Callable, Optional
+
+import boto3
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from boto3.dynamodb.types import TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
+
+from failover.replication import (
+    LAG_UNIT,
+    StreamChange,
+    UnreplicableRecord,
+    batch_lag_milliseconds,
+    lag_metric,
+    newer_condition,
+    plan_replication,
+)
+from failover.settings import ReplicatorSettings, SettingsError, load_replicator_settings
+
+logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+
+# The receiving region may be the one in trouble: fail fast, Lambda retries the record later.
+RECEIVING = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+_SERIALIZE = TypeSerializer().serialize
+UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
+
+
+class ReceivingUnreachable(RuntimeError):
+    """An earlier record of this batch could not connect: the rest fail at once instead of each timing out."""
+
+
+def change_from_record(record: DynamoDBRecord) -> StreamChange:
+    """Powertools' typed record -> the plain change `plan_replication` reads (images stay in wire format)."""
+    stream = record.dynamodb
+    if stream is None or record.event_name is None or stream.sequence_number is None:
+        raise UnreplicableRecord("the record has no dynamodb section, eventName or SequenceNumber")
+    return StreamChange(
+        event_name=record.event_name.name,
+        keys=stream.get("Keys") or {},
+        new_image=stream.get("NewImage"),
+        old_image=stream.get("OldImage"),
+        created_at=_epoch_seconds(stream.get("ApproximateCreationDateTime")),
+        sequence_number=stream.sequence_number,
+    )
+
+
+def _epoch_seconds(value: Any) -> float:
+    """Lambda sends epoch seconds; a datetime (boto3's GetRecords) is accepted too."""
+    if isinstance(value, datetime):
+        return value.timestamp()
+    if value is None:
+        raise UnreplicableRecord("the record has no ApproximateCreationDateTime")
+    return float(value)
+
+
+def _key_of(record: dict) -> str:
+    return json.dumps((record.get("dynamodb") or {}).get("Keys"), sort_keys=True)
+
+
+class KeyOrderedBatchProcessor(BatchProcessor):
+    """Powertools' BatchProcessor, but records of different items run concurrently on `workers` threads while
+    each item's records still run one after another in stream order. Safe because replicated writes are
+    conditional on their stamps: their effect does not depend on the order across items."""
+
+    def __init__(self, workers: int) -> None:
+        super().__init__(event_type=EventType.DynamoDBStreams)
+        self.workers = workers
+
+    def process(self) -> list[tuple]:
+        groups: dict[str, list[dict]] = {}
+        for record in self.records:
+            groups.setdefault(_key_of(record), []).append(record)
+        if self.workers <= 1 or len(groups) <= 1:
+            return super().process()
+        with ThreadPoolExecutor(max_workers=min(self.workers, len(groups))) as pool:
+            done = pool.map(lambda group: [self._process_record(r) for r in group], groups.values())
+            return [result for group in done for result in group]
+
+
+class Replicator:
+    """One direction, source -> receiving; `session` and `clock` are seams for tests and benchmarks."""
+
+    def __init__(self, settings: ReplicatorSettings, session: Optional[boto3.Session] = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.clock = clock
+        session = session or boto3.Session()
+        config = RECEIVING.merge(Config(max_pool_connections=max(10, settings.workers)))
+        self.db = session.client("dynamodb", region_name=settings.receiving_region, config=config)
+        self.cloudwatch = session.client("cloudwatch", region_name=settings.receiving_region, config=RECEIVING)
+        self.processor = KeyOrderedBatchProcessor(settings.workers)
+        self.outcomes: Counter[str] = Counter()
+        self.unreachable: Optional[str] = None
+        self._lock = threading.Lock()
+
+    def replicate(self, record: DynamoDBRecord) -> str:
+        """The record handler: 'replicated', 'superseded' (a newer write is stored), 'echo' or
+        'expired-tombstone'; raises when the write fails, so the record is reported and retried."""
+        plan = plan_replication(change_from_record(record), self.settings.source_region)
+        outcome = plan.outcome
+        if plan.item is not None and plan.stamp is not None:
+            if self.unreachable:
+                raise ReceivingUnreachable(self.unreachable)
+            expression, names, values = newer_condition(plan.stamp)
+            try:
+                self.db.put_item(TableName=self.settings.receiving_table, Item=plan.item,
+                                 ConditionExpression=expression, ExpressionAttributeNames=names,
+                                 ExpressionAttributeValues={k: _SERIALIZE(v) for k, v in values.items()})
+                outcome = "replicated"
+            except UNREACHABLE as exc:
+                self.unreachable = f"{self.settings.receiving_region} unreachable: {exc}"
+                raise
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                    raise
+                outcome = "superseded"
+        with self._lock:
+            self.outcomes[outcome] += 1
+        return outcome
+
+    def handle(self, event: dict, context: Optional[LambdaContext] = None) -> dict:
+        """Process one batch; the response lists the sequence numbers of the records that failed."""
+        records = event.get("Records") if isinstance(event, dict) else None
+        if not isinstance(records, list) or not records:
+            logger.warning("not a DynamoDB Streams event (no Records); nothing to do")
+            return {"batchItemFailures": []}
+        self.outcomes.clear()
+        self.unreachable = None
+        try:
+            return process_partial_response(event=event, record_handler=self.replicate, processor=self.processor,
+                                            context=context)
+        except BatchProcessingError:
+            # Every record failed: a function error makes Lambda bisect the batch and retry the halves.
+            logger.error("every record of the batch failed", extra={"records": len(records)})
+            raise
+        finally:
+            failed = len(self.processor.fail_messages)
+            logger.info("batch", extra={"outcomes": dict(self.outcomes), "failed": failed,
+                                        "unreachable": self.unreachable})
+            self.publish_lag(event)
+
+    def publish_lag(self, event: dict) -> Optional[float]:
+        """Put ReplicationLatency (ms) in the receiving region; a CloudWatch failure never fails the batch.
+        Skipped when the batch found the receiving region unreachable (its CloudWatch is there too)."""
+        if self.unreachable:
+            return None
+        created = []
+        for record in event.get("Records", []):
+            try:
+                created.append(_epoch_seconds((record.get("dynamodb") or {}).get("ApproximateCreationDateTime")))
+            except (UnreplicableRecord, TypeError, ValueError):
+                continue
+        lag = batch_lag_milliseconds(created, self.clock())
+        if lag is None:
+            return None
+        metric = lag_metric(self.settings.receiving_table, self.settings.source_region)
+        try:
+            self.cloudwatch.put_metric_data(Namespace=metric["Namespace"], MetricData=[{
+                "MetricName": metric["MetricName"], "Dimensions": metric["Dimensions"],
+                "Timestamp": self.clock(), "Value": lag, "Unit": LAG_UNIT}])
+        except (BotoCoreError, ClientError) as exc:
+            logger.warning("could not publish the replication lag", extra={"error": str(exc), "lagMs": lag})
+        return lag
+
+
+_replicator: Optional[Replicator] = None
+
+
+def _all_failed(event: Any) -> dict:
+    """Report every record as failed: Lambda keeps them and retries, nothing is checkpointed past them."""
+    records = event.get("Records", []) if isinstance(event, dict) else []
+    return {"batchItemFailures": [{"itemIdentifier": (r.get("dynamodb") or {}).get("SequenceNumber")}
+                                  for r in records if isinstance(r, dict)]}
+
+
+@logger.inject_lambda_context
+def handler(event: dict, context: LambdaContext) -> dict:
+    """Lambda entry point (DynamoDB Streams event source mapping with ReportBatchItemFailures)."""
+    global _replicator
+    if _replicator is None:
+        try:
+            _replicator = Replicator(load_replicator_settings())
+        except SettingsError as exc:
+            logger.error(f"bad configuration, the batch is reported failed and will be retried: {exc}")
+            return _all_failed(event)
+    return _replicator.handle(event, context)
