@@ -180,7 +180,7 @@ def render_timeline(run, result: ScenarioResult, mode: str, path: Path) -> None:
                        s=40, label=f"acknowledged, then lost ({result.lost})", zorder=3)
     writes.axhline(0, color="black", linewidth=0.6)
     writes.set_ylabel("writes / 0.5 s", fontsize=8)
-    writes.legend(loc="lower left", fontsize=7, ncol=2)
+    writes.legend(loc="upper center", bbox_to_anchor=(0.5, -0.32), fontsize=7, ncol=4, frameon=False)
     writes.set_title("writes", fontsize=9, loc="left")
     writes.set_xlabel("seconds since the scenario started")
 
@@ -190,7 +190,7 @@ def render_timeline(run, result: ScenarioResult, mode: str, path: Path) -> None:
         ax.set_xlim(0, rel(end))
     health.text(rel(run.fault_at), -0.55, f" {label}", color="#e41a1c", fontsize=8, va="top")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
     plt.close(fig)
 
 

@@ -109,12 +109,13 @@ def collect(world: DrillWorld, name: str, kind: ScenarioKind, start: float, faul
     checked = _active_now(world)
     present = world.keys_in(checked)
     end = time.time()
+    details = {"replicated": world.pumps.delivered()} if world.pumps is not None else {}
     return ScenarioRun(
         name=name, kind=kind, start=start, fault_at=fault_at, end=end, failed=failed, targets=targets,
         checked_region=checked, writes=writes, present=present, traffic=list(world.traffic.records),
         answers=list(world.traffic.answers), health_changes=world.route53.changes(),
         transitions=list(world.sampler.transitions), active=[(t, a) for t, a, _, _ in world.sampler.samples],
-        states=list(world.states), invocations=list(world.monitors.outcomes),
+        states=list(world.states), invocations=list(world.monitors.outcomes), details=details,
     )
 
 
@@ -166,13 +167,17 @@ def failback(world: DrillWorld, short: bool, limit: float) -> ScenarioRun:
     recovered = time.time()
     wait_until(lambda: http_status(world.apps[primary].url + "/health", 1.0, 1.0) == 200, timeout=10)
     if world.pumps is not None:  # the operator waits for replication to catch up before failing back
-        wait_until(world.pumps.idle, timeout=15)
+        caught_up = wait_until(lambda: world.pumps.caught_up(recovered), timeout=15)
+        run_notes = [] if caught_up else ["replication had not caught up 15 s after the recovery"]
+    else:
+        run_notes = []
     time.sleep(3.0 if short else 4.0)  # meanwhile traffic must stay where writes are (3 checks would move it)
     action = time.time()
     result = world.operator({"action": "failback", "reason": "drill: operator failback"})
     wait_until(lambda: _moved(world, action, {primary}), timeout=limit)
     time.sleep(1.5 if short else 2.5)
     run = collect(world, "failback", "failback", start, action, None, {primary})
+    run.notes.extend(run_notes)
     early = [r for r in run.traffic if recovered <= r.at < action and r.region == primary]
     if early:
         run.problems.append(f"traffic went back to {primary} {early[0].at - recovered:.1f}s after it recovered, "
