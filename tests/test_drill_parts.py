@@ -142,7 +142,9 @@ def test_the_timeline_picture_is_a_png(tmp_path):
         present={f"w#{i}" for i in range(100) if i != 29},
         traffic=[TrafficRecord(start + i * 0.1, "us-east-1" if i < 70 else "us-east-2", i < 30 or i >= 70)
                  for i in range(120)],
-        answers=[(start, "us-east-1"), (start + 7, "us-east-2")],
+        answers=[(start, "us-east-1"), (start + 6, "us-east-2")],
+        user_answers={0: [(start, "us-east-1"), (start + 7, "us-east-2")], 1: [(start, "us-east-1"),
+                                                                               (start + 9, "us-east-2")]},
         health_changes=[(start + 6, "us-east-1", False)],
         transitions=[Transition(start + 6.2, 1, "us-east-1", "us-east-2")],
         active=[(start, "us-east-1"), (start + 6.3, "us-east-2")],

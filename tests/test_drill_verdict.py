@@ -12,6 +12,7 @@ from drctl.drill.measure import (
     Transition,
     WriteRecord,
     first_acknowledged_write,
+    first_served_every_user,
     first_served_request,
     first_status_change,
     first_transition,
@@ -147,6 +148,14 @@ def test_figures_from_records():
     assert first_transition(moves, fault) == pytest.approx(3.1)
     assert first_transition(moves, fault, {"us-east-1"}) == pytest.approx(20.0)
     assert transitions_between(moves, 0.0, 20.0) == 1
+
+
+def test_the_traffic_rto_is_the_slowest_users():
+    traffic = [TrafficRecord(11.0, "us-east-2", True, user=0), TrafficRecord(12.0, "us-east-1", False, user=1),
+               TrafficRecord(16.0, "us-east-2", True, user=1)]
+    assert first_served_every_user(traffic, 10.0, {"us-east-2"}) == pytest.approx(6.0)
+    assert first_served_every_user(traffic[:2], 10.0, {"us-east-2"}) is None  # user 1 never got there
+    assert first_served_every_user([], 10.0, {"us-east-2"}) is None
 
 
 def test_lost_writes_are_acknowledged_ones_missing_afterwards_and_the_rpo_spans_them():

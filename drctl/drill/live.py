@@ -54,7 +54,8 @@ def http_status(url: str, connect_timeout: float, response_timeout: float) -> Op
 
 
 class Route53Emulator:
-    """Route 53's checkers over each region's route-health URL (`/health/route`), and its failover answer.
+    """Route 53's checkers over each region's route-health URL (`/health/route`), and its failover answer
+    (recorded in `answers` each time it changes).
 
     Every checker of every endpoint sends one request per interval, offset from the others; a check that gets
     no answer holds only its own worker, so a hung endpoint delays no other check."""
@@ -71,6 +72,7 @@ class Route53Emulator:
         self._pool = ThreadPoolExecutor(max_workers=len(self.regions) * checkers * 4, thread_name_prefix="r53")
         self._offsets = checker_offsets(checkers, interval)
         self._thread = threading.Thread(target=self._schedule, name="route53", daemon=True)
+        self.answers: list[tuple[float, str]] = [(clock(), failover_answer(self.regions, self.checks.healthy()))]
 
     def start(self) -> None:
         self._thread.start()
@@ -89,7 +91,10 @@ class Route53Emulator:
     def _check(self, region: str, checker: int) -> None:
         passed = check_passed(http_status(self.urls[region], CHECKER_CONNECT_SECONDS, CHECKER_RESPONSE_SECONDS))
         with self._lock:
-            self.checks.record(region, checker, passed, self.clock())
+            if self.checks.record(region, checker, passed, self.clock()):
+                answer = failover_answer(self.regions, self.checks.healthy())
+                if answer != self.answers[-1][1]:
+                    self.answers.append((self.clock(), answer))
 
     def healthy(self) -> dict[str, bool]:
         with self._lock:
@@ -108,11 +113,15 @@ class Route53Emulator:
 
 class TrafficClient:
     """A user: resolves the public name through a resolver that caches for the record's TTL, then sends a
-    request to the application of the region the answer names, every `period` seconds."""
+    request to the application of the region the answer names, every `period` seconds. `first_expiry` is when
+    the answer the resolver already holds at the start runs out: users' caches expire at different times."""
 
     def __init__(self, route53: Route53Emulator, app_urls: Mapping[str, str], ttl: float, stop: threading.Event,
-                 period: float = 0.1, clock: Callable[[], float] = time.time) -> None:
+                 user: int = 0, first_expiry: float = 0.0, period: float = 0.2,
+                 clock: Callable[[], float] = time.time) -> None:
         self.route53 = route53
+        self.user = user
+        self.first_expiry = first_expiry
         self.app_urls = dict(app_urls)
         self.ttl = ttl
         self.period = period
@@ -127,14 +136,14 @@ class TrafficClient:
         self._thread.start()
 
     def _run(self) -> None:
-        cache: Optional[CachedAnswer] = None
+        cache: Optional[CachedAnswer] = CachedAnswer(self.route53.answer(), self.first_expiry)
         while not self.stop.is_set():
             now = self.clock()
             cache = resolve_cached(cache, now, self.ttl, self.route53.answer)
             if not self.answers or self.answers[-1][1] != cache.region:
                 self.answers.append((now, cache.region))
             status = http_status(self.app_urls[cache.region] + "/", 0.5, 1.0)
-            self.records.append(TrafficRecord(now, cache.region, status == 200))
+            self.records.append(TrafficRecord(now, cache.region, status == 200, self.user))
             if pause(self.stop, now + self.period, self.clock):
                 break
 

@@ -34,6 +34,8 @@ class TrafficRecord:
     at: float
     region: str
     served: bool
+    user: int = 0
+    """Which user (resolver) sent it: each user's resolver caches the answer on its own schedule."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,19 @@ def first_served_request(requests: Iterable[TrafficRecord], since: float, region
     """Seconds from `since` to the first request at or after it that one of `regions` served."""
     times = [r.at for r in requests if r.served and r.at >= since and r.region in regions]
     return min(times) - since if times else None
+
+
+def first_served_every_user(requests: Iterable[TrafficRecord], since: float,
+                            regions: Collection[str]) -> Optional[float]:
+    """Seconds from `since` until every user has been served by one of `regions` (the slowest user's resolver
+    cache decides; None when some user never was)."""
+    by_user: dict[int, list[TrafficRecord]] = {}
+    for r in requests:
+        by_user.setdefault(r.user, []).append(r)
+    firsts = [first_served_request(records, since, regions) for records in by_user.values()]
+    if not firsts or any(f is None for f in firsts):
+        return None
+    return max(firsts)
 
 
 def first_status_change(changes: Iterable[tuple[float, str, bool]], since: float, region: str,

@@ -135,13 +135,17 @@ def render_timeline(run, result: ScenarioResult, mode: str, path: Path) -> None:
                      "(healthy teal, unhealthy grey)", fontsize=9, loc="left")
 
     index = {r: i for i, r in enumerate(regions)}
-    for series, label, style in ((run.active, "writes (control item)", "-"), (run.answers, "traffic (DNS answer)", "--")):
-        segs = _segments(series, start, end)
+    for series, label, style, shift, color in ((run.active, "writes (control item)", "-", 0.0, "#1f78b4"),
+                                               (run.answers, "Route 53's answer", "--", -0.1, "#ff7f00")):
         xs, ys = [], []
-        for a, b, region in segs:
+        for a, b, region in _segments(series, start, end):
             xs += [rel(a), rel(b)]
-            ys += [index[region], index[region]]
-        where.plot(xs, [y - (0.08 if style == "--" else 0) for y in ys], style, linewidth=2.2, label=label)
+            ys += [index[region] + shift] * 2
+        where.plot(xs, ys, style, linewidth=2.2, label=label, color=color)
+    for user, answers in sorted(run.user_answers.items()):  # one thin line per user's resolver cache
+        for a, b, region in _segments(answers, start, end):
+            where.hlines(index[region] - 0.2 - 0.05 * user, rel(a), rel(b), color="#6a3d9a", linewidth=1.6,
+                         label="users' cached answers (one line each)" if user == 0 and a == start else None)
     for t in run.transitions:
         if start <= t.at <= end:
             where.axvline(rel(t.at), color="#6a3d9a", linewidth=1, linestyle=":")

@@ -16,6 +16,7 @@ from drctl.drill.measure import (
     Transition,
     WriteRecord,
     first_acknowledged_write,
+    first_served_every_user,
     first_served_request,
     first_status_change,
     first_transition,
@@ -63,6 +64,9 @@ class ScenarioRun:
     present: set[str]
     traffic: list[TrafficRecord]
     answers: list[tuple[float, str]]
+    """Route 53's answer each time it changed."""
+    user_answers: dict[int, list[tuple[float, str]]]
+    """Each user's cached answer each time it changed."""
     health_changes: list[tuple[float, str, bool]]
     transitions: list[Transition]
     active: list[tuple[float, str]]
@@ -92,7 +96,7 @@ def _steady(world: DrillWorld, since: float) -> bool:
     active = _active_now(world)
     return (all(world.route53.healthy().values())
             and first_acknowledged_write(world.writer.records(), since, {active}) is not None
-            and first_served_request(world.traffic.records, since, world.regions) is not None)
+            and first_served_request(world.traffic(), since, world.regions) is not None)
 
 
 def warm_up(world: DrillWorld, seconds: float) -> None:
@@ -112,8 +116,8 @@ def collect(world: DrillWorld, name: str, kind: ScenarioKind, start: float, faul
     details = {"replicated": world.pumps.delivered()} if world.pumps is not None else {}
     return ScenarioRun(
         name=name, kind=kind, start=start, fault_at=fault_at, end=end, failed=failed, targets=targets,
-        checked_region=checked, writes=writes, present=present, traffic=list(world.traffic.records),
-        answers=list(world.traffic.answers), health_changes=world.route53.changes(),
+        checked_region=checked, writes=writes, present=present, traffic=world.traffic(),
+        answers=list(world.route53.answers), user_answers=world.user_answers(), health_changes=world.route53.changes(),
         transitions=list(world.sampler.transitions), active=[(t, a) for t, a, _, _ in world.sampler.samples],
         states=list(world.states), invocations=list(world.monitors.outcomes), details=details,
     )
@@ -121,7 +125,7 @@ def collect(world: DrillWorld, name: str, kind: ScenarioKind, start: float, faul
 
 def _moved(world: DrillWorld, since: float, regions: set[str]) -> bool:
     return (first_acknowledged_write(world.writer.records(), since, regions) is not None
-            and first_served_request(world.traffic.records, since, regions) is not None)
+            and first_served_every_user(world.traffic(), since, regions) is not None)
 
 
 def primary_fails(world: DrillWorld, short: bool, limit: float, crash: bool = False) -> ScenarioRun:
@@ -234,7 +238,7 @@ def evaluate(run: ScenarioRun, budget: Budget, inputs: BudgetInputs, timers: Dri
                                     if budgets["monitorDetectionSeconds"] is not None else None),
         "writeRtoSeconds": (first_acknowledged_write(run.writes, run.fault_at, run.targets)
                             if run.targets and budgets["writeRtoSeconds"] is not None else None),
-        "trafficRtoSeconds": (first_served_request(run.traffic, run.fault_at, run.targets)
+        "trafficRtoSeconds": (first_served_every_user(run.traffic, run.fault_at, run.targets)
                               if run.targets and budgets["trafficRtoSeconds"] is not None else None),
         "rpoSeconds": rpo_seconds(lost, run.fault_at),
     }

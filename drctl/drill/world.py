@@ -45,6 +45,9 @@ APP = "orders"
 TABLE = "orders-drill"
 CONTROL_TABLE = "orders-drill-dr-control"
 PARAMETER = "/orders/drill/active_region"
+USERS = 4
+"""Users sending traffic, each through its own resolver cache, their expiries spread over the TTL: the traffic
+RTO is the slowest user's, so the drill sees close to the worst case the budget assumes."""
 
 
 class DrillWorld:
@@ -111,12 +114,14 @@ class DrillWorld:
         self.route53 = Route53Emulator(self.regions, {r: a.url + "/health/route" for r, a in self.apps.items()},
                                        t.health_interval_seconds, t.health_failure_threshold, t.health_checkers,
                                        self.stop)
-        self.traffic = TrafficClient(self.route53, {r: a.url for r, a in self.apps.items()}, t.dns_ttl_seconds,
-                                     self.stop)
+        began = time.time()
+        self.users = [TrafficClient(self.route53, {r: a.url for r, a in self.apps.items()}, t.dns_ttl_seconds,
+                                    self.stop, user=i, first_expiry=began + t.dns_ttl_seconds * (i + 1) / USERS)
+                      for i in range(USERS)]
         self.sampler = ControlSampler(self.direct("dynamodb", CONTROL_TABLE_REGION), CONTROL_TABLE, f"control#{APP}", self.regions, self.stop)
         self.monitors = MonitorFleet(self.regions, self.orchestrator, lambda r: r not in self.down,
                                      t.schedule_seconds, self.stop)
-        for actor in (self.sampler, self.route53, self.traffic, self.writer, self.monitors):
+        for actor in (self.sampler, self.route53, *self.users, self.writer, self.monitors):
             actor.start()
 
     def direct(self, service: str, region: str):
@@ -160,8 +165,8 @@ class DrillWorld:
 
     def _stop_actors(self) -> None:
         self.stop.set()
-        for name in ("writer", "traffic", "route53", "sampler", "monitors"):
-            actor = getattr(self, name, None)
+        for actor in [getattr(self, n, None) for n in ("writer", "route53", "sampler", "monitors")] + \
+                getattr(self, "users", []):
             if actor is not None:
                 actor.join(3.0)
 
@@ -226,6 +231,13 @@ class DrillWorld:
             self.replication.repair(region, rounds=1)
 
     # -- reading the outcome ----------------------------------------------------------------------------------
+    def traffic(self) -> list:
+        """Every user's requests, in time order."""
+        return sorted((r for user in self.users for r in list(user.records)), key=lambda r: r.at)
+
+    def user_answers(self) -> dict[int, list[tuple[float, str]]]:
+        return {user.user: list(user.answers) for user in self.users}
+
     def keys_in(self, region: str) -> set[str]:
         """Every item key in `region`'s table (tombstones excluded), read straight from moto."""
         client = self.direct("dynamodb", region)
