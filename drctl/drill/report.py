@@ -156,7 +156,7 @@ def render_timeline(run, result: ScenarioResult, mode: str, path: Path) -> None:
     if crash:
         where.axvline(rel(run.fault_at) + crash["at"], color="black", linewidth=1.2, linestyle="-.",
                       label=f"orchestrator in {crash['region']} crashed after the epoch bump")
-    where.legend(loc="best", fontsize=8)
+    where.legend(loc="lower right", fontsize=8)
     where.set_title("where writes and traffic go (dotted: epoch bumps)", fontsize=9, loc="left")
 
     width = 0.5
