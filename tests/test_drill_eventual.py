@@ -34,8 +34,8 @@ def test_delivery_resumes_at_the_first_reported_failure():
 def test_a_get_records_record_takes_lambdas_shape():
     from datetime import datetime, timezone
 
-    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1",
-                                                  "ApproximateCreationDateTime": datetime(2026, 1, 1, tzinfo=timezone.utc)}}
+    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1", "ApproximateCreationDateTime": created}}
     shaped = as_lambda_record(record, "arn:stream", EAST)
     assert shaped["dynamodb"]["ApproximateCreationDateTime"] == 1767225600.0
     assert (shaped["eventSourceARN"], shaped["awsRegion"]) == ("arn:stream", EAST)

@@ -96,7 +96,8 @@ def test_a_connection_open_when_the_gate_is_cut_stops_being_answered(upstream):
 @pytest.fixture
 def moto_world(monkeypatch):
     servers = {r: HealthServer() for r in REGIONS}
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": HOME}.items():
+    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                 "AWS_DEFAULT_REGION": HOME}.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -168,3 +169,46 @@ def test_drill_usage_errors_exit_2_with_one_line(tmp_path, capsys):
     with pytest.raises(SystemExit) as bad_mode:
         main(["drill", "--mode", "quantum"])
     assert bad_mode.value.code == 2
+
+
+class FakeRegion:
+    """A region's table as the strong-mode replication sees it: takes writes unless down."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.items: list[dict] = []
+
+    def put_item(self, TableName=None, Item=None):  # noqa: N803 - boto3's argument names
+        if self.down:
+            raise ConnectionError("region down")
+        self.items.append(Item)
+
+    def batch_write_item(self, RequestItems):  # noqa: N803
+        for request in RequestItems["orders-drill"]:
+            self.put_item(Item=request["PutRequest"]["Item"])
+
+
+def test_strong_mode_acknowledges_on_a_majority_and_repairs_a_region_that_missed_writes():
+    from drctl.drill.live import SynchronousReplication
+
+    tables = {r: FakeRegion() for r in REGIONS}
+    replication = SynchronousReplication(REGIONS, "orders-drill", lambda region: tables[region])
+    try:
+        active = tables["us-east-1"]
+        assert replication.put(active, "us-east-1", {"pk": "w#1"}) is True
+        tables["us-east-2"].down = True
+        assert replication.put(active, "us-east-1", {"pk": "w#2"}) is True  # us-east-1 + us-west-2: a majority
+        tables["us-west-2"].down = True
+        assert replication.put(active, "us-east-1", {"pk": "w#3"}) is False  # the active region alone
+        active.down = True
+        with pytest.raises(ConnectionError):
+            replication.put(active, "us-east-1", {"pk": "w#4"})
+        time.sleep(0.2)
+        assert replication.missed("us-east-2") == 3 and replication.missed("us-west-2") == 2
+        tables["us-east-2"].down = False
+        assert replication.repair("us-east-2") == 3
+        assert [i["pk"] for i in tables["us-east-2"].items] == [{"S": "w#1"}, {"S": "w#2"}, {"S": "w#3"},
+                                                                 {"S": "w#4"}]
+        assert replication.missed("us-east-2") == 0
+    finally:
+        replication.close()

@@ -229,25 +229,21 @@ class SynchronousReplication:
         self.client_for(region).put_item(TableName=self.table, Item=item)
 
     def put(self, active_table: Any, active: str, item: dict) -> bool:
+        """Write `item` through the application's table handle (in the caller's thread) and copy it to the other
+        regions at once; True once the active region and a majority have it."""
         wire = {k: _SERIALIZE(v) for k, v in item.items()}
         futures: dict[Future, str] = {}
         for region in self.regions:
-            future = (self._pool.submit(active_table.put_item, Item=item) if region == active
-                      else self._pool.submit(self._copy, region, wire))
-            future.add_done_callback(lambda f, region=region: self._note(f, region, wire))
-            futures[future] = region
-        copied: set[str] = set()
-        pending = set(futures)
-        while pending:
+            if region != active:
+                future = self._pool.submit(self._copy, region, wire)
+                future.add_done_callback(lambda f, region=region: self._note(f, region, wire))
+                futures[future] = region
+        active_table.put_item(Item=item)  # raises when the active region does not take it: not acknowledged
+        copies, pending = 1, set(futures)
+        while pending and copies < self.majority:
             done, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in done:
-                if future.exception() is None:
-                    copied.add(futures[future])
-                elif futures[future] == active:
-                    return False
-            if active in copied and len(copied) >= self.majority:
-                return True
-        return False
+            copies += sum(1 for future in done if future.exception() is None)
+        return copies >= self.majority
 
     def _note(self, future: Future, region: str, wire: dict) -> None:
         if future.cancelled() or future.exception() is not None:

@@ -153,8 +153,8 @@ class LoopbackSession:
     """Stands in for `boto3.Session` wherever the runtime takes one: every client reaches its region through
     that region's gate (or the endpoint the caller passes), with dummy credentials, and no call waits longer
     than the runtime's own per-call deadline. Clients and resources are made under a lock (a boto3 session
-    is not thread-safe); those asked for without a config are reused per (service, region, endpoint), since
-    `ActiveRegionResolver.table()` asks for a resource on every write."""
+    is not thread-safe); those asked for without a config are reused per (service, region, endpoint), resources
+    per thread too, since `ActiveRegionResolver.table()` asks for a resource on every write."""
 
     def __init__(self, endpoint_for: Callable[[str], str], default_config: Config = APPLICATION_CALLS) -> None:
         self.endpoint_for = endpoint_for
@@ -173,7 +173,8 @@ class LoopbackSession:
             if config is not None or kwargs:  # the caller keeps what it asked for with its own config
                 return factory(service, region_name=region, endpoint_url=endpoint,
                                config=_capped(config, self.default_config), **kwargs)
-            key = (kind, service, region, endpoint)
+            # boto3 resources are not thread-safe: one per thread; clients are shared
+            key = (kind, service, region, endpoint, threading.get_ident() if kind == "resource" else None)
             if key not in self._made:
                 self._made[key] = factory(service, region_name=region, endpoint_url=endpoint,
                                           config=_capped(None, self.default_config))

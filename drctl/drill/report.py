@@ -7,7 +7,7 @@ from typing import Optional, Sequence
 
 from rich.table import Table
 
-from drctl.drill.verdict import FIGURE_LABELS, TOLERANCE, ScenarioResult, scenario_failures
+from drctl.drill.verdict import TOLERANCE, ScenarioResult, scenario_failures
 
 REPORT_NAME = "drill-report.json"
 TABLE_FIGURES = ("detectionSeconds", "monitorDetectionSeconds", "writeRtoSeconds", "trafficRtoSeconds", "rpoSeconds")
@@ -76,7 +76,8 @@ def render_table(report: dict) -> Table:
         lost = s["writes"]["lost"]
         writes = f"{s['writes']['acknowledged']} / " + (f"[bold red]{lost}[/bold red]" if lost else "0")
         verdict = "[green]pass[/green]" if s["ok"] else "[bold red]FAIL[/bold red]"
-        table.add_row(s["name"], transitions, *[_cell(s["figures"].get(n, _NOT_MEASURED)) for n in TABLE_FIGURES], writes, verdict)
+        cells = [_cell(s["figures"].get(n, _NOT_MEASURED)) for n in TABLE_FIGURES]
+        table.add_row(s["name"], transitions, *cells, writes, verdict)
     return table
 
 

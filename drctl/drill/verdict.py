@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Optional, Sequence
 
-from components.budget import TRANSITION_ALLOWANCE_SECONDS, Budget, BudgetInputs, compute_budget, write_trigger
+from components.budget import TRANSITION_ALLOWANCE_SECONDS, Budget, BudgetInputs, write_trigger
 
 TOLERANCE = 0.2
 """A measured figure may exceed its budget by this fraction before the drill fails."""

@@ -118,7 +118,8 @@ class DrillWorld:
         self.users = [TrafficClient(self.route53, {r: a.url for r, a in self.apps.items()}, t.dns_ttl_seconds,
                                     self.stop, user=i, first_expiry=began + t.dns_ttl_seconds * (i + 1) / USERS)
                       for i in range(USERS)]
-        self.sampler = ControlSampler(self.direct("dynamodb", CONTROL_TABLE_REGION), CONTROL_TABLE, f"control#{APP}", self.regions, self.stop)
+        self.sampler = ControlSampler(self.direct("dynamodb", CONTROL_TABLE_REGION), CONTROL_TABLE, f"control#{APP}",
+                                      self.regions, self.stop)
         self.monitors = MonitorFleet(self.regions, self.orchestrator, lambda r: r not in self.down,
                                      t.schedule_seconds, self.stop)
         for actor in (self.sampler, self.route53, *self.users, self.writer, self.monitors):
