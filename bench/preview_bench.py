@@ -9,6 +9,7 @@ process that only imports pulumi and the pulumi_aws modules the aws layout uses.
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -20,6 +21,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
+# The digitalocean layout also imports these provider SDKs (each loads its whole package on import).
+DO_FLOOR = ("import pulumi, pulumi_aws, pulumi_digitalocean as do, pulumi_kubernetes as k8s, pulumi_tls; "
+            "do.KubernetesCluster; do.get_kubernetes_versions; k8s.Provider; k8s.apps.v1.Deployment; k8s.core.v1.Service; "
+            "k8s.core.v1.Namespace; k8s.policy.v1.PodDisruptionBudget; k8s.rbac.v1.Role")
 FLOOR = ("import pulumi, pulumi_aws as aws; aws.Provider; aws.dynamodb.Table; aws.ecs.Service; aws.lb.LoadBalancer; "
          "aws.ec2.Vpc; aws.route53.Record; aws.lambda_.Function; aws.iam.Role; aws.sns.Topic; aws.kms.Key; "
          "aws.ssm.Parameter; aws.cloudwatch.MetricAlarm; aws.secretsmanager.Secret")
@@ -55,14 +60,20 @@ def main() -> None:
                      for _ in range(args.runs)]
             out = subprocess.run([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"],
                                  cwd=ROOT, check=True, capture_output=True, text=True).stdout
-            resources = out.count('"urn"')
-            rows.append((n, resources, statistics.median(times), max(times)))
+            counts = json.loads(out)["counts"]  # the same counting as the text view and the README
+            rows.append((n, counts["cloudResources"], counts["pulumiTotal"], statistics.median(times), max(times)))
     prod = [timed([py, "-m", "drctl", "preview", "--stack", "prod", "--json"]) for _ in range(args.runs)]
     print(f"prod (3 regions): median {statistics.median(prod):.2f}s")
-    print("regions  resources  median_s  max_s  over_floor_s")
-    for n, resources, med, worst in rows:
-        print(f"{n:7d}  {resources:9d}  {med:8.2f}  {worst:5.2f}  {med - statistics.median(floor):12.2f}")
-    per_region = (rows[-1][2] - rows[0][2]) / (rows[-1][0] - rows[0][0])
+    do_floor = [timed([py, "-c", DO_FLOOR]) for _ in range(args.runs)]
+    print(f"import floor of the digitalocean layout (+ DigitalOcean, Kubernetes, TLS SDKs): "
+          f"median {statistics.median(do_floor):.2f}s")
+    for stack in ("do", "ovh"):
+        times = [timed([py, "-m", "drctl", "preview", "--stack", stack, "--json"]) for _ in range(args.runs)]
+        print(f"{stack} (2 sites): median {statistics.median(times):.2f}s")
+    print("regions  cloud_resources  pulumi_total  median_s  max_s  over_floor_s")
+    for n, cloud, total, med, worst in rows:
+        print(f"{n:7d}  {cloud:15d}  {total:12d}  {med:8.2f}  {worst:5.2f}  {med - statistics.median(floor):12.2f}")
+    per_region = (rows[-1][3] - rows[0][3]) / (rows[-1][0] - rows[0][0])
     print(f"marginal cost per extra region: {per_region:.3f}s")
 
 

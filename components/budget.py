@@ -54,6 +54,8 @@ class BudgetInputs:
     objective_rpo_seconds: int
     scale_up_seconds: int = 0
     """0 for a hot standby (full size everywhere); the site kind's allowance for a warm one."""
+    in_proxy_failover_seconds: Optional[float] = None
+    """ovh-hybrid: a site's HAProxy sends traffic to the next region after inter x fall, before DNS moves."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,7 @@ class Budget:
     worst_failure: Optional[str] = None
     """The active region whose failure gives the worst write RTO."""
     scale_up_seconds: int = 0
+    in_proxy_failover_seconds: Optional[float] = None
     traffic_follows_writes_seconds: int = 0
     """After writes move to a higher-priority region, the time until its health check passes again and
     the DNS answer changes: the cost of keeping traffic with writes (not part of the outage RTO)."""
@@ -115,6 +118,7 @@ class Budget:
             "worstFailure": self.worst_failure,
             "scaleUpSeconds": self.scale_up_seconds,
             "trafficFollowsWritesSeconds": self.traffic_follows_writes_seconds,
+            "inProxyFailoverSeconds": self.in_proxy_failover_seconds,
             "rpoSeconds": self.rpo_seconds,
             "automaticFailover": self.automatic_failover,
             "objectives": {
@@ -191,6 +195,7 @@ def compute_budget(i: BudgetInputs) -> Budget:
         write_path=path,
         worst_failure=failed,
         scale_up_seconds=i.scale_up_seconds,
+        in_proxy_failover_seconds=i.in_proxy_failover_seconds,
         traffic_follows_writes_seconds=follows,
     )
 
@@ -200,17 +205,17 @@ def _ceil(seconds: float) -> int:
     return whole if whole == seconds else whole + 1
 
 
-def budget_inputs_from_config(cfg, scale_kind: str = "ecs", dns_ttl_seconds: int = ALIAS_TO_ALB_TTL_SECONDS,
-                              orchestrator_regions: Optional[tuple[str, ...]] = None) -> BudgetInputs:
-    """Read the budget's inputs from a StackConfig (kept here so every caller agrees)."""
+def budget_inputs_from_config(cfg, orchestrator_regions: Optional[tuple[str, ...]] = None) -> BudgetInputs:
+    """Read the budget's inputs from a validated stack config of any layout (kept here so every caller
+    agrees): the layout's model says how its standbys scale (`scale_kind`) and its records' TTL (`dns_ttl`)."""
     regions = tuple(cfg.regions.all)
-    warm = cfg.app.standby == "warm"
+    in_proxy = getattr(cfg, "in_proxy_failover_seconds", None)
     return BudgetInputs(
         regions=regions,
         orchestrator_regions=orchestrator_regions if orchestrator_regions is not None else regions,
         health_interval_seconds=cfg.health_check.interval,
         health_failure_threshold=cfg.health_check.failure_threshold,
-        dns_ttl_seconds=dns_ttl_seconds,
+        dns_ttl_seconds=cfg.dns_ttl,
         alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
         probe_interval_seconds=cfg.failover.probe_interval_seconds,
         probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
@@ -221,5 +226,6 @@ def budget_inputs_from_config(cfg, scale_kind: str = "ecs", dns_ttl_seconds: int
         automatic_failover=cfg.failover.mode == "automatic",
         objective_rto_seconds=cfg.objectives.rto_seconds,
         objective_rpo_seconds=cfg.objectives.rpo_seconds,
-        scale_up_seconds=SCALE_UP_ALLOWANCE_SECONDS[scale_kind] if warm else 0,
+        scale_up_seconds=SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind],
+        in_proxy_failover_seconds=in_proxy() if in_proxy else None,
     )

@@ -7,12 +7,20 @@ names the key path (`dr:regions.secondaries[0]: ...`), never as a traceback.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Iterable, Literal, Mapping, Optional
+from urllib.parse import urlsplit
 
+from docker_image.reference import InvalidReference, Reference
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
+
+from components.addressing import default_vpc_cidr, first_overlap, vpc_cidr_problem
+from components.naming import dns_name_problem, record_names
 
 NAMESPACE = "dr"
 
@@ -23,10 +31,27 @@ MRSC_REGION_SETS: tuple[frozenset[str], ...] = (
     frozenset({"eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"}),
     frozenset({"ap-northeast-1", "ap-northeast-2", "ap-northeast-3"}),
 )
-IMPLEMENTED_LAYOUTS = ("aws",)
-PLANNED_LAYOUTS = ("digitalocean", "ovh-hybrid")
+LAYOUTS = ("aws", "digitalocean", "ovh-hybrid")
 
-_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+COMMERCIAL_PARTITION = "aws"
+# What every region of a stack must offer: the services the aws layout declares there.
+REGION_SERVICES = ("dynamodb", "ecs", "elbv2", "lambda", "ssm", "sns", "kms", "logs", "events", "secretsmanager")
+# Fargate (Linux) task sizes: CPU units -> the memory sizes (MiB) offered with them.
+FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4096 + 1, 1024)),
+    1024: tuple(range(2048, 8192 + 1, 1024)),
+    2048: tuple(range(4096, 16384 + 1, 1024)),
+    4096: tuple(range(8192, 30720 + 1, 1024)),
+    8192: tuple(range(16384, 61440 + 1, 4096)),
+    16384: tuple(range(32768, 122880 + 1, 8192)),
+}
+# Set by the stack on every task (the DR client reads them) or by ECS itself; a user value would be
+# silently overridden or would silently override.
+RESERVED_ENV_PREFIX = "DR_"
+RESERVED_ENV_NAMES = frozenset({"AWS_REGION", "AWS_DEFAULT_REGION"})
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ROUTE53_RESOURCE_PATH_MAX = 255
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FQDN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}\.?$")
@@ -46,13 +71,58 @@ class _Model(BaseModel):
     """camelCase keys in the stack file, snake_case in Python; unknown keys are mistakes."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True
+        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
+        # No coercion: YAML `true` is not 1, "8080" is not 8080, 1 is not true.
+        strict=True,
     )
 
 
+@lru_cache(maxsize=None)
+def partition_regions() -> dict[str, frozenset[str]]:
+    """Partition name -> its regions, from botocore's endpoint data (kept current by AWS's SDK releases)."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    return {p: frozenset(session.get_available_regions("ec2", partition_name=p))
+            for p in session.get_available_partitions()}
+
+
+@lru_cache(maxsize=None)
+def commercial_regions() -> frozenset[str]:
+    """Regions of the commercial partition where every service the layout declares is offered."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    regions = set(partition_regions()[COMMERCIAL_PARTITION])
+    for service in REGION_SERVICES:
+        regions &= set(session.get_available_regions(service, partition_name=COMMERCIAL_PARTITION))
+    return frozenset(regions)
+
+
 def _check_region(value: str) -> str:
-    if not _REGION.match(value):
-        raise ValueError(f"{value!r} is not an AWS region name (like us-east-1)")
+    if value in commercial_regions():
+        return value
+    for partition, regions in partition_regions().items():
+        if value in regions:
+            if partition == COMMERCIAL_PARTITION:
+                raise ValueError(f"{value} lacks a service the stack declares ({', '.join(REGION_SERVICES)})")
+            raise ValueError(
+                f"{value} is in the {partition} partition; this project's ARNs and its Powertools layer "
+                f"support only the commercial partition ({COMMERCIAL_PARTITION})"
+            )
+    close = difflib.get_close_matches(value, sorted(commercial_regions()), n=1)
+    hint = f"; did you mean {close[0]}?" if close else " (like us-east-1)"
+    raise ValueError(f"{value!r} is not an AWS region of the commercial partition{hint}")
+
+
+def _check_http_path(value: str) -> str:
+    """An absolute URL path (optionally with a query) that Route 53 and the ALB accept."""
+    parts = urlsplit(value)
+    if (not value.startswith("/") or value.startswith("//") or parts.scheme or parts.netloc or parts.fragment
+            or any(c.isspace() or not c.isprintable() for c in value)):
+        raise ValueError(f"{value!r} must be an absolute URL path like /health")
+    if len(value) > ROUTE53_RESOURCE_PATH_MAX:
+        raise ValueError(f"is {len(value)} characters; Route 53 health checks take at most {ROUTE53_RESOURCE_PATH_MAX}")
     return value
 
 
@@ -60,11 +130,11 @@ class AppConfig(_Model):
     """The containerised application deployed identically in every region."""
 
     name: str = Field(description="Short name; prefixes every resource and the SSM parameter.")
-    image: str = Field(min_length=1, description="Container image reference.")
+    image: str = Field(min_length=1, description="Container image reference (registry/repository:tag or @digest).")
     port: int = Field(8080, ge=1, le=65535, description="Port the container listens on.")
     health_path: str = Field("/health", description="HTTP path answering 200 when healthy.")
-    cpu: Literal[256, 512, 1024, 2048, 4096] = 512
-    memory: int = Field(1024, ge=512, le=30720, description="Task memory in MiB.")
+    cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = Field(512, description="Fargate CPU units.")
+    memory: int = Field(1024, description="Task memory in MiB; one of the sizes Fargate offers with `cpu`.")
     desired_count: int = Field(2, ge=1, le=1000, description="Tasks in the active region.")
     standby_desired_count: int = Field(
         1, ge=1, le=1000, description="Tasks kept warm in each standby region."
@@ -87,11 +157,15 @@ class AppConfig(_Model):
             )
         return v
 
-    @field_validator("health_path")
+    _path = field_validator("health_path")(classmethod(lambda cls, v: _check_http_path(v)))
+
+    @field_validator("image")
     @classmethod
-    def _path(cls, v: str) -> str:
-        if not v.startswith("/") or " " in v:
-            raise ValueError(f"{v!r} must be an absolute URL path like /health")
+    def _image(cls, v: str) -> str:
+        try:
+            Reference.parse(v)
+        except InvalidReference as exc:
+            raise ValueError(f"{v!r} is not a container image reference ({exc})") from None
         return v
 
 
@@ -126,6 +200,11 @@ class TableConfig(_Model):
     stream_view_type: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] = (
         "NEW_AND_OLD_IMAGES"
     )
+    replication: Literal["global", "streams"] = Field(
+        "global",
+        description="global: a DynamoDB global table; streams: a table per region and a Streams -> Lambda "
+        "replicator per direction (last writer wins by the version the client writes).",
+    )
 
     @field_validator("name")
     @classmethod
@@ -140,7 +219,7 @@ class RegionNetworkConfig(_Model):
 
     vpc_id: Optional[str] = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
     subnet_ids: list[str] = Field(default_factory=list)
-    cidr: Optional[str] = Field(None, pattern=r"^10\.\d{1,3}\.0\.0/16$")
+    cidr: Optional[str] = Field(None, description="Private IPv4 block, /16 to /19, for a VPC the stack creates.")
 
     @field_validator("subnet_ids")
     @classmethod
@@ -150,10 +229,23 @@ class RegionNetworkConfig(_Model):
                 raise ValueError(f"{s!r} is not a subnet id (subnet-...)")
         return v
 
+    @field_validator("cidr")
+    @classmethod
+    def _cidr(cls, v: Optional[str]) -> Optional[str]:
+        problem = vpc_cidr_problem(v) if v is not None else None
+        if problem:
+            raise ValueError(problem)
+        return v
+
 
 class DnsConfig(_Model):
     zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,32}$")
     record_name: str
+    ttl: Optional[int] = Field(
+        None, ge=1, le=86400,
+        description="TTL of the A records of IP endpoints (digitalocean, ovh-hybrid; default 60). The aws "
+        "layout's alias records are answered with the ALB's fixed 60 s.",
+    )
     certificate_arns: dict[str, str] = Field(
         default_factory=dict, description="region -> ACM certificate ARN; enables HTTPS there."
     )
@@ -171,6 +263,11 @@ class HealthCheckConfig(_Model):
     failure_threshold: int = Field(3, ge=1, le=10)
     path: Optional[str] = None
 
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: Optional[str]) -> Optional[str]:
+        return None if v is None else _check_http_path(v)
+
 
 class FailoverConfig(_Model):
     mode: Literal["automatic", "manual"] = "automatic"
@@ -182,8 +279,9 @@ class FailoverConfig(_Model):
     min_dwell_seconds: int = Field(300, ge=0, le=86400)
     alarm_evaluation_periods: int = Field(1, ge=1, le=5)
     client_cache_seconds: int = Field(5, ge=0, le=300)
-    reserved_concurrency: int = Field(2, ge=1, le=50)
-    powertools_layer_version: int = Field(27, ge=1)
+    reserved_concurrency: Optional[int] = Field(
+        None, ge=1, le=50, description="Orchestrator reserved concurrency; unset (the default) reserves none."
+    )
 
 
 class NotificationsConfig(_Model):
@@ -203,20 +301,43 @@ class ObjectivesConfig(_Model):
     rpo_seconds: int = Field(ge=0, le=86400)
 
 
-class StackConfig(_Model):
-    """The whole `dr:` namespace. Cross-key rules live in `_cross_checks` with exact key paths."""
+class CommonConfig(_Model):
+    """The keys every layout shares (the DR plane's). Each layout's model adds its sites' keys and
+    provides `app` (with `name` and `health_path`), `regions`, `scale_kind` and `dns_ttl`."""
 
     layout: str
-    app: AppConfig
-    regions: RegionsConfig
     table: TableConfig
     dns: DnsConfig
     objectives: ObjectivesConfig
-    network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
     health_check: HealthCheckConfig = HealthCheckConfig()
     failover: FailoverConfig = FailoverConfig()
     notifications: NotificationsConfig = NotificationsConfig()
-    protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in prod).")
+    protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in production).")
+    production: bool = Field(
+        True, description="A production stack: the policy pack then requires protected tables. Say false for others."
+    )
+
+    @property
+    def health_path(self) -> str:
+        """Where the application says this region can serve (load balancers, probes, the monitor)."""
+        return self.app.health_path
+
+    @property
+    def route_health_path(self) -> str:
+        """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
+        return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
+
+    @property
+    def dns_ttl(self) -> int:
+        return self.dns.ttl or 60
+
+
+class StackConfig(CommonConfig):
+    """The `aws` layout: ALB + ECS sites in AWS regions. Cross-key rules live in `_cross_checks`."""
+
+    app: AppConfig
+    regions: RegionsConfig
+    network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
     app_secrets: dict[str, str] = Field(
         default_factory=dict,
         description="Container secrets NAME -> value; only via `pulumi config set --secret --path`.",
@@ -231,35 +352,18 @@ class StackConfig(_Model):
         return v
 
     @property
-    def health_path(self) -> str:
-        """Where the application says this region can serve (load balancers, probes, the monitor)."""
-        return self.app.health_path
+    def scale_kind(self) -> str:
+        """How the orchestrator brings a standby to full size: ECS for a warm standby, nothing when hot."""
+        return "ecs" if self.app.standby == "warm" else "none"
 
     @property
-    def route_health_path(self) -> str:
-        """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
-        return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
+    def dns_ttl(self) -> int:
+        return 60  # Route 53 answers alias records to an ALB with the ALB's fixed 60 s
 
 
 def _cross_checks(cfg: StackConfig) -> None:
     """Rules spanning several keys; each raises ConfigError naming the most specific key."""
     key = f"{NAMESPACE}:"
-    if cfg.layout not in IMPLEMENTED_LAYOUTS:
-        if cfg.layout in PLANNED_LAYOUTS:
-            raise ConfigError(
-                f"{key}layout",
-                f"layout {cfg.layout!r} is not implemented yet; use 'aws'",
-            )
-        raise ConfigError(f"{key}layout", f"{cfg.layout!r} is not a layout; use 'aws'")
-    seen = {cfg.regions.primary}
-    for i, region in enumerate(cfg.regions.secondaries):
-        if region == cfg.regions.primary:
-            raise ConfigError(
-                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
-            )
-        if region in seen:
-            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
-        seen.add(region)
     regions = cfg.regions.all
     t = cfg.table
     if t.hash_key not in t.attributes:
@@ -276,6 +380,11 @@ def _cross_checks(cfg: StackConfig) -> None:
         )
     if t.billing_mode == "PROVISIONED" and not (t.read_capacity and t.write_capacity):
         raise ConfigError(f"{key}table.readCapacity", "PROVISIONED billing needs readCapacity and writeCapacity")
+    if t.billing_mode == "PAY_PER_REQUEST":
+        for name, value in (("readCapacity", t.read_capacity), ("writeCapacity", t.write_capacity)):
+            if value is not None:
+                raise ConfigError(f"{key}table.{name}", "is ignored with billingMode PAY_PER_REQUEST; remove it or "
+                                                        "set billingMode PROVISIONED")
     if t.consistency == "strong":
         if t.billing_mode != "PAY_PER_REQUEST":
             raise ConfigError(f"{key}table.billingMode", "strong consistency requires PAY_PER_REQUEST")
@@ -285,21 +394,129 @@ def _cross_checks(cfg: StackConfig) -> None:
                 f"strong consistency needs exactly three regions from one MRSC set "
                 f"({mrsc_sets_text()}); got {', '.join(regions)}",
             )
+    if cfg.failover.probe_timeout_seconds * 2 > cfg.failover.probe_interval_seconds:
+        raise ConfigError(
+            f"{key}failover.probeTimeoutSeconds",
+            f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
+            f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
+        )
+    if t.replication == "streams":
+        if t.consistency == "strong":
+            raise ConfigError(f"{key}table.replication", "streams replication is eventual by nature; strong "
+                                                         "consistency needs a global table (replication: global)")
+        if t.stream_view_type != "NEW_AND_OLD_IMAGES":
+            raise ConfigError(f"{key}table.streamViewType", "the streams replicator needs NEW_AND_OLD_IMAGES")
+    if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
+        raise ConfigError(
+            f"{key}objectives.rpoSeconds",
+            "0 needs table.consistency strong; with eventual consistency every promotion would be refused "
+            "(set the replication lag you accept, e.g. 5)",
+        )
+    if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
+        raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+
+
+def _aws_region_checks(cfg: StackConfig) -> None:
+    """dr:regions: distinct, primary first (checked before the rules that use the region list)."""
+    key = f"{NAMESPACE}:"
+    seen = {cfg.regions.primary}
+    for i, region in enumerate(cfg.regions.secondaries):
+        if region == cfg.regions.primary:
+            raise ConfigError(
+                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
+            )
+        if region in seen:
+            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
+        seen.add(region)
+
+
+def _aws_checks(cfg: StackConfig) -> None:
+    """Rules of the aws layout's own keys (app capacity, networks, certificates, DNS)."""
+    key = f"{NAMESPACE}:"
+    regions = cfg.regions.all
     if cfg.app.standby_desired_count > cfg.app.desired_count:
         raise ConfigError(
             f"{key}app.standbyDesiredCount",
             f"{cfg.app.standby_desired_count} is more than app.desiredCount ({cfg.app.desired_count})",
         )
+    offered = FARGATE_MEMORY_MIB[cfg.app.cpu]
+    if cfg.app.memory not in offered:
+        raise ConfigError(
+            f"{key}app.memory",
+            f"Fargate does not offer {cfg.app.memory} MiB with cpu {cfg.app.cpu}; it offers {_sizes_text(offered)} MiB",
+        )
+    if cfg.app.standby == "hot" and "standby_desired_count" in cfg.app.model_fields_set \
+            and cfg.app.standby_desired_count != cfg.app.desired_count:
+        raise ConfigError(
+            f"{key}app.standbyDesiredCount",
+            "a hot standby runs app.desiredCount everywhere; remove standbyDesiredCount or use standby: warm",
+        )
+    _check_environment(cfg)
+    _check_network(cfg, regions)
+    _check_dns(cfg, regions)
+    if cfg.dns.ttl is not None:
+        raise ConfigError(f"{key}dns.ttl", "the aws layout's records alias the ALBs, which Route 53 answers with "
+                                           "a fixed 60 s TTL; remove dns.ttl")
+
+
+def _sizes_text(sizes: tuple[int, ...]) -> str:
+    if len(sizes) <= 4:
+        return ", ".join(map(str, sizes))
+    return f"{sizes[0]} to {sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+
+
+def _check_environment(cfg: StackConfig) -> None:
+    """User variables and secret names: valid, not the stack's own, and each set once."""
+    key = f"{NAMESPACE}:"
+    for section, names in (("app.environment", list(cfg.app.environment)), ("appSecrets", list(cfg.app_secrets))):
+        for name in names:
+            where = f"{key}{section}.{name}"
+            if not _ENV_NAME.match(name):
+                raise ConfigError(where, "is not an environment variable name (letters, digits, _)")
+            if name.startswith(RESERVED_ENV_PREFIX) or name in RESERVED_ENV_NAMES:
+                raise ConfigError(where, f"is set by the stack or by ECS on every task ({RESERVED_ENV_PREFIX}*, "
+                                         f"{', '.join(sorted(RESERVED_ENV_NAMES))}): choose another name")
+    both = sorted(set(cfg.app.environment) & set(cfg.app_secrets))
+    if both:
+        raise ConfigError(f"{key}app.environment.{both[0]}", "is also in dr:appSecrets: set it in one place only")
+
+
+def _check_network(cfg: StackConfig, regions: list[str]) -> None:
+    key = f"{NAMESPACE}:"
     for region, net in cfg.network.items():
+        where = f"{key}network.{region}"
         if region not in regions:
-            raise ConfigError(f"{key}network.{region}", f"{region} is not one of the stack's regions")
+            raise ConfigError(where, f"{region} is not one of the stack's regions")
         if net.vpc_id and len(net.subnet_ids) < 2:
-            raise ConfigError(f"{key}network.{region}.subnetIds", "an existing VPC needs at least two subnets")
+            raise ConfigError(f"{where}.subnetIds", "an existing VPC needs at least two subnets")
         if net.subnet_ids and not net.vpc_id:
-            raise ConfigError(f"{key}network.{region}.vpcId", "subnetIds need the vpcId they belong to")
+            raise ConfigError(f"{where}.vpcId", "subnetIds need the vpcId they belong to")
         if net.vpc_id and net.cidr:
-            raise ConfigError(f"{key}network.{region}.cidr", "give either vpcId or cidr, not both")
-    for region, arn in cfg.dns.certificate_arns.items():
+            raise ConfigError(f"{where}.cidr", "give either vpcId or cidr, not both")
+        for i, subnet in enumerate(net.subnet_ids):
+            if subnet in net.subnet_ids[:i]:
+                raise ConfigError(f"{where}.subnetIds[{i}]", f"{subnet} is listed twice")
+    created = {}
+    for i, region in enumerate(regions):  # the blocks of the VPCs the stack creates, as the layout assigns them
+        net = cfg.network.get(region)
+        if net is None or not net.vpc_id:
+            created[region] = net.cidr if net is not None and net.cidr else default_vpc_cidr(i)
+    overlap = first_overlap(created)
+    if overlap:
+        a, b = overlap
+        configured = b if b in cfg.network else a
+        raise ConfigError(f"{key}network.{configured}.cidr",
+                          f"{created[b]} ({b}) overlaps {created[a]} ({a}); regions need distinct blocks to be peered")
+
+
+def _check_dns(cfg: StackConfig, regions: list[str]) -> None:
+    key = f"{NAMESPACE}:"
+    for name in record_names(cfg.dns.record_name, regions):
+        problem = dns_name_problem(name)
+        if problem:
+            raise ConfigError(f"{key}dns.recordName", f"the stack derives {problem}")
+    certs = cfg.dns.certificate_arns
+    for region, arn in certs.items():
         where = f"{key}dns.certificateArns.{region}"
         if region not in regions:
             raise ConfigError(where, f"{region} is not one of the stack's regions")
@@ -308,26 +525,13 @@ def _cross_checks(cfg: StackConfig) -> None:
             raise ConfigError(where, "is not an ACM certificate ARN")
         if m.group(1) != region:
             raise ConfigError(where, f"the certificate is in {m.group(1)}, the ALB in {region}")
-    if cfg.failover.probe_timeout_seconds * 2 > cfg.failover.probe_interval_seconds:
+    missing = [r for r in regions if r not in certs]
+    if certs and missing:
         raise ConfigError(
-            f"{key}failover.probeTimeoutSeconds",
-            f"{cfg.failover.probe_timeout_seconds:g} is more than half of failover.probeIntervalSeconds "
-            f"({cfg.failover.probe_interval_seconds}); a hung region must cost one timeout per round",
+            f"{key}dns.certificateArns.{missing[0]}",
+            f"required key is missing: other regions serve HTTPS, and after a failover HTTPS clients would reach "
+            f"{missing[0]}'s load balancer with no 443 listener; give a certificate for every region or none",
         )
-    if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
-        raise ConfigError(
-            f"{key}objectives.rpoSeconds",
-            "0 needs table.consistency strong; with eventual consistency every promotion would be refused "
-            "(set the replication lag you accept, e.g. 5)",
-        )
-    if cfg.app.standby == "hot" and "standby_desired_count" in cfg.app.model_fields_set \
-            and cfg.app.standby_desired_count != cfg.app.desired_count:
-        raise ConfigError(
-            f"{key}app.standbyDesiredCount",
-            "a hot standby runs app.desiredCount everywhere; remove standbyDesiredCount or use standby: warm",
-        )
-    if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
-        raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
 
 
 def is_valid_mrsc_set(regions: list[str]) -> bool:
@@ -362,12 +566,32 @@ def _friendly(err: Mapping[str, Any]) -> str:
     if msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     got = err.get("input")
-    if kind not in ("value_error",) and not isinstance(got, (dict, list)):
+    secret = bool(err["loc"]) and err["loc"][0] in ("appSecrets", "app_secrets")
+    if kind not in ("value_error",) and not isinstance(got, (dict, list)) and not secret:
         msg += f" (got {got!r})"
     return msg
 
 
 SECRET_KEYS = ("appSecrets", "siteSecrets")
+
+
+def plain_values_under_secret_keys(stack_file_config: Mapping[Any, Any]) -> list[str]:
+    """Key paths (`dr:appSecrets.NAME`) of plain-text values inside the secret-only keys of a stack
+    file's `config:` mapping.
+
+    Only a mixed object is reported (an all-plain one is refused by `parse_stack_config`): the engine
+    marks a whole key secret when any value inside it is `secure:`, so the program alone cannot see a
+    plain sibling; the stack file can.
+    """
+    def is_secure(v: Any) -> bool:
+        return isinstance(v, Mapping) and set(v) == {"secure"}
+
+    found = []
+    for name in SECRET_KEYS:
+        value = stack_file_config.get(f"{NAMESPACE}:{name}")
+        if isinstance(value, Mapping) and not is_secure(value) and any(is_secure(v) for v in value.values()):
+            found += [f"{NAMESPACE}:{name}.{k}" for k, v in value.items() if not is_secure(v)]
+    return found
 
 
 def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:
@@ -394,13 +618,38 @@ def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = 
             f"{NAMESPACE}:failover.monitorIntervalMinutes",
             "was replaced by failover.probeIntervalSeconds: the monitor now probes every N seconds, every minute",
         )
+    layout = values.get("layout")
+    if layout not in LAYOUTS:
+        shown = "required key is missing" if layout is None else f"{layout!r} is not a layout"
+        raise ConfigError(f"{NAMESPACE}:layout", f"{shown}; use one of {', '.join(LAYOUTS)}")
+    model, own_keys_checks, late_checks = _layout_model(layout)
     try:
-        cfg = StackConfig.model_validate(dict(values))
+        cfg = model.model_validate(dict(values))
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ConfigError(_loc_to_path(first["loc"]), _friendly(first)) from None
+    own_keys_checks(cfg)  # first: a layout names its own keys (dr:sites[1].awsRegion, not dr:regions...)
     _cross_checks(cfg)
+    late_checks(cfg)
     return cfg
+
+
+def _layout_model(layout: str):
+    """(model, checks of its own keys run before the common ones, checks run after them) of a layout; the
+    site kinds' models import this module, so they are imported here, when first needed."""
+    if layout == "digitalocean":
+        from components.sites.doks_config import DigitalOceanStackConfig, digitalocean_stack_checks
+
+        return DigitalOceanStackConfig, digitalocean_stack_checks, _no_checks
+    if layout == "ovh-hybrid":
+        from components.sites.ovh_config import OvhStackConfig, ovh_stack_checks
+
+        return OvhStackConfig, ovh_stack_checks, _no_checks
+    return StackConfig, _aws_region_checks, _aws_checks
+
+
+def _no_checks(cfg: CommonConfig) -> None:
+    return None
 
 
 def decode_engine_config(
@@ -423,10 +672,27 @@ def decode_engine_config(
     return raw, frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
 
 
+def check_stack_file(path: Path) -> None:
+    """Refuse plain-text values beside `secure:` ones in the stack file the CLI read (when it is where the
+    CLI keeps it by default); the engine's config alone cannot show them."""
+    if not path.is_file():
+        return
+    from ruamel.yaml import YAML
+
+    doc = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    config = doc.get("config") if isinstance(doc, dict) else None
+    plain = plain_values_under_secret_keys(config) if isinstance(config, dict) else []
+    if plain:
+        raise ConfigError(plain[0], f"is plain text in {path.name} beside secure values; set it with "
+                                    f"`pulumi config set --secret --path '{plain[0]}'`")
+
+
 def load_stack_config() -> StackConfig:
     """Read every `dr:*` key of the running stack and validate it (the only `pulumi.Config` reader)."""
+    import pulumi
     from pulumi.runtime import config as runtime_config
 
+    check_stack_file(Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml")
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     config = {k: runtime_config.get_config(k) for k in sorted(keys)}
     raw, secret = decode_engine_config(config, [k for k in keys if runtime_config.is_config_secret(k)])

@@ -59,20 +59,7 @@ class GlobalTable(pulumi.ComponentResource):
         mode = "STRONG" if args.strong_consistency else "EVENTUAL"
         self.table = aws.dynamodb.Table(
             f"{name}-table",
-            name=args.name,
-            billing_mode=args.billing_mode,
-            read_capacity=args.read_capacity,
-            write_capacity=args.write_capacity,
-            hash_key=args.hash_key,
-            range_key=args.range_key,
-            attributes=[
-                aws.dynamodb.TableAttributeArgs(name=k, type=t) for k, t in sorted(args.attributes.items())
-            ],
-            stream_enabled=True,
-            stream_view_type=args.stream_view_type,
-            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
-            deletion_protection_enabled=True,
+            **hardened_table_args(args),
             replicas=[
                 aws.dynamodb.TableReplicaArgs(
                     region_name=region,
@@ -83,7 +70,6 @@ class GlobalTable(pulumi.ComponentResource):
                 )
                 for region in args.replica_regions
             ],
-            tags=args.tags,
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
         )
         self.name = self.table.name
@@ -91,4 +77,53 @@ class GlobalTable(pulumi.ComponentResource):
         self.arns = pulumi.Output.all(self.table.arn, self.table.replicas).apply(
             lambda a: {primary: a[0], **{_field(r, "region_name"): _field(r, "arn") for r in (a[1] or [])}}
         )
+        self.register_outputs({"name": self.name, "arns": self.arns})
+
+
+def hardened_table_args(args: GlobalTableArgs) -> dict:
+    """The Table arguments every copy of the data gets: point-in-time recovery, deletion protection,
+    server-side encryption, streams (the audit trail and any replicator read them)."""
+    return dict(
+        name=args.name,
+        billing_mode=args.billing_mode,
+        read_capacity=args.read_capacity,
+        write_capacity=args.write_capacity,
+        hash_key=args.hash_key,
+        range_key=args.range_key,
+        attributes=[aws.dynamodb.TableAttributeArgs(name=k, type=t) for k, t in sorted(args.attributes.items())],
+        stream_enabled=True,
+        stream_view_type=args.stream_view_type,
+        point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+        server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+        deletion_protection_enabled=True,
+        tags=args.tags,
+    )
+
+
+class RegionalTables(pulumi.ComponentResource):
+    """The same table, independently, in every region (no global table): for `dr:table.replication: streams`,
+    where a `StreamReplicator` per direction copies the items. Each copy is hardened like a replica.
+
+    `providers` maps every region of `[primary_region, *replica_regions]` to its provider."""
+
+    tables: dict[str, aws.dynamodb.Table]
+    name: pulumi.Output[str]
+    arns: pulumi.Output[dict]
+    """region -> table ARN for every region."""
+    stream_arns: dict[str, pulumi.Output[str]]
+
+    def __init__(self, name: str, args: GlobalTableArgs, providers: dict[str, aws.Provider],
+                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+        super().__init__("dr:data:RegionalTables", name, None, opts)
+        regions = [args.primary_region, *args.replica_regions]
+        self.tables = {
+            region: aws.dynamodb.Table(
+                f"{name}-{region}", **hardened_table_args(args),
+                opts=pulumi.ResourceOptions(parent=self, provider=providers[region], protect=args.protect),
+            )
+            for region in regions
+        }
+        self.name = self.tables[args.primary_region].name
+        self.arns = pulumi.Output.all(**{r: t.arn for r, t in self.tables.items()})
+        self.stream_arns = {r: t.stream_arn for r, t in self.tables.items()}
         self.register_outputs({"name": self.name, "arns": self.arns})

@@ -36,16 +36,18 @@ def _stmt(sid: str, actions: list[str], resources: Iterable[str]) -> dict:
 def orchestrator_policy(
     *,
     control_table_arns: list[str],
-    data_table_arns: list[str],
     parameter_arns: list[str],
-    service_arns: list[str],
+    scale_statements: list[dict],
     topic_arns: list[str],
     topic_key_arns: list[str],
     log_group_arn: str,
 ) -> dict:
-    """Least privilege for the orchestrator: every write action names the exact ARNs it touches.
+    """Least privilege for the orchestrator: exactly the calls the runtime makes, each on the exact ARNs.
 
-    Only CloudWatch metric reads (no resource-level permissions exist for them) use `*`.
+    `scale_statements` come from the sites (`Site.orchestrator_statements`, merged by Sid): what scaling
+    each kind of site needs. Only CloudWatch metric reads (no resource-level permissions exist for them) use
+    `*`. The KMS actions are what SNS needs from a publisher to an encrypted topic; the logs actions are the
+    Lambda runtime's. Every other action is one the runtime calls (a test records them on moto).
     """
     statements = [
         _stmt(
@@ -53,9 +55,9 @@ def orchestrator_policy(
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             control_table_arns,
         ),
-        _stmt("ReplicationLagRead", ["dynamodb:DescribeTable"], data_table_arns),
+        # GetParameter: the monitor compares each region's value with the control item and repairs it
         _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
-        _stmt("ScaleTarget", ["ecs:DescribeServices", "ecs:UpdateService"], service_arns),
+        *scale_statements,
         _stmt("Notify", ["sns:Publish"], topic_arns),
         _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
         _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
@@ -68,6 +70,24 @@ def orchestrator_policy(
     ]
     # A hot standby (or a site the project does not scale) needs no scale permission at all.
     return {"Version": "2012-10-17", "Statement": [s for s in statements if s["Resource"]]}
+
+
+def ecs_scale_statements(service_arns: list[str]) -> list[dict]:
+    """What the orchestrator needs to scale an ECS site up (UpdateService on exactly its services)."""
+    return [_stmt("ScaleTarget", ["ecs:UpdateService"], service_arns)] if service_arns else []
+
+
+def merge_statements(statements: list[dict]) -> list[dict]:
+    """Statements of several sites as one per Sid (first-seen order), actions and resources united and sorted."""
+    merged: dict[str, dict] = {}
+    for s in statements:
+        sid = s.get("Sid", "")
+        if sid not in merged:
+            merged[sid] = {**s, "Action": [], "Resource": []}
+        for key in ("Action", "Resource"):
+            values = s[key] if isinstance(s[key], list) else [s[key]]
+            merged[sid][key] = sorted(set(merged[sid][key]) | set(values))
+    return list(merged.values())
 
 
 def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:
@@ -102,27 +122,41 @@ def secrets_read_policy(secret_arns: list[str]) -> dict:
     return {"Version": "2012-10-17", "Statement": [_stmt("AppSecrets", ["secretsmanager:GetSecretValue"], secret_arns)]}
 
 
-def topic_key_policy(*, account_id: str) -> dict:
-    """Key policy for an SNS topic's CMK: CloudWatch alarms and EventBridge must be able to publish."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
+def topic_key_policy(*, account_id: str, region: str, alarm_name_pattern: str | None = None) -> dict:
+    """Key policy for an SNS topic's CMK.
+
+    The account administers the key through IAM; publishers with an IAM role (the orchestrator) need
+    nothing here. Only when CloudWatch alarms publish to the topic (`alarm_name_pattern`, `*` allowed)
+    does the CloudWatch service principal get the two actions SNS needs from a publisher, and only on
+    behalf of this account's alarms of that name in this region (`aws:SourceAccount`/`aws:SourceArn`:
+    no other account's alarm can use the key through CloudWatch).
+    """
+    statements: list[dict] = [
+        {
+            "Sid": "AccountAdministers",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        }
+    ]
+    if alarm_name_pattern:
+        statements.append(
             {
-                "Sid": "AccountAdministers",
+                "Sid": "HealthAlarmsPublish",
                 "Effect": "Allow",
-                "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Sid": "AlarmsAndEventsPublish",
-                "Effect": "Allow",
-                "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+                "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
                 "Resource": "*",
-            },
-        ],
-    }
+                "Condition": {
+                    "StringEquals": {"aws:SourceAccount": account_id},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{alarm_name_pattern}"
+                    },
+                },
+            }
+        )
+    return {"Version": "2012-10-17", "Statement": statements}
 
 
 def replicator_policy(

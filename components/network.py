@@ -1,33 +1,29 @@
-"""Address plans for VPCs the project creates (plain functions) and the VPC component."""
+"""The VPC component: public subnets whose ids carry the internet route they depend on."""
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
+from components.addressing import PUBLIC_SUBNETS, default_vpc_cidr, public_subnet_cidrs
 
-def default_vpc_cidr(region_index: int) -> str:
-    """Non-overlapping /16 per region, so regions can be peered later without renumbering."""
-    return f"10.{10 + region_index}.0.0/16"
-
-
-def public_subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
-    """The first `count` /20 blocks of the VPC, one per availability zone."""
-    net = ipaddress.ip_network(vpc_cidr)
-    subnets = list(net.subnets(new_prefix=20))
-    if count > len(subnets):
-        raise ValueError(f"{vpc_cidr} has room for {len(subnets)} /20 subnets, not {count}")
-    return [str(s) for s in subnets[:count]]
+__all__ = ["PublicVpc", "default_vpc_cidr", "public_subnet_cidrs"]
 
 
 class PublicVpc(pulumi.ComponentResource):
-    """A VPC with public subnets in two availability zones (ALB and Fargate tasks with public IPs, no NAT cost)."""
+    """A VPC with public subnets in two availability zones (ALB and Fargate tasks with public IPs, no NAT cost).
+
+    `subnet_ids` resolve only once the internet gateway is attached and each subnet is associated with
+    the route table that sends 0.0.0.0/0 to it: whatever takes these ids (an internet-facing ALB, an ECS
+    service with public IPs) therefore depends on the internet route, and AWS never sees it too early
+    (`InvalidSubnet: ... has no internet gateway`).
+    """
 
     vpc_id: pulumi.Output[str]
     subnet_ids: list[pulumi.Output[str]]
+    """Each subnet's id, depending on its route table association (and so on the gateway and the route)."""
 
     def __init__(
         self, name: str, *, cidr: str, provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None
@@ -46,7 +42,7 @@ class PublicVpc(pulumi.ComponentResource):
             opts=child,
         )
         self.subnet_ids = []
-        for i, block in enumerate(public_subnet_cidrs(cidr, 2)):
+        for i, block in enumerate(public_subnet_cidrs(cidr, PUBLIC_SUBNETS)):
             subnet = aws.ec2.Subnet(
                 f"{name}-public-{i}",
                 vpc_id=vpc.id,
@@ -55,7 +51,13 @@ class PublicVpc(pulumi.ComponentResource):
                 map_public_ip_on_launch=True,
                 opts=child,
             )
-            aws.ec2.RouteTableAssociation(f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child)
-            self.subnet_ids.append(subnet.id)
+            association = aws.ec2.RouteTableAssociation(
+                f"{name}-public-{i}", subnet_id=subnet.id, route_table_id=routes.id, opts=child
+            )
+            # The id, once the subnet is routed to the attached gateway: an Output of several resources
+            # makes each consumer depend on all of them, in the engine's graph as in AWS.
+            self.subnet_ids.append(
+                pulumi.Output.all(subnet.id, association.id, routes.id, igw.id).apply(lambda ids: ids[0])
+            )
         self.vpc_id = vpc.id
         self.register_outputs({"vpcId": self.vpc_id, "subnetIds": self.subnet_ids})

@@ -12,7 +12,11 @@ from components.iam import topic_key_policy
 
 
 class NotificationTopic(pulumi.ComponentResource):
-    """Customer-managed key (CloudWatch and EventBridge may use it), the topic, and email subscriptions."""
+    """Customer-managed key, the topic, and email subscriptions.
+
+    The key lets a service principal use it only where that service publishes here: CloudWatch, for
+    the alarms named by `alarm_name_pattern` in this account and region; no one else.
+    """
 
     key: aws.kms.Key
     topic: aws.sns.Topic
@@ -24,17 +28,21 @@ class NotificationTopic(pulumi.ComponentResource):
         account_id: pulumi.Input[str],
         emails: list[str],
         provider: aws.Provider,
+        alarm_name_pattern: Optional[str] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("dr:notify:NotificationTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
+        region = aws.get_region_output(opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)).region
         self.key = aws.kms.Key(
             f"{name}-key",
             description="Encrypts DR notifications",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.from_input(account_id).apply(
-                lambda acct: json.dumps(topic_key_policy(account_id=acct))
+            policy=pulumi.Output.all(account_id, region).apply(
+                lambda a: json.dumps(
+                    topic_key_policy(account_id=a[0], region=a[1], alarm_name_pattern=alarm_name_pattern)
+                )
             ),
             opts=child,
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,20 +13,61 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, orchestrator_policy
+from components.naming import EVENT_RULE_NAME_MAX, IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, fit_name, logical_name
 from failover import settings as names
 
 FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
+CODE_PACKAGE = "failover"
 HANDLER = "failover.orchestrator.handler"
 RUNTIME = "python3.12"
+ARCHITECTURE = "x86_64"
+POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 
 
-def powertools_layer_arn(region: str, version: int) -> str:
-    """AWS's published Powertools layer (logging), so the zip carries only our own code."""
-    return f"arn:aws:lambda:{region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:{version}"
+def lambda_code_files(source: Path = FAILOVER_SOURCE, package: str = CODE_PACKAGE) -> dict[str, Path]:
+    """Archive path -> file for each `.py` file of the package, in sorted order, and nothing else.
+
+    No `__pycache__` (tests leave it behind) and no stray files: the archive, and so the function's
+    code hash, is the same on every machine that has the same sources (`.gitattributes` keeps LF).
+    """
+    return {
+        f"{package}/{path.relative_to(source).as_posix()}": path
+        for path in sorted(source.rglob("*.py"))
+        if "__pycache__" not in path.relative_to(source).parts
+    }
+
+
+def code_sha256(files: dict[str, Path]) -> str:
+    """A digest of what the archive holds (names and bytes), independent of paths, times and modes."""
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        content = files[name].read_bytes()
+        digest.update(f"{name}\0{len(content)}\0".encode())
+        digest.update(content)
+    return digest.hexdigest()
+
+
+def lambda_code_archive(files: dict[str, Path]) -> pulumi.AssetArchive:
+    """The engine zips these assets by name with fixed timestamps: same files in, same zip out."""
+    return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in files.items()})
+
+
+def pinned_powertools_version() -> str:
+    """The aws-lambda-powertools the project installs (requirements.txt pins it) and the tests run against."""
+    try:
+        return importlib.metadata.version(POWERTOOLS_DISTRIBUTION)
+    except importlib.metadata.PackageNotFoundError:
+        raise RuntimeError(f"{POWERTOOLS_DISTRIBUTION} is not installed; run `make install`") from None
+
+
+def powertools_layer_parameter(version: str, runtime: str = RUNTIME, architecture: str = ARCHITECTURE) -> str:
+    """The public SSM parameter in which AWS publishes, in every commercial region, the ARN of the
+    Powertools layer that holds exactly `version`: the layer then always matches the pinned library."""
+    return f"/aws/service/powertools/python/{architecture}/{runtime}/{version}"
 
 
 def orchestrator_function_name(app: str, stack: str) -> str:
-    return f"{app}-{stack}-dr-orchestrator"
+    return fit_name(f"{app}-{stack}-dr-orchestrator", LAMBDA_FUNCTION_NAME_MAX)
 
 
 # The monitor is invoked every minute and probes for a little longer than that, so the next invocation
@@ -54,6 +97,7 @@ def orchestrator_environment(
     rpo_seconds: int | None,
     probe_interval_seconds: float,
     probe_timeout_seconds: float,
+    replication: str = "global",
 ) -> dict[str, pulumi.Input[str]]:
     """The DR_* variables `failover.settings` reads (documented in the README), one input per variable:
     values known at preview stay known even while ARNs are not (the policy pack reads them on a first deploy).
@@ -81,6 +125,8 @@ def orchestrator_environment(
     }
     if rpo_seconds is not None:
         env[names.RPO_SECONDS] = str(rpo_seconds)
+    if replication != "global":  # global tables need no variable: existing functions keep their environment
+        env[names.REPLICATION] = replication
     return env
 
 
@@ -96,8 +142,10 @@ class OrchestratorArgs:
     """Keyword arguments of `iam.orchestrator_policy` except log_group_arn."""
     alarm_topic_arn: pulumi.Input[str]
     """The us-east-1 topic the Route 53 health alarms publish to (never the transition notices)."""
-    reserved_concurrency: int
-    powertools_layer_version: int
+    reserved_concurrency: Optional[int] = None
+    """Reserved concurrency; None reserves none (accounts with a low concurrency quota refuse any)."""
+    powertools_version: Optional[str] = None
+    """The aws-lambda-powertools version whose layer the function uses; None: the pinned one."""
 
 
 class Orchestrator(pulumi.ComponentResource):
@@ -117,7 +165,9 @@ class Orchestrator(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=90, opts=child
         )
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child)
+        role = aws.iam.Role(
+            logical_name(f"{name}-role", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
+        )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -126,14 +176,19 @@ class Orchestrator(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        powertools_layer = aws.ssm.get_parameter_output(
+            name=powertools_layer_parameter(args.powertools_version or pinned_powertools_version()),
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+        )
         self.function = aws.lambda_.Function(
             f"{name}-fn",
             name=function_name,
             role=role.arn,
             runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
             handler=HANDLER,
-            code=pulumi.AssetArchive({"failover": pulumi.FileArchive(str(FAILOVER_SOURCE))}),
-            layers=[powertools_layer_arn(args.region, args.powertools_layer_version)],
+            code=lambda_code_archive(lambda_code_files()),
+            layers=[powertools_layer.insecure_value],
             timeout=FUNCTION_TIMEOUT_SECONDS,
             memory_size=256,
             reserved_concurrent_executions=args.reserved_concurrency,
@@ -160,7 +215,7 @@ class Orchestrator(pulumi.ComponentResource):
         )
         # The monitor: probe every region every few seconds, independent of us-east-1.
         rule = aws.cloudwatch.EventRule(
-            f"{name}-monitor",
+            logical_name(f"{name}-monitor", EVENT_RULE_NAME_MAX),
             schedule_expression=MONITOR_SCHEDULE,
             description="DR monitor: probe every region's health endpoint for the next minute",
             opts=child,

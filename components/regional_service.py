@@ -10,6 +10,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import ECS_TASKS_TRUST, secrets_read_policy, task_policy
+from components.naming import IAM_ROLE_NAME_MAX, LOAD_BALANCER_NAME_MAX, logical_name
 from components.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
@@ -124,8 +125,9 @@ class RegionalService(pulumi.ComponentResource):
             egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
             opts=child,
         )
+        # Load balancer and target group names stop at 32 characters, Pulumi's 8-character suffix included.
         self.alb = aws.lb.LoadBalancer(
-            f"{name}-alb",
+            logical_name(f"{name}-alb", LOAD_BALANCER_NAME_MAX),
             load_balancer_type="application",
             security_groups=[alb_sg.id],
             subnets=subnet_ids,
@@ -133,7 +135,7 @@ class RegionalService(pulumi.ComponentResource):
             opts=child,
         )
         target_group = aws.lb.TargetGroup(
-            f"{name}-tg",
+            logical_name(f"{name}-tg", LOAD_BALANCER_NAME_MAX),
             port=args.port,
             protocol="HTTP",
             target_type="ip",
@@ -166,7 +168,9 @@ class RegionalService(pulumi.ComponentResource):
         log_group = aws.cloudwatch.LogGroup(
             f"{name}-logs", name=f"/ecs/{args.app}-{args.stack}", retention_in_days=30, opts=child
         )
-        execution_role = aws.iam.Role(f"{name}-exec", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
+        execution_role = aws.iam.Role(
+            logical_name(f"{name}-exec", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
+        )
         aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child)
         secret_arns: dict[str, pulumi.Output[str]] = {}
         for secret_name, value in sorted(args.secrets.items()):
@@ -192,7 +196,9 @@ class RegionalService(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        task_role = aws.iam.Role(f"{name}-task", assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child)
+        task_role = aws.iam.Role(
+            logical_name(f"{name}-task", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
+        )
         aws.iam.RolePolicy(
             f"{name}-task",
             role=task_role.id,

@@ -18,9 +18,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
-from components.orchestrator import RUNTIME, powertools_layer_arn
+from components.orchestrator import (
+    FAILOVER_SOURCE,
+    RUNTIME,
+    lambda_code_archive,
+    lambda_code_files,
+    pinned_powertools_version,
+    powertools_layer_parameter,
+)
 
-FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
 HANDLER = "failover.replicator.handler"
 MAX_FUNCTION_NAME = 64
 # TRIM_HORIZON, not LATEST: the mapping starts with every record the stream still holds (24 h), so writes
@@ -49,8 +55,6 @@ class StreamReplicatorArgs:
     receiving_table_arn: pulumi.Input[str]
     account_id: pulumi.Input[str]
     """The account that administers the failure queue's key."""
-    powertools_layer_version: int
-    """Version of AWS's Powertools layer (the batch utilities and Logger come from it)."""
     batch_size: int = 100
     workers: int = 8
     """Threads per invocation; each item's records still apply in stream order."""
@@ -100,12 +104,6 @@ def replicator_environment(*, app: str, source_region: str, receiving_region: st
     }
 
 
-def failover_code_files(source: Path = FAILOVER_SOURCE) -> dict[str, str]:
-    """Archive path -> file for the Lambda's code: `failover/*.py` only, in a fixed order, so the archive
-    depends on the sources alone (no __pycache__, nothing else that happens to sit in the folder)."""
-    return {f"failover/{p.name}": str(p) for p in sorted(source.glob("*.py"))}
-
-
 class StreamReplicator(pulumi.ComponentResource):
     """Replicates `source_region`'s table into `receiving_region`'s; pass the source region's provider in opts."""
 
@@ -153,8 +151,11 @@ class StreamReplicator(pulumi.ComponentResource):
             role=role.arn,
             runtime=RUNTIME,
             handler=HANDLER,
-            code=pulumi.AssetArchive({path: pulumi.FileAsset(file) for path, file in failover_code_files().items()}),
-            layers=[powertools_layer_arn(args.source_region, args.powertools_layer_version)],
+            code=lambda_code_archive(lambda_code_files()),
+            # the layer AWS publishes for exactly the pinned aws-lambda-powertools (the batch utilities, Logger)
+            layers=[aws.ssm.get_parameter_output(
+                name=powertools_layer_parameter(pinned_powertools_version()),
+                opts=pulumi.InvokeOutputOptions(parent=self)).insecure_value],
             timeout=60,
             memory_size=256,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),

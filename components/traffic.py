@@ -8,10 +8,20 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.naming import chain_record_name, regional_record_name
 
-def regional_record_name(record_name: str, region: str) -> str:
-    """Each region's own name (`us-east-1.api.example.com`): health checks and probes use it, so TLS matches."""
-    return f"{region}.{record_name}"
+__all__ = ["Endpoint", "EndpointHealth", "FailoverDns", "FailoverLink", "TrafficArgs", "failover_chain",
+           "health_alarm_name", "health_alarm_name_pattern", "regional_record_name"]
+
+
+def health_alarm_name(app: str, stack: str, region: str) -> str:
+    """The us-east-1 alarm on one region's Route 53 health check (the runtime maps it back to the region)."""
+    return f"{app}-{stack}-{region}-unhealthy"
+
+
+def health_alarm_name_pattern(app: str, stack: str) -> str:
+    """Every region's health alarm name (`*` for the region), for the alarm topic's key policy."""
+    return health_alarm_name(app, stack, "*")
 
 
 @dataclass(frozen=True)
@@ -36,14 +46,13 @@ def failover_chain(record_name: str, regions: list[str]) -> list[FailoverLink]:
         raise ValueError("failover needs at least two regions")
     links = []
     for i, region in enumerate(regions[:-1]):
-        name = record_name if i == 0 else f"failover-{i}.{record_name}"
         last_pair = i == len(regions) - 2
         links.append(
             FailoverLink(
-                name=name,
+                name=chain_record_name(record_name, i),
                 primary_region=region,
                 secondary_region=regions[i + 1] if last_pair else None,
-                secondary_chain=None if last_pair else f"failover-{i + 1}.{record_name}",
+                secondary_chain=None if last_pair else chain_record_name(record_name, i + 1),
             )
         )
     return links
@@ -51,10 +60,22 @@ def failover_chain(record_name: str, regions: list[str]) -> list[FailoverLink]:
 
 @dataclass(frozen=True)
 class Endpoint:
+    """A site's public endpoint: an alias target (dns_name + zone_id, e.g. an ALB) or an IPv4 address
+    answered with `ttl` (a DigitalOcean load balancer, an HAProxy host)."""
+
     region: str
-    dns_name: pulumi.Input[str]
-    zone_id: pulumi.Input[str]
+    dns_name: Optional[pulumi.Input[str]]
+    zone_id: Optional[pulumi.Input[str]]
     scheme: str
+    ip_address: Optional[pulumi.Input[str]] = None
+    ttl: int = 60
+
+    def record_target(self) -> dict:
+        """The Record arguments that point at this endpoint."""
+        if self.ip_address is not None:
+            return {"records": [self.ip_address], "ttl": self.ttl}
+        return {"aliases": [aws.route53.RecordAliasArgs(name=self.dns_name, zone_id=self.zone_id,
+                                                         evaluate_target_health=True)]}
 
 
 @dataclass(frozen=True)
@@ -87,14 +108,18 @@ class EndpointHealth(pulumi.ComponentResource):
         alarm_topic_arn: pulumi.Input[str],
         global_provider: aws.Provider,
         metrics_provider: aws.Provider,
+        ip_address: Optional[pulumi.Input[str]] = None,
+        port: Optional[int] = None,
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
+        """`ip_address`: check that address (the fqdn then only sets Host and SNI); else resolve the fqdn."""
         super().__init__("dr:traffic:EndpointHealth", name, None, opts)
         https = scheme == "https"
         self.health_check = aws.route53.HealthCheck(
             f"{name}-check",
             fqdn=fqdn,
-            port=443 if https else 80,
+            ip_address=ip_address,
+            port=port or (443 if https else 80),
             type="HTTPS" if https else "HTTP",
             enable_sni=https or None,
             resource_path=args.health_path,
@@ -104,7 +129,7 @@ class EndpointHealth(pulumi.ComponentResource):
             tags={"Name": f"{args.app}-{args.stack}-{region}"},
             opts=pulumi.ResourceOptions(parent=self, provider=global_provider),
         )
-        self.alarm_name = f"{args.app}-{args.stack}-{region}-unhealthy"
+        self.alarm_name = health_alarm_name(args.app, args.stack, region)
         self.alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-alarm",
             name=self.alarm_name,
@@ -149,58 +174,58 @@ class FailoverDns(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.records = []
         for region in regions:
-            ep = endpoints[region]
             self.records.append(
                 aws.route53.Record(
                     f"{name}-{region}",
                     zone_id=args.zone_id,
                     name=regional_record_name(args.record_name, region),
                     type="A",
-                    aliases=[aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)],
+                    **endpoints[region].record_target(),
                     opts=child,
                 )
             )
 
-        def region_alias(region: str) -> aws.route53.RecordAliasArgs:
-            ep = endpoints[region]
-            return aws.route53.RecordAliasArgs(name=ep.dns_name, zone_id=ep.zone_id, evaluate_target_health=True)
-
-        for i, link in enumerate(failover_chain(args.record_name, regions)):
-            self.records.append(
-                aws.route53.Record(
-                    f"{name}-link{i}-primary",
-                    zone_id=args.zone_id,
-                    name=link.name,
-                    type="A",
-                    set_identifier=f"{link.primary_region}-primary",
-                    failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="PRIMARY")],
-                    health_check_id=health_check_ids[link.primary_region],
-                    aliases=[region_alias(link.primary_region)],
-                    opts=child,
-                )
+        # Last link first: Route 53 refuses an alias to a name of the same zone that does not exist yet,
+        # so a link's SECONDARY (which aliases the next link's name) waits for that link's records.
+        links = failover_chain(args.record_name, regions)
+        next_link: list[aws.route53.Record] = []
+        chain: list[aws.route53.Record] = []
+        for i in reversed(range(len(links))):
+            link = links[i]
+            primary = aws.route53.Record(
+                f"{name}-link{i}-primary",
+                zone_id=args.zone_id,
+                name=link.name,
+                type="A",
+                set_identifier=f"{link.primary_region}-primary",
+                failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="PRIMARY")],
+                health_check_id=health_check_ids[link.primary_region],
+                **endpoints[link.primary_region].record_target(),
+                opts=child,
             )
             if link.secondary_region:
-                secondary_alias = region_alias(link.secondary_region)
+                secondary_target = endpoints[link.secondary_region].record_target()
                 secondary_check = health_check_ids[link.secondary_region]
                 ident = f"{link.secondary_region}-secondary"
             else:
                 # The next pair in the same zone; its own records carry the health checks.
-                secondary_alias = aws.route53.RecordAliasArgs(
+                secondary_target = {"aliases": [aws.route53.RecordAliasArgs(
                     name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
-                )
+                )]}
                 secondary_check = None
                 ident = f"chain-{i + 1}-secondary"
-            self.records.append(
-                aws.route53.Record(
-                    f"{name}-link{i}-secondary",
-                    zone_id=args.zone_id,
-                    name=link.name,
-                    type="A",
-                    set_identifier=ident,
-                    failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
-                    health_check_id=secondary_check,
-                    aliases=[secondary_alias],
-                    opts=child,
-                )
+            secondary = aws.route53.Record(
+                f"{name}-link{i}-secondary",
+                zone_id=args.zone_id,
+                name=link.name,
+                type="A",
+                set_identifier=ident,
+                failover_routing_policies=[aws.route53.RecordFailoverRoutingPolicyArgs(type="SECONDARY")],
+                health_check_id=secondary_check,
+                **secondary_target,
+                opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=next_link),
             )
+            next_link = [primary, secondary]
+            chain[:0] = next_link
+        self.records.extend(chain)
         self.register_outputs({"recordName": args.record_name})

@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
+    from policies.levels import PolicyConfigError
 
     if args.command == "verify":
         return _verify(args)
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             except haproxy_command.HaproxyCommandError as exc:
                 raise PreviewConfigError(str(exc)) from None
         result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
-    except (StackFileError, PreviewConfigError) as exc:
+    except (StackFileError, PreviewConfigError, PolicyConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
 

@@ -18,6 +18,7 @@ from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
 
 ACCOUNT_ID = "123456789012"
+POWERTOOLS_ACCOUNT = "017000801446"  # the account AWS publishes the Powertools layers from
 _SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
 _UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
@@ -126,7 +127,7 @@ def _kubernetes_state(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
     rid = f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
     spec = inputs.get("spec") or {}
     if typ == "kubernetes:core/v1:Service" and spec.get("type") == "LoadBalancer":
-        octet = int(_hex(rid, 2), 16) % 200 + 20
+        octet = int(_hex(name, 2), 16) % 200 + 20  # the Pulumi name: the same object name in two clusters
         state["status"] = {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}", "ipMode": "VIP"}]}}
     if typ == "kubernetes:core/v1:Secret" and inputs.get("type") == "kubernetes.io/service-account-token":
         state["data"] = {"token": _b64(DUMMY_TOKEN), "ca.crt": _b64(DUMMY_CERTIFICATE_PEM),
@@ -224,6 +225,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         self.provider_regions: dict[str, str] = {}
         self.cluster_regions: dict[str, str] = {}
         """DOKS cluster id -> its region slug, so a Kubernetes provider identified by it maps to the slug."""
+        self.calls: list[tuple[str, dict, Optional[str]]] = []
+        """Each invoke as (token, arguments, region of its provider)."""
 
     def region_of(self, provider_ref: str) -> Optional[str]:
         return self.provider_regions.get(provider_ref)
@@ -317,6 +320,7 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             if answer is not None:
                 return answer
         region = self.region_of(args.provider) or "us-east-1"
+        self.calls.append((args.token, dict(args.args), self.region_of(args.provider)))
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
             return {
                 "accountId": ACCOUNT_ID,
@@ -333,7 +337,22 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if args.token == "ovh:index/getServer:getServer":
             return _ovh_server(args.args["serviceName"])
+        if args.token == "aws:ssm/getParameter:getParameter":
+            return self._public_parameter(str(args.args.get("name", "")), region)
         raise NotImplementedError(f"the offline mocks do not answer the invoke {args.token}")
+
+
+    @staticmethod
+    def _public_parameter(name: str, region: str) -> dict:
+        """AWS's public Powertools parameters hold a layer version ARN; offline, its layer number is unknown
+        and answered as 0 (the real preview reads the parameter AWS publishes for the pinned version)."""
+        parts = name.split("/")  # /aws/service/powertools/python/<arch>/<runtime>/<version>
+        if len(parts) != 8 or parts[1:5] != ["aws", "service", "powertools", "python"]:
+            raise NotImplementedError(f"the offline mocks do not answer the SSM parameter {name}")
+        arch, runtime = parts[5], parts[6].replace(".", "")
+        arn = f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-{runtime}-{arch}:0"
+        return {"name": name, "value": arn, "insecureValue": arn, "type": "String", "version": 1,
+                "arn": f"arn:aws:ssm:{region}::parameter{name}", "id": name, "withDecryption": True}
 
 
 class RecordingMonitor(MockMonitor):
@@ -390,6 +409,7 @@ class RecordingMonitor(MockMonitor):
             self.invokes.clear()
         self.aws_mocks.provider_regions.clear()
         self.aws_mocks.cluster_regions.clear()
+        self.aws_mocks.calls.clear()
         self.resources.clear()
 
 

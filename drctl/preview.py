@@ -26,8 +26,30 @@ class PreviewResult:
 
     @property
     def blocked(self) -> bool:
-        """A mandatory policy is violated: `pulumi up` would refuse this stack."""
-        return any(v.level == "mandatory" for v in self.violations)
+        """A mandatory (or remediate) policy is violated: `pulumi up` would refuse this stack."""
+        return any(v.blocking for v in self.violations)
+
+
+def resource_counts(resources: list[dict]) -> dict:
+    """The one way resources are counted (text view, JSON, benchmark and README agree).
+
+    `cloudResources` are what `pulumi up` creates in the cloud; `pulumiTotal` is the number the Pulumi
+    CLI prints as "to create", which also counts the stack, the components and the explicit providers.
+    """
+    def kind(r: dict) -> str:
+        if r["type"] == "pulumi:pulumi:Stack":
+            return "stack"
+        if r["type"].startswith("pulumi:providers:"):
+            return "providers"
+        return "cloudResources" if r["custom"] else "components"
+
+    counts = {"cloudResources": 0, "providers": 0, "components": 0, "stack": 0}
+    by_type: dict[str, int] = {}
+    for r in resources:
+        counts[kind(r)] += 1
+        if kind(r) == "cloudResources":
+            by_type[r["type"]] = by_type.get(r["type"], 0) + 1
+    return {**counts, "pulumiTotal": len(resources), "byType": dict(sorted(by_type.items()))}
 
 
 class PreviewConfigError(Exception):
@@ -84,8 +106,12 @@ def _as_document(monitor) -> list[dict]:
 def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
                 policy_config: Optional[Path] = None) -> PreviewResult:
     """Preview `stack` offline (config from `stack_file` when given). Raises StackFileError /
-    PreviewConfigError for user mistakes."""
+    PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared."""
     config, secret_keys = load_stack_config(project_dir, stack, stack_file)
+    from policies.offline import levels_for
+    from policies.pack import build_policies
+
+    levels = levels_for(stack, build_policies(), policy_config)  # a bad policy-config file stops here, first
 
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
@@ -119,5 +145,5 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
         resources=resources,
         outputs=outputs,
         budget=outputs.get("budget"),
-        violations=evaluate(resources, stack, policy_config),
+        violations=evaluate(resources, stack, levels=levels),
     )

@@ -1,53 +1,86 @@
-"""Human-readable preview: resource tree by component and region, counts, outputs, budget."""
+"""Human-readable preview: resource tree by component and region, counts, outputs, budget, violations.
+
+Readable in an 80-column CI log: policy and resource names are printed whole on their own lines (they
+are what users type into the policy config), and only prose wraps.
+"""
 
 from __future__ import annotations
 
 import json
-from collections import Counter, defaultdict
+from collections import defaultdict
 
-from rich.console import Console
+from rich.console import Console, Group
+from rich.padding import Padding
 from rich.table import Table
-from rich.tree import Tree
+from rich.text import Text
 
-from drctl.preview import PreviewResult
+from drctl.preview import PreviewResult, resource_counts
 
 
-def _label(res: dict) -> str:
+def _tokens(res: dict) -> list[tuple[str, str]]:
+    """The words of a node's label with their styles: the name first, then type, region and flags."""
+    tokens = [(res["name"], "bold"), (res["type"], "dim")]
+    if res["region"]:
+        tokens.append((res["region"], "cyan"))
     opts = res["options"]
-    flags = []
     if opts["protect"]:
-        flags.append("[bold red]protected[/]")
+        tokens.append(("protected", "bold red"))
     if opts["ignoreChanges"]:
-        flags.append(f"[yellow]ignores {', '.join(opts['ignoreChanges'])}[/]")
-    region = f" [cyan]{res['region']}[/]" if res["region"] else ""
-    return f"[bold]{res['name']}[/] [dim]{res['type']}[/]{region} {' '.join(flags)}".rstrip()
+        tokens.append((f"ignores {', '.join(opts['ignoreChanges'])}", "yellow"))
+    return tokens
 
 
-def render_tree(result: PreviewResult) -> Tree:
+def _node_lines(tokens: list[tuple[str, str]], first: str, rest: str, width: int) -> list[Text]:
+    """Lay out a label after its guides: whole words only, so a name is never split or cropped (a name
+    longer than the line overflows it); the other words go to continuation lines when they do not fit."""
+    lines = [Text(first, no_wrap=True, overflow="ignore")]
+    for i, (word, style) in enumerate(tokens):
+        line = lines[-1]
+        if i and line.cell_len + 1 + len(word) > width:
+            line = Text(rest, no_wrap=True, overflow="ignore")
+            lines.append(line)
+        elif i:
+            line.append(" ")
+        line.append(word, style=style)
+    return lines
+
+
+def render_tree(result: PreviewResult, width: int = 80) -> Group:
+    """The resources by component, with tree guides; print with `crop=False`."""
     children = defaultdict(list)
     for res in result.resources:
         if res["type"].startswith("pulumi:providers:"):
             continue
         children[res["parent"]].append(res)
-    tree = Tree(f"[bold]stack {result.stack}[/] (layout {result.layout})")
+    lines: list[Text] = [Text.from_markup(f"[bold]stack {result.stack}[/] (layout {result.layout})")]
 
-    def add(node: Tree, parent_urn) -> None:
-        for res in sorted(children[parent_urn], key=lambda r: (r["custom"], r["region"] or "", r["name"])):
-            add(node.add(_label(res)), res["urn"])
+    def add(parent_urn, prefix: str) -> None:
+        kids = sorted(children[parent_urn], key=lambda r: (r["custom"], r["region"] or "", r["name"]))
+        for i, res in enumerate(kids):
+            last = i == len(kids) - 1
+            below = prefix + ("    " if last else "│   ")
+            lines.extend(_node_lines(_tokens(res), prefix + ("└── " if last else "├── "),
+                                     below + ("│   " if children[res["urn"]] else "    "), width))
+            add(res["urn"], below)
 
     roots = [r for r in result.resources if r["type"] == "pulumi:pulumi:Stack"]
-    add(tree, roots[0]["urn"] if roots else None)
-    return tree
+    add(roots[0]["urn"] if roots else None, "")
+    return Group(*lines)
 
 
-def render_counts(result: PreviewResult) -> Table:
-    counts = Counter(r["type"] for r in result.resources if r["custom"])
-    table = Table(title=f"{sum(counts.values())} resources by type")
-    table.add_column("type")
+def render_counts(result: PreviewResult) -> Group:
+    counts = resource_counts(result.resources)
+    table = Table(title=f"{counts['cloudResources']} cloud resources by type")
+    table.add_column("type", no_wrap=True)
     table.add_column("count", justify="right")
-    for typ, n in sorted(counts.items()):
+    for typ, n in counts["byType"].items():
         table.add_row(typ, str(n))
-    return table
+    note = Text(
+        f"`pulumi preview` counts {counts['pulumiTotal']} to create: these {counts['cloudResources']}, "
+        f"{counts['providers']} providers, {counts['components']} components and the stack.",
+        style="dim",
+    )
+    return Group(table, note)
 
 
 def render_budget(budget: dict) -> Table:
@@ -78,6 +111,9 @@ def render_budget(budget: dict) -> Table:
     table.add_row(write_label, str(budget["writeRtoSeconds"]), str(obj["rtoSeconds"]), verdict(write_ok))
     table.add_row("RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"]))
     table.add_row("RPO", str(budget["rpoSeconds"]), str(obj["rpoSeconds"]), verdict(budget["rpoSeconds"] <= obj["rpoSeconds"]))
+    if budget.get("inProxyFailoverSeconds") is not None:
+        table.add_row("[dim]in-proxy failover: an HAProxy sends traffic to the next region (inter x fall)[/]",
+                      f"[dim]{budget['inProxyFailoverSeconds']:g}[/]", "", "")
     if budget.get("trafficFollowsWritesSeconds"):
         table.add_row("[dim]traffic back to a higher-priority region after writes move there[/]",
                       f"[dim]{budget['trafficFollowsWritesSeconds']}[/]", "", "")
@@ -93,11 +129,11 @@ def budget_misses(budget: dict) -> bool:
 
 
 def print_human(result: PreviewResult, console: Console) -> None:
-    console.print(render_tree(result))
+    console.print(render_tree(result, console.width), crop=False)
     console.print(render_counts(result))
     outputs = {k: v for k, v in result.outputs.items() if k != "budget"}
     console.print("[bold]Outputs[/]")
-    console.print_json(json.dumps(outputs, sort_keys=True))
+    console.print_json(json.dumps(outputs, sort_keys=True))  # soft-wrapped: a long ARN stays one piece
     if result.budget:
         console.print(render_budget(result.budget))
         console.print(
@@ -105,19 +141,48 @@ def print_human(result: PreviewResult, console: Console) -> None:
             "come to about 330 s.[/]"
         )
     if result.violations:
-        console.print(render_violations(result))
+        console.print(render_violations(result, console.width), crop=False)
     else:
         console.print("[green]Policy pack: no violations.[/]")
 
 
-def render_violations(result: PreviewResult) -> Table:
-    table = Table(title=f"Policy violations ({len(result.violations)})")
-    for col in ("policy", "level", "resource", "message"):
-        table.add_column(col)
+LEVEL_HINT = (
+    "A policy's level is set in the policy-config file (policies/config.<stack>.json here; "
+    "`--policy-pack-config FILE` for the Pulumi CLI), e.g. {{\"{name}\": \"advisory\"}}; "
+    "levels: mandatory, advisory, disabled."
+)
+
+
+def _whole(text: str, style: str = "") -> Text:
+    """A line that wraps only at spaces and never folds or crops a word (a name longer than the line
+    overflows it instead); print with `crop=False`."""
+    return Text(text, style=style, overflow="ignore")
+
+
+def render_violations(result: PreviewResult, width: int = 80) -> Group:
+    """One block per violation: the policy name and the resource name whole, then the wrapped message."""
+    blocking = [v for v in result.violations if v.blocking]
+    title = Text(f"Policy violations: {len(result.violations)}", style="bold")
+    if blocking:
+        title.append(f" ({len(blocking)} mandatory: `pulumi up` would refuse this stack)", style="bold red")
+    parts: list = [title]
     for v in result.violations:
-        style = "bold red" if v.level == "mandatory" else "yellow"
-        table.add_row(v.policy, f"[{style}]{v.level}[/]", (v.resource or "(stack)").split("::")[-1], v.message)
-    return table
+        style = "bold red" if v.blocking else "yellow"
+        head = _whole("x " if v.blocking else "! ", style)
+        head.append(v.policy, style="bold")
+        head.append(f"  {v.level}", style=style)
+        parts.append(head)
+        urn = (v.resource or "").split("::")
+        name, typ = (urn[-1], urn[-2].split("$")[-1]) if len(urn) > 1 else ("the stack", "")
+        where = f"    on {name}"
+        if typ and len(where) + 2 + len(typ) <= width:
+            parts.append(_whole(f"{where}  {typ}"))
+        else:
+            parts += [_whole(where)] + ([_whole(f"    {typ}", "dim")] if typ else [])
+        parts.append(Padding(Text(v.message), (0, 0, 0, 4)))
+    if blocking:
+        parts.append(Text(LEVEL_HINT.format(name=blocking[0].policy), style="dim"))
+    return Group(*parts)
 
 
 def as_json(result: PreviewResult) -> dict:
@@ -128,6 +193,7 @@ def as_json(result: PreviewResult) -> dict:
             {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")} for r in result.resources
         ],
         "outputs": result.outputs,
+        "counts": resource_counts(result.resources),
         "budget": result.budget,
         "policies": {"violations": [v.to_json() for v in result.violations]},
     }

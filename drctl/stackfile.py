@@ -2,17 +2,30 @@
 
 Object and list values are JSON-encoded strings; `secure:` values (which only the CLI can
 decrypt) become a placeholder and their key is marked secret, so the program sees a secret.
+
+The file is read as YAML 1.2 (like the CLI: `yes` is a string, not true) by ruamel.yaml, which
+refuses duplicate keys (the CLI does too; PyYAML would keep the last one silently), and a
+document that aliases expand beyond MAX_VALUES values is refused before anything walks it.
 """
 
 from __future__ import annotations
 
+import datetime
 import json
+import re
 from pathlib import Path
 from typing import Any
 
-import yaml
+from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
+from ruamel.yaml.error import YAMLError
+
+from components.config import plain_values_under_secret_keys
 
 SECRET_PLACEHOLDER = "preview-placeholder-secret"
+MAX_VALUES = 10_000
+"""A stack file holds dozens of values; anchors and aliases (`&a`, `*a`) can multiply a small file into
+billions of them (1.2 KB took 58 s and 3 GB before this bound)."""
 
 
 class StackFileError(Exception):
@@ -31,7 +44,44 @@ def _replace_secure(value: Any) -> tuple[Any, bool]:
     if isinstance(value, list):
         items = [_replace_secure(v) for v in value]
         return [v for v, _ in items], any(s for _, s in items)
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return value.isoformat(), False  # the CLI keeps timestamp-looking values as strings
     return value, False
+
+
+def _count_values(doc: Any, limit: int) -> int:
+    """Values in `doc` as a consumer sees them (an aliased node counts each time it is reached); stops past `limit`."""
+    count, pending = 0, [doc]
+    while pending:
+        node = pending.pop()
+        count += 1
+        if count > limit:
+            break
+        if isinstance(node, dict):
+            pending.extend(node.keys())
+            pending.extend(node.values())
+        elif isinstance(node, list):
+            pending.extend(node)
+    return count
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        doc = YAML(typ="safe", pure=True).load(path.read_text())
+    except DuplicateKeyError as exc:
+        # ruamel's problem text also quotes both values, which may be secrets: name only the key.
+        key = re.search(r'duplicate key "(.*?)" with value', str(exc.problem))
+        raise StackFileError(f"{path.name} line {exc.problem_mark.line + 1}: duplicate key "
+                             f"{key.group(1) if key else ''!r}; keys must be unique (the last one would "
+                             "silently win)") from None
+    except YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    if _count_values(doc, MAX_VALUES) > MAX_VALUES:
+        raise StackFileError(f"{path.name}: the document expands to more than {MAX_VALUES} values "
+                             "(YAML aliases multiply them); write the values out")
+    return doc
 
 
 def load_stack_config(
@@ -44,15 +94,14 @@ def load_stack_config(
     if not path.is_file():
         known = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in project_dir.glob("Pulumi.*.yaml"))
         raise StackFileError(f"{path.name}: no such stack file (stacks here: {', '.join(known) or 'none'})")
-    try:
-        doc = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', exc)})") from None
+    doc = _read_yaml(path) or {}
     raw = doc.get("config") or {} if isinstance(doc, dict) else None
     if not isinstance(raw, dict):
         raise StackFileError(f"{path.name}: 'config' must be a mapping of namespace:key to values")
+    plain = plain_values_under_secret_keys(raw)
+    if plain:
+        raise StackFileError(f"{plain[0]}: is plain text in {path.name} beside secure values; set it with "
+                             f"`pulumi config set --secret --path '{plain[0]}'`")
     config: dict[str, str] = {}
     secret_keys: list[str] = []
     for key, value in raw.items():
@@ -62,7 +111,12 @@ def load_stack_config(
         if secret:
             secret_keys.append(key)
         if isinstance(value, (dict, list)):
-            config[key] = json.dumps(value)
+            try:
+                config[key] = json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                raise StackFileError(
+                    f"{path.name}: {key} holds a value the Pulumi CLI cannot pass on ({exc})"
+                ) from None
         elif isinstance(value, bool):
             config[key] = "true" if value else "false"
         else:

@@ -26,18 +26,20 @@ from botocore.exceptions import BotoCoreError, ClientError
 from failover import decisions
 from failover.decisions import ControlState, Decision, LagReading, Observation
 from failover.probe import probe_all
-from failover.scaling import EcsScaler, NoopScaler, Scaler, scaler_for
+from failover.scaling import EcsScaler, KubernetesScaler, NoopScaler, Scaler, scaler_for
 from failover.settings import Settings, SettingsError, load_settings
 from failover.store import MAX_REASON_CHARS, BadControlState, ControlStore, clean_text
 
 try:  # the Powertools layer in Lambda; plain logging where it is absent
     from aws_lambda_powertools import Logger
 
-    logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+    # No service= argument: Powertools then takes it from POWERTOOLS_SERVICE_NAME, which the stack sets.
+    logger = Logger()
 except ImportError:  # pragma: no cover - exercised only without the layer
     import logging
+    import os
 
-    logger = logging.getLogger("dr-orchestrator")
+    logger = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "dr-orchestrator"))
 
 AWS_ERRORS = (BotoCoreError, ClientError)
 LAG_MEMORY_SECONDS = 600
@@ -194,7 +196,8 @@ class Orchestrator:
         self.prober = prober or (lambda urls: probe_all(urls, settings.probe_timeout_seconds))
         self.endpoints = dict(endpoints or {})
         self._clients: dict[tuple, Any] = {}
-        self.scalers: dict[str, Scaler] = {"ecs": EcsScaler(self.client), "none": NoopScaler()}
+        self.scalers: dict[str, Scaler] = {"ecs": EcsScaler(self.client), "none": NoopScaler(),
+                                           "kubernetes": KubernetesScaler(self.client, settings.home_region)}
         self.scalers.update(scalers or {})
         self.store = ControlStore(settings, self.client("dynamodb", control_region or settings.home_region,
                                                         CALL_TIMEOUT_SECONDS))
@@ -411,28 +414,66 @@ class Orchestrator:
 
     # -- replication lag --------------------------------------------------------------------
     def measure_lag(self, source: str) -> dict[str, LagReading]:
-        """From the source region's CloudWatch, in one call: the data table's worst ReplicationLatency
-        towards each other region over 5 minutes, and whether the table took any write meanwhile."""
+        """Replication lag from `source` towards every other region, over the last 5 minutes.
+
+        Global table: in one call to the source region's CloudWatch, DynamoDB's ReplicationLatency towards each
+        region and whether the table took any write. Streams: each receiving region's own copy of the
+        replicator's lag metric (so it is readable while the source is down), concurrently, plus the source's
+        writes when the source answers (unknown otherwise)."""
         s = self.settings
         if not s.data_table:
             return {}
+        if s.replication == "streams":
+            return self._measure_replicator_lag(source)
         now = self.clock()
         others = [r for r in s.regions if r != source]
-        table_dim = {"Name": "TableName", "Value": s.data_table}
-        queries = [{"Id": f"lag{i}", "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": "AWS/DynamoDB", "MetricName": "ReplicationLatency",
-                       "Dimensions": [table_dim, {"Name": "ReceivingRegion", "Value": region}]},
-            "Period": 60, "Stat": "Maximum"}} for i, region in enumerate(others)]
-        queries.append({"Id": "writes", "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": "AWS/DynamoDB", "MetricName": "ConsumedWriteCapacityUnits",
-                       "Dimensions": [table_dim]}, "Period": 60, "Stat": "Sum"}})
+        queries = [self._metric_query(f"lag{i}", {"Namespace": "AWS/DynamoDB", "MetricName": "ReplicationLatency",
+                                                  "Dimensions": [self._table_dimension(),
+                                                                 {"Name": "ReceivingRegion", "Value": region}]},
+                                      "Maximum") for i, region in enumerate(others)]
+        queries.append(self._writes_query())
         data = self.client("cloudwatch", source, self.deadline.call_timeout()).get_metric_data(
             MetricDataQueries=queries, StartTime=now - 300, EndTime=now + 60)
         values = {r["Id"]: r.get("Values", []) for r in data.get("MetricDataResults", [])}
-        writes = values.get("writes", [])
-        writes_seen = any(v > 0 for v in writes) if writes else False
+        writes_seen = _any_write(values.get("writes", []))
         return {region: LagReading(max(values[f"lag{i}"]) / 1000.0 if values.get(f"lag{i}") else None, writes_seen)
                 for i, region in enumerate(others)}
+
+    def _measure_replicator_lag(self, source: str) -> dict[str, LagReading]:
+        from failover.replication import lag_metric
+
+        s, now, timeout = self.settings, self.clock(), self.deadline.call_timeout()
+
+        def read(region: str, queries: list[dict]) -> Callable[[], dict]:
+            return lambda: {r["Id"]: r.get("Values", []) for r in self.client("cloudwatch", region, timeout)
+                            .get_metric_data(MetricDataQueries=queries, StartTime=now - 300, EndTime=now + 60)
+                            .get("MetricDataResults", [])}
+
+        others = [r for r in s.regions if r != source]
+        tasks = {r: read(r, [self._metric_query("lag", lag_metric(s.data_table, source), "Maximum")]) for r in others}
+        tasks["writes"] = read(source, [self._writes_query()])
+        done = run_concurrently(tasks, timeout + 0.5)
+        writes = done["writes"]
+        writes_seen = None if isinstance(writes, BaseException) else _any_write(writes.get("writes", []))
+        out = {}
+        for region in others:
+            got = done[region]
+            if isinstance(got, BaseException):
+                continue  # that region's reading is unknown; the memory or the gate decides
+            values = got.get("lag", [])
+            out[region] = LagReading(max(values) / 1000.0 if values else None, writes_seen, source="replicator")
+        return out
+
+    def _table_dimension(self) -> dict:
+        return {"Name": "TableName", "Value": self.settings.data_table}
+
+    @staticmethod
+    def _metric_query(query_id: str, metric: dict, stat: str) -> dict:
+        return {"Id": query_id, "ReturnData": True, "MetricStat": {"Metric": metric, "Period": 60, "Stat": stat}}
+
+    def _writes_query(self) -> dict:
+        return self._metric_query("writes", {"Namespace": "AWS/DynamoDB", "MetricName": "ConsumedWriteCapacityUnits",
+                                             "Dimensions": [self._table_dimension()]}, "Sum")
 
     def lag_for(self, source: str, target: str, live: Optional[dict[str, LagReading]] = None) -> Optional[LagReading]:
         """This invocation's reading if the source answered, else the freshest reading any observer recorded
@@ -447,6 +488,10 @@ class Orchestrator:
             return None
         seconds, writes, _ = max(fresh, key=lambda r: r[2])
         return LagReading(seconds, writes, source="memory")
+
+
+def _any_write(write_units: list[float]) -> bool:
+    return any(v > 0 for v in write_units)
 
 
 def _step_order(step: str, target: str) -> tuple[int, str]:

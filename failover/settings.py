@@ -32,6 +32,7 @@ RPO_SECONDS = "DR_RPO_SECONDS"
 PROBE_INTERVAL_SECONDS = "DR_PROBE_INTERVAL_SECONDS"
 PROBE_TIMEOUT_SECONDS = "DR_PROBE_TIMEOUT_SECONDS"
 MONITOR_WINDOW_SECONDS = "DR_MONITOR_WINDOW_SECONDS"
+REPLICATION = "DR_REPLICATION"
 
 # A probe must finish well inside its interval, so a hung region costs one timeout per round.
 MAX_PROBE_TIMEOUT_FRACTION = 0.5
@@ -65,6 +66,9 @@ class Settings:
     probe_timeout_seconds: float = 3.0
     monitor_window_seconds: float = 60.0
     """How long one scheduled monitor invocation keeps probing (the schedule's period)."""
+    replication: str = "global"
+    """global (a global table: DynamoDB's ReplicationLatency in the source region) or streams (the
+    replicator's lag metric, published in each receiving region)."""
 
     @property
     def home(self) -> str:
@@ -156,6 +160,9 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     automatic = (env.get(AUTOMATIC_FAILOVER, "true") or "true").lower()
     if automatic not in ("true", "false"):
         raise SettingsError(f"{AUTOMATIC_FAILOVER} must be true or false, got {automatic!r}")
+    replication = env.get(REPLICATION) or "global"
+    if replication not in ("global", "streams"):
+        raise SettingsError(f"{REPLICATION} must be global or streams, got {replication!r}")
     interval = _seconds(env, PROBE_INTERVAL_SECONDS, 10.0, 1.0, 300.0)
     timeout = _seconds(env, PROBE_TIMEOUT_SECONDS, min(3.0, interval * MAX_PROBE_TIMEOUT_FRACTION), 0.1, 60.0)
     if timeout > interval * MAX_PROBE_TIMEOUT_FRACTION:
@@ -181,6 +188,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         probe_interval_seconds=interval,
         probe_timeout_seconds=timeout,
         monitor_window_seconds=_seconds(env, MONITOR_WINDOW_SECONDS, 60.0, 1.0, 840.0),
+        replication=replication,
     )
 
 

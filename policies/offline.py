@@ -7,7 +7,6 @@ so a rule that reads a value unknown at preview time behaves as under the CLI: i
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -24,6 +23,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
+from policies.levels import BLOCKING_LEVELS, effective_levels, load_policy_config
 from policies.pack import build_policies
 
 POLICY_DIR = Path(__file__).resolve().parent
@@ -38,25 +38,23 @@ class Violation:
     resource: Optional[str]
     message: str
 
+    @property
+    def blocking(self) -> bool:
+        """`pulumi up` refuses the stack for this violation."""
+        return self.level in BLOCKING_LEVELS
+
     def to_json(self) -> dict:
         return {"policy": self.policy, "level": self.level, "resource": self.resource, "message": self.message}
 
 
 def levels_for(stack: str, policies: list, config_file: Optional[Path] = None) -> dict[str, str]:
-    """Default level of each policy, overridden by `policies/config.<stack>.json` (the file CI passes
-    as `--policy-pack-config`), with "all" applying to every policy."""
-    levels = {p.name: (p.enforcement_level or EnforcementLevel.MANDATORY).value for p in policies}
+    """Default level of each policy, overridden by the policy-config file: `config_file` when given (it
+    must exist), else `policies/config.<stack>.json` when present. Raises PolicyConfigError."""
+    defaults = {p.name: (p.enforcement_level or EnforcementLevel.MANDATORY).value for p in policies}
     path = config_file or POLICY_DIR / f"config.{stack}.json"
-    if path.is_file():
-        overrides = json.loads(path.read_text())
-        if "all" in overrides:
-            levels = {name: _level(overrides["all"]) for name in levels}
-        levels.update({k: _level(v) for k, v in overrides.items() if k in levels})
-    return levels
-
-
-def _level(value) -> str:
-    return value["enforcementLevel"] if isinstance(value, dict) else str(value)
+    if config_file is None and not path.is_file():
+        return defaults
+    return effective_levels(defaults, load_policy_config(path, defaults))
 
 
 def _engine_form(value):
@@ -69,9 +67,11 @@ def _engine_form(value):
     return value
 
 
-def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = None) -> list[Violation]:
+def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = None,
+             levels: Optional[dict[str, str]] = None) -> list[Violation]:
+    """Every policy over the recorded resources, at `levels` (default: `levels_for(stack, ..., config_file)`)."""
     policies = build_policies()
-    levels = levels_for(stack, policies, config_file)
+    levels = levels if levels is not None else levels_for(stack, policies, config_file)
     providers = {
         p["inputs"]["region"]: PolicyProviderResource(p["type"], p["inputs"], p["urn"], p["name"])
         for p in resources

@@ -16,6 +16,9 @@ from pulumi_policy import (
 
 from policies.rules import RESOURCE_RULES, STACK_RULES, Res
 
+# The CLI prints a policy's description with each of its violations: say there where the level is set.
+LEVEL_NOTE = "Its level (mandatory, advisory, disabled) is set in the file given as --policy-pack-config."
+
 
 def _region(provider) -> Optional[str]:
     props = getattr(provider, "props", None) or {}
@@ -23,8 +26,9 @@ def _region(provider) -> Optional[str]:
 
 
 def _tags(props) -> dict:
+    """AWS-style tag maps; other providers' tags (DigitalOcean's are a list of strings) carry no DR metadata."""
     tags = props.get("tags") if hasattr(props, "get") else None
-    return dict(tags) if tags else {}
+    return dict(tags) if tags and hasattr(tags, "keys") else {}
 
 
 def res_from_resource_args(args: ResourceValidationArgs) -> Res:
@@ -56,12 +60,12 @@ def _stack_validator(rule):
 def build_policies(default_level: EnforcementLevel = EnforcementLevel.MANDATORY) -> list:
     """Every rule as a policy; levels can be overridden per policy with `--policy-pack-config`."""
     policies: list = [
-        ResourceValidationPolicy(name=name, description=desc, validate=_resource_validator(rule),
+        ResourceValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_resource_validator(rule),
                                  enforcement_level=default_level)
         for name, (desc, rule) in RESOURCE_RULES.items()
     ]
     policies += [
-        StackValidationPolicy(name=name, description=desc, validate=_stack_validator(rule),
+        StackValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_stack_validator(rule),
                               enforcement_level=default_level)
         for name, (desc, rule) in STACK_RULES.items()
     ]

@@ -17,6 +17,7 @@ from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_bu
 from components.config import is_valid_mrsc_set
 from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
 from policies.rules_haproxy import HAPROXY_RULES
+from policies.secrets import credential_kinds
 
 TABLE = "aws:dynamodb/table:Table"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
@@ -29,6 +30,7 @@ LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 IAM_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Policy": "policy"}
 ORCHESTRATOR_HANDLER = "failover.orchestrator.handler"
+PRODUCTION_TAG = "dr:production"
 MAX_FAILOVER_TTL = 60
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.I)
 READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Lookup")
@@ -104,8 +106,10 @@ def table_strong_consistency(r: Res) -> list[str]:
 
 
 def table_protected_in_prod(r: Res) -> list[str]:
-    if r.type == TABLE and r.tags.get("dr:stack") == "prod" and not r.protect:
-        return ["prod tables must be `protect`ed so no deploy can delete them"]
+    """Production is a property of the stack (`dr:production`, recorded as a tag), not of its name."""
+    if r.type == TABLE and r.tags.get(PRODUCTION_TAG) == "true" and not r.protect:
+        return ["tables of a production stack (dr:production: true) must be `protect`ed (dr:protect: true) "
+                "so no deploy can delete them"]
     return []
 
 
@@ -157,8 +161,17 @@ def _plain_env(r: Res) -> dict[str, Any]:
 
 
 def no_plaintext_secrets(r: Res) -> list[str]:
-    return [f"environment variable {name} looks like a secret in plain text; use Secrets Manager (dr:appSecrets)"
-            for name, value in sorted(_plain_env(r).items()) if SECRET_NAME.search(name) and value]
+    """By name (PASSWORD, TOKEN, ...) and by value (access keys, URLs with a password, tokens, keys)."""
+    env = _plain_env(r)
+    if not env:
+        return []
+    named = {name for name, value in env.items() if SECRET_NAME.search(name) and value}
+    by_value = credential_kinds({k: v for k, v in env.items() if k not in named})
+    out = [f"environment variable {name} looks like a secret in plain text; use Secrets Manager (dr:appSecrets)"
+           for name in sorted(named)]
+    out += [f"environment variable {name} holds a value that looks like a credential ({', '.join(kinds)}); "
+            "use Secrets Manager (dr:appSecrets)" for name, kinds in sorted(by_value.items())]
+    return out
 
 
 def _statements(doc: Any) -> list[dict]:
@@ -213,7 +226,8 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "dynamodb-encryption": ("Tables are encrypted at rest", table_encrypted),
     "dynamodb-streams": ("Streams are on for the audit trail and replicators", table_streams),
     "dynamodb-strong-consistency-mrsc": ("Strong consistency only with a valid MRSC region set", table_strong_consistency),
-    "dynamodb-protected-in-prod": ("Prod tables are protected from deletion by deploys", table_protected_in_prod),
+    "dynamodb-protected-in-prod": ("Tables of a production stack (dr:production) are protected from deletion "
+                                   "by deploys", table_protected_in_prod),
     "health-check-bounds": ("Health check interval and failure threshold within bounds", health_check_bounds),
     "dns-failover-ttl": ("Failover records have a TTL of at most 60 s", failover_record_ttl),
     "health-alarm-has-action": ("Every health alarm has an action", health_alarm_has_action),

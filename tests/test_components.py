@@ -8,6 +8,7 @@ import pulumi
 import pulumi_aws as aws
 import pytest
 
+from components import iam
 from components.active_region import ActiveRegion, ActiveRegionArgs
 from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import orchestrator_policy
@@ -202,9 +203,8 @@ def test_failover_dns_records(recorder):
 
 POLICY_ARNS = {
     "control_table_arns": ["arn:aws:dynamodb:us-east-1:123456789012:table/ctl"],
-    "data_table_arns": ["arn:aws:dynamodb:us-east-1:123456789012:table/orders"],
     "parameter_arns": ["arn:aws:ssm:us-east-1:123456789012:parameter/orders/prod/active_region"],
-    "service_arns": ["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"],
+    "scale_statements": iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]),
     "topic_arns": ["arn:aws:sns:us-east-1:123456789012:t"],
     "topic_key_arns": ["arn:aws:kms:us-east-1:123456789012:key/k"],
 }
@@ -216,7 +216,7 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
         return Orchestrator("orch", OrchestratorArgs(
             app="orders", stack="prod", region="us-east-2", environment={"DR_APP": "orders"},
             policy_arns=POLICY_ARNS, alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
-            reserved_concurrency=2, powertools_layer_version=27),
+            reserved_concurrency=2),
             provider=providers["us-east-2"], alarm_provider=providers["us-east-1"])
 
     rec = recorder(declare)
@@ -227,7 +227,10 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
     assert fn.inputs["environment"]["variables"] == {"DR_APP": "orders", "DR_HOME_REGION": "us-east-2"}
     # the monitor loops for a little more than the minute between invocations, within the function's timeout
     assert fn.inputs["timeout"] == 100
-    assert fn.inputs["code"]["archive"]["assets"]["failover"]["archive"]["path"].endswith("failover")
+    assets = fn.inputs["code"]["archive"]["assets"]
+    assert "failover/orchestrator.py" in assets and all(name.endswith(".py") for name in assets)
+    assert fn.inputs["layers"] == [
+        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"]
     rule = rec.one("aws:cloudwatch/eventRule:EventRule")
     assert rule.inputs["scheduleExpression"] == "rate(1 minute)"
     assert json.loads(rec.one("aws:cloudwatch/eventTarget:EventTarget").inputs["input"]) == {"action": "monitor"}
@@ -243,6 +246,15 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
             assert actions == ["cloudwatch:GetMetricData"]
     writes = {a: s["Resource"] for s in doc["Statement"] for a in s["Action"]}
     assert writes["ssm:PutParameter"] == POLICY_ARNS["parameter_arns"]
-    assert writes["ecs:UpdateService"] == POLICY_ARNS["service_arns"]
+    assert writes["ecs:UpdateService"] == ["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]
     assert writes["dynamodb:UpdateItem"] == POLICY_ARNS["control_table_arns"]
-    assert doc == orchestrator_policy(**POLICY_ARNS, log_group_arn=doc["Statement"][6]["Resource"][0][:-2])
+    assert doc == orchestrator_policy(**POLICY_ARNS, log_group_arn=doc["Statement"][5]["Resource"][0][:-2])
+
+
+def test_sites_scale_statements_merge_into_one_per_sid():
+    """Each ECS site hands the plane its own statement; the orchestrator gets one per Sid, as before the split."""
+    a = iam.ecs_scale_statements(["arn:aws:ecs:us-east-2:1:service/c/b"])
+    b = iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:1:service/c/a"])
+    assert iam.merge_statements(a + b + iam.ecs_scale_statements([])) == [{
+        "Sid": "ScaleTarget", "Effect": "Allow", "Action": ["ecs:UpdateService"],
+        "Resource": ["arn:aws:ecs:us-east-1:1:service/c/a", "arn:aws:ecs:us-east-2:1:service/c/b"]}]

@@ -44,7 +44,6 @@ def _error(mutate) -> ConfigError:
         (lambda v: v["regions"].__setitem__("primary", "mars-north-1x"), "dr:regions.primary", "not an AWS region"),
         (lambda v: v["healthCheck"].__setitem__("interval", 15), "dr:healthCheck.interval", "15"),
         (lambda v: v["healthCheck"].__setitem__("failureThreshold", 11), "dr:healthCheck.failureThreshold", "10"),
-        (lambda v: v.__setitem__("layout", "digitalocean"), "dr:layout", "not implemented yet"),
         (lambda v: v.__setitem__("layout", "gcp"), "dr:layout", "not a layout"),
         (lambda v: v["app"].__setitem__("helthPath", "/x"), "dr:app.helthPath", "unknown key"),
         (lambda v: v["app"].pop("image"), "dr:app.image", "required key is missing"),

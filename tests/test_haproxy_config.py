@@ -119,7 +119,7 @@ def test_gra_config_shape():
         "bind :443 ssl crt /etc/haproxy/certs/gra.pem alpn h2,http/1.1",
         "http-request set-header X-Forwarded-Proto https",
         "http-response set-header Strict-Transport-Security max-age=31536000",
-        "use_backend local_servers if { path /health }",
+        "use_backend local_servers if { path /health /health/route }",
         "default_backend app_servers",
     ]
     assert section(text, "frontend peer_in") == ["bind 10.10.0.2:8081", "default_backend local_servers"]
@@ -141,7 +141,7 @@ def test_http_only_site_serves_its_frontend_and_backs_up_to_gra():
     assert section(text, "frontend public_http") == [
         "bind :80",
         "http-request set-header X-Forwarded-Proto http",
-        "use_backend local_servers if { path /health }",
+        "use_backend local_servers if { path /health /health/route }",
         "default_backend app_servers",
     ]
     assert "frontend public_https" not in text

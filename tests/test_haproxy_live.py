@@ -195,6 +195,7 @@ def test_failover_inside_the_proxy(apps, tmp_path):
         assert states[f"{LOCAL_BACKEND}/app-a"].startswith("DOWN")  # tracks the checked server
         assert {_get(base + "/")[1] for _ in range(6)} == {"b"}
         assert _get(base + "/health") == (200, "b")
+        assert _get(base + "/health/route") == (200, "b")  # Route 53's path answers from the local servers too
 
         stopped = time.monotonic()
         b.stop()
@@ -202,6 +203,7 @@ def test_failover_inside_the_proxy(apps, tmp_path):
         print(f"app-b DOWN after {time.monotonic() - stopped:.2f} s")
         assert [_get(base + "/")[1] for _ in range(3)] == ["backup"] * 3
         assert _get(base + "/health")[0] == 503  # DNS sees the site itself is down
+        assert _get(base + "/health/route")[0] == 503  # on the path Route 53 checks, too
         assert _get(f"http://{LOOPBACK}:{peer}/")[0] == 503  # overflow from other sites is never passed on
 
         stats_url = f"http://{LOOPBACK}:{stats}/"

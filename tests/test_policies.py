@@ -112,10 +112,13 @@ def test_resource_policy_compliant_and_not(name, type_, good, bad, words):
     assert messages and any(words in m for m in messages), messages
 
 
-def test_prod_tables_must_be_protected():
-    assert run_resource_policy("dynamodb-protected-in-prod", T, GOOD_TABLE, protect=True) == []
-    assert run_resource_policy("dynamodb-protected-in-prod", T, GOOD_TABLE, protect=False)
-    assert run_resource_policy("dynamodb-protected-in-prod", T, bad_table(tags={"dr:stack": "staging"}), protect=False) == []
+def test_production_tables_must_be_protected_whatever_the_stack_is_called():
+    """Production is the stack's `dr:production` (a tag on its tables), not its name."""
+    live = bad_table(tags={"dr:stack": "live-eu", "dr:production": "true"})
+    assert run_resource_policy("dynamodb-protected-in-prod", T, live, protect=True) == []
+    assert "dr:production: true" in run_resource_policy("dynamodb-protected-in-prod", T, live, protect=False)[0]
+    named_prod = bad_table(tags={"dr:stack": "prod", "dr:production": "false"})
+    assert run_resource_policy("dynamodb-protected-in-prod", T, named_prod, protect=False) == []
 
 
 def test_unknown_values_are_reported_not_crashed_on():
@@ -188,9 +191,9 @@ def test_every_project_iam_document_passes_parliament():
     arn = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
     documents = {
         "orchestrator": iam.orchestrator_policy(
-            control_table_arns=[arn + "-ctl"], data_table_arns=[arn],
+            control_table_arns=[arn + "-ctl"],
             parameter_arns=["arn:aws:ssm:us-east-1:123456789012:parameter/orders/prod/active_region"],
-            service_arns=["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"],
+            scale_statements=iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:123456789012:service/orders-prod/orders"]),
             topic_arns=["arn:aws:sns:us-east-1:123456789012:orders"],
             topic_key_arns=["arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"],
             log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders-prod-dr-orchestrator"),

@@ -166,3 +166,16 @@ def test_unknown_stack_and_bad_yaml(tmp_path):
     bad.write_text("config:\n  dr:layout: [aws\n")
     run = drctl("preview", "--stack", "bad", "--stack-file", str(bad))
     assert run.returncode == 2 and "not valid YAML" in run.stderr and "Traceback" not in run.stderr
+
+
+@pytest.mark.parametrize("stack", ["prod", "staging"])
+def test_the_aws_layout_declares_exactly_its_golden_resource_set(stack):
+    """The aws layout's resources, inputs and options, URN by URN, against tests/golden/<stack>.json: a
+    refactoring (such as the shared DR plane) must not replace or change anything in an existing stack."""
+    from tests.golden_resources import GOLDEN, resource_set
+
+    golden = json.loads((GOLDEN / f"{stack}.json").read_text())
+    current = resource_set(stack)
+    assert sorted(set(golden) - set(current)) == [] and sorted(set(current) - set(golden)) == []
+    changed = sorted(urn for urn in golden if golden[urn] != current[urn])
+    assert changed == []

@@ -13,7 +13,6 @@ from components.replicator import (
     FAILOVER_SOURCE,
     StreamReplicator,
     StreamReplicatorArgs,
-    failover_code_files,
     replicator_args_errors,
     replicator_environment,
     replicator_function_name,
@@ -31,7 +30,7 @@ TOPIC = f"arn:aws:sns:{SOURCE}:{ACCOUNT}:orders-dr"
 def args(**over) -> StreamReplicatorArgs:
     base = dict(app="orders", stack="prod", source_region=SOURCE, receiving_region=RECEIVING,
                 source_table_arn=SOURCE_TABLE, source_stream_arn=STREAM, receiving_table_name="orders",
-                receiving_table_arn=RECEIVING_TABLE, account_id=ACCOUNT, powertools_layer_version=27)
+                receiving_table_arn=RECEIVING_TABLE, account_id=ACCOUNT)
     base.update(over)
     return StreamReplicatorArgs(**base)
 
@@ -59,7 +58,7 @@ def test_replicator_wiring(recorder):
     assert fn.inputs["name"] == "orders-prod-repl-us-east-2-us-west-2"
     assert (fn.inputs["handler"], fn.inputs["runtime"]) == ("failover.replicator.handler", "python3.12")
     assert fn.inputs["layers"] == [
-        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27"]
+        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"]
     assert fn.inputs["environment"]["variables"] == {
         "DR_SOURCE_REGION": SOURCE, "DR_RECEIVING_REGION": RECEIVING, "DR_RECEIVING_TABLE": "orders",
         "DR_REPLICATOR_WORKERS": "8", "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator"}
@@ -99,16 +98,6 @@ def test_the_code_archive_is_the_same_on_every_run(recorder):
     first = recorder(declare()).one("aws:lambda/function:Function").inputs["code"]
     second = recorder(declare()).one("aws:lambda/function:Function").inputs["code"]
     assert first == second
-
-
-def test_code_files_are_the_python_sources_only(tmp_path):
-    (tmp_path / "b.py").write_text("")
-    (tmp_path / "a.py").write_text("")
-    (tmp_path / "notes.txt").write_text("")
-    (tmp_path / "__pycache__").mkdir()
-    (tmp_path / "__pycache__" / "a.cpython-311.pyc").write_bytes(b"")
-    assert list(failover_code_files(tmp_path).items()) == [("failover/a.py", str(tmp_path / "a.py")),
-                                                            ("failover/b.py", str(tmp_path / "b.py"))]
 
 
 def test_a_failure_alarm_when_a_topic_is_given(recorder):

@@ -1,4 +1,5 @@
-"""Safety rules of DESIGN.md against real boto3 calls on moto (in-process), with real HTTP health endpoints."""
+"""The runtime's safety rules (README, Runtime) against real boto3 calls on moto (in-process), with real HTTP
+health endpoints."""
 
 from __future__ import annotations
 

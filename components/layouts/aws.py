@@ -1,87 +1,40 @@
-"""The `aws` layout: global table, ALB + ECS per region, Route 53 failover, an orchestrator in every region."""
+"""The `aws` layout: an ALB + ECS (Fargate) site in every AWS region, on the shared DR plane."""
 
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
 
-from components.active_region import ActiveRegion, ActiveRegionArgs, control_table_name
-from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
 from components.config import StackConfig
-from components.global_table import GlobalTable, GlobalTableArgs
-from components.iam import parameter_arn, table_arn
+from components.iam import ecs_scale_statements
 from components.network import default_vpc_cidr
-from components.notifications import NotificationTopic
-from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
-from components.providers import ROUTE53_METRICS_REGION, regional_providers
+from components.plane import declare_data_plane, declare_dr_plane
+from components.providers import regional_providers
 from components.regional_service import RegionalService, RegionalServiceArgs
+from components.site import Site, SiteEndpoint
 from failover.scaling import EcsTarget, NoScaling, scale_target_json
-from components.traffic import EndpointHealth, Endpoint, FailoverDns, TrafficArgs, regional_record_name
 
 
 def build(cfg: StackConfig, stack: str) -> dict:
     app = cfg.app.name
     regions = cfg.regions.all
-    primary, standbys = regions[0], regions[1:]
+    primary = regions[0]
     providers = regional_providers(regions, app=app, stack=stack)
-    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
+    data = declare_data_plane(cfg, stack, providers)
+    warm = cfg.app.standby == "warm"
 
-    data = GlobalTable(
-        f"{app}-data",
-        GlobalTableArgs(
-            name=cfg.table.name,
-            primary_region=primary,
-            replica_regions=standbys,
-            hash_key=cfg.table.hash_key,
-            range_key=cfg.table.range_key,
-            attributes=dict(cfg.table.attributes),
-            strong_consistency=cfg.table.consistency == "strong",
-            billing_mode=cfg.table.billing_mode,
-            read_capacity=cfg.table.read_capacity,
-            write_capacity=cfg.table.write_capacity,
-            stream_view_type=cfg.table.stream_view_type,
-            protect=cfg.protect,
-            tags={"dr:stack": stack},
-        ),
-        provider=providers[primary],
-    )
-    control = ActiveRegion(
-        f"{app}-active-region",
-        ActiveRegionArgs(
-            app=app, stack=stack, regions=regions,
-            strong_consistency=cfg.table.consistency == "strong", protect=cfg.protect,
-            tags={  # read by the policy pack's budget rule, which sees resources, not config
-                "dr:stack": stack,
-                "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
-                "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
-                "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
-                "dr:scaleUpSeconds": str(SCALE_UP_ALLOWANCE_SECONDS["ecs"] if cfg.app.standby == "warm" else 0),
-            },
-        ),
-        providers=providers,
-    )
-    parameter_arns = account_id.apply(lambda acct: [parameter_arn(r, acct, control.parameter_name) for r in regions])
-    data_arns = data.arns.apply(lambda arns: [arns[r] for r in regions])
-
-    client_env = {
-        "DR_APP": app,
-        "DR_REGIONS": ",".join(regions),
-        "DR_TABLE": cfg.table.name,
-        "DR_ACTIVE_REGION_PARAMETER": control.parameter_name,
-        "DR_CACHE_SECONDS": str(cfg.failover.client_cache_seconds),
-    }
     services: dict[str, RegionalService] = {}
+    sites: dict[str, Site] = {}
     for i, region in enumerate(regions):
         net = cfg.network.get(region)
-        services[region] = RegionalService(
+        service = services[region] = RegionalService(
             f"{app}-{region}",
             RegionalServiceArgs(
                 app=app, stack=stack, region=region, image=cfg.app.image, port=cfg.app.port,
                 health_path=cfg.health_path, cpu=cfg.app.cpu, memory=cfg.app.memory,
-                desired_count=(cfg.app.desired_count if region == primary or cfg.app.standby == "hot"
+                desired_count=(cfg.app.desired_count if region == primary or not warm
                                else cfg.app.standby_desired_count),
-                environment={**cfg.app.environment, **client_env},
-                table_arns=data_arns, parameter_arns=parameter_arns,
+                environment={**cfg.app.environment, **data.client_env},
+                table_arns=data.data_arns, parameter_arns=data.parameter_arns,
                 certificate_arn=cfg.dns.certificate_arns.get(region),
                 vpc_id=net.vpc_id if net else None,
                 subnet_ids=list(net.subnet_ids) if net else [],
@@ -90,119 +43,18 @@ def build(cfg: StackConfig, stack: str) -> dict:
             ),
             provider=providers[region],
         )
-
-    # Transition notices, one topic per region; the health alarms publish to a topic of their own, which
-    # the orchestrators subscribe to, so a notice never re-invokes them.
-    topics = {
-        region: NotificationTopic(
-            f"{app}-notify-{region}", account_id=account_id, emails=cfg.notifications.emails, provider=providers[region]
+        sites[region] = Site(
+            name=region,
+            location=region,
+            data_region=region,
+            endpoint=SiteEndpoint(scheme=service.scheme, port=443 if service.scheme == "https" else 80,
+                                  alias_dns_name=service.dns_name, alias_zone_id=service.zone_id),
+            scale_target=scale_target_json(
+                EcsTarget(service.cluster_name, service.service_name, cfg.app.desired_count) if warm else NoScaling()),
+            orchestrator_statements=service.service.arn.apply(lambda arn: ecs_scale_statements([arn])) if warm else [],
+            outputs={"loadBalancer": service.dns_name},
         )
-        for region in regions
-    }
-    alarm_topic = NotificationTopic(
-        f"{app}-alarms", account_id=account_id, emails=cfg.notifications.emails,
-        provider=providers[ROUTE53_METRICS_REGION],
-    )
 
-    traffic = TrafficArgs(
-        app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
-        health_path=cfg.route_health_path, interval=cfg.health_check.interval,
-        failure_threshold=cfg.health_check.failure_threshold,
-        alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
-    )
-    health = {
-        region: EndpointHealth(
-            f"{app}-health-{region}",
-            fqdn=regional_record_name(cfg.dns.record_name, region),
-            scheme=services[region].scheme,
-            args=traffic,
-            region=region,
-            alarm_topic_arn=alarm_topic.topic.arn,
-            global_provider=providers[primary],
-            metrics_provider=providers[ROUTE53_METRICS_REGION],
-        )
-        for region in regions
-    }
-    FailoverDns(
-        f"{app}-dns",
-        args=traffic,
-        endpoints={
-            r: Endpoint(region=r, dns_name=s.dns_name, zone_id=s.zone_id, scheme=s.scheme) for r, s in services.items()
-        },
-        health_check_ids={r: h.health_check.id for r, h in health.items()},
-        regions=regions,
-        provider=providers[primary],
-    )
-
-    health_urls = {
-        r: f"{services[r].scheme}://{regional_record_name(cfg.dns.record_name, r)}{cfg.health_path}" for r in regions
-    }
-    warm = cfg.app.standby == "warm"
-    scale_targets = {
-        r: scale_target_json(
-            EcsTarget(services[r].cluster_name, services[r].service_name, cfg.app.desired_count) if warm else NoScaling()
-        )
-        for r in regions
-    }
-    environment = orchestrator_environment(
-        app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
-        parameter_name=control.parameter_name, health_urls=health_urls,
-        alarm_regions={h.alarm_name: r for r, h in health.items()}, scale_targets=scale_targets,
-        topic_arns={r: topics[r].topic.arn for r in regions},
-        failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
-        min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
-        automatic=cfg.failover.mode == "automatic",
-        rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
-        probe_interval_seconds=cfg.failover.probe_interval_seconds,
-        probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
-    )
-    policy_arns = pulumi.Output.all(
-        acct=account_id,
-        data=data_arns,
-        params=parameter_arns,
-        services=pulumi.Output.all(*[s.service.arn for s in services.values()]) if warm else [],
-        topics=pulumi.Output.all(*[t.topic.arn for t in topics.values()]),
-        keys=pulumi.Output.all(*[t.key.arn for t in topics.values()]),
-    ).apply(
-        lambda a: {
-            "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
-            "data_table_arns": list(a["data"]),
-            "parameter_arns": list(a["params"]),
-            "service_arns": list(a["services"]),
-            "topic_arns": list(a["topics"]),
-            "topic_key_arns": list(a["keys"]),
-        }
-    )
-    orchestrators = {
-        region: Orchestrator(
-            f"{app}-orchestrator-{region}",
-            OrchestratorArgs(
-                app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
-                alarm_topic_arn=alarm_topic.topic.arn,
-                reserved_concurrency=cfg.failover.reserved_concurrency,
-                powertools_layer_version=cfg.failover.powertools_layer_version,
-            ),
-            provider=providers[region],
-            alarm_provider=providers[ROUTE53_METRICS_REGION],
-        )
-        for region in regions
-    }
-
-    budget = compute_budget(budget_inputs_from_config(cfg, "ecs"))
-    return {
-        "layout": cfg.layout,
-        "regions": regions,
-        "endpoints": {r: f"{services[r].scheme}://{regional_record_name(cfg.dns.record_name, r)}" for r in regions},
-        "loadBalancers": {r: s.dns_name for r, s in services.items()},
-        "url": f"{services[primary].scheme}://{cfg.dns.record_name}",
-        "tableName": data.name,
-        "tableArns": data.arns,
-        "controlTableName": control.control_table.name,
-        "activeRegionParameter": control.parameter_name,
-        "healthCheckIds": {r: h.health_check.id for r, h in health.items()},
-        "healthAlarmNames": {r: h.alarm_name for r, h in health.items()},
-        "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items()},
-        "topicArns": {r: t.topic.arn for r, t in topics.items()},
-        "alarmTopicArn": alarm_topic.topic.arn,
-        "budget": budget.to_json(),
-    }
+    outputs = declare_dr_plane(cfg, stack, providers, data, sites)
+    outputs["loadBalancers"] = {r: s.dns_name for r, s in services.items()}
+    return outputs

@@ -14,7 +14,16 @@ from typing import Any, Mapping, Optional
 
 from pydantic import Field, ValidationError, field_validator
 
-from components.config import NAMESPACE, ConfigError, _check_region, _friendly, _loc_to_path, _Model
+from components.config import (
+    NAMESPACE,
+    CommonConfig,
+    ConfigError,
+    RegionsConfig,
+    _check_region,
+    _friendly,
+    _loc_to_path,
+    _Model,
+)
 
 # Where DOKS clusters can be created: pulumi-digitalocean's `Region` enum without the datacenters
 # closed to new resources (nyc2, ams2, sfo1). A test keeps this list inside the SDK's enum.
@@ -313,3 +322,33 @@ def parse_digitalocean_config(values: Mapping[str, Any]) -> DigitalOceanConfig:
         raise ConfigError(_loc_to_path(first["loc"]), _friendly(first)) from None
     doks_cross_checks(cfg)
     return cfg
+
+
+class DigitalOceanStackConfig(CommonConfig):
+    """The `digitalocean` layout: the DR plane's common keys plus the DOKS sites' keys."""
+
+    app: KubernetesAppConfig
+    sites: list[DoSiteConfig] = Field(min_length=2, max_length=6)
+    cluster: ClusterConfig = ClusterConfig()
+    probes: ProbesConfig = ProbesConfig()
+    load_balancer: LoadBalancerConfig = LoadBalancerConfig()
+    tls: Optional[TlsConfig] = None
+
+    @property
+    def regions(self) -> RegionsConfig:
+        """The sites' AWS regions in failover priority: the plane's and the runtime's region keys."""
+        return RegionsConfig(primary=self.sites[0].aws_region, secondaries=[s.aws_region for s in self.sites[1:]])
+
+    @property
+    def digitalocean(self) -> DigitalOceanConfig:
+        return DigitalOceanConfig.model_construct(sites=self.sites, app=self.app, cluster=self.cluster,
+                                                  probes=self.probes, load_balancer=self.load_balancer, tls=self.tls)
+
+    @property
+    def scale_kind(self) -> str:
+        """Standbys that run fewer pods are scaled through the Kubernetes API on failover."""
+        return "kubernetes" if self.app.standby_replicas < self.app.replicas else "none"
+
+
+def digitalocean_stack_checks(cfg: DigitalOceanStackConfig) -> None:
+    doks_cross_checks(cfg.digitalocean)

@@ -135,6 +135,11 @@ def _addr(address: Optional[str], port: int) -> str:
     return f"{address}:{port}" if address else f":{port}"
 
 
+def route_health_path(health_path: str) -> str:
+    """The path Route 53 checks (failover.health.route_health), derived as the DR plane derives it."""
+    return health_path.rstrip("/") + "/route"
+
+
 def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: HostRuntime = HostRuntime()) -> str:
     """The whole haproxy.cfg of one site. Only a sha512-crypt hash is accepted for the stats password."""
     if not is_sha512_crypt(stats_password_hash):
@@ -178,7 +183,9 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         f"    timeout check {min(hc.inter_ms, 5000)}ms",
         "",
     ]
-    health = f"{{ path {hc.path} }}"
+    # the health path and Route 53's route path (<health path>/route: traffic follows writes) both answer from
+    # the site's own servers, so DNS sees a site serving only through its backups as unhealthy
+    health = f"{{ path {hc.path} {route_health_path(hc.path)} }}"
     if site.https_port is not None:
         pem = f"{runtime.cert_dir}/{site.name}.pem"
         lines += [

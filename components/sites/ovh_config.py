@@ -18,7 +18,17 @@ from typing import Any, Mapping, Optional
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 
-from components.config import NAMESPACE, ConfigError, _check_region, _friendly, _loc_to_path, _Model
+from components.config import (
+    NAMESPACE,
+    AppConfig,
+    CommonConfig,
+    ConfigError,
+    RegionsConfig,
+    _check_region,
+    _friendly,
+    _loc_to_path,
+    _Model,
+)
 
 OVH_KEYS = ("sites", "siteSecrets")
 
@@ -457,3 +467,48 @@ def parse_ovh_sites(values: Mapping[str, Any], secret_keys: frozenset[str] = fro
         raise ConfigError(_loc_to_path(first["loc"]), _message(first)) from None
     check_ovh_sites(cfg)
     return cfg
+
+
+class OvhAppConfig(_Model):
+    """The application on the OVHcloud servers (already running there: the project does not deploy it)."""
+
+    name: str = Field(description="Short name; prefixes every resource and the SSM parameter.")
+    port: int = Field(8080, ge=1, le=65535, description="Port the servers listen on (documentation only).")
+    health_path: str = Field("/health", description="Path answering 200 when a server can serve.")
+
+    _name = field_validator("name")(classmethod(lambda cls, v: AppConfig._name(v)))
+    _path = field_validator("health_path")(classmethod(lambda cls, v: AppConfig._path(v)))
+
+
+class OvhStackConfig(CommonConfig):
+    """The `ovh-hybrid` layout: the DR plane's common keys plus the OVHcloud sites' keys."""
+
+    app: OvhAppConfig
+    sites: list[OvhSiteConfig] = Field(min_length=2, max_length=5)
+    site_secrets: dict[str, SiteSecrets] = Field(default_factory=dict)
+
+    @property
+    def regions(self) -> RegionsConfig:
+        """The sites' AWS regions in failover priority: the plane's and the runtime's region keys."""
+        return RegionsConfig(primary=self.sites[0].aws_region, secondaries=[s.aws_region for s in self.sites[1:]])
+
+    @property
+    def ovh(self) -> OvhSitesConfig:
+        return OvhSitesConfig.model_construct(sites=self.sites, site_secrets=self.site_secrets)
+
+    @property
+    def scale_kind(self) -> str:
+        return "none"  # the servers exist already and run all the time
+
+    def in_proxy_failover_seconds(self) -> float:
+        """Worst time for a site's HAProxy to send traffic to the next region once its servers are down."""
+        return max(in_proxy_failover_seconds(s) for s in self.sites)
+
+
+def ovh_stack_checks(cfg: OvhStackConfig) -> None:
+    check_ovh_sites(cfg.ovh)
+    for i, site in enumerate(cfg.sites):
+        if site.health_check.path != cfg.app.health_path:
+            raise ConfigError(f"{NAMESPACE}:sites[{i}].healthCheck.path",
+                              f"{site.health_check.path!r} differs from app.healthPath ({cfg.app.health_path!r}); "
+                              "Route 53 checks every site on the same path")

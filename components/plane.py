@@ -1,0 +1,238 @@
+"""The DR plane every layout shares: data, control, notifications, traffic, automation, budget.
+
+A layout declares its sites (ALB + ECS, DOKS + DigitalOcean load balancer, OVHcloud servers + HAProxy),
+each of which hands over a `components.site.Site`; everything else is declared here, the same way for
+every layout. The component names are the ones the `aws` layout always used, so existing stacks keep
+their URNs (tests/golden holds the prod and staging resource sets this must reproduce).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping
+
+import pulumi
+import pulumi_aws as aws
+
+from components.active_region import ActiveRegion, ActiveRegionArgs, control_table_name
+from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
+from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
+from components.replicator import StreamReplicator, StreamReplicatorArgs
+from components.iam import merge_statements, parameter_arn, table_arn
+from components.notifications import NotificationTopic
+from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
+from components.providers import ROUTE53_METRICS_REGION
+from components.site import Site
+from components.traffic import (
+    Endpoint,
+    EndpointHealth,
+    FailoverDns,
+    TrafficArgs,
+    health_alarm_name_pattern,
+    regional_record_name,
+)
+
+
+@dataclass
+class DataPlane:
+    """The table, the control item and what the sites need to reach them."""
+
+    table: GlobalTable | RegionalTables
+    control: ActiveRegion
+    account_id: pulumi.Output[str]
+    data_arns: pulumi.Output[list]
+    """The data table's ARN in every region, in priority order."""
+    parameter_arns: pulumi.Output[list]
+    """The active-region parameter's ARN in every region, in priority order."""
+    client_env: dict[str, str]
+    """The DR_* variables `failover.client.ActiveRegionResolver.from_environment` reads (AWS_REGION aside)."""
+
+
+def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider]) -> DataPlane:
+    """The global data table and the control plane (control table + SSM projection in every region)."""
+    app = cfg.app.name
+    regions = cfg.regions.all
+    primary, standbys = regions[0], regions[1:]
+    account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
+    strong = cfg.table.consistency == "strong"
+    table_args = GlobalTableArgs(
+        name=cfg.table.name, primary_region=primary, replica_regions=standbys,
+        hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
+        strong_consistency=strong, billing_mode=cfg.table.billing_mode,
+        read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
+        stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
+        tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
+    )
+    if cfg.table.replication == "streams":
+        table: GlobalTable | RegionalTables = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
+        declare_replicators(cfg, stack, providers, table, account_id)
+    else:
+        table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
+    control = ActiveRegion(
+        f"{app}-active-region",
+        ActiveRegionArgs(
+            app=app, stack=stack, regions=regions, strong_consistency=strong, protect=cfg.protect,
+            tags={  # read by the policy pack's budget rule, which sees resources, not config
+                "dr:stack": stack,
+                "dr:production": str(cfg.production).lower(),
+                "dr:rtoObjectiveSeconds": str(cfg.objectives.rto_seconds),
+                "dr:rpoObjectiveSeconds": str(cfg.objectives.rpo_seconds),
+                "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
+                "dr:scaleUpSeconds": str(SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind]),
+            },
+        ),
+        providers=providers,
+    )
+    return DataPlane(
+        table=table,
+        control=control,
+        account_id=account_id,
+        data_arns=table.arns.apply(lambda arns: [arns[r] for r in regions]),
+        parameter_arns=account_id.apply(lambda acct: [parameter_arn(r, acct, control.parameter_name) for r in regions]),
+        client_env={
+            "DR_APP": app,
+            "DR_REGIONS": ",".join(regions),
+            "DR_TABLE": cfg.table.name,
+            "DR_ACTIVE_REGION_PARAMETER": control.parameter_name,
+            "DR_CACHE_SECONDS": str(cfg.failover.client_cache_seconds),
+        },
+    )
+
+
+def declare_replicators(cfg, stack: str, providers: Mapping[str, aws.Provider], tables: RegionalTables,
+                        account_id: pulumi.Input[str]) -> dict[tuple[str, str], StreamReplicator]:
+    """A replicator per direction between every two regions, each in its source region (streams are read
+    where they are written); each publishes its lag in the receiving region, where the lag gate reads it."""
+    regions = cfg.regions.all
+    arns = tables.arns
+    return {
+        (source, receiving): StreamReplicator(
+            f"{cfg.app.name}-replicate-{source}-to-{receiving}",
+            StreamReplicatorArgs(
+                app=cfg.app.name, stack=stack, source_region=source, receiving_region=receiving,
+                source_table_arn=tables.tables[source].arn, source_stream_arn=tables.stream_arns[source],
+                receiving_table_name=tables.name, receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
+                account_id=account_id,
+            ),
+            opts=pulumi.ResourceOptions(provider=providers[source]),
+        )
+        for source in regions for receiving in regions if source != receiving
+    }
+
+
+def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+                     sites: Mapping[str, Site]) -> dict[str, Any]:
+    """Notifications, health checks and alarms, failover records, orchestrators and the budget for `sites`
+    (data region -> Site, in failover priority). Returns the stack outputs every layout exports."""
+    app = cfg.app.name
+    regions = cfg.regions.all
+    primary = regions[0]
+    by_name = {s.name: s for s in sites.values()}
+
+    # Transition notices, one topic per region; the health alarms publish to a topic of their own, which
+    # the orchestrators subscribe to, so a notice never re-invokes them.
+    topics = {
+        region: NotificationTopic(f"{app}-notify-{region}", account_id=data.account_id,
+                                  emails=cfg.notifications.emails, provider=providers[region])
+        for region in regions
+    }
+    alarm_topic = NotificationTopic(f"{app}-alarms", account_id=data.account_id, emails=cfg.notifications.emails,
+                                    provider=providers[ROUTE53_METRICS_REGION],
+                                    alarm_name_pattern=health_alarm_name_pattern(app, stack))
+
+    traffic = TrafficArgs(
+        app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
+        health_path=cfg.route_health_path, interval=cfg.health_check.interval,
+        failure_threshold=cfg.health_check.failure_threshold,
+        alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
+    )
+    health = {
+        site.name: EndpointHealth(
+            f"{app}-health-{site.name}",
+            fqdn=regional_record_name(cfg.dns.record_name, site.name),
+            scheme=site.endpoint.scheme,
+            args=traffic,
+            region=site.name,
+            alarm_topic_arn=alarm_topic.topic.arn,
+            global_provider=providers[primary],
+            metrics_provider=providers[ROUTE53_METRICS_REGION],
+            ip_address=site.endpoint.ip_address,
+            port=site.endpoint.port,
+        )
+        for site in sites.values()
+    }
+    FailoverDns(
+        f"{app}-dns",
+        args=traffic,
+        endpoints={s.name: Endpoint(region=s.name, dns_name=s.endpoint.alias_dns_name, zone_id=s.endpoint.alias_zone_id,
+                                    scheme=s.endpoint.scheme, ip_address=s.endpoint.ip_address, ttl=cfg.dns_ttl)
+                   for s in sites.values()},
+        health_check_ids={name: h.health_check.id for name, h in health.items()},
+        regions=[sites[r].name for r in regions],
+        provider=providers[primary],
+    )
+
+    def endpoint_url(site: Site) -> str:
+        return f"{site.endpoint.scheme}://{regional_record_name(cfg.dns.record_name, site.name)}"
+
+    environment = orchestrator_environment(
+        app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
+        parameter_name=data.control.parameter_name,
+        health_urls={r: endpoint_url(sites[r]) + cfg.health_path for r in regions},
+        alarm_regions={health[s.name].alarm_name: r for r, s in sites.items()},
+        scale_targets=pulumi.Output.all(**{r: sites[r].scale_target for r in regions}),
+        topic_arns={r: topics[r].topic.arn for r in regions},
+        failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
+        min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
+        automatic=cfg.failover.mode == "automatic",
+        rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
+        replication=cfg.table.replication,
+        probe_interval_seconds=cfg.failover.probe_interval_seconds,
+        probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
+    )
+    policy_arns = pulumi.Output.all(
+        acct=data.account_id,
+        params=data.parameter_arns,
+        scale=pulumi.Output.all(*[sites[r].orchestrator_statements for r in regions]),
+        topics=pulumi.Output.all(*[topics[r].topic.arn for r in regions]),
+        keys=pulumi.Output.all(*[topics[r].key.arn for r in regions]),
+    ).apply(
+        lambda a: {
+            "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
+            "parameter_arns": list(a["params"]),
+            "scale_statements": merge_statements([s for statements in a["scale"] for s in statements or []]),
+            "topic_arns": list(a["topics"]),
+            "topic_key_arns": list(a["keys"]),
+        }
+    )
+    orchestrators = {
+        region: Orchestrator(
+            f"{app}-orchestrator-{region}",
+            OrchestratorArgs(
+                app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
+                alarm_topic_arn=alarm_topic.topic.arn,
+                reserved_concurrency=cfg.failover.reserved_concurrency,
+            ),
+            provider=providers[region],
+            alarm_provider=providers[ROUTE53_METRICS_REGION],
+        )
+        for region in regions
+    }
+
+    budget = compute_budget(budget_inputs_from_config(cfg))
+    return {
+        "layout": cfg.layout,
+        "regions": regions,
+        "endpoints": {r: endpoint_url(sites[r]) for r in regions},
+        "url": f"{by_name[sites[primary].name].endpoint.scheme}://{cfg.dns.record_name}",
+        "tableName": data.table.name,
+        "tableArns": data.table.arns,
+        "controlTableName": data.control.control_table.name,
+        "activeRegionParameter": data.control.parameter_name,
+        "healthCheckIds": {r: health[s.name].health_check.id for r, s in sites.items()},
+        "healthAlarmNames": {r: health[s.name].alarm_name for r, s in sites.items()},
+        "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items()},
+        "topicArns": {r: t.topic.arn for r, t in topics.items()},
+        "alarmTopicArn": alarm_topic.topic.arn,
+        "budget": budget.to_json(),
+    }
