@@ -50,6 +50,7 @@ class Direction:
         self.iterator: Optional[str] = None
         self.last_sequence: Optional[str] = None
         self.pending: list[dict] = []
+        self.last_error: Optional[str] = None
         self.synced_at = 0.0
         """Everything the source table took before this time has been delivered."""
         self.delivered = 0
@@ -96,8 +97,13 @@ class Direction:
                     self._deliver()
                 if read_at is not None and not full and not self.pending:
                     self.synced_at = read_at  # everything written before read_at is delivered
-            except (BotoCoreError, ClientError):  # a region does not answer: position again, read again later
+                    self.last_error = None
+            except (BotoCoreError, ClientError) as exc:  # a region does not answer: position again, read again later
                 self.iterator = None
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # noqa: BLE001 - like the mapping, a failed poll is retried, never fatal
+                self.iterator = None
+                self.last_error = f"{type(exc).__name__}: {exc}"
             if pause(self.stop, time.time() + (0.0 if full and not self.pending else POLL_SECONDS)):
                 break
 
@@ -134,6 +140,10 @@ class StreamPumps:
 
     def delivered(self) -> dict[str, int]:
         return {f"{d.source}->{d.receiving}": d.delivered for d in self.directions}
+
+    def errors(self) -> dict[str, str]:
+        """Each direction's error since it last caught up (a region that did not answer, usually)."""
+        return {f"{d.source}->{d.receiving}": d.last_error for d in self.directions if d.last_error}
 
     def join(self, timeout: float) -> None:
         for direction in self.directions:

@@ -113,7 +113,8 @@ def collect(world: DrillWorld, name: str, kind: ScenarioKind, start: float, faul
     checked = _active_now(world)
     present = world.keys_in(checked)
     end = time.time()
-    details = {"replicated": world.pumps.delivered()} if world.pumps is not None else {}
+    details = ({"replicated": world.pumps.delivered(), "replicationErrors": world.pumps.errors()}
+               if world.pumps is not None else {})
     return ScenarioRun(
         name=name, kind=kind, start=start, fault_at=fault_at, end=end, failed=failed, targets=targets,
         checked_region=checked, writes=writes, present=present, traffic=world.traffic(),
@@ -170,14 +171,30 @@ def failback(world: DrillWorld, short: bool, limit: float) -> ScenarioRun:
     world.recover_region(primary)
     recovered = time.time()
     wait_until(lambda: http_status(world.apps[primary].url + "/health", 1.0, 1.0) == 200, timeout=10)
+    caught_up, run_notes = True, []
     if world.pumps is not None:  # the operator waits for replication to catch up before failing back
         caught_up = wait_until(lambda: world.pumps.caught_up(recovered), timeout=15)
-        run_notes = [] if caught_up else ["replication had not caught up 15 s after the recovery"]
-    else:
-        run_notes = []
+        if not caught_up:
+            run_notes.append("replication had not caught up 15 s after the recovery")
     time.sleep(3.0 if short else 4.0)  # meanwhile traffic must stay where writes are (3 checks would move it)
     action = time.time()
-    result = world.operator({"action": "failback", "reason": "drill: operator failback"})
+    event = {"action": "failback", "reason": "drill: operator failback"}
+    result = world.operator(event)
+    for _ in range(2):  # an operator reads the refusal and acts on it; the figures count from the first try
+        if result is None or result.outcome != "refused":
+            break
+        if "replication lag" in result.reason and caught_up:
+            # The gate keeps the worst lag of its window, which still holds the catch-up after the recovery. The
+            # operator has seen every direction caught up, so does what the refusal says: force it.
+            run_notes.append(f"the lag gate refused the failback ({result.reason}); replication had caught up, "
+                             "so the operator forced it")
+            result = world.operator({**event, "force": True})
+        elif "health probe" in result.reason:
+            run_notes.append(f"the failback was refused ({result.reason}); the operator tried again 1 s later")
+            time.sleep(1.0)
+            result = world.operator(event)
+        else:
+            break
     wait_until(lambda: _moved(world, action, {primary}), timeout=limit)
     time.sleep(1.5 if short else 2.5)
     run = collect(world, "failback", "failback", start, action, None, {primary})

@@ -187,8 +187,9 @@ class DrillWorld:
             names.PROBE_TIMEOUT_SECONDS: str(t.probe_timeout_seconds),
             names.MONITOR_WINDOW_SECONDS: str(t.monitor_window_seconds),
         }
-        if self.mode == "eventual":
+        if self.mode == "eventual":  # as the stack sets them for a table replicated by streams
             env[names.RPO_SECONDS] = str(t.rpo_objective_seconds)
+            env[names.REPLICATION] = "streams"
         return load_settings(env)
 
     def orchestrator(self, region: str, sleep: Callable[[float], None]) -> orch.Orchestrator:
