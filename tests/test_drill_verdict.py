@@ -163,6 +163,8 @@ def test_lost_writes_are_acknowledged_ones_missing_afterwards_and_the_rpo_spans_
     assert [w.key for w in lost] == ["w#2"]  # w#3 was never acknowledged: not lost
     assert rpo_seconds(lost, reference=10.0) == pytest.approx(0.05)
     assert rpo_seconds([], reference=10.0) == 0.0
+    in_flight = [WriteRecord(6, "w#6", "us-east-1", 9.99, 10.02), WriteRecord(7, "w#7", "us-east-1", 9.99, 10.03)]
+    assert rpo_seconds(in_flight, reference=10.0) == pytest.approx(0.01)  # acknowledged as the region failed
 
 
 def test_the_longest_write_gap():

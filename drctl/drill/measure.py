@@ -98,10 +98,12 @@ def lost_writes(writes: Iterable[WriteRecord], present_keys: Collection[str]) ->
 
 
 def rpo_seconds(lost: Sequence[WriteRecord], reference: float) -> float:
-    """The span of acknowledged data lost: from the oldest lost write's acknowledgement to the fault (0 if none)."""
-    if not lost:
+    """The span of acknowledged data lost: from the oldest lost write's acknowledgement to the fault, or to the
+    newest lost one when that came later (a write in flight as the region failed); 0 if none was lost."""
+    acks = [w.acked_at for w in lost if w.acked_at is not None]
+    if not acks:
         return 0.0
-    return max(0.0, reference - min(w.acked_at for w in lost if w.acked_at is not None))
+    return max(reference, max(acks)) - min(acks)
 
 
 def longest_write_gap(writes: Iterable[WriteRecord], start: float, end: float) -> float:
