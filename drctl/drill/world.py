@@ -82,7 +82,9 @@ class DrillWorld:
         self._exit.enter_context(atomic_moto_items())
         self._exit.callback(setattr, orch, "LEASE_SECONDS", orch.LEASE_SECONDS)
         orch.LEASE_SECONDS = t.lease_seconds  # a module constant, not a setting: scaled like the function timeout
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        werkzeug = logging.getLogger("werkzeug")  # moto's server logs every request otherwise
+        self._exit.callback(werkzeug.setLevel, werkzeug.level)
+        werkzeug.setLevel(logging.ERROR)
         self.moto = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
         self.moto.start()
         self._exit.callback(self.moto.stop)
