@@ -145,9 +145,10 @@ def _drill(args: argparse.Namespace) -> int:
     if not args.out.is_dir():
         print(f"error: --out {args.out}: not a folder", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    from drctl.drill.runner import ensure_environment, run_drill
+    from drctl.drill.runner import ensure_environment, run_drill, watchdog
 
     ensure_environment()
+    watchdog(args.short)
     _, code = run_drill(args.mode, args.short, args.out)
     return code
 

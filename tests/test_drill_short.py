@@ -26,8 +26,10 @@ def test_the_short_drill_fails_over_and_back_without_losing_an_acknowledged_writ
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
     done = subprocess.run([sys.executable, "-m", "drctl", "drill", "--short", "--out", str(tmp_path)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=170)
-    assert done.returncode in (0, 1), done.stderr[-3000:]
+                          env=env, capture_output=True, text=True, timeout=200)
+    # 1 is also the drill's watchdog (a hang): its stderr then holds every thread's stack
+    assert done.returncode in (0, 1), done.stdout[-2000:] + done.stderr[-6000:]
+    assert (tmp_path / "drill-report.json").exists(), done.stdout[-2000:] + done.stderr[-6000:]
     report = json.loads((tmp_path / "drill-report.json").read_text())
     assert done.returncode == (0 if report["ok"] else 1), report["failures"]
     assert report["mode"] == "strong" and report["short"] is True

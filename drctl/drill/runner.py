@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import faulthandler
 import json
 import logging
 import os
@@ -130,6 +131,16 @@ _RUNNERS: dict[ScenarioKind, Callable] = {
     "flapping": lambda w, short, b: flapping(w, short),
     "standby-fails": lambda w, short, b: standby_fails(w, short, _limit(b, "detectionSeconds")),
 }
+
+
+WATCHDOG_SECONDS = {True: 150, False: 300}
+"""Short and full runs end well within these; past them the drill prints every thread's stack and exits 1."""
+
+
+def watchdog(short: bool) -> None:
+    """The drill stops by itself: every wait is bounded, and should anything still hang (a call without a
+    deadline in a library, a thread that cannot be joined at exit), this prints where and ends the process."""
+    faulthandler.dump_traceback_later(WATCHDOG_SECONDS[short], exit=True)
 
 
 def _is_terminal() -> bool:
