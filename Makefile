@@ -1,11 +1,11 @@
-# Two entry points for a fresh machine with Python 3.11+: `make preview` and `make test`.
+# Two entry points for a fresh machine with Python 3.11+: `make preview` and `make test` (and `make drill`).
 # Each creates ./venv when missing and installs the pinned requirements first.
 PYTHON ?= python3
 VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: preview test bench install clean haproxy-bin
+.PHONY: preview test bench install clean haproxy-bin drill
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -35,6 +35,12 @@ haproxy-bin:
 test: $(VENV)/.installed haproxy-bin
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m pytest -q
 
+# The DR drill on loopback (under 3 minutes): drill-out/drill-report.json and timeline pictures; exit 1 over budget.
+# DRILL_MODE=eventual uses the streams replicator instead of the synchronous (strong) emulation.
+DRILL_MODE ?= strong
+drill: $(VENV)/.installed
+	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m drctl drill --mode $(DRILL_MODE) --out drill-out
+
 bench: $(VENV)/.installed
 	$(PY) bench/preview_bench.py
 	$(PY) bench/runtime_bench.py
@@ -43,4 +49,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/tier_preview_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .hypothesis drill-out

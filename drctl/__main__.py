@@ -1,7 +1,8 @@
 """`python -m drctl preview --stack NAME [--tier T | --all-tiers] [--json]`: the offline preview, of one stack or
 of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `deploy` runs the tier stacks through
 the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack;
-`haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed."""
+`haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
+`drill [--short] [--mode strong|eventual] [--out DIR]` runs the DR drill on loopback."""
 
 from __future__ import annotations
 
@@ -58,7 +59,16 @@ def main(argv: list[str] | None = None) -> int:
     haproxy.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     haproxy.add_argument("--salt", help="the deployed salt (the site's statsSalt output); default: the preview's")
     haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
+    drill = sub.add_parser("drill", help="run the DR drill on loopback: measure detection, RTO and RPO end to end")
+    drill.add_argument("--short", action="store_true", help="fewer, shorter scenarios (what the tests run)")
+    drill.add_argument("--mode", choices=("strong", "eventual"), default="strong",
+                       help="replication: emulated synchronously (strong) or the streams replicator (eventual)")
+    drill.add_argument("--out", type=Path, default=Path("drill-out"),
+                       help="folder for drill-report.json and the timelines (default: drill-out)")
     args = parser.parse_args(argv)
+
+    if args.command == "drill":
+        return _drill(args)
 
     from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
     from drctl.stackfile import StackFileError
@@ -234,6 +244,24 @@ def _verify(args: argparse.Namespace) -> int:
 
         Console().print(render_report(report))
     return exit_code(report)
+
+
+def _drill(args: argparse.Namespace) -> int:
+    """Exit 0 when every scenario is within budget, 1 when one is not, 2 for a usage error."""
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        print(f"error: --out {args.out}: cannot create the folder ({exc.strerror})", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    if not args.out.is_dir():
+        print(f"error: --out {args.out}: not a folder", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    from drctl.drill.runner import ensure_environment, run_drill, watchdog
+
+    ensure_environment()
+    watchdog(args.short)
+    _, code = run_drill(args.mode, args.short, args.out)
+    return code
 
 
 if __name__ == "__main__":
