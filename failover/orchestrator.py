@@ -43,8 +43,11 @@ except ImportError:  # pragma: no cover - exercised only without the layer
 
 AWS_ERRORS = (BotoCoreError, ClientError)
 LAG_MEMORY_SECONDS = 600
-# Longer than the function's timeout: a holder that crashed lets the next invocation take over.
-LEASE_SECONDS = 150
+# Longer than one completion pass (every step is one call bounded by CALL_TIMEOUT_SECONDS, all concurrent), so a
+# live holder keeps it; short, so a holder that crashed right after the epoch bump delays the remaining steps
+# by at most this much before the next invocation (the monitor runs every probe interval) completes them. Steps
+# are idempotent, so a slow holder overlapping the next one repeats nothing harmful.
+LEASE_SECONDS = 20
 # One remote call never waits longer than this, whatever time is left (a healthy region answers in well
 # under a second; a hung one must not hold a step for long).
 CALL_TIMEOUT_SECONDS = 2.0
