@@ -96,3 +96,20 @@ def test_budget_is_monotonic_and_never_beats_its_surviving_path(interval, thresh
     # us-east-1 is in every prod-like stack: writes never rest on the alarm path alone
     assert b.write_path == "monitor"
     assert b.write_rto_seconds == -(-(probe * monitor_threshold + 3 + 5 + cache) // 1)
+
+
+def test_drctl_budget_exits_1_when_an_objective_is_missed():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+
+    def budget(*args):
+        return subprocess.run([sys.executable, "-m", "drctl", "budget", *args], cwd=root, capture_output=True,
+                              text=True, timeout=120)
+
+    ok = budget("--stack", "prod")
+    assert ok.returncode == 0 and "meets" in ok.stdout and "misses" not in ok.stdout
+    slow = budget("--stack", "slow-rto", "--stack-file", str(root / "tests" / "stacks" / "Pulumi.slow-rto.yaml"))
+    assert slow.returncode == 1 and "misses" in slow.stdout
