@@ -201,7 +201,7 @@ def _budget(stack: str, stack_file: Path | None) -> int:
     from components.budget import budget_inputs_from_config, compute_budget
     from components.config import ConfigError, decode_engine_config, parse_stack_config
     from drctl.preview import PROJECT_DIR, PreviewConfigError
-    from drctl.render import budget_misses, render_budget
+    from drctl.render import render_budget
     from drctl.stackfile import load_stack_config
 
     raw, secret = decode_engine_config(*load_stack_config(PROJECT_DIR, stack, stack_file))
@@ -209,9 +209,9 @@ def _budget(stack: str, stack_file: Path | None) -> int:
         cfg = parse_stack_config(raw, secret)
     except ConfigError as exc:
         raise PreviewConfigError(str(exc)) from None
-    budget = compute_budget(budget_inputs_from_config(cfg)).to_json()
-    Console().print(render_budget(budget))
-    return EXIT_POLICY_VIOLATION if budget_misses(budget) else 0
+    budget = compute_budget(budget_inputs_from_config(cfg))
+    Console().print(render_budget(budget.to_json()))
+    return EXIT_POLICY_VIOLATION if budget.misses() else 0
 
 
 def _positive_seconds(text: str) -> float:

@@ -212,11 +212,9 @@ def render_summary(runs: list[TierRun], plan: DeploymentPlan):
 def _budget_misses(config: dict[str, str], secret_keys: list[str]) -> Optional[dict]:
     from components.budget import budget_inputs_from_config, compute_budget
     from components.config import decode_engine_config, parse_stack_config
-    from drctl.render import budget_misses
 
     budget = compute_budget(budget_inputs_from_config(parse_stack_config(*decode_engine_config(config, secret_keys))))
-    document = budget.to_json()
-    return document if budget_misses(document) else None
+    return budget.to_json() if budget.misses() else None
 
 
 def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object]] = None,

@@ -120,14 +120,6 @@ def render_budget(budget: dict) -> Table:
     return table
 
 
-def budget_misses(budget: dict) -> bool:
-    """True when the budget misses an objective (or cannot be guaranteed)."""
-    obj = budget["objectives"]
-    rto = max(budget["trafficRtoSeconds"], budget["writeRtoSeconds"])
-    automatic = budget["automaticFailover"] and budget.get("writePath", "monitor") != "none"
-    return not automatic or rto > obj["rtoSeconds"] or budget["rpoSeconds"] > obj["rpoSeconds"]
-
-
 def print_human(result: PreviewResult, console: Console) -> None:
     console.print(render_tree(result, console.width), crop=False)
     console.print(render_counts(result))

@@ -66,3 +66,15 @@ class Recorded:
         found = [r for r in self.resources if r.name == name]
         assert found, f"no resource named {name}"
         return found[0]
+
+
+@pytest.fixture(scope="module")
+def moto_server():
+    """The moto server on loopback for one test module (its state is global: tests reset it as they need)."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()

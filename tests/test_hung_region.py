@@ -13,7 +13,6 @@ import time
 import boto3
 import pytest
 import requests
-from moto.server import ThreadedMotoServer
 
 from components.budget import TRANSITION_ALLOWANCE_SECONDS
 from failover import orchestrator as orch
@@ -21,15 +20,6 @@ from failover.settings import load_settings
 from tests.runtime_env import PARAM, Clock, HealthServer, HungServer, build_world, sns_messages
 
 SIX = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"]
-
-
-@pytest.fixture(scope="module")
-def moto_server():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from pathlib import Path
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from drctl.verify import (
     GLOBAL,
@@ -68,23 +67,14 @@ def declared(prod_document):
     return declared_from_document(prod_document)
 
 
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
-
-
 @pytest.fixture
-def aws(moto_endpoint, monkeypatch):
+def aws(moto_server, monkeypatch):
     """A clean moto server (its state is global: reset before each test) and credentials for it."""
-    urllib.request.urlopen(urllib.request.Request(f"{moto_endpoint}/moto-api/reset", method="POST"), timeout=10)
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
     for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": PRIMARY, "AWS_ENDPOINT_URL": moto_endpoint}.items():
+                       "AWS_DEFAULT_REGION": PRIMARY, "AWS_ENDPOINT_URL": moto_server}.items():
         monkeypatch.setenv(key, value)
-    return moto_endpoint
+    return moto_server
 
 
 def _zip() -> bytes:
