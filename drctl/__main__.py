@@ -2,7 +2,7 @@
 of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `deploy` runs the tier stacks through
 the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
-`drill [--short] [--mode strong|eventual] [--out DIR]` runs the DR drill on loopback."""
+`drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback."""
 
 from __future__ import annotations
 
@@ -59,10 +59,22 @@ def main(argv: list[str] | None = None) -> int:
     haproxy.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     haproxy.add_argument("--salt", help="the deployed salt (the site's statsSalt output); default: the preview's")
     haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
-    drill = sub.add_parser("drill", help="run the DR drill on loopback: measure detection, RTO and RPO end to end")
-    drill.add_argument("--short", action="store_true", help="fewer, shorter scenarios (what the tests run)")
+    drill = sub.add_parser("drill", help="run the DR drill on loopback: faults, a history checker, RTO/RPO against "
+                                         "the production budget")
+    which = drill.add_mutually_exclusive_group()
+    which.add_argument("--all", action="store_true", help="every scenario (default: the default set)")
+    which.add_argument("--scenario", action="append", metavar="NAME",
+                       help="run this scenario (repeatable); `--list` shows them")
+    which.add_argument("--list", action="store_true", help="list the scenarios and exit")
+    which.add_argument("--self-test", action="store_true",
+                       help="inject known defects into a copy of the runtime; exit 0 only if the drill catches each")
     drill.add_argument("--mode", choices=("strong", "eventual"), default="strong",
-                       help="replication: emulated synchronously (strong) or the streams replicator (eventual)")
+                       help="the data table: strongly consistent, or eventual with the streams replicator")
+    drill.add_argument("--control", choices=("strong", "eventual"),
+                       help="the control table's consistency (default: what the stack declares)")
+    drill.add_argument("--stack", default="prod", help="the reference stack whose timers are scaled (default prod)")
+    drill.add_argument("--factor", type=_time_factor, default=None, help="time scale: production / drill (10)")
+    drill.add_argument("--defect", action="append", metavar="NAME", help="--self-test: only these defects")
     drill.add_argument("--out", type=Path, default=Path("drill-out"),
                        help="folder for drill-report.json and the timelines (default: drill-out)")
     args = parser.parse_args(argv)
@@ -246,8 +258,28 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
+def _time_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 2 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time scale between 2 and 20")
+    return value
+
+
 def _drill(args: argparse.Namespace) -> int:
-    """Exit 0 when every scenario is within budget, 1 when one is not, 2 for a usage error."""
+    """Exit 0 when every scenario passes, 1 when one does not, 2 for a usage error."""
+    from drctl.drill.scenarios import BY_NAME, DEFAULT, SCENARIOS
+
+    if args.list:
+        for scenario in SCENARIOS:
+            print(f"{scenario.name}{' (default)' if scenario.default else ''}: {scenario.description}")
+        return 0
+    unknown = [n for n in (args.scenario or []) if n not in BY_NAME]
+    if unknown:
+        print(f"error: --scenario {unknown[0]}: unknown; one of {', '.join(BY_NAME)}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
     try:
         args.out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -257,10 +289,17 @@ def _drill(args: argparse.Namespace) -> int:
         print(f"error: --out {args.out}: not a folder", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     from drctl.drill.runner import ensure_environment, run_drill, watchdog
+    from drctl.drill.timescale import DEFAULT_FACTOR
 
     ensure_environment()
-    watchdog(args.short)
-    _, code = run_drill(args.mode, args.short, args.out)
+    factor = args.factor or DEFAULT_FACTOR
+    if args.self_test:
+        from drctl.drill.selftest import run_self_test
+
+        return run_self_test(args.out, defects=args.defect, factor=factor)
+    selection = [s.name for s in SCENARIOS] if args.all else (args.scenario or list(DEFAULT))
+    watchdog(len(selection))
+    _, code = run_drill(selection, args.mode, args.out, factor=factor, stack=args.stack, control=args.control)
     return code
 
 

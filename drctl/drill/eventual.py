@@ -16,12 +16,13 @@ from typing import Any, Optional, Sequence
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import BotoCoreError, ClientError
 
-from drctl.drill.live import pause
+from drctl.drill.actors import pause
 from failover.replicator import Replicator
 from failover.settings import ReplicatorSettings
 
 POLL_SECONDS = 0.25
-"""How often a direction polls its stream when it is idle (Lambda's mapping polls a shard about 4 times a second)."""
+"""How often a direction polls its stream when it is idle (Lambda's mapping polls a shard about 4 times a second);
+the drill passes the scaled value."""
 BATCH_SIZE = 100
 
 
@@ -37,8 +38,10 @@ def as_lambda_record(record: dict, stream_arn: str, region: str) -> dict:
 class Direction:
     """source -> receiving: one stream position, one replicator, the records not yet delivered."""
 
-    def __init__(self, source: str, receiving: str, table: str, session: Any, stop: threading.Event) -> None:
+    def __init__(self, source: str, receiving: str, table: str, session: Any, stop: threading.Event,
+                 poll: float = POLL_SECONDS) -> None:
         self.source = source
+        self.poll = poll
         self.receiving = receiving
         self.table = table
         self.stop = stop
@@ -104,7 +107,7 @@ class Direction:
             except Exception as exc:  # noqa: BLE001 - like the mapping, a failed poll is retried, never fatal
                 self.iterator = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
-            if pause(self.stop, time.time() + (0.0 if full and not self.pending else POLL_SECONDS)):
+            if pause(self.stop, time.time() + (0.0 if full and not self.pending else self.poll)):
                 break
 
 
@@ -125,10 +128,13 @@ def table_stream_arn(streams: Any, table: str) -> str:
 
 
 class StreamPumps:
-    """Every direction between `regions`."""
+    """Every direction between `regions`, each run in its source region (`sessions[source]`), as the replicator
+    Lambda is: a partition between two regions stops exactly the directions between them."""
 
-    def __init__(self, regions: Sequence[str], table: str, session: Any, stop: threading.Event) -> None:
-        self.directions = [Direction(s, r, table, session, stop) for s in regions for r in regions if s != r]
+    def __init__(self, regions: Sequence[str], table: str, sessions: dict[str, Any], stop: threading.Event,
+                 poll: float = POLL_SECONDS) -> None:
+        self.directions = [Direction(s, r, table, sessions[s], stop, poll) for s in regions for r in regions
+                           if s != r]
 
     def start(self) -> None:
         for direction in self.directions:

@@ -1,4 +1,5 @@
-"""`python -m drctl drill`: run the scenarios, each group in a fresh world, then write the report and pictures."""
+"""`python -m drctl drill`: run the chosen scenarios, each in a fresh world on one moto server, then write the report
+and the pictures. Exit 0 when every part passes, 1 otherwise."""
 
 from __future__ import annotations
 
@@ -10,48 +11,40 @@ import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Iterator, Optional, Sequence
 
 from rich.console import Console
 
-from components.budget import compute_budget
-from drctl.drill.report import REPORT_NAME, render_table, render_timeline, report_json, scenario_json, timeline_name
-from drctl.drill.scenarios import DESCRIPTIONS, evaluate, failback, flapping, primary_fails, standby_fails
-from drctl.drill.verdict import TOLERANCE, DrillTimers, ScenarioKind, budget_inputs, exit_code, scenario_budget
-from drctl.drill.world import REGIONS, DrillWorld, Mode
-
-FULL_PLAN: tuple[tuple[ScenarioKind, ...], ...] = (
-    ("primary-fails", "failback"), ("flapping",), ("standby-fails",), ("orchestrator-crash",))
-SHORT_PLAN: tuple[tuple[ScenarioKind, ...], ...] = (("primary-fails", "failback"),)
-"""Each group runs in a fresh world; failback needs the failover before it."""
-
-EMULATED = {
-    "strong": ["replication: emulated synchronously (a write goes to every region's table and is acknowledged "
-               "once the active region and a majority have it; a region that missed writes gets them before it "
-               "serves again), standing in for multi-region strong consistency"],
-    "eventual": ["replication: the streams replicator (failover.replicator) in each direction, fed by a poller "
-                 "of the source table's stream standing in for Lambda's event source mapping"],
-}
-EMULATED_ALWAYS = [
-    "AWS: the moto server on 127.0.0.1, one gate per region in front of it; a failed region's gate hangs or "
-    "refuses connections",
-    "the global control table: one moto table each orchestrator reaches through its own region's gate",
-    "Route 53: a model of its checkers (request interval, failure threshold, >18% of checkers, 4 s/2 s limits), "
-    "of the failover record chain the stack declares (PRIMARY/SECONDARY, evaluate target health, fail-open) and "
-    "of a resolver's TTL cache; no real DNS",
-    "applications: one thread per region with its own HTTP server (failover.health, failover.client)",
-    "the orchestrator: the real code, invoked on a schedule per region; its step lease (a module constant) is "
-    "scaled with the function timeout",
-    "scale-up: none (hot standbys), notifications to moto's SNS",
-]
-
+from drctl.drill.moto_process import MotoProcess
+from drctl.drill.report import REPORT_NAME, part_json, render_table, render_timeline, report_json, timeline_name
+from drctl.drill.scenarios import BY_NAME, Run, done
+from drctl.drill.timescale import DEFAULT_FACTOR, Mode, TimeScale, load_reference
+from drctl.drill.verdict import PartResult, judge
+from drctl.drill.world import DrillWorld
 
 RUNTIME_LOG = "runtime.log"
+EMULATED = [
+    "AWS: the moto server (its own process) behind a gate per (caller region -> region): partitions, hangs and "
+    "refusals cut exactly the calls they would cut",
+    "strongly consistent tables: one moto table for every replica; a replica that cannot reach a majority of the "
+    "table's regions refuses item operations (HTTP 500), as an isolated MRSC replica refuses strongly consistent "
+    "reads and writes",
+    "eventually consistent control table: a table per region, changed items copied asynchronously while two regions "
+    "reach each other (last arrival wins)",
+    "eventual data: the project's streams replicator in every direction, fed by a poller standing in for Lambda's "
+    "event source mapping",
+    "Route 53: a model of three checkers per endpoint, the 18% rule, the failover record chain and resolvers' TTL "
+    "caches; the health alarm: OK -> ALARM after its periods, delivered to every orchestrator at once",
+    "applications: a thread per region (failover.health, failover.client), each writing its own table whenever the "
+    "runtime lets it",
+    "orchestrators: the real code, a fresh invocation per schedule tick, per alarm and per operator action",
+    "scale-up: none (hot standbys); notices: moto's SNS, read back through SQS",
+]
 
 
 @contextmanager
 def _runtime_log(path: Path) -> Iterator[None]:
-    """The runtime's own log lines (the orchestrators', the replicators') go to a file, not the terminal."""
+    """The runtime's own log lines go to a file, not the terminal."""
     from failover import orchestrator as orch
 
     handlers = [getattr(orch.logger, "registered_handler", None)]
@@ -70,83 +63,85 @@ def _runtime_log(path: Path) -> Iterator[None]:
                 handler.setStream(old)
 
 
-def _run_groups(mode: Mode, short: bool, timers: DrillTimers, budget, inputs, strong: bool, console: Console,
-                began: float, runs: list, results: list) -> None:
-    for group in (SHORT_PLAN if short else FULL_PLAN):
-        world = DrillWorld(mode, timers).start()
-        try:
-            for kind in group:
-                values = scenario_budget(kind, budget, inputs, timers, failed=REGIONS[0])
-                run = _RUNNERS[kind](world, short, values)
-                result = evaluate(run, budget, inputs, timers, strong)
-                runs.append(run)
-                results.append(result)
-                console.print(f"[bold]{kind}[/bold]: {result.transitions} transition(s), "
-                              f"{result.acknowledged} writes acknowledged, {result.lost} lost "
-                              f"({time.monotonic() - began:.0f}s)")
-        finally:
-            world.close()
+def declared_control(mode: Mode) -> str:
+    """How the stack declares the control table for a data table of `mode` (the program says, where it can)."""
+    try:
+        from components.active_region import control_table_consistency  # type: ignore[attr-defined]
+    except ImportError:
+        return mode  # this program makes the control table as consistent as the data table
+    return control_table_consistency(mode)
 
 
-def _limit(values: dict, *names: str) -> float:
-    """How long a scenario waits for its effect: the slowest budgeted figure, its tolerance, and a margin."""
-    return max(values[n] for n in names if values[n] is not None) * (1 + TOLERANCE) + 3.0
-
-
-def run_drill(mode: Mode, short: bool, out: Path, console: Optional[Console] = None,
-              timers: Optional[DrillTimers] = None) -> tuple[dict, int]:
-    """Run every scenario, write `drill-report.json` and the timelines into `out`; return (report, exit code)."""
-    console = console or Console(width=None if _is_terminal() else 150)
-    timers = timers or DrillTimers()
-    strong = mode == "strong"
-    inputs = budget_inputs(timers, REGIONS, strong)
-    budget = compute_budget(inputs)
+def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float = DEFAULT_FACTOR,
+              stack: str = "prod", control: Optional[str] = None,
+              console: Optional[Console] = None) -> tuple[dict, int]:
+    """Run the scenarios named in `selection`; write the report and timelines into `out`; (report, exit code)."""
+    console = console or Console(width=80 if not Console().is_terminal else None)
+    scale = TimeScale(load_reference(mode, stack), factor)
+    control = control or declared_control(mode)
     began, started_at = time.monotonic(), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    runs, results = [], []
     out.mkdir(parents=True, exist_ok=True)
-    with _runtime_log(out / RUNTIME_LOG):
-        _run_groups(mode, short, timers, budget, inputs, strong, console, began, runs, results)
-    documents = []
-    for run, result in zip(runs, results):
-        picture = timeline_name(run.name)
-        render_timeline(run, result, mode, out / picture)
-        documents.append(scenario_json(result, DESCRIPTIONS[run.kind], timeline=picture))
-    report = report_json(mode=mode, short=short, regions=REGIONS, timers=timers.to_json(), budget=budget.to_json(),
-                         scenarios=documents, emulated=EMULATED[mode] + EMULATED_ALWAYS, started_at=started_at,
-                         duration=time.monotonic() - began)
-    (out / REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n")
+    results: list[tuple[PartResult, str]] = []
+    moto = MotoProcess().start()
+    try:
+        with _runtime_log(out / RUNTIME_LOG):
+            for name in selection:
+                results.extend(_run_scenario(name, scale, moto, control, out, console, began))
+    finally:
+        moto.stop()
+    parts = [part_json(result, picture) for result, picture in results]
+    report = report_json(time_scale=scale.to_json(), mode=mode, control=control, parts=parts,
+                         emulated=EMULATED, started_at=started_at, duration=time.monotonic() - began,
+                         selection=list(selection))
+    (out / REPORT_NAME).write_text(json.dumps(report, indent=2, default=str) + "\n")
     console.print(render_table(report))
     for failure in report["failures"]:
-        console.print(f"[bold red]FAIL[/bold red] {failure}")
-    console.print(f"report: {out / REPORT_NAME}; timelines: {', '.join(str(out / d['timeline']) for d in documents)}; "
-                  f"the runtime's log: {out / RUNTIME_LOG}")
-    return report, exit_code(results)
+        console.print(f"[bold red]FAIL[/bold red] {failure}", soft_wrap=False)
+    console.print(f"report: {out / REPORT_NAME}; timelines and the runtime's log ({RUNTIME_LOG}) beside it")
+    return report, 0 if report["passed"] else 1
 
 
-_RUNNERS: dict[ScenarioKind, Callable] = {
-    "primary-fails": lambda w, short, b: primary_fails(w, short, _limit(b, "writeRtoSeconds", "trafficRtoSeconds")),
-    "orchestrator-crash": lambda w, short, b: primary_fails(w, short, _limit(b, "writeRtoSeconds",
-                                                                             "trafficRtoSeconds"), crash=True),
-    "failback": lambda w, short, b: failback(w, short, _limit(b, "writeRtoSeconds", "trafficRtoSeconds")),
-    "flapping": lambda w, short, b: flapping(w, short),
-    "standby-fails": lambda w, short, b: standby_fails(w, short, _limit(b, "detectionSeconds")),
-}
+def _run_scenario(name: str, scale: TimeScale, moto: MotoProcess, control: str, out: Path, console: Console,
+                  began: float) -> list[tuple[PartResult, str]]:
+    from drctl.drill.world import WorldOptions
+
+    scenario = BY_NAME[name]
+    options = scenario.options(scale)
+    options.control = control  # type: ignore[assignment]
+    world = DrillWorld(scale, moto, options).start()
+    write_gap = scale.health_interval / 4
+    try:
+        runs: list[Run] = scenario.run(world)
+        if runs and not runs[-1].end:
+            done(world, runs[-1])
+        out_results = []
+        for run in runs:
+            history = world.history(run.start, run.end, run.checked_region, run.present)
+            result = judge(scenario.name, scenario.description, scenario.faults, run, history, scale,
+                           strong=scale.reference.mode == "strong", write_gap=write_gap)
+            picture = timeline_name(run.name)
+            render_timeline(history, result, world.regions, scale.factor, out / picture, write_gap)
+            out_results.append((result, picture))
+            verdict = "pass" if result.passed else "FAIL"
+            console.print(f"[bold]{run.name}[/bold]: {verdict}, {result.transitions} transition(s), two writers "
+                          f"{result.dual_writer_seconds:.1f}s, {len(result.lost)} lost "
+                          f"({time.monotonic() - began:.0f}s)")
+        return out_results
+    finally:
+        world.close()
+        assert isinstance(options, WorldOptions)
 
 
-WATCHDOG_SECONDS = {True: 150, False: 300}
-"""Short and full runs end well within these; past them the drill prints every thread's stack and exits 1."""
+WATCHDOG_SECONDS_PER_SCENARIO = 120
+"""Every wait is bounded; past this per scenario the drill prints every thread's stack and exits 1."""
 
 
-def watchdog(short: bool) -> None:
-    """The drill stops by itself: every wait is bounded, and should anything still hang (a call without a
-    deadline in a library, a thread that cannot be joined at exit), this prints where and ends the process."""
-    faulthandler.dump_traceback_later(WATCHDOG_SECONDS[short], exit=True)
-
-
-def _is_terminal() -> bool:
-    return Console().is_terminal
+def watchdog(scenarios: int) -> None:
+    faulthandler.dump_traceback_later(60 + WATCHDOG_SECONDS_PER_SCENARIO * scenarios, exit=True)
 
 
 def ensure_environment() -> None:
-    """moto 5 with a current botocore: keep DynamoDB Streams calls on endpoints moto routes."""
+    """moto 5 with a current botocore: keep DynamoDB Streams calls on endpoints moto routes; never ask the
+    instance-metadata address for credentials."""
     os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
+    os.environ["AWS_EC2_METADATA_DISABLED"] = "true"

@@ -1,83 +1,71 @@
-"""The drill's scenarios: what each does to a running world, and how its records become a `ScenarioResult`.
+"""The drill's scenarios: what each does to a fresh world, what it must (and must not) lead to.
 
-Every wait is bounded by the scenario's budget (plus a margin), so a drill that goes wrong still ends.
+Every wait is bounded (by the production budget scaled, plus a margin), so a drill that goes wrong still ends.
+Regions are named by role: the primary (`world.regions[0]`), the first standby and the last standby.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Optional
 
-from components.budget import Budget, BudgetInputs
-from drctl.drill.live import http_status
-from drctl.drill.measure import (
-    TrafficRecord,
-    Transition,
-    WriteRecord,
-    first_acknowledged_write,
-    first_served_every_user,
-    first_served_request,
-    first_status_change,
-    first_transition,
-    longest_write_gap,
-    lost_writes,
-    rpo_seconds,
-    served_elsewhere,
-    transitions_between,
-)
-from drctl.drill.verdict import DrillTimers, Figure, ScenarioKind, ScenarioResult, scenario_budget
-from drctl.drill.world import DrillWorld
-
-DESCRIPTIONS: dict[ScenarioKind, str] = {
-    "primary-fails": "the active region fails: its application goes down, its AWS endpoints hang",
-    "failback": "the old primary recovers; traffic stays with writes until the operator's failback moves both",
-    "flapping": "the active region's AWS endpoints refuse for 1 s and answer for 2 s, in turns: each blip is "
-                "shorter than the failure thresholds",
-    "standby-fails": "a standby fails: application down, AWS endpoints refuse connections; nothing must move",
-    "orchestrator-crash": "the active region fails and the orchestrator that bumps the epoch crashes before its "
-                          "steps; the next invocation completes them once the crashed holder's lease expires",
-}
-TRANSITIONS_ALLOWED: dict[ScenarioKind, tuple[int, int]] = {
-    "primary-fails": (1, 1), "failback": (1, 1), "flapping": (0, 1), "standby-fails": (0, 0),
-    "orchestrator-crash": (1, 1),
-}
+from drctl.drill.actors import Injection, http_status
+from drctl.drill.aws import HoldRule
+from drctl.drill.history import first_acknowledged_write, first_served_every_user
+from drctl.drill.network import INTERNET
+from drctl.drill.timescale import TimeScale
+from drctl.drill.world import DrillWorld, WorldOptions
 
 
 @dataclass
-class ScenarioRun:
-    """Everything one scenario recorded (wall-clock times)."""
+class Run:
+    """What one part of a scenario did (a scenario may have parts: an outage, then the failback); the runner takes
+    the history of [start, end] and judges it."""
 
     name: str
-    kind: ScenarioKind
     start: float
     fault_at: float
-    """The fault, or the operator's action for failback: every figure is measured from here."""
-    end: float
-    failed: Optional[str]
-    """The region the fault hit (None for failback)."""
-    targets: Optional[set[str]]
-    """Where writes and traffic should go after the fault (None: they should not move)."""
-    checked_region: str
-    """The region that takes writes at the end: acknowledged writes missing there are lost."""
-    writes: list[WriteRecord]
-    present: set[str]
-    traffic: list[TrafficRecord]
-    answers: list[tuple[float, str]]
-    """Route 53's answer each time it changed."""
-    user_answers: dict[int, list[tuple[float, str]]]
-    """Each user's cached answer each time it changed."""
-    health_changes: list[tuple[float, str, bool]]
-    transitions: list[Transition]
-    active: list[tuple[float, str]]
-    states: list[tuple[float, str, str]]
-    invocations: list[tuple[float, str, str, str]]
+    """The fault, or the operator's action: every figure is measured from here."""
+    transitions: tuple[int, int]
+    """(fewest, most) transitions allowed in this part; more are spurious."""
+    failed: Optional[str] = None
+    """The region the fault hit (its Route 53 detection is measured)."""
+    targets: Optional[set[str]] = None
+    """Where writes and traffic should move (None: they must not move)."""
+    budget_kind: str = "none"
+    """Which figures are budgeted: outage, manual, crash, none."""
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+    end: float = 0.0
+    present: Optional[set[str]] = None
+    """The keys in the data table that takes writes at the end of the part (read straight from moto)."""
+    checked_region: str = ""
 
 
-def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.1) -> bool:
+def done(world: DrillWorld, run: Run) -> Run:
+    """End a part: note when, and read the table that takes writes now (after the writes were recorded, so every
+    write counted was acknowledged before the table was read)."""
+    run.end = time.time()
+    run.checked_region = world.authority().active_region
+    run.present = world.keys_in(run.checked_region)
+    return run
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    faults: tuple[str, ...]
+    run: Callable[[DrillWorld], list[Run]]
+    options: Callable[[TimeScale], WorldOptions] = lambda scale: WorldOptions()
+    default: bool = False
+    """Part of `make drill`'s default set."""
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.05) -> bool:
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if condition():
@@ -86,192 +74,375 @@ def wait_until(condition: Callable[[], bool], timeout: float, poll: float = 0.1)
     return condition()
 
 
-def _active_now(world: DrillWorld) -> str:
-    samples = world.sampler.samples
-    return samples[-1][1] if samples else world.regions[0]
+def _limit(world: DrillWorld, *figures: str) -> float:
+    """How long to wait for an effect: the slowest budgeted figure (scaled), its tolerance, and a margin."""
+    budget = world.scale.reference.budget
+    worst = max(getattr(budget, f) for f in figures)
+    return worst / world.scale.factor * 1.2 + 3 * world.scale.probe_interval
 
 
-def _steady(world: DrillWorld, since: float) -> bool:
-    """Every health check healthy, a write acknowledged and a request served since `since`."""
-    active = _active_now(world)
-    return (all(world.route53.healthy().values())
-            and first_acknowledged_write(world.writer.records(), since, {active}) is not None
-            and first_served_request(world.traffic(), since, world.regions) is not None)
-
-
-def warm_up(world: DrillWorld, seconds: float) -> None:
+def warm_up(world: DrillWorld, seconds: Optional[float] = None) -> None:
+    """Until the deployment is steady: every health check healthy, the active region's application acknowledging
+    writes, every user served, and every monitor past its first rounds (so it has seen the active region healthy)."""
+    s = world.scale
     began = time.time()
-    time.sleep(seconds)
-    wait_until(lambda: _steady(world, began), timeout=10)
+    time.sleep(seconds if seconds is not None else 2.5 * s.probe_interval)
+    primary = world.regions[0]
 
-
-def collect(world: DrillWorld, name: str, kind: ScenarioKind, start: float, fault_at: float,
-            failed: Optional[str], targets: Optional[set[str]]) -> ScenarioRun:
-    """Take the records, then read the table that takes writes now (writes are read first, so every write
-    counted was acknowledged before the table was read)."""
-    writes = world.writer.records()
-    checked = _active_now(world)
-    present = world.keys_in(checked)
-    end = time.time()
-    details = ({"replicated": world.pumps.delivered(), "replicationErrors": world.pumps.errors()}
-               if world.pumps is not None else {})
-    return ScenarioRun(
-        name=name, kind=kind, start=start, fault_at=fault_at, end=end, failed=failed, targets=targets,
-        checked_region=checked, writes=writes, present=present, traffic=world.traffic(),
-        answers=list(world.route53.answers), user_answers=world.user_answers(), health_changes=world.route53.changes(),
-        transitions=list(world.sampler.transitions), active=[(t, a) for t, a, _, _ in world.sampler.samples],
-        states=list(world.states), invocations=list(world.monitors.outcomes), details=details,
-    )
+    def steady() -> bool:
+        writes = [w for w in world.writes if w.acked_at and w.acked_at >= began]
+        served = all(any(r.served and r.at >= began for r in u.records) for u in world.users)
+        return all(world.route53.healthy().values()) and any(w.region == primary for w in writes) and served
+    wait_until(steady, timeout=20 * s.probe_interval)
 
 
 def _moved(world: DrillWorld, since: float, regions: set[str]) -> bool:
-    return (first_acknowledged_write(world.writer.records(), since, regions) is not None
-            and first_served_every_user(world.traffic(), since, regions) is not None)
+    return (first_acknowledged_write(world.writes, since, regions) is not None
+            and first_served_every_user([r for u in world.users for r in list(u.records)], since, regions) is not None)
 
 
-def primary_fails(world: DrillWorld, short: bool, limit: float, crash: bool = False) -> ScenarioRun:
-    kind: ScenarioKind = "orchestrator-crash" if crash else "primary-fails"
+def _settle(world: DrillWorld, rounds: float = 3.0) -> None:
+    time.sleep(rounds * world.scale.probe_interval)
+
+
+def _check_projections_converge(world: DrillWorld, run: Run, within: float, regions: Optional[list[str]] = None) -> None:
+    """Every region's projection names the authority within `within` seconds (the repair's job)."""
+    regions = regions or world.regions
+
+    def converged() -> bool:
+        active = world.authority().active_region
+        return all(_projected_region(world.projection(r)) == active for r in regions)
+    if not wait_until(converged, within):
+        active = world.authority().active_region
+        stale = {r: world.projection(r) for r in regions if _projected_region(world.projection(r)) != active}
+        run.problems.append(f"the projection did not converge on {active} within {within * world.scale.factor:.0f}s "
+                            f"(production): {stale}")
+
+
+def _projected_region(value: Optional[str]) -> Optional[str]:
+    """The region a projection value names (plain, or a JSON document with a region)."""
+    if value is None:
+        return None
+    if value.startswith("{"):
+        import json
+
+        try:
+            return json.loads(value).get("region")
+        except ValueError:
+            return None
+    return value
+
+
+# -- outages -------------------------------------------------------------------------------------------------------
+def _outage(world: DrillWorld, name: str, mode: str = "hung", settle: float = 3.0) -> Run:
     start = time.time()
-    warm_up(world, 2.0 if short else 3.0)
+    warm_up(world)
     primary, others = world.regions[0], set(world.regions[1:])
-    if crash:
-        world.crash.arm()
-    fault = time.time()
-    world.fail_region(primary, "hung")
-    wait_until(lambda: _moved(world, fault, others), timeout=limit)
-    time.sleep(1.5 if short else 2.5)
-    run = collect(world, kind, kind, start, fault, primary, others)
-    if crash:
-        _check_crash_completed(world, run)
-    return run
+    fault = world.fail_region(primary, mode)
+    wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
+    _settle(world, settle)
+    return Run(name, start, fault, (1, 1), primary, others, "outage")
 
 
-def _check_crash_completed(world: DrillWorld, run: ScenarioRun) -> None:
-    crashes = list(world.crash.crashes)
-    if not crashes:
-        run.problems.append("no orchestrator crashed: the crash was never injected")
-        return
-    at, region, epoch = crashes[0]
-    run.details["crash"] = {"at": round(at - run.fault_at, 3), "region": region, "epoch": epoch}
-    state = world.sampler.read()
-    survivors = [r for r in world.regions if r != run.failed]
-    stale = [r for r in survivors if world.parameter(r) != state.active_region]
-    run.details["pendingAfter"] = list(state.pending)
-    if stale:
-        run.problems.append(f"steps left undone after the crash: the active-region parameter in {', '.join(stale)} "
-                            f"does not name {state.active_region}")
-    left = [s for s in state.pending if s not in (f"ssm:{run.failed}",)]
-    if left:
-        run.problems.append(f"steps still pending after the crash: {', '.join(left)}")
+def primary_fails(world: DrillWorld) -> list[Run]:
+    """The primary fails (and fails over); it recovers, and the operator fails back."""
+    outage = done(world, _outage(world, "primary-fails"))
+    return [outage, _failback(world)]
 
 
-def failback(world: DrillWorld, short: bool, limit: float) -> ScenarioRun:
+def _failback(world: DrillWorld) -> Run:
     primary = world.regions[0]
-    start = time.time()
-    world.recover_region(primary)
-    recovered = time.time()
-    wait_until(lambda: http_status(world.apps[primary].url + "/health", 1.0, 1.0) == 200, timeout=10)
-    caught_up, run_notes = True, []
+    start = recovered = world.recover_region(primary)
+    run = Run("failback", start, start, (1, 1), None, {primary}, "manual")
+    wait_until(lambda: http_status(world.app_urls[(INTERNET, primary)] + "/health", 1.0, 1.0) == 200, timeout=10)
+    _check_projections_converge(world, run, within=world.scale.schedule + 4 * world.scale.probe_interval,
+                                regions=[primary])
     if world.pumps is not None:  # the operator waits for replication to catch up before failing back
-        caught_up = wait_until(lambda: world.pumps.caught_up(recovered), timeout=15)
-        if not caught_up:
-            run_notes.append("replication had not caught up 15 s after the recovery")
-    time.sleep(3.0 if short else 4.0)  # meanwhile traffic must stay where writes are (3 checks would move it)
-    action = time.time()
-    event = {"action": "failback", "reason": "drill: operator failback"}
-    result = world.operator(event)
-    for _ in range(2):  # an operator reads the refusal and acts on it; the figures count from the first try
-        if result is None or result.outcome != "refused":
-            break
-        if "replication lag" in result.reason and caught_up:
-            # The gate keeps the worst lag of its window, which still holds the catch-up after the recovery. The
-            # operator has seen every direction caught up, so does what the refusal says: force it.
-            run_notes.append(f"the lag gate refused the failback ({result.reason}); replication had caught up, "
-                             "so the operator forced it")
-            result = world.operator({**event, "force": True})
-        elif "health probe" in result.reason:
-            run_notes.append(f"the failback was refused ({result.reason}); the operator tried again 1 s later")
-            time.sleep(1.0)
-            result = world.operator(event)
-        else:
-            break
-    wait_until(lambda: _moved(world, action, {primary}), timeout=limit)
-    time.sleep(1.5 if short else 2.5)
-    run = collect(world, "failback", "failback", start, action, None, {primary})
-    run.notes.extend(run_notes)
-    early = [r for r in run.traffic if recovered <= r.at < action and r.region == primary]
+        if not wait_until(lambda: world.pumps.caught_up(recovered), timeout=30 * world.scale.probe_interval):
+            run.notes.append("replication had not caught up after the recovery")
+    time.sleep(4 * world.scale.health_interval)  # traffic must stay with writes meanwhile
+    early = [r for u in world.users for r in list(u.records) if recovered <= r.at and r.region == primary]
     if early:
-        run.problems.append(f"traffic went back to {primary} {early[0].at - recovered:.1f}s after it recovered, "
+        run.problems.append(f"traffic went back to {primary} {early[0].at - recovered:.2f}s after it recovered, "
                             "before writes did (traffic must follow writes)")
-    outcome = result.outcome if result is not None else "no result"
-    run.details["operator"] = {"outcome": outcome, "reason": result.reason if result is not None else ""}
-    if outcome != "transitioned":
-        run.problems.append(f"the operator's failback was {outcome}: {run.details['operator']['reason']}")
+    run.fault_at = world.fault("operator: failback")
+    result = world.invoke(world.regions[-1], {"action": "failback", "reason": "drill: operator failback"})
+    if result is not None and result.get("outcome") == "refused" and "replication lag" in result.get("reason", ""):
+        run.notes.append(f"the lag gate refused the failback ({result['reason']}); replication had caught up, so "
+                         "the operator forced it")
+        result = world.invoke(world.regions[-1], {"action": "failback", "force": True})
+    run.details["operator"] = {"outcome": (result or {}).get("outcome"), "reason": (result or {}).get("reason")}
+    if (result or {}).get("outcome") != "transitioned":
+        run.problems.append(f"the operator's failback was {(result or {}).get('outcome')}: "
+                            f"{(result or {}).get('reason')}")
+    wait_until(lambda: _moved(world, run.fault_at, {primary}), timeout=_limit(world, "traffic_follows_writes_seconds"))
+    _settle(world)
     return run
 
 
-def flapping(world: DrillWorld, short: bool) -> ScenarioRun:
+def partition(world: DrillWorld) -> list[Run]:
+    """The primary is cut off from the other regions (its own AWS and its users still reach it), then healed."""
+    start = time.time()
+    warm_up(world)
+    primary, others = world.regions[0], set(world.regions[1:])
+    fault = world.partition(primary)
+    run = Run("partition", start, fault, (1, 1), None, others, "outage")
+    wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
+    _settle(world, 4)
+    world.heal()
+    _check_projections_converge(world, run, within=world.scale.schedule + 3 * world.scale.probe_interval)
+    _settle(world, 4)
+    return [run]
+
+
+def alarm_fanout(world: DrillWorld) -> list[Run]:
+    """The primary hangs; its alarm reaches every orchestrator at once while an operator fails over to the last
+    standby from there: one of them must win, the others must see they lost."""
+    start = time.time()
+    warm_up(world)
+    primary, others = world.regions[0], set(world.regions[1:])
+    fault = world.fail_region(primary)
+    time.sleep(world.scale.probe_timeout * 1.5)
+    world.fault("alarm OK -> ALARM fanned out to every orchestrator; operator failover to the last standby")
+    operator = threading.Thread(target=world.invoke, args=(world.regions[-1], {
+        "action": "failover", "target": world.regions[-1], "reason": "drill: operator during the alarm"}))
+    world.alarms.publish(primary, "OK", "ALARM")
+    operator.start()
+    operator.join(10)
+    wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
+    _settle(world)
+    return [Run("alarm-fanout", start, fault, (1, 1), primary, others, "outage")]
+
+
+def late_write(world: DrillWorld) -> list[Run]:
+    """An operator fails over to the first standby; that transition's write of the last standby's projection is
+    held in the network; meanwhile a second operator fails over to the last standby; the held write lands after
+    it. Measured from the second failover."""
+    start = time.time()
+    warm_up(world)
+    first, last = world.regions[1], world.regions[-1]
+    hold = world.hold(HoldRule("ssm", "PutParameter", target=last, seconds=15 * world.scale.call_timeout),
+                      f"network: the next projection write to {last} is held")
+    world.fault(f"operator 1: failover to {first}")
+    operator = threading.Thread(target=world.invoke, args=(first, {"action": "failover", "target": first,
+                                                                  "reason": "drill: first failover"}), daemon=True)
+    operator.start()
+    wait_until(lambda: bool(hold.holding), timeout=10 * world.scale.call_timeout)
+    fault = world.fault(f"operator 2: failover to {last} while a write of the first is held")
+    world.invoke(last, {"action": "failover", "target": last, "reason": "drill: second failover"})
+    wait_until(lambda: bool(hold.held), timeout=20 * world.scale.call_timeout)
+    operator.join(10)
+    wait_until(lambda: _moved(world, fault, {last}), timeout=_limit(world, "traffic_follows_writes_seconds"))
+    _settle(world, 2)
+    run = Run("late-write", start, fault, (2, 2), None, {last}, "manual")
+    run.details["held"] = [{"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]} for h in hold.held]
+    if not hold.holding:
+        run.problems.append("no projection write was held: the fault was never injected")
+    _check_projections_converge(world, run, within=world.scale.schedule + 3 * world.scale.probe_interval)
+    return [run]
+
+
+def trickle(world: DrillWorld) -> list[Run]:
+    """The last standby's application answers one byte at a time (nothing must move), then the primary hangs
+    (writes must move to the first standby, whose probes pass)."""
+    start = time.time()
+    warm_up(world)
+    primary, first, last = world.regions[0], world.regions[1], world.regions[-1]
+    world.fault(f"{last}'s application trickles (one byte at a time)")
+    world.network.trickle(last)
+    time.sleep(6 * world.scale.probe_interval)
+    fault = world.fail_region(primary)
+    wait_until(lambda: _moved(world, fault, {first}), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
+    _settle(world)
+    return [Run("trickle", start, fault, (1, 1), primary, {first}, "outage")]
+
+
+def primary_refuses(world: DrillWorld) -> list[Run]:
+    return [_outage(world, "primary-refuses", "refuse")]
+
+
+def clock_skew(world: DrillWorld) -> list[Run]:
+    """Each region's orchestrator clock is off by a few seconds (see the options); then the primary hangs."""
+    return [_outage(world, "clock-skew")]
+
+
+# -- nothing must move ---------------------------------------------------------------------------------------------
+def asymmetric_probes(world: DrillWorld) -> list[Run]:
+    """The first standby loses its path to the primary's application (only its probes fail)."""
+    start = time.time()
+    warm_up(world)
+    primary, first = world.regions[0], world.regions[1]
+    fault = world.fault(f"{first} can no longer reach {primary}'s application")
+    world.network.cut(first, primary, "hung", kind="app")
+    time.sleep(_limit(world, "write_rto_seconds") + 2 * world.scale.schedule)
+    return [Run("asymmetric-probes", start, fault, (0, 0))]
+
+
+def standby_partitioned(world: DrillWorld) -> list[Run]:
+    """The first standby is cut off from the other regions: the healthy primary must stay."""
+    start = time.time()
+    warm_up(world)
+    fault = world.partition(world.regions[1])
+    time.sleep(_limit(world, "write_rto_seconds") + world.scale.schedule)
+    world.heal()
+    _settle(world)
+    return [Run("standby-partitioned", start, fault, (0, 0))]
+
+
+def standby_fails(world: DrillWorld) -> list[Run]:
+    start = time.time()
+    warm_up(world)
+    fault = world.fail_region(world.regions[1], "refuse")
+    time.sleep(_limit(world, "detection_seconds") + world.scale.schedule)
+    return [Run("standby-fails", start, fault, (0, 0), world.regions[1], None, "detection")]
+
+
+def flapping(world: DrillWorld) -> list[Run]:
+    """The primary's AWS endpoints refuse for one probe interval, then answer for two, five times."""
+    start = time.time()
+    warm_up(world)
     primary = world.regions[0]
+    fault = world.fault(f"{primary} flaps")
+    for _ in range(5):
+        world.network.fail(primary, "refuse")
+        time.sleep(world.scale.probe_interval)
+        world.network.recover(primary)
+        time.sleep(2 * world.scale.probe_interval)
+    _settle(world)
+    return [Run("flapping", start, fault, (0, 0))]
+
+
+def duplicate_deliveries(world: DrillWorld) -> list[Run]:
+    """Every scheduled monitor invocation is delivered twice (the copy 0.45 probe intervals later), and the primary
+    blips for 1.7 probe intervals right at a handover of the first standby's invocations: too short for the failure
+    threshold, however the rounds of overlapping invocations fall."""
     start = time.time()
-    warm_up(world, 2.0 if short else 3.0)
-    fault = time.time()
-    for _ in range(3 if short else 5):  # each blip spans at most two probes; a probe passes between blips
-        world.impair(primary, True)
-        time.sleep(1.0)
-        world.impair(primary, False)
-        time.sleep(2.0)
-    time.sleep(2.0 if short else 3.0)
-    run = collect(world, "flapping", "flapping", start, fault, primary, None)
-    flips = [c for c in run.health_changes if c[1] == primary and c[0] >= fault]
-    run.details["healthCheckChanges"] = len(flips)
-    run.details["requestsServedElsewhere"] = served_elsewhere(run.traffic, fault, run.end, primary)
-    return run
+    warm_up(world)
+    primary = world.regions[0]
+    s = world.scale
+    handover = world.monitors_started + s.probe_interval / len(world.regions) + s.schedule
+    while handover < time.time() + s.probe_interval:
+        handover += s.schedule
+    time.sleep(max(0.0, handover - time.time() - 0.15 * s.probe_interval))
+    fault = world.fault(f"{primary} blips for 1.7 probe intervals at a monitor handover")
+    world.network.fail(primary, "refuse")
+    time.sleep(1.7 * s.probe_interval)
+    world.network.recover(primary)
+    time.sleep(_limit(world, "write_rto_seconds"))
+    return [Run("duplicate-deliveries", start, fault, (0, 0))]
 
 
-def standby_fails(world: DrillWorld, short: bool, observe: float) -> ScenarioRun:
-    primary, standby = world.regions[0], world.regions[1]
+def first_deploy(world: DrillWorld) -> list[Run]:
+    """A first deploy: the orchestrators start before any application answers (its name does not resolve yet), the
+    standbys' applications come up before the primary's, every new alarm goes INSUFFICIENT_DATA -> ALARM, a stale
+    ALARM hours old arrives from the retry queue, and later a health check is replaced (INSUFFICIENT_DATA -> ALARM
+    again). Nothing must move."""
+    s = world.scale
+    start = fault = world.fault("first deploy: orchestrators running, no application answering yet")
+    for region in world.regions:
+        world.alarms.publish(region, "INSUFFICIENT_DATA", "ALARM")
+    time.sleep(4 * s.probe_interval)
+    world.fault("the standbys' applications answer")
+    for region in world.regions[1:]:
+        world.apps[region].start()
+    time.sleep(5 * s.probe_interval)
+    primary = world.regions[0]
+    world.fault("the primary's application answers")
+    world.apps[primary].start()
+    time.sleep(4 * s.probe_interval)
+    world.fault("a stale ALARM (6 hours old) delivered again by the retry queue")
+    world.alarms.publish(primary, "OK", "ALARM", timestamp=time.time() - 6 * 3600)
+    time.sleep(2 * s.probe_interval)
+    world.fault(f"{primary}'s health check replaced: its alarm goes INSUFFICIENT_DATA -> ALARM")
+    world.route53.replace_checks(primary)
+    world.alarms.publish(primary, "INSUFFICIENT_DATA", "ALARM")
+    time.sleep(_limit(world, "write_rto_seconds"))
+    return [Run("first-deploy", start, fault, (0, 0))]
+
+
+# -- the orchestrator itself fails ---------------------------------------------------------------------------------
+def crash_after_bump(world: DrillWorld) -> list[Run]:
     start = time.time()
-    warm_up(world, 2.0 if short else 3.0)
-    fault = time.time()
-    world.fail_region(standby, "refuse")
-    time.sleep(observe)
-    run = collect(world, "standby-fails", "standby-fails", start, fault, standby, None)
-    elsewhere = served_elsewhere(run.traffic, fault, run.end, primary)
-    if elsewhere:
-        run.problems.append(f"{elsewhere} requests left {primary} although only the standby {standby} failed")
-    run.details["longestWriteGapSeconds"] = round(longest_write_gap(run.writes, fault, run.end), 3)
-    return run
+    warm_up(world)
+    injection = world.injection = Injection("crash", armed=True)
+    primary, others = world.regions[0], set(world.regions[1:])
+    fault = world.fail_region(primary)
+    wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds") +
+               world.scale.lease + world.scale.schedule)
+    _settle(world)
+    run = Run("crash-after-bump", start, fault, (1, 1), primary, others, "crash")
+    if not injection.hits:
+        run.problems.append("no orchestrator crashed: the crash was never injected")
+    run.details["crash"] = [{"region": r, "epoch": e} for _, r, e in injection.hits]
+    return [run]
 
 
-def evaluate(run: ScenarioRun, budget: Budget, inputs: BudgetInputs, timers: DrillTimers,
-             strong: bool) -> ScenarioResult:
-    """The scenario's figures against its budget (plain function of the records)."""
-    budgets = scenario_budget(run.kind, budget, inputs, timers, failed=run.failed)
-    lost = lost_writes(run.writes, run.present)
-    measured: dict[str, Optional[float]] = {
-        "detectionSeconds": (first_status_change(run.health_changes, run.fault_at, run.failed)
-                             if run.failed and budgets["detectionSeconds"] is not None else None),
-        "monitorDetectionSeconds": (first_transition(run.transitions, run.fault_at, run.targets)
-                                    if budgets["monitorDetectionSeconds"] is not None else None),
-        "writeRtoSeconds": (first_acknowledged_write(run.writes, run.fault_at, run.targets)
-                            if run.targets and budgets["writeRtoSeconds"] is not None else None),
-        "trafficRtoSeconds": (first_served_every_user(run.traffic, run.fault_at, run.targets)
-                              if run.targets and budgets["trafficRtoSeconds"] is not None else None),
-        "rpoSeconds": rpo_seconds(lost, run.fault_at),
-    }
-    figures = tuple(Figure(name, measured[name], budgets[name]) for name in measured)
-    transitions = transitions_between(run.transitions, run.start, run.end)
-    details = dict(run.details)
-    outcomes: dict[str, int] = {}
-    for at, _, outcome, _ in run.invocations:
-        if run.start <= at <= run.end:
-            outcomes[outcome] = outcomes.get(outcome, 0) + 1
-    details["invocations"] = outcomes
-    details["lostKeys"] = [w.key for w in lost[:20]]
-    details["checkedRegion"] = run.checked_region
-    return ScenarioResult(
-        name=run.name, kind=run.kind, figures=figures, transitions=transitions,
-        transitions_allowed=TRANSITIONS_ALLOWED[run.kind],
-        acknowledged=sum(1 for w in run.writes if w.acknowledged and run.start <= w.acked_at <= run.end),
-        lost=len(lost), strong=strong, problems=tuple(run.problems), notes=tuple(run.notes), details=details,
-    )
+def pause_past_lease(world: DrillWorld) -> list[Run]:
+    """The primary hangs; the orchestrator that makes the transition freezes right after its fenced write for twice
+    the step lease; meanwhile the operator moves writes on to the last standby; then the frozen one resumes."""
+    start = time.time()
+    warm_up(world)
+    s = world.scale
+    injection = world.injection = Injection("pause", pause=2 * s.lease + s.schedule, armed=True)
+    primary, last = world.regions[0], world.regions[-1]
+    fault = world.fail_region(primary)
+    wait_until(lambda: bool(injection.hits), timeout=_limit(world, "write_rto_seconds"))
+    time.sleep(s.lease + s.probe_interval)
+    world.fault(f"operator: failover to {last} while the transition's orchestrator is frozen")
+    world.invoke(last, {"action": "failover", "target": last, "reason": "drill: operator while frozen"})
+    if injection.hits:
+        time.sleep(max(0.0, injection.hits[0][0] + injection.pause - time.time()))
+    world.fault("the frozen orchestrator resumes")
+    _settle(world, 4)
+    run = Run("pause-past-lease", start, fault, (2, 2), primary, set(world.regions[1:]), "crash")
+    if not injection.hits:
+        run.problems.append("no orchestrator paused: the pause was never injected")
+    _check_projections_converge(world, run, within=s.schedule + 3 * s.probe_interval,
+                                regions=[r for r in world.regions if r != primary])
+    return [run]
+
+
+def _skewed(scale: TimeScale) -> WorldOptions:
+    offsets = (0.0, 3.0, -3.0)
+    return WorldOptions(skew={r: offsets[i % 3] / scale.factor for i, r in enumerate(scale.reference.regions)})
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("primary-fails", "the primary hangs (accepts, never answers); later it recovers and the operator fails "
+             "back", ("primary black-holes", "recovery", "operator failback"), primary_fails, default=True),
+    Scenario("partition", "the primary is cut off from the other regions while its users still reach it; healed "
+             "later", ("partition of the primary",), partition, default=True),
+    Scenario("alarm-fanout", "the primary hangs; its alarm reaches every orchestrator at once while an operator "
+             "fails over elsewhere", ("primary black-holes", "alarm fanned out", "concurrent operator"),
+             alarm_fanout, default=True),
+    Scenario("late-write", "two operator failovers in a row; the first one's projection write is held and lands "
+             "after the second", ("held cross-region write",), late_write, default=True),
+    Scenario("asymmetric-probes", "one standby loses its path to the primary's application only",
+             ("asymmetric probe failure",), asymmetric_probes, default=True),
+    Scenario("first-deploy", "a first deploy: no application answers yet, alarms INSUFFICIENT_DATA -> ALARM, a "
+             "stale alarm, a health check replaced", ("first deploy", "stale alarm", "health check replaced"),
+             first_deploy, options=lambda scale: WorldOptions(start_applications=False,
+                                                              initial_alarm_state="INSUFFICIENT_DATA"),
+             default=True),
+    Scenario("trickle", "a standby answers one byte at a time, then the primary hangs",
+             ("trickling endpoint", "primary black-holes"), trickle),
+    Scenario("primary-refuses", "the primary's endpoints refuse connections (closed ports)", ("primary refuses",),
+             primary_refuses),
+    Scenario("standby-fails", "a standby fails (refuses); nothing must move", ("standby refuses",), standby_fails),
+    Scenario("standby-partitioned", "a standby is cut off from the other regions; nothing must move",
+             ("partition of a standby",), standby_partitioned),
+    Scenario("flapping", "the primary's endpoints refuse for one probe interval and answer for two, five times",
+             ("flapping",), flapping),
+    Scenario("duplicate-deliveries", "every monitor invocation delivered twice; a blip shorter than the threshold "
+             "at a handover", ("duplicate schedule deliveries", "monitor handover"), duplicate_deliveries,
+             options=lambda scale: WorldOptions(duplicates=2)),
+    Scenario("crash-after-bump", "the primary hangs; the orchestrator that makes the fenced write crashes right "
+             "after it", ("primary black-holes", "orchestrator crash"), crash_after_bump),
+    Scenario("pause-past-lease", "the primary hangs; the orchestrator that makes the fenced write freezes past its "
+             "lease while the operator moves writes on, then resumes",
+             ("primary black-holes", "paused orchestrator", "concurrent operator"), pause_past_lease),
+    Scenario("clock-skew", "regions' orchestrator clocks off by +3 s and -3 s; the primary hangs",
+             ("clock skew", "primary black-holes"), clock_skew, options=_skewed),
+)
+BY_NAME = {s.name: s for s in SCENARIOS}
+DEFAULT = tuple(s.name for s in SCENARIOS if s.default)

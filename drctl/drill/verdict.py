@@ -1,197 +1,184 @@
-"""The drill's timers, the budget for them (components/budget.py), and the verdict on measured figures.
+"""The verdict on one part of a scenario: its history checked for safety, its figures against the production budget.
 
-A figure fails when it exceeds its budget by more than 20%, or when a budgeted figure was never reached
-(writes or traffic never came back within the scenario). A scenario also fails when it makes more (or
-fewer) transitions than it should, and in strong mode when an acknowledged write is lost.
+Safety first (any of these fails the drill, whatever the figures): two regions accepting writes at once, two
+invocations each winning one epoch, contradictory notices, an application's view going back, an acknowledged write
+lost in strong mode, spurious transitions. Then the figures: each measured in drill seconds, multiplied by the time
+scale's factor, and compared with the production budget; more than 20% over (or never reached) fails.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from typing import Literal, Optional, Sequence
+from dataclasses import dataclass, field
+from typing import Optional
 
 from components.budget import TRANSITION_ALLOWANCE_SECONDS, Budget, BudgetInputs, write_trigger
+from drctl.drill.history import (
+    History,
+    contradictory_notices,
+    dual_writers,
+    fencing_violations,
+    first_acknowledged_write,
+    first_served_every_user,
+    first_status_change,
+    first_transition,
+    lost_writes,
+    regressions,
+    rpo_seconds,
+    transitions_between,
+)
+from drctl.drill.timescale import TimeScale
 
 TOLERANCE = 0.2
-"""A measured figure may exceed its budget by this fraction before the drill fails."""
-
-ScenarioKind = Literal["primary-fails", "flapping", "standby-fails", "orchestrator-crash", "failback"]
-FIGURE_LABELS = {
-    "detectionSeconds": "detection (Route 53)",
-    "monitorDetectionSeconds": "detection (monitor, to the epoch bump)",
-    "writeRtoSeconds": "write RTO",
-    "trafficRtoSeconds": "traffic RTO",
-    "rpoSeconds": "RPO",
-}
-
-
-@dataclass(frozen=True)
-class DrillTimers:
-    """Production's timers divided by ten, set through the runtime's settings and seams.
-
-    The probe interval is the runtime's minimum (1 s); the probe timeout stays at half of it. Route 53's
-    checker limits (4 s connect, 2 s response) and the budget's 5 s transition allowance are not scaled:
-    they are constants of Route 53 and of the budget, so the drill keeps them as they are."""
-
-    probe_interval_seconds: float = 1.0
-    """DR_PROBE_INTERVAL_SECONDS (prod 10)."""
-    probe_timeout_seconds: float = 0.5
-    """DR_PROBE_TIMEOUT_SECONDS (prod 3)."""
-    failure_threshold: int = 3
-    recovery_threshold: int = 3
-    min_dwell_seconds: int = 30
-    """DR_MIN_DWELL_SECONDS (prod 300)."""
-    monitor_window_seconds: float = 7.5
-    """DR_MONITOR_WINDOW_SECONDS (prod 75)."""
-    schedule_seconds: float = 6.0
-    """How often each region's monitor is invoked (prod: every minute)."""
-    invocation_seconds: float = 10.0
-    """The invocation's deadline (prod: the function's 100 s timeout)."""
-    lease_seconds: float = 15.0
-    """The orchestrator's step lease (prod 150 s, longer than the function's timeout)."""
-    health_interval_seconds: int = 1
-    """Route 53 request interval (prod 10)."""
-    health_failure_threshold: int = 3
-    health_checkers: int = 3
-    """Route 53 checkers per health check, their requests spread over the interval."""
-    dns_ttl_seconds: int = 6
-    """The failover records' TTL (prod: 60 s for an alias to an ALB)."""
-    client_cache_seconds: float = 0.5
-    """DR_CACHE_SECONDS, how long applications cache the active region (prod 5)."""
-    rpo_objective_seconds: int = 2
-    """Eventual mode: DR_RPO_SECONDS, the replication-lag gate (strong mode has no gate and RPO 0)."""
-    rto_objective_seconds: int = 12
-    """The RTO objective the budget is compared with (prod 120)."""
-
-    def to_json(self) -> dict:
-        return {_camel(k): v for k, v in asdict(self).items()}
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def budget_inputs(timers: DrillTimers, regions: Sequence[str], strong: bool) -> BudgetInputs:
-    """The budget's inputs for the drill: an orchestrator in every region, no alarm path (the drill's
-    monitors are the only trigger), hot standbys (nothing to scale)."""
-    return BudgetInputs(
-        regions=tuple(regions), orchestrator_regions=tuple(regions),
-        health_interval_seconds=timers.health_interval_seconds,
-        health_failure_threshold=timers.health_failure_threshold,
-        dns_ttl_seconds=timers.dns_ttl_seconds, alarm_evaluation_periods=0,
-        probe_interval_seconds=timers.probe_interval_seconds, probe_timeout_seconds=timers.probe_timeout_seconds,
-        monitor_failure_threshold=timers.failure_threshold, client_cache_seconds=timers.client_cache_seconds,
-        strong_consistency=strong, rpo_gate_seconds=timers.rpo_objective_seconds, automatic_failover=True,
-        objective_rto_seconds=timers.rto_objective_seconds,
-        objective_rpo_seconds=0 if strong else timers.rpo_objective_seconds, scale_up_seconds=0,
-    )
-
-
-def scenario_budget(kind: ScenarioKind, budget: Budget, inputs: BudgetInputs, timers: DrillTimers,
-                    failed: Optional[str] = None) -> dict[str, Optional[float]]:
-    """The budget of each figure a scenario measures; None where the scenario does not budget it.
-
-    - the active region fails: Route 53 detection, the monitor path to the epoch bump, write and traffic RTO,
-      RPO, all straight from the budget;
-    - the orchestrator crashes after the epoch bump: the steps wait for the crashed holder's lease, so the
-      write RTO gets the lease on top;
-    - a standby fails: its health check's detection; writes and traffic must not move (no RTO);
-    - flapping: only the RPO;
-    - failback, an operator's action: writes take the transition allowance and the client cache (no
-      detection); traffic then follows writes (the budget's `traffic_follows_writes_seconds` less its detection).
-    """
-    monitor, _ = write_trigger(inputs, failed or inputs.regions[0])
-    rpo = float(budget.rpo_seconds)
-    if kind == "primary-fails":
-        return {"detectionSeconds": budget.detection_seconds, "monitorDetectionSeconds": monitor,
-                "writeRtoSeconds": budget.write_rto_seconds, "trafficRtoSeconds": budget.traffic_rto_seconds,
-                "rpoSeconds": rpo}
-    if kind == "orchestrator-crash":
-        return {"detectionSeconds": budget.detection_seconds, "monitorDetectionSeconds": monitor,
-                "writeRtoSeconds": budget.write_rto_seconds + timers.lease_seconds,
-                "trafficRtoSeconds": budget.traffic_rto_seconds, "rpoSeconds": rpo}
-    if kind == "standby-fails":
-        return {"detectionSeconds": budget.detection_seconds, "monitorDetectionSeconds": None,
-                "writeRtoSeconds": None, "trafficRtoSeconds": None, "rpoSeconds": rpo}
-    if kind == "flapping":
-        return {"detectionSeconds": None, "monitorDetectionSeconds": None, "writeRtoSeconds": None,
-                "trafficRtoSeconds": None, "rpoSeconds": rpo}
-    if kind == "failback":
-        manual_write = TRANSITION_ALLOWANCE_SECONDS + inputs.client_cache_seconds
-        traffic = budget.traffic_follows_writes_seconds - budget.write_rto_seconds + manual_write
-        return {"detectionSeconds": None, "monitorDetectionSeconds": None, "writeRtoSeconds": manual_write,
-                "trafficRtoSeconds": traffic, "rpoSeconds": rpo}
-    raise ValueError(f"unknown scenario kind {kind!r}")
+FIGURES = ("detectionSeconds", "decisionSeconds", "writeRtoSeconds", "trafficRtoSeconds", "rpoSeconds")
+LABELS = {"detectionSeconds": "detection (Route 53)", "decisionSeconds": "decision (the fenced write)",
+          "writeRtoSeconds": "write RTO", "trafficRtoSeconds": "traffic RTO", "rpoSeconds": "RPO"}
 
 
 @dataclass(frozen=True)
 class Figure:
     name: str
-    measured: Optional[float]
-    """None: never reached within the scenario (or not measured where nothing is budgeted)."""
+    drill: Optional[float]
+    """Measured, in drill seconds (None: never reached, or not measured)."""
+    factor: float
     budget: Optional[float]
-    """None: shown for information, not judged."""
+    """Production seconds (None: shown, not judged)."""
 
     @property
-    def ratio(self) -> Optional[float]:
-        if self.measured is None or self.budget is None or self.budget <= 0:
-            return None
-        return self.measured / self.budget
+    def production(self) -> Optional[float]:
+        return None if self.drill is None else self.drill * self.factor
 
     def failure(self, tolerance: float = TOLERANCE) -> Optional[str]:
-        label = FIGURE_LABELS.get(self.name, self.name)
         if self.budget is None:
             return None
-        if self.measured is None:
-            return f"{label} was not reached within the scenario (budget {self.budget:g}s)"
-        if self.measured > self.budget * (1 + tolerance) + 1e-9:
-            return (f"{label} {self.measured:.2f}s exceeds its budget of {self.budget:g}s "
-                    f"by more than {tolerance:.0%}")
+        label = LABELS.get(self.name, self.name)
+        if self.production is None:
+            return f"{label} never reached (budget {self.budget:g}s)"
+        if self.production > self.budget * (1 + tolerance) + 1e-9:
+            return (f"{label} {self.production:.1f}s exceeds its budget of {self.budget:g}s by more than "
+                    f"{tolerance:.0%}")
         return None
 
-    def to_json(self, tolerance: float = TOLERANCE) -> dict:
-        ratio = self.ratio
-        return {"measured": None if self.measured is None else round(self.measured, 3), "budget": self.budget,
-                "ratio": None if ratio is None else round(ratio, 3), "ok": self.failure(tolerance) is None}
+    def to_json(self) -> dict:
+        return {"drill": None if self.drill is None else round(self.drill, 3),
+                "production": None if self.production is None else round(self.production, 1),
+                "budget": self.budget, "ok": self.failure() is None}
 
 
-@dataclass(frozen=True)
-class ScenarioResult:
-    """What one scenario measured, and what it should have done."""
+def manual_write_budget(budget: Budget, inputs: BudgetInputs) -> float:
+    """An operator's transition: no detection; the fenced write(s), and what the budget adds for the clients."""
+    explicit = getattr(budget, "manual_write_rto_seconds", None)
+    if explicit is not None:
+        return float(explicit)
+    return float(TRANSITION_ALLOWANCE_SECONDS + inputs.client_cache_seconds)
 
+
+def figure_budgets(kind: str, scale: TimeScale, failed: Optional[str]) -> dict[str, Optional[float]]:
+    """Production seconds each figure of a part may take (None: not judged)."""
+    ref = scale.reference
+    budget, inputs = ref.budget, ref.budget_inputs
+    out: dict[str, Optional[float]] = {name: None for name in FIGURES}
+    out["rpoSeconds"] = float(budget.rpo_seconds)
+    if kind in ("outage", "crash"):
+        decision, _ = write_trigger(inputs, failed or ref.regions[0])
+        out.update(detectionSeconds=float(budget.detection_seconds) if failed else None, decisionSeconds=decision,
+                   writeRtoSeconds=float(budget.write_rto_seconds), trafficRtoSeconds=float(budget.traffic_rto_seconds))
+        if kind == "crash":  # the steps wait for the crashed (or frozen) holder's lease
+            out["writeRtoSeconds"] = float(budget.write_rto_seconds) + ref.lease
+            out["trafficRtoSeconds"] = max(float(budget.traffic_rto_seconds), out["writeRtoSeconds"] +
+                                           ref.health_interval * ref.health_threshold + ref.dns_ttl)
+    elif kind == "manual":
+        write = manual_write_budget(budget, inputs)
+        out.update(writeRtoSeconds=write,
+                   trafficRtoSeconds=float(budget.traffic_follows_writes_seconds - budget.write_rto_seconds) + write)
+    elif kind == "detection":
+        out["detectionSeconds"] = float(budget.detection_seconds)
+    return out
+
+
+@dataclass
+class PartResult:
+    scenario: str
     name: str
-    kind: ScenarioKind
+    description: str
+    faults: tuple[str, ...]
     figures: tuple[Figure, ...]
     transitions: int
     transitions_allowed: tuple[int, int]
-    """(fewest, most) transitions the scenario should make."""
+    dual_writer_seconds: float
+    """Production seconds with two regions accepting writes."""
+    dual_writes: int
     acknowledged: int
-    lost: int
-    strong: bool
-    problems: tuple[str, ...] = ()
-    """Anything else that makes the scenario fail (e.g. the crash was never injected)."""
-    notes: tuple[str, ...] = ()
+    lost: list[str]
+    safety: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+
+    @property
+    def spurious(self) -> int:
+        return max(0, self.transitions - self.transitions_allowed[1])
+
+    def failures(self, tolerance: float = TOLERANCE) -> list[str]:
+        out = list(self.safety)
+        fewest, most = self.transitions_allowed
+        if self.transitions > most:
+            out.append(f"{self.transitions} transitions, at most {most} allowed ({self.spurious} spurious)")
+        elif self.transitions < fewest:
+            out.append(f"{self.transitions} transitions, {fewest} expected")
+        out.extend(m for f in self.figures if (m := f.failure(tolerance)))
+        out.extend(self.problems)
+        return out
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures()
 
     def figure(self, name: str) -> Figure:
         return next(f for f in self.figures if f.name == name)
 
 
-def scenario_failures(result: ScenarioResult, tolerance: float = TOLERANCE) -> list[str]:
-    """Every reason the scenario fails, as sentences (empty: it passed)."""
-    out = [message for f in result.figures if (message := f.failure(tolerance))]
-    fewest, most = result.transitions_allowed
-    if result.transitions > most:
-        out.append(f"made {result.transitions} transitions; at most {most} allowed")
-    elif result.transitions < fewest:
-        out.append(f"made {result.transitions} transitions; {fewest} expected")
-    if result.strong and result.lost:
-        out.append(f"lost {result.lost} acknowledged writes in strong mode (RPO must be 0)")
-    out.extend(result.problems)
-    return out
-
-
-def exit_code(results: Sequence[ScenarioResult], tolerance: float = TOLERANCE) -> int:
-    """1 when any scenario fails, else 0."""
-    return 1 if any(scenario_failures(r, tolerance) for r in results) else 0
+def judge(scenario: str, description: str, faults: tuple[str, ...], run, history: History, scale: TimeScale,
+          strong: bool, write_gap: float) -> PartResult:
+    """One part's history against its expectations and budget."""
+    budgets = figure_budgets(run.budget_kind, scale, run.failed)
+    lost = lost_writes(history.writes, history.present)
+    measured = {
+        "detectionSeconds": first_status_change(history.health_changes, run.fault_at, run.failed)
+        if run.failed and budgets["detectionSeconds"] is not None else None,
+        "decisionSeconds": first_transition(history.transitions, run.fault_at, run.targets)
+        if run.targets and budgets["decisionSeconds"] is not None else None,
+        "writeRtoSeconds": first_acknowledged_write(history.writes, run.fault_at, run.targets)
+        if run.targets and budgets["writeRtoSeconds"] is not None else None,
+        "trafficRtoSeconds": first_served_every_user(history.traffic, run.fault_at, run.targets)
+        if run.targets and budgets["trafficRtoSeconds"] is not None else None,
+        "rpoSeconds": rpo_seconds(lost, run.fault_at),
+    }
+    figures = tuple(Figure(n, measured[n], scale.factor, budgets[n]) for n in FIGURES)
+    dual = dual_writers(history.writes, write_gap)
+    transitions = transitions_between(history.transitions, history.start, history.end)
+    safety: list[str] = []
+    if dual.seconds > 0 or dual.writes:
+        safety.append(f"two regions accepted writes for {dual.seconds * scale.factor:.1f}s (production; "
+                      f"{dual.writes} dual writes)" + (f": {dual.examples[0]}" if dual.examples else ""))
+    safety.extend(fencing_violations(history.invocations))
+    safety.extend(contradictory_notices(history.notices))
+    safety.extend(regressions(history.observed, history.transitions)[:3])
+    if strong and lost:
+        safety.append(f"{len(lost)} acknowledged writes lost in strong mode (RPO must be 0)")
+    outcomes: dict[str, int] = {}
+    for inv in history.invocations:
+        outcomes[f"{inv.action}:{inv.outcome}"] = outcomes.get(f"{inv.action}:{inv.outcome}", 0) + 1
+    details = dict(run.details)
+    details.update(invocations=outcomes, checkedRegion=history.checked_region,
+                   lostKeys=[w.key for w in lost[:20]], dualWriteExamples=list(dual.examples),
+                   transitions=[{"at": round(t.at - history.start, 3), "epoch": t.epoch, "from": t.from_region,
+                                 "to": t.to_region, **({"replica": t.replica} if t.replica else {})}
+                                for t in transitions],
+                   projections=history.projections)
+    return PartResult(
+        scenario=scenario, name=run.name, description=description, faults=faults, figures=figures,
+        transitions=len(transitions), transitions_allowed=run.transitions,
+        dual_writer_seconds=round(dual.seconds * scale.factor, 2), dual_writes=dual.writes,
+        acknowledged=sum(1 for w in history.writes if w.acknowledged), lost=[w.key for w in lost],
+        safety=safety, problems=list(run.problems), notes=list(run.notes), details=details,
+    )

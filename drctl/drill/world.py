@@ -1,74 +1,103 @@
-"""A whole deployment on loopback: the moto server as AWS for three regions, a gate per region, an application
-per region, the writer, replication, Route 53 and a user's resolver, and the real orchestrators' monitors.
+"""A whole deployment on loopback, as the stack declares it: AWS (the moto server) for every region behind the
+network's gates, the control table strongly or eventually consistent, the data table likewise (strong: one history;
+eventual: a table per region and the streams replicator), an application and a writer per region, Route 53's
+checks and the alarm on them, users behind resolver caches, and the real orchestrators on their schedule.
 
-The control table: one table in moto (region `CONTROL_TABLE_REGION`) that every orchestrator reaches through
-its *own* region's gate, as it would reach its region's replica of the global control table; so a failed
-region's orchestrator loses it with everything else there, and the survivors share one fenced authority.
+Nothing here decides anything: the runtime does (`failover.orchestrator`, `failover.client`, `failover.health`),
+built from the `DR_*` variables the stack would set, its timers divided by the time scale.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import math
 import logging
 import threading
 import time
-import urllib.request
 from contextlib import ExitStack
+from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, Optional
 
-import boto3
 from botocore.config import Config
-from moto.server import ThreadedMotoServer
 
-from drctl.drill.live import (
-    ControlSampler,
-    CrashingOrchestrator,
-    CrashSwitch,
+from drctl.drill import actors
+from drctl.drill.actors import (
+    AlarmModel,
+    AuthoritySampler,
+    Injection,
     MonitorFleet,
     Route53Emulator,
-    SynchronousReplication,
+    SimulatedCrash,
     TrafficClient,
-    Writer,
+    read_notices,
 )
-from drctl.drill.loopback import LOOPBACK, Gate, GateMode, LoopbackSession, RegionApplication, atomic_moto_items
-from drctl.drill.verdict import DrillTimers
+from drctl.drill.apps import Application, make_resolver
+from drctl.drill.aws import (
+    TRUTH_REGION,
+    AwsModel,
+    ControlReplication,
+    HoldRule,
+    Quorum,
+    RegionSession,
+    direct_client,
+)
+from drctl.drill.history import History, Observed, WriteRecord
+from drctl.drill.moto_process import MotoProcess
+from drctl.drill.network import INTERNET, Gates, Network
+from drctl.drill.timescale import HEALTH_CHECKERS, TimeScale
+from failover import client as runtime_client
 from failover import orchestrator as orch
 from failover import settings as names
-from failover.client import ActiveRegionResolver
-from failover.settings import Settings, load_settings
 
-Mode = Literal["strong", "eventual"]
-REGIONS = ("us-east-1", "us-east-2", "us-west-2")
-"""One MRSC region set (strong consistency needs exactly three): prod's regions."""
-CONTROL_TABLE_REGION = "us-west-1"
+Consistency = Literal["strong", "eventual"]
 APP = "orders"
 TABLE = "orders-drill"
 CONTROL_TABLE = "orders-drill-dr-control"
 PARAMETER = "/orders/drill/active_region"
 USERS = 4
-"""Users sending traffic, each through its own resolver cache, their expiries spread over the TTL: the traffic
-RTO is the slowest user's, so the drill sees close to the worst case the budget assumes."""
+ALARM_REGION = "us-east-1"
+
+
+@dataclass
+class WorldOptions:
+    control: Consistency = "strong"
+    """How the stack declares the control table (the authority)."""
+    alarms: bool = True
+    """The Route 53 alarm path (alarm -> topic -> every orchestrator)."""
+    duplicates: int = 1
+    """Each scheduled monitor invocation delivered this many times (EventBridge delivers at least once)."""
+    skew: dict[str, float] = field(default_factory=dict)
+    """Seconds added to each region's orchestrator clock."""
+    start_applications: bool = True
+    """False: a first deploy, whose scenario starts the applications (their names resolve) when it says."""
+    initial_alarm_state: str = "OK"
+
+
+def _kwargs_for(callable_: Any, wanted: dict) -> dict:
+    accepted = inspect.signature(callable_).parameters
+    return {k: v for k, v in wanted.items() if k in accepted}
 
 
 class DrillWorld:
-    """Start with `start()`, stop with `close()` (also on error: every thread is bounded and stops)."""
+    """`start()` builds and starts everything; `close()` stops it all (every thread is bounded)."""
 
-    def __init__(self, mode: Mode, timers: DrillTimers, regions: tuple[str, ...] = REGIONS) -> None:
-        self.mode = mode
-        self.timers = timers
-        self.regions = list(regions)
-        self.writer_region = self.regions[-1]
-        """The writer runs beside the lowest-priority region's application, which no scenario fails."""
+    def __init__(self, scale: TimeScale, moto: MotoProcess, options: Optional[WorldOptions] = None) -> None:
+        self.scale = scale
+        self.moto = moto
+        self.options = options or WorldOptions()
+        self.regions = list(scale.reference.regions)
+        self.mode = scale.reference.mode
         self.stop = threading.Event()
-        self.down: set[str] = set()
-        self.states: list[tuple[float, str, str]] = []
-        """(time, region, "up" | "down" | "impaired"): what the drill did to each region."""
-        self.crash = CrashSwitch()
+        self.faults: list[tuple[float, str]] = []
+        self.observed: list[Observed] = []
+        self.writes: list[WriteRecord] = []
+        self._records_lock = threading.Lock()
         self._exit = ExitStack()
-        self.moto: Optional[ThreadedMotoServer] = None
         self._direct: dict[tuple[str, str], Any] = {}
+        self.injection: Optional[Injection] = None
 
-    # -- set-up ------------------------------------------------------------------------------------------------
+    # -- set-up --------------------------------------------------------------------------------------------------
     def start(self) -> "DrillWorld":
         try:
             self._start()
@@ -78,173 +107,282 @@ class DrillWorld:
         return self
 
     def _start(self) -> None:
-        t = self.timers
-        self._exit.enter_context(atomic_moto_items())
-        self._exit.callback(setattr, orch, "LEASE_SECONDS", orch.LEASE_SECONDS)
-        orch.LEASE_SECONDS = t.lease_seconds  # a module constant, not a setting: scaled like the function timeout
-        werkzeug = logging.getLogger("werkzeug")  # moto's server logs every request otherwise
-        self._exit.callback(werkzeug.setLevel, werkzeug.level)
-        werkzeug.setLevel(logging.ERROR)
-        self.moto = ThreadedMotoServer(ip_address=LOOPBACK, port=0, verbose=False)
-        self.moto.start()
-        self._exit.callback(self.moto.stop)
-        host, port = self.moto.get_host_and_port()
-        self.moto_url = f"http://{host}:{port}"
-        urllib.request.urlopen(urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST"), timeout=10)
-        self.gates = {r: Gate(f"aws-{r}", (host, port)) for r in self.regions}
-        for gate in self.gates.values():
-            self._exit.callback(gate.close)
-        self.session = LoopbackSession(lambda region: self.gates[region].url
-                                       if region in self.gates else self.moto_url)
+        s = self.scale
+        self.moto.reset()
+        self._exit.callback(self._stop_all)
+        self._scale_runtime_constants()
+        self.network = Network(self.regions)
+        self.gates = Gates(self.network, trickle_delay=s.probe_timeout / 3)
+        self._exit.callback(self.gates.close)
+        callers = self.regions + [INTERNET]
+        self.aws_urls = {(c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'aws', lambda: self.moto.address)}"
+                         for c in callers for t in self.regions}
+        self.aws = AwsModel(self.network, lambda c, t: self.aws_urls[(c, t)],
+                            Config(connect_timeout=s.connect_timeout, read_timeout=s.call_timeout))
+        self.sessions = {r: RegionSession(r, self.aws) for r in self.regions}
         self._create_resources()
-        self.apps = {r: RegionApplication(r, self.regions, self.session, PARAMETER, TABLE, t.client_cache_seconds)
-                     for r in self.regions}
-        for app in self.apps.values():
-            self._exit.callback(app.close)
-            app.start()
-            self.states.append((time.time(), app.region, "up"))
-        self._exit.callback(self._stop_actors)
-        self.replication = (SynchronousReplication(self.regions, TABLE, lambda r: self.session.client("dynamodb", r))
-                            if self.mode == "strong" else None)
-        if self.replication is not None:
-            self._exit.callback(self.replication.close)
-        self.pumps = self._start_eventual_replication() if self.mode == "eventual" else None
-        resolver = ActiveRegionResolver(parameter_name=PARAMETER, local_region=self.writer_region,
-                                        regions=self.regions, table_name=TABLE,
-                                        cache_seconds=t.client_cache_seconds, session=self.session)
-        self.writer = Writer(resolver, self._put, self.stop)
-        self.route53 = Route53Emulator(self.regions, {r: a.url + "/health/route" for r, a in self.apps.items()},
-                                       t.health_interval_seconds, t.health_failure_threshold, t.health_checkers,
-                                       self.stop)
+        self.apps = {r: self._application(r) for r in self.regions}
+        self.app_urls = {(c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'app', self.apps[t].upstream)}"
+                         for c in callers for t in self.regions}
+        self.pumps = self._start_data_replication() if self.mode == "eventual" else None
+        self.control_replication = None
+        if self.options.control == "eventual":
+            self.control_replication = ControlReplication(self.regions, CONTROL_TABLE,
+                                                          lambda r: self.direct("dynamodb", r), self.network,
+                                                          self.stop, period=s.call_timeout / 2)
+            self.control_replication.start()
+        self.route53 = Route53Emulator(self.regions, {r: self.app_urls[(INTERNET, r)] + "/health/route"
+                                                      for r in self.regions},
+                                       s.health_interval, s.reference.health_threshold, HEALTH_CHECKERS,
+                                       s.checker_connect, s.checker_response, self.stop)
         began = time.time()
-        self.users = [TrafficClient(self.route53, {r: a.url for r, a in self.apps.items()}, t.dns_ttl_seconds,
-                                    self.stop, user=i, first_expiry=began + t.dns_ttl_seconds * (i + 1) / USERS)
+        self.users = [TrafficClient(self.route53, {r: self.app_urls[(INTERNET, r)] for r in self.regions},
+                                    s.dns_ttl, self.stop, user=i, first_expiry=began + s.dns_ttl * (i + 1) / USERS,
+                                    period=s.health_interval / 5, timeout=s.checker_connect)
                       for i in range(USERS)]
-        self.sampler = ControlSampler(self.direct("dynamodb", CONTROL_TABLE_REGION), CONTROL_TABLE, f"control#{APP}",
-                                      self.regions, self.stop)
-        self.monitors = MonitorFleet(self.regions, self.orchestrator, lambda r: r not in self.down,
-                                     t.schedule_seconds, self.stop)
-        for actor in (self.sampler, self.route53, *self.users, self.writer, self.monitors):
+        self.sampler = AuthoritySampler(self._read_authority, self.regions, f"control#{APP}", self.stop,
+                                        period=s.call_timeout / 2)
+        self.monitors = MonitorFleet(self.regions, self._invoker, lambda r: not self.network.is_down(r),
+                                     s.schedule, self.stop)
+        self.monitors.duplicates = self.options.duplicates
+        self.monitors.duplicate_delay = 0.45 * s.probe_interval
+        self.alarms = AlarmModel(self.regions, {r: self.alarm_name(r) for r in self.regions}, ALARM_REGION,
+                                 s.alarm_period, s.reference.alarm_periods, self._deliver_alarm,
+                                 lambda a, b: not self.network.is_down(a) and self.network.reaches(a, b),
+                                 self.regions, self.stop, initial=self.options.initial_alarm_state)
+        if self.options.alarms:
+            self.route53.listeners.append(self.alarms.health_changed)
+        if self.options.start_applications:
+            for app in self.apps.values():
+                app.start()
+        for actor in (self.sampler, self.route53, *self.users):
             actor.start()
+        if self.options.alarms:
+            self.alarms.start()
+        self.monitors_started = time.time()
+        self.monitors.start(self.monitors_started, spread=s.probe_interval)
+
+    def _scale_runtime_constants(self) -> None:
+        """Runtimes without a timing seam keep their deadlines in module constants: scale them for this process
+        (restored at close)."""
+        s = self.scale
+        values = {"LEASE_SECONDS": s.lease, "CALL_TIMEOUT_SECONDS": s.call_timeout,
+                  "CONNECT_TIMEOUT_SECONDS": s.connect_timeout, "SAFETY_MARGIN_SECONDS": s.safety_margin,
+                  "DEFAULT_BUDGET_SECONDS": s.function_timeout}
+        if hasattr(orch, "Timing"):
+            return
+        for name, value in values.items():
+            if hasattr(orch, name):
+                self._exit.callback(setattr, orch, name, getattr(orch, name))
+                setattr(orch, name, value)
+        fast = getattr(runtime_client, "FAST", None)
+        if fast is not None:
+            self._exit.callback(setattr, runtime_client, "FAST", fast)
+            runtime_client.FAST = fast.merge(Config(connect_timeout=s.connect_timeout, read_timeout=s.call_timeout))
 
     def direct(self, service: str, region: str):
-        """A client straight to moto, outside every gate: the drill's own set-up and its reading of the truth."""
         key = (service, region)
         if key not in self._direct:
-            self._direct[key] = boto3.client(service, region_name=region, endpoint_url=self.moto_url,
-                                             aws_access_key_id="testing", aws_secret_access_key="testing",
-                                             config=Config(read_timeout=30, account_id_endpoint_mode="disabled"))
+            self._direct[key] = direct_client(self.moto.url, service, region)
         return self._direct[key]
 
     def _create_resources(self) -> None:
-        stream = ({"StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}}
-                  if self.mode == "eventual" else {})
+        key = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+               "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+               "BillingMode": "PAY_PER_REQUEST"}
+        members = Quorum(tuple(self.control_regions), None)
+        if self.mode == "strong":
+            self.direct("dynamodb", TRUTH_REGION).create_table(TableName=TABLE, **key)
+            self.aws.linearizable[TABLE] = members
+        else:
+            for region in self.regions:
+                self.direct("dynamodb", region).create_table(
+                    TableName=TABLE, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                    **key)
+        if self.options.control == "strong":
+            self.direct("dynamodb", TRUTH_REGION).create_table(TableName=CONTROL_TABLE, **key)
+            self.aws.linearizable[CONTROL_TABLE] = members
+        else:
+            for region in self.regions:
+                self.direct("dynamodb", region).create_table(TableName=CONTROL_TABLE, **key)
         self.topics: dict[str, str] = {}
+        self.queues: dict[str, str] = {}
+        initial = initial_projection(self.regions[0])
         for region in self.regions:
-            self.direct("dynamodb", region).create_table(
-                TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-                **stream)
-            self.direct("ssm", region).put_parameter(Name=PARAMETER, Value=self.regions[0], Type="String")
-            self.topics[region] = self.direct("sns", region).create_topic(Name=f"{APP}-drill-dr")["TopicArn"]
-        self.direct("dynamodb", CONTROL_TABLE_REGION).create_table(
-            TableName=CONTROL_TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            self.direct("ssm", region).put_parameter(Name=PARAMETER, Value=initial, Type="String")
+            topic = self.direct("sns", region).create_topic(Name=f"{APP}-drill-dr")["TopicArn"]
+            queue = self.direct("sqs", region).create_queue(QueueName=f"{APP}-drill-notices")["QueueUrl"]
+            arn = self.direct("sqs", region).get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
+            self.direct("sns", region).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"],
+                                                 Attributes={"RawMessageDelivery": "true"})
+            self.topics[region], self.queues[region] = topic, queue
 
-    def _start_eventual_replication(self):
+    def _application(self, region: str) -> Application:
+        session = self.sessions[region]
+        resolver = make_resolver(region, self.regions, session, parameter=PARAMETER, table=TABLE,
+                                 control_table=CONTROL_TABLE, app=APP, cache_seconds=self.scale.client_cache,
+                                 control_regions=self.control_regions, log=self._observe)
+        return Application(region, resolver, session.client("dynamodb", region_name=region),
+                           session.resource("dynamodb", region_name=region).Table(TABLE),
+                           versioned=self.mode == "eventual", write_period=self.scale.health_interval / 20,
+                           write_records=self.writes, lock=self._records_lock)
+
+    def _observe(self, seen: Observed) -> None:
+        with self._records_lock:
+            self.observed.append(seen)
+
+    def _start_data_replication(self):
         from drctl.drill.eventual import StreamPumps
 
-        pumps = StreamPumps(self.regions, TABLE, self.session, self.stop)
+        from drctl.drill.eventual import POLL_SECONDS
+
+        # Lambda's mapping polls a shard about four times a second; scaled, but no faster than 20 polls a second
+        # per direction (the drill's CPU is shared by everything else)
+        pumps = StreamPumps(self.regions, TABLE, self.sessions, self.stop,
+                            poll=max(0.05, POLL_SECONDS / self.scale.factor))
         pumps.start()
         self._exit.callback(pumps.join, 3.0)
         return pumps
 
-    def _put(self, table: Any, region: str, item: dict) -> bool:
-        if self.replication is not None:
-            return self.replication.put(table, region, item)
-        from failover.client import VersionedTable
+    def _read_authority(self) -> dict[str, Optional[dict]]:
+        from drctl.drill.aws import read_item
 
-        return VersionedTable(table, region=region).put(item)
+        if self.options.control == "strong":
+            return {"-": read_item(self.direct("dynamodb", TRUTH_REGION), CONTROL_TABLE, f"control#{APP}")}
+        return {r: read_item(self.direct("dynamodb", r), CONTROL_TABLE, f"control#{APP}") for r in self.regions}
 
-    def _stop_actors(self) -> None:
-        self.stop.set()
-        for actor in [getattr(self, n, None) for n in ("writer", "route53", "sampler", "monitors")] + \
-                getattr(self, "users", []):
-            if actor is not None:
-                actor.join(3.0)
+    # -- the orchestrators ---------------------------------------------------------------------------------------
+    @staticmethod
+    def alarm_name(region: str) -> str:
+        return f"{APP}-drill-health-{region}"
 
-    # -- the orchestrators -----------------------------------------------------------------------------------
-    def settings(self, region: str) -> Settings:
-        """The real settings parser over the DR_* variables the stack would set, with the drill's timers."""
-        t = self.timers
+    def environment(self, region: str) -> dict[str, str]:
+        """The DR_* variables the stack sets for `region`'s orchestrator, with the drill's (scaled) timers."""
+        s, ref = self.scale, self.scale.reference
         env = {
             names.APP: APP, names.REGIONS: ",".join(self.regions), names.HOME_REGION: region,
             names.CONTROL_TABLE: CONTROL_TABLE, names.ACTIVE_REGION_PARAMETER: PARAMETER,
-            names.HEALTH_URLS: json.dumps({r: a.url + "/health" for r, a in self.apps.items()}),
+            names.HEALTH_URLS: json.dumps({r: self.app_urls[(region, r)] + "/health" for r in self.regions}),
+            names.ALARM_REGIONS: json.dumps({self.alarm_name(r): r for r in self.regions}),
             names.SCALE_TARGETS: json.dumps({r: {"kind": "none"} for r in self.regions}),
             names.TOPIC_ARNS: json.dumps(self.topics), names.DATA_TABLE: TABLE,
-            names.FAILURE_THRESHOLD: str(t.failure_threshold), names.RECOVERY_THRESHOLD: str(t.recovery_threshold),
-            names.MIN_DWELL_SECONDS: str(t.min_dwell_seconds), names.FAILBACK: "manual",
-            names.AUTOMATIC_FAILOVER: "true", names.PROBE_INTERVAL_SECONDS: str(t.probe_interval_seconds),
-            names.PROBE_TIMEOUT_SECONDS: str(t.probe_timeout_seconds),
-            names.MONITOR_WINDOW_SECONDS: str(t.monitor_window_seconds),
+            names.FAILURE_THRESHOLD: str(ref.failure_threshold), names.RECOVERY_THRESHOLD: str(ref.recovery_threshold),
+            names.MIN_DWELL_SECONDS: f"{s.min_dwell:g}", names.FAILBACK: "manual",
+            names.AUTOMATIC_FAILOVER: "true", names.PROBE_INTERVAL_SECONDS: f"{s.probe_interval:g}",
+            names.PROBE_TIMEOUT_SECONDS: f"{s.probe_timeout:g}", names.MONITOR_WINDOW_SECONDS: f"{s.monitor_window:g}",
         }
-        if self.mode == "eventual":  # as the stack sets them for a table replicated by streams
-            env[names.RPO_SECONDS] = str(t.rpo_objective_seconds)
+        if self.mode == "eventual":
+            whole = not hasattr(names, "LEASE_SECONDS")  # older runtimes read whole seconds only
+            env[names.RPO_SECONDS] = str(math.ceil(s.rpo_objective)) if whole else f"{s.rpo_objective:g}"
             env[names.REPLICATION] = "streams"
-        return load_settings(env)
+        if hasattr(names, "CONTROL_REGIONS"):
+            env[names.CONTROL_REGIONS] = ",".join(self.control_regions)
+            env[names.LEASE_SECONDS] = f"{s.client_cache:g}"
+        return env
 
-    def orchestrator(self, region: str, sleep: Callable[[float], None]) -> orch.Orchestrator:
-        """A fresh invocation in `region`: AWS through the gates, the control table through its own gate."""
-        endpoints = {r: g.url for r, g in self.gates.items()}
-        endpoints[CONTROL_TABLE_REGION] = self.gates[region].url
-        return CrashingOrchestrator(self.settings(region), session=self.session, sleep=sleep,
-                                    deadline=orch.Deadline(self.timers.invocation_seconds), endpoints=endpoints,
-                                    control_region=CONTROL_TABLE_REGION, crash=self.crash)
+    @property
+    def control_regions(self) -> list[str]:
+        """The control table's replica regions (a strongly consistent table has three, or two and a witness)."""
+        return self.regions[:3] if self.options.control == "strong" else list(self.regions)
 
-    def operator(self, event: dict, region: Optional[str] = None) -> Optional[orch.Result]:
-        """An operator invokes the orchestrator (e.g. `{"action": "failback"}`), in the writer's region."""
-        region = region or self.writer_region
-        request = orch.parse_event(event, self.settings(region))
-        return self.monitors.invoke(region, request)
+    def settings(self, region: str):
+        return names.load_settings(self.environment(region))
 
-    # -- what scenarios do to regions -------------------------------------------------------------------------
-    def fail_region(self, region: str, aws: GateMode = "hung") -> None:
-        """The region goes down: its application stops (its port refuses), its AWS endpoints hang or refuse,
-        and its orchestrator stops with it."""
-        self.states.append((time.time(), region, "down"))
-        self.down.add(region)
-        self.gates[region].set_mode(aws)
+    def _clock(self, region: str) -> Callable[[], float]:
+        skew = self.options.skew.get(region, 0.0)
+        return (lambda: time.time() + skew) if skew else time.time
+
+    def orchestrator(self, region: str, sleep: Callable[[float], None]) -> Any:
+        """A fresh invocation in `region` (the runtime's Orchestrator, with the drill's injection when armed)."""
+        base = orch.Orchestrator
+        world = self
+        if hasattr(base, "after_fenced_write"):
+            class Drilled(base):  # type: ignore[misc, valid-type]
+                def after_fenced_write(self, state):
+                    _inject(world.injection, self.settings.home_region, state)
+                    return super().after_fenced_write(state)
+        else:
+            class Drilled(base):  # type: ignore[misc, valid-type, no-redef]
+                """Older runtimes start the pending steps right after the fenced write."""
+
+                _transitioning = False
+
+                def apply(self, *a, **k):
+                    self._transitioning = True
+                    try:
+                        return super().apply(*a, **k)
+                    finally:
+                        self._transitioning = False
+
+                def complete_pending(self, state):
+                    if self._transitioning:
+                        _inject(world.injection, self.settings.home_region, state)
+                    return super().complete_pending(state)
+
+        s = self.scale
+        wanted = {"session": self.sessions[region], "clock": self._clock(region), "sleep": sleep,
+                  "deadline": orch.Deadline(s.function_timeout - s.safety_margin), "endpoints": {},
+                  "timing": _scaled_timing(s)}
+        return Drilled(self.settings(region), **_kwargs_for(base.__init__, wanted))
+
+    def _invoker(self, region: str, sleep: Callable[[float], None]) -> Callable[[dict], dict]:
+        def invoke(event: dict) -> dict:
+            settings = self.settings(region)
+            try:
+                request = orch.parse_event(event, settings)
+            except orch.RejectedEvent as exc:
+                return {"outcome": "rejected", "activeRegion": None, "epoch": None, "reason": str(exc)}
+            return self.orchestrator(region, sleep).handle(request).to_dict()
+        return invoke
+
+    def invoke(self, region: str, event: dict) -> Optional[dict]:
+        """An invocation in `region` now (an operator's, or an alarm's), recorded like the scheduled ones."""
+        return self.monitors.invoke(region, event)
+
+    def _deliver_alarm(self, region: str, event: dict) -> None:
+        if not self.network.is_down(region):
+            self.monitors.invoke(region, event)
+
+    # -- faults --------------------------------------------------------------------------------------------------
+    def fault(self, what: str) -> float:
+        at = time.time()
+        self.faults.append((at, what))
+        return at
+
+    def fail_region(self, region: str, mode: str = "hung") -> float:
+        """The region fails: every path into it hangs (or refuses), its application and writer stop."""
+        at = self.fault(f"{region} fails ({mode})")
+        self.network.fail(region, mode)  # type: ignore[arg-type]
         self.apps[region].stop()
+        return at
 
-    def recover_region(self, region: str) -> None:
-        """The region comes back: AWS first (strong mode: its table catches up before anything uses it), then
-        the application, then its orchestrator's schedule."""
-        self.gates[region].set_mode("up")
-        if self.replication is not None:
-            self.replication.repair(region)
+    def recover_region(self, region: str) -> float:
+        at = self.fault(f"{region} recovers")
+        self.network.recover(region)
         self.apps[region].start()
-        self.down.discard(region)
-        self.states.append((time.time(), region, "up"))
+        return at
 
-    def impair(self, region: str, impaired: bool) -> None:
-        """Flapping: the region's AWS endpoints refuse (the application stays up and reports 503) or answer."""
-        self.states.append((time.time(), region, "impaired" if impaired else "up"))
-        self.gates[region].set_mode("refuse" if impaired else "up")
-        if not impaired and self.replication is not None:
-            self.replication.repair(region, rounds=1)
+    def partition(self, region: str) -> float:
+        at = self.fault(f"{region} partitioned from the other regions (users still reach it)")
+        self.network.partition(region)
+        return at
 
-    # -- reading the outcome ----------------------------------------------------------------------------------
-    def traffic(self) -> list:
-        """Every user's requests, in time order."""
-        return sorted((r for user in self.users for r in list(user.records)), key=lambda r: r.at)
+    def heal(self, region: Optional[str] = None) -> float:
+        at = self.fault(f"partition healed{'' if region is None else ' around ' + region}")
+        self.network.heal(region)
+        return at
 
-    def user_answers(self) -> dict[int, list[tuple[float, str]]]:
-        return {user.user: list(user.answers) for user in self.users}
+    def hold(self, rule: HoldRule, what: str) -> HoldRule:
+        self.fault(what)
+        return self.aws.hold(rule)
+
+    # -- reading the outcome -------------------------------------------------------------------------------------
+    def authority(self):
+        return self.sampler.current()
 
     def keys_in(self, region: str) -> set[str]:
-        """Every item key in `region`'s table (tombstones excluded), read straight from moto."""
-        client = self.direct("dynamodb", region)
+        """Every item key in `region`'s data table (tombstones excluded), read straight from moto."""
+        client = self.direct("dynamodb", TRUTH_REGION if self.mode == "strong" else region)
         keys: set[str] = set()
         kwargs: dict = {"TableName": TABLE, "ConsistentRead": True}
         while True:
@@ -254,10 +392,85 @@ class DrillWorld:
                 return keys
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def parameter(self, region: str) -> Optional[str]:
-        client = self.direct("ssm", region)
-        return client.get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+    def projection(self, region: str) -> Optional[str]:
+        try:
+            return self.direct("ssm", region).get_parameter(Name=PARAMETER)["Parameter"]["Value"]
+        except Exception:  # noqa: BLE001 - shown as unknown
+            return None
+
+    def notices(self) -> list:
+        out = []
+        for region, queue in self.queues.items():
+            def receive(queue: str = queue, region: str = region) -> list[dict]:
+                got: list[dict] = []
+                while True:
+                    page = self.direct("sqs", region).receive_message(QueueUrl=queue, MaxNumberOfMessages=10)
+                    messages = page.get("Messages", [])
+                    if not messages:
+                        return got
+                    got.extend(messages)
+                    self.direct("sqs", region).delete_message_batch(
+                        QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
+                                                 for i, m in enumerate(messages)])
+            out.extend(read_notices(receive, region))
+        return out
+
+    def history(self, start: float, end: float, checked_region: str, present: Optional[set[str]] = None) -> History:
+        with self._records_lock:
+            writes = [w for w in self.writes if start <= w.sent_at <= end]
+            observed = [o for o in self.observed if start <= o.at <= end]
+        return History(
+            start=start, end=end, writes=writes,
+            traffic=sorted((r for u in self.users for r in list(u.records) if start <= r.at <= end),
+                           key=lambda r: r.at),
+            transitions=list(self.sampler.transitions), observed=observed,
+            invocations=[i for i in self.monitors.invocations if start <= i.at <= end],
+            notices=self.notices(), health_changes=self.route53.changes(), answers=list(self.route53.answers),
+            user_answers={u.user: list(u.answers) for u in self.users},
+            active=[s for s in self.sampler.samples if start <= s[0] <= end],
+            faults=[f for f in self.faults if start <= f[0] <= end],
+            present=self.keys_in(checked_region) if present is None else present, checked_region=checked_region,
+            projections={r: self.projection(r) for r in self.regions},
+        )
+
+    # -- closing -------------------------------------------------------------------------------------------------
+    def _stop_all(self) -> None:
+        self.stop.set()
+        for app in getattr(self, "apps", {}).values():
+            app.close()
+        for actor in [getattr(self, n, None) for n in ("route53", "sampler", "monitors", "alarms")] + \
+                getattr(self, "users", []):
+            if actor is not None:
+                actor.join(2.0)
 
     def close(self) -> None:
         self.stop.set()
         self._exit.close()
+
+
+def _inject(injection: Optional[Injection], region: str, state: Any) -> None:
+    if injection is None or not injection.take():
+        return
+    injection.hits.append((time.time(), region, getattr(state, "epoch", -1)))
+    if injection.kind == "crash":
+        raise SimulatedCrash(f"crashed after the fenced write of epoch {getattr(state, 'epoch', '?')}")
+    time.sleep(injection.pause)  # paused (a frozen sandbox), then carries on as if nothing happened
+
+
+def _scaled_timing(scale: TimeScale) -> Any:
+    timing = getattr(orch, "Timing", None)
+    if timing is None:
+        return None
+    return timing().scaled(scale.factor)
+
+
+def initial_projection(primary: str) -> str:
+    """What the stack writes into the active-region parameter on creation (the runtime says, where it can)."""
+    try:
+        from failover.projection import initial_value  # type: ignore[import-not-found]
+    except ImportError:
+        return primary
+    return initial_value(primary)
+
+
+__all__ = ["APP", "CONTROL_TABLE", "DrillWorld", "PARAMETER", "TABLE", "WorldOptions", "actors"]

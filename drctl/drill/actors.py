@@ -1,0 +1,412 @@
+"""The drill's running actors: Route 53's checkers and the alarm on them, users behind resolver caches, the
+orchestrators invoked on their schedule, and a sampler of the authority. Each is a bounded loop that stops when
+its `stop` event is set; everything it observes goes into plain records (`drctl.drill.history`)."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import threading
+import time
+import urllib.parse
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
+
+from boto3.dynamodb.types import TypeDeserializer
+
+from drctl.drill.history import Invocation, Notice, TrafficRecord, Transition
+from drctl.drill.route53 import (
+    CachedAnswer,
+    HealthChecks,
+    check_passed,
+    checker_offsets,
+    failover_answer,
+    resolve_cached,
+)
+from failover.decisions import ControlState
+from failover.store import BadControlState, parse_control_item
+
+_DESERIALIZE = TypeDeserializer().deserialize
+
+
+def pause(stop: threading.Event, until: float) -> bool:
+    """Sleep until `until` (wall clock) or until `stop` is set; True when stopped."""
+    return stop.wait(max(0.0, until - time.time()))
+
+
+def http_status(url: str, connect_timeout: float, response_timeout: float) -> Optional[int]:
+    """GET `url`; the status, or None when there is no answer within the limits (refused, reset, silent, slow)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
+    deadline = time.monotonic() + connect_timeout + response_timeout
+    try:
+        conn.connect()
+        assert conn.sock is not None
+        conn.sock.settimeout(response_timeout)
+        conn.request("GET", parts.path or "/")
+        response = conn.getresponse()
+        response.read()
+        return response.status if time.monotonic() <= deadline else None
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+class Route53Emulator:
+    """Route 53's checkers over each region's route-health URL, and its failover answer (recorded in `answers`
+    each time it changes). Every checker of every endpoint sends one request per interval, offset from the others;
+    a check that gets no answer holds only its own worker."""
+
+    def __init__(self, regions: Sequence[str], urls: Mapping[str, str], interval: float, threshold: int,
+                 checkers: int, connect_limit: float, response_limit: float, stop: threading.Event) -> None:
+        self.regions = list(regions)
+        self.urls = dict(urls)
+        self.interval = interval
+        self.threshold = threshold
+        self.checkers = checkers
+        self.connect_limit = connect_limit
+        self.response_limit = response_limit
+        self.checks = HealthChecks(self.regions, checkers, threshold)
+        self.stop = stop
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=len(self.regions) * checkers * 4, thread_name_prefix="r53")
+        self._offsets = checker_offsets(checkers, interval)
+        self._thread = threading.Thread(target=self._schedule, name="route53", daemon=True)
+        self.answers: list[tuple[float, str]] = [(time.time(), failover_answer(self.regions, self.checks.healthy()))]
+        self.listeners: list[Callable[[float, str, bool], None]] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def replace_checks(self, region: str) -> None:
+        """A health check replaced (its type or interval changed): new checkers, no history."""
+        with self._lock:
+            self.checks.views[region] = [type(v)() for v in self.checks.views[region]]
+
+    def _schedule(self) -> None:
+        start = time.time()
+        due = {(region, i): start + offset for region in self.regions for i, offset in enumerate(self._offsets)}
+        while not self.stop.is_set():
+            (region, checker), at = min(due.items(), key=lambda item: item[1])
+            if pause(self.stop, at):
+                break
+            self._pool.submit(self._check, region, checker)
+            due[(region, checker)] = at + self.interval
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _check(self, region: str, checker: int) -> None:
+        passed = check_passed(http_status(self.urls[region], self.connect_limit, self.response_limit))
+        with self._lock:
+            changed = self.checks.record(region, checker, passed, time.time())
+            healthy = self.checks.healthy()[region]
+            if changed:
+                answer = failover_answer(self.regions, self.checks.healthy())
+                if answer != self.answers[-1][1]:
+                    self.answers.append((time.time(), answer))
+        if changed:
+            for listener in self.listeners:
+                listener(time.time(), region, healthy)
+
+    def healthy(self) -> dict[str, bool]:
+        with self._lock:
+            return self.checks.healthy()
+
+    def answer(self) -> str:
+        return failover_answer(self.regions, self.healthy())
+
+    def changes(self) -> list[tuple[float, str, bool]]:
+        with self._lock:
+            return list(self.checks.changes)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+class TrafficClient:
+    """A user: resolves the public name through a resolver that caches for the TTL, then sends a request to the
+    region the answer names, every `period` seconds."""
+
+    def __init__(self, route53: Route53Emulator, app_urls: Mapping[str, str], ttl: float, stop: threading.Event,
+                 user: int, first_expiry: float, period: float, timeout: float) -> None:
+        self.route53 = route53
+        self.user = user
+        self.first_expiry = first_expiry
+        self.app_urls = dict(app_urls)
+        self.ttl = ttl
+        self.period = period
+        self.timeout = timeout
+        self.stop = stop
+        self.records: list[TrafficRecord] = []
+        self.answers: list[tuple[float, str]] = []
+        self._thread = threading.Thread(target=self._run, name=f"user-{user}", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        cache: Optional[CachedAnswer] = CachedAnswer(self.route53.answer(), self.first_expiry)
+        while not self.stop.is_set():
+            now = time.time()
+            cache = resolve_cached(cache, now, self.ttl, self.route53.answer)
+            if not self.answers or self.answers[-1][1] != cache.region:
+                self.answers.append((now, cache.region))
+            status = http_status(self.app_urls[cache.region] + "/", self.timeout, self.timeout)
+            self.records.append(TrafficRecord(now, cache.region, status == 200, self.user))
+            if pause(self.stop, now + self.period):
+                break
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+@dataclass
+class AlarmDelivery:
+    at: float
+    alarm: str
+    old: str
+    new: str
+    regions: list[str]
+    """The orchestrator regions it reached."""
+
+
+class AlarmModel:
+    """The stack's CloudWatch alarm on each region's Route 53 health check, in the alarm region: OK -> ALARM once the
+    check has been unhealthy for `periods` metric periods (back to OK when healthy for one), each state change
+    published to the alarm topic and from there to every orchestrator at once (fan-out), as long as the alarm
+    region is up and reaches the orchestrator's region."""
+
+    def __init__(self, regions: Sequence[str], names: Mapping[str, str], alarm_region: str, period: float,
+                 periods: int, deliver: Callable[[str, dict], None], reachable: Callable[[str, str], bool],
+                 orchestrator_regions: Sequence[str], stop: threading.Event, initial: str = "OK") -> None:
+        self.regions = list(regions)
+        self.names = dict(names)
+        self.alarm_region = alarm_region
+        self.period = period
+        self.periods = periods
+        self.deliver = deliver
+        self.reachable = reachable
+        self.orchestrator_regions = list(orchestrator_regions)
+        self.stop = stop
+        self.state = {r: initial for r in self.regions}
+        self.unhealthy_since: dict[str, Optional[float]] = {r: None for r in self.regions}
+        self.deliveries: list[AlarmDelivery] = []
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="alarms", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def health_changed(self, at: float, region: str, healthy: bool) -> None:
+        with self._lock:
+            self.unhealthy_since[region] = None if healthy else at
+
+    def _run(self) -> None:
+        while not self.stop.wait(self.period / 4):
+            now = time.time()
+            with self._lock:
+                changes = []
+                for region in self.regions:
+                    since = self.unhealthy_since[region]
+                    target = "ALARM" if since is not None and now - since >= self.period * self.periods else "OK"
+                    if since is None and self.state[region] == "INSUFFICIENT_DATA":
+                        target = "OK"
+                    if target != self.state[region]:
+                        changes.append((region, self.state[region], target))
+                        self.state[region] = target
+            for region, old, new in changes:
+                self.publish(region, old, new)
+
+    def publish(self, region: str, old: str, new: str, timestamp: Optional[float] = None) -> AlarmDelivery:
+        """Publish one state change of `region`'s alarm to every reachable orchestrator, concurrently."""
+        at = time.time() if timestamp is None else timestamp
+        event = sns_alarm_event(self.names[region], old, new, at)
+        reached = [r for r in self.orchestrator_regions if self.reachable(self.alarm_region, r)]
+        delivery = AlarmDelivery(time.time(), self.names[region], old, new, reached)
+        self.deliveries.append(delivery)
+        for target in reached:
+            threading.Thread(target=self.deliver, args=(target, event), daemon=True, name=f"alarm-{target}").start()
+        return delivery
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def sns_alarm_event(alarm: str, old: str, new: str, at: float) -> dict:
+    """The event SNS hands a Lambda subscriber for one CloudWatch alarm state change."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
+    message = {"AlarmName": alarm, "OldStateValue": old, "NewStateValue": new, "StateChangeTime":
+               stamp.replace("Z", "+0000"), "NewStateReason": "drill", "Region": "US East (N. Virginia)"}
+    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {
+        "Type": "Notification", "MessageId": f"drill-{at:.6f}", "Subject": f"ALARM: {alarm}",
+        "Message": json.dumps(message), "Timestamp": stamp}}]}
+
+
+class InvocationStopped(Exception):
+    """The region an invocation runs in went down (or the drill ended): the invocation stops."""
+
+
+@dataclass
+class Injection:
+    """Armed once: the next invocation that makes a fenced transition crashes (`crash`) or pauses for `pause`
+    seconds (then carries on) right after its fenced write, before anything else."""
+
+    kind: str
+    pause: float = 0.0
+    armed: bool = False
+    hits: list[tuple[float, str, int]] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def take(self) -> bool:
+        with self._lock:
+            armed, self.armed = self.armed, False
+            return armed
+
+
+class SimulatedCrash(Exception):
+    """The drill kills an invocation right after its fenced write (a Lambda crash or time-out)."""
+
+
+class MonitorFleet:
+    """One orchestrator per region, invoked on a schedule like the stack's EventBridge rule (optionally delivered
+    twice, as EventBridge may), each invocation a fresh object; invocations overlap at handovers as in production.
+    A region that is down runs no invocation, and a running one stops at its next sleep."""
+
+    def __init__(self, regions: Sequence[str], build: Callable[[str, Callable[[float], None]], Any],
+                 alive: Callable[[str], bool], period: float, stop: threading.Event) -> None:
+        self.regions = list(regions)
+        self.build = build
+        self.alive = alive
+        self.period = period
+        self.stop = stop
+        self.duplicates = 1
+        self.duplicate_delay = 0.0
+        """Each further copy of a scheduled invocation arrives this much after the previous one."""
+        self.invocations: list[Invocation] = []
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self.enabled = threading.Event()
+        self.enabled.set()
+
+    def start(self, first_at: float, spread: float) -> None:
+        """Each region's first invocation at `first_at`, offset from the others within `spread` seconds."""
+        for i, region in enumerate(self.regions):
+            offset = spread * i / len(self.regions)
+            thread = threading.Thread(target=self._schedule, args=(region, first_at + offset), daemon=True,
+                                      name=f"schedule-{region}")
+            self._threads.append(thread)
+            thread.start()
+
+    def sleeper(self, region: str) -> Callable[[float], None]:
+        def sleep(seconds: float) -> None:
+            end = time.monotonic() + seconds
+            while True:
+                if self.stop.is_set() or not self.alive(region):
+                    raise InvocationStopped(region)
+                left = end - time.monotonic()
+                if left <= 0:
+                    return
+                time.sleep(min(0.02, left))
+        return sleep
+
+    def _schedule(self, region: str, first: float) -> None:
+        at = first
+        while not pause(self.stop, at):
+            if self.alive(region) and self.enabled.is_set():
+                for copy in range(self.duplicates):
+                    timer = threading.Timer(copy * self.duplicate_delay, self.invoke, args=(region, {"action": "monitor"}))
+                    timer.daemon = True
+                    timer.start()
+            at += self.period
+
+    def invoke(self, region: str, event: dict) -> Optional[dict]:
+        action = str(event.get("action") or ("alarm" if "Records" in event else "?"))
+        try:
+            result = self.build(region, self.sleeper(region))(event)
+        except InvocationStopped:
+            self._note(region, action, "stopped", None, None, "its region went down or the drill ended")
+            return None
+        except SimulatedCrash as exc:
+            self._note(region, action, "crashed", None, None, str(exc))
+            return None
+        self._note(region, action, result.get("outcome", "?"), result.get("activeRegion"), result.get("epoch"),
+                   result.get("reason", ""))
+        return result
+
+    def _note(self, region: str, action: str, outcome: str, active: Optional[str], epoch: Optional[int],
+              reason: str) -> None:
+        with self._lock:
+            self.invocations.append(Invocation(time.time(), region, action, outcome, active, epoch, reason))
+
+    def join(self, timeout: float) -> None:
+        for thread in self._threads:
+            thread.join(timeout)
+
+
+class AuthoritySampler:
+    """Reads the authority every `period` seconds straight from moto: which region takes writes, each epoch bump.
+    With an eventually consistent control table it reads every replica: a transition first seen in any replica
+    counts, and replicas that disagree on an epoch show up as separate transitions."""
+
+    def __init__(self, read: Callable[[], dict[str, Optional[dict]]], regions: Sequence[str], key: str,
+                 stop: threading.Event, period: float) -> None:
+        self.read_replicas = read
+        self.regions = tuple(regions)
+        self.key = key
+        self.stop = stop
+        self.period = period
+        self.samples: list[tuple[float, str, int]] = []
+        self.transitions: list[Transition] = []
+        self._seen: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name="sampler", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def state(self, item: Optional[dict]) -> ControlState:
+        if not item:
+            return ControlState(active_region=self.regions[0])
+        return parse_control_item(item, self.regions)
+
+    def current(self) -> ControlState:
+        """The authority now (eventual: the highest epoch any replica holds)."""
+        states = [self.state(item) for item in self.read_replicas().values()]
+        return max(states, key=lambda s: s.epoch)
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            now = time.time()
+            try:
+                replicas = self.read_replicas()
+                states = {name: self.state(item) for name, item in replicas.items()}
+            except (BadControlState, Exception):  # noqa: BLE001 - a missed sample is retried next period
+                states = {}
+            with self._lock:
+                for name, state in states.items():
+                    if (state.epoch, state.active_region) not in self._seen and state.epoch > 0:
+                        self._seen.add((state.epoch, state.active_region))
+                        at = state.last_transition_at or now
+                        self.transitions.append(Transition(min(at, now), state.epoch, state.previous_region,
+                                                           state.active_region, None if name == "-" else name))
+                if states:
+                    best = max(states.values(), key=lambda s: s.epoch)
+                    self.samples.append((now, best.active_region, best.epoch))
+            if pause(self.stop, now + self.period):
+                break
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+
+def read_notices(receive: Callable[[], list[dict]], region: str) -> list[Notice]:
+    """The transition notices a region's topic delivered (through its SQS subscription)."""
+    out = []
+    for body in receive():
+        try:
+            doc = json.loads(body["Body"])
+        except (KeyError, ValueError):
+            continue
+        out.append(Notice(region, doc.get("epoch"), doc.get("activeRegion"), doc.get("previousRegion")))
+    return out
