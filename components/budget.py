@@ -23,10 +23,13 @@ ALIAS_TO_ALB_TTL_SECONDS = 60
 HEALTH_METRIC_PERIOD_SECONDS = 60
 # Route 53's health-check metrics, and so the alarms on them, exist only in this region.
 ALARM_REGION = "us-east-1"
-# From the decision to the target region's active-region parameter written: the fenced epoch bump and
-# one SSM write, each bounded by the orchestrator's 2.5 s per-call deadline (the runtime benchmark
-# measures it well under a second); the other regions' steps run concurrently and do not count.
-TRANSITION_ALLOWANCE_SECONDS = 5
+# The two fenced writes of a transition, each bounded by the orchestrator's 2 s per-call deadline: the epoch bump
+# that demotes the old region and the activation of the new one (the runtime benchmark measures each well under a
+# second). Between them the transition waits the settle time (below); everything else runs concurrently or after.
+TRANSITION_ALLOWANCE_SECONDS = 4
+# A passive application asks the authority again at most every lease / PICKUP_DIVISOR seconds, so it starts writing
+# at most that long after the activation.
+PICKUP_DIVISOR = 5
 # A warm standby starts serving full traffic once its new tasks/pods pass their health checks.
 SCALE_UP_ALLOWANCE_SECONDS = {"ecs": 90, "kubernetes": 60, "none": 0}
 
@@ -76,6 +79,13 @@ class Budget:
     traffic_follows_writes_seconds: int = 0
     """After writes move to a higher-priority region, the time until its health check passes again and
     the DNS answer changes: the cost of keeping traffic with writes (not part of the outage RTO)."""
+    settle_seconds: float = 0.0
+    """Between demoting the old region and activating the new one: the client lease (the old region's writers
+    have stopped), with eventual consistency at least the lag gate's bound (what it wrote last has arrived)."""
+    manual_write_rto_seconds: int = 0
+    """An operator's transition, from the request to the new region's first write (no detection)."""
+    write_trigger_seconds: float = 0.0
+    """The detection part of the write RTO (the surviving path's)."""
 
     @property
     def rto_seconds(self) -> int:
@@ -108,6 +118,9 @@ class Budget:
             out.append(f"RPO {self.rpo_seconds}s exceeds the RPO objective of {self.objective_rpo_seconds}s")
         return out
 
+    def _pickup(self) -> float:
+        return pickup_seconds(self.settle_seconds)
+
     def to_json(self) -> dict:
         """The camelCase document used by the preview's JSON and the stack output."""
         return {
@@ -118,6 +131,11 @@ class Budget:
             "worstFailure": self.worst_failure,
             "scaleUpSeconds": self.scale_up_seconds,
             "trafficFollowsWritesSeconds": self.traffic_follows_writes_seconds,
+            "writeRtoParts": {"detection": round(self.write_trigger_seconds, 1),
+                              "fencedWrites": TRANSITION_ALLOWANCE_SECONDS,
+                              "settle": round(self.settle_seconds, 1),
+                              "pickup": round(self.settle_seconds and self._pickup(), 1)},
+            "manualWriteRtoSeconds": self.manual_write_rto_seconds,
             "inProxyFailoverSeconds": self.in_proxy_failover_seconds,
             "rpoSeconds": self.rpo_seconds,
             "automaticFailover": self.automatic_failover,
@@ -126,6 +144,16 @@ class Budget:
                 "rpoSeconds": self.objective_rpo_seconds,
             },
         }
+
+
+def settle_seconds(i: "BudgetInputs") -> float:
+    """The wait between a transition's two fenced writes (`failover.decisions.settle_seconds` at its bound)."""
+    lease = float(i.client_cache_seconds)
+    return lease if i.strong_consistency else max(lease, float(i.rpo_gate_seconds))
+
+
+def pickup_seconds(settle: float) -> float:
+    return settle / PICKUP_DIVISOR if settle else 0.0
 
 
 def detection_seconds(interval: int, failure_threshold: int) -> int:
@@ -175,11 +203,13 @@ def compute_budget(i: BudgetInputs) -> Budget:
         if seconds > worst[0]:
             worst = (seconds, path, failed)
     trigger, path, failed = worst
+    settle = settle_seconds(i)
+    after_decision = TRANSITION_ALLOWANCE_SECONDS + settle + pickup_seconds(settle)
     if path == "none":
         write = 0
         trigger = 0.0
     else:
-        write = _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.client_cache_seconds)
+        write = _ceil(trigger + after_decision)
     traffic = detection + i.dns_ttl_seconds
     if i.scale_up_seconds:
         traffic = max(traffic, _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.scale_up_seconds))
@@ -197,6 +227,9 @@ def compute_budget(i: BudgetInputs) -> Budget:
         scale_up_seconds=i.scale_up_seconds,
         in_proxy_failover_seconds=i.in_proxy_failover_seconds,
         traffic_follows_writes_seconds=follows,
+        settle_seconds=settle,
+        manual_write_rto_seconds=_ceil(after_decision),
+        write_trigger_seconds=trigger,
     )
 
 

@@ -1,13 +1,21 @@
-"""Application side: which region takes writes, and a DynamoDB table handle for it.
+"""Application side: which region takes writes, whether this one may, and a DynamoDB table handle.
 
     resolver = ActiveRegionResolver.from_environment()
-    table = resolver.table()              # boto3 Table in the active region
-    resolver.ensure_writable()            # raises NotActiveRegion in a passive region (active-passive)
+    resolver.ensure_writable()            # raises NotActiveRegion / WritesFenced unless this region may write now
+    table = resolver.local_table()        # boto3 Table in this region
+    resolver.active_region()              # where writes go (the projection: for routing and reads)
+
+Writing is allowed only on a *confirmed* view: a strongly consistent read of the control item (in the control
+table's nearest replica) saying this region is active, no older than the lease (`DR_CACHE_SECONDS`). A new write
+starts only while at least `write_margin` of the lease is left, so every write started under a lease has finished
+by the time it runs out; a transition waits the lease between demoting the old region and activating the new one.
+When the authority cannot be read (this region cut off from the others, the control table unreachable), the lease
+simply runs out and writes stop: fail closed. Views never go back to an older epoch.
 
 With streams replication, write through `VersionedTable`, which stamps every write with a version and
 the writing region and turns deletes into tombstones (see `failover.replication`):
 
-    items = VersionedTable(resolver.table(), region=resolver.local_region)
+    items = VersionedTable(resolver.local_table(), region=resolver.local_region)
     items.put({"pk": "order#1", "total": 42})
     items.get({"pk": "order#1"})          # None once deleted: tombstones are hidden
     items.delete({"pk": "order#1"})
@@ -18,33 +26,58 @@ from __future__ import annotations
 import os
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
 
 import boto3
 from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.types import TypeDeserializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
+from failover import projection
 from failover.replication import DELETED, MICROS, ORIGIN, SEQUENCE, VERSION, Stamp, newer_condition
 
-FAST = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1, "mode": "standard"})
+FAST = Config(connect_timeout=1, read_timeout=2, retries={"total_max_attempts": 1, "mode": "standard"})
+_DESERIALIZE = TypeDeserializer().deserialize
 
 
 class ActiveRegionUnknown(RuntimeError):
     """No region's parameter could be read."""
 
 
+class WritesFenced(ActiveRegionUnknown):
+    """This region cannot confirm it is the active one (the authority is unreachable from here): no writes."""
+
+
 class NotActiveRegion(RuntimeError):
-    """This region is passive; writes must go to the active one."""
+    """This region is passive (or a transition is settling); writes must not happen here now."""
+
+
+@dataclass(frozen=True)
+class ControlView:
+    """The authority as one confirmed read saw it."""
+
+    active_region: str
+    epoch: int
+    phase: str
+    sent_at: float
+    """When the confirming read was sent (the clock of the resolver): the lease counts from here."""
+
+    @property
+    def writable_region(self) -> Optional[str]:
+        return self.active_region if self.phase == "active" else None
 
 
 class ActiveRegionResolver:
-    """Reads `/<app>/<stack>/active_region` from the local region, caching it for `cache_seconds`;
-    when the local SSM is unreachable it asks the other regions in priority order."""
+    """Reads `/<app>/<stack>/active_region` (the projection) from the local region, caching it for
+    `cache_seconds`, never going back to an older epoch; and confirms write permission against the control item."""
 
     def __init__(self, *, parameter_name: str, local_region: str, regions: Sequence[str], table_name: str,
                  cache_seconds: float = 5.0, session: Optional[boto3.Session] = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, control_table: Optional[str] = None,
+                 app: Optional[str] = None, control_regions: Optional[Sequence[str]] = None,
+                 write_margin: Optional[float] = None) -> None:
         self.parameter_name = parameter_name
         self.local_region = local_region
         self.priority = list(regions)
@@ -52,61 +85,177 @@ class ActiveRegionResolver:
         self.regions = [local_region, *[r for r in regions if r != local_region]]
         self.table_name = table_name
         self.cache_seconds = cache_seconds
+        self.lease_seconds = cache_seconds
+        self.write_margin = cache_seconds * 0.4 if write_margin is None else write_margin
+        """A write starts only while this much of the lease is left (the writes' own deadline must be shorter)."""
+        self.retry_seconds = cache_seconds / 5
+        """A passive region asks the authority again at most this often."""
         self.session = session or boto3.Session()
         self.clock = clock
-        self._cached: Optional[tuple[str, float]] = None
+        self.control_table = control_table
+        self.control_key = f"control#{app}" if app else None
+        replicas = list(control_regions or [local_region])
+        self.control_regions = ([local_region] if local_region in replicas else []) + \
+            [r for r in replicas if r != local_region]
+        self._projection: Optional[projection.Projection] = None
+        self._projection_at: Optional[float] = None
+        self._view: Optional[ControlView] = None
+        self._attempted_at: Optional[float] = None
         self._lock = threading.Lock()
-        self._ssm = {}
+        self._clients: dict[tuple[str, str], Any] = {}
 
     @classmethod
     def from_environment(cls, **overrides) -> "ActiveRegionResolver":
-        """DR_ACTIVE_REGION_PARAMETER, DR_REGIONS, DR_TABLE, AWS_REGION, DR_CACHE_SECONDS (set by the stack)."""
+        """DR_ACTIVE_REGION_PARAMETER, DR_REGIONS, DR_TABLE, AWS_REGION, DR_CACHE_SECONDS, DR_CONTROL_TABLE, DR_APP
+        and DR_CONTROL_REGIONS (all set by the stack)."""
         env = os.environ
-        missing = [n for n in ("DR_ACTIVE_REGION_PARAMETER", "DR_REGIONS", "DR_TABLE", "AWS_REGION") if not env.get(n)]
+        required = ("DR_ACTIVE_REGION_PARAMETER", "DR_REGIONS", "DR_TABLE", "AWS_REGION", "DR_CONTROL_TABLE", "DR_APP")
+        missing = [n for n in required if not env.get(n)]
         if missing:
             raise ValueError(f"{', '.join(missing)} not set")
-        kwargs = dict(parameter_name=env["DR_ACTIVE_REGION_PARAMETER"], local_region=env["AWS_REGION"],
-                      regions=[r.strip() for r in env["DR_REGIONS"].split(",") if r.strip()],
-                      table_name=env["DR_TABLE"], cache_seconds=float(env.get("DR_CACHE_SECONDS", "5")))
+        split = lambda text: [r.strip() for r in text.split(",") if r.strip()]  # noqa: E731
+        kwargs: dict[str, Any] = dict(
+            parameter_name=env["DR_ACTIVE_REGION_PARAMETER"], local_region=env["AWS_REGION"],
+            regions=split(env["DR_REGIONS"]), table_name=env["DR_TABLE"],
+            cache_seconds=float(env.get("DR_CACHE_SECONDS", "5")), control_table=env["DR_CONTROL_TABLE"],
+            app=env["DR_APP"], control_regions=split(env.get("DR_CONTROL_REGIONS", "")) or None)
         kwargs.update(overrides)
         return cls(**kwargs)
 
-    def _read(self, region: str) -> str:
-        if region not in self._ssm:
-            self._ssm[region] = self.session.client("ssm", region_name=region, config=FAST)
-        return self._ssm[region].get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
+    def _client(self, service: str, region: str):
+        key = (service, region)
+        if key not in self._clients:
+            self._clients[key] = self.session.client(service, region_name=region, config=FAST)
+        return self._clients[key]
+
+    # -- the projection (routing, reads) ---------------------------------------------------------------------
+    @property
+    def known_epoch(self) -> Optional[int]:
+        """The highest epoch this resolver has seen, projected or confirmed."""
+        epochs = [p.epoch for p in (self._projection,) if p] + [v.epoch for v in (self._view,) if v]
+        return max(epochs) if epochs else None
+
+    def _newest_region(self) -> Optional[str]:
+        view, seen = self._view, self._projection
+        if view is not None and (seen is None or view.epoch >= seen.epoch):
+            return view.active_region
+        return seen.region if seen else None
 
     def active_region(self) -> str:
+        """The region writes go to, as far as this resolver knows: the projection (cached), or a newer confirmed
+        view; never an older epoch than one it has seen."""
         now = self.clock()
         with self._lock:
-            if self._cached and now - self._cached[1] < self.cache_seconds:
-                return self._cached[0]
+            if self._projection_at is not None and now - self._projection_at < self.cache_seconds:
+                region = self._newest_region()
+                if region:
+                    return region
         errors = []
         for region in self.regions:
             try:
-                value = self._read(region)
+                value = self._client("ssm", region).get_parameter(Name=self.parameter_name)["Parameter"]["Value"]
             except (BotoCoreError, ClientError) as exc:
                 errors.append(f"{region}: {exc}")
                 continue
+            read = projection.parse(value)
+            if read is None:
+                errors.append(f"{region}: {value[:80]!r} is not an active-region value")
+                continue
             with self._lock:
-                self._cached = (value, now)
-            return value
+                self._projection = projection.newest(self._projection, read)
+                self._projection_at = now
+                return self._newest_region() or read.region
         with self._lock:
-            if self._cached:  # every region unreachable: keep the last known answer rather than none
-                return self._cached[0]
+            region = self._newest_region()
+        if region:  # every region unreachable: keep the last known answer rather than none
+            return region
         raise ActiveRegionUnknown("; ".join(errors))
 
     def is_active(self) -> bool:
         return self.active_region() == self.local_region
 
+    # -- the authority (writes) ------------------------------------------------------------------------------
+    def confirm(self) -> ControlView:
+        """Read the control item (strongly consistent) from the nearest control replica that answers.
+
+        Raises WritesFenced when none answers: a region cut off from a majority of the control table's regions
+        is refused strongly consistent reads, and that is what stops its writes."""
+        if not self.control_table or not self.control_key:
+            raise WritesFenced("no control table is configured (DR_CONTROL_TABLE, DR_APP): writes cannot be fenced")
+        errors = []
+        for region in self.control_regions:
+            sent = self.clock()
+            try:
+                item = self._client("dynamodb", region).get_item(
+                    TableName=self.control_table, Key={"pk": {"S": self.control_key}}, ConsistentRead=True).get("Item")
+            except (BotoCoreError, ClientError) as exc:
+                errors.append(f"{region}: {type(exc).__name__}")
+                continue
+            view = self._view_of(item, sent)
+            with self._lock:
+                if self._view is None or view.epoch >= self._view.epoch:
+                    self._view = view
+                return self._view
+        raise WritesFenced(f"cannot confirm the active region from {self.local_region}: {'; '.join(errors)}")
+
+    def _view_of(self, item: Optional[dict], sent: float) -> ControlView:
+        if not item:
+            return ControlView(self.priority[0], 0, "active", sent)
+        d = {k: _DESERIALIZE(v) for k, v in item.items()}
+        region = d.get("activeRegion")
+        if not isinstance(region, str) or region not in self.priority:
+            raise WritesFenced(f"the control item names {region!r}, which is not one of {', '.join(self.priority)}")
+        phase = d.get("phase", "active")
+        return ControlView(region, int(d.get("epoch", 0)), phase if phase in ("active", "demoting") else "demoting",
+                           sent)
+
+    def confirmed_view(self) -> Optional[ControlView]:
+        """A view confirmed within the lease (read again when older), or None when it cannot be confirmed."""
+        with self._lock:
+            view = self._view
+        if view is not None and self.clock() - view.sent_at < self.lease_seconds:
+            return view
+        try:
+            return self.confirm()
+        except WritesFenced:
+            return None
+
     def ensure_writable(self) -> None:
-        active = self.active_region()
-        if active != self.local_region:
-            raise NotActiveRegion(f"{self.local_region} is passive; {active} takes writes")
+        """Return when this region may start a write now; raise NotActiveRegion (passive, or a transition is
+        settling) or WritesFenced (the authority cannot be read: fail closed)."""
+        now = self.clock()
+        with self._lock:
+            view, attempted = self._view, self._attempted_at
+        if view is not None and now - view.sent_at < self.lease_seconds - self.write_margin:
+            if view.writable_region == self.local_region:
+                return
+            if attempted is not None and now - attempted < self.retry_seconds:
+                raise NotActiveRegion(self._passive_reason(view))
+        with self._lock:
+            self._attempted_at = now
+        view = self.confirm()
+        if view.writable_region == self.local_region:
+            return
+        raise NotActiveRegion(self._passive_reason(view))
+
+    def _passive_reason(self, view: ControlView) -> str:
+        if view.active_region == self.local_region:
+            return f"{self.local_region} becomes active at epoch {view.epoch} once the old region has stopped"
+        return f"{self.local_region} is passive; {view.active_region} takes writes (epoch {view.epoch})"
+
+    @property
+    def write_epoch(self) -> Optional[int]:
+        """The epoch the current write permission was confirmed under (None without one)."""
+        view = self._view
+        return view.epoch if view is not None and view.writable_region == self.local_region else None
 
     def table(self):
-        """A boto3 DynamoDB Table resource in the active region."""
+        """A boto3 DynamoDB Table resource in the active region (per the projection)."""
         return self.session.resource("dynamodb", region_name=self.active_region()).Table(self.table_name)
+
+    def local_table(self):
+        """A boto3 DynamoDB Table resource in this region (what `ensure_writable` guards)."""
+        return self.session.resource("dynamodb", region_name=self.local_region).Table(self.table_name)
 
 
 # -- versioned writes for streams replication -------------------------------------------------------------

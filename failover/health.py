@@ -2,10 +2,12 @@
 
 - `/health` (`health_report`): this region can serve: DynamoDB answers. Load balancers, Kubernetes
   probes and the failover orchestrator's monitor use it; passive regions pass it.
-- `/health/route` (`route_health`): what Route 53 checks. It also keeps traffic with writes: a passive
+- `/health/route` (`route_health`): what Route 53 checks. It keeps traffic with writes: a passive
   region that ranks *above* the active one in failover priority answers 503, so a recovered old primary
-  does not take traffic back before writes move back to it. It fails open (200 when locally healthy)
-  when the active region cannot be read.
+  does not take traffic back before writes move back to it. It fails closed: a region that cannot confirm
+  the authority (the control item, read within the client lease) answers 503, so a region cut off from the
+  others loses its traffic as it loses its writes. (When every region answers 503, Route 53 answers with the
+  primary record anyway.)
 
 Both return (status code, JSON-able body) for any framework; `wsgi_app(...)` serves both without
 dependencies.
@@ -43,20 +45,24 @@ def health_report(resolver: ActiveRegionResolver, dynamodb_client, clock: Callab
 
 def route_health(resolver: ActiveRegionResolver, dynamodb_client,
                  clock: Callable[[], float] = time.perf_counter) -> tuple[int, dict]:
-    """`health_report`, plus "traffic follows writes": 503 in a passive region that ranks above the
-    active region (it would otherwise pull traffic away from where writes go)."""
+    """`health_report`, plus "traffic follows writes" from the confirmed authority: 503 in a passive region that
+    ranks above the active region (it would pull traffic away from where writes go), and 503 when the authority
+    cannot be confirmed from here."""
     status, body = health_report(resolver, dynamodb_client, clock)
     if status != 200:
         return status, body
-    active, local = body["activeRegion"], resolver.local_region
-    if active is None:
-        body["route"] = "fail-open: the active region cannot be read"
-    elif active != local and active in resolver.priority and local in resolver.priority \
+    view = resolver.confirmed_view()
+    local = resolver.local_region
+    if view is None:
+        body["route"] = "fail-closed: the active region cannot be confirmed from here"
+        return 503, body
+    active = view.active_region
+    body["confirmedRegion"], body["epoch"] = active, view.epoch
+    if active != local and active in resolver.priority and local in resolver.priority \
             and resolver.priority.index(local) < resolver.priority.index(active):
         body["route"] = f"passive and ranked above the active region {active}: traffic stays with writes"
         return 503, body
-    else:
-        body["route"] = "serves traffic"
+    body["route"] = "serves traffic"
     return 200, body
 
 

@@ -33,6 +33,9 @@ PROBE_INTERVAL_SECONDS = "DR_PROBE_INTERVAL_SECONDS"
 PROBE_TIMEOUT_SECONDS = "DR_PROBE_TIMEOUT_SECONDS"
 MONITOR_WINDOW_SECONDS = "DR_MONITOR_WINDOW_SECONDS"
 REPLICATION = "DR_REPLICATION"
+CONTROL_REGIONS = "DR_CONTROL_REGIONS"
+OBSERVER_REGIONS = "DR_OBSERVER_REGIONS"
+LEASE_SECONDS = "DR_LEASE_SECONDS"
 
 # A probe must finish well inside its interval, so a hung region costs one timeout per round.
 MAX_PROBE_TIMEOUT_FRACTION = 0.5
@@ -59,7 +62,7 @@ class Settings:
     min_dwell_seconds: int = 300
     failback: str = "manual"
     automatic: bool = True
-    rpo_seconds: Optional[int] = None
+    rpo_seconds: Optional[float] = None
     data_table: Optional[str] = None
     probe_interval_seconds: float = 10.0
     """The monitor probes every region this often inside one invocation."""
@@ -69,11 +72,36 @@ class Settings:
     replication: str = "global"
     """global (a global table: DynamoDB's ReplicationLatency in the source region) or streams (the
     replicator's lag metric, published in each receiving region)."""
+    control_regions: tuple[str, ...] = ()
+    """Where the control table has replicas (empty: the home region only)."""
+    observer_regions: tuple[str, ...] = ()
+    """Every region that runs an observing orchestrator (the quorum's denominator; empty: `regions`)."""
+    client_lease_seconds: float = 5.0
+    """How long an application may write after confirming its region is active (DR_CACHE_SECONDS of the
+    applications): a transition waits this long between demoting the old region and promoting the new one."""
+
+    def __post_init__(self) -> None:
+        if not self.observer_regions:
+            object.__setattr__(self, "observer_regions", self.regions)
+        if not self.control_regions:
+            object.__setattr__(self, "control_regions", (self.home_region,))
 
     @property
     def home(self) -> str:
         """The first region in priority order: where failback returns."""
         return self.regions[0]
+
+    @property
+    def observer_only(self) -> bool:
+        """An orchestrator in a region without a site (the control table's witness region): it observes and
+        votes, and never transitions."""
+        return self.home_region not in self.regions
+
+    @property
+    def control_order(self) -> tuple[str, ...]:
+        """The control table's replicas this orchestrator reads, nearest first (its own region when it has one)."""
+        own = (self.home_region,) if self.home_region in self.control_regions else ()
+        return own + tuple(r for r in self.control_regions if r != self.home_region)
 
     @property
     def control_key(self) -> str:
@@ -128,15 +156,27 @@ def _required(env: Mapping[str, str], name: str) -> str:
     return value
 
 
+def _region_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(r.strip() for r in (env.get(name) or "").split(",") if r.strip())
+
+
 def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     """Parse and cross-check the DR_* variables; raises SettingsError naming the first bad one."""
     env = os.environ if env is None else env
     regions = tuple(r.strip() for r in _required(env, REGIONS).split(",") if r.strip())
     if len(regions) < 2 or len(set(regions)) != len(regions):
         raise SettingsError(f"{REGIONS} must list at least two distinct regions, primary first")
+    observers = _region_list(env, OBSERVER_REGIONS) or regions
+    if len(set(observers)) != len(observers) or not set(regions) <= set(observers):
+        raise SettingsError(f"{OBSERVER_REGIONS} must list every region of {REGIONS} once, and may add others "
+                            "(a witness region)")
     home_region = env.get(HOME_REGION) or env.get("AWS_REGION") or ""
-    if home_region not in regions:
-        raise SettingsError(f"{HOME_REGION} (or AWS_REGION) must be one of {REGIONS}, got {home_region!r}")
+    if home_region not in observers:
+        raise SettingsError(f"{HOME_REGION} (or AWS_REGION) must be one of {OBSERVER_REGIONS or REGIONS}, "
+                            f"got {home_region!r}")
+    control_regions = _region_list(env, CONTROL_REGIONS) or (home_region,)
+    if len(set(control_regions)) != len(control_regions) or not set(control_regions) <= set(observers):
+        raise SettingsError(f"{CONTROL_REGIONS} must list distinct regions among {OBSERVER_REGIONS or REGIONS}")
     health_urls = _json_object(env, HEALTH_URLS, required=True)
     missing = [r for r in regions if r not in health_urls]
     if missing:
@@ -183,13 +223,23 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         min_dwell_seconds=_int(env, MIN_DWELL_SECONDS, 300),
         failback=failback,
         automatic=automatic == "true",
-        rpo_seconds=_int(env, RPO_SECONDS, None),
+        rpo_seconds=_optional_seconds(env, RPO_SECONDS),
         data_table=env.get(DATA_TABLE) or None,
         probe_interval_seconds=interval,
         probe_timeout_seconds=timeout,
         monitor_window_seconds=_seconds(env, MONITOR_WINDOW_SECONDS, 60.0, 1.0, 840.0),
         replication=replication,
+        control_regions=control_regions,
+        observer_regions=observers,
+        client_lease_seconds=_seconds(env, LEASE_SECONDS, 5.0, 0.0, 300.0),
     )
+
+
+def _optional_seconds(env: Mapping[str, str], name: str) -> Optional[float]:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return None
+    return _seconds(env, name, 0.0, 0.0, 86400.0)
 
 
 @dataclass(frozen=True)

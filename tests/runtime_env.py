@@ -5,9 +5,12 @@ from __future__ import annotations
 import functools
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
+
+from failover import projection
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2"]
 HOME = "us-east-2"
@@ -118,7 +121,8 @@ def build_world(servers: dict, regions: list[str] = REGIONS, home: str = HOME, *
                      AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
     topics, queues, services = {}, {}, {}
     for region in regions:
-        boto3.client("ssm", region_name=region).put_parameter(Name=PARAM, Value=regions[0], Type="String")
+        boto3.client("ssm", region_name=region).put_parameter(Name=PARAM, Value=projection.initial_value(regions[0]),
+                                                              Type="String")
         ecs = boto3.client("ecs", region_name=region)
         ecs.create_cluster(clusterName="orders-test")
         ecs.register_task_definition(family="orders", containerDefinitions=[{"name": "orders", "image": "x", "memory": 512}])
@@ -140,6 +144,8 @@ def build_world(servers: dict, regions: list[str] = REGIONS, home: str = HOME, *
         "DR_FAILURE_THRESHOLD": "3", "DR_RECOVERY_THRESHOLD": "3", "DR_MIN_DWELL_SECONDS": "300",
         # one probe round per monitor invocation unless a test asks for more
         "DR_PROBE_INTERVAL_SECONDS": "10", "DR_PROBE_TIMEOUT_SECONDS": "2", "DR_MONITOR_WINDOW_SECONDS": "10",
+        # one control table (in the home region) stands for every replica; transitions settle fast in tests
+        "DR_CONTROL_REGIONS": home, "DR_LEASE_SECONDS": "0.05",
     }
     env.update(env_overrides)
     return {"env": env, "queues": queues, "topics": topics}
@@ -160,11 +166,20 @@ def sns_messages(queues: dict) -> list[dict]:
     return out
 
 
-def parameter(region: str) -> tuple[str, int]:
+def parameter(region: str) -> tuple[str, int, int]:
+    """(region, epoch) the projection names in `region`, and the parameter's version."""
     p = boto3.client("ssm", region_name=region).get_parameter(Name=PARAM)["Parameter"]
-    return p["Value"], p["Version"]
+    read = projection.parse(p["Value"])
+    assert read is not None, p["Value"]
+    return read.region, read.epoch, p["Version"]
 
 
-def alarm_event(region: str, state: str = "ALARM") -> dict:
-    message = {"AlarmName": f"orders-test-{region}-unhealthy", "NewStateValue": state, "OldStateValue": "OK"}
+def iso(at: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + ".000+0000"
+
+
+def alarm_event(region: str, state: str = "ALARM", old: str = "OK", at: float | None = None) -> dict:
+    """The SNS event CloudWatch sends for `region`'s health alarm (a state change at `at`, now by default)."""
+    message = {"AlarmName": f"orders-test-{region}-unhealthy", "NewStateValue": state, "OldStateValue": old,
+               "StateChangeTime": iso(time.time() if at is None else at)}
     return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}

@@ -1,4 +1,7 @@
-"""Property-based tests of the pure decision logic."""
+"""The pure decision logic: observers' rounds counted in time, arming, the quorum, alarms, the lag gate.
+
+Hypothesis drives several observers through arbitrary probe histories (including rounds delivered twice and
+handovers) and checks the safety rules hold whatever happens."""
 
 from __future__ import annotations
 
@@ -6,174 +9,244 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from failover.decisions import (
+    Alarm,
     ControlState,
     LagReading,
     Observation,
-    contradicted_by,
+    alarm_gate,
     decide_alarm,
     decide_manual,
     decide_monitor,
+    is_armed,
     lag_gate,
     observe,
+    quorum,
+    settle_seconds,
+    votes_failed,
 )
 from failover.settings import Settings
 
 REGIONS = ("us-east-1", "us-east-2", "us-west-2")
+I = 10.0  # probe interval
 
 
 def cfg(**over) -> Settings:
     base = dict(app="a", regions=REGIONS, home_region="us-east-2", control_table="t", parameter_name="/p",
                 health_urls={r: f"http://{r}" for r in REGIONS}, alarm_regions={}, failure_threshold=3,
-                recovery_threshold=3, min_dwell_seconds=300)
+                recovery_threshold=3, min_dwell_seconds=300, probe_interval_seconds=I)
     base.update(over)
     return Settings(**base)
 
 
-health_rounds = st.lists(st.fixed_dictionaries({r: st.booleans() for r in REGIONS}), min_size=1, max_size=60)
-
-
-def simulate(s: Settings, rounds, start_active="us-east-1", tick=10.0):
-    state, now, transitions = ControlState(active_region=start_active), 1000.0, []
-    own = Observation("us-east-2")
-    for probes in rounds:
-        now += tick
-        own = observe(own, probes, now, state.epoch, max_gap=2.5 * tick)
-        d = decide_monitor(s, state, own, [], probes, now)
-        if d.kind == "transition":
-            assert probes[d.target], "never onto a target whose probe failed"
-            assert d.target != state.active_region
-            transitions.append((now, state.active_region, d.target, own.failures.get(state.active_region, 0)))
-            state = ControlState(active_region=d.target, epoch=state.epoch + 1, last_transition_at=now)
-    return state, transitions
-
-
-@settings(max_examples=300, deadline=None)
-@given(health_rounds, st.sampled_from(["manual", "automatic"]), st.integers(1, 5), st.integers(0, 900))
-def test_monitor_safety(rounds, failback, threshold, dwell):
-    s = cfg(failback=failback, failure_threshold=threshold, min_dwell_seconds=dwell)
-    state, transitions = simulate(s, rounds)
-    assert state.active_region in REGIONS  # never zero active regions
-    for first, second in zip(transitions, transitions[1:]):
-        assert second[0] - first[0] >= dwell  # minimum dwell between transitions
-    if failback == "manual":
-        # with manual failback, writes only ever move away from a region that kept failing
-        assert all(failures >= threshold for *_, failures in transitions)
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.integers(1, 6), st.integers(1, 50))
-def test_flapping_never_transitions(threshold, rounds):
-    """Health that never fails `threshold` times in a row never moves writes."""
-    s = cfg(failure_threshold=threshold)
-    pattern = ([False] * (threshold - 1) + [True]) * rounds
-    _, transitions = simulate(s, [{**{r: True for r in REGIONS}, "us-east-1": ok} for ok in pattern])
-    assert transitions == []
-
-
-@given(st.integers(1, 6))
-def test_exactly_threshold_failures_transition(threshold):
-    s = cfg(failure_threshold=threshold)
-    rounds = [{"us-east-1": False, "us-east-2": True, "us-west-2": True}] * threshold
-    _, transitions = simulate(s, rounds)
-    assert [t[2] for t in transitions] == ["us-east-2"]
-    assert transitions[0][3] == threshold
-
-
-def test_automatic_off_never_transitions():
-    s = cfg(automatic=False)
-    _, transitions = simulate(s, [{"us-east-1": False, "us-east-2": True, "us-west-2": True}] * 10)
-    assert transitions == []
-
-
-@given(st.sampled_from(REGIONS), st.sampled_from(["ALARM", "OK", "INSUFFICIENT_DATA"]),
-       st.fixed_dictionaries({r: st.booleans() for r in REGIONS}))
-def test_alarm_only_moves_off_the_active_region_onto_a_healthy_one(alarm_region, alarm_state, probes):
-    state = ControlState(active_region="us-east-1")
-    d = decide_alarm(cfg(), state, alarm_region, alarm_state, probes, 5000.0)
-    if d.kind == "transition":
-        assert alarm_state == "ALARM" and alarm_region == "us-east-1"
-        assert probes[d.target] and d.target != "us-east-1"
-        assert d.target == next(r for r in REGIONS if r != "us-east-1" and probes[r])
-    else:
-        assert d.target is None
-
-
-@given(st.sampled_from(REGIONS + ("eu-west-9",)), st.booleans(), st.booleans())
-def test_manual(target, healthy, force):
-    d = decide_manual(cfg(), ControlState(active_region="us-east-1"), target, healthy, force)
-    if target == "eu-west-9":
-        assert d.kind == "refused"
-    elif target == "us-east-1":
-        assert d.kind == "noop"
-    else:
-        assert d.kind == ("transition" if healthy or force else "refused")
-
-
-@given(st.one_of(st.none(), st.integers(0, 60)), st.one_of(st.none(), st.floats(0, 120)),
-       st.sampled_from([None, True, False]), st.booleans())
-def test_lag_gate(rpo, lag, writes, force):
-    refusal = lag_gate(rpo, LagReading(lag, writes), force)
-    quiet = lag is None and writes is False
-    allowed = rpo is None or force or (lag is not None and lag <= rpo) or quiet
-    assert (refusal is None) == allowed
-
-
-def test_lag_gate_reasons():
-    assert lag_gate(5, None, False).startswith("replication lag is unknown while the table took writes")
-    assert lag_gate(5, LagReading(None, True), False).startswith("replication lag is unknown")
-    assert lag_gate(5, LagReading(None, False), False) is None  # a quiet table has nothing to lose
-    assert "9.0s exceeds the RPO objective of 5s" in lag_gate(5, LagReading(9.0, True), False)
-
-
-def test_counts_restart_after_a_gap_or_a_transition():
-    obs = Observation("us-east-2")
-    down = {"us-east-1": False}
-    for t in (10.0, 20.0):
-        obs = observe(obs, down, t, epoch=0, max_gap=25)
-    assert obs.failures["us-east-1"] == 2 and obs.failing_since["us-east-1"] == 10.0
-    assert observe(obs, down, 60.0, epoch=0, max_gap=25).failures["us-east-1"] == 1  # not consecutive: a gap
-    assert observe(obs, down, 30.0, epoch=1, max_gap=25).failures["us-east-1"] == 1  # a transition happened
-
-
-def _observer(name, rounds, start=0.0, epoch=0):
-    obs, t = Observation(name), start
-    for probes in rounds:
-        obs = observe(obs, probes, t, epoch, max_gap=25)
-        t += 10
+def rounds(observer: str, results: list[dict[str, bool]], start: float = 1000.0, step: float = I,
+           epoch: int = 0, obs: Observation | None = None) -> Observation:
+    obs = obs or Observation(observer)
+    for i, probes in enumerate(results):
+        obs = observe(obs, probes, start + i * step, epoch, I)
     return obs
 
 
-def test_a_fresh_observer_that_saw_the_region_healthy_vetoes_the_failover():
-    s = cfg(failure_threshold=3)
-    state = ControlState(active_region="us-east-1")
-    down = {"us-east-1": False, "us-east-2": True, "us-west-2": True}
-    up = {"us-east-1": True, "us-east-2": True, "us-west-2": True}
-    decider = _observer("us-east-2", [up, down, down, down])  # streak began at t=10, last round t=30
-    witness = _observer("us-west-2", [up, up, up, up], start=5.0)  # saw us-east-1 healthy at t=35
-    d = decide_monitor(s, state, decider, [witness], down, 36.0)
-    assert d.kind == "noop" and "us-west-2 saw it healthy since" in d.reason
-    assert contradicted_by(decider, [witness], "us-east-1", 36.0, freshness=25) == "us-west-2"
-    stale = _observer("us-west-2", [up], start=-100.0)  # stopped reporting long ago: ignored
-    assert decide_monitor(s, state, decider, [stale], down, 36.0).kind == "transition"
-    agreeing = _observer("us-west-2", [up, down, down], start=5.0)  # its last success predates the streak
-    assert decide_monitor(s, state, decider, [agreeing], down, 36.0).target == "us-east-2"
+UP = {r: True for r in REGIONS}
+A_DOWN = {**UP, "us-east-1": False}
+
+
+def test_three_counted_failures_make_a_vote_only_once_armed():
+    s = cfg()
+    armed = rounds("us-east-2", [UP] + [A_DOWN] * 3)
+    assert armed.failures["us-east-1"] == 3 and is_armed(armed, "us-east-1")
+    assert votes_failed(s, [armed], "us-east-1", 0, 1030.0) == ["us-east-2"]
+    never_seen = rounds("us-east-2", [A_DOWN] * 6)  # a first deploy: the name does not resolve yet
+    assert never_seen.failures["us-east-1"] == 6 and not is_armed(never_seen, "us-east-1")
+    assert votes_failed(s, [never_seen], "us-east-1", 0, 1050.0) == []
+
+
+def test_rounds_closer_than_the_interval_add_no_failure():
+    """A handover or a duplicate delivery: a round 0.45 intervals after the last one is folded."""
+    obs = rounds("us-east-2", [UP, A_DOWN])
+    obs = observe(obs, A_DOWN, 1000 + I + 0.45 * I, 0, I)
+    assert obs.failures["us-east-1"] == 1
+    obs = observe(obs, A_DOWN, 1000 + 2 * I, 0, I)
+    assert obs.failures["us-east-1"] == 2
+    obs = observe(obs, {**A_DOWN, "us-east-1": True}, 1000 + 2.3 * I, 0, I)  # a success always resets
+    assert obs.failures["us-east-1"] == 0 and obs.latest["us-east-1"] is True
+
+
+def test_counts_restart_after_a_gap_or_a_transition_but_arming_is_kept():
+    obs = rounds("us-east-2", [UP, A_DOWN, A_DOWN])
+    after_gap = observe(obs, A_DOWN, 1000 + 2 * I + 3 * I, 0, I)
+    assert after_gap.failures["us-east-1"] == 1
+    after_transition = observe(obs, A_DOWN, 1000 + 3 * I, 1, I)
+    assert after_transition.failures["us-east-1"] == 1 and after_transition.epoch == 1
+    assert is_armed(after_transition, "us-east-1")
+
+
+def test_one_observer_never_fails_over_however_long_it_sees_the_region_down():
+    s = cfg()
+    lonely = rounds("us-east-2", [UP] + [A_DOWN] * 30)
+    others = [rounds(o, [UP] * 31) for o in ("us-east-1", "us-west-2")]
+    d = decide_monitor(s, ControlState("us-east-1"), [lonely, *others], 1000 + 30 * I)
+    assert d.kind == "noop" and "2 observers must agree" in d.reason
+
+
+def test_the_judged_regions_own_view_is_one_voice_not_a_veto():
+    """us-east-1 sees itself healthy through a hairpin; nobody else can reach it."""
+    s = cfg()
+    self_view = rounds("us-east-1", [UP] * 4)
+    b = rounds("us-east-2", [UP] + [A_DOWN] * 3)
+    c = rounds("us-west-2", [UP] + [A_DOWN] * 3)
+    d = decide_monitor(s, ControlState("us-east-1"), [self_view, b, c], 1000 + 3 * I)
+    assert (d.kind, d.target) == ("transition", "us-east-2")
+    assert "us-east-2, us-west-2" in d.reason
+
+
+def test_stale_observers_have_no_voice():
+    s = cfg()
+    b = rounds("us-east-2", [UP] + [A_DOWN] * 3)
+    c = rounds("us-west-2", [UP] + [A_DOWN] * 3, start=1000 - 10 * I)  # last reported long ago
+    d = decide_monitor(s, ControlState("us-east-1"), [b, c], 1000 + 3 * I)
+    assert d.kind == "noop"
+
+
+def test_the_target_needs_a_quorum_too():
+    s = cfg()
+    b_sees_b_down = {**A_DOWN, "us-east-2": False}
+    b = rounds("us-east-2", [UP] + [b_sees_b_down] * 3)  # its own application fails
+    c = rounds("us-west-2", [UP] + [A_DOWN] * 3)
+    d = decide_monitor(s, ControlState("us-east-1"), [b, c], 1000 + 3 * I)
+    assert (d.kind, d.target) == ("transition", "us-west-2")  # us-east-2 is seen healthy by one observer only
+    all_down = {r: False for r in REGIONS}
+    b2 = rounds("us-east-2", [UP] + [all_down] * 3)
+    c2 = rounds("us-west-2", [UP] + [all_down] * 3)
+    assert decide_monitor(s, ControlState("us-east-1"), [b2, c2], 1000 + 3 * I).kind == "refused"
+
+
+def test_no_decision_while_a_transition_settles():
+    s = cfg()
+    b = rounds("us-east-2", [UP] + [{**UP, "us-east-2": False}] * 3)
+    c = rounds("us-west-2", [UP] + [{**UP, "us-east-2": False}] * 3)
+    state = ControlState("us-east-2", epoch=0, phase="demoting")
+    assert decide_monitor(s, state, [b, c], 1000 + 3 * I).reason.endswith("is settling")
+
+
+@st.composite
+def histories(draw):
+    """Per observer: a list of (time offset, probes) with arbitrary spacing (handovers, duplicates, gaps)."""
+    out = {}
+    for observer in REGIONS:
+        n = draw(st.integers(1, 25))
+        gaps = draw(st.lists(st.sampled_from([0.05 * I, 0.45 * I, I, I, I, 1.2 * I, 3 * I]), min_size=n, max_size=n))
+        results = draw(st.lists(st.fixed_dictionaries({r: st.booleans() for r in REGIONS}), min_size=n, max_size=n))
+        t, rows = 1000.0, []
+        for gap, probes in zip(gaps, results):
+            t += gap
+            rows.append((t, probes))
+        out[observer] = rows
+    return out
+
+
+@settings(max_examples=300, deadline=None)
+@given(histories(), st.integers(2, 4))
+def test_a_transition_needs_a_majority_of_observers_each_with_a_streak_spanning_time(history, threshold):
+    s = cfg(failure_threshold=threshold)
+    observations = {o: Observation(o) for o in REGIONS}
+    for observer, rows in history.items():
+        for t, probes in rows:
+            observations[observer] = observe(observations[observer], probes, t, 0, I)
+    now = max(t for rows in history.values() for t, _ in rows)
+    d = decide_monitor(s, ControlState("us-east-1"), list(observations.values()), now)
+    if d.kind == "transition":
+        voters = [o for o in observations.values() if o.failures.get("us-east-1", 0) >= threshold
+                  and now - o.seen_at <= 3 * I and is_armed(o, "us-east-1")]
+        assert len(voters) >= quorum(s)
+        for o in voters:  # every voter's streak spans at least (threshold - 1) spaced rounds
+            assert o.at - o.failing_since["us-east-1"] >= (threshold - 1) * 0.8 * I - 1e-6
+        healthy = [o for o in observations.values() if o.latest.get(d.target) and now - o.seen_at <= 3 * I]
+        assert len(healthy) >= quorum(s) and d.target != "us-east-1"
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=40))
-def test_two_observers_never_fail_over_a_region_one_of_them_kept_seeing_healthy(rounds):
-    """Two standbys observe the primary; a transition happens only when the decider saw N consecutive
-    failures and the other observer saw no success since that streak began."""
-    s = cfg(failure_threshold=3)
-    state = ControlState(active_region="us-east-1")
-    a, b = Observation("us-east-2"), Observation("us-west-2")
-    for i, (seen_by_a, seen_by_b) in enumerate(rounds):
-        t = 1000.0 + 10 * i
-        a = observe(a, {"us-east-1": seen_by_a, "us-east-2": True, "us-west-2": True}, t, 0, 25)
-        b = observe(b, {"us-east-1": seen_by_b, "us-east-2": True, "us-west-2": True}, t + 5, 0, 25)
-        d = decide_monitor(s, state, a, [b], {"us-east-1": seen_by_a, "us-east-2": True, "us-west-2": True}, t + 6)
-        if d.kind == "transition":
-            streak_start = a.failing_since["us-east-1"]
-            assert a.failures["us-east-1"] >= 3
-            assert b.last_success.get("us-east-1", float("-inf")) <= streak_start
-            break
+@given(st.floats(0.0, 1.99), st.floats(0.0, 0.99), st.lists(st.sampled_from([0.0, 0.45]), min_size=3, max_size=3))
+def test_an_outage_shorter_than_two_intervals_never_fails_over_whatever_the_round_phases(length, phase, dup):
+    """Every observer probes every interval (plus a duplicate round `dup` intervals later, as a handover makes);
+    the primary is down for less than two intervals: no majority of streaks of three can form."""
+    s = cfg()
+    down_from, down_to = 1100.0, 1100.0 + length * I
+    observations = []
+    for k, observer in enumerate(REGIONS):
+        obs = Observation(observer)
+        times = sorted({1000.0 + (phase + k / 3) * I + i * I for i in range(20)} |
+                       ({1000.0 + (phase + k / 3 + dup[k]) * I + i * I for i in range(20)} if dup[k] else set()))
+        for t in times:
+            obs = observe(obs, {**UP, "us-east-1": not down_from <= t < down_to}, t, 0, I)
+            observations_now = [o for o in observations] + [obs]
+            assert decide_monitor(s, ControlState("us-east-1"), observations_now, t).kind != "transition"
+        observations.append(obs)
+
+
+def alarm(region="us-east-1", old="OK", new="ALARM", at=1000.0) -> Alarm:
+    return Alarm(region, old, new, at)
+
+
+def test_alarm_gate_drops_what_is_not_an_outage_of_the_active_region():
+    s = cfg()
+    state = ControlState("us-east-1", epoch=1, last_transition_at=0.0)
+    assert "INSUFFICIENT_DATA -> ALARM" in alarm_gate(s, state, alarm(old="INSUFFICIENT_DATA"), 300, 1000).reason
+    assert "dropped" in alarm_gate(s, state, alarm(at=1000 - 6 * 3600), 300, 1000).reason
+    assert "unknown age" in alarm_gate(s, state, alarm(at=None), 300, 1000).reason
+    assert "is OK" in alarm_gate(s, state, alarm(new="OK"), 300, 1000).reason
+    assert "active region" in alarm_gate(s, state, alarm(region="us-east-2"), 300, 1000).reason
+    assert "settling" in alarm_gate(s, ControlState("us-east-1", phase="demoting"), alarm(), 300, 1000).reason
+    assert alarm_gate(s, state, alarm(), 300, 1000) is None
+
+
+def test_alarm_needs_the_receivers_own_failed_probe_and_an_armed_observer():
+    s = cfg()
+    state = ControlState("us-east-1")
+    mine_ok = rounds("us-east-2", [UP, UP])
+    assert "probe from us-east-2 passed" in decide_alarm(s, state, alarm(), [mine_ok], "us-east-2", 300, 1010).reason
+    never = rounds("us-east-2", [A_DOWN])
+    assert "seen it healthy" in decide_alarm(s, state, alarm(at=1000), [never], "us-east-2", 300, 1000).reason
+    mine_failed = rounds("us-east-2", [UP, A_DOWN])
+    c = rounds("us-west-2", [UP, UP])
+    d = decide_alarm(s, state, alarm(at=1005), [mine_failed, c], "us-east-2", 300, 1010)
+    assert (d.kind, d.target) == ("transition", "us-east-2")
+
+
+def test_alarm_with_five_observers_needs_a_third_voice():
+    regions = ("r1", "r2", "r3", "r4", "r5")
+    s = cfg(regions=regions, home_region="r2", health_urls={r: r for r in regions})
+    up = {r: True for r in regions}
+    mine = rounds("r2", [up, {**up, "r1": False}])
+    d = decide_alarm(s, ControlState("r1"), alarm(region="r1", at=1005), [mine], "r2", 300, 1010)
+    assert d.kind == "noop" and "2 voices, 3 needed" in d.reason
+
+
+@given(st.sampled_from(REGIONS), st.booleans(), st.booleans(), st.sampled_from(["active", "demoting"]))
+def test_manual(target, healthy, force, phase):
+    s = cfg()
+    state = ControlState("us-east-1", phase=phase)
+    d = decide_manual(s, state, target, healthy, force)
+    if target == "us-east-1":
+        assert d.kind == "noop"
+    elif not healthy and not force:
+        assert d.kind == "refused"
+    else:
+        assert (d.kind, d.target) == ("transition", target)
+    assert decide_manual(s, state, "eu-west-1", True, True).kind == "refused"
+
+
+def test_lag_gate_counts_silence_while_writes_went_on():
+    assert lag_gate(5, LagReading(0.4, True, stale_seconds=240.0), False).startswith("replication has been silent")
+    assert lag_gate(5, LagReading(0.4, True), False) is None
+    assert lag_gate(5, LagReading(6.0, True), False).startswith("replication lag 6.0s")
+    assert lag_gate(5, LagReading(None, False), False) is None
+    assert "unknown" in lag_gate(5, LagReading(None, None), False)
+    assert lag_gate(5, LagReading(60.0, True), True) is None
+    assert lag_gate(None, LagReading(60.0, True), False) is None
+
+
+def test_settle_is_the_lease_or_the_recent_lag_within_the_rpo():
+    assert settle_seconds(5.0, None, LagReading(9.0, True)) == 5.0
+    assert settle_seconds(5.0, 10, LagReading(8.0, True)) == 8.0
+    assert settle_seconds(5.0, 10, LagReading(30.0, True)) == 10.0
+    assert settle_seconds(5.0, 10, None) == 5.0

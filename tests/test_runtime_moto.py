@@ -14,6 +14,7 @@ from botocore.exceptions import EndpointConnectionError
 from moto import mock_aws
 
 from failover import orchestrator as orch
+from failover import projection
 from failover.settings import load_settings
 from failover.store import MAX_REASON_CHARS
 from tests.runtime_env import (
@@ -23,8 +24,9 @@ from tests.runtime_env import (
     REGIONS,
     Clock,
     HealthServer,
-    make_moto_item_operations_atomic,
     alarm_event,
+    iso,
+    make_moto_item_operations_atomic,
     build_world,
     parameter,
     sns_messages,
@@ -54,10 +56,24 @@ def world(servers, monkeypatch):
 
 
 def make(clock=None, **env):
-    """An orchestrator on the world's single control table (standing in for the global table's replicas)."""
+    """An orchestrator on the world's single control table (DR_CONTROL_REGIONS: the home region's, standing in for
+    every replica); its waits advance the test's clock."""
     settings = load_settings({**os.environ, **env})
     clock = clock or Clock()
-    return orch.Orchestrator(settings, clock=clock, sleep=clock.sleep, control_region=HOME)
+    return orch.Orchestrator(settings, clock=clock, sleep=clock.sleep, monotonic=clock)
+
+
+def observers(clock):
+    """The three regions' orchestrators, each observing from its own region."""
+    return {r: make(clock, DR_HOME_REGION=r) for r in REGIONS}
+
+
+def arm(clock, fleet=None):
+    """One healthy round from every observer: each has seen every region healthy (a monitor arms itself so)."""
+    fleet = fleet or observers(clock)
+    for o in fleet.values():
+        assert o.handle(orch.Request("monitor")).outcome == "noop"
+    return fleet
 
 
 def ecs_desired(region: str) -> int:
@@ -65,118 +81,193 @@ def ecs_desired(region: str) -> int:
 
 
 def test_status_with_no_control_item(world):
-    assert orch.handler({"action": "status"}) == {"outcome": "noop", "activeRegion": "us-east-1", "epoch": 0, "reason": "status"}
+    assert orch.handler({"action": "status"}) == {"outcome": "noop", "activeRegion": "us-east-1", "epoch": 0,
+                                                  "reason": "status: active"}
 
 
-def test_same_alarm_three_times_makes_one_transition(world):
+def test_the_same_alarm_three_times_makes_one_transition_and_one_notice_per_topic(world):
+    arm(Clock(time.time()))
     world["servers"]["us-east-1"].healthy = False
     outcomes = [orch.handler(alarm_event("us-east-1"))["outcome"] for _ in range(3)]
     assert outcomes == ["transitioned", "noop", "noop"]
     assert orch.handler({"action": "status"})["epoch"] == 1
     for region in REGIONS:
-        assert parameter(region) == ("us-east-2", 2)  # exactly one new version per region
+        assert parameter(region) == ("us-east-2", 1, 2)  # exactly one new version per region, with the epoch
     messages = sns_messages(world["queues"])
     assert len(messages) == 3  # one message on each region's topic, no more
     assert {(m["previousRegion"], m["activeRegion"], m["epoch"]) for m in messages} == {("us-east-1", "us-east-2", 1)}
     assert ecs_desired("us-east-2") == 4 and ecs_desired("us-west-2") == 1
 
 
-def test_five_concurrent_invocations_make_one_transition(world):
+def test_an_alarm_fanned_out_to_every_orchestrator_at_once_makes_one_transition(world):
+    arm(Clock(time.time()))
     world["servers"]["us-east-1"].healthy = False
-    with ThreadPoolExecutor(5) as pool:
-        results = list(pool.map(lambda _: orch.handler(alarm_event("us-east-1")), range(5)))
-    assert sorted(r["outcome"] for r in results) == ["noop"] * 4 + ["transitioned"]
+    event = alarm_event("us-east-1")
+
+    def invoke(region):
+        os_env = {**os.environ, "DR_HOME_REGION": region}
+        settings = load_settings(os_env)
+        return orch.Orchestrator(settings).handle(orch.parse_event(event, settings)).to_dict()
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(invoke, REGIONS * 2))
+    assert sorted(r["outcome"] for r in results) == ["noop"] * 5 + ["transitioned"]
     assert {r["epoch"] for r in results} == {1}
-    for region in REGIONS:
-        assert parameter(region) == ("us-east-2", 2)
     assert len(sns_messages(world["queues"])) == 3
 
 
-def test_fenced_stale_writer_stops(world):
+def test_alarms_that_are_not_an_outage_change_nothing(world):
+    arm(Clock(time.time()))
+    world["servers"]["us-east-1"].healthy = False
+    stale = orch.handler(alarm_event("us-east-1", at=time.time() - 6 * 3600))
+    assert stale["outcome"] == "noop" and "dropped" in stale["reason"]
+    new_check = orch.handler(alarm_event("us-east-1", old="INSUFFICIENT_DATA"))
+    assert new_check["outcome"] == "noop" and "INSUFFICIENT_DATA -> ALARM" in new_check["reason"]
+    world["servers"]["us-east-1"].healthy = True
+    passed = orch.handler(alarm_event("us-east-1"))
+    assert passed["outcome"] == "noop" and "probe from us-east-2 passed" in passed["reason"]
+    assert orch.handler({"action": "status"})["epoch"] == 0 and sns_messages(world["queues"]) == []
+
+
+def test_an_alarm_on_a_first_deploy_never_moves_writes(world):
+    """No observer has seen the primary healthy yet (its name does not resolve, its tasks are starting)."""
+    world["servers"]["us-east-1"].healthy = False
+    result = orch.handler(alarm_event("us-east-1"))
+    assert result["outcome"] == "noop" and "seen it healthy" in result["reason"]
+
+
+def test_the_fence_stops_a_stale_writer(world):
     """Two orchestrators read the same epoch; the second conditional write fails and changes nothing."""
     a, b = make(), make()
     state = a.store.read()
-    assert a.store.transition(state, "us-east-2", "a", 1.0, ["audit"], 90) is True
-    assert b.store.transition(state, "us-west-2", "b", 2.0, ["audit"], 90) is False
-    assert a.store.read().active_region == "us-east-2"
+    assert a.store.transition(state, "us-east-2", "a", 1.0, ["audit"], 90, "nonce-a", 5.0) is True
+    assert b.store.transition(state, "us-west-2", "b", 2.0, ["audit"], 90, "nonce-b", 5.0) is False
+    now = a.store.read()
+    assert (now.active_region, now.phase, now.nonce) == ("us-east-2", "demoting", "nonce-a")
+    assert b.store.activate(1, "nonce-b", 3.0) is False  # another transition's activation never applies
+    assert a.store.activate(1, "nonce-a", 3.0) is True and a.store.read().phase == "active"
+    assert a.store.activate(1, "nonce-a", 4.0) is False  # once only
+
+
+def test_a_transition_demotes_then_activates_after_the_client_lease(world):
+    clock = Clock()
+    o = make(clock, DR_LEASE_SECONDS="5")
+    seen = []
+    o.after_fenced_write = lambda state: seen.append((state.phase, state.settle_seconds, clock.t))
+    start = clock.t
+    result = o.handle(orch.Request("failover", target="us-east-2", reason="drill"))
+    assert result.outcome == "transitioned"
+    assert seen == [("demoting", 5.0, start)]
+    state = o.store.read()
+    assert (state.phase, state.pending) == ("active", ())
+    assert clock.t - start >= 5.0  # activated no sooner than the lease after the epoch bump
+    assert parameter("us-west-2") == ("us-east-2", 1, 2)
 
 
 def test_unhealthy_target_is_refused(world):
     world["servers"]["us-west-2"].healthy = False
     result = orch.handler({"action": "failover", "target": "us-west-2", "reason": "drill"})
     assert result["outcome"] == "refused" and "health probe" in result["reason"]
-    assert parameter("us-east-1") == ("us-east-1", 1)
+    assert parameter("us-east-1") == ("us-east-1", 0, 1)
     forced = orch.handler({"action": "failover", "target": "us-west-2", "reason": "drill", "force": True})
-    assert forced["outcome"] == "transitioned" and parameter("us-west-2")[0] == "us-west-2"
+    assert forced["outcome"] == "transitioned" and parameter("us-west-2")[:2] == ("us-west-2", 1)
 
 
-def test_alarm_with_no_healthy_target_keeps_the_active_region(world):
+def test_an_outage_with_no_healthy_target_keeps_the_active_region(world):
+    clock = Clock()
+    fleet = arm(clock)
     for s in world["servers"].values():
         s.healthy = False
-    result = orch.handler(alarm_event("us-east-1"))
-    assert result["outcome"] == "refused" and result["activeRegion"] == "us-east-1"
+    outcomes = []
+    for _ in range(4):
+        clock.t += 10
+        outcomes += [o.handle(orch.Request("monitor")) for o in fleet.values()]
+    assert {r.outcome for r in outcomes} <= {"noop", "refused"} and any(r.outcome == "refused" for r in outcomes)
+    assert fleet[HOME].store.read().active_region == "us-east-1"
     assert sns_messages(world["queues"]) == []
 
 
-def test_flapping_health_makes_at_most_one_transition(world):
+def test_a_real_outage_needs_two_observers_and_fails_over_once(world):
     clock = Clock()
-    o = make(clock)
-    primary = world["servers"]["us-east-1"]
+    fleet = arm(clock)
+    world["servers"]["us-east-1"].healthy = False
     outcomes = []
-    for i in range(40):
-        primary.healthy = (i % 3 == 2)  # fail, fail, ok, fail, fail, ok ... never 3 in a row
+    for _ in range(4):
         clock.t += 10
-        outcomes.append(o.handle(orch.Request("monitor")).outcome)
-    assert "transitioned" not in outcomes
-    primary.healthy = False
-    for _ in range(3):
+        outcomes.append({r: o.handle(orch.Request("monitor")).outcome for r, o in fleet.items()})
+    flat = [v for round_ in outcomes for v in round_.values()]
+    assert flat.count("transitioned") == 1
+    assert fleet[HOME].store.read().active_region == "us-east-2"
+
+
+def test_one_observer_alone_never_fails_over_a_region_the_others_see_healthy(world):
+    """us-east-2 cannot reach us-east-1; us-west-2 and us-east-1 itself can."""
+    clock = Clock()
+    fleet = arm(clock)
+    bad = make(clock, DR_HOME_REGION="us-east-2",
+               DR_HEALTH_URLS=json.dumps({**json.loads(os.environ["DR_HEALTH_URLS"]), "us-east-1": "http://127.0.0.1:9"}))
+    for _ in range(20):
         clock.t += 10
-        outcomes.append(o.handle(orch.Request("monitor")).outcome)
-    # round 39 already failed once, so the third consecutive failure is the second of these rounds
-    assert outcomes[-3:] == ["noop", "transitioned", "noop"]
-    for i in range(20):  # the old primary flaps back and forth; failback is manual: nothing moves
-        primary.healthy = i % 2 == 0
+        assert bad.handle(orch.Request("monitor")).outcome == "noop"
+        for region in ("us-east-1", "us-west-2"):
+            assert fleet[region].handle(orch.Request("monitor")).outcome == "noop"
+    assert bad.store.read().epoch == 0
+
+
+def test_flapping_health_makes_no_transition(world):
+    clock = Clock()
+    fleet = arm(clock)
+    primary = world["servers"]["us-east-1"]
+    for i in range(30):
+        primary.healthy = (i % 3 == 2)  # fail, fail, ok, ... never three in a row
         clock.t += 10
-        outcomes.append(o.handle(orch.Request("monitor")).outcome)
-    assert outcomes.count("transitioned") == 1
+        for o in fleet.values():
+            assert o.handle(orch.Request("monitor")).outcome == "noop"
+    assert fleet[HOME].store.read().epoch == 0
 
 
 def test_failback_is_manual_by_default(world):
     clock = Clock()
-    o = make(clock)
+    fleet = arm(clock)
     world["servers"]["us-east-1"].healthy = False
-    assert o.handle(orch.parse_event(alarm_event("us-east-1"), o.settings)).outcome == "transitioned"
+    assert fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome \
+        == "transitioned"
     world["servers"]["us-east-1"].healthy = True
     for _ in range(30):
         clock.t += 10
-        assert o.handle(orch.Request("monitor")).outcome == "noop"
+        for o in fleet.values():
+            assert o.handle(orch.Request("monitor")).outcome == "noop"
     assert orch.handler({"action": "failback"})["activeRegion"] == "us-east-1"
-    assert parameter("us-west-2") == ("us-east-1", 3)
+    assert parameter("us-west-2")[:2] == ("us-east-1", 2)
 
 
-def test_automatic_failback_waits_for_recovery_threshold_and_dwell(world):
+def test_automatic_failback_waits_for_a_quorum_healthy_for_the_dwell(world):
     clock = Clock()
-    o = make(clock, DR_FAILBACK="automatic", DR_MIN_DWELL_SECONDS="600", DR_RECOVERY_THRESHOLD="3")
+    env = dict(DR_FAILBACK="automatic", DR_MIN_DWELL_SECONDS="600", DR_RECOVERY_THRESHOLD="3")
+    fleet = {r: make(clock, DR_HOME_REGION=r, **env) for r in REGIONS}
+    arm(clock, fleet)
     world["servers"]["us-east-1"].healthy = False
-    assert o.handle(orch.parse_event(alarm_event("us-east-1"), o.settings)).outcome == "transitioned"
+    assert fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome \
+        == "transitioned"
+    failed_over_at = clock.t
     world["servers"]["us-east-1"].healthy = True
-    ticks = []
+    transitions = []
     for _ in range(70):
         clock.t += 10
-        ticks.append(o.handle(orch.Request("monitor")).outcome)
-    first = ticks.index("transitioned")
-    # healthy from the first round (t0 + 10); needs 3 successes AND 600 s of health AND 600 s since the
-    # failover: the round at t0 + 610 is the 61st
-    assert first == 60, ticks
-    assert ticks.count("transitioned") == 1
-    assert o.store.read().active_region == "us-east-1"
+        for o in fleet.values():
+            if o.handle(orch.Request("monitor")).outcome == "transitioned":
+                transitions.append(clock.t)
+    assert len(transitions) == 1 and transitions[0] - failed_over_at >= 600
+    assert fleet[HOME].store.read().active_region == "us-east-1"
 
 
 def test_bad_events_change_nothing(world):
     before = [parameter(r) for r in REGIONS]
+    nested = "[" * 100_000 + "]" * 100_000
     for event in [None, [], {}, {"action": "explode"}, {"action": "failover"}, {"action": "failover", "target": "eu-west-9"},
                   {"action": "failover", "target": "us-east-2", "force": "yes"}, {"Records": "x"},
-                  {"Records": [{"Sns": {"Message": "not json"}}]}, alarm_event("us-east-1") | {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "other", "NewStateValue": "ALARM"})}}]},
+                  {"Records": [{"Sns": {"Message": "not json"}}]}, {"Records": [{"Sns": {"Message": nested}}]},
+                  {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "other", "NewStateValue": "ALARM"})}}]},
                   {"detail-type": "CloudWatch Alarm State Change", "detail": {}}]:
         result = orch.handler(event)
         assert result["outcome"] == "rejected", (event, result)
@@ -185,44 +276,60 @@ def test_bad_events_change_nothing(world):
 
 
 def test_eventbridge_alarm_event(world):
+    arm(Clock(time.time()))
     world["servers"]["us-east-1"].healthy = False
     event = {"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-             "detail": {"alarmName": "orders-test-us-east-1-unhealthy", "state": {"value": "ALARM"}}}
+             "detail": {"alarmName": "orders-test-us-east-1-unhealthy",
+                        "state": {"value": "ALARM", "timestamp": iso(time.time())},
+                        "previousState": {"value": "OK"}}}
     assert orch.handler(event)["outcome"] == "transitioned"
 
 
-def test_failure_after_epoch_bump_is_completed_next_time(world, monkeypatch):
-    real_client = orch.Orchestrator.client
-    broken = {"us-west-2"}
+def test_steps_left_undone_by_a_crash_are_completed_by_the_next_invocation(world):
+    """The transitioning invocation dies right after its epoch bump; the next one, once the lease has run out,
+    waits the settle time from when it saw the bump, activates, and does every step."""
+    clock = Clock()
+    crashing = make(clock)
 
-    def flaky_client(self, service, region, timeout=orch.CALL_TIMEOUT_SECONDS):
-        client = real_client(self, service, region, timeout)
-        if service == "ssm" and region in broken:
-            def fail(**kwargs):
-                raise EndpointConnectionError(endpoint_url=f"https://ssm.{region}.amazonaws.com")
-            client.put_parameter = fail
-        return client
+    def crash(state):
+        raise RuntimeError("killed after the epoch bump")
 
-    monkeypatch.setattr(orch.Orchestrator, "client", flaky_client)
-    world["servers"]["us-east-1"].healthy = False
-    result = orch.handler(alarm_event("us-east-1"))
-    assert result["outcome"] == "transitioned" and "ssm:us-west-2" in result["reason"]
-    assert parameter("us-west-2") == ("us-east-1", 1)
-    status = orch.handler({"action": "status"})
-    assert "ssm:us-west-2" in status["reason"]  # still unreachable: still pending, nothing half-forgotten
-    broken.clear()
-    status = orch.handler({"action": "status"})
-    assert status["reason"] == "status" and status["epoch"] == 1
-    assert parameter("us-west-2") == ("us-east-2", 2)
+    crashing.after_fenced_write = crash
+    with pytest.raises(RuntimeError):
+        crashing.handle(orch.Request("failover", target="us-east-2", reason="drill"))
+    state = crashing.store.read()
+    assert (state.phase, set(state.pending)) == ("demoting", {"activate", "scale", "notify", "audit"})
+    assert parameter("us-west-2")[:2] == ("us-east-1", 0)
+    assert make(clock).handle(orch.Request("status")).reason == "status: demoting; pending: activate, audit, " \
+                                                                  "notify, scale"  # the lease still holds
+    clock.t += orch.Timing().lease_seconds + 1
+    before = clock.t
+    status = make(clock).handle(orch.Request("status"))
+    assert status.reason == "status: active" and status.epoch == 1
+    assert clock.t - before >= 0.05  # waited the settle time from its own read of the bump
+    assert parameter("us-west-2") == ("us-east-2", 1, 2) and ecs_desired("us-east-2") == 4
     assert len(sns_messages(world["queues"])) == 3
 
 
-def _metric(name, value, region="us-east-1", **dims):
+def test_a_newer_transition_never_waits_for_an_older_ones_steps(world):
+    clock = Clock()
+    first = make(clock)
+    first.after_fenced_write = lambda state: (_ for _ in ()).throw(RuntimeError("frozen"))
+    with pytest.raises(RuntimeError):
+        first.handle(orch.Request("failover", target="us-east-2", reason="first"))
+    result = make(clock).handle(orch.Request("failover", target="us-west-2", reason="second", force=True))
+    assert (result.outcome, result.epoch) == ("transitioned", 2)
+    assert make(clock).store.read().phase == "active"
+    assert make(clock).store.activate(1, "anything", clock.t) is False
+
+
+def _metric(name, value, region="us-east-1", at=None, **dims):
     import datetime as dt
 
     dimensions = [{"Name": "TableName", "Value": "orders"}] + [{"Name": k, "Value": v} for k, v in dims.items()]
+    stamp = dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
     boto3.client("cloudwatch", region_name=region).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
-        "MetricName": name, "Value": value, "Timestamp": dt.datetime.now(dt.timezone.utc), "Dimensions": dimensions}])
+        "MetricName": name, "Value": value, "Timestamp": stamp, "Dimensions": dimensions}])
 
 
 def test_replication_lag_gate(world):
@@ -236,6 +343,16 @@ def test_replication_lag_gate(world):
     assert too_far.outcome == "refused" and "9.0s exceeds" in too_far.reason
     forced = o.handle(orch.Request("failover", target="us-east-2", reason="drill", force=True))
     assert forced.outcome == "transitioned"
+
+
+def test_a_replicator_silent_for_minutes_while_writes_go_on_is_lag(world):
+    """The last latency datapoint (0.4 s) is four minutes old; the source took writes since."""
+    now = time.time()
+    o = make(Clock(now), DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+    _metric("ReplicationLatency", 400.0, at=now - 240, ReceivingRegion="us-east-2")
+    _metric("ConsumedWriteCapacityUnits", 5.0, at=now - 30)
+    refused = o.handle(orch.Request("failover", target="us-east-2", reason="drill"))
+    assert refused.outcome == "refused" and refused.reason.startswith("replication has been silent")
 
 
 def test_a_quiet_table_can_be_promoted(world):
@@ -260,44 +377,28 @@ def test_lag_remembered_by_the_monitor_serves_when_the_source_is_gone(world, mon
     o = make(clock, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
     assert o.lag_for("us-east-1", "us-east-2") == orch.LagReading(1.2, True, source="memory")
     assert o.handle(orch.Request("failover", target="us-east-2", reason="drill")).outcome == "transitioned"
-    clock.t += orch.LAG_MEMORY_SECONDS + 60  # too old to trust: unknown again
+    clock.t += orch.Timing().lag_memory_seconds + 60  # too old to trust: unknown again
     assert make(clock, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders").lag_for("us-east-2", "us-west-2") is None
 
 
-def test_one_invocation_probes_every_interval_and_fails_over_within_it(world):
-    """The monitor owns its window: with the primary down it fails over in its third round, 20 s in."""
-    clock = Clock()
-    o = make(clock, DR_MONITOR_WINDOW_SECONDS="75")
-    world["servers"]["us-east-1"].healthy = False
-    start = clock.t
-    result = o.handle(orch.Request("monitor"))
-    assert (result.outcome, result.active_region) == ("transitioned", "us-east-2")
-    assert clock.t - start == 20
+def test_one_invocation_probes_every_interval_for_its_window(world):
     healthy = make(Clock(), DR_MONITOR_WINDOW_SECONDS="75")
-    world["servers"]["us-east-1"].healthy = True
     quiet = healthy.handle(orch.Request("monitor"))
     assert quiet.outcome == "noop" and quiet.reason.endswith("(8 rounds)")  # 0, 10, ... 70 s
 
 
 def test_each_observer_keeps_its_own_counts(world):
-    """Two orchestrators observe at once; neither overwrites the other's counts, and exactly one moves writes."""
     clock = Clock()
-    east = make(clock, DR_HOME_REGION="us-east-2")
-    west = make(clock, DR_HOME_REGION="us-west-2")
+    fleet = arm(clock)
     world["servers"]["us-east-1"].healthy = False
-    outcomes = []
-    for _ in range(3):
-        clock.t += 5
-        outcomes.append(east.handle(orch.Request("monitor")).outcome)
-        clock.t += 5
-        outcomes.append(west.handle(orch.Request("monitor")).outcome)
-    assert outcomes == ["noop", "noop", "noop", "noop", "transitioned", "noop"]
-    assert east.store.read().epoch == 1
-    observers = east.store.read_observations()
-    assert set(observers) == {"us-east-2", "us-west-2"}
-    assert observers["us-west-2"][0].epoch == 1 and observers["us-west-2"][0].failures == {
-        "us-east-1": 1, "us-east-2": 0, "us-west-2": 0}  # counting afresh under the new epoch
-    assert observers["us-east-2"][0].failures["us-east-1"] == 3
+    for _ in range(2):
+        clock.t += 10
+        for region in ("us-east-2", "us-west-2"):
+            fleet[region].handle(orch.Request("monitor"))
+    records = fleet[HOME].store.read_observations()
+    assert set(records) == set(REGIONS)
+    assert records["us-east-2"][0].failures["us-east-1"] == 2 and records["us-west-2"][0].failures["us-east-1"] == 2
+    assert records["us-east-1"][0].failures.get("us-east-1", 0) == 0
 
 
 def test_a_newer_monitor_invocation_takes_over_the_observer_record(world):
@@ -341,6 +442,7 @@ def test_huge_and_malformed_reasons_are_bounded_and_cleaned(world):
     ({"activeRegion": {"S": "eu-west-9"}, "epoch": {"N": "3"}}, "names 'eu-west-9' as active"),
     ({"epoch": {"N": "3"}}, "has no activeRegion"),
     ({"activeRegion": {"S": "us-east-1"}, "epoch": {"S": "three"}}, "epoch 'three' is not a whole number"),
+    ({"activeRegion": {"S": "us-east-1"}, "epoch": {"N": "1"}, "phase": {"S": "maybe"}}, "phase 'maybe'"),
 ])
 def test_bad_control_state_is_reported_as_an_outcome_and_changes_nothing(world, item, words):
     ddb = boto3.client("dynamodb", region_name=HOME)
@@ -359,14 +461,18 @@ def test_bad_control_state_is_reported_as_an_outcome_and_changes_nothing(world, 
 def test_a_wrong_control_table_is_an_error_outcome(world, monkeypatch):
     monkeypatch.setenv("DR_CONTROL_TABLE", "no-such-table")
     result = orch.handler({"action": "status"})
-    assert result["outcome"] == "error" and "no-such-table in us-east-2 is unavailable" in result["reason"]
+    assert result["outcome"] == "error" and "no-such-table unavailable from us-east-2" in result["reason"]
 
 
-def test_the_monitor_repairs_a_projection_that_disagrees(world):
-    boto3.client("ssm", region_name="us-west-2").put_parameter(Name=PARAM, Value="us-east-2", Type="String",
-                                                              Overwrite=True)
-    assert make().handle(orch.Request("monitor")).outcome == "noop"
-    assert parameter("us-west-2")[0] == "us-east-1"
+def test_each_monitor_round_repairs_its_own_regions_projection_even_a_late_older_epoch(world):
+    clock = Clock()
+    o = make(clock)
+    assert o.handle(orch.Request("failover", target="us-west-2", reason="drill")).outcome == "transitioned"
+    # a late write of the older epoch lands in us-east-2 after the newer one
+    boto3.client("ssm", region_name=HOME).put_parameter(Name=PARAM, Value=projection.render("us-east-1", 0),
+                                                        Type="String", Overwrite=True)
+    assert o.handle(orch.Request("monitor")).outcome == "noop"
+    assert parameter(HOME)[:2] == ("us-west-2", 1)
 
 
 def test_deadline_comes_from_the_lambda_context():
@@ -374,9 +480,10 @@ def test_deadline_comes_from_the_lambda_context():
         def get_remaining_time_in_millis(self):
             return 9_000
 
+    timing = orch.Timing()
     deadline = orch.Deadline.from_context(Context())
-    assert 7.0 < deadline.remaining() <= 9.0 - orch.SAFETY_MARGIN_SECONDS
-    assert deadline.call_timeout() == orch.CALL_TIMEOUT_SECONDS
+    assert 7.0 < deadline.remaining() <= 9.0 - timing.safety_margin_seconds
+    assert deadline.call_timeout() == timing.call_timeout_seconds
     assert orch.Deadline(0.3).call_timeout() <= 0.3
 
 
