@@ -178,7 +178,7 @@ def _stacks(args: argparse.Namespace) -> int:
 
 def _moves(args: argparse.Namespace, plans: list) -> int:
     from drctl.preview import PreviewConfigError, run_tier_previews
-    from drctl.stacks import migration_commands
+    from drctl.stacks import migration_script
 
     if len(plans) != 1:
         print("error: --moves: name exactly one base stack with --stack", file=sys.stderr)
@@ -189,8 +189,7 @@ def _moves(args: argparse.Namespace, plans: list) -> int:
     except PreviewConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    for command in migration_commands(plan, {t: r.resources for t, r in previews.items()}, args.moves):
-        print(command)
+    sys.stdout.write(migration_script(plan, {t: r.resources for t, r in previews.items()}, args.moves))
     return 0
 
 

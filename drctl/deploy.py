@@ -101,6 +101,11 @@ class Deployer:
         self.work_dir = work_dir
         self._echo = echo
         self._lock = threading.Lock()
+        self._workspace_lock = threading.Lock()
+        """Held while a tier's stack is created or selected and configured: `pulumi stack select/init` rewrite
+        the one workspace file of this directory (and the CLI's config writes are not meant to run concurrently
+        in one project), so tiers of a wave take turns there; their previews and updates, which name their
+        stack with `--stack`, still run in parallel."""
 
     def echo(self, line: str) -> None:
         with self._lock:
@@ -113,7 +118,12 @@ class Deployer:
                 "policy_pack_configs": [str(config.relative_to(self.work_dir))] if config else []}
 
     def configure(self, tier: str):
-        """Create or select the tier's stack; give it its config and tags. Returns the automation Stack."""
+        """Create or select the tier's stack; give it its config and tags (one tier at a time in this work
+        directory). Returns the automation Stack."""
+        with self._workspace_lock:
+            return self._configure(tier)
+
+    def _configure(self, tier: str):
         from pulumi import automation as auto
 
         workspace = auto.LocalWorkspace(work_dir=str(self.work_dir), pulumi_command=self.command)
