@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     stacks.add_argument("--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, "
                                                  "3 traffic)")
     stacks.add_argument("--org", help="Pulumi organization (default: dr:organization of each base stack)")
+    stacks.add_argument("--production", choices=["true", "false"],
+                        help="only the base stacks whose dr:production is this (CI previews production stacks from "
+                             "main only)")
     stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
                         help="print the `pulumi state move` commands that move one base stack's resources into its "
                              "tier stacks, or back")
@@ -164,6 +167,8 @@ def _stacks(args: argparse.Namespace) -> int:
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if args.production is not None:
+        plans = [p for p in plans if p.production == (args.production == "true")]
     if args.moves:
         return _moves(args, plans)
     document = matrix(plans, wave=args.wave)

@@ -51,6 +51,9 @@ class DeploymentPlan:
     layout: str
     placements: list[SitePlacement]
     tiers: list[Tier]
+    production: bool = True
+    """`dr:production`: CI previews a production stack's tiers only from main, never with a pull request's code
+    (their config secrets need a token that can decrypt them)."""
 
     @property
     def by_name(self) -> dict[str, Tier]:
@@ -120,7 +123,7 @@ def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *
         raise PlanError(f"dr:organization: required for tier stacks (set it in Pulumi.{base}.yaml or pass --org; "
                         "`organization` on a self-managed backend)")
     return DeploymentPlan(base=base, organization=org, project=project_name(), layout=cfg.layout,
-                          placements=placements, tiers=tiers)
+                          placements=placements, tiers=tiers, production=cfg.production)
 
 
 def tier_config(config: dict[str, str], plan: DeploymentPlan, tier: str) -> dict[str, str]:
@@ -150,6 +153,7 @@ def matrix(plans: list[DeploymentPlan], wave: Optional[int] = None, project_dir:
                 "location": tier.location or "",
                 "requires": list(tier.requires),
                 "policyPackConfig": str(policy_config.relative_to(project_dir)) if policy_config else "",
+                "production": plan.production,
             })
     return {"include": rows}
 

@@ -184,6 +184,18 @@ def test_every_preview_and_update_passes_the_policy_pack_and_the_waves_run_in_or
                         ["config", "set-all"], ["stack", "tag"], ["stack", "tag"], ["preview", "--policy-pack"]]
 
 
+def test_ci_suppresses_the_stacks_outputs():
+    fake = RecordingPulumiCommand()
+    assert run(["--stack", "staging", "--tier", "data", "--preview", "--suppress-outputs"], fake) == deploy.EXIT_OK
+    assert run(["--stack", "staging", "--tier", "data", "--suppress-outputs"], fake) == deploy.EXIT_OK
+    operations = [c for c in fake.calls if c[0] in ("preview", "up")]
+    assert [c[0] for c in operations] == ["preview", "up"]
+    assert all("--suppress-outputs" in c for c in operations)
+    fake = RecordingPulumiCommand()
+    assert run(["--stack", "staging", "--tier", "data", "--preview"], fake) == deploy.EXIT_OK
+    assert not [c for c in fake.calls if "--suppress-outputs" in c]
+
+
 def test_tiers_of_a_wave_take_turns_in_the_workspace_and_preview_in_parallel():
     """`stack select`/`init` rewrite the one workspace file of the directory: concurrent `create_or_select`s race
     on it. The tiers of a wave select and configure their stacks one at a time; their previews still overlap."""

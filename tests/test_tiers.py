@@ -317,7 +317,7 @@ def test_drctl_stacks_json_is_a_matrix_in_deploy_order():
     assert staging[1] == {
         "base": "staging", "tier": "eu-west-1", "kind": "site", "wave": 1, "stack": "staging-eu-west-1",
         "qualifiedStack": "acme/dynamodb-dr/staging-eu-west-1", "region": "eu-west-1", "location": "eu-west-1",
-        "requires": ["data"], "policyPackConfig": "policies/config.staging.json"}
+        "requires": ["data"], "policyPackConfig": "policies/config.staging.json", "production": False}
     one_wave = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--stack", "do", "--wave", "2", "--json",
                                "--org", "other"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert [r["qualifiedStack"] for r in json.loads(one_wave.stdout)["include"]] == [
