@@ -247,3 +247,17 @@ def test_the_workflows_run_the_commands_the_readme_documents():
         for _, _, step in steps(doc):
             if step.get("run", "").startswith("make "):
                 assert f"`{step['run']}`" in readme or f"{step['run']} " in readme
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_jobs_that_reach_doks_clusters_install_doctl_first(name):
+    """The DOKS kubeconfig's exec credential runs `doctl` at every connection (preview, up, refresh)."""
+    for job_name, job, _ in _jobs_with_credentials(load(name)):
+        uses = [s.get("uses", "") for s in job["steps"]]
+        doctl = [i for i, u in enumerate(uses) if u.startswith("digitalocean/action-doctl@")]
+        pulumi = [i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command")
+                  or "-m drctl deploy" in s.get("run", "") and "--configure-only" not in s.get("run", "")]
+        assert doctl and pulumi and doctl[0] < min(pulumi), job_name
+        step = job["steps"][doctl[0]]
+        assert step["with"]["token"] == "${{ secrets.DIGITALOCEAN_TOKEN }}"
+        assert step["if"] == "env.DIGITALOCEAN_TOKEN != ''"  # stacks without DOKS have no token
