@@ -128,9 +128,9 @@ def _data_tier(t: _Tiers, tier: Tier) -> dict:
 def _site_tier(t: _Tiers, tier: Tier) -> dict:
     region = tier.region
     providers = t.providers([region], metrics=False)
-    declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region)[region]
-    declare_projection(t.cfg, t.stack, providers, region)
     topic = declare_notice_topic(t.cfg, providers, t.data.account_id, region)
+    declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region, notices={region: topic})[region]
+    declare_projection(t.cfg, t.stack, providers, region)
     site = declared.site
     return SiteTierOutputs(endpoint=endpoint_output(site.endpoint), scale_target=site.scale_target,
                            orchestrator_statements=site.orchestrator_statements, topic_arn=topic.topic.arn,

@@ -139,3 +139,15 @@ def test_layout_config_errors_name_their_keys():
     strong = dr_values("do")
     strong["table"]["consistency"] = "strong"
     assert _error(strong).key == "dr:table.consistency"  # two sites: not an MRSC set
+
+
+@pytest.mark.parametrize("stack", ["do", "ovh"])
+def test_workload_certificate_expiry_notices_go_to_the_sites_own_notice_topic(stack, request):
+    doc = request.getfixturevalue(stack)
+    topics = {t["region"]: t["urn"] for t in of_type(doc, "aws:sns/topic:Topic") if "notify" in t["name"]}
+    schedules = of_type(doc, "aws:scheduler/schedule:Schedule")
+    certificates = of_type(doc, "tls:index/locallySignedCert:LocallySignedCert")
+    assert len(schedules) == len(certificates) + len(of_type(doc, "tls:index/selfSignedCert:SelfSignedCert"))
+    for schedule in schedules:
+        assert schedule["region"] in topics  # the site's AWS region, where its topic is
+        assert topics[schedule["region"]] in schedule["options"]["dependsOn"]

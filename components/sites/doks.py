@@ -145,6 +145,9 @@ class DoksSiteArgs:
     """The active-region parameter in every region."""
     credentials_replica_regions: list[str] = field(default_factory=list)
     """Other AWS regions (those of the orchestrators) that get a copy of the scaler credentials."""
+    notice_topic_arn: Optional[pulumi.Input[str]] = None
+    """The site region's notice topic: the workload certificate's expiry notices go there."""
+    notice_key_arn: Optional[pulumi.Input[str]] = None
 
 
 class DoksSite(pulumi.ComponentResource):
@@ -216,6 +219,7 @@ class DoksSite(pulumi.ComponentResource):
                 name=cluster_name(app, args.stack, site.region), region=site.aws_region,
                 subjects=[workload_subject(app, args.stack, site.region)],
                 table_arns=args.table_arns, parameter_arns=args.parameter_arns,
+                notice_topic_arn=args.notice_topic_arn, notice_key_arn=args.notice_key_arn,
             ),
             opts=child,
         )
