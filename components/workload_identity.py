@@ -228,7 +228,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
             f"{name}-expiry-notices",
             name=fit_name(f"{args.name}-cert-expiry-notices", IAM_ROLE_NAME_MAX),
             description=f"EventBridge Scheduler: certificate expiry notices of {args.name}",
-            assume_role_policy=topic.apply(lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))),
+            assume_role_policy=topic.apply(  # the topic's account is the stack's
+                lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))),
             opts=child,
         )
         policy = aws.iam.RolePolicy(
