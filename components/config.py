@@ -12,15 +12,16 @@ import json
 import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping, Optional
+from typing import Annotated, Any, Iterable, Literal, Mapping, Optional
 from urllib.parse import urlsplit
 
 from docker_image.reference import InvalidReference, Reference
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic.alias_generators import to_camel
 
 from components.addressing import default_vpc_cidr, first_overlap, vpc_cidr_problem
 from components.naming import dns_name_problem, record_names
+from components.powertools import layer_region_problem
 from components.tiers import check_organization, check_stack_name
 
 NAMESPACE = "dr"
@@ -102,6 +103,9 @@ def commercial_regions() -> frozenset[str]:
 
 def _check_region(value: str) -> str:
     if value in commercial_regions():
+        problem = layer_region_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
     for partition, regions in partition_regions().items():
         if value in regions:
@@ -172,16 +176,10 @@ class AppConfig(_Model):
 
 class RegionsConfig(_Model):
     primary: str
-    secondaries: list[str] = Field(min_length=1, max_length=5)
+    secondaries: list[Annotated[str, AfterValidator(lambda v: _check_region(v))]] = Field(min_length=1, max_length=5)
+    """Each checked on its own, so a mistake names its index (`dr:regions.secondaries[1]`)."""
 
     _primary = field_validator("primary")(classmethod(lambda cls, v: _check_region(v)))
-
-    @field_validator("secondaries")
-    @classmethod
-    def _each(cls, v: list[str]) -> list[str]:
-        for region in v:
-            _check_region(region)
-        return v
 
     @property
     def all(self) -> list[str]:

@@ -268,3 +268,33 @@ def scaler_credentials_statements(secret_arns: list[str]) -> list[dict]:
     """What an orchestrator needs to scale a Kubernetes site: read that site's scaler token + CA, in
     whichever region holds a copy (the secret's own region and its replicas). Nothing else."""
     return [_stmt("KubernetesScalerCredentials", ["secretsmanager:GetSecretValue"], secret_arns)]
+
+
+SCHEDULER_SERVICE = "scheduler.amazonaws.com"
+
+
+def scheduler_trust_policy(*, account_id: str) -> dict:
+    """EventBridge Scheduler, on behalf of this account's schedules only (`aws:SourceAccount`)."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": SCHEDULER_SERVICE},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+            }
+        ],
+    }
+
+
+def notice_publisher_policy(*, topic_arn: str, key_arn: str) -> dict:
+    """Publish to one KMS-encrypted notice topic: SNS needs the publisher's GenerateDataKey and Decrypt on the
+    topic's key. Nothing else."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            _stmt("PublishNotices", ["sns:Publish"], [topic_arn]),
+            _stmt("EncryptNotices", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
+        ],
+    }

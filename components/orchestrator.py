@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,14 +13,18 @@ import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, orchestrator_policy
 from components.naming import EVENT_RULE_NAME_MAX, IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, fit_name, logical_name
+from components.powertools import (  # noqa: F401 (re-exported: the components and tests import them from here)
+    ARCHITECTURE,
+    POWERTOOLS_DISTRIBUTION,
+    RUNTIME,
+    pinned_powertools_version,
+    powertools_layer_parameter,
+)
 from failover import settings as names
 
 FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
 CODE_PACKAGE = "failover"
 HANDLER = "failover.orchestrator.handler"
-RUNTIME = "python3.12"
-ARCHITECTURE = "x86_64"
-POWERTOOLS_DISTRIBUTION = "aws-lambda-powertools"
 
 
 def lambda_code_files(source: Path = FAILOVER_SOURCE, package: str = CODE_PACKAGE) -> dict[str, Path]:
@@ -50,20 +53,6 @@ def code_sha256(files: dict[str, Path]) -> str:
 def lambda_code_archive(files: dict[str, Path]) -> pulumi.AssetArchive:
     """The engine zips these assets by name with fixed timestamps: same files in, same zip out."""
     return pulumi.AssetArchive({name: pulumi.FileAsset(str(path)) for name, path in files.items()})
-
-
-def pinned_powertools_version() -> str:
-    """The aws-lambda-powertools the project installs (requirements.txt pins it) and the tests run against."""
-    try:
-        return importlib.metadata.version(POWERTOOLS_DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        raise RuntimeError(f"{POWERTOOLS_DISTRIBUTION} is not installed; run `make install`") from None
-
-
-def powertools_layer_parameter(version: str, runtime: str = RUNTIME, architecture: str = ARCHITECTURE) -> str:
-    """The public SSM parameter in which AWS publishes, in every commercial region, the ARN of the
-    Powertools layer that holds exactly `version`: the layer then always matches the pinned library."""
-    return f"/aws/service/powertools/python/{architecture}/{runtime}/{version}"
 
 
 def orchestrator_function_name(app: str, stack: str) -> str:

@@ -270,14 +270,21 @@ def orchestrator_name(cfg, region: str) -> str:
     return f"{cfg.app.name}-orchestrator-{region}"
 
 
+def declare_notice_topics(cfg, providers: Mapping[str, aws.Provider],
+                          account_id: pulumi.Input[str]) -> dict[str, NotificationTopic]:
+    """Every region's notice topic (declared before the sites when they send notices of their own)."""
+    return {region: declare_notice_topic(cfg, providers, account_id, region) for region in cfg.regions.all}
+
+
 def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                     sites: Mapping[str, Site]) -> dict[str, Any]:
+                     sites: Mapping[str, Site],
+                     topics: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, Any]:
     """Notifications, health checks and alarms, failover records, orchestrators and the budget for `sites`
-    (data region -> Site, in failover priority), all in this stack. Returns the stack outputs every layout
-    exports."""
+    (data region -> Site, in failover priority), all in this stack; the notice `topics` when already declared.
+    Returns the stack outputs every layout exports."""
     regions = cfg.regions.all
     primary = regions[0]
-    topics = {region: declare_notice_topic(cfg, providers, data.account_id, region) for region in regions}
+    topics = dict(topics) if topics is not None else declare_notice_topics(cfg, providers, data.account_id)
     alarm_topic = declare_alarm_topic(cfg, stack, providers, data.account_id)
     health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
     args = orchestrator_args(cfg, stack, data, sites, {r: t.topic.arn for r, t in topics.items()},

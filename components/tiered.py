@@ -107,9 +107,17 @@ class _Tiers:
         return regional_providers(regions, app=self.cfg.app.name, stack=self.stack, metrics=metrics)
 
 
+def data_tier_regions(cfg) -> list[str]:
+    """The AWS regions the data tier declares resources in (us-east-1's alarm topic aside): a global table is
+    declared through the primary's provider (its replicas are arguments of the one table), while the streams
+    mode declares a table in every region and each direction's replicator in its source region."""
+    regions = cfg.regions.all
+    return list(regions) if cfg.table.replication == "streams" else [regions[0]]
+
+
 def _data_tier(t: _Tiers, tier: Tier) -> dict:
     cfg = t.cfg
-    providers = t.providers([cfg.regions.all[0]], metrics=True)  # the primary's, and us-east-1's (alarm topic)
+    providers = t.providers(data_tier_regions(cfg), metrics=True)  # and us-east-1's (the alarm topic)
     data = declare_data_plane(cfg, t.stack, providers, parameter_regions=[])
     alarm_topic = declare_alarm_topic(cfg, t.stack, providers, data.account_id)
     return DataTierOutputs(account_id=data.account_id, table_name=data.table_name, table_arns=data.table_arns,
@@ -120,9 +128,9 @@ def _data_tier(t: _Tiers, tier: Tier) -> dict:
 def _site_tier(t: _Tiers, tier: Tier) -> dict:
     region = tier.region
     providers = t.providers([region], metrics=False)
-    declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region)[region]
-    declare_projection(t.cfg, t.stack, providers, region)
     topic = declare_notice_topic(t.cfg, providers, t.data.account_id, region)
+    declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region, notices={region: topic})[region]
+    declare_projection(t.cfg, t.stack, providers, region)
     site = declared.site
     return SiteTierOutputs(endpoint=endpoint_output(site.endpoint), scale_target=site.scale_target,
                            orchestrator_statements=site.orchestrator_statements, topic_arn=topic.topic.arn,

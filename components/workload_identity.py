@@ -11,6 +11,7 @@ site's credentials never depend on another region.
 
 from __future__ import annotations
 
+import datetime
 import json
 import re
 from dataclasses import dataclass
@@ -20,12 +21,19 @@ import pulumi
 import pulumi_aws as aws
 import pulumi_tls as tls
 
-from components.iam import roles_anywhere_trust_policy, task_policy
+from components.iam import (
+    notice_publisher_policy,
+    roles_anywhere_trust_policy,
+    scheduler_trust_policy,
+    task_policy,
+)
+from components.naming import IAM_ROLE_NAME_MAX, fit_name
 
 ORGANIZATION = "dynamodb-dr"
 # The signing helper asks for a session of this length; the profile caps it.
 SESSION_SECONDS = 3600
 _SECRET_KEY_OUTPUTS = ["privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh"]
+SCHEDULE_NAME_MAX = 64
 
 
 def aws_config_file(*, region: str, signing_helper: str, certificate_path: str, private_key_path: str,
@@ -42,6 +50,26 @@ def aws_config_file(*, region: str, signing_helper: str, certificate_path: str, 
         "--region", region,
     ])
     return f"[default]\nregion = {region}\ncredential_process = {process}\n"
+
+
+def expiry_notice_window(validity_end: str, notice_days: int) -> tuple[str, str]:
+    """(start, end) of the daily notices about a certificate that ends at `validity_end` (RFC 3339, as pulumi-tls
+    reports it): from `notice_days` before its end until its end, as EventBridge Scheduler's UTC dates."""
+    end = datetime.datetime.fromisoformat(validity_end.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
+    start = end - datetime.timedelta(days=notice_days)
+    return start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def expiry_notice_message(*, what: str, identity: str, validity_end: str, renewal_days: int) -> str:
+    """The notice's SNS message (the topic's email subscribers read it as it is)."""
+    return json.dumps({
+        "notice": "dynamodb-dr workload certificate expiring",
+        "certificate": what,
+        "identity": identity,
+        "expires": validity_end,
+        "action": (f"run `pulumi up` (or drctl deploy) for this stack: any update in the certificate's last "
+                   f"{renewal_days} days issues a new one; without it, the workloads lose AWS access at expiry"),
+    }, sort_keys=True)
 
 
 def _resource_suffix(subject: str) -> str:
@@ -65,6 +93,15 @@ class WorkloadIdentityArgs:
     """A `pulumi up` within this window before expiry issues a new certificate (and key)."""
     ca_validity_hours: int = 5 * 365 * 24
     ca_early_renewal_hours: int = 180 * 24
+    notice_topic_arn: Optional[pulumi.Input[str]] = None
+    """A notice topic (KMS-encrypted) in `region`: each certificate not renewed in time is announced there
+    every day from `notice_days` (the CA: `ca_notice_days`) before it expires until it is renewed."""
+    notice_key_arn: Optional[pulumi.Input[str]] = None
+    """The notice topic's KMS key (the notices' publisher must encrypt with it)."""
+    notice_days: int = 21
+    """Workload certificates renew on any `pulumi up` in their last 30 days: nine days without one start the
+    notices, three weeks before the workloads would lose AWS access."""
+    ca_notice_days: int = 150
 
 
 @dataclass(frozen=True)
@@ -84,6 +121,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
     profile_arn: pulumi.Output[str]
     role_arn: pulumi.Output[str]
     certificates: dict[str, WorkloadCertificate]
+    expiry_schedules: dict[str, aws.scheduler.Schedule]
+    """`ca` and each subject's resource suffix -> its expiry notice schedule (none without a notice topic)."""
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("dr:identity:WorkloadIdentity", name, None, opts)
@@ -91,6 +130,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
             raise ValueError("a workload identity needs distinct certificate subjects")
         if args.certificate_validity_hours > args.ca_validity_hours:
             raise ValueError("a workload certificate cannot outlive its CA")
+        if args.notice_topic_arn is not None and not (args.notice_days * 24 < args.early_renewal_hours
+                                                      and args.ca_notice_days * 24 < args.ca_early_renewal_hours):
+            raise ValueError("expiry notices must start after the renewal window opens (a `pulumi up` then renews)")
         child = pulumi.ResourceOptions(parent=self)
         secret_key = pulumi.ResourceOptions(parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS)
 
@@ -140,6 +182,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=child,
         )
 
+        expiring: dict[str, tuple[pulumi.Output[str], int, int]] = {
+            "ca": (ca.validity_end_time, args.ca_notice_days, args.ca_early_renewal_hours // 24)}
         self.certificates = {}
         for subject in args.subjects:
             suffix = _resource_suffix(subject)
@@ -164,12 +208,58 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 certificate_pem=certificate.cert_pem,
                 private_key_pem=pulumi.Output.secret(key.private_key_pem),
             )
+            expiring[suffix] = (certificate.validity_end_time, args.notice_days, args.early_renewal_hours // 24)
+        self.expiry_schedules = self._expiry_notices(name, args, expiring) if args.notice_topic_arn is not None else {}
 
         self.region = args.region
         self.trust_anchor_arn = anchor.arn
         self.profile_arn = profile.arn
         self.role_arn = role.arn
         self.register_outputs({"trustAnchorArn": anchor.arn, "profileArn": profile.arn, "roleArn": role.arn})
+
+    def _expiry_notices(self, name: str, args: WorkloadIdentityArgs,
+                        expiring: dict[str, tuple[pulumi.Output[str], int, int]]) -> dict[str, aws.scheduler.Schedule]:
+        """A daily EventBridge Scheduler schedule per certificate (and the CA) that publishes to the notice topic
+        between `notice_days` before its end and its end. A renewal moves the dates with the certificate, so a
+        stack that is deployed in time never sends one; one that is not sends one a day until it is."""
+        child = pulumi.ResourceOptions(parent=self)
+        topic = pulumi.Output.from_input(args.notice_topic_arn)
+        role = aws.iam.Role(
+            f"{name}-expiry-notices",
+            name=fit_name(f"{args.name}-cert-expiry-notices", IAM_ROLE_NAME_MAX),
+            description=f"EventBridge Scheduler: certificate expiry notices of {args.name}",
+            assume_role_policy=topic.apply(  # the topic's account is the stack's
+                lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))),
+            opts=child,
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-expiry-notices",
+            role=role.id,
+            policy=pulumi.Output.all(topic, args.notice_key_arn).apply(
+                lambda a: json.dumps(notice_publisher_policy(topic_arn=a[0], key_arn=a[1]))),
+            opts=child,
+        )
+        schedules = {}
+        for suffix, (validity_end, notice_days, renewal_days) in expiring.items():
+            what = f"the workload CA of {args.name}" if suffix == "ca" else f"the workload certificate {suffix}"
+            window = validity_end.apply(lambda end, d=notice_days: expiry_notice_window(end, d))
+            schedules[suffix] = aws.scheduler.Schedule(
+                f"{name}-{suffix}-expiry",
+                name=fit_name(f"{args.name}-{suffix}-expiry", SCHEDULE_NAME_MAX),
+                description=f"Daily notice while {what} is about to expire",
+                schedule_expression="rate(1 day)",
+                start_date=window.apply(lambda w: w[0]),
+                end_date=window.apply(lambda w: w[1]),
+                flexible_time_window=aws.scheduler.ScheduleFlexibleTimeWindowArgs(mode="OFF"),
+                target=aws.scheduler.ScheduleTargetArgs(
+                    arn=topic,
+                    role_arn=role.arn,
+                    input=validity_end.apply(lambda end, w=what, r=renewal_days: expiry_notice_message(
+                        what=w, identity=args.name, validity_end=end, renewal_days=r)),
+                ),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=[role, policy]),
+            )
+        return schedules
 
     def aws_config(self, *, signing_helper: str, certificate_path: str, private_key_path: str) -> pulumi.Output[str]:
         """`aws_config_file(...)` with this identity's ARNs."""

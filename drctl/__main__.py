@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     stacks.add_argument("--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, "
                                                  "3 traffic)")
     stacks.add_argument("--org", help="Pulumi organization (default: dr:organization of each base stack)")
+    stacks.add_argument("--production", choices=["true", "false"],
+                        help="only the base stacks whose dr:production is this (CI previews production stacks from "
+                             "main only)")
     stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
                         help="print the `pulumi state move` commands that move one base stack's resources into its "
                              "tier stacks, or back")
@@ -176,6 +179,8 @@ def _stacks(args: argparse.Namespace) -> int:
     except StackFileError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    if args.production is not None:
+        plans = [p for p in plans if p.production == (args.production == "true")]
     if args.moves:
         return _moves(args, plans)
     document = matrix(plans, wave=args.wave)
@@ -190,7 +195,7 @@ def _stacks(args: argparse.Namespace) -> int:
 
 def _moves(args: argparse.Namespace, plans: list) -> int:
     from drctl.preview import PreviewConfigError, run_tier_previews
-    from drctl.stacks import migration_commands
+    from drctl.stacks import migration_script
 
     if len(plans) != 1:
         print("error: --moves: name exactly one base stack with --stack", file=sys.stderr)
@@ -201,8 +206,7 @@ def _moves(args: argparse.Namespace, plans: list) -> int:
     except PreviewConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    for command in migration_commands(plan, {t: r.resources for t, r in previews.items()}, args.moves):
-        print(command)
+    sys.stdout.write(migration_script(plan, {t: r.resources for t, r in previews.items()}, args.moves))
     return 0
 
 

@@ -48,6 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--expect-no-changes", action="store_true",
                         help="fail a tier whose preview or update has changes (drift detection)")
     parser.add_argument("--org", help="Pulumi organization of the tier stacks (default: dr:organization)")
+    parser.add_argument("--suppress-outputs", action="store_true",
+                        help="do not print the stacks' outputs (CI logs; secrets are masked either way)")
     parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
                         help=f"tiers of one wave run at once (default {DEFAULT_PARALLEL}; 1: one at a time)")
 
@@ -75,6 +77,7 @@ class DeployOptions:
     refresh: bool = False
     expect_no_changes: bool = False
     parallel: int = DEFAULT_PARALLEL
+    suppress_outputs: bool = False
 
     @property
     def action(self) -> str:
@@ -101,6 +104,11 @@ class Deployer:
         self.work_dir = work_dir
         self._echo = echo
         self._lock = threading.Lock()
+        self._workspace_lock = threading.Lock()
+        """Held while a tier's stack is created or selected and configured: `pulumi stack select/init` rewrite
+        the one workspace file of this directory (and the CLI's config writes are not meant to run concurrently
+        in one project), so tiers of a wave take turns there; their previews and updates, which name their
+        stack with `--stack`, still run in parallel."""
 
     def echo(self, line: str) -> None:
         with self._lock:
@@ -113,7 +121,12 @@ class Deployer:
                 "policy_pack_configs": [str(config.relative_to(self.work_dir))] if config else []}
 
     def configure(self, tier: str):
-        """Create or select the tier's stack; give it its config and tags. Returns the automation Stack."""
+        """Create or select the tier's stack; give it its config and tags (one tier at a time in this work
+        directory). Returns the automation Stack."""
+        with self._workspace_lock:
+            return self._configure(tier)
+
+    def _configure(self, tier: str):
         from pulumi import automation as auto
 
         workspace = auto.LocalWorkspace(work_dir=str(self.work_dir), pulumi_command=self.command)
@@ -151,12 +164,13 @@ class Deployer:
                 pass
             elif opts.preview:
                 result = stack.preview(on_output=printer, refresh=opts.refresh or None,
-                                       expect_no_changes=opts.expect_no_changes or None, **self.policy_args())
+                                       expect_no_changes=opts.expect_no_changes or None,
+                                       suppress_outputs=opts.suppress_outputs or None, **self.policy_args())
                 run.changes = {str(k): int(v) for k, v in (result.change_summary or {}).items()}
             else:
                 result = stack.up(on_output=printer, refresh=opts.refresh or None,
                                   expect_no_changes=opts.expect_no_changes or None, show_secrets=False,
-                                  **self.policy_args())
+                                  suppress_outputs=opts.suppress_outputs or None, **self.policy_args())
                 run.changes = {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
             run.result = "ok"
         except Exception as exc:  # noqa: BLE001 every failure is reported in the summary and mapped to an exit code
@@ -252,7 +266,8 @@ def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object
         print(f"error: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     options = DeployOptions(preview=args.preview, configure_only=args.configure_only, refresh=args.refresh,
-                            expect_no_changes=args.expect_no_changes, parallel=args.parallel)
+                            expect_no_changes=args.expect_no_changes, parallel=args.parallel,
+                            suppress_outputs=args.suppress_outputs)
     runs = Deployer(plan, document, command, options, work_dir=work_dir, echo=print).run(args.tiers)
     console.print(render_summary(runs, plan))
     return exit_code(runs)

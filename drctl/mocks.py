@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Optional
@@ -201,25 +202,29 @@ class RecordedResource:
     ignore_changes: list[str]
     depends_on: list[str]
     outputs: dict = field(default_factory=dict)
+    revealed_inputs: Optional[dict] = None
+    """`inputs` with every secret's value in place of "[secret]", as a policy pack sees them (secrets reach
+    policies in plain text); None when the inputs hold no secret. Never shown: only the policies read it."""
 
 
 def _hex(text: str, n: int = 17) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
-def _plain(value: Any) -> Any:
-    """Turn the wire form into readable JSON: secrets -> "[secret]", unknowns -> "[unknown]"."""
+def _plain(value: Any, reveal: bool = False) -> Any:
+    """Turn the wire form into readable JSON: secrets -> "[secret]" (their value with `reveal`), unknowns ->
+    "[unknown]"."""
     if isinstance(value, dict):
         sig = value.get(_SIG_KEY)
         if sig == _SECRET_SIG:
-            return "[secret]"
+            return _plain(value.get("value"), reveal) if reveal else "[secret]"
         if sig == _ARCHIVE_SIG:
-            return {"archive": {k: _plain(v) for k, v in value.items() if k != _SIG_KEY}}
+            return {"archive": {k: _plain(v, reveal) for k, v in value.items() if k != _SIG_KEY}}
         if sig == _ASSET_SIG:
-            return {"asset": {k: _plain(v) for k, v in value.items() if k != _SIG_KEY}}
-        return {k: _plain(v) for k, v in value.items()}
+            return {"asset": {k: _plain(v, reveal) for k, v in value.items() if k != _SIG_KEY}}
+        return {k: _plain(v, reveal) for k, v in value.items()}
     if isinstance(value, list):
-        return [_plain(v) for v in value]
+        return [_plain(v, reveal) for v in value]
     if value == _UNKNOWN:
         return "[unknown]"
     if isinstance(value, float) and value.is_integer():
@@ -394,7 +399,9 @@ class RecordingMonitor(MockMonitor):
 
     def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
         response = super().RegisterResource(request)
-        inputs = _plain(json_format.MessageToDict(request.object))
+        wire = json_format.MessageToDict(request.object)
+        inputs = _plain(wire)
+        revealed = _plain(wire, reveal=True) if _SECRET_SIG in json.dumps(wire) else None
         outputs = _plain(json_format.MessageToDict(response.object)) if response.object else {}
         if request.type == DOKS_CLUSTER and "region" in inputs:
             self.aws_mocks.cluster_regions[response.id] = inputs["region"]
@@ -422,6 +429,7 @@ class RecordingMonitor(MockMonitor):
             ignore_changes=list(request.ignoreChanges),
             depends_on=list(request.dependencies),
             outputs=outputs,
+            revealed_inputs=revealed,
         )
         with self._lock:
             self.recorded.append(record)

@@ -103,6 +103,8 @@ def _as_document(monitor) -> list[dict]:
                 "custom": r.custom,
                 "inputs": r.inputs,
                 "options": {"protect": r.protect, "ignoreChanges": r.ignore_changes, "dependsOn": r.depends_on},
+                # secrets in plain text, for the policy pack only (`drctl.render.as_json` never shows it)
+                **({"policyInputs": r.revealed_inputs} if r.revealed_inputs is not None else {}),
             }
         )
     return docs

@@ -87,7 +87,8 @@ def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = No
         o = r["options"]
         opts = PolicyResourceOptions(o["protect"], o["ignoreChanges"], None, [], PolicyCustomTimeouts(0, 0, 0), [],
                                      r.get("parent"))
-        props = unknown_checking_proxy(_engine_form(r["inputs"]))
+        # Secrets reach a policy pack in plain text: the offline preview keeps them apart as `policyInputs`.
+        props = unknown_checking_proxy(_engine_form(r.get("policyInputs", r["inputs"])))
         provider = providers.get(r.get("region"))
         per_resource.append((
             ResourceValidationArgs(r["type"], props, r["urn"], r["name"], opts, provider),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Callable, Mapping, Optional
 
 from pulumi.automation import CommandResult, PulumiCommand
@@ -27,6 +28,16 @@ def stack_of(argv: list[str]) -> Optional[str]:
     return argv[argv.index("--stack") + 1] if "--stack" in argv else None
 
 
+def kind_of(argv: list[str]) -> str:
+    """`workspace` for what writes this directory's workspace or stack files (stack select/init, config, tags),
+    `operation` for preview/up/refresh/destroy, `read` for the rest."""
+    if argv[:2] in (["stack", "select"], ["stack", "init"], ["stack", "tag"]) or argv[0] == "config":
+        return "workspace"
+    if argv[0] in ("preview", "up", "refresh", "destroy"):
+        return "operation"
+    return "read"
+
+
 class RecordingPulumiCommand(PulumiCommand):
     """Records every argv; `fail(predicate, stderr)` makes matching commands fail like the CLI would."""
 
@@ -42,14 +53,30 @@ class RecordingPulumiCommand(PulumiCommand):
         self.changes = changes or {"create": 2, "same": 5}
         self._failures: list[tuple[Callable[[list[str]], bool], str]] = []
         self._lock = threading.Lock()
+        self.delays: dict[str, float] = {}
+        """Kind of command (`kind_of`) -> seconds it takes, so that concurrent commands overlap in time."""
+        self.running: dict[str, int] = {}
+        self.most_at_once: dict[str, int] = {}
+        """Kind of command -> the most commands of that kind that were running at the same instant."""
 
     def fail(self, predicate: Callable[[list[str]], bool], stderr: str) -> None:
         self._failures.append((predicate, stderr))
 
     def run(self, args, cwd, additional_env, on_output=None, on_error=None) -> CommandResult:
         argv = list(args)
+        kind = kind_of(argv)
         with self._lock:
             self.calls.append(argv)
+            self.running[kind] = self.running.get(kind, 0) + 1
+            self.most_at_once[kind] = max(self.most_at_once.get(kind, 0), self.running[kind])
+        try:
+            time.sleep(self.delays.get(kind, 0.0))
+            return self._run(argv, on_output)
+        finally:
+            with self._lock:
+                self.running[kind] -= 1
+
+    def _run(self, argv: list[str], on_output) -> CommandResult:
         for predicate, stderr in self._failures:
             if predicate(argv):
                 raise create_command_error(CommandResult(stdout="", stderr=stderr, code=255))

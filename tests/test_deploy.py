@@ -184,6 +184,35 @@ def test_every_preview_and_update_passes_the_policy_pack_and_the_waves_run_in_or
                         ["config", "set-all"], ["stack", "tag"], ["stack", "tag"], ["preview", "--policy-pack"]]
 
 
+def test_ci_suppresses_the_stacks_outputs():
+    fake = RecordingPulumiCommand()
+    assert run(["--stack", "staging", "--tier", "data", "--preview", "--suppress-outputs"], fake) == deploy.EXIT_OK
+    assert run(["--stack", "staging", "--tier", "data", "--suppress-outputs"], fake) == deploy.EXIT_OK
+    operations = [c for c in fake.calls if c[0] in ("preview", "up")]
+    assert [c[0] for c in operations] == ["preview", "up"]
+    assert all("--suppress-outputs" in c for c in operations)
+    fake = RecordingPulumiCommand()
+    assert run(["--stack", "staging", "--tier", "data", "--preview"], fake) == deploy.EXIT_OK
+    assert not [c for c in fake.calls if "--suppress-outputs" in c]
+
+
+def test_tiers_of_a_wave_take_turns_in_the_workspace_and_preview_in_parallel():
+    """`stack select`/`init` rewrite the one workspace file of the directory: concurrent `create_or_select`s race
+    on it. The tiers of a wave select and configure their stacks one at a time; their previews still overlap."""
+    from tests.pulumi_fake import kind_of
+
+    fake = RecordingPulumiCommand()
+    fake.delays = {"workspace": 0.02, "operation": 0.4}
+    assert run(["--stack", "prod", "--preview", "--parallel", "4"], fake) == deploy.EXIT_OK
+    assert fake.most_at_once["workspace"] == 1
+    assert fake.most_at_once["operation"] == 3  # prod's three sites (then automation tiers) preview at once
+    blocks: list[str] = []  # the stack of each uninterrupted run of workspace commands
+    for argv in fake.calls:
+        if kind_of(argv) == "workspace" and (not blocks or blocks[-1] != stack_of(argv)):
+            blocks.append(stack_of(argv))
+    assert len(blocks) == len(set(blocks)) == 8  # each tier's selection and configuration in one piece
+
+
 def test_a_tier_stack_forgets_keys_removed_from_the_base_stack():
     stack = f"{ORG}/staging-data"
     fake = RecordingPulumiCommand(existing_stacks=frozenset({stack}),
@@ -280,3 +309,52 @@ def test_the_shipped_stack_files_use_the_path_form_for_structured_values():
                                     "dr:production": "true",
                                     "dr:tier": "us-east-2", "dr:baseStack": "prod"}
     assert derived.secret_keys == []
+
+
+# -- drctl stacks --moves ------------------------------------------------------------------------------------
+FAKE_PULUMI = """#!/bin/sh
+printf '%s\\n' "$*" >> "$CALLS"
+n=$(wc -l < "$CALLS")
+if [ "$n" -eq "${FAIL_AT:-0}" ]; then echo "error: [409] Conflict: the stack is being updated" >&2; exit 255; fi
+exit 0
+"""
+
+
+@pytest.fixture(scope="module")
+def moves_script(tmp_path_factory) -> Path:
+    done = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--stack", "staging", "--moves", "to-tiers"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    path = tmp_path_factory.mktemp("moves") / "moves.sh"
+    path.write_text(done.stdout)
+    return path
+
+
+def _run_moves(script: Path, tmp_path: Path, fail_at: int) -> tuple[subprocess.CompletedProcess, list[str]]:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "pulumi").write_text(FAKE_PULUMI)
+    (bin_dir / "pulumi").chmod(0o755)
+    calls = tmp_path / f"calls-{fail_at}"
+    calls.write_text("")
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "CALLS": str(calls), "FAIL_AT": str(fail_at)}
+    done = subprocess.run(["sh", str(script)], env=env, capture_output=True, text=True, timeout=60)
+    return done, calls.read_text().splitlines()
+
+
+def test_the_moves_script_runs_every_move_then_the_delete(moves_script, tmp_path):
+    lines = moves_script.read_text().splitlines()
+    assert lines[0] == "#!/bin/sh" and "set -eu" in lines
+    commands = [ln for ln in lines if ln.startswith("pulumi ")]
+    done, calls = _run_moves(moves_script, tmp_path, fail_at=0)
+    assert done.returncode == 0, done.stderr
+    assert len(calls) == len(commands) == 7  # staging: six tiers, then the delete
+    assert calls[-1] == "state delete --stack acme/dynamodb-dr/staging --all --yes"
+
+
+def test_a_failed_state_move_stops_the_script_before_the_delete(moves_script, tmp_path):
+    done, calls = _run_moves(moves_script, tmp_path, fail_at=2)
+    assert done.returncode != 0
+    assert "the stack is being updated" in done.stderr
+    assert len(calls) == 2 and all(c.startswith("state move ") for c in calls)
+    assert not [c for c in calls if c.startswith("state delete")]

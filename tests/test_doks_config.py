@@ -26,12 +26,16 @@ BASE = {
     "table": {"name": "orders"},
     "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
     "app": {"name": "orders", "image": "registry.example.com/orders:1.4.2"},
+    "cluster": {"version": "1.33.1-do.0"},
 }
 
 
 def values(**over) -> dict:
+    """BASE with `over`; a `cluster` given without a version keeps BASE's (the version is required)."""
     v = copy.deepcopy(BASE)
     v.update(copy.deepcopy(over))
+    if "version" not in v["cluster"]:
+        v["cluster"] = {"version": BASE["cluster"]["version"], **v["cluster"]}
     return v
 
 
@@ -39,7 +43,8 @@ def test_defaults_a_doks_user_expects():
     cfg = parse_digitalocean_config(values())
     assert cfg.data_regions == ["us-east-1", "us-west-2"]
     cluster = cfg.cluster
-    assert (cluster.version, cluster.version_prefix, cluster.validation_version) == ("1.33", "1.33.", "1.33.0")
+    assert (cluster.version, cluster.minor, cluster.version_prefix, cluster.validation_version) == (
+        "1.33.1-do.0", "1.33", "1.33.", "1.33.0")
     assert (cfg.cluster.node_size, cfg.cluster.min_nodes, cfg.cluster.max_nodes, cfg.cluster.ha_control_plane) == (
         "s-2vcpu-4gb", 2, 5, True)
     assert (cfg.app.port, cfg.app.health_path, cfg.app.replicas, cfg.app.standby_replicas) == (8080, "/health", 3, 1)
@@ -58,7 +63,8 @@ def test_defaults_a_doks_user_expects():
 
 def test_full_config_with_tls():
     cfg = parse_digitalocean_config(values(
-        cluster={"version": "1.32", "nodeSize": "s-4vcpu-8gb", "minNodes": 3, "maxNodes": 9, "haControlPlane": False},
+        cluster={"version": "1.32.5-do.2", "nodeSize": "s-4vcpu-8gb", "minNodes": 3, "maxNodes": 9,
+                 "haControlPlane": False},
         probes={"liveness": {"path": "/livez"}, "readiness": {"successThreshold": 2}},
         loadBalancer={"sizeUnit": 2, "healthCheck": {"intervalSeconds": 10, "unhealthyThreshold": 2}},
         tls={"certificateName": "orders-api", "redirectHttpToHttps": False},
@@ -79,6 +85,15 @@ def _error(**over) -> ConfigError:
 SITES = BASE["sites"]
 
 
+def test_the_cluster_version_is_required():
+    """No default: a default would change (and upgrade the clusters) with a release of this project."""
+    for without, key in (({k: v for k, v in values().items() if k != "cluster"}, "dr:cluster"),
+                         ({**values(), "cluster": {"nodeSize": "s-2vcpu-4gb"}}, "dr:cluster.version")):
+        with pytest.raises(ConfigError) as info:
+            parse_digitalocean_config(without)
+        assert (info.value.key, info.value.message) == (key, "required key is missing")
+
+
 @pytest.mark.parametrize("over, key, words", [
     ({"sites": [SITES[0], {"region": "sfo9", "awsRegion": "us-west-2"}]}, "dr:sites[1].region",
      "not a DigitalOcean Kubernetes region"),
@@ -92,9 +107,13 @@ SITES = BASE["sites"]
     ({"sites": [SITES[0], {"region": "sfo3"}]}, "dr:sites[1].awsRegion", "required key is missing"),
     ({"sites": [SITES[0]]}, "dr:sites", "at least 2"),
     ({"sites": [SITES[0], {**SITES[1], "zone": "a"}]}, "dr:sites[1].zone", "unknown key"),
-    ({"cluster": {"version": 1.3}}, "dr:cluster.version", "write the version in quotes"),
-    ({"cluster": {"version": "1.29"}}, "dr:cluster.version", "older than 1.30"),
-    ({"cluster": {"version": "1.33.1"}}, "dr:cluster.version", "minor version like"),
+    ({"cluster": {"version": 1.3}}, "dr:cluster.version", "1.3 is not an exact version; pin an exact DOKS version"),
+    ({"cluster": {"version": "1.33"}}, "dr:cluster.version",
+     '1.33 is not an exact version; pin an exact DOKS version like "1.33.1-do.0" (`doctl kubernetes options '
+     'versions`): the clusters then upgrade only when it changes'),
+    ({"cluster": {"version": "1.33.1"}}, "dr:cluster.version", "1.33.1 is not an exact version"),
+    ({"cluster": {"version": "latest"}}, "dr:cluster.version", "'latest' is not a DOKS version; pin"),
+    ({"cluster": {"version": "1.29.9-do.0"}}, "dr:cluster.version", "older than 1.30"),
     ({"cluster": {"nodeSize": "big"}}, "dr:cluster.nodeSize", "not a Droplet size slug"),
     ({"cluster": {"minNodes": 6, "maxNodes": 5}}, "dr:cluster.minNodes", "more than cluster.maxNodes"),
     ({"cluster": {"minNodes": 0}}, "dr:cluster.minNodes", "greater than or equal to 1"),

@@ -11,12 +11,12 @@ import pytest
 
 from components.sites import kubernetes_manifests as km
 from components.sites.doks import (
-    DEPLOY_TOKEN_SECONDS,
+    REPLICAS_COMMAND,
     DoksSite,
     DoksSiteArgs,
     load_balancer_from_config,
-    resolved_version,
     scaler_credentials_json,
+    version_notice,
     workload_from_config,
 )
 from components.sites.doks_config import parse_digitalocean_config
@@ -26,7 +26,7 @@ from tests.kube_validate import assert_all_valid
 
 RAW = {
     "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
-    "cluster": {"version": "1.33", "nodeSize": "s-4vcpu-8gb", "minNodes": 2, "maxNodes": 6},
+    "cluster": {"version": "1.33.1-do.0", "nodeSize": "s-4vcpu-8gb", "minNodes": 2, "maxNodes": 6},
     "app": {"name": "orders", "image": "registry.example.com/orders:1.4.2", "environment": {"LOG_LEVEL": "info"}},
     "tls": {"certificateName": "orders-api"},
 }
@@ -64,8 +64,9 @@ def test_cluster_and_node_pool(recorder):
     assert cluster.region == "nyc3"  # a DigitalOcean resource's region is its slug
     assert cluster.name == "orders-nyc3-cluster"
     i = cluster.inputs
+    # exactly the pinned version, although DigitalOcean (the mocks) offers a newer patch, 1.33.2-do.0
     assert (i["name"], i["region"], i["version"], i["ha"], i["autoUpgrade"], i["surgeUpgrade"]) == (
-        "orders-prod-nyc3", "nyc3", "1.33.2-do.0", True, False, True)
+        "orders-prod-nyc3", "nyc3", "1.33.1-do.0", True, False, True)
     pool = i["nodePool"]
     assert (pool["size"], pool["autoScale"], pool["minNodes"], pool["maxNodes"]) == ("s-4vcpu-8gb", True, 2, 6)
     assert "digitalocean" in cluster.provider and cluster.parent.endswith("dr:sites:DoksSite::orders-nyc3")
@@ -73,14 +74,23 @@ def test_cluster_and_node_pool(recorder):
     assert versions == [{"versionPrefix": "1.33."}]
 
 
-def test_deploys_with_a_token_fetched_on_this_run(recorder):
+def _kubeconfig(rec) -> dict:
+    (provider,) = rec.of_type("pulumi:providers:kubernetes")
+    return json.loads(provider.inputs["kubeconfig"])
+
+
+def test_the_provider_connects_with_a_token_doctl_fetches_at_each_use(recorder):
     rec = recorder(declare(site_args()))
-    lookups = [a for t, a in rec.invokes if t == "digitalocean:index/getKubernetesCluster:getKubernetesCluster"]
-    assert lookups == [{"name": "orders-prod-nyc3", "kubeconfigExpireSeconds": DEPLOY_TOKEN_SECONDS}]
-    (provider,) = [r for r in rec.of_type("pulumi:providers:kubernetes")]
+    (provider,) = rec.of_type("pulumi:providers:kubernetes")
     cluster = rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster")
-    assert provider.inputs["kubeconfig"] == "[secret]"
-    # Only a new cluster replaces the provider (and all in it): a new token is an update.
+    doc = _kubeconfig(rec)  # not secret: it holds no credential, so previews show it (and that it did not change)
+    assert doc["users"][0]["user"] == {"exec": km.doctl_exec_credential(cluster.outputs["id"])}
+    assert doc["clusters"][0]["cluster"] == {"server": cluster.outputs["endpoint"],
+                                             "certificate-authority-data": cluster.outputs["kubeConfigs"][0][
+                                                 "clusterCaCertificate"]}
+    # No lookup of fresh credentials: nothing in the provider's inputs changes from one run to the next.
+    assert [t for t, _ in rec.invokes if t == "digitalocean:index/getKubernetesCluster:getKubernetesCluster"] == []
+    # Only a new cluster replaces the provider (and all in it).
     assert provider.inputs["clusterIdentifier"] == cluster.outputs["id"]
     for r in rec.resources:
         if r.type.startswith(K8S):
@@ -88,29 +98,39 @@ def test_deploys_with_a_token_fetched_on_this_run(recorder):
             assert r.region == "nyc3"
 
 
-def test_kubeconfig_uses_the_fresh_lookup_not_the_stored_one(recorder):
-    from components.sites.doks import DoksSite as Site
+def test_the_kubeconfig_is_the_same_on_every_run_whatever_token_digitalocean_would_hand_out(recorder, monkeypatch):
+    """The old design fetched a 4-hour token per run: every preview showed a provider update, and the drift job's
+    expect-no-changes always failed. Now two runs, whose cluster lookups would answer different tokens, send the
+    same kubeconfig."""
+    import drctl.mocks as mocks
 
-    seen = {}
+    first = _kubeconfig(recorder(declare(site_args())))
+    monkeypatch.setattr(mocks, "DUMMY_TOKEN", "another-token-issued-later")
+    monkeypatch.setattr(mocks, "fresh_token", lambda seconds: f"another-fresh-token-{seconds}")
+    second = _kubeconfig(recorder(declare(site_args())))
+    assert first == second
+    assert "token" not in json.dumps(first["users"])
 
-    class Probe(Site):
-        def _kubeconfig_for_deploy(self, cluster):
-            out = super()._kubeconfig_for_deploy(cluster)
-            seen["kubeconfig"] = out
-            return out
 
-    def run():
-        do = digitalocean.Provider("do")
-        provider = aws.Provider("aws-us-east-1", region="us-east-1")
-        Probe("orders-nyc3", site_args(), opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": provider}))
-        return seen["kubeconfig"]
+def test_the_version_notice_tells_of_a_newer_patch_and_of_an_unoffered_pin():
+    offered = ["1.33.2-do.0", "1.33.1-do.0"]
+    assert version_notice("1.33.2-do.0", offered) is None
+    assert version_notice("1.33.1-do.0", offered) == (
+        "dr:cluster.version: 1.33.2-do.0 is available; the clusters stay at 1.33.1-do.0 until dr:cluster.version "
+        "says otherwise (a surge upgrade)")
+    assert "does not offer 1.33.0-do.0" in version_notice("1.33.0-do.0", offered)
+    assert "offers no 1.33 version any more" in version_notice("1.33.1-do.0", [])
+    assert version_notice("1.33.10-do.0", ["1.33.9-do.0", "1.33.10-do.0"]) is None  # numeric, not text, order
 
-    rec = recorder(run)
-    doc = json.loads(rec.value)
-    # the token of this run's lookup, expiring after DEPLOY_TOKEN_SECONDS, not the cluster's stored one
-    assert doc["users"][0]["user"]["token"] == fresh_token(DEPLOY_TOKEN_SECONDS) != DUMMY_TOKEN
-    assert doc["clusters"][0]["cluster"]["server"].endswith(".k8s.ondigitalocean.com")
-    assert doc["clusters"][0]["cluster"]["certificate-authority-data"]
+
+def test_a_newer_patch_is_reported_as_a_warning_not_applied(recorder, monkeypatch):
+    import components.sites.doks as doks
+
+    warned: list[str] = []
+    monkeypatch.setattr(doks.pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
+    rec = recorder(declare(site_args()))
+    assert rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster").inputs["version"] == "1.33.1-do.0"
+    assert warned == [version_notice("1.33.1-do.0", ["1.33.2-do.0", "1.33.1-do.0"])]
 
 
 def _sent(rec):
@@ -180,17 +200,55 @@ def test_failover_keeps_the_scaled_replicas_and_standbys_start_small(recorder):
     assert env["AWS_REGION"] == "us-west-2" and env["DR_REGIONS"] == "us-east-1,us-west-2"
 
 
+def test_replicas_follow_config_through_a_command_that_only_the_counts_trigger(recorder):
+    """spec.replicas stays ignore_changes (a failover's scale-up survives the next deploy); the command scales the
+    Deployment to its role's count on creation and when a count changes in config, and on no other deploy."""
+    from components.sites.replicas import ENV_NAMES, ENV_PREFIX
+
+    def command_of(args):
+        rec = recorder(declare(args))
+        deployment = _sent(rec)["Deployment"]
+        assert deployment.ignore_changes == ["spec.replicas"]
+        return rec, rec.one("command:local:Command"), deployment
+
+    rec, command, deployment = command_of(site_args())
+    assert command.name == "orders-nyc3-replicas"
+    assert command.inputs["create"] == REPLICAS_COMMAND
+    assert command.inputs["triggers"] == [3, 1]  # dr:app.replicas, dr:app.standbyReplicas
+    env = command.inputs["environment"]
+    assert sorted(env) == sorted(f"{ENV_PREFIX}{n}" for n in ENV_NAMES)
+    cluster = rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster")
+    assert {k: v for k, v in env.items() if k not in ("DR_REPLICAS_TOKEN", "DR_REPLICAS_CA")} == {
+        "DR_REPLICAS_SERVER": cluster.outputs["endpoint"], "DR_REPLICAS_NAMESPACE": "orders",
+        "DR_REPLICAS_DEPLOYMENT": "orders", "DR_REPLICAS_ACTIVE": "3", "DR_REPLICAS_STANDBY": "1",
+        "DR_REPLICAS_REGION": "us-east-1", "DR_REPLICAS_PRIMARY": "us-east-1",
+        "DR_REPLICAS_PARAMETER": "/orders/prod/active_region"}
+    assert (env["DR_REPLICAS_TOKEN"], env["DR_REPLICAS_CA"]) == ("[secret]", "[secret]")
+    token_secret = next(r for r in rec.of_type("kubernetes:core/v1:Secret") if r.inputs["type"].endswith("-token"))
+    decoded = json.loads(scaler_credentials_json(token_secret.outputs["data"]))
+    revealed = command.revealed_inputs["environment"]
+    assert (revealed["DR_REPLICAS_TOKEN"], revealed["DR_REPLICAS_CA"]) == (decoded["token"], decoded["caCertificate"])
+    assert {deployment.urn, token_secret.urn} <= set(command.depends_on)
+
+    _, again, _ = command_of(site_args())
+    assert again.revealed_inputs == command.revealed_inputs  # same config: nothing to run, nothing scaled back
+    more = parse_digitalocean_config({**RAW, "app": {**RAW["app"], "replicas": 5}})
+    _, changed, changed_deployment = command_of(site_args(more))
+    assert changed.inputs["triggers"] == [5, 1] and changed.inputs["environment"]["DR_REPLICAS_ACTIVE"] == "5"
+    assert changed_deployment.inputs["spec"]["replicas"] == 5  # what a new cluster starts with
+
+
 def test_no_credential_reaches_anything_in_plain_text(recorder):
     rec = recorder(declare(site_args()))
     text = json.dumps([[r.inputs, r.outputs] for r in rec.resources if r.type.startswith(K8S)] +
                       [r.inputs for r in rec.resources])
     assert "PRIVATE KEY" not in json.dumps([r.inputs for r in rec.resources])
     assert DUMMY_TOKEN not in json.dumps([r.inputs for r in rec.resources])
-    assert fresh_token(DEPLOY_TOKEN_SECONDS) not in json.dumps([r.inputs for r in rec.resources])
+    assert fresh_token(4 * 3600) not in json.dumps([r.inputs for r in rec.resources])
     assert "AWS_ACCESS_KEY_ID" not in text and "AWS_SECRET_ACCESS_KEY" not in text
     version = rec.one("aws:secretsmanager/secretVersion:SecretVersion")
     assert version.inputs["secretString"] == "[secret]"
-    assert rec.one("pulumi:providers:kubernetes").inputs["kubeconfig"] == "[secret]"
+    assert "token" not in json.dumps(_kubeconfig(rec)["users"])  # an exec credential, no token
     # Private keys travel between resources as secrets only (the CSR, the CA, the signer).
     assert {r.inputs["privateKeyPem"] for r in rec.of_type("tls:index/certRequest:CertRequest")} == {"[secret]"}
     assert rec.one("tls:index/selfSignedCert:SelfSignedCert").inputs["privateKeyPem"] == "[secret]"
@@ -252,12 +310,6 @@ def test_children_are_named_after_the_component(recorder):
     assert {"digitalocean:index/kubernetesCluster:KubernetesCluster", "pulumi:providers:kubernetes",
             "dr:identity:WorkloadIdentity", "kubernetes:apps/v1:Deployment",
             "aws:secretsmanager/secret:Secret"} <= direct
-
-
-def test_resolved_version_refuses_an_unknown_minor():
-    assert resolved_version("1.33.2-do.0", "1.33.") == "1.33.2-do.0"
-    with pytest.raises(ValueError, match="no Kubernetes version 1.29.x"):
-        resolved_version("", "1.29.")
 
 
 def test_scaler_credentials_json_decodes_the_token_secret():

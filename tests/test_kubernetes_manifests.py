@@ -17,7 +17,7 @@ from tests.kube_validate import assert_all_valid, validate_strict
 
 RAW = {
     "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
-    "cluster": {"version": "1.33"},
+    "cluster": {"version": "1.33.1-do.0"},
     "app": {"name": "orders", "image": "registry.example.com/orders:1.4.2", "environment": {"LOG_LEVEL": "info"}},
     "probes": {"liveness": {"path": "/livez"}},
     "tls": {"certificateName": "orders-api"},
@@ -172,6 +172,20 @@ def test_kubeconfig_is_yaml_with_one_cluster_and_a_token():
     assert doc["contexts"] == [{"name": "c", "context": {"cluster": "c", "user": "c-deployer"}}]
 
 
+def test_the_deploy_kubeconfig_asks_doctl_for_a_token_at_each_use():
+    """What `doctl kubernetes cluster kubeconfig save` writes: a client-go exec plugin, never prompting; no token."""
+    doc = yaml.safe_load(km.kubeconfig(cluster="c", server="https://x.k8s.ondigitalocean.com",
+                                       certificate_authority_data="Q0E=",
+                                       exec_credential=km.doctl_exec_credential("0123-abcd")))
+    assert doc["users"] == [{"name": "c-deployer", "user": {"exec": {
+        "apiVersion": "client.authentication.k8s.io/v1beta1", "command": "doctl",
+        "args": ["kubernetes", "cluster", "kubeconfig", "exec-credential", "--version=v1beta1", "0123-abcd"],
+        "interactiveMode": "Never", "provideClusterInfo": False}}}]
+    with pytest.raises(ValueError):
+        km.kubeconfig(cluster="c", server="s", certificate_authority_data="Q0E=", token="t",
+                      exec_credential=km.doctl_exec_credential("x"))
+
+
 @pytest.mark.parametrize("kind", ["Deployment", "Service", "RoleBinding", "ServiceAccount"])
 def test_resource_kwargs_keep_the_manifest_and_drop_what_the_class_sets(kind):
     manifest = {o["kind"]: o for o in every_object()}[kind]
@@ -193,7 +207,8 @@ MEMORY_PAIRS = st.sampled_from([("128Mi", "256Mi"), ("256Mi", "1Gi"), ("1Gi", "1
     env=st.dictionaries(st.from_regex(r"[A-Z][A-Z0-9_]{0,12}", fullmatch=True).filter(lambda n: not n.startswith("DR_")
                                                                                         and not n.startswith("AWS_")),
                         st.text(max_size=20), max_size=4),
-    period=st.integers(1, 60), failures=st.integers(1, 10), tls=st.booleans(), version=st.sampled_from(["1.30", "1.37"]),
+    period=st.integers(1, 60), failures=st.integers(1, 10), tls=st.booleans(),
+    version=st.sampled_from(["1.30.14-do.0", "1.37.1-do.0"]),
 )
 def test_any_valid_config_gives_valid_consistent_objects(replicas, standby, cpu, memory, env, period, failures, tls,
                                                          version):

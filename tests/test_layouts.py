@@ -105,9 +105,12 @@ def test_ovh_sites_are_checked_on_their_haproxy_ips_and_need_no_scaling(ovh):
 
 def test_ovh_haproxy_answers_route53s_path_from_its_own_servers(ovh):
     copies = of_type(ovh, "command:remote:CopyToRemote")
-    assert copies
-    configs = [json.dumps(c["inputs"]) for c in copies]
-    assert all("path /health /health/route" in text for text in configs)
+    assert copies and all(c["inputs"]["source"] == "[secret]" for c in copies)  # it holds the password's hash
+    installs = of_type(ovh, "command:remote:Command")
+    configs = [c["inputs"]["triggers"][0] for c in installs]  # the reviewable text, hash redacted
+    assert all("path /health /health/route" in text and "password [secret" in text for text in configs)
+    shown = json.dumps(ovh)
+    assert "policyInputs" not in shown and "password $6$" not in shown  # no hash in what a preview prints
     counts = Counter(r["type"] for r in ovh["resources"])
     assert counts["command:remote:Command"] == 2 and counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 2
 
@@ -136,3 +139,15 @@ def test_layout_config_errors_name_their_keys():
     strong = dr_values("do")
     strong["table"]["consistency"] = "strong"
     assert _error(strong).key == "dr:table.consistency"  # two sites: not an MRSC set
+
+
+@pytest.mark.parametrize("stack", ["do", "ovh"])
+def test_workload_certificate_expiry_notices_go_to_the_sites_own_notice_topic(stack, request):
+    doc = request.getfixturevalue(stack)
+    topics = {t["region"]: t["urn"] for t in of_type(doc, "aws:sns/topic:Topic") if "notify" in t["name"]}
+    schedules = of_type(doc, "aws:scheduler/schedule:Schedule")
+    certificates = of_type(doc, "tls:index/locallySignedCert:LocallySignedCert")
+    assert len(schedules) == len(certificates) + len(of_type(doc, "tls:index/selfSignedCert:SelfSignedCert"))
+    for schedule in schedules:
+        assert schedule["region"] in topics  # the site's AWS region, where its topic is
+        assert topics[schedule["region"]] in schedule["options"]["dependsOn"]

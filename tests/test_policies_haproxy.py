@@ -81,6 +81,20 @@ def test_offline_preview_documents_are_checked(good):
                                                "(neither `check` nor `track`)")]
 
 
+def test_a_secret_config_is_judged_as_the_pack_sees_it(good):
+    """The delivered config is a secret input (it holds the password's hash). Policy packs receive secrets in
+    plain text; the offline preview keeps them apart (`policyInputs`) for the policies only."""
+    bad = good.replace("bind 10.10.0.2:8404", "bind *:8404")
+    resource = {"urn": "urn:copy", "type": COPY, "name": "orders-gra-haproxy-cfg", "region": None, "custom": True,
+                "inputs": {"source": "[secret]", "remotePath": STAGED_CONFIG},
+                "policyInputs": {"source": {"asset": {"text": bad}}, "remotePath": STAGED_CONFIG},
+                "options": {"protect": False, "ignoreChanges": [], "dependsOn": []}}
+    found = [v.policy for v in evaluate([resource], "ovh") if v.policy.startswith("haproxy-")]
+    assert found == ["haproxy-stats-private"]
+    blind = {k: v for k, v in resource.items() if k != "policyInputs"}
+    assert [v for v in evaluate([blind], "ovh") if v.policy.startswith("haproxy-")] == []
+
+
 def test_other_resources_and_files_are_ignored(good):
     assert delivered_config(Res(type="aws:sns/topic:Topic", props={})) is None
     assert delivered_config(res("just a file\n", path="notes.txt")) is None

@@ -28,6 +28,7 @@ SERVICE = "kubernetes:core/v1:Service"
 CFG = parse_digitalocean_config({
     "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
     "app": {"name": "orders", "image": "registry.example.com/orders:1"},
+    "cluster": {"version": "1.33.1-do.0"},
 })
 WORKLOAD = workload_from_config(CFG, CFG.sites[0], stack="prod", active=True, table_name="orders",
                                 parameter_name="/orders/prod/active_region", cache_seconds=5)

@@ -63,23 +63,26 @@ def _cfg(stack: str):
 
 def location_of(resource: dict, placements: list[SitePlacement], site_components: dict[str, str]) -> str | None:
     """The AWS region a resource lives in or serves: its AWS provider's region; a DigitalOcean slug or a
-    Kubernetes cluster's slug mapped to the AWS region paired with that site; for what runs on an OVHcloud
-    site's HAProxy host (remote commands, whose connection is secret), the site whose component holds it."""
+    Kubernetes cluster's slug mapped to the AWS region paired with that site; for commands (remote ones on an
+    OVHcloud site's HAProxy host, whose connection is secret; a DOKS site's local replica command), the site
+    whose component holds it."""
     region = resource["region"]
     if region and AWS_REGION.match(region):
         return region
     by_location = {p.location: p.data_region for p in placements}
     if region in by_location:
         return by_location[region]
-    if resource["type"].startswith("command:remote:"):
+    if resource["type"].startswith(("command:remote:", "command:local:")):
         return site_components.get(resource["parent"])
     return None
 
 
 def _site_components(doc: dict, placements: list[SitePlacement]) -> dict[str, str]:
-    """URN of each OVHcloud site component (named `orders-<site>`) -> its site's AWS region."""
+    """URN of each site component (`orders-<site>`) -> its site's AWS region: what runs on an OVHcloud site's
+    HAProxy host, and a DOKS site's replica command (which reaches that site's cluster and AWS region only)."""
     by_name = {f"orders-{p.name}": p.data_region for p in placements}
-    return {r["urn"]: by_name[r["name"]] for r in doc["resources"] if r["type"] == "dr:sites:OvhSite"}
+    return {r["urn"]: by_name[r["name"]] for r in doc["resources"]
+            if r["type"] in ("dr:sites:OvhSite", "dr:sites:DoksSite")}
 
 
 def region_violations(doc: dict, region: str, placements: list[SitePlacement]) -> list[str]:
@@ -317,7 +320,7 @@ def test_drctl_stacks_json_is_a_matrix_in_deploy_order():
     assert staging[1] == {
         "base": "staging", "tier": "eu-west-1", "kind": "site", "wave": 1, "stack": "staging-eu-west-1",
         "qualifiedStack": "acme/dynamodb-dr/staging-eu-west-1", "region": "eu-west-1", "location": "eu-west-1",
-        "requires": ["data"], "policyPackConfig": "policies/config.staging.json"}
+        "requires": ["data"], "policyPackConfig": "policies/config.staging.json", "production": False}
     one_wave = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--stack", "do", "--wave", "2", "--json",
                                "--org", "other"], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert [r["qualifiedStack"] for r in json.loads(one_wave.stdout)["include"]] == [

@@ -20,6 +20,7 @@ from components.config import (
     commercial_regions,
     parse_stack_config,
 )
+from components.powertools import LAYER_REGIONS
 from drctl.stackfile import MAX_VALUES, StackFileError, load_stack_config
 from tests.stack_values import dr_values
 
@@ -48,7 +49,7 @@ def _set(path: str, value):
 
 CASES = [
     # regions: only the commercial partition, and only names that exist there
-    (_set("regions.secondaries", ["us-gov-west-1"]), "dr:regions.secondaries", "aws-us-gov partition"),
+    (_set("regions.secondaries", ["us-gov-west-1"]), "dr:regions.secondaries[0]", "aws-us-gov partition"),
     (_set("regions.primary", "cn-north-1"), "dr:regions.primary", "aws-cn partition"),
     (_set("regions.primary", "us-east-7"), "dr:regions.primary", "not an AWS region of the commercial partition"),
     (_set("regions.primary", "us-eastt-1"), "dr:regions.primary", "did you mean us-east-1?"),
@@ -153,8 +154,8 @@ def test_no_number_key_takes_a_boolean_string_or_fraction(path, value):
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.sampled_from(sorted(commercial_regions())))
-def test_every_commercial_region_is_accepted(region):
+@given(st.sampled_from(sorted(commercial_regions() & LAYER_REGIONS)))
+def test_every_commercial_region_with_the_powertools_layer_is_accepted(region):
     values = dr_values("staging")
     values["regions"] = {"primary": region, "secondaries": ["us-east-1" if region != "us-east-1" else "us-east-2"]}
     values.pop("network")

@@ -4,6 +4,7 @@ README."""
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -102,11 +103,96 @@ def test_pull_requests_preview_every_tier_and_comment_and_run_the_tests():
     assert list(doc["on"]) == ["pull_request"]
     assert any(s.get("run") == "make test" for _, _, s in steps(doc))
     assert doc["jobs"]["preview"]["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.tiers) }}"
-    assert ["drctl", "stacks", "--all", "--json"] in drctl_commands(doc)
+    assert ["drctl", "stacks", "--all", "--json", "--production", "false"] in drctl_commands(doc)
     preview = [s for _, _, s in steps(doc) if s.get("with", {}).get("command") == "preview"]
     assert [s["with"]["comment-on-pr"] for s in preview] == [True]
     assert preview[0]["with"]["stack-name"] == "${{ matrix.qualifiedStack }}"
-    assert doc["permissions"]["pull-requests"] == "write"
+    assert doc["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
+
+
+# The environments' credentials are configured in GitHub (README "CI workflows"): `preview` holds read-only ones
+# (Pulumi: Stack Read on the non-production stacks only), `preview-main` read-only ones for main's code, and
+# the environment named after a stack its write credentials.
+READ_ONLY_ENVIRONMENTS = {"preview", "preview-main"}
+
+
+def _jobs_with_credentials(doc: dict):
+    for name, job in doc["jobs"].items():
+        aws = [s for s in job.get("steps", []) if s.get("uses", "").startswith("aws-actions/")]
+        if aws or "secrets." in str(job.get("env", {})):
+            yield name, job, aws
+
+
+def test_a_pull_requests_code_runs_with_read_only_credentials_only():
+    """No write-capable token and no token that can decrypt a production stack's secrets in a pull request's jobs:
+    every job with credentials is in the `preview` environment with the read-only AWS role; production stacks are
+    previewed offline (no credentials), their real previews run from main (deploy-stack.yml)."""
+    doc = load("pull-request.yml")
+    assert doc["permissions"] == {"contents": "read"}  # each job asks for what it needs
+    jobs = list(_jobs_with_credentials(doc))
+    assert [name for name, _, _ in jobs] == ["preview"]
+    for _, job, aws in jobs:
+        assert job["environment"] == "preview"
+        assert [s["with"]["role-to-assume"] for s in aws] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"]
+        assert "AWS_DEPLOY_ROLE_ARN" not in str(job)
+        assert not [s for s in job["steps"] if s.get("with", {}).get("command") in ("up", "update", "destroy")]
+        assert not [s for s in job["steps"] if re.search(r"drctl deploy(?!.*--configure-only)", s.get("run", ""))]
+    offline = doc["jobs"]["offline-preview"]
+    assert "environment" not in offline and "env" not in offline
+    assert "secrets." not in str(offline) and "permissions" not in offline
+    assert ["drctl", "stacks", "--all", "--json", "--production", "true"] in drctl_commands(doc)
+    assert any(argv[:3] == ["drctl", "preview", "--stack"] for argv in drctl_commands(doc))
+    assert "--all-tiers" in offline["steps"][-1]["run"]
+
+
+def test_the_plan_splits_production_stacks_from_the_others():
+    def bases(flag: str) -> set[str]:
+        done = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--all", "--json", "--production", flag],
+                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        rows = json.loads(done.stdout)["include"]
+        assert all(r["production"] is (flag == "true") for r in rows)
+        return {r["base"] for r in rows}
+    assert bases("false") == {"staging"}  # dr:production: false
+    assert bases("true") == {"prod", "do", "ovh"}  # dr:production defaults to true
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_previews_never_print_outputs_and_previews_never_hold_write_credentials(name):
+    doc = load(name)
+    for job_name, job, aws in _jobs_with_credentials(doc):
+        previews = [s for s in job["steps"] if s.get("with", {}).get("command") == "preview"
+                    or "--preview" in s.get("run", "")]
+        for step in previews:
+            if "with" in step:
+                assert step["with"]["suppress-outputs"] is True, job_name
+            else:
+                assert "--suppress-outputs" in step["run"], job_name
+        if previews or job.get("environment") in READ_ONLY_ENVIRONMENTS:
+            assert job["environment"] in READ_ONLY_ENVIRONMENTS, job_name
+            assert [s["with"]["role-to-assume"] for s in aws] == ["${{ vars.AWS_PREVIEW_ROLE_ARN }}"], job_name
+        else:
+            assert job["environment"] == "${{ inputs.stack }}", job_name
+            assert [s["with"]["role-to-assume"] for s in aws] == ["${{ vars.AWS_DEPLOY_ROLE_ARN }}"], job_name
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_every_aws_session_outlives_its_job(name):
+    """configure-aws-credentials asks for 1 h by default; a job that outlives its session fails mid-update."""
+    for job_name, job, aws in _jobs_with_credentials(load(name)):
+        for step in aws:
+            seconds = step["with"]["role-duration-seconds"]
+            assert job["timeout-minutes"] * 60 < seconds, job_name
+
+
+def test_a_deploy_gets_a_four_hour_session_after_a_read_only_preview():
+    doc = load("deploy-stack.yml")
+    preview, up = doc["jobs"]["preview"], doc["jobs"]["up"]
+    assert up["needs"] == "preview"  # prod's approver reads the preview first
+    assert preview["environment"] == "preview-main"
+    assert ["drctl", "deploy", "--stack", "<inputs.stack>", "--preview", "--suppress-outputs"] in drctl_commands(doc)
+    aws = next(s for s in up["steps"] if s.get("uses", "").startswith("aws-actions/"))
+    assert aws["with"]["role-duration-seconds"] == 14400  # the deploy role's MaxSessionDuration must allow it
 
 
 def test_main_deploys_in_tier_order_per_stack_with_environments_and_a_concurrency_group():
@@ -117,13 +203,15 @@ def test_main_deploys_in_tier_order_per_stack_with_environments_and_a_concurrenc
     job = one["jobs"]["up"]
     assert job["environment"] == "${{ inputs.stack }}"  # prod's environment requires an approval
     assert job["concurrency"] == {"group": "deploy-${{ inputs.stack }}", "cancel-in-progress": False}
-    assert ["drctl", "deploy", "--stack", "<inputs.stack>"] in drctl_commands(one)
+    assert ["drctl", "deploy", "--stack", "<inputs.stack>", "--suppress-outputs"] in drctl_commands(one)
 
 
 @pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
 def test_aws_by_oidc_role_and_other_tokens_from_secrets(name):
     doc = load(name)
-    assert doc["permissions"]["id-token"] == "write"
+    for _, job, aws in _jobs_with_credentials(doc):
+        if aws:
+            assert job.get("permissions", doc["permissions"])["id-token"] == "write"
     aws = [s for _, _, s in steps(doc) if s.get("uses", "").startswith("aws-actions/configure-aws-credentials")]
     assert aws and all(s["uses"] == "aws-actions/configure-aws-credentials@v4" for s in aws)
     for s in aws:
@@ -159,3 +247,17 @@ def test_the_workflows_run_the_commands_the_readme_documents():
         for _, _, step in steps(doc):
             if step.get("run", "").startswith("make "):
                 assert f"`{step['run']}`" in readme or f"{step['run']} " in readme
+
+
+@pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
+def test_jobs_that_reach_doks_clusters_install_doctl_first(name):
+    """The DOKS kubeconfig's exec credential runs `doctl` at every connection (preview, up, refresh)."""
+    for job_name, job, _ in _jobs_with_credentials(load(name)):
+        uses = [s.get("uses", "") for s in job["steps"]]
+        doctl = [i for i, u in enumerate(uses) if u.startswith("digitalocean/action-doctl@")]
+        pulumi = [i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command")
+                  or "-m drctl deploy" in s.get("run", "") and "--configure-only" not in s.get("run", "")]
+        assert doctl and pulumi and doctl[0] < min(pulumi), job_name
+        step = job["steps"][doctl[0]]
+        assert step["with"]["token"] == "${{ secrets.DIGITALOCEAN_TOKEN }}"
+        assert step["if"] == "env.DIGITALOCEAN_TOKEN != ''"  # stacks without DOKS have no token

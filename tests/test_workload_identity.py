@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import configparser
+import datetime
 import json
 
 import parliament
@@ -119,3 +120,63 @@ def test_scaler_statements_pass_parliament_and_read_one_secret_only():
     assert _serious({"Version": "2012-10-17", "Statement": statements}) == []
     misspelt = {"Version": "2012-10-17", "Statement": [{**statements[0], "Action": ["secretsmanager:GetSecretValues"]}]}
     assert [f.issue for f in parliament.analyze_policy_string(json.dumps(misspelt)).findings] == ["UNKNOWN_ACTION"]
+
+
+# -- certificate expiry notices -------------------------------------------------------------------------------
+TOPIC = "arn:aws:sns:eu-west-1:123456789012:orders-notify-eu-west-1-topic-abc1234"
+KEY = "arn:aws:kms:eu-west-1:123456789012:key/0123abcd-0123-4567-89ab-0123456789ab"
+
+
+def test_the_notice_window_and_message_are_plain_functions():
+    from components.workload_identity import expiry_notice_message, expiry_notice_window
+
+    assert expiry_notice_window("2026-04-01T12:30:00Z", 21) == ("2026-03-11T12:30:00Z", "2026-04-01T12:30:00Z")
+    assert expiry_notice_window("2026-04-01T14:30:00+02:00", 1) == ("2026-03-31T12:30:00Z", "2026-04-01T12:30:00Z")
+    message = json.loads(expiry_notice_message(what="the workload certificate gra-1", identity="orders-prod-gra",
+                                               validity_end="2026-04-01T00:00:00Z", renewal_days=30))
+    assert message["expires"] == "2026-04-01T00:00:00Z" and "last 30 days" in message["action"]
+
+
+def test_every_certificate_and_the_ca_is_announced_daily_before_it_expires(recorder):
+    """Certificates renew only on a `pulumi up`: a stack not deployed for 69 days gets a notice a day on its notice
+    topic until it is (three weeks before the workloads lose AWS access), the CA 150 days before its end."""
+    rec = recorder(declare(notice_topic_arn=TOPIC, notice_key_arn=KEY))
+    schedules = {r.inputs["name"]: r for r in rec.of_type("aws:scheduler/schedule:Schedule")}
+    assert sorted(schedules) == ["orders-prod-gra-ca-expiry", "orders-prod-gra-orders-prod-gra-1-expiry",
+                                 "orders-prod-gra-orders-prod-gra-2-expiry"]
+    role = next(r for r in rec.of_type("aws:iam/role:Role") if r.name == "orders-gra-expiry-notices")
+    policy = next(r for r in rec.of_type("aws:iam/rolePolicy:RolePolicy") if r.name == "orders-gra-expiry-notices")
+    assert json.loads(role.inputs["assumeRolePolicy"]) == iam.scheduler_trust_policy(account_id="123456789012")
+    assert json.loads(policy.inputs["policy"]) == iam.notice_publisher_policy(topic_arn=TOPIC, key_arn=KEY)
+    leaf_end = rec.of_type("tls:index/locallySignedCert:LocallySignedCert")[0].outputs["validityEndTime"]
+    ca_end = rec.one("tls:index/selfSignedCert:SelfSignedCert").outputs["validityEndTime"]
+    assert leaf_end and ca_end
+    for name, schedule in schedules.items():
+        i = schedule.inputs
+        end, days = (ca_end, 150) if name.endswith("-ca-expiry") else (leaf_end, 21)
+        start = datetime.datetime.fromisoformat(i["startDate"].replace("Z", "+00:00"))
+        assert i["endDate"] == end.replace("+00:00", "Z")
+        assert datetime.datetime.fromisoformat(end.replace("Z", "+00:00")) - start == datetime.timedelta(days=days)
+        assert (i["scheduleExpression"], i["flexibleTimeWindow"]) == ("rate(1 day)", {"mode": "OFF"})
+        assert (i["target"]["arn"], i["target"]["roleArn"]) == (TOPIC, role.outputs["arn"])
+        assert json.loads(i["target"]["input"])["expires"] == end
+        assert {role.urn, policy.urn} <= set(schedule.depends_on)  # it may publish from its first firing
+        assert schedule.region == "eu-west-1" and len(i["name"]) <= 64
+
+
+def test_no_topic_no_notices_and_notices_must_start_inside_the_renewal_window(recorder):
+    rec = recorder(declare())
+    assert rec.of_type("aws:scheduler/schedule:Schedule") == [] and len(rec.of_type("aws:iam/role:Role")) == 1
+    with pytest.raises(ValueError, match="after the renewal window opens"):
+        WorkloadIdentity("x", WorkloadIdentityArgs(name="x", region="eu-west-1", subjects=["a"], table_arns=[],
+                                                   parameter_arns=[], notice_topic_arn=TOPIC, notice_key_arn=KEY,
+                                                   notice_days=30))
+
+
+def test_the_notice_documents_pass_parliament_and_name_one_topic_and_key():
+    trust = iam.scheduler_trust_policy(account_id="123456789012")
+    assert trust["Statement"][0]["Condition"] == {"StringEquals": {"aws:SourceAccount": "123456789012"}}
+    policy = iam.notice_publisher_policy(topic_arn=TOPIC, key_arn=KEY)
+    assert [(s["Action"], s["Resource"]) for s in policy["Statement"]] == [
+        (["sns:Publish"], [TOPIC]), (["kms:Decrypt", "kms:GenerateDataKey"], [KEY])]
+    assert _serious(trust) == [] and _serious(policy) == []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -31,8 +31,9 @@ def site_placements(cfg: StackConfig) -> list[SitePlacement]:
 
 
 def declare_sites(cfg: StackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
-    """Every region's site, or only region `only`'s (its region tier)."""
+                  only: Optional[str] = None, notices: Optional[Mapping[str, Any]] = None) -> dict[str, DeclaredSite]:
+    """Every region's site, or only region `only`'s (its region tier); `notices` (the notice topics) unused: ECS
+    tasks hold no certificate that could expire."""
     app = cfg.app.name
     regions = cfg.regions.all
     primary = regions[0]

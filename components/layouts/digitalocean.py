@@ -10,7 +10,8 @@ import pulumi_aws as aws
 import pulumi_digitalocean as digitalocean
 
 from components.layouts.common import DeclaredSite
-from components.plane import DataPlane, declare_data_plane, declare_dr_plane
+from components.notifications import NotificationTopic
+from components.plane import DataPlane, declare_data_plane, declare_dr_plane, declare_notice_topics
 from components.providers import regional_providers
 from components.sites.doks import DoksSite, DoksSiteArgs
 from components.sites.doks_config import DigitalOceanStackConfig
@@ -26,7 +27,8 @@ def site_placements(cfg: DigitalOceanStackConfig) -> list[SitePlacement]:
 
 
 def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
+                  only: Optional[str] = None,
+                  notices: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, DeclaredSite]:
     """Every DOKS site, or only the one served by AWS region `only` (its region tier)."""
     regions = cfg.regions.all
     # The token comes from `pulumi config set --secret digitalocean:token` or DIGITALOCEAN_TOKEN.
@@ -42,6 +44,8 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
                 parameter_name=data.parameter_name, cache_seconds=cfg.failover.client_cache_seconds,
                 table_arns=data.data_arns, parameter_arns=data.parameter_arns,
                 credentials_replica_regions=[r for r in regions if r != site.aws_region],
+                notice_topic_arn=notices[site.aws_region].topic.arn if notices else None,
+                notice_key_arn=notices[site.aws_region].key.arn if notices else None,
             ),
             opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": providers[site.aws_region]}),
         )
@@ -54,8 +58,9 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
 def build(cfg: DigitalOceanStackConfig, stack: str) -> dict:
     providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
     data = declare_data_plane(cfg, stack, providers)
-    declared = declare_sites(cfg, stack, providers, data)
-    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()})
+    topics = declare_notice_topics(cfg, providers, data.account_id)  # the sites' certificate expiry notices too
+    declared = declare_sites(cfg, stack, providers, data, notices=topics)
+    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()}, topics)
     outputs["sites"] = {r: d.site.name for r, d in declared.items()}
     outputs["loadBalancerIps"] = {r: d.outputs["loadBalancerIp"] for r, d in declared.items()}
     outputs["clusterIds"] = {r: d.outputs["clusterId"] for r, d in declared.items()}

@@ -9,7 +9,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.layouts.common import DeclaredSite
-from components.plane import DataPlane, declare_data_plane, declare_dr_plane
+from components.notifications import NotificationTopic
+from components.plane import DataPlane, declare_data_plane, declare_dr_plane, declare_notice_topics
 from components.providers import regional_providers
 from components.sites.ovh import OvhSite, OvhSiteArgs, site_component_name
 from components.sites.ovh_config import OvhStackConfig
@@ -29,8 +30,9 @@ def site_placements(cfg: OvhStackConfig) -> list[SitePlacement]:
             for i, s in enumerate(cfg.sites)]
 
 
-def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Provider,
-                       data: DataPlane) -> tuple[dict[str, pulumi.Output], dict[str, pulumi.Output]]:
+def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Provider, data: DataPlane,
+                       notice: Optional[NotificationTopic] = None) -> tuple[dict[str, pulumi.Output],
+                                                                              dict[str, pulumi.Output]]:
     """Short-lived AWS credentials for a site's servers (IAM Roles Anywhere in the site's AWS region, for the data
     table and the active-region parameter only): per server, (certificate + AWS config file, private key)."""
     app = cfg.app.name
@@ -38,7 +40,9 @@ def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Prov
         f"{app}-{site.name}-identity",
         WorkloadIdentityArgs(name=f"{app}-{stack}-{site.name}", region=site.aws_region,
                              subjects=[server.name for server in site.servers],
-                             table_arns=data.data_arns, parameter_arns=data.parameter_arns),
+                             table_arns=data.data_arns, parameter_arns=data.parameter_arns,
+                             notice_topic_arn=notice.topic.arn if notice else None,
+                             notice_key_arn=notice.key.arn if notice else None),
         opts=pulumi.ResourceOptions(providers={"aws": provider}),
     )
     certificates, keys = {}, {}
@@ -58,13 +62,15 @@ def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Prov
 
 
 def declare_sites(cfg: OvhStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None) -> dict[str, DeclaredSite]:
+                  only: Optional[str] = None,
+                  notices: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, DeclaredSite]:
     """Every OVHcloud site, or only the one served by AWS region `only` (its region tier)."""
     declared: dict[str, DeclaredSite] = {}
     for site in cfg.sites:
         if only is not None and site.aws_region != only:
             continue
-        certificates, keys = server_credentials(cfg, stack, site, providers[site.aws_region], data)
+        certificates, keys = server_credentials(cfg, stack, site, providers[site.aws_region], data,
+                                                (notices or {}).get(site.aws_region))
         # pulumi-ovh's default provider (OVH_ENDPOINT, OVH_APPLICATION_KEY, ... or `ovh:` config) serves the
         # server lookups; sites given by address make no OVHcloud call at all.
         ovh_site = OvhSite(site_component_name(cfg.app.name, site.name), OvhSiteArgs.from_config(cfg.ovh, site.name))
@@ -78,8 +84,9 @@ def declare_sites(cfg: OvhStackConfig, stack: str, providers: Mapping[str, aws.P
 def build(cfg: OvhStackConfig, stack: str) -> dict:
     providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
     data = declare_data_plane(cfg, stack, providers)
-    declared = declare_sites(cfg, stack, providers, data)
-    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()})
+    topics = declare_notice_topics(cfg, providers, data.account_id)  # the sites' certificate expiry notices too
+    declared = declare_sites(cfg, stack, providers, data, notices=topics)
+    outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()}, topics)
     outputs["sites"] = {r: d.site.name for r, d in declared.items()}
     outputs["haproxyIps"] = {r: d.outputs["haproxyIp"] for r, d in declared.items()}
     outputs["statsSalts"] = {r: d.outputs["statsSalt"] for r, d in declared.items()}

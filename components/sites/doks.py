@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
 import pulumi
 import pulumi_aws as aws
+import pulumi_command as command
 import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as k8s
 
@@ -24,9 +26,9 @@ from components.sites.doks_config import DigitalOceanConfig, DoSiteConfig
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 from failover.scaling import KubernetesTarget, arn_in_region, scale_target_json
 
-# The kubeconfig a deploy uses carries a token fetched fresh on every run (see `kubeconfig_for_deploy`);
-# it only has to outlive one `pulumi up`, so it expires soon instead of lingering for DigitalOcean's 7 days.
-DEPLOY_TOKEN_SECONDS = 4 * 3600
+# How the Deployment's replica count follows config (components/sites/replicas.py): the command the site's
+# `command.local.Command` runs, from the project directory, with the project's virtualenv (Pulumi.yaml's).
+REPLICAS_COMMAND = "venv/bin/python -m components.sites.replicas"
 
 
 def _field(value: Any, name: str) -> Any:
@@ -43,12 +45,34 @@ def workload_subject(app: str, stack: str, slug: str) -> str:
     return f"{app}.{stack}.{slug}"
 
 
-def resolved_version(latest: Optional[str], prefix: str) -> str:
-    """The newest DOKS version of the configured minor; a clear error when DigitalOcean has none."""
-    if not latest:
-        raise ValueError(f"DigitalOcean offers no Kubernetes version {prefix}x "
-                         "(see `doctl kubernetes options versions`)")
-    return latest
+def version_notice(pinned: str, offered: list[str]) -> Optional[str]:
+    """What to tell the operator about the pinned DOKS version against the ones DigitalOcean offers for its
+    minor, or None. Never an error: a running cluster keeps a version DigitalOcean no longer offers."""
+    if not offered:
+        minor = ".".join(pinned.split(".")[:2])
+        return (f"dr:cluster.version: DigitalOcean offers no {minor} version any more; a new "
+                f"cluster at {pinned} would be refused (see `doctl kubernetes options versions`)")
+    newest = max(offered, key=_version_key)
+    if pinned not in offered:
+        return (f"dr:cluster.version: DigitalOcean does not offer {pinned} (it offers {', '.join(sorted(offered))}); "
+                "a new cluster would be refused, running clusters keep it")
+    if _version_key(newest) > _version_key(pinned):
+        return (f"dr:cluster.version: {newest} is available; the clusters stay at {pinned} until "
+                "dr:cluster.version says otherwise (a surge upgrade)")
+    return None
+
+
+def _version_key(slug: str) -> tuple[int, ...]:
+    return tuple(int(n) for n in re.findall(r"\d+", slug))
+
+
+def _log_notice(notice: Optional[str]) -> None:
+    if notice:
+        pulumi.log.warn(notice)
+
+
+def _decoded(secret_data: Mapping[str, str], key: str) -> str:
+    return json.loads(scaler_credentials_json(secret_data))["token" if key == "token" else "caCertificate"]
 
 
 def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
@@ -121,6 +145,9 @@ class DoksSiteArgs:
     """The active-region parameter in every region."""
     credentials_replica_regions: list[str] = field(default_factory=list)
     """Other AWS regions (those of the orchestrators) that get a copy of the scaler credentials."""
+    notice_topic_arn: Optional[pulumi.Input[str]] = None
+    """The site region's notice topic: the workload certificate's expiry notices go there."""
+    notice_key_arn: Optional[pulumi.Input[str]] = None
 
 
 class DoksSite(pulumi.ComponentResource):
@@ -145,16 +172,20 @@ class DoksSite(pulumi.ComponentResource):
         app = cfg.app.name
         child = pulumi.ResourceOptions(parent=self)
 
+        # Exactly the configured version: a patch release DigitalOcean publishes changes nothing until
+        # dr:cluster.version does. The versions it offers only inform the operator.
         versions = digitalocean.get_kubernetes_versions_output(
             version_prefix=cfg.cluster.version_prefix, opts=pulumi.InvokeOutputOptions(parent=self))
+        versions.valid_versions.apply(lambda offered: _log_notice(version_notice(cfg.cluster.version,
+                                                                                 list(offered or []))))
         tags = [f"dr-app:{app}", f"dr-stack:{args.stack}"]
         cluster = digitalocean.KubernetesCluster(
             f"{name}-cluster",
             name=cluster_name(app, args.stack, site.region),
             region=site.region,
-            version=versions.latest_version.apply(lambda v: resolved_version(v, cfg.cluster.version_prefix)),
+            version=cfg.cluster.version,
             ha=cfg.cluster.ha_control_plane,
-            auto_upgrade=False,  # upgrades go through `pulumi up` (the version follows dr:cluster.version)
+            auto_upgrade=False,  # upgrades go through `pulumi up`, only when dr:cluster.version changes
             surge_upgrade=True,
             node_pool=digitalocean.KubernetesClusterNodePoolArgs(
                 name=f"{app}-{site.region}-pool", size=cfg.cluster.node_size, auto_scale=True,
@@ -166,9 +197,9 @@ class DoksSite(pulumi.ComponentResource):
         )
         self.kubernetes_provider = k8s.Provider(
             f"{name}-k8s",
-            kubeconfig=self._kubeconfig_for_deploy(cluster),
-            # Only a new cluster replaces the provider (and so everything in the cluster); a fresh token,
-            # or a change to the cluster resource that is unknown during preview, is an update.
+            kubeconfig=self._kubeconfig(cluster),
+            # Only a new cluster replaces the provider (and so everything in the cluster); a change to the
+            # cluster resource that is unknown during preview is an update.
             cluster_identifier=cluster.id,
             opts=child,
         )
@@ -188,6 +219,7 @@ class DoksSite(pulumi.ComponentResource):
                 name=cluster_name(app, args.stack, site.region), region=site.aws_region,
                 subjects=[workload_subject(app, args.stack, site.region)],
                 table_arns=args.table_arns, parameter_arns=args.parameter_arns,
+                notice_topic_arn=args.notice_topic_arn, notice_key_arn=args.notice_key_arn,
             ),
             opts=child,
         )
@@ -226,7 +258,9 @@ class DoksSite(pulumi.ComponentResource):
                 workload, load_balancer_from_config(cfg, site, stack=args.stack, certificate_name=certificate_name))),
             opts=in_namespace)
 
-        self.credentials_secret_arn = self._scaler_credentials(name, args, workload, deployment, in_namespace)
+        self.credentials_secret_arn, scaler_token = self._scaler_credentials(name, args, workload, deployment,
+                                                                            in_namespace)
+        self._replicas_follow_config(name, args, workload, cluster.endpoint, scaler_token, deployment)
         self.cluster_id = cluster.id
         self.cluster_endpoint = cluster.endpoint
         self.load_balancer_ip = service.status.apply(lambda status: status.load_balancer.ingress[0].ip)
@@ -251,25 +285,49 @@ class DoksSite(pulumi.ComponentResource):
             "credentialsSecretArn": self.credentials_secret_arn,
         })
 
-    def _kubeconfig_for_deploy(self, cluster: digitalocean.KubernetesCluster) -> pulumi.Output[str]:
-        """A kubeconfig from the cluster's endpoint and CA with a token fetched on *this* run.
+    def _kubeconfig(self, cluster: digitalocean.KubernetesCluster) -> pulumi.Output[str]:
+        """A kubeconfig that is the same on every run: the cluster's endpoint and CA, and an exec credential that
+        asks `doctl` for a short-lived token whenever the provider connects (preview, up, refresh, destroy; a
+        stored kubeconfig would hold a token that expires). It holds no credential, so it is not secret: a
+        preview shows it, and shows no change."""
+        return pulumi.Output.unsecret(pulumi.Output.all(cluster.name, cluster.id, cluster.endpoint,
+                                                        cluster.kube_configs).apply(
+            lambda a: km.kubeconfig(cluster=a[0], server=a[2],
+                                    certificate_authority_data=_field(a[3][0], "cluster_ca_certificate"),
+                                    exec_credential=km.doctl_exec_credential(a[1]))))
 
-        The kubeconfig stored on the cluster resource carries a token DigitalOcean expires after 7 days,
-        so a `pulumi up` weeks later could no longer reach the cluster. Looking the cluster up on every
-        run (an invoke, ordered after the cluster exists) returns fresh credentials each time.
-        """
-        fresh = digitalocean.get_kubernetes_cluster_output(
-            name=cluster.name, kubeconfig_expire_seconds=DEPLOY_TOKEN_SECONDS,
-            opts=pulumi.InvokeOutputOptions(parent=self, depends_on=[cluster]))
-        return pulumi.Output.secret(pulumi.Output.all(cluster.name, fresh.endpoint, fresh.kube_configs).apply(
-            lambda a: km.kubeconfig(cluster=a[0], server=a[1],
-                                    certificate_authority_data=_field(a[2][0], "cluster_ca_certificate"),
-                                    token=_field(a[2][0], "token"))))
+    def _replicas_follow_config(self, name: str, args: DoksSiteArgs, workload: km.Workload,
+                                server: pulumi.Output[str], scaler_token: k8s.core.v1.Secret,
+                                deployment: k8s.apps.v1.Deployment) -> None:
+        """Scale the Deployment to its role's configured count when the site is created and whenever a count
+        changes in config, and never otherwise (components/sites/replicas.py)."""
+        app = args.config.app
+        data = scaler_token.data
+        command.local.Command(
+            f"{name}-replicas",
+            create=REPLICAS_COMMAND,
+            environment={
+                "DR_REPLICAS_SERVER": server,
+                "DR_REPLICAS_NAMESPACE": workload.namespace,
+                "DR_REPLICAS_DEPLOYMENT": workload.app,
+                "DR_REPLICAS_ACTIVE": str(app.replicas),
+                "DR_REPLICAS_STANDBY": str(app.standby_replicas),
+                "DR_REPLICAS_REGION": args.site.aws_region,
+                "DR_REPLICAS_PRIMARY": args.config.sites[0].aws_region,
+                "DR_REPLICAS_PARAMETER": args.parameter_name,
+                "DR_REPLICAS_TOKEN": pulumi.Output.secret(data.apply(lambda d: _decoded(d, "token"))),
+                "DR_REPLICAS_CA": pulumi.Output.secret(data.apply(lambda d: _decoded(d, "ca.crt"))),
+            },
+            # Only these re-run it: a failover's scale-up survives every deploy that leaves them alone.
+            triggers=[app.replicas, app.standby_replicas],
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[deployment, scaler_token]),
+        )
 
     def _scaler_credentials(self, name: str, args: DoksSiteArgs, workload: km.Workload,
-                            deployment: k8s.apps.v1.Deployment, opts: pulumi.ResourceOptions) -> pulumi.Output[str]:
+                            deployment: k8s.apps.v1.Deployment,
+                            opts: pulumi.ResourceOptions) -> tuple[pulumi.Output[str], k8s.core.v1.Secret]:
         """The ServiceAccount allowed only to scale the Deployment, its token in Secrets Manager (site's
-        AWS region, replicated to the orchestrators' regions); returns the secret's ARN."""
+        AWS region, replicated to the orchestrators' regions); returns the secret's ARN and the token Secret."""
         app, slug, ns = workload.app, workload.site, workload.namespace
         account = k8s.core.v1.ServiceAccount(
             f"{name}-scaler", **km.resource_kwargs(km.scaler_service_account_manifest(app, slug, ns)), opts=opts)
@@ -299,4 +357,4 @@ class DoksSite(pulumi.ComponentResource):
             secret_string=pulumi.Output.secret(token.data.apply(scaler_credentials_json)),
             opts=in_aws,
         )
-        return secret.arn
+        return secret.arn, token

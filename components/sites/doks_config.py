@@ -47,7 +47,8 @@ CREDENTIAL_ENV_NAMES = frozenset({
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _SIZE_SLUG = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_.]+)+$")
-_VERSION = re.compile(r"^1\.(\d{2})$")
+_VERSION = re.compile(r"^1\.(\d{2})\.\d{1,3}-do\.\d{1,3}$")
+_MINOR = re.compile(r"^1\.(\d{2})(\.\d{1,3})?$")
 _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
 
 # Kubernetes resource quantities (apimachinery's resource.Quantity): a decimal number and a suffix.
@@ -94,7 +95,8 @@ class DoSiteConfig(_Model):
 
 
 class ClusterConfig(_Model):
-    version: str = Field("1.33", description="Kubernetes minor (\"1.33\"); the newest DOKS patch of it is used.")
+    version: str = Field(description="Exact DOKS version (\"1.33.1-do.0\"); the clusters upgrade only when it "
+                                     "changes.")
     node_size: str = Field("s-2vcpu-4gb", description="Droplet size slug of the node pool.")
     min_nodes: int = Field(2, ge=1, le=512)
     max_nodes: int = Field(5, ge=1, le=512)
@@ -103,10 +105,13 @@ class ClusterConfig(_Model):
     @field_validator("version", mode="before")
     @classmethod
     def _version(cls, v: Any) -> Any:
-        if isinstance(v, float):
-            raise ValueError(f"write the version in quotes (like \"1.33\"): YAML reads {v} as a number")
+        pin = "pin an exact DOKS version like \"1.33.1-do.0\" (`doctl kubernetes options versions`)"
+        if isinstance(v, float) or (isinstance(v, str) and _MINOR.match(v)):
+            # A minor (or a bare patch) would follow DigitalOcean's newest release: an unrelated `pulumi up`
+            # could then upgrade the clusters and recycle every node.
+            raise ValueError(f"{v} is not an exact version; {pin}: the clusters then upgrade only when it changes")
         if not isinstance(v, str) or not _VERSION.match(v):
-            raise ValueError(f"{v!r} is not a Kubernetes minor version like \"1.33\"")
+            raise ValueError(f"{v!r} is not a DOKS version; {pin}")
         if int(_VERSION.match(v).group(1)) < MIN_KUBERNETES_MINOR:
             raise ValueError(f"{v} is older than 1.{MIN_KUBERNETES_MINOR}, the oldest this layout supports")
         return v
@@ -119,14 +124,19 @@ class ClusterConfig(_Model):
         return v
 
     @property
+    def minor(self) -> str:
+        """`1.33` of `1.33.1-do.0`."""
+        return ".".join(self.version.split(".")[:2])
+
+    @property
     def version_prefix(self) -> str:
-        """What `get_kubernetes_versions` matches: "1.33." so that 1.3 never matches 1.30."""
-        return self.version + "."
+        """What `get_kubernetes_versions` matches: "1.33." (the pinned version's minor; 1.3 never matches 1.30)."""
+        return self.minor + "."
 
     @property
     def validation_version(self) -> str:
         """The Kubernetes version whose schemas the manifests are validated against."""
-        return self.version + ".0"
+        return self.minor + ".0"
 
 
 class ResourceAmounts(_Model):
@@ -252,7 +262,7 @@ class DigitalOceanConfig(_Model):
 
     sites: list[DoSiteConfig] = Field(min_length=2, max_length=6)
     app: KubernetesAppConfig
-    cluster: ClusterConfig = ClusterConfig()
+    cluster: ClusterConfig
     probes: ProbesConfig = ProbesConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     tls: Optional[TlsConfig] = None
@@ -329,7 +339,7 @@ class DigitalOceanStackConfig(CommonConfig):
 
     app: KubernetesAppConfig
     sites: list[DoSiteConfig] = Field(min_length=2, max_length=6)
-    cluster: ClusterConfig = ClusterConfig()
+    cluster: ClusterConfig
     probes: ProbesConfig = ProbesConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
     tls: Optional[TlsConfig] = None

@@ -243,6 +243,16 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
     return "\n".join(lines)
 
 
+REDACTED_HASH = "[secret sha512-crypt hash]"
+_USERLIST_PASSWORD = re.compile(r"^(\s+user\s+\S+\s+password\s+)\S+", re.M)
+
+
+def redact_password_hashes(config: str) -> str:
+    """The config with every userlist password replaced by `REDACTED_HASH`: what a preview may show. The hash is
+    a Pulumi secret (an offline guess of the password against it costs only 5000 sha512 rounds per try)."""
+    return _USERLIST_PASSWORD.sub(lambda m: m.group(1) + REDACTED_HASH, config)
+
+
 def render_site_config(cfg: OvhSitesConfig, name: str, salt: str) -> str:
     """Site `name`'s haproxy.cfg with its stats password (from `cfg.site_secrets`) hashed with `salt`."""
     password = cfg.secrets_of(name).stats_password.get_secret_value()

@@ -346,15 +346,34 @@ def aws_config_map_manifest(app: str, site: str, namespace: str, config_text: An
     }
 
 
-def kubeconfig(*, cluster: str, server: str, certificate_authority_data: str, token: str) -> str:
-    """A kubeconfig (JSON, which is YAML) for one cluster with a bearer token."""
+EXEC_CREDENTIAL_API = "client.authentication.k8s.io/v1beta1"
+
+
+def doctl_exec_credential(cluster_id: str) -> dict:
+    """The kubeconfig `exec` entry that asks `doctl` for a short-lived token at every use (what `doctl kubernetes
+    cluster kubeconfig save` writes), never prompting: doctl authenticates with DIGITALOCEAN_ACCESS_TOKEN or its
+    current auth context."""
+    return {
+        "apiVersion": EXEC_CREDENTIAL_API,
+        "command": "doctl",
+        "args": ["kubernetes", "cluster", "kubeconfig", "exec-credential", "--version=v1beta1", cluster_id],
+        "interactiveMode": "Never",
+        "provideClusterInfo": False,
+    }
+
+
+def kubeconfig(*, cluster: str, server: str, certificate_authority_data: str, token: Optional[str] = None,
+               exec_credential: Optional[dict] = None) -> str:
+    """A kubeconfig (JSON, which is YAML) for one cluster, with a bearer token or an exec credential plugin."""
+    if (token is None) == (exec_credential is None):
+        raise ValueError("give a token or an exec credential, not both")
     user = f"{cluster}-deployer"
     return json.dumps({
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": cluster, "cluster": {"server": server,
                                                     "certificate-authority-data": certificate_authority_data}}],
-        "users": [{"name": user, "user": {"token": token}}],
+        "users": [{"name": user, "user": {"token": token} if token is not None else {"exec": exec_credential}}],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
         "current-context": cluster,
     }, sort_keys=True)

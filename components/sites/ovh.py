@@ -24,6 +24,7 @@ from components.sites.haproxy_config import (
     haproxy_site_inputs,
     deploy_script,
     hash_stats_password,
+    redact_password_hashes,
     render_haproxy_config,
 )
 from components.sites.ovh_config import OvhSiteConfig, OvhSitesConfig, backup_sites, datacenter_region
@@ -82,12 +83,15 @@ def server_lookup_problem(where: str, ovh_region: str, datacenter: str, state: s
 
 
 class OvhSite(pulumi.ComponentResource):
-    """One OVHcloud site. Outputs: `site` (for the DR plane), `public_ip`, `config` (the rendered haproxy.cfg,
-    not secret: it holds only the password's hash), `stats_salt`, `install_stdout`."""
+    """One OVHcloud site. Outputs: `site` (for the DR plane), `public_ip`, `stats_password_hash` and `config`
+    (the rendered haproxy.cfg, which holds that hash), both Pulumi secrets, `reviewable_config` (the same text
+    with the hash redacted: what previews show), `stats_salt`, `install_stdout`."""
 
     site: Site
     public_ip: pulumi.Output[str]
+    stats_password_hash: pulumi.Output[str]
     config: pulumi.Output[str]
+    reviewable_config: pulumi.Output[str]
     stats_salt: pulumi.Output[str]
     install_stdout: pulumi.Output[str]
 
@@ -108,14 +112,15 @@ class OvhSite(pulumi.ComponentResource):
             opts=child,
         )
         self.stats_salt = salt.result
-        password_hash = pulumi.Output.all(args.stats_password, salt.result).apply(lambda v: hash_stats_password(*v))
+        # The hash is a secret (in state, in previews, in PR comments): sha512-crypt at 5000 rounds is cheap
+        # enough to test password guesses against offline. Wrapped explicitly, not left to propagation.
+        self.stats_password_hash = pulumi.Output.secret(
+            pulumi.Output.all(args.stats_password, salt.result).apply(lambda v: hash_stats_password(*v)))
         inputs = haproxy_site_inputs(cfg, args.backups)
-        rendered = pulumi.Output.all(password_hash, *checks).apply(
-            lambda v: render_haproxy_config(inputs, v[0], args.runtime)
-        )
-        # Derived from the secret password, so Pulumi would keep it secret; it holds only the hash, and
-        # reviewers should see its diff in previews.
-        self.config = pulumi.Output.unsecret(rendered)
+        self.config = pulumi.Output.secret(pulumi.Output.all(self.stats_password_hash, *checks).apply(
+            lambda v: render_haproxy_config(inputs, v[0], args.runtime)))
+        # Everything but the hash, not secret: reviewers see the config's diff in previews.
+        self.reviewable_config = pulumi.Output.unsecret(self.config.apply(redact_password_hashes))
 
         connection = command.remote.ConnectionArgs(
             host=self.public_ip,
@@ -142,7 +147,9 @@ class OvhSite(pulumi.ComponentResource):
             create=deploy_script(site=cfg.name, tls=pem is not None, sudo=cfg.haproxy.ssh_user != "root",
                                  cert_dir=args.runtime.cert_dir),
             stdin=pem,
-            triggers=[self.config],
+            # A change re-runs the install: the redacted text shows what changed, the secret one also catches a
+            # new password (whose hash the redacted text leaves out).
+            triggers=[self.reviewable_config, self.config],
             opts=pulumi.ResourceOptions(parent=self, depends_on=[copy]),
         )
         self.install_stdout = install.stdout
@@ -154,7 +161,8 @@ class OvhSite(pulumi.ComponentResource):
             scale_target=scale_target_json(NoScaling()),
             outputs={"publicIp": self.public_ip, "statsSalt": self.stats_salt},
         )
-        self.register_outputs({"publicIp": self.public_ip, "statsSalt": self.stats_salt, "config": self.config})
+        self.register_outputs({"publicIp": self.public_ip, "statsSalt": self.stats_salt, "config": self.config,
+                               "statsPasswordHash": self.stats_password_hash})
 
     def _lookups(self, cfg: OvhSiteConfig) -> tuple[pulumi.Output[str], list[pulumi.Output]]:
         """The HAProxy's public IP (from config, or from OVHcloud) and the checks of every looked-up server."""
