@@ -8,15 +8,32 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
+from components.control import ControlPlacement, control_placement
 from components.global_table import GlobalTable, GlobalTableArgs
+from failover import projection
 
 
 def active_region_parameter_name(app: str, stack: str) -> str:
     return f"/{app}/{stack}/active_region"
 
 
-def control_table_name(app: str, stack: str) -> str:
-    return f"{app}-{stack}-dr-control"
+def control_table_name(app: str, stack: str, authority: bool = False) -> str:
+    """`<app>-<stack>-dr-control`; `-dr-authority` for a stack whose data is eventually consistent and whose control
+    table became strongly consistent (a table's consistency cannot change in place, so the strong one is new, and
+    the eventually consistent one it replaces is left for the operator to remove; README: upgrading)."""
+    return f"{app}-{stack}-dr-{'authority' if authority else 'control'}"
+
+
+def control_table_name_for(cfg, stack: str) -> str:
+    """The control table name of a validated stack config."""
+    placement = control_placement(cfg.regions.all)
+    return control_table_name(cfg.app.name, stack,
+                              authority=placement.strong and cfg.table.consistency != "strong")
+
+
+def control_table_consistency(regions: list[str]) -> str:
+    """How a stack with `regions` declares its control table: `strong` wherever DynamoDB can make it so."""
+    return control_placement(regions).consistency
 
 
 @dataclass(frozen=True)
@@ -25,8 +42,10 @@ class ActiveRegionArgs:
     stack: str
     regions: list[str]
     """Primary first; the primary is the initial active region."""
-    strong_consistency: bool
-    """Use MRSC for the control table too, so the epoch fence holds across regions."""
+    placement: ControlPlacement
+    """Where the control table's replicas (and witness) are, and whether it is strongly consistent."""
+    table_name: str
+    """The control table's physical name (`control_table_name_for`)."""
     protect: bool = True
     tags: dict[str, str] | None = None
     """Tags on the control table; the layout records the objectives there for the policy pack."""
@@ -37,10 +56,11 @@ class ActiveRegionArgs:
 
 
 class ActiveRegion(pulumi.ComponentResource):
-    """Control table (partition key `pk`) replicated everywhere, and `/<app>/<stack>/active_region` in each region.
+    """The control table (partition key `pk`), strongly consistent across its replica regions (and witness) where
+    DynamoDB allows it, and `/<app>/<stack>/active_region` in each region.
 
-    The parameter's value is `ignore_changes`: after a failover the orchestrator owns it, and the
-    next `pulumi up` must not move writes back.
+    The parameter's value is `ignore_changes`: after a failover the orchestrator owns it, and the next `pulumi up`
+    must not move writes back. It starts as `{"region": <primary>, "epoch": 0}`.
     """
 
     parameter_name: str
@@ -56,21 +76,23 @@ class ActiveRegion(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("dr:control:ActiveRegion", name, None, opts)
-        primary, *others = args.regions
+        primary = args.regions[0]
+        home, *others = args.placement.replicas
         self.control_table = None if not args.control_table else GlobalTable(
             f"{name}-control",
             GlobalTableArgs(
-                name=control_table_name(args.app, args.stack),
-                primary_region=primary,
+                name=args.table_name,
+                primary_region=home,
                 replica_regions=others,
                 hash_key="pk",
                 attributes={"pk": "S"},
-                strong_consistency=args.strong_consistency,
+                strong_consistency=args.placement.strong,
+                witness_region=args.placement.witness,
                 stream_view_type="NEW_AND_OLD_IMAGES",
                 protect=args.protect,
                 tags=dict(args.tags or {}),
             ),
-            provider=providers[primary],
+            provider=providers[home],
             opts=pulumi.ResourceOptions(parent=self),
         )
         self.parameter_name = active_region_parameter_name(args.app, args.stack)
@@ -79,7 +101,7 @@ class ActiveRegion(pulumi.ComponentResource):
                 f"{name}-param-{region}",
                 name=self.parameter_name,
                 type="String",
-                insecure_value=primary,  # not a secret: shown in previews and diffs
+                insecure_value=projection.initial_value(primary),  # not a secret: shown in previews and diffs
                 description="Region that takes writes; written by the failover orchestrator, not by deploys.",
                 opts=pulumi.ResourceOptions(parent=self, provider=providers[region], ignore_changes=["insecureValue"]),
             )

@@ -20,6 +20,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic.alias_generators import to_camel
 
 from components.addressing import default_vpc_cidr, first_overlap, vpc_cidr_problem
+from components.control import control_placement, cross_set_reason
 from components.naming import dns_name_problem, record_names
 from components.powertools import layer_region_problem
 from components.tiers import check_organization, check_stack_name
@@ -279,7 +280,9 @@ class FailoverConfig(_Model):
     alarm_evaluation_periods: int = Field(1, ge=1, le=5)
     client_cache_seconds: int = Field(5, ge=0, le=300)
     reserved_concurrency: Optional[int] = Field(
-        None, ge=1, le=50, description="Orchestrator reserved concurrency; unset (the default) reserves none."
+        None, ge=3, le=50, description="Orchestrator reserved concurrency; unset (the default) reserves none. At "
+        "least 3: a monitor invocation runs longer than its one-minute schedule, an alarm or an operator may come "
+        "on top, and a throttled invocation is a lost round (or a lost alarm)."
     )
 
 
@@ -424,6 +427,8 @@ def _cross_checks(cfg: StackConfig) -> None:
         )
     if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
         raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+    if cfg.failover.mode == "automatic" and not control_placement(regions).strong:
+        raise ConfigError(f"{key}failover.mode", cross_set_reason(regions))
     _tier_checks(cfg)
 
 

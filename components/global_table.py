@@ -22,7 +22,9 @@ class GlobalTableArgs:
     """Key attribute name -> DynamoDB type (S, N or B)."""
     range_key: Optional[str] = None
     strong_consistency: bool = False
-    """MRSC: RPO 0, exactly three regions from one MRSC set, fixed at creation."""
+    """MRSC: RPO 0, three regions from one MRSC set (or two and a witness), fixed at creation."""
+    witness_region: Optional[str] = None
+    """MRSC with two replicas: the region of the witness (it holds no readable replica)."""
     billing_mode: str = "PAY_PER_REQUEST"
     read_capacity: Optional[int] = None
     write_capacity: Optional[int] = None
@@ -70,6 +72,8 @@ class GlobalTable(pulumi.ComponentResource):
                 )
                 for region in args.replica_regions
             ],
+            global_table_witness=(aws.dynamodb.TableGlobalTableWitnessArgs(region_name=args.witness_region)
+                                  if args.witness_region else None),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
         )
         self.name = self.table.name

@@ -98,8 +98,9 @@ def merge_statements(statements: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:
-    """What the application's tasks may do: item access on the data table, read the active region."""
+def task_policy(*, table_arns: list[str], parameter_arns: list[str], control_table_arns: list[str] = ()) -> dict:
+    """What the application's tasks may do: item access on the data table, read the active region (the
+    projection), and read the control item (`failover.client` confirms its write permission there)."""
     table_and_indexes = [*table_arns, *(f"{a}/index/*" for a in table_arns)]
     return {
         "Version": "2012-10-17",
@@ -121,6 +122,8 @@ def task_policy(*, table_arns: list[str], parameter_arns: list[str]) -> dict:
                 table_and_indexes,
             ),
             _stmt("ActiveRegion", ["ssm:GetParameter"], parameter_arns),
+            *([_stmt("ConfirmActiveRegion", ["dynamodb:GetItem"], list(control_table_arns))]
+              if control_table_arns else []),
         ],
     }
 

@@ -63,6 +63,8 @@ def orchestrator_function_name(app: str, stack: str) -> str:
 # takes over (it claims the observer record) before the previous one stops: no gap between rounds even
 # when EventBridge fires a few seconds late.
 MONITOR_SCHEDULE = "rate(1 minute)"
+ASYNC_MAX_EVENT_AGE_SECONDS = 60
+"""The shortest age Lambda accepts: an event older than a minute is dropped, not acted on."""
 MONITOR_WINDOW_SECONDS = 75
 FUNCTION_TIMEOUT_SECONDS = 100
 
@@ -87,6 +89,9 @@ def orchestrator_environment(
     probe_interval_seconds: float,
     probe_timeout_seconds: float,
     replication: str = "global",
+    control_regions: Optional[list[str]] = None,
+    observer_regions: Optional[list[str]] = None,
+    lease_seconds: float = 5,
 ) -> dict[str, pulumi.Input[str]]:
     """The DR_* variables `failover.settings` reads (documented in the README), one input per variable:
     values known at preview stay known even while ARNs are not (the policy pack reads them on a first deploy).
@@ -110,6 +115,9 @@ def orchestrator_environment(
         names.PROBE_INTERVAL_SECONDS: f"{probe_interval_seconds:g}",
         names.PROBE_TIMEOUT_SECONDS: f"{probe_timeout_seconds:g}",
         names.MONITOR_WINDOW_SECONDS: str(MONITOR_WINDOW_SECONDS),
+        names.CONTROL_REGIONS: ",".join(control_regions or regions),
+        names.OBSERVER_REGIONS: ",".join(observer_regions or regions),
+        names.LEASE_SECONDS: f"{lease_seconds:g}",
         "POWERTOOLS_SERVICE_NAME": f"{app}-dr-orchestrator",
     }
     if rpo_seconds is not None:
@@ -135,6 +143,8 @@ class OrchestratorArgs:
     """Reserved concurrency; None reserves none (accounts with a low concurrency quota refuse any)."""
     powertools_version: Optional[str] = None
     """The aws-lambda-powertools version whose layer the function uses; None: the pinned one."""
+    observer_only: bool = False
+    """The control table's witness region: it probes and votes, never transitions (no alarm trigger)."""
 
 
 ORCHESTRATOR_TYPE = "dr:automation:Orchestrator"
@@ -208,16 +218,25 @@ class Orchestrator(pulumi.ComponentResource):
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
         )
-        # Health alarms (us-east-1) -> SNS -> this function, in its own region.
-        aws.lambda_.Permission(
-            f"{name}-from-alarms",
-            action="lambda:InvokeFunction",
-            function=self.function.name,
-            principal="sns.amazonaws.com",
-            source_arn=args.alarm_topic_arn,
+        # Asynchronous invocations (alarms through SNS, the schedule) are never retried and never acted on late:
+        # Lambda would otherwise retry a failed event for up to 6 hours, and a stale alarm says nothing about now.
+        aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-async",
+            function_name=self.function.name,
+            maximum_event_age_in_seconds=ASYNC_MAX_EVENT_AGE_SECONDS,
+            maximum_retry_attempts=0,
             opts=child,
         )
-        if alarm_provider is not None:
+        if not args.observer_only:  # Health alarms (us-east-1) -> SNS -> this function, in its own region.
+            aws.lambda_.Permission(
+                f"{name}-from-alarms",
+                action="lambda:InvokeFunction",
+                function=self.function.name,
+                principal="sns.amazonaws.com",
+                source_arn=args.alarm_topic_arn,
+                opts=child,
+            )
+        if alarm_provider is not None and not args.observer_only:
             _subscribe_to_alarms(self, name, function_arn=self.function.arn, alarm_topic_arn=args.alarm_topic_arn,
                                  alarm_provider=alarm_provider)
         # The monitor: probe every region every few seconds, independent of us-east-1.

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.active_region import ActiveRegion, ActiveRegionArgs, active_region_parameter_name, control_table_name
+from components.active_region import ActiveRegion, ActiveRegionArgs, active_region_parameter_name, control_table_name_for
+from components.control import control_placement
 from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
 from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
 from components.replicator import StreamReplicator, StreamReplicatorArgs
@@ -54,6 +55,8 @@ class DataPlane:
     """The data table's ARN in every region, in priority order."""
     parameter_arns: pulumi.Output[list]
     """The active-region parameter's ARN in every region, in priority order."""
+    control_arns: pulumi.Output[list]
+    """The control table's ARN in each of its replica regions (applications confirm writes there)."""
     client_env: dict[str, str]
     """The DR_* variables `failover.client.ActiveRegionResolver.from_environment` reads (AWS_REGION aside)."""
 
@@ -64,7 +67,8 @@ def _active_region(cfg, stack: str, providers: Mapping[str, aws.Provider], *, co
         f"{cfg.app.name}-active-region",
         ActiveRegionArgs(
             app=cfg.app.name, stack=stack, regions=cfg.regions.all,
-            strong_consistency=cfg.table.consistency == "strong", protect=cfg.protect,
+            placement=control_placement(cfg.regions.all), table_name=control_table_name_for(cfg, stack),
+            protect=cfg.protect,
             tags={  # read by the policy pack's budget rule, which sees resources, not config
                 "dr:stack": stack,
                 "dr:production": str(cfg.production).lower(),
@@ -87,6 +91,8 @@ def data_plane_from(cfg, stack: str, *, account_id: pulumi.Input[str], table_nam
     account = pulumi.Output.from_input(account_id)
     arns = pulumi.Output.from_input(table_arns)
     parameter_name = active_region_parameter_name(app, stack)
+    placement = control_placement(regions)
+    control = control_table_name_for(cfg, stack)
     return DataPlane(
         account_id=account,
         table_name=table_name,
@@ -95,12 +101,15 @@ def data_plane_from(cfg, stack: str, *, account_id: pulumi.Input[str], table_nam
         parameter_name=parameter_name,
         data_arns=arns.apply(lambda by_region: [by_region[r] for r in regions]),
         parameter_arns=account.apply(lambda acct: [parameter_arn(r, acct, parameter_name) for r in regions]),
+        control_arns=account.apply(lambda acct: [table_arn(r, acct, control) for r in placement.replicas]),
         client_env={
             "DR_APP": app,
             "DR_REGIONS": ",".join(regions),
             "DR_TABLE": cfg.table.name,
             "DR_ACTIVE_REGION_PARAMETER": parameter_name,
             "DR_CACHE_SECONDS": str(cfg.failover.client_cache_seconds),
+            "DR_CONTROL_TABLE": control,
+            "DR_CONTROL_REGIONS": ",".join(placement.replicas),
         },
     )
 
@@ -223,11 +232,14 @@ def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site
                       topic_arns: Mapping[str, pulumi.Input[str]], topic_key_arns: Mapping[str, pulumi.Input[str]],
                       alarm_topic_arn: pulumi.Input[str]) -> dict[str, OrchestratorArgs]:
     """Each region's orchestrator: the same environment and permissions everywhere (every region's sites,
-    topics and tables), its own home region."""
+    topics and tables), its own home region; and, for two regions, the observer in the control table's witness
+    region (it probes and votes, never transitions: it needs the control table only)."""
     app = cfg.app.name
     regions = cfg.regions.all
+    placement = control_placement(regions)
+    control = control_table_name_for(cfg, stack)
     environment = orchestrator_environment(
-        app=app, regions=regions, control_table=control_table_name(app, stack), data_table=cfg.table.name,
+        app=app, regions=regions, control_table=control, data_table=cfg.table.name,
         parameter_name=data.parameter_name,
         health_urls={r: endpoint_url(cfg, sites[r]) + cfg.health_path for r in regions},
         alarm_regions={health_alarm_name(app, stack, s.name): r for r, s in sites.items()},
@@ -240,7 +252,10 @@ def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site
         replication=cfg.table.replication,
         probe_interval_seconds=cfg.failover.probe_interval_seconds,
         probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
+        control_regions=list(placement.replicas), observer_regions=list(placement.observers),
+        lease_seconds=cfg.failover.client_cache_seconds,
     )
+    control_arns = data.account_id.apply(lambda acct: [table_arn(r, acct, control) for r in placement.replicas])
     policy_arns = pulumi.Output.all(
         acct=data.account_id,
         params=data.parameter_arns,
@@ -249,14 +264,14 @@ def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site
         keys=pulumi.Output.all(*[topic_key_arns[r] for r in regions]),
     ).apply(
         lambda a: {
-            "control_table_arns": [table_arn(r, a["acct"], control_table_name(app, stack)) for r in regions],
+            "control_table_arns": [table_arn(r, a["acct"], control) for r in placement.replicas],
             "parameter_arns": list(a["params"]),
             "scale_statements": merge_statements([s for statements in a["scale"] for s in statements or []]),
             "topic_arns": list(a["topics"]),
             "topic_key_arns": list(a["keys"]),
         }
     )
-    return {
+    out = {
         region: OrchestratorArgs(
             app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
             alarm_topic_arn=alarm_topic_arn,
@@ -264,6 +279,25 @@ def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site
         )
         for region in regions
     }
+    if placement.witness:
+        out[placement.witness] = OrchestratorArgs(
+            app=app, stack=stack, region=placement.witness, environment=environment,
+            policy_arns=control_arns.apply(lambda arns: {"control_table_arns": arns, "parameter_arns": [],
+                                                         "scale_statements": [], "topic_arns": [],
+                                                         "topic_key_arns": []}),
+            alarm_topic_arn=alarm_topic_arn, reserved_concurrency=cfg.failover.reserved_concurrency,
+            observer_only=True)
+    return out
+
+
+def witness_provider(cfg, stack: str, providers: Mapping[str, aws.Provider]) -> dict[str, aws.Provider]:
+    """The providers plus the control table's witness region's, when there is one (for its observer)."""
+    witness = control_placement(cfg.regions.all).witness
+    if witness is None or witness in providers:
+        return dict(providers)
+    from components.providers import regional_providers
+
+    return {**providers, **regional_providers([witness], app=cfg.app.name, stack=stack, metrics=False)}
 
 
 def orchestrator_name(cfg, region: str) -> str:
@@ -289,10 +323,11 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
     health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
     args = orchestrator_args(cfg, stack, data, sites, {r: t.topic.arn for r, t in topics.items()},
                              {r: t.key.arn for r, t in topics.items()}, alarm_topic.topic.arn)
+    providers = witness_provider(cfg, stack, providers)
     orchestrators = {
         region: Orchestrator(orchestrator_name(cfg, region), args[region], provider=providers[region],
-                             alarm_provider=providers[ROUTE53_METRICS_REGION])
-        for region in regions
+                             alarm_provider=providers[ROUTE53_METRICS_REGION] if region in regions else None)
+        for region in args
     }
 
     budget = compute_budget(budget_inputs_from_config(cfg))
@@ -307,7 +342,8 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
         "activeRegionParameter": data.parameter_name,
         "healthCheckIds": {r: health[s.name].health_check.id for r, s in sites.items()},
         "healthAlarmNames": {r: health[s.name].alarm_name for r, s in sites.items()},
-        "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items()},
+        "orchestratorFunctionArns": {r: o.function.arn for r, o in orchestrators.items() if r in regions},
+        "observerFunctionArns": {r: o.function.arn for r, o in orchestrators.items() if r not in regions},
         "topicArns": {r: t.topic.arn for r, t in topics.items()},
         "alarmTopicArn": alarm_topic.topic.arn,
         "budget": budget.to_json(),

@@ -33,6 +33,8 @@ class RegionalServiceArgs:
     """Plain container environment (the DR_* client settings are added to it)."""
     table_arns: pulumi.Input[list]
     parameter_arns: pulumi.Input[list]
+    control_arns: pulumi.Input[list] = ()
+    """The control table in its replica regions: the tasks confirm their write permission there."""
     certificate_arn: Optional[str] = None
     """ACM certificate in this region: HTTPS listener on 443 (else HTTP on 80)."""
     vpc_id: Optional[str] = None
@@ -202,8 +204,8 @@ class RegionalService(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-task",
             role=task_role.id,
-            policy=pulumi.Output.all(args.table_arns, args.parameter_arns).apply(
-                lambda a: json.dumps(task_policy(table_arns=a[0], parameter_arns=a[1]))
+            policy=pulumi.Output.all(args.table_arns, args.parameter_arns, args.control_arns).apply(
+                lambda a: json.dumps(task_policy(table_arns=a[0], parameter_arns=a[1], control_table_arns=a[2]))
             ),
             opts=child,
         )

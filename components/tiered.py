@@ -15,6 +15,7 @@ import pulumi
 
 from components.budget import budget_inputs_from_config, compute_budget
 from components.config import NAMESPACE, ConfigError
+from components.control import control_placement
 from components.orchestrator import Orchestrator, OrchestratorAlarmSubscription
 from components.plane import (
     DataPlane,
@@ -161,6 +162,7 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
         OrchestratorAlarmSubscription(orchestrator_name(cfg, p.data_region), function_arn=functions.function_arn,
                                       alarm_topic_arn=alarm_topic_arn,
                                       alarm_provider=providers[ROUTE53_METRICS_REGION])
+    _witness_observer(t, alarm_topic_arn)
     sites = t.sites
     return {
         **TrafficTierOutputs(
@@ -170,6 +172,21 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
         ).as_outputs(),
         "budget": compute_budget(budget_inputs_from_config(cfg)).to_json(),
     }
+
+
+def _witness_observer(t: _Tiers, alarm_topic_arn) -> None:
+    """Two regions: the observer in the control table's witness region (a region of no site tier; the traffic
+    tier, which spans regions already, holds it)."""
+    witness = control_placement(t.cfg.regions.all).witness
+    if witness is None:
+        return
+    args = orchestrator_args(
+        t.cfg, t.stack, t.data, t.sites,
+        topic_arns={r: o.topic_arn for r, o in t.site_outputs.items()},
+        topic_key_arns={r: o.topic_key_arn for r, o in t.site_outputs.items()},
+        alarm_topic_arn=alarm_topic_arn)[witness]
+    providers = t.providers([witness], metrics=False)
+    Orchestrator(orchestrator_name(t.cfg, witness), args, provider=providers[witness], alarm_provider=None)
 
 
 _BUILDERS = {"data": _data_tier, "site": _site_tier, "automation": _automation_tier, "traffic": _traffic_tier}

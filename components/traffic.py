@@ -146,7 +146,9 @@ class EndpointHealth(pulumi.ComponentResource):
             evaluation_periods=args.alarm_evaluation_periods,
             threshold=1,
             comparison_operator="LessThanThreshold",
-            treat_missing_data="breaching",
+            # Missing data is Route 53 not (yet) publishing, not an outage: a new alarm goes OK, never straight to
+            # ALARM, before the first datapoint (the orchestrators also ignore INSUFFICIENT_DATA -> ALARM).
+            treat_missing_data="notBreaching",
             alarm_description=f"{region} endpoint of {args.app} ({args.stack}) failed its Route 53 health check",
             alarm_actions=[alarm_topic_arn],
             ok_actions=[alarm_topic_arn],

@@ -87,6 +87,8 @@ class WorkloadIdentityArgs:
     table_arns: pulumi.Input[list]
     """Every replica of the data table (the app follows the active region)."""
     parameter_arns: pulumi.Input[list]
+    control_arns: pulumi.Input[list] = ()
+    """The control table in its replica regions: the workloads confirm their write permission there."""
     """The active-region parameter in every region (the client falls back across regions)."""
     certificate_validity_hours: int = 90 * 24
     early_renewal_hours: int = 30 * 24
@@ -169,8 +171,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
         aws.iam.RolePolicy(
             f"{name}-workload",
             role=role.id,
-            policy=pulumi.Output.all(args.table_arns, args.parameter_arns).apply(
-                lambda a: json.dumps(task_policy(table_arns=list(a[0]), parameter_arns=list(a[1])))),
+            policy=pulumi.Output.all(args.table_arns, args.parameter_arns, args.control_arns).apply(
+                lambda a: json.dumps(task_policy(table_arns=list(a[0]), parameter_arns=list(a[1]),
+                                                 control_table_arns=list(a[2])))),
             opts=child,
         )
         profile = aws.rolesanywhere.Profile(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
-from components.config import is_valid_mrsc_set
+from components.control import region_set
 from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
 from policies.rules_haproxy import HAPROXY_RULES
 from policies.secrets import credential_kinds
@@ -100,8 +100,13 @@ def table_strong_consistency(r: Res) -> list[str]:
     if "STRONG" not in modes:
         return []
     regions = [r.region or "?"] + [_get(rep, "regionName") for rep in replicas]
-    if modes != {"STRONG"} or not is_valid_mrsc_set(regions):
-        return [f"strong consistency needs exactly three STRONG regions from one MRSC set; got {', '.join(regions)}"]
+    witness = _get(_get(r.props, "globalTableWitness", default={}) or {}, "regionName", default=None)
+    members = regions + ([witness] if witness else [])
+    set_of = region_set(members)
+    valid = modes == {"STRONG"} and set_of is not None and len(set(members)) == 3 and len(members) == 3
+    if not valid:
+        return [f"strong consistency needs three STRONG regions, or two and a witness, from one MRSC set; got "
+                f"{', '.join(regions)}" + (f" and the witness {witness}" if witness else "")]
     return []
 
 

@@ -177,6 +177,7 @@ def test_every_current_sdk_droplet_size_is_accepted():
 
 def test_the_reserved_names_are_exactly_what_the_stack_sets():
     env = client_environment(app="orders", regions=["us-east-1"], table="t", parameter_name="/p", cache_seconds=5,
+                             control_table="orders-x-dr-control", control_regions=["us-east-1"],
                              aws_region="us-east-1")
     assert set(env) == STACK_ENV_NAMES
 

@@ -1,18 +1,19 @@
 """Eventual mode's replication in the drill: the real streams replicator in both directions, fed by the drill's
-stand-in for the event source mapping, on the moto server behind the regions' gates."""
+stand-in for the event source mapping, on the moto server behind the regions' gates (a partition stops it)."""
 
 from __future__ import annotations
 
 import threading
 import time
-import urllib.request
 
 import boto3
 import pytest
-from moto.server import ThreadedMotoServer
+from botocore.config import Config
 
+from drctl.drill.aws import AwsModel, RegionSession, direct_client
 from drctl.drill.eventual import StreamPumps, as_lambda_record, split_at_first_failure
-from drctl.drill.loopback import Gate, LoopbackSession
+from drctl.drill.moto_process import MotoProcess
+from drctl.drill.network import Gates, Network
 from failover.client import VersionedTable
 
 EAST, WEST = "us-east-1", "us-west-2"
@@ -43,24 +44,22 @@ def test_a_get_records_record_takes_lambdas_shape():
 
 @pytest.fixture
 def regions():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    url = f"http://{host}:{port}"
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10)
-    gates = {r: Gate(r, (host, port)) for r in (EAST, WEST)}
-    session = LoopbackSession(lambda region: gates[region].url)
-    for region in gates:
-        boto3.client("dynamodb", region_name=region, endpoint_url=url, aws_access_key_id="testing",
-                     aws_secret_access_key="testing").create_table(
+    moto = MotoProcess().start()
+    moto.reset()
+    network = Network([EAST, WEST])
+    gates = Gates(network)
+    urls = {(c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in (EAST, WEST)
+            for t in (EAST, WEST)}
+    model = AwsModel(network, lambda c, t: urls[(c, t)], Config(connect_timeout=1, read_timeout=2))
+    sessions = {r: RegionSession(r, model) for r in (EAST, WEST)}
+    for region in (EAST, WEST):
+        direct_client(moto.url, "dynamodb", region).create_table(
             TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
             StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
-    yield gates, session, url
-    for gate in gates.values():
-        gate.close()
-    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10)
-    server.stop()
+    yield network, sessions, moto.url
+    gates.close()
+    moto.stop()
 
 
 def keys(url: str, region: str) -> set[str]:
@@ -79,10 +78,10 @@ def wait_for(condition, timeout: float) -> bool:
 
 
 def test_both_directions_replicate_and_a_cut_region_catches_up_when_it_returns(regions):
-    gates, session, url = regions
+    network, sessions, url = regions
     stop = threading.Event()
-    pumps = StreamPumps([EAST, WEST], TABLE, session, stop)
-    tables = {r: VersionedTable(session.resource("dynamodb", r).Table(TABLE), region=r) for r in gates}
+    pumps = StreamPumps([EAST, WEST], TABLE, sessions, stop)
+    tables = {r: VersionedTable(sessions[r].resource("dynamodb", r).Table(TABLE), region=r) for r in sessions}
     pumps.start()
     try:
         for i in range(5):
@@ -91,13 +90,13 @@ def test_both_directions_replicate_and_a_cut_region_catches_up_when_it_returns(r
         assert wait_for(lambda: pumps.caught_up(written), 10)
         both = {f"east#{i}" for i in range(5)} | {f"west#{i}" for i in range(5)}
         assert keys(url, EAST) == both and keys(url, WEST) == both
-        gates[EAST].set_mode("hung")  # us-east-1 cut: what us-west-2 takes waits for it
+        network.partition(EAST)  # us-east-1 cut off: what us-west-2 takes waits for it
         for i in range(5, 10):
             assert tables[WEST].put({"pk": f"west#{i}"})
         cut_written = time.time()
         time.sleep(1.0)  # every direction polled since, but the ones through us-east-1 deliver nothing
         assert not pumps.caught_up(cut_written) and "west#9" not in keys(url, EAST)
-        gates[EAST].set_mode("up")
+        network.heal()
         back = time.time()
         assert wait_for(lambda: pumps.caught_up(back), 15)
         assert keys(url, EAST) == keys(url, WEST) == both | {f"west#{i}" for i in range(5, 10)}

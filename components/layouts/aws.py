@@ -51,7 +51,7 @@ def declare_sites(cfg: StackConfig, stack: str, providers: Mapping[str, aws.Prov
                 desired_count=(cfg.app.desired_count if region == primary or not warm
                                else cfg.app.standby_desired_count),
                 environment={**cfg.app.environment, **data.client_env},
-                table_arns=data.data_arns, parameter_arns=data.parameter_arns,
+                table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
                 certificate_arn=cfg.dns.certificate_arns.get(region),
                 vpc_id=net.vpc_id if net else None,
                 subnet_ids=list(net.subnet_ids) if net else [],

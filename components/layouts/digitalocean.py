@@ -42,7 +42,9 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
             DoksSiteArgs(
                 config=cfg.digitalocean, site=site, stack=stack, active=i == 0, table_name=cfg.table.name,
                 parameter_name=data.parameter_name, cache_seconds=cfg.failover.client_cache_seconds,
-                table_arns=data.data_arns, parameter_arns=data.parameter_arns,
+                table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
+                control_table=data.client_env["DR_CONTROL_TABLE"],
+                control_regions=tuple(data.client_env["DR_CONTROL_REGIONS"].split(",")),
                 credentials_replica_regions=[r for r in regions if r != site.aws_region],
                 notice_topic_arn=notices[site.aws_region].topic.arn if notices else None,
                 notice_key_arn=notices[site.aws_region].key.arn if notices else None,

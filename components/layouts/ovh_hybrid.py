@@ -40,7 +40,7 @@ def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Prov
         f"{app}-{site.name}-identity",
         WorkloadIdentityArgs(name=f"{app}-{stack}-{site.name}", region=site.aws_region,
                              subjects=[server.name for server in site.servers],
-                             table_arns=data.data_arns, parameter_arns=data.parameter_arns,
+                             table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
                              notice_topic_arn=notice.topic.arn if notice else None,
                              notice_key_arn=notice.key.arn if notice else None),
         opts=pulumi.ResourceOptions(providers={"aws": provider}),

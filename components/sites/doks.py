@@ -87,12 +87,14 @@ def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
 
 
 def workload_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str, active: bool,
-                         table_name: str, parameter_name: str, cache_seconds: int) -> km.Workload:
+                         table_name: str, parameter_name: str, cache_seconds: int, control_table: str = "",
+                         control_regions: tuple[str, ...] = ()) -> km.Workload:
     """The Deployment's inputs for one site (pure: the tests validate what this gives)."""
     app = cfg.app
     environment = {**app.environment, **km.client_environment(
         app=app.name, regions=cfg.data_regions, table=table_name, parameter_name=parameter_name,
-        cache_seconds=cache_seconds, aws_region=site.aws_region)}
+        cache_seconds=cache_seconds, aws_region=site.aws_region, control_table=control_table,
+        control_regions=list(control_regions))}
 
     def probe(p, success: int = 1) -> km.Probe:
         return km.Probe(path=cfg.probe_path(p), period_seconds=p.period_seconds, timeout_seconds=p.timeout_seconds,
@@ -142,6 +144,10 @@ class DoksSiteArgs:
     table_arns: pulumi.Input[list]
     """Every replica of the data table: the pods' role may use only these."""
     parameter_arns: pulumi.Input[list]
+    control_arns: pulumi.Input[list] = ()
+    """The control table in its replica regions (the pods confirm their write permission there)."""
+    control_table: str = ""
+    control_regions: tuple[str, ...] = ()
     """The active-region parameter in every region."""
     credentials_replica_regions: list[str] = field(default_factory=list)
     """Other AWS regions (those of the orchestrators) that get a copy of the scaler credentials."""
@@ -206,7 +212,8 @@ class DoksSite(pulumi.ComponentResource):
         in_cluster = pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider)
 
         workload = workload_from_config(cfg, site, stack=args.stack, active=args.active, table_name=args.table_name,
-                                        parameter_name=args.parameter_name, cache_seconds=args.cache_seconds)
+                                        parameter_name=args.parameter_name, cache_seconds=args.cache_seconds,
+                                        control_table=args.control_table, control_regions=tuple(args.control_regions))
         labels = km.site_labels(app, site.region)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", **km.resource_kwargs(km.namespace_manifest(workload.namespace, labels)),
@@ -218,7 +225,7 @@ class DoksSite(pulumi.ComponentResource):
             WorkloadIdentityArgs(
                 name=cluster_name(app, args.stack, site.region), region=site.aws_region,
                 subjects=[workload_subject(app, args.stack, site.region)],
-                table_arns=args.table_arns, parameter_arns=args.parameter_arns,
+                table_arns=args.table_arns, parameter_arns=args.parameter_arns, control_arns=args.control_arns,
                 notice_topic_arn=args.notice_topic_arn, notice_key_arn=args.notice_key_arn,
             ),
             opts=child,

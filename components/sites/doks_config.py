@@ -35,7 +35,8 @@ MIN_KUBERNETES_MINOR = 30
 
 # Environment names the stack sets on every pod; a user's `dr:app.environment` may not override them.
 STACK_ENV_NAMES = frozenset({
-    "DR_APP", "DR_REGIONS", "DR_TABLE", "DR_ACTIVE_REGION_PARAMETER", "DR_CACHE_SECONDS",
+    "DR_APP", "DR_REGIONS", "DR_TABLE", "DR_ACTIVE_REGION_PARAMETER", "DR_CACHE_SECONDS", "DR_CONTROL_TABLE",
+    "DR_CONTROL_REGIONS",
     "AWS_REGION", "AWS_CONFIG_FILE", "AWS_SDK_LOAD_CONFIG",
 })
 # Names that would bypass the short-lived workload credentials with something else (or a plain key).

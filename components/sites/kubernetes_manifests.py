@@ -102,7 +102,7 @@ def aws_credentials_secret_name(app: str) -> str:
 
 
 def client_environment(*, app: str, regions: list[str], table: str, parameter_name: str, cache_seconds: int,
-                       aws_region: str) -> dict[str, str]:
+                       aws_region: str, control_table: str, control_regions: list[str]) -> dict[str, str]:
     """What `failover.client.ActiveRegionResolver.from_environment()` reads, and the AWS SDK settings that
     make every AWS SDK use the workload identity (credential_process in the mounted config file)."""
     return {
@@ -111,6 +111,8 @@ def client_environment(*, app: str, regions: list[str], table: str, parameter_na
         "DR_TABLE": table,
         "DR_ACTIVE_REGION_PARAMETER": parameter_name,
         "DR_CACHE_SECONDS": str(cache_seconds),
+        "DR_CONTROL_TABLE": control_table,
+        "DR_CONTROL_REGIONS": ",".join(control_regions),
         "AWS_REGION": aws_region,
         "AWS_CONFIG_FILE": f"{AWS_CONFIG_DIR}/{AWS_CONFIG_KEY}",
         "AWS_SDK_LOAD_CONFIG": "1",
