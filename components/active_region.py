@@ -9,14 +9,15 @@ import pulumi
 import pulumi_aws as aws
 
 from components.global_table import GlobalTable, GlobalTableArgs
+from components.naming import DYNAMODB_TABLE, SSM_PARAMETER, aws_name
 
 
 def active_region_parameter_name(app: str, stack: str) -> str:
-    return f"/{app}/{stack}/active_region"
+    return aws_name(SSM_PARAMETER, f"/{app}/{stack}/active_region")
 
 
 def control_table_name(app: str, stack: str) -> str:
-    return f"{app}-{stack}-dr-control"
+    return aws_name(DYNAMODB_TABLE, f"{app}-{stack}-dr-control")
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ import pulumi_aws as aws
 import pulumi_tls as tls
 
 from components.iam import roles_anywhere_trust_policy, task_policy
+from components.naming import IAM_ROLE, ROLES_ANYWHERE_PROFILE, TRUST_ANCHOR, autonamed, aws_name
 
 ORGANIZATION = "dynamodb-dr"
 # The signing helper asks for a session of this length; the profile caps it.
@@ -108,7 +109,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         anchor = aws.rolesanywhere.TrustAnchor(
             f"{name}-anchor",
-            name=f"{args.name}-workloads",
+            name=aws_name(TRUST_ANCHOR, f"{args.name}-workloads"),
             enabled=True,
             source=aws.rolesanywhere.TrustAnchorSourceArgs(
                 source_type="CERTIFICATE_BUNDLE",
@@ -117,7 +118,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=child,
         )
         role = aws.iam.Role(
-            f"{name}-workload",
+            autonamed(IAM_ROLE, f"{name}-workload"),
             description=f"Workloads of {args.name} (IAM Roles Anywhere)",
             assume_role_policy=anchor.arn.apply(lambda arn: json.dumps(
                 roles_anywhere_trust_policy(trust_anchor_arn=arn, common_names=list(args.subjects)))),
@@ -133,7 +134,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         profile = aws.rolesanywhere.Profile(
             f"{name}-profile",
-            name=f"{args.name}-workloads",
+            name=aws_name(ROLES_ANYWHERE_PROFILE, f"{args.name}-workloads"),
             enabled=True,
             role_arns=[role.arn],
             duration_seconds=SESSION_SECONDS,
