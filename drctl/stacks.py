@@ -21,6 +21,7 @@ from components.tiers import (
     Tier,
     TierPlanError,
     check_organization,
+    check_stack_name,
     qualified_stack_name,
     tier_stack_name,
 )
@@ -110,6 +111,12 @@ def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *
         tiers = plan_tiers(placements)
     except (ConfigError, TierPlanError) as exc:
         raise PlanError(str(exc)) from None
+    longest = max((t.name for t in tiers), key=len)
+    try:
+        check_stack_name(tier_stack_name(base, longest))
+    except ValueError:
+        raise PlanError(f"the tier stack {tier_stack_name(base, longest)!r} is longer than the 100 characters Pulumi "
+                        f"allows; shorten the base stack's name ({base})") from None
     org = organization or cfg.organization
     if organization:
         try:
