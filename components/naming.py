@@ -49,6 +49,8 @@ class NameRule:
     edges: str = ""
     """Characters a name may not start or end with."""
     min_length: int = 1
+    reserved_prefixes: tuple[str, ...] = ()
+    """Beginnings AWS refuses (`internal-` for a load balancer, `sg-` for a security group)."""
 
     def problem(self, name: str, *, prefix: bool = False) -> Optional[str]:
         """Why AWS would refuse `name` (or the name prefix `name`), or None."""
@@ -63,6 +65,9 @@ class NameRule:
             return f"{what} {name!r} has characters AWS refuses here: {''.join(bad)!r}"
         if self.edges and name and (name[0] in self.edges or (not prefix and name[-1] in self.edges)):
             return f"{what} {name!r} starts or ends with one of {self.edges!r}"
+        reserved = next((p for p in self.reserved_prefixes if name.lower().startswith(p)), None)
+        if reserved:
+            return f"{what} {name!r} starts with {reserved!r}, which AWS reserves"
         return None
 
 
@@ -72,6 +77,7 @@ LAMBDA_FUNCTION = "aws:lambda/function:Function"
 EVENT_RULE = "aws:cloudwatch/eventRule:EventRule"
 SQS_QUEUE = "aws:sqs/queue:Queue"
 SNS_TOPIC = "aws:sns/topic:Topic"
+SECURITY_GROUP = "aws:ec2/securityGroup:SecurityGroup"
 LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -95,7 +101,8 @@ AWS_NAME_RULES: dict[str, NameRule] = {
     "aws:cloudwatch/eventRule:EventRule": NameRule(EVENT_RULE_NAME_MAX, "A-Za-z0-9._-", prefix_max=38),
     "aws:sqs/queue:Queue": NameRule(80, "A-Za-z0-9_-", prefix_max=54),
     "aws:sns/topic:Topic": NameRule(256, "A-Za-z0-9_-", prefix_max=230),
-    "aws:lb/loadBalancer:LoadBalancer": NameRule(LOAD_BALANCER_NAME_MAX, "A-Za-z0-9-", prefix_max=6, edges="-"),
+    "aws:lb/loadBalancer:LoadBalancer": NameRule(LOAD_BALANCER_NAME_MAX, "A-Za-z0-9-", prefix_max=6, edges="-",
+                                                 reserved_prefixes=("internal-",)),
     "aws:lb/targetGroup:TargetGroup": NameRule(LOAD_BALANCER_NAME_MAX, "A-Za-z0-9-", prefix_max=6, edges="-"),
     "aws:cloudwatch/logGroup:LogGroup": NameRule(512, "A-Za-z0-9._/#-", prefix_max=483),
     "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule(255, r"\x20-\x7e"),
@@ -107,7 +114,8 @@ AWS_NAME_RULES: dict[str, NameRule] = {
     "aws:ecs/cluster:Cluster": NameRule(255, "A-Za-z0-9_-"),
     "aws:ecs/service:Service": NameRule(255, "A-Za-z0-9_-"),
     "aws:ecs/taskDefinition:TaskDefinition": NameRule(255, "A-Za-z0-9_-", field="family", autonamed=False),
-    "aws:ec2/securityGroup:SecurityGroup": NameRule(255, r"A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*", prefix_max=229),
+    "aws:ec2/securityGroup:SecurityGroup": NameRule(255, r"A-Za-z0-9 ._\-:/()#,@\[\]+=&;{}!$*", prefix_max=229,
+                                                    reserved_prefixes=("sg-",)),
     "aws:secretsmanager/secret:Secret": NameRule(512, "A-Za-z0-9/_+=.@-", prefix_max=486),
 }
 """Resource types with a physical name, and what AWS accepts there."""
@@ -162,10 +170,12 @@ def _rule(type_token: str) -> NameRule:
         raise ValueError(f"no naming rule for {type_token}; add it to AWS_NAME_RULES") from None
 
 
-def _fit(text: str, allowed: str, limit: int, edges: str = "") -> str:
+def _fit(text: str, allowed: str, limit: int, edges: str = "", reserved: tuple[str, ...] = ()) -> str:
     """`text` with characters outside `allowed` replaced by '-', fitted to `limit`. A name that had to change
     characters always ends with a hash of the original, so two texts that differ only there stay distinct."""
     clean = re.sub(f"[^{allowed}]", "-", text)
+    if any(clean.lower().startswith(p) for p in reserved):
+        clean = "dr-" + clean  # a beginning AWS reserves
     if limit <= _HASH_LENGTH + 1:  # no room for a hash (a load balancer's 6-character name prefix)
         fitted = clean[:limit]
     elif clean == text:
@@ -180,7 +190,8 @@ def aws_name(type_token: str, text: str) -> str:
     """The explicit physical name of a `type_token` resource: `text` when AWS accepts it (existing names never
     move), else `text` with refused characters replaced and fitted to the type's limit with a stable hash."""
     rule = _rule(type_token)
-    return text if rule.problem(text) is None else _fit(text, rule.allowed, rule.max_length, rule.edges)
+    return text if rule.problem(text) is None else _fit(text, rule.allowed, rule.max_length, rule.edges,
+                                                        rule.reserved_prefixes)
 
 
 def aws_name_prefix(type_token: str, text: str) -> str:
@@ -201,7 +212,7 @@ def autonamed(type_token: str, logical: str) -> str:
         raise ValueError(f"Pulumi does not auto-name {type_token}")
     if rule.problem(logical + "-" + "0" * AUTONAME_RANDOM_LENGTH) is None:
         return logical
-    return _fit(logical, rule.allowed, rule.max_length - AUTONAME_SUFFIX_LENGTH, rule.edges)
+    return _fit(logical, rule.allowed, rule.max_length - AUTONAME_SUFFIX_LENGTH, rule.edges, rule.reserved_prefixes)
 
 
 def physical_name_problem(type_token: str, inputs: dict, logical: str) -> Optional[str]:

@@ -17,6 +17,7 @@ from components.naming import (
     LOAD_BALANCER,
     LOG_GROUP,
     SECRET,
+    SECURITY_GROUP,
     TARGET_GROUP,
     TASK_DEFINITION,
     autonamed,
@@ -122,7 +123,7 @@ class RegionalService(pulumi.ComponentResource):
         listen_port = 443 if https else 80
 
         alb_sg = aws.ec2.SecurityGroup(
-            f"{name}-alb",
+            autonamed(SECURITY_GROUP, f"{name}-alb"),
             vpc_id=vpc_id,
             description="Public listener of the DR load balancer",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port, cidr_blocks=["0.0.0.0/0"])],
@@ -130,7 +131,7 @@ class RegionalService(pulumi.ComponentResource):
             opts=child,
         )
         task_sg = aws.ec2.SecurityGroup(
-            f"{name}-tasks",
+            autonamed(SECURITY_GROUP, f"{name}-tasks"),
             vpc_id=vpc_id,
             description="Application tasks, reachable only from the load balancer",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port, security_groups=[alb_sg.id])],

@@ -152,3 +152,15 @@ def test_the_longest_stack_name_is_one_pulumi_accepts():
     with pytest.raises(ValueError):
         check_stack_name(LONGEST_STACK + "x")
     assert re.fullmatch(r"[a-z][a-z0-9-]{1,30}[a-z0-9]", LONGEST_APP) and len(LONGEST_APP) == 32
+
+
+def test_beginnings_aws_reserves_are_avoided():
+    """An application called `internal-api` or `sg-orders` is accepted; its load balancer and security groups must
+    not start with `internal-` / `sg-`, which AWS refuses."""
+    for type_token, logical in (("aws:lb/loadBalancer:LoadBalancer", "internal-api-alb"),
+                                ("aws:ec2/securityGroup:SecurityGroup", "sg-orders-us-east-1-alb")):
+        rule = AWS_NAME_RULES[type_token]
+        assert "reserves" in rule.problem(logical + "-abcdef0")
+        fitted = autonamed(type_token, logical)
+        assert rule.problem(fitted + "-abcdef0") is None and fitted.startswith("dr-")
+    assert autonamed("aws:ec2/securityGroup:SecurityGroup", "orders-us-east-1-alb") == "orders-us-east-1-alb"
