@@ -637,7 +637,8 @@ def plain_values_under_secret_keys(stack_file_config: Mapping[Any, Any]) -> list
         leaves = _leaves(f"{NAMESPACE}:{name}", value) if isinstance(value, Mapping) else []
         if any(secure for _, secure in leaves):
             found += [path for path, secure in leaves if not secure]
-    found += [key for key in PROVIDER_SECRET_KEYS if key in stack_file_config and not _is_secure(stack_file_config[key])]
+    found += [key for key in PROVIDER_SECRET_KEYS
+              if key in stack_file_config and not _is_secure(stack_file_config[key])]
     return found
 
 

@@ -18,7 +18,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
-from components.naming import AWS_NAME_RULES, IAM_ROLE, LAMBDA_FUNCTION, LOG_GROUP, METRIC_ALARM, SQS_QUEUE, autonamed, aws_name
+from components.naming import (
+    AWS_NAME_RULES,
+    IAM_ROLE,
+    LAMBDA_FUNCTION,
+    LOG_GROUP,
+    METRIC_ALARM,
+    SQS_QUEUE,
+    autonamed,
+    aws_name,
+)
 from components.orchestrator import (
     FAILOVER_SOURCE,
     RUNTIME,
@@ -123,7 +132,8 @@ class StreamReplicator(pulumi.ComponentResource):
         function_name = replicator_function_name(args.app, args.stack, args.source_region, args.receiving_region)
         log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"),
                                             retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child)
+        role = aws.iam.Role(autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST),
+                            opts=child)
         key = aws.kms.Key(
             f"{name}-failures-key",
             description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
@@ -133,7 +143,8 @@ class StreamReplicator(pulumi.ComponentResource):
                 failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
             opts=child,
         )
-        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn, kms_data_key_reuse_period_seconds=300,
+        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn,
+                              kms_data_key_reuse_period_seconds=300,
                               message_retention_seconds=1_209_600, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
