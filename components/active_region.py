@@ -10,18 +10,19 @@ import pulumi_aws as aws
 
 from components.control import ControlPlacement, control_placement
 from components.global_table import GlobalTable, GlobalTableArgs
+from components.naming import DYNAMODB_TABLE, SSM_PARAMETER, aws_name
 from failover import projection
 
 
 def active_region_parameter_name(app: str, stack: str) -> str:
-    return f"/{app}/{stack}/active_region"
+    return aws_name(SSM_PARAMETER, f"/{app}/{stack}/active_region")
 
 
 def control_table_name(app: str, stack: str, authority: bool = False) -> str:
     """`<app>-<stack>-dr-control`; `-dr-authority` for a stack whose data is eventually consistent and whose control
     table became strongly consistent (a table's consistency cannot change in place, so the strong one is new, and
     the eventually consistent one it replaces is left for the operator to remove; README: upgrading)."""
-    return f"{app}-{stack}-dr-{'authority' if authority else 'control'}"
+    return aws_name(DYNAMODB_TABLE, f"{app}-{stack}-dr-{'authority' if authority else 'control'}")
 
 
 def control_table_name_for(cfg, stack: str) -> str:

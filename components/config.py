@@ -327,7 +327,8 @@ class CommonConfig(_Model):
     base_stack: Optional[str] = Field(
         None, description="Set by `drctl deploy` with dr:tier: the base stack, which names every physical resource.")
 
-    _organization = field_validator("organization")(classmethod(lambda cls, v: v and check_organization(v)))
+    _organization = field_validator("organization")(
+        classmethod(lambda cls, v: v if v is None else check_organization(v)))
     _base_stack = field_validator("base_stack")(classmethod(lambda cls, v: v and check_stack_name(v)))
 
     @property
@@ -603,25 +604,52 @@ def _friendly(err: Mapping[str, Any]) -> str:
 
 
 SECRET_KEYS = ("appSecrets", "siteSecrets")
+PROVIDER_SECRET_KEYS = (
+    "digitalocean:token", "digitalocean:spacesSecretKey", "ovh:applicationSecret", "ovh:consumerKey",
+    "ovh:clientSecret", "aws:secretKey", "aws:token",
+)
+"""Provider credentials a stack file may hold only as Pulumi secrets (`pulumi config set --secret KEY`)."""
+
+
+def _is_secure(v: Any) -> bool:
+    return isinstance(v, Mapping) and set(v) == {"secure"}
+
+
+def _leaves(path: str, value: Any) -> list[tuple[str, bool]]:
+    """(key path, secure?) of every leaf of a stack-file value: a `secure:` value, a scalar, a list or an empty
+    object."""
+    if _is_secure(value):
+        return [(path, True)]
+    if isinstance(value, Mapping) and value:
+        return [leaf for k, v in value.items() for leaf in _leaves(f"{path}.{k}", v)]
+    return [(path, False)]
 
 
 def plain_values_under_secret_keys(stack_file_config: Mapping[Any, Any]) -> list[str]:
-    """Key paths (`dr:appSecrets.NAME`) of plain-text values inside the secret-only keys of a stack
-    file's `config:` mapping.
+    """Key paths (`dr:appSecrets.NAME`, `dr:siteSecrets.gra.sshPrivateKey`, `dr:siteSecrets.rbx`) of plain-text
+    values at any depth inside the secret-only keys of a stack file's `config:` mapping, and provider credentials
+    (`digitalocean:token`) given in plain text.
 
-    Only a mixed object is reported (an all-plain one is refused by `parse_stack_config`): the engine
-    marks a whole key secret when any value inside it is `secure:`, so the program alone cannot see a
-    plain sibling; the stack file can.
+    Of the secret-only keys only a mixed object is reported (an all-plain one is refused by `parse_stack_config`):
+    the engine marks a whole key secret when any value inside it is `secure:`, so the program alone cannot see a
+    plain sibling, or a plain site entry beside a secure one; the stack file can.
     """
-    def is_secure(v: Any) -> bool:
-        return isinstance(v, Mapping) and set(v) == {"secure"}
-
     found = []
     for name in SECRET_KEYS:
         value = stack_file_config.get(f"{NAMESPACE}:{name}")
-        if isinstance(value, Mapping) and not is_secure(value) and any(is_secure(v) for v in value.values()):
-            found += [f"{NAMESPACE}:{name}.{k}" for k, v in value.items() if not is_secure(v)]
+        leaves = _leaves(f"{NAMESPACE}:{name}", value) if isinstance(value, Mapping) else []
+        if any(secure for _, secure in leaves):
+            found += [path for path, secure in leaves if not secure]
+    found += [key for key in PROVIDER_SECRET_KEYS
+              if key in stack_file_config and not _is_secure(stack_file_config[key])]
     return found
+
+
+def secret_command(key: str) -> str:
+    """The command that stores `key` (a full key path) as a Pulumi secret."""
+    if key in PROVIDER_SECRET_KEYS:
+        return f"pulumi config set --secret {key}"
+    return f"pulumi config set --secret --path '{key}'"
 
 
 def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> StackConfig:
@@ -661,7 +689,31 @@ def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = 
     own_keys_checks(cfg)  # first: a layout names its own keys (dr:sites[1].awsRegion, not dr:regions...)
     _cross_checks(cfg)
     late_checks(cfg)
+    _tier_plan_checks(cfg)
     return cfg
+
+
+def _tier_plan_checks(cfg: CommonConfig) -> None:
+    """The deployment can be split into tier stacks (`drctl stacks`, `drctl deploy`): no site is named like a
+    tier of another kind (data, traffic, <site>-automation), and a tier's stack name is one Pulumi accepts.
+    Checked at every preview, so a stack never learns it at its first per-tier deploy."""
+    from components.layouts import site_placements
+    from components.tiers import TierPlanError, plan_tiers, tier_stack_name
+
+    try:
+        tiers = plan_tiers(site_placements(cfg))
+    except TierPlanError as exc:
+        raise ConfigError(exc.key, str(exc).split(": ", 1)[1]) from None
+    if cfg.tier is not None and cfg.base_stack:
+        if cfg.tier not in {t.name for t in tiers}:
+            raise ConfigError(f"{NAMESPACE}:tier", f"{cfg.tier!r} is not a tier of this deployment; its tiers are "
+                                                   f"{', '.join(t.name for t in tiers)}")
+        try:
+            check_stack_name(tier_stack_name(cfg.base_stack, cfg.tier))
+        except ValueError:
+            raise ConfigError(f"{NAMESPACE}:baseStack",
+                              f"the tier's stack name {tier_stack_name(cfg.base_stack, cfg.tier)!r} is longer than "
+                              "the 100 characters Pulumi allows; shorten the base stack's name") from None
 
 
 def _layout_model(layout: str):
@@ -702,19 +754,48 @@ def decode_engine_config(
     return raw, frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
 
 
+def plain_secret_message(key: str, file_name: str) -> str:
+    """What to say about the plain-text value at `key` (from `plain_values_under_secret_keys`)."""
+    if key in PROVIDER_SECRET_KEYS:
+        return (f"is a credential in plain text in {file_name}; set it with `{secret_command(key)}` "
+                "(or the provider's environment variable)")
+    return f"is plain text in {file_name} beside secure values; set it with `{secret_command(key)}`"
+
+
+class StackFileTextError(ValueError):
+    """A stack file that is not UTF-8 text; the message names the file and the byte offset."""
+
+
+def stack_file_text(path: Path) -> str:
+    """The text of a stack file, which the Pulumi CLI reads as UTF-8; StackFileTextError names the first byte
+    that is not (its offset and line), instead of a UnicodeDecodeError traceback."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise StackFileTextError(f"{path.name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+                                 f"(line {line}); save the file as UTF-8") from None
+
+
 def check_stack_file(path: Path) -> None:
-    """Refuse plain-text values beside `secure:` ones in the stack file the CLI read (when it is where the
-    CLI keeps it by default); the engine's config alone cannot show them."""
+    """Refuse plain-text values beside `secure:` ones (at any depth) and plain provider credentials in the stack
+    file the CLI read (when it is where the CLI keeps it by default); the engine's config alone cannot show them."""
     if not path.is_file():
         return
     from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
 
-    doc = YAML(typ="safe", pure=True).load(path.read_text()) or {}
+    try:
+        doc = YAML(typ="safe", pure=True).load(stack_file_text(path)) or {}
+    except StackFileTextError as exc:
+        raise ConfigError(path.name, str(exc).split(": ", 1)[1]) from None
+    except YAMLError:
+        return  # the CLI, which read the same file, reports its syntax
     config = doc.get("config") if isinstance(doc, dict) else None
     plain = plain_values_under_secret_keys(config) if isinstance(config, dict) else []
     if plain:
-        raise ConfigError(plain[0], f"is plain text in {path.name} beside secure values; set it with "
-                                    f"`pulumi config set --secret --path '{plain[0]}'`")
+        raise ConfigError(plain[0], plain_secret_message(plain[0], path.name))
 
 
 def load_stack_config() -> StackConfig:
@@ -724,6 +805,10 @@ def load_stack_config() -> StackConfig:
 
     check_stack_file(Path.cwd() / f"Pulumi.{pulumi.get_stack()}.yaml")
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    for key in PROVIDER_SECRET_KEYS:
+        if key in keys and not runtime_config.is_config_secret(key):
+            raise ConfigError(key, f"is a credential in plain text; set it with `{secret_command(key)}` "
+                                   "(or the provider's environment variable)")
     config = {k: runtime_config.get_config(k) for k in sorted(keys)}
     raw, secret = decode_engine_config(config, [k for k in keys if runtime_config.is_config_secret(k)])
     return parse_stack_config(raw, secret)

@@ -9,6 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import topic_key_policy
+from components.naming import SNS_TOPIC, autonamed
 
 
 class NotificationTopic(pulumi.ComponentResource):
@@ -46,7 +47,7 @@ class NotificationTopic(pulumi.ComponentResource):
             ),
             opts=child,
         )
-        self.topic = aws.sns.Topic(f"{name}-topic", kms_master_key_id=self.key.arn, opts=child)
+        self.topic = aws.sns.Topic(autonamed(SNS_TOPIC, f"{name}-topic"), kms_master_key_id=self.key.arn, opts=child)
         for i, email in enumerate(emails):
             aws.sns.TopicSubscription(
                 f"{name}-email-{i}", topic=self.topic.arn, protocol="email", endpoint=email, opts=child

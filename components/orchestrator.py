@@ -12,7 +12,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, orchestrator_policy
-from components.naming import EVENT_RULE_NAME_MAX, IAM_ROLE_NAME_MAX, LAMBDA_FUNCTION_NAME_MAX, fit_name, logical_name
+from components.naming import EVENT_RULE, IAM_ROLE, LAMBDA_FUNCTION, LOG_GROUP, autonamed, aws_name
 from components.powertools import (  # noqa: F401 (re-exported: the components and tests import them from here)
     ARCHITECTURE,
     POWERTOOLS_DISTRIBUTION,
@@ -56,7 +56,7 @@ def lambda_code_archive(files: dict[str, Path]) -> pulumi.AssetArchive:
 
 
 def orchestrator_function_name(app: str, stack: str) -> str:
-    return fit_name(f"{app}-{stack}-dr-orchestrator", LAMBDA_FUNCTION_NAME_MAX)
+    return aws_name(LAMBDA_FUNCTION, f"{app}-{stack}-dr-orchestrator")
 
 
 # The monitor is invoked every minute and probes for a little longer than that, so the next invocation
@@ -184,10 +184,10 @@ class Orchestrator(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         function_name = orchestrator_function_name(args.app, args.stack)
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/aws/lambda/{function_name}", retention_in_days=90, opts=child
+            f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"), retention_in_days=90, opts=child
         )
         role = aws.iam.Role(
-            logical_name(f"{name}-role", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
+            autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
         )
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -241,7 +241,7 @@ class Orchestrator(pulumi.ComponentResource):
                                  alarm_provider=alarm_provider)
         # The monitor: probe every region every few seconds, independent of us-east-1.
         rule = aws.cloudwatch.EventRule(
-            logical_name(f"{name}-monitor", EVENT_RULE_NAME_MAX),
+            autonamed(EVENT_RULE, f"{name}-monitor"),
             schedule_expression=MONITOR_SCHEDULE,
             description="DR monitor: probe every region's health endpoint for the next minute",
             opts=child,

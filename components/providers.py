@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+import os
+from typing import Iterable, Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -26,6 +27,25 @@ def regional_providers(
         )
         for region in wanted
     }
+
+
+DIGITALOCEAN_TOKEN_KEY = "digitalocean:token"
+DIGITALOCEAN_TOKEN_ENV = ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN")
+"""Where pulumi-digitalocean documents that its token comes from when the stack config has none."""
+
+
+def digitalocean_token() -> Optional[pulumi.Output[str]]:
+    """The DigitalOcean API token for an explicit `digitalocean.Provider`, which (like every explicit provider)
+    never reads the stack's `digitalocean:*` config itself: `digitalocean:token` (a Pulumi secret; a plain value
+    is refused by `components.config.load_stack_config`), else the environment variables the provider documents.
+    Always a secret; None when neither is set (the provider then fails with its own message)."""
+    token = pulumi.Config("digitalocean").get_secret("token")
+    if token is not None:
+        return token
+    for name in DIGITALOCEAN_TOKEN_ENV:
+        if os.environ.get(name):
+            return pulumi.Output.secret(os.environ[name])
+    return None
 
 
 def opts_for(provider: aws.Provider, parent: pulumi.Resource, **extra) -> pulumi.ResourceOptions:

@@ -10,7 +10,20 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import ECS_TASKS_TRUST, secrets_read_policy, task_policy
-from components.naming import IAM_ROLE_NAME_MAX, LOAD_BALANCER_NAME_MAX, logical_name
+from components.naming import (
+    ECS_CLUSTER,
+    ECS_SERVICE,
+    IAM_ROLE,
+    LOAD_BALANCER,
+    LOG_GROUP,
+    SECRET,
+    SECURITY_GROUP,
+    TARGET_GROUP,
+    TASK_DEFINITION,
+    autonamed,
+    aws_name,
+    aws_name_prefix,
+)
 from components.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
@@ -46,7 +59,7 @@ class RegionalServiceArgs:
 
 
 def cluster_name(app: str, stack: str) -> str:
-    return f"{app}-{stack}"
+    return aws_name(ECS_CLUSTER, f"{app}-{stack}")
 
 
 def container_definitions(
@@ -112,7 +125,7 @@ class RegionalService(pulumi.ComponentResource):
         listen_port = 443 if https else 80
 
         alb_sg = aws.ec2.SecurityGroup(
-            f"{name}-alb",
+            autonamed(SECURITY_GROUP, f"{name}-alb"),
             vpc_id=vpc_id,
             description="Public listener of the DR load balancer",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port, cidr_blocks=["0.0.0.0/0"])],
@@ -120,7 +133,7 @@ class RegionalService(pulumi.ComponentResource):
             opts=child,
         )
         task_sg = aws.ec2.SecurityGroup(
-            f"{name}-tasks",
+            autonamed(SECURITY_GROUP, f"{name}-tasks"),
             vpc_id=vpc_id,
             description="Application tasks, reachable only from the load balancer",
             ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port, security_groups=[alb_sg.id])],
@@ -129,7 +142,7 @@ class RegionalService(pulumi.ComponentResource):
         )
         # Load balancer and target group names stop at 32 characters, Pulumi's 8-character suffix included.
         self.alb = aws.lb.LoadBalancer(
-            logical_name(f"{name}-alb", LOAD_BALANCER_NAME_MAX),
+            autonamed(LOAD_BALANCER, f"{name}-alb"),
             load_balancer_type="application",
             security_groups=[alb_sg.id],
             subnets=subnet_ids,
@@ -137,7 +150,7 @@ class RegionalService(pulumi.ComponentResource):
             opts=child,
         )
         target_group = aws.lb.TargetGroup(
-            logical_name(f"{name}-tg", LOAD_BALANCER_NAME_MAX),
+            autonamed(TARGET_GROUP, f"{name}-tg"),
             port=args.port,
             protocol="HTTP",
             target_type="ip",
@@ -160,7 +173,7 @@ class RegionalService(pulumi.ComponentResource):
         )
 
         self.cluster_name = cluster_name(args.app, args.stack)
-        self.service_name = args.app
+        self.service_name = aws_name(ECS_SERVICE, args.app)
         cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             name=self.cluster_name,
@@ -168,17 +181,17 @@ class RegionalService(pulumi.ComponentResource):
             opts=child,
         )
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=f"/ecs/{args.app}-{args.stack}", retention_in_days=30, opts=child
+            f"{name}-logs", name=aws_name(LOG_GROUP, f"/ecs/{args.app}-{args.stack}"), retention_in_days=30, opts=child
         )
         execution_role = aws.iam.Role(
-            logical_name(f"{name}-exec", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
+            autonamed(IAM_ROLE, f"{name}-exec"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
         )
         aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child)
         secret_arns: dict[str, pulumi.Output[str]] = {}
         for secret_name, value in sorted(args.secrets.items()):
             secret = aws.secretsmanager.Secret(
                 f"{name}-{secret_name.lower().replace('_', '-')}",
-                name_prefix=f"{args.app}/{args.stack}/{secret_name}-",
+                name_prefix=aws_name_prefix(SECRET, f"{args.app}/{args.stack}/{secret_name}-"),
                 recovery_window_in_days=7,
                 opts=child,
             )
@@ -199,7 +212,7 @@ class RegionalService(pulumi.ComponentResource):
                 opts=child,
             )
         task_role = aws.iam.Role(
-            logical_name(f"{name}-task", IAM_ROLE_NAME_MAX), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
+            autonamed(IAM_ROLE, f"{name}-task"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
         )
         aws.iam.RolePolicy(
             f"{name}-task",
@@ -211,7 +224,7 @@ class RegionalService(pulumi.ComponentResource):
         )
         task = aws.ecs.TaskDefinition(
             f"{name}-task",
-            family=f"{args.app}-{args.stack}",
+            family=aws_name(TASK_DEFINITION, f"{args.app}-{args.stack}"),
             cpu=str(args.cpu),
             memory=str(args.memory),
             network_mode="awsvpc",

@@ -18,6 +18,16 @@ import pulumi
 import pulumi_aws as aws
 
 from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
+from components.naming import (
+    AWS_NAME_RULES,
+    IAM_ROLE,
+    LAMBDA_FUNCTION,
+    LOG_GROUP,
+    METRIC_ALARM,
+    SQS_QUEUE,
+    autonamed,
+    aws_name,
+)
 from components.orchestrator import (
     FAILOVER_SOURCE,
     RUNTIME,
@@ -28,7 +38,7 @@ from components.orchestrator import (
 )
 
 HANDLER = "failover.replicator.handler"
-MAX_FUNCTION_NAME = 64
+MAX_FUNCTION_NAME = AWS_NAME_RULES[LAMBDA_FUNCTION].max_length
 # TRIM_HORIZON, not LATEST: the mapping starts with every record the stream still holds (24 h), so writes
 # made between the table's creation and the mapping becoming active are not skipped. Replaying them (and
 # replaying everything when the mapping is replaced) is harmless: replicated writes are conditional.
@@ -84,12 +94,13 @@ def replicator_args_errors(args: StreamReplicatorArgs) -> list[str]:
 
 
 def replicator_function_name(app: str, stack: str, source_region: str, receiving_region: str) -> str:
-    """`<app>-<stack>-repl-<source>-<receiving>`, shortened with a hash suffix to Lambda's 64 characters."""
+    """`<app>-<stack>-repl-<source>-<receiving>`, shortened with a hash suffix to Lambda's 64 characters; a
+    character Lambda refuses (a stack name may hold '.') is replaced by the naming helper."""
     name = f"{app}-{stack}-repl-{source_region}-{receiving_region}"
-    if len(name) <= MAX_FUNCTION_NAME:
-        return name
-    digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-    return f"{name[:MAX_FUNCTION_NAME - 9].rstrip('-')}-{digest}"
+    if len(name) > MAX_FUNCTION_NAME:  # the 8-character hash long names have always had (a rename replaces)
+        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+        name = f"{name[:MAX_FUNCTION_NAME - 9].rstrip('-')}-{digest}"
+    return aws_name(LAMBDA_FUNCTION, name)
 
 
 def replicator_environment(*, app: str, source_region: str, receiving_region: str, receiving_table: str,
@@ -119,9 +130,10 @@ class StreamReplicator(pulumi.ComponentResource):
         super().__init__("dr:data:StreamReplicator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = replicator_function_name(args.app, args.stack, args.source_region, args.receiving_region)
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=f"/aws/lambda/{function_name}",
+        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"),
                                             retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(f"{name}-role", assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child)
+        role = aws.iam.Role(autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST),
+                            opts=child)
         key = aws.kms.Key(
             f"{name}-failures-key",
             description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
@@ -131,7 +143,8 @@ class StreamReplicator(pulumi.ComponentResource):
                 failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
             opts=child,
         )
-        queue = aws.sqs.Queue(f"{name}-failures", kms_master_key_id=key.arn, kms_data_key_reuse_period_seconds=300,
+        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn,
+                              kms_data_key_reuse_period_seconds=300,
                               message_retention_seconds=1_209_600, opts=child)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
@@ -180,7 +193,7 @@ class StreamReplicator(pulumi.ComponentResource):
         )
         if args.failure_alarm_topic_arn is not None:
             aws.cloudwatch.MetricAlarm(
-                f"{name}-failures",
+                autonamed(METRIC_ALARM, f"{name}-failures"),
                 alarm_description=(f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
                                    "the keys in the failure queue's records need a resync"),
                 namespace="AWS/SQS",

@@ -127,6 +127,9 @@ def check_stack_name(value: str) -> str:
 
 
 def check_organization(value: str) -> str:
+    if not value.strip():
+        raise ValueError("is empty: name the Pulumi organization of the tier stacks (`organization` on a "
+                         "self-managed backend), or remove the key")
     if not _ORGANIZATION.match(value):
         raise ValueError(f"{value!r} is not a Pulumi organization name (use `organization` on a self-managed backend)")
     return value

@@ -8,15 +8,10 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.naming import chain_record_name, regional_record_name
+from components.naming import METRIC_ALARM, aws_name, chain_record_name, regional_record_name
 
 __all__ = ["Endpoint", "EndpointHealth", "FailoverDns", "FailoverLink", "TrafficArgs", "failover_chain",
            "health_alarm_name", "health_alarm_name_pattern", "regional_record_name"]
-
-
-def health_alarm_name(app: str, stack: str, region: str) -> str:
-    """The us-east-1 alarm on one region's Route 53 health check (the runtime maps it back to the region)."""
-    return f"{app}-{stack}-{region}-unhealthy"
 
 
 def health_alarm_name_pattern(app: str, stack: str) -> str:
@@ -26,7 +21,7 @@ def health_alarm_name_pattern(app: str, stack: str) -> str:
 
 def health_alarm_name(app: str, stack: str, site: str) -> str:
     """The CloudWatch alarm on a site's Route 53 health check; the orchestrator maps it back to the site's region."""
-    return f"{app}-{stack}-{site}-unhealthy"
+    return aws_name(METRIC_ALARM, f"{app}-{stack}-{site}-unhealthy")
 
 
 @dataclass(frozen=True)

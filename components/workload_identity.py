@@ -27,13 +27,12 @@ from components.iam import (
     scheduler_trust_policy,
     task_policy,
 )
-from components.naming import IAM_ROLE_NAME_MAX, fit_name
+from components.naming import IAM_ROLE, ROLES_ANYWHERE_PROFILE, SCHEDULE, TRUST_ANCHOR, autonamed, aws_name
 
 ORGANIZATION = "dynamodb-dr"
 # The signing helper asks for a session of this length; the profile caps it.
 SESSION_SECONDS = 3600
 _SECRET_KEY_OUTPUTS = ["privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh"]
-SCHEDULE_NAME_MAX = 64
 
 
 def aws_config_file(*, region: str, signing_helper: str, certificate_path: str, private_key_path: str,
@@ -152,7 +151,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         anchor = aws.rolesanywhere.TrustAnchor(
             f"{name}-anchor",
-            name=f"{args.name}-workloads",
+            name=aws_name(TRUST_ANCHOR, f"{args.name}-workloads"),
             enabled=True,
             source=aws.rolesanywhere.TrustAnchorSourceArgs(
                 source_type="CERTIFICATE_BUNDLE",
@@ -161,7 +160,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             opts=child,
         )
         role = aws.iam.Role(
-            f"{name}-workload",
+            autonamed(IAM_ROLE, f"{name}-workload"),
             description=f"Workloads of {args.name} (IAM Roles Anywhere)",
             assume_role_policy=anchor.arn.apply(lambda arn: json.dumps(
                 roles_anywhere_trust_policy(trust_anchor_arn=arn, common_names=list(args.subjects)))),
@@ -178,7 +177,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         profile = aws.rolesanywhere.Profile(
             f"{name}-profile",
-            name=f"{args.name}-workloads",
+            name=aws_name(ROLES_ANYWHERE_PROFILE, f"{args.name}-workloads"),
             enabled=True,
             role_arns=[role.arn],
             duration_seconds=SESSION_SECONDS,
@@ -229,7 +228,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         topic = pulumi.Output.from_input(args.notice_topic_arn)
         role = aws.iam.Role(
             f"{name}-expiry-notices",
-            name=fit_name(f"{args.name}-cert-expiry-notices", IAM_ROLE_NAME_MAX),
+            name=aws_name(IAM_ROLE, f"{args.name}-cert-expiry-notices"),
             description=f"EventBridge Scheduler: certificate expiry notices of {args.name}",
             assume_role_policy=topic.apply(  # the topic's account is the stack's
                 lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))),
@@ -248,7 +247,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
             window = validity_end.apply(lambda end, d=notice_days: expiry_notice_window(end, d))
             schedules[suffix] = aws.scheduler.Schedule(
                 f"{name}-{suffix}-expiry",
-                name=fit_name(f"{args.name}-{suffix}-expiry", SCHEDULE_NAME_MAX),
+                name=aws_name(SCHEDULE, f"{args.name}-{suffix}-expiry"),
                 description=f"Daily notice while {what} is about to expire",
                 schedule_expression="rate(1 day)",
                 start_date=window.apply(lambda w: w[0]),

@@ -148,11 +148,15 @@ def _preview_tiers(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
+        from rich.console import Group
         from rich.console import Console
+
+        from drctl.render import prose
 
         console = Console()
         for result in results.values():
-            console.rule(f"tier {result.tier}: stack {result.stack}")
+            console.print(Group(*prose(f"=== tier {result.tier}: stack {result.stack}", console.width,
+                                       style="bold")), crop=False)
             print_human(result, console)
     return EXIT_POLICY_VIOLATION if any(r.blocked for r in results.values()) else 0
 
@@ -189,7 +193,8 @@ def _stacks(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        Console().print(render_matrix(document))
+        console = Console()
+        console.print(render_matrix(document, console.width), crop=False)
     return 0
 
 
@@ -258,7 +263,8 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         from rich.console import Console
 
-        Console().print(render_report(report))
+        console = Console()
+        console.print(render_report(report, console.width), crop=False)
     return exit_code(report)
 
 

@@ -76,8 +76,12 @@ def render_stack_site(project_dir: Path, stack: str, site: str, *, stack_file: O
 
 
 def _note(stream: Optional[TextIO], message: str) -> None:
+    """A note on stderr in lines of at most 80 columns; a name is never split."""
+    import textwrap
+
     if stream is not None:
-        print(f"note: {message}", file=stream)
+        print("\n".join(textwrap.wrap(f"note: {message}", 80, subsequent_indent="      ", break_long_words=False,
+                                       break_on_hyphens=False)), file=stream)
 
 
 def read_password(stream: TextIO) -> str:

@@ -161,8 +161,45 @@ def _tls_state(typ: str, inputs: dict) -> dict:
 
 _RANDOM_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
 # OVHcloud dedicated servers the mocks answer `ovh:index/getServer:getServer` with (service name -> wire
-# fields); tests add theirs. Unknown names get a server in GRA with an address from a documentation range.
+# fields); tests add theirs. The offline preview answers each service name of a stack in the datacenter of the
+# site that names it (`offline_ovh_servers`); other names get a server in GRA, in a documentation range.
 OVH_SERVERS: dict[str, dict] = {}
+# An OVHcloud region code -> (a datacenter of it, as the API names them; the API's region of it).
+OVH_DATACENTERS: dict[str, tuple[str, str]] = {
+    "BHS": ("bhs6", "ca-east-bhs"), "ERI": ("eri1", "eu-west-eri"), "GRA": ("gra3", "eu-west-gra"),
+    "HIL": ("hil1", "us-west-hil"), "LIM": ("lim3", "eu-west-lim"), "RBX": ("rbx8", "eu-west-rbx"),
+    "SBG": ("sbg5", "eu-west-sbg"), "SGP": ("sgp1", "ap-southeast-sgp"), "SYD": ("syd1", "ap-southeast-syd"),
+    "VIN": ("vin1", "us-east-vin"), "WAW": ("waw1", "eu-central-waw"), "YNM": ("ynm1", "ap-south-mum"),
+}
+
+
+def offline_ovh_servers(config: dict[str, Any]) -> dict[str, dict]:
+    """What the offline preview answers for the OVHcloud servers a stack names by `serviceName` (config as the
+    engine passes it): each in a datacenter of the region of the site that names it, state ok, with an address
+    from a documentation range. The config's rules keep one service name in one site; the real preview asks
+    OVHcloud, and a server elsewhere stops it."""
+    import json
+
+    try:
+        sites = json.loads(config.get("dr:sites") or "[]")
+    except (TypeError, ValueError):
+        return {}
+    found: dict[str, dict] = {}
+    for site in sites if isinstance(sites, list) else []:
+        if not isinstance(site, dict) or site.get("ovhRegion") not in OVH_DATACENTERS:
+            continue
+        datacenter, region = OVH_DATACENTERS[site["ovhRegion"]]
+        haproxy = site.get("haproxy") if isinstance(site.get("haproxy"), dict) else {}
+        names = [haproxy.get("serviceName")] + [s.get("serviceName") for s in site.get("servers") or []
+                                                  if isinstance(s, dict)]
+        for name in names:
+            if isinstance(name, str) and name not in found:
+                octet = int(_hex(name, 2), 16) % 254 + 1
+                ip = haproxy.get("bindAddress") if name == haproxy.get("serviceName") and \
+                    haproxy.get("bindAddress") else f"198.51.100.{octet}"
+                found[name] = {"name": name, "ip": ip, "ips": [f"{ip}/32"], "datacenter": datacenter,
+                               "region": region, "state": "ok", "powerState": "poweron", "vnis": []}
+    return found
 
 
 def preview_random_string(name: str, length: int, *, upper: bool = True, lower: bool = True, numeric: bool = True,
@@ -179,7 +216,9 @@ def preview_random_string(name: str, length: int, *, upper: bool = True, lower: 
     return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
 
 
-def _ovh_server(service_name: str) -> dict:
+def _ovh_server(service_name: str, answers: Optional[dict[str, dict]] = None) -> dict:
+    if answers and service_name in answers:
+        return {"serviceName": service_name, "id": service_name, **answers[service_name]}
     if service_name in OVH_SERVERS:
         return {"serviceName": service_name, "id": service_name, **OVH_SERVERS[service_name]}
     octet = int(_hex(service_name, 2), 16) % 254 + 1
@@ -211,6 +250,17 @@ def _hex(text: str, n: int = 17) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:n]
 
 
+def _unwrap_secrets(value: Any) -> Any:
+    """The wire form with each secret replaced by its value (what a provider plugin receives)."""
+    if isinstance(value, dict):
+        if value.get(_SIG_KEY) == _SECRET_SIG:
+            return _unwrap_secrets(value.get("value"))
+        return {k: _unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v) for v in value]
+    return value
+
+
 def _plain(value: Any, reveal: bool = False) -> Any:
     """Turn the wire form into readable JSON: secrets -> "[secret]" (their value with `reveal`), unknowns ->
     "[unknown]"."""
@@ -235,13 +285,19 @@ def _plain(value: Any, reveal: bool = False) -> Any:
 class AwsLikeMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes with AWS-shaped ids, ARNs and DNS names."""
 
-    def __init__(self, stack_outputs: Optional[dict[str, "StackOutputs"]] = None) -> None:
+    def __init__(self, stack_outputs: Optional[dict[str, "StackOutputs"]] = None,
+                 ovh_servers: Optional[dict[str, dict]] = None) -> None:
+        self.ovh_servers: dict[str, dict] = dict(ovh_servers or {})
+        """Service name -> the OVHcloud server the lookup answers (before OVH_SERVERS and the default)."""
         self.provider_regions: dict[str, str] = {}
         self.cluster_regions: dict[str, str] = {}
         """DOKS cluster id -> its region slug, so a Kubernetes provider identified by it maps to the slug."""
         self.calls: list[tuple[str, dict, Optional[str]]] = []
         """Each invoke as (token, arguments, region of its provider)."""
         self.stack_outputs: dict[str, StackOutputs] = dict(stack_outputs or {})
+        self.provider_inputs: dict[str, dict] = {}
+        """Explicit provider name -> its inputs as the provider plugin receives them (secrets decrypted): what a
+        test checks to see that a provider got the stack's credentials. Kept in memory only."""
         """Fully qualified stack name -> what a StackReference to it reads (the offline preview of that stack)."""
 
     def _stack_reference(self, name: str) -> tuple[str, dict]:
@@ -260,6 +316,7 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if args.typ == STACK_REFERENCE:
             return self._stack_reference(str(inputs.get("name") or args.resource_id or args.name))
         if args.typ.startswith("pulumi:providers:"):
+            self.provider_inputs[args.name] = _unwrap_secrets(inputs)
             return f"{args.name}-id", inputs  # RecordingMonitor maps its reference to the region
         if args.typ.startswith("kubernetes:"):
             return _kubernetes_state(args.typ, args.name, inputs)
@@ -362,7 +419,7 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getPartition:getPartition":
             return {"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}
         if args.token == "ovh:index/getServer:getServer":
-            return _ovh_server(args.args["serviceName"])
+            return _ovh_server(args.args["serviceName"], self.ovh_servers)
         if args.token == "aws:ssm/getParameter:getParameter":
             return self._public_parameter(str(args.args.get("name", "")), region)
         raise NotImplementedError(f"the offline mocks do not answer the invoke {args.token}")
@@ -446,7 +503,8 @@ class RecordingMonitor(MockMonitor):
 
 
 def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = True,
-            stack_outputs: Optional[dict[str, StackOutputs]] = None) -> RecordingMonitor:
+            stack_outputs: Optional[dict[str, StackOutputs]] = None,
+            ovh_servers: Optional[dict[str, dict]] = None) -> RecordingMonitor:
     """Set process-global Pulumi mocks; returns the monitor whose `recorded` list fills as resources register.
 
     Each install starts a new root stack resource, so one process can preview several stacks in turn (the
@@ -454,7 +512,7 @@ def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = T
     from pulumi.runtime import settings
 
     settings.set_root_resource(None)  # type: ignore[arg-type]
-    mocks = AwsLikeMocks(stack_outputs)
+    mocks = AwsLikeMocks(stack_outputs, ovh_servers)
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=preview, monitor=monitor)
     return monitor

@@ -126,21 +126,33 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
 
     from drctl import mocks
 
-    monitor = mocks.install(project=PROJECT, stack=stack, preview=True, stack_outputs=stack_outputs)
+    monitor = mocks.install(project=PROJECT, stack=stack, preview=True, stack_outputs=stack_outputs,
+                            ovh_servers=mocks.offline_ovh_servers(config))
     pulumi.runtime.set_all_config(config, secret_keys)
     sys.path.insert(0, str(project_dir))
-    from components.config import ConfigError
+    from pulumi.runtime.settings import _get_rpc_manager
 
     cwd = os.getcwd()
     os.chdir(project_dir)
+    _get_rpc_manager().clear()
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
     except pulumi.RunError as exc:
-        if isinstance(exc.__context__, ConfigError):
-            raise PreviewConfigError(str(exc)) from None
-        raise
+        # a config mistake, or a RunError raised in an apply: the engine prints these as one line
+        raise PreviewConfigError(str(exc)) from None
     finally:
         os.chdir(cwd)
+    # An exception inside an apply fails the registration that waited on it; the engine then fails the run, so
+    # the offline preview does too (a RunError, such as a looked-up server in the wrong region, as one line).
+    failure = _get_rpc_manager().unhandled_exception
+    if failure is not None:
+        _get_rpc_manager().clear()
+        cause: Optional[BaseException] = failure
+        while cause is not None and not isinstance(cause, pulumi.RunError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:
+            raise PreviewConfigError(str(cause)) from None
+        raise failure
     root = pulumi.runtime.settings.get_root_resource()
     shown, plain, secret = _resolve_outputs(dict(root.outputs))
     return _Run(_as_document(monitor), shown, mocks.StackOutputs(plain, secret))
@@ -152,12 +164,23 @@ PROJECT = "dynamodb-dr"
 def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
                 policy_config: Optional[Path] = None) -> PreviewResult:
     """Preview `stack` offline as one stack (config from `stack_file` when given). Raises StackFileError /
-    PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared."""
+    PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared.
+
+    A tier stack's own file (what `drctl deploy --configure-only` writes: the base stack's config plus `dr:tier`,
+    `dr:baseStack` and `dr:organization`) is previewed as that tier, its StackReferences answered by the offline
+    previews of the tiers it reads, derived from the same config."""
     config, secret_keys = load_stack_config(project_dir, stack, stack_file)
     from policies.offline import evaluate, levels_for
     from policies.pack import build_policies
 
+    if "dr:tier" in config:
+        base, tier, base_config = _tier_stack_config(config)
+        levels = levels_for(base, build_policies(), policy_config)
+        results = _tier_previews(base, base_config, secret_keys, [tier], project_dir, levels,
+                                 config.get("dr:organization"), tier_key="dr:tier:")
+        return results[tier]
     levels = levels_for(stack, build_policies(), policy_config)  # a bad policy-config file stops here, first
+    validate_config(config, secret_keys)
     run = _run_program(stack, config, secret_keys, project_dir)
 
     return PreviewResult(
@@ -170,18 +193,54 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
     )
 
 
+def validate_config(config: dict[str, str], secret_keys: list[str]) -> None:
+    """The program's own config validation, run before the program: a mistake is one PreviewConfigError line and
+    nothing is declared (the program validates again when the Pulumi CLI runs it)."""
+    from components.config import ConfigError, decode_engine_config, parse_stack_config
+
+    raw, secret = decode_engine_config(config, secret_keys)
+    try:
+        parse_stack_config(raw, secret)
+    except ConfigError as exc:
+        raise PreviewConfigError(str(exc)) from None
+
+
+def _tier_stack_config(config: dict[str, str]) -> tuple[str, str, dict[str, str]]:
+    """(base stack, tier, the base stack's config) of a tier stack's config."""
+    from components.tiers import check_stack_name
+    from drctl.stacks import TIER_KEYS
+
+    base = config.get("dr:baseStack")
+    if not base:
+        raise PreviewConfigError("dr:baseStack: required with dr:tier: the base stack that names the deployment "
+                                 "(`drctl deploy` sets it)")
+    try:
+        check_stack_name(base)
+    except ValueError as exc:
+        raise PreviewConfigError(f"dr:baseStack: {exc}") from None
+    return base, config["dr:tier"], {k: v for k, v in config.items() if k not in TIER_KEYS}
+
+
 def run_tier_previews(base: str, tiers: Optional[list[str]] = None, project_dir: Path = PROJECT_DIR,
                       stack_file: Optional[Path] = None, policy_config: Optional[Path] = None,
                       organization: Optional[str] = None) -> dict[str, PreviewResult]:
     """Preview tiers of the deployment of base stack `base` (all of them when `tiers` is None), each under the
     config `drctl deploy` gives its stack. The tiers they read are previewed first (once each) and answer their
     StackReferences. Returns the requested tiers' results, in deploy order."""
-    from drctl.stacks import PlanError, plan_deployment, tier_config
-    from policies.offline import evaluate, levels_for
+    from policies.offline import levels_for
     from policies.pack import build_policies
 
     config, secret_keys = load_stack_config(project_dir, base, stack_file)
     levels = levels_for(base, build_policies(), policy_config)  # a bad policy-config file stops here, first
+    return _tier_previews(base, config, secret_keys, tiers, project_dir, levels, organization)
+
+
+def _tier_previews(base: str, config: dict[str, str], secret_keys: list[str], tiers: Optional[list[str]],
+                   project_dir: Path, levels, organization: Optional[str],
+                   tier_key: str = "--tier") -> dict[str, PreviewResult]:
+    from drctl.stacks import PlanError, plan_deployment, tier_config
+    from policies.offline import evaluate
+
     try:
         plan = plan_deployment(base, config, secret_keys, organization=organization)
     except PlanError as exc:
@@ -189,7 +248,7 @@ def run_tier_previews(base: str, tiers: Optional[list[str]] = None, project_dir:
     wanted = [t.name for t in plan.tiers] if tiers is None else list(tiers)
     unknown = [t for t in wanted if t not in plan.by_name]
     if unknown:
-        raise PreviewConfigError(f"--tier {unknown[0]}: not a tier of {base}; its tiers are "
+        raise PreviewConfigError(f"{tier_key} {unknown[0]}: not a tier of {base}; its tiers are "
                                  f"{', '.join(t.name for t in plan.tiers)}")
     needed = plan.closure(wanted)
     runs: dict[str, _Run] = {}

@@ -1,7 +1,8 @@
 """Human-readable preview: resource tree by component and region, counts, outputs, budget, violations.
 
 Readable in an 80-column CI log: policy and resource names are printed whole on their own lines (they
-are what users type into the policy config), and only prose wraps.
+are what users type into the policy config), and only prose wraps. `prose` and `name_then_value` are the
+layout every command shares (`drctl stacks`, `drctl verify` too).
 """
 
 from __future__ import annotations
@@ -15,6 +16,33 @@ from rich.table import Table
 from rich.text import Text
 
 from drctl.preview import PreviewResult, resource_counts
+
+
+def prose(text: str, width: int = 80, indent: int = 0, style: str = "", hang: int | None = None) -> list[Text]:
+    """`text` wrapped at spaces into lines of at most `width` columns, indented by `indent` (continuation lines
+    by `hang`, default `indent`). A word (a name, an ARN, a command) is never split: one that does not fit after
+    the indent gets a line of its own without it, and one longer than the line overflows that line. Print with
+    `crop=False`."""
+    lines: list[str] = []
+    for word in text.split():
+        pad = indent if not lines else (indent if hang is None else hang)
+        if lines and len(lines[-1]) + 1 + len(word) <= width and lines[-1].strip():
+            lines[-1] += " " + word
+        elif pad + len(word) <= width:
+            lines.append(" " * pad + word)
+        else:
+            lines.append(word)
+    return [Text(line, style=style, no_wrap=True, overflow="ignore") for line in lines]
+
+
+def name_then_value(label: str, value: str, width: int = 80, indent: int = 2, style: str = "") -> list[Text]:
+    """`label value` on one line when it fits, else the label, then the value on its own line (never split)."""
+    one = " " * indent + f"{label} {value}"
+    if len(one) <= width:
+        return [Text(one, style=style, no_wrap=True, overflow="ignore")]
+    value_line = " " * (indent + 2) + value if indent + 2 + len(value) <= width else value
+    return [Text(" " * indent + label, style=style, no_wrap=True, overflow="ignore"),
+            Text(value_line, no_wrap=True, overflow="ignore")]
 
 
 def _tokens(res: dict) -> list[tuple[str, str]]:
@@ -31,9 +59,13 @@ def _tokens(res: dict) -> list[tuple[str, str]]:
 
 
 def _node_lines(tokens: list[tuple[str, str]], first: str, rest: str, width: int) -> list[Text]:
-    """Lay out a label after its guides: whole words only, so a name is never split or cropped (a name
-    longer than the line overflows it); the other words go to continuation lines when they do not fit."""
+    """Lay out a label after its guides: whole words only, so a name is never split or cropped (a name that does
+    not fit after its guides gets a line of its own; one longer than the line overflows it); the other words go to
+    continuation lines when they do not fit."""
     lines = [Text(first, no_wrap=True, overflow="ignore")]
+    name = tokens[0][0] if tokens else ""
+    if len(first) + len(name) > width and len(name) <= width:
+        lines.append(Text("", no_wrap=True, overflow="ignore"))  # the name gets a line of its own, whole
     for i, (word, style) in enumerate(tokens):
         line = lines[-1]
         if i and line.cell_len + 1 + len(word) > width:
@@ -52,7 +84,7 @@ def render_tree(result: PreviewResult, width: int = 80) -> Group:
         if res["type"].startswith("pulumi:providers:"):
             continue
         children[res["parent"]].append(res)
-    lines: list[Text] = [Text.from_markup(f"[bold]stack {result.stack}[/] (layout {result.layout})")]
+    lines: list[Text] = prose(f"stack {result.stack} (layout {result.layout})", width, style="bold")
 
     def add(parent_urn, prefix: str) -> None:
         kids = sorted(children[parent_urn], key=lambda r: (r["custom"], r["region"] or "", r["name"]))
@@ -68,19 +100,50 @@ def render_tree(result: PreviewResult, width: int = 80) -> Group:
     return Group(*lines)
 
 
-def render_counts(result: PreviewResult) -> Group:
+def render_counts(result: PreviewResult, width: int = 80) -> Group:
+    """Cloud resources by type: one line each, the count first, so a long type name is never cut."""
     counts = resource_counts(result.resources)
-    table = Table(title=f"{counts['cloudResources']} cloud resources by type")
-    table.add_column("type", no_wrap=True)
-    table.add_column("count", justify="right")
+    lines = [Text(f"{counts['cloudResources']} cloud resources by type", style="bold")]
+    digits = max((len(str(n)) for n in counts["byType"].values()), default=1)
     for typ, n in counts["byType"].items():
-        table.add_row(typ, str(n))
-    note = Text(
-        f"`pulumi preview` counts {counts['pulumiTotal']} to create: these {counts['cloudResources']}, "
-        f"{counts['providers']} providers, {counts['components']} components and the stack.",
-        style="dim",
-    )
-    return Group(table, note)
+        lines.append(Text(f"  {n:>{digits}}  {typ}", no_wrap=True, overflow="ignore"))
+    lines += prose(f"`pulumi preview` counts {counts['pulumiTotal']} to create: these {counts['cloudResources']}, "
+                   f"{counts['providers']} providers, {counts['components']} components and the stack.", width,
+                   style="dim")
+    return Group(*lines)
+
+
+def _flatten(value, path: str = ""):
+    if isinstance(value, dict) and value:
+        for k in sorted(value):
+            yield from _flatten(value[k], f"{path}.{k}" if path else str(k))
+    elif isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        for i, v in enumerate(value):
+            yield from _flatten(v, f"{path}[{i}]")
+    else:
+        yield path, value
+
+
+def render_outputs(outputs: dict, width: int = 80) -> Group:
+    """The stack outputs as `key.path: value` lines; a value that does not fit beside its key gets a line of its
+    own, so an ARN or a name is never cut. Multi-line values (an AWS config file) are shown line by line."""
+    lines = [Text("Outputs", style="bold")]
+    for path, value in _flatten(outputs):
+        if isinstance(value, list):
+            shown = ", ".join(json.dumps(v) if not isinstance(v, str) else v for v in value) or "[]"
+            lines += prose(f"{path}: {shown}", width, indent=2, hang=4)
+            continue
+        if isinstance(value, str):
+            shown = value
+        else:
+            shown = json.dumps(value)
+        if "\n" in shown.strip():
+            lines.append(Text(f"  {path}:", no_wrap=True, overflow="ignore"))
+            for part in shown.strip().splitlines():
+                lines += prose(part, width, indent=4, hang=8)
+        else:
+            lines += name_then_value(f"{path}:", shown or '""', width)
+    return Group(*lines)
 
 
 def render_budget(budget: dict) -> Table:
@@ -121,17 +184,15 @@ def render_budget(budget: dict) -> Table:
 
 
 def print_human(result: PreviewResult, console: Console) -> None:
-    console.print(render_tree(result, console.width), crop=False)
-    console.print(render_counts(result))
+    width = console.width
+    console.print(render_tree(result, width), crop=False)
+    console.print(render_counts(result, width), crop=False)
     outputs = {k: v for k, v in result.outputs.items() if k != "budget"}
-    console.print("[bold]Outputs[/]")
-    console.print_json(json.dumps(outputs, sort_keys=True))  # soft-wrapped: a long ARN stays one piece
+    console.print(render_outputs(outputs, width), crop=False)
     if result.budget:
         console.print(render_budget(result.budget))
-        console.print(
-            "[dim]For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, TTL 60) "
-            "come to about 330 s.[/]"
-        )
+        console.print(Group(*prose("For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, "
+                                   "TTL 60) come to about 330 s.", width, style="dim")), crop=False)
     if result.violations:
         console.print(render_violations(result, console.width), crop=False)
     else:

@@ -20,7 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import YAMLError
 
-from components.config import plain_values_under_secret_keys
+from components.config import StackFileTextError, plain_secret_message, plain_values_under_secret_keys, stack_file_text
 
 SECRET_PLACEHOLDER = "preview-placeholder-secret"
 MAX_VALUES = 10_000
@@ -67,7 +67,9 @@ def _count_values(doc: Any, limit: int) -> int:
 
 def _read_yaml(path: Path) -> Any:
     try:
-        doc = YAML(typ="safe", pure=True).load(path.read_text())
+        doc = YAML(typ="safe", pure=True).load(stack_file_text(path))
+    except StackFileTextError as exc:
+        raise StackFileError(str(exc)) from None
     except DuplicateKeyError as exc:
         # ruamel's problem text also quotes both values, which may be secrets: name only the key.
         key = re.search(r'duplicate key "(.*?)" with value', str(exc.problem))
@@ -99,8 +101,7 @@ def load_stack_document(project_dir: Path, stack: str, stack_file: Path | None =
         raise StackFileError(f"{path.name}: 'config' must be a mapping of namespace:key to values")
     plain = plain_values_under_secret_keys(raw)
     if plain:
-        raise StackFileError(f"{plain[0]}: is plain text in {path.name} beside secure values; set it with "
-                             f"`pulumi config set --secret --path '{plain[0]}'`")
+        raise StackFileError(f"{plain[0]}: {plain_secret_message(plain[0], path.name)}")
     for key in raw:
         if ":" not in str(key):
             raise StackFileError(f"{path.name}: config key {key!r} needs a namespace (like dr:{key})")

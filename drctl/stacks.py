@@ -21,6 +21,7 @@ from components.tiers import (
     Tier,
     TierPlanError,
     check_organization,
+    check_stack_name,
     qualified_stack_name,
     tier_stack_name,
 )
@@ -113,6 +114,12 @@ def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *
         tiers = plan_tiers(placements)
     except (ConfigError, TierPlanError) as exc:
         raise PlanError(str(exc)) from None
+    longest = max((t.name for t in tiers), key=len)
+    try:
+        check_stack_name(tier_stack_name(base, longest))
+    except ValueError:
+        raise PlanError(f"the tier stack {tier_stack_name(base, longest)!r} is longer than the 100 characters Pulumi "
+                        f"allows; shorten the base stack's name ({base})") from None
     org = organization or cfg.organization
     if organization:
         try:
@@ -158,20 +165,27 @@ def matrix(plans: list[DeploymentPlan], wave: Optional[int] = None, project_dir:
     return {"include": rows}
 
 
-def render_matrix(document: dict[str, Any]):
-    from rich.table import Table
+def render_matrix(document: dict[str, Any], width: int = 80):
+    """The tier stacks in deploy order, one block each: what it is on one line, then its fully qualified stack
+    name on a line of its own (never cut: it is what `pulumi --stack` takes)."""
+    from rich.console import Group
+    from rich.text import Text
 
-    table = Table(title="Tier stacks in deploy order (the tiers of one wave deploy in parallel)")
-    for col in ("wave", "stack", "kind", "region", "reads"):
-        table.add_column(col, no_wrap=True)
+    from drctl.render import prose
+
+    lines = prose("Tier stacks in deploy order (the tiers of one wave deploy in parallel)", width, style="bold")
     for row in document["include"]:
         reads = row["requires"]
-        region = row["region"] or "(several)"
+        region = row["region"] or "several regions"
         if row["location"] and row["location"] != row["region"]:
             region += f" ({row['location']})"
-        table.add_row(str(row["wave"]), row["qualifiedStack"], row["kind"], region,
-                      ", ".join(reads) if len(reads) <= 1 else f"{len(reads)} tiers")
-    return table
+        what = f"wave {row['wave']}: {row['kind']} tier {row['tier']}, in {region}"
+        if reads:
+            what += f", reads {', '.join(reads) if len(reads) <= 1 else f'{len(reads)} tiers'}"
+        lines += prose(what, width)
+        lines.append(Text("    " + row["qualifiedStack"] if len(row["qualifiedStack"]) + 4 <= width
+                          else row["qualifiedStack"], style="bold", no_wrap=True, overflow="ignore"))
+    return Group(*lines)
 
 
 def dumps(document: dict[str, Any]) -> str:

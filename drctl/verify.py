@@ -478,7 +478,8 @@ def resolve_topic(topic: DeclaredTopic, region_topics: Outcome, referenced: set[
     candidates = sorted(a for a in region_topics.value if pattern.match(a.rsplit(":", 1)[-1]))
     chosen = [a for a in candidates if a in referenced] or candidates
     if not chosen:
-        return Outcome(error=f"no topic matching {pattern.pattern} in {topic.region}", missing=True)
+        shown = topic.physical_name or f"{topic.logical_name}-<7 hex> (Pulumi's auto-name)"
+        return Outcome(error=f"no topic named {shown} in {topic.region}", missing=True)
     if len(chosen) > 1:
         return Outcome(error=f"{len(chosen)} topics match and none is used by this stack: {', '.join(chosen)}")
     return Outcome(value=chosen[0])
@@ -897,15 +898,23 @@ def exit_code(report: VerifyReport) -> int:
     return 0 if report.ok else 1
 
 
-def render_report(report: VerifyReport):
-    """A rich table, one row per check."""
-    from rich.markup import escape
-    from rich.table import Table
+def render_report(report: VerifyReport, width: int = 80):
+    """One block per check for an 80-column log: `ok`/`FAIL`, what was checked and where (whole: a name that does
+    not fit beside the status gets a line of its own), then the detail as prose wrapped at spaces."""
+    from rich.console import Group
+    from rich.text import Text
+
+    from drctl.render import prose
 
     failed = sum(1 for c in report.checks if not c.ok)
-    table = Table(title=f"drctl verify {report.stack}: {len(report.checks)} checks, {failed} failed")
-    for column in ("what", "where", "status", "detail"):
-        table.add_column(column, overflow="fold")
+    lines = prose(f"drctl verify {report.stack}: {len(report.checks)} checks, {failed} failed", width, style="bold")
     for c in report.checks:
-        table.add_row(escape(c.what), c.where, "[green]ok[/]" if c.ok else "[bold red]FAIL[/]", escape(c.detail))
-    return table
+        status = Text(f"{'ok' if c.ok else 'FAIL':<5}", style="green" if c.ok else "bold red")
+        head = prose(f"{c.what} [{c.where}]", width, indent=5)
+        if head[0].plain.startswith(" " * 5):
+            head[0] = status + head[0][5:]
+        else:  # a name longer than the line: the status on a line of its own
+            head.insert(0, status)
+        lines += head
+        lines += prose(c.detail, width, indent=5)
+    return Group(*lines)

@@ -81,16 +81,27 @@ def resource_limits(r: Res) -> list[str]:
 
 
 def no_plaintext_pod_secrets(r: Res) -> list[str]:
-    """A secret in a pod's plain `env` is readable by anyone who can read the Deployment (and previews)."""
+    """A secret in a pod's plain `env` is readable by anyone who can read the Deployment (and previews): by its
+    name (PASSWORD, TOKEN, ...) and, whatever the variable is called, by its value (detect-secrets: access keys,
+    URLs with a password, private keys, vendor tokens), as `no-plaintext-secrets` checks ECS and Lambda."""
+    from policies.secrets import credential_kinds
+
     if r.type not in POD_TEMPLATES:
         return []
     out = []
     for c in _containers(r):
+        plain: dict[str, Any] = {}
         for entry in _dig(c, "env") or []:
             name = str(_dig(entry, "name") or "")
-            if SECRET_ENV_NAME.search(name) and _dig(entry, "value"):
+            value = _dig(entry, "value")
+            if SECRET_ENV_NAME.search(name) and value:
                 out.append(f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} looks like a "
                            "secret in plain text; use valueFrom.secretKeyRef or a mounted Secret")
+            elif isinstance(value, str) and value:
+                plain[name] = value
+        for name, kinds in sorted(credential_kinds(plain).items()):
+            out.append(f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} holds a value that "
+                       f"looks like a credential ({', '.join(kinds)}); use valueFrom.secretKeyRef or a mounted Secret")
     return out
 
 

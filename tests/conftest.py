@@ -18,6 +18,26 @@ from drctl import mocks  # noqa: E402
 MONITOR = mocks.install(project="dynamodb-dr", stack="test", preview=False)
 
 
+def restore_mocks() -> None:
+    """Reinstall the session's mocks after an in-process offline preview (which installs its own)."""
+    import pulumi
+    from pulumi.runtime import settings
+
+    settings.set_root_resource(None)  # type: ignore[arg-type]
+    MONITOR.reset()
+    pulumi.runtime.set_mocks(MONITOR.aws_mocks, project="dynamodb-dr", stack="test", preview=False, monitor=MONITOR)
+    pulumi.runtime.set_all_config({}, [])
+
+
+@pytest.fixture
+def offline_preview():
+    """`drctl.preview.run_preview` in this process; the session's mocks are back afterwards."""
+    from drctl.preview import run_preview
+
+    yield run_preview
+    restore_mocks()
+
+
 @pytest.fixture
 def recorder():
     """Runs a function that declares resources under `pulumi.runtime.test` and returns what registered."""

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from components.config import ConfigError
 from components.sites.doks_config import (
+    node_size,
     _SIZE_SLUG,
     DOKS_REGIONS,
     STACK_ENV_NAMES,
@@ -120,7 +121,7 @@ def test_the_cluster_version_is_required():
     ({"app": {"image": "x"}}, "dr:app.name", "required key is missing"),
     ({"app": {**BASE["app"], "name": "Orders"}}, "dr:app.name", "lower-case"),
     ({"app": {**BASE["app"], "standbyReplicas": 4}}, "dr:app.standbyReplicas", "more than app.replicas (3)"),
-    ({"app": {**BASE["app"], "healthPath": "health"}}, "dr:app.healthPath", "absolute path"),
+    ({"app": {**BASE["app"], "healthPath": "health"}}, "dr:app.healthPath", "absolute URL path"),
     ({"app": {**BASE["app"], "environment": {"DR_TABLE": "x"}}}, "dr:app.environment", "set by the stack"),
     ({"app": {**BASE["app"], "environment": {"DR_ANYTHING": "x"}}}, "dr:app.environment", "DR_* "),
     ({"app": {**BASE["app"], "environment": {"AWS_REGION": "eu-west-1"}}}, "dr:app.environment", "set by the stack"),
@@ -138,7 +139,7 @@ def test_the_cluster_version_is_required():
     ({"probes": {"liveness": {"timeoutSeconds": 20}}}, "dr:probes.liveness.timeoutSeconds",
      "longer than periodSeconds (10)"),
     ({"probes": {"liveness": {"successThreshold": 2}}}, "dr:probes.liveness.successThreshold", "unknown key"),
-    ({"probes": {"startup": {"path": "livez"}}}, "dr:probes.startup.path", "absolute path"),
+    ({"probes": {"startup": {"path": "livez"}}}, "dr:probes.startup.path", "absolute URL path"),
     ({"loadBalancer": {"healthCheck": {"intervalSeconds": 2}}}, "dr:loadBalancer.healthCheck.intervalSeconds",
      "greater than or equal to 3"),
     ({"loadBalancer": {"healthCheck": {"unhealthyThreshold": 11}}}, "dr:loadBalancer.healthCheck.unhealthyThreshold",
@@ -169,7 +170,18 @@ def test_every_current_sdk_droplet_size_is_accepted():
     sizes = [s.value for s in digitalocean.DropletSlug]
     legacy = {s for s in sizes if re.fullmatch(r"\d+(mb|gb)", s)}
     assert len(sizes) - len(legacy) > 50
-    assert [s for s in sizes if s not in legacy and not _SIZE_SLUG.match(s)] == []
+    refused = {}
+    for size in sizes:
+        try:
+            parse_digitalocean_config(values(cluster={"nodeSize": size, "maxNodes": 50}))
+        except ConfigError as exc:
+            refused[size] = exc.message
+    # refused: the legacy sizes, the GPU sizes (whose slug names GPU memory) and those below DOKS's 2 GB
+    gpu = {s for s in sizes if s.startswith("gpu-")}
+    small = {s for s in set(sizes) - legacy - gpu if node_size(s)[1] < 2}
+    assert {"s-1vcpu-512mb-10gb", "s-1vcpu-1gb"} <= small and "s-1vcpu-2gb" not in refused
+    assert set(refused) == legacy | gpu | small, refused
+    assert all("GPU" in refused[s] for s in gpu) and all("at least 2 GB" in refused[s] for s in small)
     assert [s for s in legacy if _SIZE_SLUG.match(s)] == []
     for size in ("s-2vcpu-4gb", "c-4", "g-8vcpu-32gb", "so1_5-2vcpu-16gb"):
         assert parse_digitalocean_config(values(cluster={"nodeSize": size})).cluster.node_size == size
@@ -206,3 +218,26 @@ def test_binary_suffixes_scale_by_powers_of_two(n, suffix):
 @given(st.integers(min_value=1, max_value=64_000))
 def test_millicores_order_like_cores(milli):
     assert (parse_quantity(f"{milli}m") <= parse_quantity("1")) == (milli <= 1000)
+
+
+@pytest.mark.parametrize("slug, cores, memory_gib", [
+    ("s-1vcpu-2gb", 1, 1.0), ("s-2vcpu-4gb", 2, 2.5), ("s-4vcpu-8gb", 4, 5.7), ("c-4", 4, 5.7),
+])
+def test_allocatable_is_about_what_digitalocean_documents(slug, cores, memory_gib):
+    from components.sites.doks_config import node_allocatable
+
+    cpu, memory = node_allocatable(slug)
+    assert cores - 0.4 < cpu < cores
+    assert memory_gib <= memory / 2**30 < memory_gib + 0.3
+
+
+def test_the_pool_must_hold_the_replicas_and_the_rolling_update_surge():
+    from components.sites.doks_config import pods_per_node
+
+    per_node = pods_per_node("s-2vcpu-4gb", Decimal("0.25"), Decimal(256 * 2**20))
+    assert per_node == 6  # CPU bound: 1.68 allocatable / 0.25
+    fits = values(cluster={"nodeSize": "s-2vcpu-4gb", "maxNodes": 2}, app={**BASE["app"], "replicas": 11})
+    assert parse_digitalocean_config(fits).app.replicas == 11  # 11 + 1 surge = 12 = 2 x 6
+    with pytest.raises(ConfigError, match=r"^dr:app.replicas: 12 pods \(\+1 during a rolling update\) do not fit"):
+        parse_digitalocean_config(values(cluster={"nodeSize": "s-2vcpu-4gb", "maxNodes": 2},
+                                         app={**BASE["app"], "replicas": 12}))

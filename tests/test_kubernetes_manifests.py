@@ -213,7 +213,7 @@ MEMORY_PAIRS = st.sampled_from([("128Mi", "256Mi"), ("256Mi", "1Gi"), ("1Gi", "1
 def test_any_valid_config_gives_valid_consistent_objects(replicas, standby, cpu, memory, env, period, failures, tls,
                                                          version):
     raw = {**{k: v for k, v in RAW.items() if k != "tls"},
-           "cluster": {"version": version},
+           "cluster": {"version": version, "nodeSize": "s-8vcpu-16gb", "maxNodes": 20},  # room for 50 replicas
            "app": {**RAW["app"], "replicas": max(replicas, standby), "standbyReplicas": standby, "environment": env,
                    "resources": {"requests": {"cpu": cpu[0], "memory": memory[0]},
                                  "limits": {"cpu": cpu[1], "memory": memory[1]}}},

@@ -209,8 +209,12 @@ def test_backups_are_the_other_sites_next_in_priority_first(regions):
     values = with_secrets(ovh_values())
     template = values["sites"][0]
     aws = ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1"]
+    private = [f"10.{10 + i}.0.2" for i in range(len(regions))]  # sites never share an address or a server name
     values["sites"] = [{**template, "ovhRegion": r, "awsRegion": aws[i],
-                        "haproxy": {**template["haproxy"], "publicIp": f"203.0.113.{10 + i}"}}
+                        "haproxy": {**template["haproxy"], "publicIp": f"203.0.113.{10 + i}",
+                                    "privateAddress": private[i]},
+                        "stats": {**template["stats"], "bindAddress": private[i]},
+                        "servers": [{**s, "name": f"{r.lower()}-{s['name']}"} for s in template["servers"]]}
                        for i, r in enumerate(regions)]
     values = with_secrets(values)
     sites = parse(values).sites
@@ -219,3 +223,29 @@ def test_backups_are_the_other_sites_next_in_priority_first(regions):
         order = [s.name for s in backup_sites(sites, name)]
         assert sorted(order) == sorted(n for n in names if n != name)
         assert order[0] == names[(i + 1) % len(names)]
+
+
+@pytest.mark.parametrize("key_type", ["ssh-rsa", "rsa-sha2-256", "rsa-sha2-512"])
+def test_rsa_host_keys_are_refused_naming_the_key_and_the_way_out(key_type):
+    """pulumi-command offers only ssh-rsa (SHA-1) for an RSA host key, which OpenSSH 8.8 and later refuse."""
+    values = with_secrets(ovh_values())
+    blob = base64.b64encode(b"\x00\x00\x00\x07ssh-rsa" + b"\x00" * 8).decode()
+    values["sites"][1]["haproxy"]["sshHostKey"] = f"203.0.113.20 {key_type} {blob}"
+    with pytest.raises(ConfigError) as info:
+        parse(values)
+    assert info.value.key == "dr:sites[1].haproxy.sshHostKey"
+    assert f"{key_type} is an RSA host key" in info.value.message
+    assert "ed25519" in info.value.message and "ECDSA" in info.value.message and "OpenSSH 8.8" in info.value.message
+    assert authorized_key_from_known_hosts(host_key_line("203.0.113.20")).startswith("ssh-ed25519 ")
+
+
+def test_an_expired_certificate_is_refused():
+    import datetime
+
+    from components.sites.ovh_config import certificate_chain_problem
+
+    pem = ovh_values()["sites"][0]["tls"]["certificate"]
+    certificate_chain_problem(pem)  # valid until 2035
+    later = datetime.datetime(2036, 1, 1, tzinfo=datetime.timezone.utc)
+    with pytest.raises(ValueError, match="certificate 1 of the chain expired on 2035-12-30"):
+        certificate_chain_problem(pem, now=later)

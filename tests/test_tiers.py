@@ -142,9 +142,12 @@ def test_tier_keys_come_together_and_a_tier_must_exist():
     with pytest.raises(ConfigError, match="^dr:organization: required with dr:tier"):
         parse_stack_config({**{k: v for k, v in values.items() if k != "organization"}, "tier": "data",
                             "baseStack": "prod"})
-    cfg = parse_stack_config({**values, "tier": "eu-west-1", "baseStack": "prod"})
+    # an unknown tier is refused by the config validation itself (at preview), and by the tier's program
     with pytest.raises(ConfigError, match="^dr:tier: 'eu-west-1' is not a tier of this deployment; its tiers are "
                                           "data, us-east-1, us-east-2"):
+        parse_stack_config({**values, "tier": "eu-west-1", "baseStack": "prod"})
+    cfg = parse_stack_config({**values, "tier": "data", "baseStack": "prod"}).model_copy(update={"tier": "eu-west-1"})
+    with pytest.raises(ConfigError, match="^dr:tier: 'eu-west-1' is not a tier of this deployment"):
         select_tier(cfg, site_placements(cfg))
     ok = parse_stack_config({**values, "tier": "us-west-2-automation", "baseStack": "prod"})
     assert select_tier(ok, site_placements(ok)).region == "us-west-2"

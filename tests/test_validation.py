@@ -228,3 +228,21 @@ def test_preview_exits_2_with_one_line(tmp_path, mutate, line):
     assert run.returncode == 2, run.stderr
     assert len(run.stderr.strip().splitlines()) == 1 and run.stderr.startswith(line), run.stderr
     assert run.stdout == ""
+
+
+def test_plain_values_are_found_at_any_depth_of_the_secret_keys():
+    """The engine marks a whole key secret when any value inside it is secure: only the stack file shows a plain
+    value beside them, two levels down in dr:siteSecrets, or a whole plain site entry."""
+    from components.config import plain_values_under_secret_keys
+
+    secure = {"secure": "v1:ZHVtbXk="}
+    config = {"dr:siteSecrets": {"gra": {"statsPassword": secure, "sshPrivateKey": "dummy"},
+                                 "rbx": {"statsPassword": "dummy-password", "sshPrivateKey": "dummy"},
+                                 "sbg": "dummy"},
+              "dr:appSecrets": {"A": secure, "B": "dummy"},
+              "digitalocean:token": "dummy", "ovh:consumerKey": secure}
+    assert plain_values_under_secret_keys(config) == [
+        "dr:appSecrets.B", "dr:siteSecrets.gra.sshPrivateKey", "dr:siteSecrets.rbx.statsPassword",
+        "dr:siteSecrets.rbx.sshPrivateKey", "dr:siteSecrets.sbg", "digitalocean:token"]
+    # all plain: the engine does not mark the key secret, and parse_stack_config refuses it
+    assert plain_values_under_secret_keys({"dr:siteSecrets": {"gra": {"statsPassword": "x"}}}) == []

@@ -393,7 +393,7 @@ def test_missing_resources_are_reported(aws, declared):
     failed = failures(checks)
     assert failed == {(f"orchestrator {FUNCTION}", "us-west-2"): "missing", (f"SSM {PARAM}", PRIMARY): "missing",
                       ("topic orders-notify-us-west-2-topic", "us-west-2"):
-                          r"no topic matching orders\-notify\-us\-west\-2\-topic-[0-9a-f]{7}$ in us-west-2",
+                          "no topic named orders-notify-us-west-2-topic-<7 hex> (Pulumi's auto-name) in us-west-2",
                       ("alarm orders-prod-us-west-2-unhealthy", PRIMARY): "missing"}
 
 

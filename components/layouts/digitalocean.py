@@ -12,7 +12,7 @@ import pulumi_digitalocean as digitalocean
 from components.layouts.common import DeclaredSite
 from components.notifications import NotificationTopic
 from components.plane import DataPlane, declare_data_plane, declare_dr_plane, declare_notice_topics
-from components.providers import regional_providers
+from components.providers import digitalocean_token, regional_providers
 from components.sites.doks import DoksSite, DoksSiteArgs
 from components.sites.doks_config import DigitalOceanStackConfig
 from components.tiers import SitePlacement
@@ -31,8 +31,8 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
                   notices: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, DeclaredSite]:
     """Every DOKS site, or only the one served by AWS region `only` (its region tier)."""
     regions = cfg.regions.all
-    # The token comes from `pulumi config set --secret digitalocean:token` or DIGITALOCEAN_TOKEN.
-    do = digitalocean.Provider("digitalocean")
+    # An explicit provider never reads the stack's digitalocean:token: pass it (or DIGITALOCEAN_TOKEN) explicitly.
+    do = digitalocean.Provider("digitalocean", token=digitalocean_token())
     declared: dict[str, DeclaredSite] = {}
     for i, site in enumerate(cfg.sites):
         if only is not None and site.aws_region != only:

@@ -20,6 +20,7 @@ import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as k8s
 
 from components.iam import scaler_credentials_statements
+from components.naming import SECRET, aws_name_prefix
 from components.site import Site, SiteEndpoint
 from components.sites import kubernetes_manifests as km
 from components.sites.doks_config import DigitalOceanConfig, DoSiteConfig
@@ -352,7 +353,7 @@ class DoksSite(pulumi.ComponentResource):
         replicas = [r for r in dict.fromkeys(args.credentials_replica_regions) if r != args.site.aws_region]
         secret = aws.secretsmanager.Secret(
             f"{name}-scaler",
-            name_prefix=f"{app}/{args.stack}/{slug}/kubernetes-scaler-",
+            name_prefix=aws_name_prefix(SECRET, f"{app}/{args.stack}/{slug}/kubernetes-scaler-"),
             description=f"Token and CA of the ServiceAccount that scales {ns}/{app} on {slug}",
             recovery_window_in_days=7,
             replicas=[aws.secretsmanager.SecretReplicaArgs(region=r) for r in replicas],

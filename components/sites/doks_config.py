@@ -16,9 +16,11 @@ from pydantic import Field, ValidationError, field_validator
 
 from components.config import (
     NAMESPACE,
+    AppConfig,
     CommonConfig,
     ConfigError,
     RegionsConfig,
+    _check_http_path,
     _check_region,
     _friendly,
     _loc_to_path,
@@ -47,7 +49,25 @@ CREDENTIAL_ENV_NAMES = frozenset({
 
 _NAME = re.compile(r"^[a-z][a-z0-9-]{1,30}[a-z0-9]$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_SIZE_SLUG = re.compile(r"^[a-z][a-z0-9_]*(-[a-z0-9_.]+)+$")
+# Droplet size slugs a DOKS node pool takes: Basic (s-), General Purpose (g-, gd-), CPU-Optimized (c-, c2-),
+# Memory-Optimized (m-, m3-, m6-) and Storage-Optimized (so-, so1_5-), with an optional disk and CPU vendor.
+_SIZE_SLUG = re.compile(r"^(?P<family>s|g|gd|c2|m|m3|m6|so|so1_5)-(?P<vcpu>[1-9]\d*)vcpu-(?P<memory>[1-9]\d*)gb"
+                        r"(?:-\d+gb)?(?:-(?:intel|amd))?$")
+_CPU_SLUG = re.compile(r"^c-(?P<vcpu>[1-9]\d*)(?:-intel)?$")  # CPU-Optimized: 2 GB per vCPU
+_SMALL_SLUG = re.compile(r"^s-(?P<vcpu>[1-9]\d*)vcpu-(?P<memory>\d+)mb(?:-\d+gb)?$")  # s-1vcpu-512mb-10gb
+_GPU_SLUG = re.compile(r"^gpu-")
+MIN_NODE_MEMORY_GB = 2
+"""DOKS's smallest node (s-1vcpu-2gb): smaller Droplets cannot run the cluster's own pods."""
+MAX_PODS_PER_NODE = 110
+DOKS_SYSTEM_CPU = Decimal("0.25")
+DOKS_SYSTEM_MEMORY = Decimal(350 * 2**20)
+"""What the cluster's own pods (networking, DNS, CSI, the node agent) request on every node: kept off the app's
+share of a node when counting how many of its pods fit."""
+EVICTION_MEMORY = Decimal(100 * 2**20)
+MIN_CPU = Decimal("0.01")
+MIN_MEMORY = Decimal(32 * 2**20)
+"""The least a container may request or be limited to (10m CPU, 32Mi): below that a container cannot start, or is
+killed for memory as soon as it does."""
 _VERSION = re.compile(r"^1\.(\d{2})\.\d{1,3}-do\.\d{1,3}$")
 _MINOR = re.compile(r"^1\.(\d{2})(\.\d{1,3})?$")
 _CERT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$")
@@ -120,8 +140,10 @@ class ClusterConfig(_Model):
     @field_validator("node_size")
     @classmethod
     def _size(cls, v: str) -> str:
-        if not _SIZE_SLUG.match(v):
-            raise ValueError(f"{v!r} is not a Droplet size slug (like s-2vcpu-4gb)")
+        vcpu, memory = node_size(v)
+        if memory < MIN_NODE_MEMORY_GB:
+            raise ValueError(f"{v} has {memory:g} GB of memory; DOKS nodes need at least {MIN_NODE_MEMORY_GB} GB "
+                             "(like s-1vcpu-2gb)")
         return v
 
     @property
@@ -140,16 +162,68 @@ class ClusterConfig(_Model):
         return self.minor + ".0"
 
 
+def node_size(slug: str) -> tuple[int, Decimal]:
+    """(vCPUs, memory in GB) of a Droplet size slug; ValueError when the slug is not one DOKS takes."""
+    match = _SIZE_SLUG.match(slug) if isinstance(slug, str) else None
+    if match:
+        return int(match.group("vcpu")), Decimal(match.group("memory"))
+    match = _CPU_SLUG.match(slug) if isinstance(slug, str) else None
+    if match:
+        return int(match.group("vcpu")), Decimal(2 * int(match.group("vcpu")))
+    match = _SMALL_SLUG.match(slug) if isinstance(slug, str) else None
+    if match:
+        return int(match.group("vcpu")), Decimal(match.group("memory")) / 1024
+    if isinstance(slug, str) and _GPU_SLUG.match(slug):
+        raise ValueError(f"{slug} is a GPU size: its slug names the GPUs' memory, not the node's, so the pods it "
+                         "holds cannot be checked; this layout's app needs no GPU (use a CPU size like s-4vcpu-8gb)")
+    raise ValueError(f"{slug!r} is not a Droplet size slug DOKS takes (like s-2vcpu-4gb, g-4vcpu-16gb, c-4, "
+                     "m-2vcpu-16gb)")
+
+
+def node_allocatable(slug: str) -> tuple[Decimal, Decimal]:
+    """(CPU cores, memory bytes) a node of size `slug` leaves to the app's pods: its capacity less the kubelet's
+    and the system's reservation (the tiered rule managed Kubernetes services use: 25% of the first 4 GiB of
+    memory, 20% of the next 4, 10% of the next 8, 6% up to 128 GiB, 2% above, and 100 MiB for eviction; 6% of
+    the first core, 1% of the second, 0.5% of the next two, 0.25% above) and the cluster's own pods. About 1 GiB
+    of a 2 GB node and 2.5 GiB of a 4 GB node, as DigitalOcean documents."""
+    vcpu, memory_gb = node_size(slug)
+    memory = memory_gb * 2**30
+    reserved, low = Decimal(0), Decimal(0)
+    for high, share in ((4, "0.25"), (8, "0.20"), (16, "0.10"), (128, "0.06"), (None, "0.02")):
+        top = memory if high is None else min(memory, Decimal(high * 2**30))
+        if top > low:
+            reserved += (top - low) * Decimal(share)
+        low = max(low, top)
+    cpu_reserved, left = Decimal(0), vcpu
+    for cores, share in ((1, "0.06"), (1, "0.01"), (2, "0.005"), (None, "0.0025")):
+        take = left if cores is None else min(left, cores)
+        cpu_reserved += take * Decimal(share)
+        left -= take
+    return (vcpu - cpu_reserved - DOKS_SYSTEM_CPU,
+            memory - reserved - EVICTION_MEMORY - DOKS_SYSTEM_MEMORY)
+
+
+def pods_per_node(slug: str, cpu_request: Decimal, memory_request: Decimal) -> int:
+    """How many of the app's pods one node of size `slug` can schedule by their requests."""
+    cpu, memory = node_allocatable(slug)
+    return max(0, min(int(cpu // cpu_request), int(memory // memory_request), MAX_PODS_PER_NODE))
+
+
 class ResourceAmounts(_Model):
     cpu: str
     memory: str
 
     @field_validator("cpu", "memory", mode="before")
     @classmethod
-    def _quantity(cls, v: Any) -> str:
+    def _quantity(cls, v: Any, info) -> str:
         text = str(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v
-        if parse_quantity(text) <= 0:
+        value = parse_quantity(text)
+        if value <= 0:
             raise ValueError(f"{text!r} must be more than zero")
+        if info.field_name == "cpu" and value < MIN_CPU:
+            raise ValueError(f"{text} is less than 10m, the least CPU a container can run on")
+        if info.field_name == "memory" and value < MIN_MEMORY:
+            raise ValueError(f"{text} is less than 32Mi: the container would be killed for memory as it starts")
         return text
 
 
@@ -181,7 +255,10 @@ class KubernetesAppConfig(_Model):
             raise ValueError(f"{v!r} must be 3-32 lower-case letters, digits or hyphens, starting with a letter")
         return v
 
-    @field_validator("health_path", "signing_helper_path")
+    _image = field_validator("image")(classmethod(lambda cls, v: AppConfig._image(v)))
+    _health = field_validator("health_path")(classmethod(lambda cls, v: _check_http_path(v)))
+
+    @field_validator("signing_helper_path")
     @classmethod
     def _path(cls, v: str) -> str:
         return _absolute_path(v)
@@ -214,7 +291,7 @@ class ProbeConfig(_Model):
     timeout_seconds: int = Field(2, ge=1, le=60)
     failure_threshold: int = Field(3, ge=1, le=100)
 
-    _path = field_validator("path")(classmethod(lambda cls, v: v if v is None else _absolute_path(v)))
+    _path = field_validator("path")(classmethod(lambda cls, v: v if v is None else _check_http_path(v)))
 
 
 class ReadinessProbeConfig(ProbeConfig):
@@ -236,7 +313,7 @@ class LoadBalancerHealthCheckConfig(_Model):
     healthy_threshold: int = Field(5, ge=2, le=10)
     unhealthy_threshold: int = Field(3, ge=2, le=10)
 
-    _path = field_validator("path")(classmethod(lambda cls, v: v if v is None else _absolute_path(v)))
+    _path = field_validator("path")(classmethod(lambda cls, v: v if v is None else _check_http_path(v)))
 
 
 class LoadBalancerConfig(_Model):
@@ -313,11 +390,29 @@ def doks_cross_checks(cfg: DigitalOceanConfig) -> None:
         request, limit = getattr(app.resources.requests, kind), getattr(app.resources.limits, kind)
         if parse_quantity(request) > parse_quantity(limit):
             raise ConfigError(f"{key}app.resources.requests.{kind}", f"{request} is more than the limit {limit}")
+    _check_capacity(cfg)
     for kind in ("liveness", "readiness", "startup"):
         probe: ProbeConfig = getattr(cfg.probes, kind)
         if probe.timeout_seconds > probe.period_seconds:
             raise ConfigError(f"{key}probes.{kind}.timeoutSeconds",
                               f"{probe.timeout_seconds} is longer than periodSeconds ({probe.period_seconds})")
+
+
+def _check_capacity(cfg: DigitalOceanConfig) -> None:
+    """The node pool at its largest must hold app.replicas pods and the one more a rolling update starts
+    (maxSurge 1), by their requests."""
+    app, cluster = cfg.app, cfg.cluster
+    per_node = pods_per_node(cluster.node_size, parse_quantity(app.resources.requests.cpu),
+                             parse_quantity(app.resources.requests.memory))
+    capacity = per_node * cluster.max_nodes
+    if app.replicas + 1 > capacity:
+        cpu, memory = node_allocatable(cluster.node_size)
+        raise ConfigError(
+            f"{NAMESPACE}:app.replicas",
+            f"{app.replicas} pods (+1 during a rolling update) do not fit: {cluster.max_nodes} {cluster.node_size} "
+            f"nodes hold {capacity} pods requesting {app.resources.requests.cpu} CPU and "
+            f"{app.resources.requests.memory} ({per_node} per node: {cpu:.2f} CPU and {memory / 2**30:.2f} GiB "
+            "allocatable); raise cluster.maxNodes or nodeSize, or lower the requests")
 
 
 def parse_digitalocean_config(values: Mapping[str, Any]) -> DigitalOceanConfig:

@@ -140,6 +140,18 @@ def route_health_path(health_path: str) -> str:
     return health_path.rstrip("/") + "/route"
 
 
+COMMENT_WIDTH = 80
+
+
+def comment(text: str) -> list[str]:
+    """`text` as `# ` comment lines of at most 80 columns (a word is never split: one longer than the line
+    overflows it)."""
+    import textwrap
+
+    return textwrap.wrap(text, COMMENT_WIDTH, initial_indent="# ", subsequent_indent="# ", break_long_words=False,
+                         break_on_hyphens=False)
+
+
 def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: HostRuntime = HostRuntime()) -> str:
     """The whole haproxy.cfg of one site. Only a sha512-crypt hash is accepted for the stats password."""
     if not is_sha512_crypt(stats_password_hash):
@@ -147,8 +159,8 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
     hc = site.health_check
     check = f"check inter {hc.inter_ms} rise {hc.rise} fall {hc.fall}"
     lines = [
-        f"{CONFIG_MARKER} of site {site.name}: rendered by components/sites/haproxy_config.py,",
-        "# delivered by Pulumi; changes made on the host are overwritten by the next deployment.",
+        *comment(f"{CONFIG_MARKER[2:]} of site {site.name}: rendered by components/sites/haproxy_config.py, "
+                 "delivered by Pulumi; changes made on the host are overwritten by the next deployment."),
         "",
         "global",
         f"    log {runtime.log_target} local0",
@@ -211,7 +223,8 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
             "",
         ]
     lines += [
-        "# Overflow from the other sites' HAProxies: local servers only, so requests never loop between sites.",
+        *comment("Overflow from the other sites' HAProxies: local servers only, so requests never loop between "
+                 "sites."),
         "frontend peer_in",
         f"    bind {_addr(site.peer_address, site.peer_port)}",
         f"    default_backend {LOCAL_BACKEND}",

@@ -58,12 +58,16 @@ class OvhSiteArgs:
     """Private key of `site.tls.certificate`, as a Pulumi secret (required when the site has a certificate)."""
     runtime: HostRuntime = HostRuntime()
     """Where HAProxy runs on the host (Debian's package layout by default)."""
+    key: str = "dr:sites[]"
+    """The site's config key (`dr:sites[1]`), which lookup errors name."""
 
     @staticmethod
     def from_config(cfg: OvhSitesConfig, name: str) -> "OvhSiteArgs":
         """Site `name` of a validated config, its secrets wrapped as Pulumi secrets."""
         secrets = cfg.secrets_of(name)
+        index = next(i for i, s in enumerate(cfg.sites) if s.name == name)
         return OvhSiteArgs(
+            key=f"dr:sites[{index}]",
             site=cfg.site(name),
             backups=backup_sites(cfg.sites, name),
             stats_password=pulumi.Output.secret(secrets.stats_password.get_secret_value()),
@@ -72,13 +76,17 @@ class OvhSiteArgs:
         )
 
 
-def server_lookup_problem(where: str, ovh_region: str, datacenter: str, state: str) -> Optional[str]:
-    """Why a looked-up OVHcloud server cannot serve site region `ovh_region`, or None when it can."""
+def server_lookup_problem(where: str, ovh_region: str, datacenter: str, state: str,
+                          ip: Optional[str] = None, bind_address: Optional[str] = None) -> Optional[str]:
+    """Why a looked-up OVHcloud server cannot serve site region `ovh_region` (or, for the HAProxy host, listen on
+    `bind_address`), or None when it can."""
     found = datacenter_region(datacenter)
     if found != ovh_region:
         return f"{where}: the OVHcloud server is in datacenter {datacenter or '?'}, not in region {ovh_region}"
     if state and state not in ("ok",):
         return f"{where}: the OVHcloud server is in state {state!r}, not 'ok'"
+    if bind_address and ip and bind_address != ip:
+        return f"{where}: haproxy.bindAddress {bind_address} is not the server's public address {ip}"
     return None
 
 
@@ -102,7 +110,7 @@ class OvhSite(pulumi.ComponentResource):
             raise ValueError(f"site {cfg.name} has a certificate but no tls_key")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.public_ip, checks = self._lookups(cfg)
+        self.public_ip, checks = self._lookups(cfg, args.key)
         salt = random.RandomString(
             stats_salt_name(name),
             length=STATS_SALT_LENGTH,
@@ -164,29 +172,32 @@ class OvhSite(pulumi.ComponentResource):
         self.register_outputs({"publicIp": self.public_ip, "statsSalt": self.stats_salt, "config": self.config,
                                "statsPasswordHash": self.stats_password_hash})
 
-    def _lookups(self, cfg: OvhSiteConfig) -> tuple[pulumi.Output[str], list[pulumi.Output]]:
+    def _lookups(self, cfg: OvhSiteConfig, key: str) -> tuple[pulumi.Output[str], list[pulumi.Output]]:
         """The HAProxy's public IP (from config, or from OVHcloud) and the checks of every looked-up server."""
         invoke = pulumi.InvokeOutputOptions(parent=self)
         checks: list[pulumi.Output] = []
 
-        def checked(where: str, result: ovh.GetServerResult) -> ovh.GetServerResult:
-            problem = server_lookup_problem(where, cfg.ovh_region, result.datacenter, result.state)
+        def checked(where: str, result: ovh.GetServerResult, host: bool = False) -> ovh.GetServerResult:
+            problem = server_lookup_problem(where, cfg.ovh_region, result.datacenter, result.state, result.ip,
+                                            cfg.haproxy.bind_address if host else None)
             if problem:
-                raise ValueError(problem)
+                raise pulumi.RunError(problem)  # the engine prints the message, no traceback
             return result
 
         if cfg.haproxy.service_name:
             host = ovh.get_server_output(service_name=cfg.haproxy.service_name, opts=invoke).apply(
-                lambda r: checked(f"site {cfg.name} haproxy ({cfg.haproxy.service_name})", r)
+                lambda r: checked(f"{key}.haproxy.serviceName: site {cfg.name} haproxy ({cfg.haproxy.service_name})",
+                                  r, host=True)
             )
             public_ip = host.ip
             checks.append(public_ip)
         else:
             public_ip = pulumi.Output.from_input(cfg.haproxy.public_ip or "")
-        for server in cfg.servers:
+        for j, server in enumerate(cfg.servers):
             if server.service_name:
                 found = ovh.get_server_output(service_name=server.service_name, opts=invoke).apply(
-                    lambda r, s=server: checked(f"site {cfg.name} server {s.name} ({s.service_name})", r)
+                    lambda r, s=server, j=j: checked(
+                        f"{key}.servers[{j}].serviceName: site {cfg.name} server {s.name} ({s.service_name})", r)
                 )
                 checks.append(found.datacenter)
         return public_ip, checks

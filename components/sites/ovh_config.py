@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import ipaddress
 import re
 import struct
@@ -61,10 +62,10 @@ SSH_HOST_KEY_TYPES = (
     "ecdsa-sha2-nistp256",
     "ecdsa-sha2-nistp384",
     "ecdsa-sha2-nistp521",
-    "rsa-sha2-512",
-    "rsa-sha2-256",
-    "ssh-rsa",
 )
+RSA_HOST_KEY_TYPES = ("ssh-rsa", "rsa-sha2-256", "rsa-sha2-512")
+"""Refused: for an RSA host key pulumi-command offers only the `ssh-rsa` (SHA-1) signature, which OpenSSH 8.8 and
+later refuse by default, so the delivery would fail on the first `pulumi up`."""
 # RFC 5737: reserved for documentation, accepted as "public" so that examples never name a real host.
 _DOCUMENTATION_NETS = tuple(ipaddress.ip_network(n) for n in ("192.0.2.0/24", "198.51.100.0/24", "203.0.113.0/24"))
 _PRIVATE_NETS = tuple(
@@ -129,6 +130,10 @@ def authorized_key_from_known_hosts(line: str) -> str:
     if len(fields) < 3:
         raise ValueError("expected one known_hosts line: 'HOST KEY-TYPE BASE64-KEY'")
     key_type, blob = fields[1], fields[2]
+    if key_type in RSA_HOST_KEY_TYPES:
+        raise ValueError(f"{key_type} is an RSA host key: pulumi-command would offer only ssh-rsa (SHA-1), which "
+                         "OpenSSH 8.8 and later refuse; give the host's ed25519 or ECDSA key instead "
+                         "(ssh-keyscan -t ed25519 HOST)")
     if key_type not in SSH_HOST_KEY_TYPES:
         raise ValueError(f"{key_type!r} is not an SSH host key type ({', '.join(SSH_HOST_KEY_TYPES)})")
     try:
@@ -140,6 +145,24 @@ def authorized_key_from_known_hosts(line: str) -> str:
     if encoded_type != key_type and not (key_type.startswith("rsa-sha2-") and encoded_type == "ssh-rsa"):
         raise ValueError(f"the key data is a {encoded_type!r} key, the line says {key_type!r}")
     return f"{key_type} {blob}"
+
+
+def certificate_chain_problem(pem: str, now: Optional[datetime.datetime] = None) -> None:
+    """ValueError naming the block of a PEM chain whose body is not an X.509 certificate, or the first certificate
+    that has expired (HAProxy would load it and every client would refuse it)."""
+    from cryptography import x509
+
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S)
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    for i, block in enumerate(blocks):
+        try:
+            certificate = x509.load_pem_x509_certificate(block.encode())
+        except ValueError:
+            raise ValueError(f"certificate {i + 1} of the chain is not an X.509 certificate (its base64 body does "
+                             "not decode as one)") from None
+        if certificate.not_valid_after_utc < now:
+            raise ValueError(f"certificate {i + 1} of the chain expired on "
+                             f"{certificate.not_valid_after_utc:%Y-%m-%d}") from None
 
 
 def datacenter_region(datacenter: str) -> Optional[str]:
@@ -227,7 +250,10 @@ class SiteHealthCheckConfig(_Model):
 
     path: str = "/health"
     host: str = Field(description="Host header of the check request.")
-    expect_status: int = Field(200, ge=100, le=599)
+    expect_status: int = Field(
+        200, ge=200, le=399,
+        description="A 2xx or 3xx status: HAProxy counts a server that answers it as up (Route 53 too), so an "
+        "error status here would keep failing servers in rotation.")
     inter_ms: int = Field(2000, ge=INTER_MS_BOUNDS[0], le=INTER_MS_BOUNDS[1])
     rise: int = Field(2, ge=RISE_BOUNDS[0], le=RISE_BOUNDS[1])
     fall: int = Field(3, ge=FALL_BOUNDS[0], le=FALL_BOUNDS[1])
@@ -274,6 +300,7 @@ class TlsConfig(_Model):
     def _pem(cls, v: str) -> str:
         if not _PEM_CERTIFICATE.match(v.strip() + "\n"):
             raise ValueError("is not a PEM certificate chain (-----BEGIN CERTIFICATE----- ...)")
+        certificate_chain_problem(v)
         return v.strip() + "\n"
 
 
@@ -400,6 +427,7 @@ def check_ovh_sites(cfg: OvhSitesConfig) -> None:
             if value is not None:
                 seen[field][value] = i
         _check_site(site, f"{key}[{i}]")
+    _check_across_sites(cfg.sites)
     names = [s.name for s in cfg.sites]
     for name in cfg.site_secrets:
         if name not in names:
@@ -417,11 +445,69 @@ def check_ovh_sites(cfg: OvhSitesConfig) -> None:
             raise ConfigError(f"{where}.tlsKey", f"a key without a certificate (set {key} entry {site.name!r} tls)")
 
 
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.IPv4Address(address).is_loopback
+    except (ipaddress.AddressValueError, ValueError):
+        return False
+
+
+def _check_across_sites(sites: list[OvhSiteConfig]) -> None:
+    """What no two sites may share: a server name (it names the server's certificate and its credential outputs,
+    which would overwrite each other), a private address (a site's backup would be itself), an OVHcloud server."""
+    key = f"{NAMESPACE}:sites"
+    servers: dict[str, str] = {}
+    private: dict[str, int] = {}
+    services: dict[str, tuple[int, str]] = {}
+    for i, site in enumerate(sites):
+        address = site.haproxy.private_address
+        if address in private:
+            raise ConfigError(f"{key}[{i}].haproxy.privateAddress",
+                              f"{address} is already {key}[{private[address]}]'s; each site's HAProxy needs its own "
+                              "private address, or a site's backup would be itself")
+        private[address] = i
+        for j, server in enumerate(site.servers):
+            where = f"{key}[{i}].servers[{j}]"
+            if server.name in servers and not servers[server.name].startswith(f"{key}[{i}]."):
+                raise ConfigError(f"{where}.name", f"{server.name!r} is already {servers[server.name]}; server names "
+                                                   "name certificates and credential outputs across every site")
+            servers.setdefault(server.name, where)
+        found = [("haproxy.serviceName", site.haproxy.service_name)] + \
+            [(f"servers[{j}].serviceName", s.service_name) for j, s in enumerate(site.servers)]
+        for field, service in found:
+            if service is None:
+                continue
+            if service in services and services[service][0] != i:
+                other, other_field = services[service]
+                raise ConfigError(f"{key}[{i}].{field}", f"{service} is already {key}[{other}].{other_field} "
+                                                         f"({sites[other].ovh_region}); a server is in one site only")
+            services.setdefault(service, (i, field))
+
+
 def _check_site(site: OvhSiteConfig, where: str) -> None:
     host = site.haproxy
     if (host.public_ip is None) == (host.service_name is None):
         raise ConfigError(f"{where}.haproxy.publicIp",
                           "give either publicIp or serviceName (the public IP is then read from OVHcloud), not both")
+    if _is_loopback(host.private_address):
+        raise ConfigError(f"{where}.haproxy.privateAddress",
+                          f"{host.private_address} is a loopback address: the other sites' HAProxies send their "
+                          "overflow to it, so it must be the host's vRack address they reach")
+    if host.bind_address is not None:
+        if is_private_ipv4(host.bind_address) or is_wildcard(host.bind_address):
+            raise ConfigError(f"{where}.haproxy.bindAddress",
+                              f"{host.bind_address} is not a public address: the public frontends must listen where "
+                              "Route 53 and clients reach the host (its public IP; leave bindAddress out for every "
+                              "address)")
+        if host.public_ip is not None and host.bind_address != host.public_ip:
+            raise ConfigError(f"{where}.haproxy.bindAddress",
+                              f"{host.bind_address} is not this host's public address ({host.public_ip}); HAProxy "
+                              "cannot listen on an address the host lacks")
+    stats = site.stats
+    if stats.bind_address != host.private_address and not _is_loopback(stats.bind_address):
+        raise ConfigError(f"{where}.stats.bindAddress",
+                          f"{stats.bind_address} is not an address of this host: use its private address "
+                          f"({host.private_address}) or a loopback address")
     servers: dict[str, int] = {}
     endpoints: dict[tuple[str, int], int] = {}
     for j, server in enumerate(site.servers):
@@ -434,14 +520,23 @@ def _check_site(site: OvhSiteConfig, where: str) -> None:
             raise ConfigError(f"{where}.servers[{j}].address",
                               f"{server.address}:{server.port} is already servers[{endpoints[endpoint]}]")
         endpoints[endpoint] = j
-    ports = {"haproxy.httpPort": host.http_port, "haproxy.peerPort": host.peer_port, "stats.port": site.stats.port}
+    ports = {"haproxy.sshPort": host.ssh_port, "haproxy.httpPort": host.http_port,
+             "haproxy.peerPort": host.peer_port, "stats.port": site.stats.port}
     if site.tls:
         ports["haproxy.httpsPort"] = host.https_port
     used: dict[int, str] = {}
     for field, port in ports.items():
         if port in used:
-            raise ConfigError(f"{where}.{field}", f"port {port} is already {used[port]}")
+            what = "sshd's port (haproxy.sshPort)" if used[port] == "haproxy.sshPort" else used[port]
+            raise ConfigError(f"{where}.{field}", f"port {port} is already {what}")
         used[port] = field
+    own = {host.private_address, stats.bind_address, *(a for a in (host.public_ip, host.bind_address) if a)}
+    listening = {port: field for field, port in ports.items() if field != "haproxy.sshPort"}
+    for j, server in enumerate(site.servers):
+        if (server.address in own or _is_loopback(server.address)) and server.port in listening:
+            raise ConfigError(f"{where}.servers[{j}].port",
+                              f"{server.address}:{server.port} is this HAProxy's own {listening[server.port]}: "
+                              "requests would loop through the proxy")
 
 
 def _message(err: Mapping[str, Any]) -> str:
