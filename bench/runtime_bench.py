@@ -4,12 +4,14 @@ with every region healthy, and with the failed region hung (accepts connections,
     venv/bin/python bench/runtime_bench.py [--runs 50] [--hung-runs 5]
 
 Healthy: each run builds a fresh world (control table, SSM in 3 regions, ECS, SNS->SQS) on one moto
-server, then times one `handler()` call for a health alarm (all steps done), and one monitor round
-(3 real local HTTP health endpoints probed, observer record saved).
+server, arms two observers (a monitor round each), then times one `handler()` call for a health alarm (both
+fenced writes and every step done; the settle wait set to 0, so the figure is the runtime's own work), and one
+monitor round (3 real local HTTP health endpoints probed, observer record saved).
 
 Hung: the primary's AWS endpoints and health URL point at a loopback socket that never answers, with
-eventual consistency (so the lag gate reads CloudWatch in the hung region); timed are one monitor round
-and the alarm transition, for 2 and 6 regions.
+eventual consistency (so the lag gate reads CloudWatch in the hung region); the other observers' votes are
+recorded; timed are one monitor round and the alarm transition, for 2 regions (and the witness region's
+observer) and 6.
 """
 
 from __future__ import annotations
@@ -52,8 +54,11 @@ def healthy_runs(url: str, runs: int) -> None:
     try:
         for _ in range(runs):
             requests.post(f"{url}/moto-api/reset", timeout=10)
-            world = build_world(servers)
+            world = build_world(servers, DR_LEASE_SECONDS="0")
             os.environ.update(world["env"])
+            for observer in ("us-east-2", "us-west-2"):  # armed: they saw every region healthy
+                orch.Orchestrator(load_settings({**os.environ, "DR_HOME_REGION": observer})).handle(
+                    orch.Request("monitor"))
             servers["us-east-1"].healthy = False
             start = time.perf_counter()
             result = orch.handler(alarm_event("us-east-1"))
@@ -66,7 +71,7 @@ def healthy_runs(url: str, runs: int) -> None:
     finally:
         for s in servers.values():
             s.close()
-    report("healthy, 3 regions: transition (alarm -> every step done)", transitions)
+    report("healthy, 3 regions: transition (alarm -> both fenced writes and every step; no settle wait)", transitions)
     report("healthy, 3 regions: monitor round (3 probes, observer saved)", rounds)
 
 
@@ -78,16 +83,22 @@ def hung_runs(url: str, count: int, runs: int) -> None:
         hung, servers = HungServer(), {r: HealthServer() for r in regions[1:]}
         try:
             os.environ["AWS_DEFAULT_REGION"] = regions[1]
-            world = build_world(servers, regions=regions, home=regions[1], DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+            witness = ["us-west-2"] if count == 2 else []
+            world = build_world(servers, regions=regions, home=regions[1], DR_RPO_SECONDS="5", DR_DATA_TABLE="orders",
+                                DR_LEASE_SECONDS="0", DR_OBSERVER_REGIONS=",".join(regions + witness))
             urls = {r: s.url for r, s in servers.items()}
             urls[regions[0]] = f"{hung.url}/health"
             env = {**os.environ, **world["env"], "DR_HEALTH_URLS": json.dumps(urls)}
             clock = Clock(time.time())
 
             def make(endpoint):
-                return orch.Orchestrator(load_settings(env), clock=clock, sleep=clock.sleep,
+                return orch.Orchestrator(load_settings(env), clock=clock, sleep=clock.sleep, monotonic=clock,
                                          endpoints={regions[0]: endpoint})
 
+            armed = make(url)
+            armed.store.claim_observer(regions[1], "bench")
+            armed.store.save_observation(orch.Observation(regions[1], at=clock.t - 10, seen_at=clock.t - 10,
+                                                          last_success={regions[0]: clock.t - 10}), "bench")
             make(url).handle(orch.Request("monitor"))  # records lag before the outage (a quiet table)
             clock.t += 10
             start = time.perf_counter()
@@ -96,16 +107,23 @@ def hung_runs(url: str, count: int, runs: int) -> None:
             clock.t += 10
             o = make(hung.url)
             written: list[float] = []
-            real_put = o.client("ssm", regions[1]).put_parameter
+            real_activate = o.store.activate
 
-            def timed_put(**kwargs):  # when the target's projection lands: writes have moved
-                out = real_put(**kwargs)
+            def timed_activate(*args, **kwargs):  # the second fenced write: the target's clients may write
+                out = real_activate(*args, **kwargs)
                 written.append(time.perf_counter())
                 return out
 
-            o.client("ssm", regions[1]).put_parameter = timed_put
+            o.store.activate = timed_activate
+            for other in regions[2:] + witness:  # the other observers saw the region fail too
+                o.store.claim_observer(other, "bench")
+                o.store.save_observation(orch.Observation(
+                    other, at=clock.t, seen_at=clock.t, failures={regions[0]: 3},
+                    failing_since={regions[0]: clock.t - 20}, last_success={regions[0]: clock.t - 30},
+                    latest={regions[0]: False, regions[1]: True}), "bench")
             start = time.perf_counter()
-            result = o.handle(orch.Request("alarm", alarm_region=regions[0], alarm_state="ALARM", reason="bench"))
+            result = o.handle(orch.Request("alarm", alarm_region=regions[0], alarm_state="ALARM",
+                                           alarm_old_state="OK", alarm_at=clock.t, reason="bench"))
             transitions.append(time.perf_counter() - start)
             target_written.append(written[0] - start)
             assert result.outcome == "transitioned", result
@@ -114,8 +132,9 @@ def hung_runs(url: str, count: int, runs: int) -> None:
             for s in servers.values():
                 s.close()
     report(f"hung primary, {count} regions: monitor round", rounds)
-    report(f"hung primary, {count} regions: transition, target's projection written", target_written)
-    report(f"hung primary, {count} regions: transition, handler returned (hung step left pending)", transitions)
+    report(f"hung primary, {count} regions: transition, target activated (writes may move)", target_written)
+    report(f"hung primary, {count} regions: transition, handler returned (the hung region's calls abandoned)",
+           transitions)
 
 
 def main() -> None:

@@ -104,13 +104,14 @@ def replicator_function_name(app: str, stack: str, source_region: str, receiving
 
 
 def replicator_environment(*, app: str, source_region: str, receiving_region: str, receiving_table: str,
-                           workers: int) -> dict[str, str]:
+                           workers: int, failure_queue_url: str = "") -> dict[str, str]:
     """The variables `failover.settings.load_replicator_settings` reads."""
     return {
         "DR_SOURCE_REGION": source_region,
         "DR_RECEIVING_REGION": receiving_region,
         "DR_RECEIVING_TABLE": receiving_table,
         "DR_REPLICATOR_WORKERS": str(workers),
+        "DR_FAILURE_QUEUE_URL": failure_queue_url,
         "POWERTOOLS_SERVICE_NAME": f"{app}-dr-replicator",
     }
 
@@ -155,9 +156,9 @@ class StreamReplicator(pulumi.ComponentResource):
                                          failure_key_arn=a[3], log_group_arn=a[4]))),
             opts=child,
         )
-        environment = pulumi.Output.from_input(args.receiving_table_name).apply(lambda table: replicator_environment(
+        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(lambda a: replicator_environment(
             app=args.app, source_region=args.source_region, receiving_region=args.receiving_region,
-            receiving_table=table, workers=args.workers))
+            receiving_table=a[0], workers=args.workers, failure_queue_url=a[1]))
         function = aws.lambda_.Function(
             f"{name}-fn",
             name=function_name,

@@ -28,6 +28,8 @@ class PreviewResult:
     tier: Optional[str] = None
     """The tier previewed (its stack is `<base>-<tier>`), or None for the whole deployment in one stack."""
     base_stack: Optional[str] = None
+    warnings: list[str] = field(default_factory=list)
+    """What the program warned about (`pulumi.log.warn`), each once, in order."""
 
     @property
     def blocked(self) -> bool:
@@ -115,6 +117,7 @@ class _Run:
     resources: list[dict]
     outputs: dict[str, Any]
     stack_outputs: Any  # drctl.mocks.StackOutputs
+    warnings: list[str] = field(default_factory=list)
 
 
 def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path,
@@ -135,12 +138,21 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
     cwd = os.getcwd()
     os.chdir(project_dir)
     _get_rpc_manager().clear()
+    warnings: list[str] = []
+    real_warn = pulumi.log.warn
+
+    def warn(message: str, *args: Any, **kwargs: Any) -> None:  # the CLI shows them once per resource; we, once
+        if message not in warnings:
+            warnings.append(message)
+
+    pulumi.log.warn = warn
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
     except pulumi.RunError as exc:
         # a config mistake, or a RunError raised in an apply: the engine prints these as one line
         raise PreviewConfigError(str(exc)) from None
     finally:
+        pulumi.log.warn = real_warn
         os.chdir(cwd)
     # An exception inside an apply fails the registration that waited on it; the engine then fails the run, so
     # the offline preview does too (a RunError, such as a looked-up server in the wrong region, as one line).
@@ -155,7 +167,7 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
         raise failure
     root = pulumi.runtime.settings.get_root_resource()
     shown, plain, secret = _resolve_outputs(dict(root.outputs))
-    return _Run(_as_document(monitor), shown, mocks.StackOutputs(plain, secret))
+    return _Run(_as_document(monitor), shown, mocks.StackOutputs(plain, secret), warnings)
 
 
 PROJECT = "dynamodb-dr"
@@ -190,6 +202,7 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
         outputs=run.outputs,
         budget=run.outputs.get("budget"),
         violations=evaluate(run.resources, stack, levels=levels),
+        warnings=run.warnings,
     )
 
 
@@ -265,5 +278,5 @@ def _tier_previews(base: str, config: dict[str, str], secret_keys: list[str], ti
                 stack=plan.stack_name(tier.name), layout=run.outputs.get("layout"), resources=run.resources,
                 outputs=run.outputs, budget=run.outputs.get("budget"),
                 violations=evaluate(run.resources, base, levels=levels, stack_tags=plan.stack_tags(tier.name)),
-                tier=tier.name, base_stack=base)
+                tier=tier.name, base_stack=base, warnings=run.warnings)
     return results

@@ -169,7 +169,10 @@ def render_budget(budget: dict) -> Table:
     elif path == "none":
         write_label = f"write RTO [no detection path survives {failed}]"
     else:
-        write_label = f"write RTO ({path} path, which survives {failed} failing; + transition + client cache)"
+        parts = budget.get("writeRtoParts") or {}
+        write_label = (f"write RTO ({path} path, which survives {failed} failing: detection "
+                       f"{parts.get('detection', '?')} + two fenced writes {parts.get('fencedWrites', '?')} + settle "
+                       f"{parts.get('settle', '?')} + pickup {parts.get('pickup', '?')})")
     write_ok = automatic and budget["writeRtoSeconds"] <= obj["rtoSeconds"]
     table.add_row(write_label, str(budget["writeRtoSeconds"]), str(obj["rtoSeconds"]), verdict(write_ok))
     table.add_row("RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"]))
@@ -193,6 +196,8 @@ def print_human(result: PreviewResult, console: Console) -> None:
         console.print(render_budget(result.budget))
         console.print(Group(*prose("For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, "
                                    "TTL 60) come to about 330 s.", width, style="dim")), crop=False)
+    for warning in getattr(result, "warnings", []):
+        console.print(Group(*prose(f"warning: {warning}", width, style="yellow")), crop=False)
     if result.violations:
         console.print(render_violations(result, console.width), crop=False)
     else:
@@ -250,5 +255,6 @@ def as_json(result: PreviewResult) -> dict:
         "counts": resource_counts(result.resources),
         "budget": result.budget,
         "policies": {"violations": [v.to_json() for v in result.violations]},
+        "warnings": list(getattr(result, "warnings", [])),
         **({"tier": result.tier, "baseStack": result.base_stack} if result.tier else {}),
     }

@@ -622,21 +622,28 @@ def _control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tup
 
 
 def _parameter_checks(declared: Declared, facts: Mapping[str, RegionFacts], authority: Any) -> list[Check]:
+    """Each region's projection names the authority's region and epoch (`failover.projection` reads it)."""
+    from failover import projection
+
     checks = []
     what = f"SSM {declared.parameter_name}"
     for region in declared.parameter_regions:
         outcome = facts[region].parameter
         if not outcome.ok:
             checks.append(Check(what, region, False, "missing" if outcome.missing else outcome.error))
-        elif authority is None:
-            checks.append(Check(what, region, False, f"{outcome.value}; no well-formed control item to compare with"))
-        elif outcome.value != authority.active_region:
-            checks.append(Check(what, region, False, f"{outcome.value!r}, but the control item says "
-                                f"{authority.active_region!r} (epoch {authority.epoch}); the orchestrator rewrites "
-                                f"it on its next run, or: aws ssm put-parameter --region {region} --name "
-                                f"{declared.parameter_name} --value {authority.active_region} --overwrite"))
+            continue
+        seen = projection.parse(outcome.value)
+        shown = f"{seen.region} (epoch {seen.epoch})" if seen else repr(outcome.value)
+        if authority is None:
+            checks.append(Check(what, region, False, f"{shown}; no well-formed control item to compare with"))
+        elif seen is None or (seen.region, seen.epoch) != (authority.active_region, authority.epoch):
+            right = projection.render(authority.active_region, authority.epoch)
+            checks.append(Check(what, region, False, f"{shown}, but the control item says "
+                                f"{authority.active_region} (epoch {authority.epoch}); the orchestrator in {region} "
+                                f"rewrites it on its next round, or: aws ssm put-parameter --region {region} --name "
+                                f"{declared.parameter_name} --value '{right}' --overwrite"))
         else:
-            checks.append(Check(what, region, True, f"{outcome.value} (matches the control item)"))
+            checks.append(Check(what, region, True, f"{shown}, as the control item says"))
     return checks
 
 

@@ -50,6 +50,10 @@ class WritesFenced(ActiveRegionUnknown):
     """This region cannot confirm it is the active one (the authority is unreachable from here): no writes."""
 
 
+class PartialUpdateRefused(TypeError):
+    """A partial update under streams replication (see `VersionedTable.update`)."""
+
+
 class NotActiveRegion(RuntimeError):
     """This region is passive (or a transition is settling); writes must not happen here now."""
 
@@ -316,7 +320,19 @@ class VersionedTable:
                                                           DELETED: True})
 
     def update(self, key: Mapping[str, Any], changes: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
-        """Set the given attributes (an update of a deleted item brings it back with just these)."""
+        """Refused: under streams replication the replicator copies whole items, last writer wins, so a partial
+        update made in one region replaces the item in the others and silently drops a concurrent update of other
+        attributes made there. Read the item, change it, and `put` it whole (what replicates is then what you
+        wrote). `update_unsafe` keeps the old behaviour for callers that accept that loss."""
+        raise PartialUpdateRefused(
+            f"VersionedTable.update({dict(key)!r}): partial updates are refused under streams replication (a "
+            "concurrent update of other attributes in another region would be silently lost); read the item, "
+            "change it and put it whole")
+
+    def update_unsafe(self, key: Mapping[str, Any], changes: Mapping[str, Any], *,
+                      version: Optional[int] = None) -> bool:
+        """Set the given attributes (an update of a deleted item brings it back with just these). Replicates as
+        the whole new item: a concurrent update of other attributes in another region is lost (see `update`)."""
         stamp = self.stamp(version)
         condition, names, values = newer_condition(stamp)
         names.update({"#dr_d": DELETED, "#dr_s": SEQUENCE})

@@ -114,13 +114,45 @@ class StreamChange:
     sequence_number: str
 
 
+MAX_ITEM_BYTES = 400 * 1024
+"""DynamoDB's item size limit, attribute names included."""
+
+
+def _value_size(value: Mapping[str, Any]) -> int:
+    """A wire value's size as DynamoDB counts it, rounded up where the rules are approximate (numbers)."""
+    (kind, v), = value.items()
+    if kind == "S":
+        return len(v.encode("utf-8"))
+    if kind == "N":
+        digits = len(str(v).lstrip("-").replace(".", "").strip("0")) or 1
+        return (digits + 1) // 2 + 1
+    if kind == "B":
+        return len(v) if isinstance(v, (bytes, bytearray)) else (len(v) * 3 + 3) // 4
+    if kind in ("BOOL", "NULL"):
+        return 1
+    if kind in ("SS", "NS", "BS"):
+        return sum(_value_size({kind[0]: x}) for x in v)
+    if kind == "L":
+        return 3 + sum(1 + _value_size(x) for x in v)
+    if kind == "M":
+        return 3 + sum(1 + len(k.encode("utf-8")) + _value_size(x) for k, x in v.items())
+    raise ValueError(f"not a DynamoDB attribute value type: {kind!r}")
+
+
+def item_size(item: Mapping[str, Mapping[str, Any]]) -> int:
+    """An item's size as DynamoDB counts it against its 400 KB limit (names plus values)."""
+    return sum(len(name.encode("utf-8")) + _value_size(value) for name, value in item.items())
+
+
 @dataclass(frozen=True)
 class Plan:
-    """What to do with one record: put `item` if `stamp` is newer than what is stored, or skip (`item` None)."""
+    """What to do with one record: put `item` if `stamp` is newer than what is stored, or skip (`item` None).
+    `oversize`: the stamped item would exceed DynamoDB's item size limit; it cannot be replicated as it is."""
 
-    outcome: Literal["replicate", "echo", "expired-tombstone"]
+    outcome: Literal["replicate", "echo", "expired-tombstone", "oversize"]
     item: Optional[Item] = None
     stamp: Optional[Stamp] = None
+    size: int = 0
 
 
 class UnreplicableRecord(ValueError):
@@ -158,7 +190,11 @@ def plan_replication(change: StreamChange, source_region: str) -> Plan:
         return Plan("echo")
     else:  # unstamped write, or an unstamped update of a replicated item
         stamp = Stamp(max(created, floor), source_region, sequence)
-    return Plan("replicate", with_stamp(change.new_image, stamp), stamp)
+    item = with_stamp(change.new_image, stamp)
+    size = item_size(item)
+    if size > MAX_ITEM_BYTES:  # the stamp pushed it over (or it never fitted): the record goes to the failure queue
+        return Plan("oversize", None, stamp, size)
+    return Plan("replicate", item, stamp, size)
 
 
 def lag_metric(table_name: str, source_region: str) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError,
 
 from failover.replication import (
     LAG_UNIT,
+    MAX_ITEM_BYTES,
     StreamChange,
     UnreplicableRecord,
     batch_lag_milliseconds,
@@ -110,16 +111,21 @@ class Replicator:
         config = RECEIVING.merge(Config(max_pool_connections=max(10, settings.workers)))
         self.db = session.client("dynamodb", region_name=settings.receiving_region, config=config)
         self.cloudwatch = session.client("cloudwatch", region_name=settings.receiving_region, config=RECEIVING)
+        self.sqs = session.client("sqs", region_name=settings.source_region, config=RECEIVING)
         self.processor = KeyOrderedBatchProcessor(settings.workers)
         self.outcomes: Counter[str] = Counter()
         self.unreachable: Optional[str] = None
         self._lock = threading.Lock()
 
     def replicate(self, record: DynamoDBRecord) -> str:
-        """The record handler: 'replicated', 'superseded' (a newer write is stored), 'echo' or
-        'expired-tombstone'; raises when the write fails, so the record is reported and retried."""
-        plan = plan_replication(change_from_record(record), self.settings.source_region)
+        """The record handler: 'replicated', 'superseded' (a newer write is stored), 'echo', 'expired-tombstone'
+        or 'oversize' (sent to the failure queue); raises when the write fails, so the record is reported and
+        retried."""
+        change = change_from_record(record)
+        plan = plan_replication(change, self.settings.source_region)
         outcome = plan.outcome
+        if outcome == "oversize":
+            self._set_aside(change, f"the stamped item is {plan.size} bytes, over DynamoDB's {MAX_ITEM_BYTES}")
         if plan.item is not None and plan.stamp is not None:
             if self.unreachable:
                 raise ReceivingUnreachable(self.unreachable)
@@ -133,12 +139,28 @@ class Replicator:
                 self.unreachable = f"{self.settings.receiving_region} unreachable: {exc}"
                 raise
             except ClientError as exc:
-                if exc.response["Error"]["Code"] != "ConditionalCheckFailedException":
+                error = exc.response["Error"]
+                if error["Code"] == "ValidationException" and "size" in error.get("Message", "").lower():
+                    self._set_aside(change, f"DynamoDB refused the item: {error.get('Message', '')}")
+                    outcome = "oversize"
+                elif error["Code"] != "ConditionalCheckFailedException":
                     raise
-                outcome = "superseded"
+                else:
+                    outcome = "superseded"
         with self._lock:
             self.outcomes[outcome] += 1
         return outcome
+
+    def _set_aside(self, change: StreamChange, why: str) -> None:
+        """A record that can never be replicated as it is goes to the failure queue (its key needs a resync), so
+        it does not block the shard behind it; raises (the record is retried) when the queue cannot take it."""
+        message = {"reason": why, "keys": change.keys, "sequenceNumber": change.sequence_number,
+                   "eventName": change.event_name, "sourceRegion": self.settings.source_region,
+                   "receivingRegion": self.settings.receiving_region, "receivingTable": self.settings.receiving_table}
+        logger.error("record set aside: it cannot be replicated as it is", extra=message)
+        if not self.settings.failure_queue_url:
+            raise UnreplicableRecord(f"{why}; no failure queue is configured (DR_FAILURE_QUEUE_URL)")
+        self.sqs.send_message(QueueUrl=self.settings.failure_queue_url, MessageBody=json.dumps(message, default=str))
 
     def handle(self, event: dict, context: Optional[LambdaContext] = None) -> dict:
         """Process one batch; the response lists the sequence numbers of the records that failed."""
@@ -146,6 +168,12 @@ class Replicator:
         if not isinstance(records, list) or not records:
             logger.warning("not a DynamoDB Streams event (no Records); nothing to do")
             return {"batchItemFailures": []}
+        malformed = [r for r in records if not isinstance(r, dict)]
+        if malformed:  # nothing identifies them, so nothing can be retried: said, and left out
+            logger.error("records that are not objects were left out", extra={"count": len(malformed)})
+            event = {**event, "Records": [r for r in records if isinstance(r, dict)]}
+            if not event["Records"]:
+                return {"batchItemFailures": []}
         self.outcomes.clear()
         self.unreachable = None
         try:
@@ -195,9 +223,15 @@ def _all_failed(event: Any) -> dict:
                                   for r in records if isinstance(r, dict)]}
 
 
-@logger.inject_lambda_context
-def handler(event: dict, context: LambdaContext) -> dict:
-    """Lambda entry point (DynamoDB Streams event source mapping with ReportBatchItemFailures)."""
+def handler(event: dict, context: Optional[LambdaContext] = None) -> dict:
+    """Lambda entry point (DynamoDB Streams event source mapping with ReportBatchItemFailures). Without a Lambda
+    context (a test, a replay script) it runs the same, without Powertools' context fields in the log."""
+    if context is None:
+        return _handle(event, None)
+    return _handle_in_lambda(event, context)
+
+
+def _handle(event: dict, context: Optional[LambdaContext]) -> dict:
     global _replicator
     if _replicator is None:
         try:
@@ -206,3 +240,6 @@ def handler(event: dict, context: LambdaContext) -> dict:
             logger.error(f"bad configuration, the batch is reported failed and will be retried: {exc}")
             return _all_failed(event)
     return _replicator.handle(event, context)
+
+
+_handle_in_lambda = logger.inject_lambda_context(_handle)

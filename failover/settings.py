@@ -250,6 +250,8 @@ class ReplicatorSettings:
     receiving_region: str
     receiving_table: str
     workers: int = 8
+    failure_queue_url: str = ""
+    """Where a record that can never be replicated as it is goes (DR_FAILURE_QUEUE_URL)."""
 
 
 REPLICATOR_MAX_WORKERS = 64
@@ -269,4 +271,5 @@ def load_replicator_settings(env: Optional[Mapping[str, str]] = None) -> Replica
     if workers > REPLICATOR_MAX_WORKERS:
         raise SettingsError(f"DR_REPLICATOR_WORKERS must be at most {REPLICATOR_MAX_WORKERS}, got {workers}")
     return ReplicatorSettings(source_region=source, receiving_region=receiving,
-                              receiving_table=_required(env, "DR_RECEIVING_TABLE"), workers=workers)
+                              receiving_table=_required(env, "DR_RECEIVING_TABLE"), workers=workers,
+                              failure_queue_url=(env.get("DR_FAILURE_QUEUE_URL") or "").strip())

@@ -18,10 +18,10 @@ LONGEST_TABLE = ("orders.checkout_table-" * 12)[:255]  # 255: DynamoDB's limit
 LONGEST_SITE = "gravelines-north"  # 16: an ovh-hybrid site name allows 2-16
 LONGEST_SERVER = ("checkout-application-server-" * 3)[:62] + "1"  # 63
 LONGEST_SECRET = "CHECKOUT_PLATFORM_PAYMENT_PROVIDER_API_TOKEN_" * 6 + "V2"  # an environment name has no limit
-# MRSC's three-region sets with the longest names (14 characters); the streams variant spreads further.
+# MRSC's three-region sets with the longest names (14 characters); the streams variant spreads over the largest
+# set (Europe's four: three control table replicas, and a fourth region that reads one of them).
 STRONG_REGIONS = ["ap-northeast-1", "ap-northeast-2", "ap-northeast-3"]
-EVENTUAL_REGIONS = ["ap-southeast-1", "ap-southeast-2", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-                    "ap-southeast-5"]
+EVENTUAL_REGIONS = ["eu-central-1", "eu-west-1", "eu-west-2", "eu-west-3"]
 SECRET = {"secure": "v1:ZXhhbXBsZS1vbmx5:ZHVtbXktc2VjcmV0LWZvci10ZXN0cw=="}  # decrypts nowhere
 
 
@@ -61,8 +61,7 @@ def aws_streams() -> dict[str, Any]:
 def digitalocean() -> dict[str, Any]:
     config = _config("do")
     _common(config)
-    sites = [("nyc3", "us-east-1"), ("sfo3", "us-west-2"), ("tor1", "ca-central-1"), ("ams3", "eu-central-1"),
-             ("sgp1", "ap-southeast-1"), ("syd1", "ap-southeast-2")]
+    sites = [("fra1", "eu-central-1"), ("ams3", "eu-west-1"), ("lon1", "eu-west-2"), ("blr1", "eu-west-3")]
     config["dr:sites"] = [{"region": slug, "awsRegion": aws} for slug, aws in sites]
     config["dr:table"]["replication"] = "streams"
     return config
@@ -71,7 +70,7 @@ def digitalocean() -> dict[str, Any]:
 def ovh() -> dict[str, Any]:
     config = _config("ovh")
     _common(config)
-    regions = ["ap-southeast-1", "ap-southeast-2", "ap-northeast-1"]
+    regions = STRONG_REGIONS  # one MRSC set: automatic failover, a strongly consistent control table
     names = [LONGEST_SITE, "roubaix-north-01", "strasbourg-north"]
     template = config["dr:sites"]
     sites, secrets = [], {}

@@ -50,8 +50,8 @@ def test_no_surviving_orchestrator_means_no_automated_rto():
 
 def test_warm_standby_adds_the_scale_up_to_traffic():
     b = compute_budget(replace(BASE, scale_up_seconds=90))
-    assert b.traffic_rto_seconds == 33 + 5 + 90
-    assert b.misses() == ["traffic RTO 128s exceeds the RTO objective of 120s (traffic 128s, writes 43s via the "
+    assert b.traffic_rto_seconds == 33 + 4 + 90  # the scale-up starts with the epoch bump
+    assert b.misses() == ["traffic RTO 127s exceeds the RTO objective of 120s (traffic 127s, writes 43s via the "
                           "monitor path when us-east-1 fails)"]
 
 
@@ -95,7 +95,8 @@ def test_budget_is_monotonic_and_never_beats_its_surviving_path(interval, thresh
     assert b.traffic_rto_seconds >= b.detection_seconds + 60
     # us-east-1 is in every prod-like stack: writes never rest on the alarm path alone
     assert b.write_path == "monitor"
-    assert b.write_rto_seconds == -(-(probe * monitor_threshold + 3 + 5 + cache) // 1)
+    # detection, two fenced writes (4 s), the settle (the client lease, strong consistency), the pickup (lease / 5)
+    assert b.write_rto_seconds == -(-(probe * monitor_threshold + 3 + 4 + cache + cache / 5) // 1)
 
 
 def test_drctl_budget_exits_1_when_an_objective_is_missed():

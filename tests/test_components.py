@@ -9,6 +9,7 @@ import pulumi_aws as aws
 import pytest
 
 from components import iam
+from components.control import control_placement
 from components.active_region import ActiveRegion, ActiveRegionArgs
 from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import orchestrator_policy
@@ -80,7 +81,9 @@ def test_apply_assertions_run(recorder):
 def test_active_region_parameter_everywhere_and_ignored(recorder):
     def declare():
         providers = regional_providers(REGIONS, app="orders", stack="prod")
-        return ActiveRegion("ctl", ActiveRegionArgs(app="orders", stack="prod", regions=REGIONS, strong_consistency=True),
+        return ActiveRegion("ctl", ActiveRegionArgs(app="orders", stack="prod", regions=REGIONS,
+                                                    placement=control_placement(REGIONS),
+                                                    table_name="orders-prod-dr-control"),
                             providers=providers)
 
     rec = recorder(declare)
@@ -88,10 +91,34 @@ def test_active_region_parameter_everywhere_and_ignored(recorder):
     assert sorted(p.region for p in params) == sorted(REGIONS)
     for p in params:
         assert p.inputs["name"] == "/orders/prod/active_region"
-        assert p.inputs["insecureValue"] == "us-east-1"
+        assert p.inputs["insecureValue"] == '{"epoch":0,"region":"us-east-1"}'
         assert p.ignore_changes == ["insecureValue"]
     control = rec.one("aws:dynamodb/table:Table")
     assert control.inputs["hashKey"] == "pk" and control.protect
+    assert {r["regionName"]: r["consistencyMode"] for r in control.inputs["replicas"]} == {
+        "us-east-2": "STRONG", "us-west-2": "STRONG"}
+
+
+def test_two_regions_get_a_control_table_with_a_witness_and_regions_of_two_sets_none(recorder):
+    two = ["eu-west-1", "eu-central-1"]
+    placement = control_placement(two)
+    assert (placement.replicas, placement.witness, placement.observers) == (
+        ("eu-west-1", "eu-central-1"), "eu-west-2", ("eu-west-1", "eu-central-1", "eu-west-2"))
+
+    def declare():
+        providers = regional_providers(two, app="orders", stack="staging")
+        return ActiveRegion("ctl", ActiveRegionArgs(app="orders", stack="staging", regions=two, placement=placement,
+                                                    table_name="orders-staging-dr-authority"), providers=providers)
+
+    control = recorder(declare).one("aws:dynamodb/table:Table")
+    assert control.inputs["globalTableWitness"] == {"regionName": "eu-west-2"}
+    assert control.inputs["replicas"] == [{"regionName": "eu-central-1", "consistencyMode": "STRONG",
+                                           "deletionProtectionEnabled": True, "pointInTimeRecovery": True,
+                                           "propagateTags": True}]
+    apart = control_placement(["eu-west-1", "us-east-1"])
+    assert (apart.consistency, apart.witness) == ("eventual", None)
+    four = control_placement(["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"])
+    assert (four.replicas, four.observers[-1]) == (("eu-west-1", "eu-west-2", "eu-west-3"), "eu-central-1")
 
 
 def _service_args(**over):
@@ -157,7 +184,7 @@ def test_endpoint_health_alarm_lives_in_us_east_1(recorder):
     assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Route53", "HealthCheckStatus")
     assert alarm.inputs["dimensions"] == {"HealthCheckId": check.outputs["id"] if "id" in check.outputs else alarm.inputs["dimensions"]["HealthCheckId"]}
     assert alarm.inputs["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:alarms"]
-    assert alarm.inputs["treatMissingData"] == "breaching"
+    assert alarm.inputs["treatMissingData"] == "notBreaching"  # a new alarm goes OK, never straight to ALARM
 
 
 @pytest.mark.parametrize("n", [2, 3, 4, 6])

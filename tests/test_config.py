@@ -87,7 +87,8 @@ def test_strong_consistency_accepted_exactly_for_mrsc_sets(regions):
     values = dr_values("prod")
     values["regions"] = {"primary": regions[0], "secondaries": regions[1:]}
     values["dns"].pop("certificateArns")
-    expected_ok = len(regions) == 3 and any(set(regions) <= s for s in MRSC_REGION_SETS)
+    one_set = any(set(regions) <= s for s in MRSC_REGION_SETS)
+    expected_ok = len(regions) == 3 and one_set
     assert is_valid_mrsc_set(regions) == expected_ok
     if expected_ok:
         assert parse_stack_config(values).table.consistency == "strong"
@@ -97,7 +98,15 @@ def test_strong_consistency_accepted_exactly_for_mrsc_sets(regions):
         assert info.value.key == "dr:table.consistency"
     values["table"]["consistency"] = "eventual"
     values["objectives"]["rpoSeconds"] = 5  # eventual consistency cannot promise RPO 0
-    assert parse_stack_config(values).regions.all == regions
+    if one_set:  # the control table can be strongly consistent: automatic failover is fine
+        assert parse_stack_config(values).regions.all == regions
+    else:
+        with pytest.raises(ConfigError) as info:
+            parse_stack_config(values)
+        assert info.value.key == "dr:failover.mode" and "strongly consistent control table" in info.value.message
+        values["failover"]["mode"] = "manual"
+        values["failover"].pop("failback", None)
+        assert parse_stack_config(values).regions.all == regions
 
 
 @settings(max_examples=150, deadline=None)

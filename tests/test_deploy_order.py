@@ -143,6 +143,7 @@ def _worst_case_config():
     values = dr_values("staging")
     values["app"]["name"] = LONGEST_APP
     values["regions"] = {"primary": "ap-southeast-4", "secondaries": ["ap-northeast-1", "ap-southeast-7"]}
+    values["failover"].update(mode="manual", failback="manual")  # regions of several MRSC sets
     values.pop("network")
     return parse_stack_config(values)
 

@@ -38,10 +38,15 @@ PARAMETER_ARNS = [f"arn:aws:ssm:{r}:123456789012:parameter/orders/prod/active_re
 K8S = "kubernetes:"
 
 
+CONTROL_ARNS = [f"arn:aws:dynamodb:{r}:123456789012:table/orders-prod-dr-authority" for r in ("us-east-1", "us-west-2")]
+
+
 def site_args(cfg=TLS, index=0, active=True, replicas_to=("us-west-2",)):
     return DoksSiteArgs(config=cfg, site=cfg.sites[index], stack="prod", active=active, table_name="orders-prod",
                         parameter_name="/orders/prod/active_region", cache_seconds=5, table_arns=TABLE_ARNS,
-                        parameter_arns=PARAMETER_ARNS, credentials_replica_regions=list(replicas_to))
+                        parameter_arns=PARAMETER_ARNS, credentials_replica_regions=list(replicas_to),
+                        control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"),
+                        control_arns=CONTROL_ARNS)
 
 
 def declare(args):
@@ -147,7 +152,8 @@ def test_sends_exactly_the_validated_manifests(recorder, tmp_path):
     rec = recorder(declare(site_args()))
     sent = _sent(rec)
     w = workload_from_config(TLS, TLS.sites[0], stack="prod", active=True, table_name="orders-prod",
-                             parameter_name="/orders/prod/active_region", cache_seconds=5)
+                             parameter_name="/orders/prod/active_region", cache_seconds=5,
+                             control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"))
     expected = {
         "Namespace": km.namespace_manifest("orders", km.site_labels("orders", "nyc3")),
         "Deployment": km.deployment_manifest(w),

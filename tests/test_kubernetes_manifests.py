@@ -28,7 +28,8 @@ NYC3 = CFG.sites[0]
 
 def workload(active=True, cfg=CFG):
     return workload_from_config(cfg, cfg.sites[0], stack="prod", active=active, table_name="orders-prod",
-                                parameter_name="/orders/prod/active_region", cache_seconds=5)
+                                parameter_name="/orders/prod/active_region", cache_seconds=5,
+                                control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"))
 
 
 def every_object(cfg=CFG, certificate_name="orders-api") -> list[dict]:
@@ -94,6 +95,7 @@ def test_the_deployment():
     assert env == {
         "LOG_LEVEL": "info", "DR_APP": "orders", "DR_REGIONS": "us-east-1,us-west-2", "DR_TABLE": "orders-prod",
         "DR_ACTIVE_REGION_PARAMETER": "/orders/prod/active_region", "DR_CACHE_SECONDS": "5",
+        "DR_CONTROL_TABLE": "orders-prod-dr-authority", "DR_CONTROL_REGIONS": "us-east-1,us-west-2",
         "AWS_REGION": "us-east-1", "AWS_CONFIG_FILE": "/etc/dr-aws/config", "AWS_SDK_LOAD_CONFIG": "1",
     }
     assert all(set(e) == {"name", "value"} for e in c["env"])

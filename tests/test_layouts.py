@@ -46,8 +46,15 @@ def test_digitalocean_sites_are_in_their_slugs_and_the_plane_in_the_paired_aws_r
     tables = of_type(do, "aws:dynamodb/table:Table")
     assert {t["region"] for t in tables} == {"us-east-1"}
     assert {r["regionName"] for t in tables for r in t["inputs"]["replicas"]} == {"us-west-2"}
+    control = next(t for t in tables if t["inputs"]["name"] == "orders-do-dr-authority")
+    assert control["inputs"]["globalTableWitness"] == {"regionName": "us-east-2"}  # strongly consistent, 2 + witness
+    assert control["inputs"]["replicas"][0]["consistencyMode"] == "STRONG"
     fns = of_type(do, "aws:lambda/function:Function")
-    assert sorted(f["region"] for f in fns) == ["us-east-1", "us-west-2"]
+    # an orchestrator in each site's region, and the observer in the control table's witness region
+    assert sorted(f["region"] for f in fns) == ["us-east-1", "us-east-2", "us-west-2"]
+    observer = next(f for f in fns if f["region"] == "us-east-2")["inputs"]["environment"]["variables"]
+    assert (observer["DR_HOME_REGION"], observer["DR_OBSERVER_REGIONS"], observer["DR_CONTROL_REGIONS"]) == (
+        "us-east-2", "us-east-1,us-west-2,us-east-2", "us-east-1,us-west-2")
     assert not [r for r in do["resources"] if r["type"].startswith("aws:ecs")]  # no ECS in this layout
 
 
@@ -86,7 +93,7 @@ def test_orchestrators_scale_the_kubernetes_sites_and_may_read_only_their_creden
 def test_digitalocean_budget_counts_the_kubernetes_scale_up_and_the_record_ttl(do):
     b = do["budget"]
     assert (b["detectionSeconds"], b["scaleUpSeconds"], b["writeRtoSeconds"]) == (36, 60, 43)
-    assert b["trafficRtoSeconds"] == max(36 + 30, 33 + 5 + 60)
+    assert b["trafficRtoSeconds"] == max(36 + 30, 33 + 4 + 60)  # detection + TTL, or the scale-up from the bump
     assert do["policies"]["violations"] == []
 
 

@@ -31,7 +31,8 @@ CFG = parse_digitalocean_config({
     "cluster": {"version": "1.33.1-do.0"},
 })
 WORKLOAD = workload_from_config(CFG, CFG.sites[0], stack="prod", active=True, table_name="orders",
-                                parameter_name="/orders/prod/active_region", cache_seconds=5)
+                                parameter_name="/orders/prod/active_region", cache_seconds=5,
+                                control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"))
 GOOD_DEPLOYMENT = km.deployment_manifest(WORKLOAD)
 GOOD_SERVICE = km.load_balancer_service_manifest(WORKLOAD, load_balancer_from_config(CFG, CFG.sites[0], stack="prod"))
 
@@ -137,7 +138,7 @@ def test_the_lb_path_follows_the_readiness_path_not_a_constant():
                                         "probes": {"readiness": {"path": "/ready"}},
                                         "loadBalancer": {"healthCheck": {"path": "/ready"}}})
     w = workload_from_config(custom, custom.sites[0], stack="prod", active=True, table_name="t",
-                             parameter_name="/p", cache_seconds=5)
+                             parameter_name="/p", cache_seconds=5, control_table="c", control_regions=("us-east-1",))
     service = km.load_balancer_service_manifest(w, load_balancer_from_config(custom, custom.sites[0], stack="prod"))
     matching = [(DEPLOYMENT, km.deployment_manifest(w)), (SERVICE, service)]
     assert stack_messages("do-lb-health-check-path", matching) == []

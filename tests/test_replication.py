@@ -17,6 +17,8 @@ from failover.replication import (
     is_tombstone,
     lag_metric,
     padded_sequence,
+    MAX_ITEM_BYTES,
+    item_size,
     plan_replication,
     stamp_of,
     tombstone,
@@ -73,6 +75,15 @@ def test_a_stamped_local_write_keeps_its_version_and_gains_the_sequence():
     assert plan.stamp == Stamp(42, E, PSEQ)
     assert plan.item == {"pk": {"S": "k"}, "n": {"N": "1"}, "_dr_version": {"N": "42"}, "_dr_origin": {"S": E},
                          "_dr_seq": {"S": PSEQ}}
+
+
+def test_an_item_the_stamp_pushes_over_the_size_limit_cannot_be_replicated():
+    fits = {"pk": {"S": "k"}, "v": {"S": "x" * (MAX_ITEM_BYTES - 10)}}
+    assert item_size(fits) <= MAX_ITEM_BYTES
+    plan = plan_replication(change("INSERT", new=fits), E)
+    assert (plan.outcome, plan.item) == ("oversize", None) and plan.size > MAX_ITEM_BYTES
+    small = plan_replication(change("INSERT", new={"pk": {"S": "k"}, "v": {"S": "x"}}), E)
+    assert small.outcome == "replicate" and small.size == item_size(small.item)
 
 
 def test_an_unstamped_write_is_versioned_by_the_stream_time():

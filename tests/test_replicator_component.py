@@ -61,7 +61,9 @@ def test_replicator_wiring(recorder):
         "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"]
     assert fn.inputs["environment"]["variables"] == {
         "DR_SOURCE_REGION": SOURCE, "DR_RECEIVING_REGION": RECEIVING, "DR_RECEIVING_TABLE": "orders",
-        "DR_REPLICATOR_WORKERS": "8", "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator"}
+        "DR_REPLICATOR_WORKERS": "8", "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator",
+        "DR_FAILURE_QUEUE_URL": f"https://sqs.{SOURCE}.amazonaws.com/{ACCOUNT}/"
+                                f"{rec.one('aws:sqs/queue:Queue').outputs['name']}"}
     assets = fn.inputs["code"]["archive"]["assets"]
     assert sorted(assets) == sorted(f"failover/{p.name}" for p in FAILOVER_SOURCE.iterdir() if p.suffix == ".py")
     assert {"failover/__init__.py", "failover/replicator.py", "failover/replication.py", "failover/settings.py"} <= set(assets)

@@ -4,6 +4,7 @@ GetRecords and fed to the Lambda handler, the lag metric read back from CloudWat
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import subprocess
 import sys
@@ -20,9 +21,10 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from moto import mock_aws
 
 from failover import replicator as replicator_module
-from failover.client import NOT_DELETED, VersionClock, VersionedTable, hide_tombstones
-from failover.replication import Stamp, is_newer, newer_condition, stamp_of, with_stamp
+from failover.client import NOT_DELETED, PartialUpdateRefused, VersionClock, VersionedTable, hide_tombstones
+from failover.replication import Stamp, is_newer, item_size, newer_condition, stamp_of, with_stamp
 from failover.replicator import KeyOrderedBatchProcessor
+from failover.settings import ReplicatorSettings
 from tests.replication_env import EAST, TABLE, WEST, FakeContext, StreamReader, create_table, replicator, scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,10 +79,60 @@ def test_versioned_writes_stamp_hide_tombstones_and_refuse_older_versions(two_re
     assert east.put({"pk": "b", "n": 5})
     assert [i["pk"] for i in east.table.scan(FilterExpression=NOT_DELETED)["Items"]] == ["b"]
     assert [i["pk"] for i in hide_tombstones(east.table.scan()["Items"])] == ["b"]
-    assert east.update({"pk": "a"}, {"n": 3}, version=12)  # an update of a deleted item brings it back
+    assert east.update_unsafe({"pk": "a"}, {"n": 3}, version=12)  # an update of a deleted item brings it back
     assert east.get({"pk": "a"}) == {"pk": "a", "n": 3, "_dr_version": 12, "_dr_origin": EAST}
-    assert east.update({"pk": "a"}, {"n": 4}, version=12) is False
+    assert east.update_unsafe({"pk": "a"}, {"n": 4}, version=12) is False
     assert east.get({"pk": "a"})["n"] == 3  # the refused update changed nothing
+
+
+def test_partial_updates_are_refused_because_replication_would_drop_a_concurrent_one(two_regions):
+    """Concurrent updates of different attributes in two regions: replication copies whole items, last writer
+    wins, so one of the two updates vanishes everywhere. The client refuses partial updates for that reason;
+    `update_unsafe` shows the loss it would hide."""
+    readers, tables = two_regions
+    east, west = tables[EAST], tables[WEST]
+    assert east.put({"pk": "order", "status": "new", "total": 10}, version=1)
+    replicator(EAST, WEST).handle({"Records": readers[EAST].fetch()}, FakeContext())
+    with pytest.raises(PartialUpdateRefused, match="read the item, change it and put it whole"):
+        east.update({"pk": "order"}, {"status": "paid"})
+    assert east.update_unsafe({"pk": "order"}, {"status": "paid"}, version=2)
+    assert west.update_unsafe({"pk": "order"}, {"total": 12}, version=3)
+    for source, receiving in ((EAST, WEST), (WEST, EAST)):
+        replicator(source, receiving).handle({"Records": readers[source].fetch()}, FakeContext())
+    both = [{k: v for k, v in t.get({"pk": "order"}).items() if k != "_dr_seq"} for t in (east, west)]
+    assert both[0] == both[1] and (both[0]["status"], both[0]["total"]) == ("new", 12)  # "paid" is gone
+
+
+def test_an_item_too_big_to_stamp_goes_to_the_failure_queue_and_the_shard_moves_on(two_regions, monkeypatch):
+    readers, tables = two_regions
+    sqs = boto3.client("sqs", region_name=EAST)
+    queue = sqs.create_queue(QueueName="failures")["QueueUrl"]
+    # fits as written; the replicator's stamp pushes it over (moto's limit is 405,000 bytes, DynamoDB's 409,600:
+    # here DynamoDB's refusal is the path taken; test_replication checks the replicator's own size count)
+    big = "x" * (405_000 - 60)
+    raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "big"}, "v": {"S": big}})
+    tables[EAST].put({"pk": "small", "n": 1})
+    rep = replicator_module.Replicator(ReplicatorSettings(source_region=EAST, receiving_region=WEST,
+                                                          receiving_table=TABLE, failure_queue_url=queue))
+    response = rep.handle({"Records": readers[EAST].fetch()}, FakeContext())
+    assert response == {"batchItemFailures": []} and rep.outcomes == {"oversize": 1, "replicated": 1}
+    assert tables[WEST].get({"pk": "small"})["n"] == 1 and tables[WEST].get({"pk": "big"}) is None
+    body = json.loads(sqs.receive_message(QueueUrl=queue)["Messages"][0]["Body"])
+    assert body["keys"] == {"pk": {"S": "big"}} and "Item size has exceeded" in body["reason"]
+    no_queue = replicator(EAST, WEST)  # without a queue the record is retried rather than dropped
+    raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "big2"}, "v": {"S": big}})
+    tables[EAST].put({"pk": "small2", "n": 2})
+    records = readers[EAST].fetch()
+    failed = no_queue.handle({"Records": records}, FakeContext())
+    assert failed == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
+
+
+def test_item_size_counts_names_and_values_as_dynamodb_does():
+    assert item_size({"pk": {"S": "abc"}}) == 5
+    assert item_size({"n": {"N": "12345"}}) == 1 + 4
+    assert item_size({"m": {"M": {"a": {"BOOL": True}}}}) == 1 + 3 + 1 + 1 + 1
+    assert item_size({"l": {"L": [{"S": "x"}, {"NULL": True}]}}) == 1 + 3 + 2 + 2
+    assert item_size({"ss": {"SS": ["ab", "c"]}}) == 2 + 3
 
 
 def test_version_clock_is_strictly_increasing_even_when_the_clock_stands_still():
@@ -126,7 +178,7 @@ def test_handler_copies_puts_updates_deletes_and_plain_writes_and_publishes_the_
     east = tables[EAST]
     east.put({"pk": "a", "n": 1})
     east.put({"pk": "b", "n": 2})
-    east.update({"pk": "a"}, {"n": 10, "s": "x"})
+    east.update_unsafe({"pk": "a"}, {"n": 10, "s": "x"})
     east.delete({"pk": "b"})
     raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "plain"}, "blob": {"B": b"\x00\x01"}, "ns": {"NS": ["1", "2"]}})
     raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "gone"}, "n": {"N": "1"}})
@@ -293,7 +345,7 @@ def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data)
                 op = "put"  # moto emits a spurious key-only INSERT for an upsert; real DynamoDB does not
             ok = {"put": lambda: table.put({"pk": key, "n": n}, version=version),
                   "delete": lambda: table.delete({"pk": key}, version=version),
-                  "update": lambda: table.update({"pk": key}, {"n": n}, version=version)}[op]()
+                  "update": lambda: table.update_unsafe({"pk": key}, {"n": n}, version=version)}[op]()
             stamp = Stamp(version, region)
             assert ok == is_newer(stamp, stamp_of(stored))  # local writes follow the same rule
             if key not in winners or is_newer(stamp, winners[key]):
@@ -316,3 +368,17 @@ def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data)
     assert east == west
     assert {k: (int(v["_dr_version"]["N"]), v["_dr_origin"]["S"]) for k, v in east.items()} == \
         {k: tuple(s[:2]) for k, s in winners.items()}
+
+
+def test_the_handler_runs_without_a_lambda_context_and_leaves_out_records_that_are_not_objects(two_regions,
+                                                                                              monkeypatch):
+    readers, tables = two_regions
+    monkeypatch.setenv("AWS_REGION", EAST)
+    monkeypatch.setenv("DR_RECEIVING_REGION", WEST)
+    monkeypatch.setenv("DR_RECEIVING_TABLE", TABLE)
+    monkeypatch.setattr(replicator_module, "_replicator", None)
+    tables[EAST].put({"pk": "a", "n": 1})
+    records = readers[EAST].fetch()
+    assert replicator_module.handler({"Records": ["junk", 7, *records]}) == {"batchItemFailures": []}
+    assert tables[WEST].get({"pk": "a"})["n"] == 1
+    assert replicator_module.handler({"Records": ["junk"]}) == {"batchItemFailures": []}

@@ -24,6 +24,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from failover import projection
 from drctl.verify import (
     GLOBAL,
     TOTAL_MAX_ATTEMPTS,
@@ -109,8 +110,8 @@ def build_deployment(declared) -> dict:
             TableName=declared.control_table.name,
             Item={**CONTROL_KEY, "activeRegion": {"S": primary}, "epoch": {"N": "4"}})
     for region in declared.parameter_regions:
-        boto3.client("ssm", region_name=region).put_parameter(Name=declared.parameter_name, Value=primary,
-                                                              Type="String")
+        boto3.client("ssm", region_name=region).put_parameter(Name=declared.parameter_name,
+                                                              Value=projection.render(primary, 4), Type="String")
     _build_orchestrators(declared, world)
     _build_health_checks_and_alarms(declared, world)
     return world
@@ -242,7 +243,7 @@ def test_a_healthy_deployment_passes_every_check(aws, declared):
     # 2 tables x 3 regions x 4 checks, 3 control items, 3 parameters, 3 orchestrators x 3 rows, 3 notice
     # topics + the alarm topic, 3 health checks x 2 rows, 3 alarms
     assert len(checks) == 24 + 3 + 3 + 9 + 4 + 6 + 3
-    assert row(checks, f"SSM {PARAM}", "us-west-2").detail == "us-east-1 (matches the control item)"
+    assert row(checks, f"SSM {PARAM}", "us-west-2").detail == "us-east-1 (epoch 4), as the control item says"
     assert row(checks, "control item control#orders", "us-east-2").detail == "active us-east-1, epoch 4"
     assert row(checks, f"table {DATA}", "us-west-2").detail == "ACTIVE, strong consistency"
     assert row(checks, f"table {DATA}: deletion protection", "us-west-2").detail == "on"
@@ -263,11 +264,12 @@ def test_a_healthy_staging_deployment_passes_too(aws):
     build_deployment(staging)
     checks, code = verify(staging)
     assert failures(checks) == {} and code == 0
-    # 2 tables x 2 regions x 4, 2 control items, 2 parameters, 2 orchestrators x 3, 2 notice topics + the alarm
-    # topic, 2 x 2 health, 2 alarms
-    assert len(checks) == 16 + 2 + 2 + 6 + 3 + 4 + 2
+    # 2 tables x 2 regions x 4, 2 control items, 2 parameters, 2 orchestrators x 3 and the witness region's
+    # observer x 2 (it has no alarm trigger), 2 notice topics + the alarm topic, 2 x 2 health, 2 alarms
+    assert len(checks) == 16 + 2 + 2 + 6 + 2 + 3 + 4 + 2
     assert row(checks, "table orders-staging", "eu-central-1").detail == "ACTIVE, eventual consistency"
-    assert {c.where for c in checks} == {"eu-west-1", "eu-central-1", "us-east-1", GLOBAL}
+    assert row(checks, "table orders-staging-dr-authority", "eu-central-1").detail == "ACTIVE, strong consistency"
+    assert {c.where for c in checks} == {"eu-west-1", "eu-central-1", "eu-west-2", "us-east-1", GLOBAL}
 
 
 def test_plain_moto_has_no_replica_listing_and_verify_says_not_global(aws, declared):
@@ -282,8 +284,8 @@ def test_plain_moto_has_no_replica_listing_and_verify_says_not_global(aws, decla
 def test_unprotected_strong_replica_and_a_disagreeing_parameter_are_reported(aws, declared):
     build_deployment(declared)
     boto3.client("dynamodb", region_name="us-west-2").update_table(TableName=DATA, DeletionProtectionEnabled=False)
-    boto3.client("ssm", region_name="us-east-2").put_parameter(Name=PARAM, Value="us-west-2", Type="String",
-                                                               Overwrite=True)
+    boto3.client("ssm", region_name="us-east-2").put_parameter(Name=PARAM, Value=projection.render("us-west-2", 3),
+                                                               Type="String", Overwrite=True)
     checks, code = verify(declared)
     assert code == 1
     failed = failures(checks)
@@ -293,7 +295,7 @@ def test_unprotected_strong_replica_and_a_disagreeing_parameter_are_reported(aws
     assert ("aws dynamodb update-table --region us-west-2 --table-name orders-prod --deletion-protection-enabled"
             in protection)
     assert failed[(f"SSM {PARAM}", "us-east-2")].startswith(
-        "'us-west-2', but the control item says 'us-east-1' (epoch 4)")
+        "us-west-2 (epoch 3), but the control item says us-east-1 (epoch 4)")
 
 
 def test_a_malformed_control_item_is_reported_and_the_projection_compared_with_a_good_one(aws, declared):
@@ -320,7 +322,8 @@ def test_a_replica_behind_the_newest_epoch_fails(aws, declared):
     failed = failures(checks)
     assert failed[("control item control#orders", "us-east-1")] == (
         "active us-east-1, epoch 4; behind epoch 5 (us-east-2) seen elsewhere")
-    assert failed[(f"SSM {PARAM}", "us-east-1")].startswith("'us-east-1', but the control item says 'us-east-2'")
+    assert failed[(f"SSM {PARAM}", "us-east-1")].startswith(
+        "us-east-1 (epoch 4), but the control item says us-east-2 (epoch 5)")
     assert row(checks, "control item control#orders", "us-east-2").ok
 
 

@@ -88,8 +88,8 @@ def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
 
 
 def workload_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str, active: bool,
-                         table_name: str, parameter_name: str, cache_seconds: int, control_table: str = "",
-                         control_regions: tuple[str, ...] = ()) -> km.Workload:
+                         table_name: str, parameter_name: str, cache_seconds: int, control_table: str,
+                         control_regions: tuple[str, ...]) -> km.Workload:
     """The Deployment's inputs for one site (pure: the tests validate what this gives)."""
     app = cfg.app
     environment = {**app.environment, **km.client_environment(
@@ -145,11 +145,13 @@ class DoksSiteArgs:
     table_arns: pulumi.Input[list]
     """Every replica of the data table: the pods' role may use only these."""
     parameter_arns: pulumi.Input[list]
-    control_arns: pulumi.Input[list] = ()
-    """The control table in its replica regions (the pods confirm their write permission there)."""
-    control_table: str = ""
-    control_regions: tuple[str, ...] = ()
     """The active-region parameter in every region."""
+    control_table: str
+    """The control table: the pods confirm their write permission there (`failover.client`)."""
+    control_regions: tuple[str, ...]
+    """Its replica regions."""
+    control_arns: pulumi.Input[list]
+    """Its ARN in each replica region (the pods' role may read the control item there)."""
     credentials_replica_regions: list[str] = field(default_factory=list)
     """Other AWS regions (those of the orchestrators) that get a copy of the scaler credentials."""
     notice_topic_arn: Optional[pulumi.Input[str]] = None

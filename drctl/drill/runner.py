@@ -63,13 +63,11 @@ def _runtime_log(path: Path) -> Iterator[None]:
                 handler.setStream(old)
 
 
-def declared_control(mode: Mode) -> str:
-    """How the stack declares the control table for a data table of `mode` (the program says, where it can)."""
-    try:
-        from components.active_region import control_table_consistency  # type: ignore[attr-defined]
-    except ImportError:
-        return mode  # this program makes the control table as consistent as the data table
-    return control_table_consistency(mode)
+def declared_control(regions: Sequence[str]) -> str:
+    """How the program declares the control table for these regions (strongly consistent wherever it can)."""
+    from components.active_region import control_table_consistency
+
+    return control_table_consistency(list(regions))
 
 
 def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float = DEFAULT_FACTOR,
@@ -78,7 +76,7 @@ def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float 
     """Run the scenarios named in `selection`; write the report and timelines into `out`; (report, exit code)."""
     console = console or Console(width=80 if not Console().is_terminal else None)
     scale = TimeScale(load_reference(mode, stack), factor)
-    control = control or declared_control(mode)
+    control = control or declared_control(scale.reference.regions)
     began, started_at = time.monotonic(), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     out.mkdir(parents=True, exist_ok=True)
     results: list[tuple[PartResult, str]] = []
