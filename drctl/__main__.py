@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     drill.add_argument("--stack", default="prod", help="the reference stack whose timers are scaled (default prod)")
     drill.add_argument("--factor", type=_time_factor, default=None, help="time scale: production / drill (10)")
     drill.add_argument("--defect", action="append", metavar="NAME", help="--self-test: only these defects")
+    drill.add_argument("--svg", action="store_true", help="draw the timelines as SVG (text) instead of PNG")
     drill.add_argument("--out", type=Path, default=Path("drill-out"),
                        help="folder for drill-report.json and the timelines (default: drill-out)")
     args = parser.parse_args(argv)
@@ -309,7 +310,8 @@ def _drill(args: argparse.Namespace) -> int:
         return run_self_test(args.out, defects=args.defect, factor=factor)
     selection = [s.name for s in SCENARIOS] if args.all else (args.scenario or list(DEFAULT))
     watchdog(len(selection))
-    _, code = run_drill(selection, args.mode, args.out, factor=factor, stack=args.stack, control=args.control)
+    _, code = run_drill(selection, args.mode, args.out, factor=factor, stack=args.stack, control=args.control,
+                        picture_format="svg" if args.svg else "png")
     return code
 
 

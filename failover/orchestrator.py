@@ -141,35 +141,49 @@ class Orchestrator:
         save. Returns after a transition, at the end of the window, or when time runs short."""
         s = self.settings
         home, owner = s.home_region, uuid.uuid4().hex
-        self.store.claim_observer(home, owner)
-        own, memory = self.store.read_observations().get(home, (Observation(home), {}))
+        own, memory = Observation(home), {}
+        claimed = False
         started = self.clock()
         lag: Optional[dict[str, LagReading]] = None
         result = Result("noop", None, None, "no round completed")
-        rounds = 0
+        rounds = failed = 0
         while True:
             round_start = self.clock()
-            state = self.store.read()
-            if not s.observer_only:
-                state = self.complete_if_pending(state)
-            extra = {} if s.observer_only else {"repair": lambda state=state: self.repair_projection(state)}
-            probes, lag_now = self._probe_and_measure(s.health_urls, state.active_region, measure=rounds == 0,
-                                                      extra=extra)
-            if lag_now is not None:  # a fresh reading replaces the memory; otherwise the memory is kept
-                lag, memory = lag_now, to_memory(lag_now, round_start)
-            own = decisions.observe(own, probes, round_start, state.epoch, s.probe_interval_seconds)
-            if not self.store.save_observation(own, owner, memory):
-                return Result("noop", state.active_region, state.epoch, "a newer monitor invocation took over")
-            rounds += 1
-            if not s.observer_only:
-                observations = [own] + [o for r, (o, _) in self.store.read_observations().items() if r != home]
-                decision = decisions.decide_monitor(s, state, observations, self.clock())
-                if decision.kind == "transition":
-                    return self.apply(state, decision, force=False, live_lag=lag)
-                result = Result(decision.kind, state.active_region, state.epoch,
-                                f"{decision.reason} ({rounds} rounds)")
-            else:
-                result = Result("noop", state.active_region, state.epoch, f"observed ({rounds} rounds)")
+            try:
+                if not claimed:  # take over this observer's record (an older invocation stops at its next save)
+                    self.store.claim_observer(home, owner)
+                    own, memory = self.store.read_observations().get(home, (own, memory))
+                    claimed = True
+                state = self.store.read()
+                if not s.observer_only:
+                    state = self.complete_if_pending(state)
+                extra = {} if s.observer_only else {"repair": lambda state=state: self.repair_projection(state)}
+                probes, lag_now = self._probe_and_measure(s.health_urls, state.active_region, measure=rounds == 0,
+                                                          extra=extra)
+                if lag_now is not None:  # a fresh reading replaces the memory; otherwise the memory is kept
+                    lag, memory = lag_now, to_memory(lag_now, round_start)
+                own = decisions.observe(own, probes, round_start, state.epoch, s.probe_interval_seconds)
+                if not self.store.save_observation(own, owner, memory):
+                    return Result("noop", state.active_region, state.epoch, "a newer monitor invocation took over")
+                rounds += 1
+                if not s.observer_only:
+                    observations = [own] + [o for r, (o, _) in self.store.read_observations().items() if r != home]
+                    decision = decisions.decide_monitor(s, state, observations, self.clock())
+                    if decision.kind == "transition":
+                        return self.apply(state, decision, force=False, live_lag=lag)
+                    result = Result(decision.kind, state.active_region, state.epoch,
+                                    f"{decision.reason} ({rounds} rounds)")
+                else:
+                    result = Result("noop", state.active_region, state.epoch, f"observed ({rounds} rounds)")
+            except AWS_ERRORS as exc:
+                # One round lost (a call that did not answer in time, or no quorum from here): the next round tries
+                # again; an invocation whose every round fails reports the error.
+                failed += 1
+                logger.warning("monitor round failed", extra={"region": home, "error": str(exc), "failedRounds": failed})
+                if rounds == 0:
+                    result = Result("error", None, None, f"control table {s.control_table} unavailable from "
+                                                         f"{s.home_region} (no quorum, or no answer) for {failed} "
+                                                         f"rounds: {clean_text(exc, 300)}")
             next_round = round_start + s.probe_interval_seconds
             if next_round >= started + s.monitor_window_seconds:
                 break

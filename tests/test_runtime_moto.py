@@ -494,3 +494,27 @@ def test_missing_setting_is_reported_by_name(world, monkeypatch):
     monkeypatch.setenv("DR_CONTROL_TABLE", "x")
     monkeypatch.setenv("DR_HEALTH_URLS", "{not json")
     assert orch.handler({"action": "status"})["reason"].startswith("DR_HEALTH_URLS is not valid JSON")
+
+
+def test_a_round_whose_call_times_out_is_lost_not_the_rest_of_the_window(world, monkeypatch):
+    """A control-table call that does not answer in time costs one round; the invocation keeps probing."""
+    from botocore.exceptions import ReadTimeoutError
+
+    o = make(Clock(), DR_MONITOR_WINDOW_SECONDS="40")
+    real_read, calls = o.store.read, []
+
+    def flaky_read():
+        calls.append(1)
+        if len(calls) == 2:
+            raise ReadTimeoutError(endpoint_url="https://dynamodb.us-east-2.amazonaws.com")
+        return real_read()
+
+    monkeypatch.setattr(o.store, "read", flaky_read)
+    result = o.handle(orch.Request("monitor"))
+    assert result.outcome == "noop" and result.reason.endswith("(3 rounds)")  # 4 rounds, the second lost
+    assert len(calls) == 4
+    dead = make(Clock(), DR_MONITOR_WINDOW_SECONDS="20")
+    monkeypatch.setattr(dead.store, "read", lambda: (_ for _ in ()).throw(
+        ReadTimeoutError(endpoint_url="https://dynamodb.us-east-2.amazonaws.com")))
+    lost = dead.handle(orch.Request("monitor"))
+    assert lost.outcome == "error" and "for 2 rounds" in lost.reason  # cut off: every round fails, said so

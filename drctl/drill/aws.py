@@ -164,9 +164,12 @@ class RegionSession:
     a config (or endpoint) are reused per (service, region); resources one per thread (they are not
     thread-safe). Clients are made under a lock: a boto3 session is not thread-safe."""
 
-    def __init__(self, caller: str, model: AwsModel) -> None:
+    def __init__(self, caller: str, model: AwsModel, clamp: Optional[Config] = None) -> None:
         self.caller = caller
         self.model = model
+        self.clamp = clamp or model.clamp
+        """The longest deadlines this caller's clients may use (the orchestrators' and applications' per-call
+        deadline by default; the replicator has its own, longer one)."""
         self.region_name = caller
         self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
                                       region_name=caller)
@@ -184,7 +187,7 @@ class RegionSession:
                 return self._made[key]
             factory = self._session.client if kind == "client" else self._session.resource
             made = factory(service, region_name=region, endpoint_url=endpoint,
-                           config=_clamped(config, self.model.clamp), **kwargs)
+                           config=_clamped(config, self.clamp), **kwargs)
             client = made if kind == "client" else made.meta.client
             client.meta.events.register("before-send", self.model.before_send(self.caller, region, service))
             if reuse:

@@ -47,7 +47,7 @@ class Direction:
         self.stop = stop
         self.streams = session.client("dynamodbstreams", source)
         self.replicator = Replicator(ReplicatorSettings(source_region=source, receiving_region=receiving,
-                                                        receiving_table=table, workers=4), session=session)
+                                                        receiving_table=table, workers=1), session=session)
         self.stream_arn: Optional[str] = None
         self.shard: Optional[str] = None
         self.iterator: Optional[str] = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional, Sequence
 
+from rich import box
 from rich.table import Table
 
 from drctl.drill.history import History, acceptance_spans
@@ -13,8 +14,8 @@ from drctl.drill.verdict import TOLERANCE, PartResult
 REPORT_NAME = "drill-report.json"
 
 
-def timeline_name(part: str) -> str:
-    return f"timeline-{part}.png"
+def timeline_name(part: str, picture_format: str = "png") -> str:
+    return f"timeline-{part}.{picture_format}"
 
 
 def part_json(result: PartResult, timeline: Optional[str]) -> dict:
@@ -58,8 +59,11 @@ def render_table(report: dict) -> Table:
     scale = report["timeScale"]
     table = Table(title=f"DR drill, {report['mode']} data, {report['controlTable']} control table: production "
                         f"seconds (drill x{scale['factor']:g}), measured/budget",
-                  caption=f"fails on any safety violation or a figure over +{report['tolerance']:.0%}",
-                  title_justify="left", caption_justify="left", pad_edge=False, padding=(0, 1))
+                  caption=f"moves: transitions/allowed; 2 writers: seconds with two regions accepting writes; "
+                          f"lost: acknowledged writes lost. Fails on any safety violation or a figure over "
+                          f"+{report['tolerance']:.0%}.",
+                  title_justify="left", caption_justify="left", box=box.SIMPLE_HEAD, show_edge=False,
+                  pad_edge=False, padding=(0, 1), collapse_padding=True)
     for name, justify in (("part", "left"), ("moves", "right"), ("2 writers", "right"), ("lost", "right"),
                           ("detect", "right"), ("writes", "right"), ("traffic", "right"), ("", "left")):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
@@ -152,5 +156,9 @@ def render_timeline(history: History, result: PartResult, regions: list[str], fa
     for ax in (accepts, where):
         ax.set_xlim(0, max(rel(end), 1.0))
     fig.tight_layout()
-    fig.savefig(path, dpi=90, bbox_inches="tight")
+    if path.suffix == ".svg":  # text, for documentation: fonts as paths, no timestamp, so the file is reproducible
+        plt.rcParams["svg.hashsalt"] = "drill"
+        fig.savefig(path, bbox_inches="tight", metadata={"Date": None})
+    else:
+        fig.savefig(path, dpi=90, bbox_inches="tight")
     plt.close(fig)

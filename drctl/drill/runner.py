@@ -71,7 +71,7 @@ def declared_control(regions: Sequence[str]) -> str:
 
 
 def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float = DEFAULT_FACTOR,
-              stack: str = "prod", control: Optional[str] = None,
+              stack: str = "prod", control: Optional[str] = None, picture_format: str = "png",
               console: Optional[Console] = None) -> tuple[dict, int]:
     """Run the scenarios named in `selection`; write the report and timelines into `out`; (report, exit code)."""
     console = console or Console(width=80 if not Console().is_terminal else None)
@@ -84,7 +84,7 @@ def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float 
     try:
         with _runtime_log(out / RUNTIME_LOG):
             for name in selection:
-                results.extend(_run_scenario(name, scale, moto, control, out, console, began))
+                results.extend(_run_scenario(name, scale, moto, control, out, console, began, picture_format))
     finally:
         moto.stop()
     parts = [part_json(result, picture) for result, picture in results]
@@ -100,7 +100,7 @@ def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float 
 
 
 def _run_scenario(name: str, scale: TimeScale, moto: MotoProcess, control: str, out: Path, console: Console,
-                  began: float) -> list[tuple[PartResult, str]]:
+                  began: float, picture_format: str = "png") -> list[tuple[PartResult, str]]:
     from drctl.drill.world import WorldOptions
 
     scenario = BY_NAME[name]
@@ -114,10 +114,13 @@ def _run_scenario(name: str, scale: TimeScale, moto: MotoProcess, control: str, 
             done(world, runs[-1])
         out_results = []
         for run in runs:
+            if world.pumps is not None:
+                run.details.setdefault("replication", {"delivered": world.pumps.delivered(),
+                                                       "errors": world.pumps.errors()})
             history = world.history(run.start, run.end, run.checked_region, run.present)
             result = judge(scenario.name, scenario.description, scenario.faults, run, history, scale,
                            strong=scale.reference.mode == "strong", write_gap=write_gap)
-            picture = timeline_name(run.name)
+            picture = timeline_name(run.name, picture_format)
             render_timeline(history, result, world.regions, scale.factor, out / picture, write_gap)
             out_results.append((result, picture))
             verdict = "pass" if result.passed else "FAIL"

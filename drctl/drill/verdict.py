@@ -166,10 +166,16 @@ def judge(scenario: str, description: str, faults: tuple[str, ...], run, history
     if strong and lost:
         safety.append(f"{len(lost)} acknowledged writes lost in strong mode (RPO must be 0)")
     outcomes: dict[str, int] = {}
+    reasons: dict[str, list[str]] = {}
     for inv in history.invocations:
-        outcomes[f"{inv.action}:{inv.outcome}"] = outcomes.get(f"{inv.action}:{inv.outcome}", 0) + 1
+        kind = f"{inv.action}:{inv.outcome}"
+        outcomes[kind] = outcomes.get(kind, 0) + 1
+        seen = reasons.setdefault(kind, [])
+        line = f"{inv.region}: {inv.reason}"[:300]
+        if line not in seen and len(seen) < 8:  # the distinct reasons of each kind, first ones first
+            seen.append(line)
     details = dict(run.details)
-    details.update(invocations=outcomes, checkedRegion=history.checked_region,
+    details.update(invocations=outcomes, reasons=reasons, checkedRegion=history.checked_region,
                    lostKeys=[w.key for w in lost[:20]], dualWriteExamples=list(dual.examples),
                    transitions=[{"at": round(t.at - history.start, 3), "epoch": t.epoch, "from": t.from_region,
                                  "to": t.to_region, **({"replica": t.replica} if t.replica else {})}

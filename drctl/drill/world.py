@@ -235,11 +235,15 @@ class DrillWorld:
         from drctl.drill.eventual import StreamPumps
 
         from drctl.drill.eventual import POLL_SECONDS
+        from failover.replicator import RECEIVING
 
-        # Lambda's mapping polls a shard about four times a second; scaled, but no faster than 20 polls a second
-        # per direction (the drill's CPU is shared by everything else)
-        pumps = StreamPumps(self.regions, TABLE, self.sessions, self.stop,
-                            poll=max(0.05, POLL_SECONDS / self.scale.factor))
+        # The replicator's own deadlines (not the orchestrators'), scaled; Lambda's mapping polls a shard about four
+        # times a second: scaled, but no faster than ten polls a second per direction (the drill's one process
+        # shares its CPU with everything else, so replication here is slower than in production, never faster)
+        clamp = Config(connect_timeout=RECEIVING.connect_timeout / self.scale.factor,
+                       read_timeout=RECEIVING.read_timeout / self.scale.factor)
+        sessions = {r: RegionSession(r, self.aws, clamp) for r in self.regions}
+        pumps = StreamPumps(self.regions, TABLE, sessions, self.stop, poll=max(0.1, POLL_SECONDS / self.scale.factor))
         pumps.start()
         self._exit.callback(pumps.join, 3.0)
         return pumps
