@@ -21,6 +21,7 @@ from drctl.drill.history import (
     lost_writes,
     regressions,
     rpo_seconds,
+    writes_of_part,
 )
 
 
@@ -117,3 +118,14 @@ def test_figures():
     assert first_served_every_user(traffic, 2.0, {"b"}) == 2.0
     assert first_served_every_user(traffic[:1], 2.0, {"b"}) == 1.0
     assert first_served_every_user([TrafficRecord(3.0, "a", True, 0)], 2.0, {"b"}) is None
+
+
+def test_a_write_still_in_flight_when_the_part_ends_is_judged_by_no_part():
+    """Its commit may come after the table was read: counting it would report a loss that never happened."""
+    settled = WriteRecord(1, "a", "us-east-1", 9.0, 9.5)
+    in_flight = WriteRecord(2, "b", "us-east-1", 9.8, 10.2)
+    refused = WriteRecord(3, "c", "us-east-1", 9.9, None, "refused")
+    before = WriteRecord(4, "d", "us-east-1", 0.5, 1.5)
+    part = writes_of_part([settled, in_flight, refused, before], start=1.0, end=10.0)
+    assert part == [settled, refused]
+    assert lost_writes(part, present_keys={"a"}) == []

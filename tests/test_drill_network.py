@@ -95,6 +95,29 @@ def test_a_one_way_cut_of_the_application_path_only(net):
     assert http_status(aws, 0.5, 0.5) == 200 and http_status(back, 0.5, 0.5) == 200
 
 
+def test_a_failed_application_answers_nobody_while_its_region_s_aws_still_answers_everyone(net):
+    network, gates, upstream = net
+    apps = {s: url(gates, s, "us-east-1", "app", upstream) for s in (*REGIONS, INTERNET)}
+    aws = {s: url(gates, s, "us-east-1", "aws", upstream) for s in REGIONS}
+    other = url(gates, INTERNET, "us-east-2", "app", upstream)
+    network.fail_application("us-east-1", "refuse")
+    assert all(http_status(link, 0.3, 0.3) is None for link in apps.values())
+    assert all(http_status(link, 0.5, 0.5) == 200 for link in aws.values()) and http_status(other, 0.5, 0.5) == 200
+    assert not network.is_down("us-east-1")  # the alarm path (us-east-1's AWS) still works
+    network.heal("us-east-1")
+    assert all(http_status(link, 0.5, 0.5) == 200 for link in apps.values())
+
+
+def test_a_hold_rule_can_match_one_kind_of_request_by_its_body():
+    rule = HoldRule("dynamodb", "UpdateItem", contains="SET activeRegion = :target", times=1)
+    bump = '{"UpdateExpression": "SET activeRegion = :target, epoch = :next"}'
+    lease = '{"UpdateExpression": "SET leaseUntil = :until"}'
+    assert not rule.matches("us-east-1", "us-east-1", "dynamodb", "UpdateItem", lease)
+    assert not rule.matches("us-east-1", "us-east-1", "dynamodb", "PutItem", bump)
+    assert rule.matches("us-east-1", "us-west-2", "dynamodb", "UpdateItem", bump)
+    assert HoldRule("ssm", "PutParameter").matches("a", "b", "ssm", "PutParameter")  # no body filter: any body
+
+
 def test_a_trickling_endpoint_answers_each_byte_in_time_but_the_whole_answer_late(net):
     network, gates, upstream = net
     link = url(gates, INTERNET, "us-west-2", "app", upstream)

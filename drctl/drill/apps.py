@@ -50,6 +50,14 @@ def make_resolver(region: str, regions: list[str], session: Any, *, parameter: s
         """Records what the application believes the projection says (region and epoch), each time it changes."""
 
         _last: Optional[tuple] = None
+        confirmed_at: Optional[float] = None
+        """When the application last confirmed its view with the authority (scenarios time faults by it)."""
+
+        if hasattr(base, "confirm"):
+            def confirm(self):
+                view = super().confirm()
+                self.confirmed_at = time.time()
+                return view
 
         def active_region(self) -> str:
             value = super().active_region()

@@ -67,14 +67,17 @@ class HoldRule:
     seconds: float = 1.0
     times: int = 1
     """How many matching requests to hold (then the rule is spent)."""
+    contains: Optional[str] = None
+    """Only requests whose body contains this text (e.g. one UpdateExpression)."""
     held: list = field(default_factory=list)
     """(time held, time sent, caller, target) of each request held, once sent."""
     holding: list = field(default_factory=list)
     """(time held, caller, target) of each request as its hold begins."""
 
-    def matches(self, caller: str, target: str, service: str, operation: str) -> bool:
+    def matches(self, caller: str, target: str, service: str, operation: str, body: str = "") -> bool:
         return (self.times > 0 and service == self.service and operation == self.operation
-                and (self.target is None or target == self.target) and (self.caller is None or caller == self.caller))
+                and (self.target is None or target == self.target) and (self.caller is None or caller == self.caller)
+                and (self.contains is None or self.contains in body))
 
 
 def _error_response(code: str, message: str) -> AWSResponse:
@@ -107,10 +110,10 @@ class AwsModel:
             self.holds.append(rule)
         return rule
 
-    def _take_hold(self, caller: str, target: str, service: str, operation: str) -> Optional[HoldRule]:
+    def _take_hold(self, caller: str, target: str, service: str, operation: str, body: str) -> Optional[HoldRule]:
         with self._lock:
             for rule in self.holds:
-                if rule.matches(caller, target, service, operation):
+                if rule.matches(caller, target, service, operation, body):
                     rule.times -= 1
                     return rule
         return None
@@ -118,7 +121,7 @@ class AwsModel:
     def before_send(self, caller: str, target: str, service: str):
         def handler(request, event_name: str = "", **_):
             operation = event_name.rsplit(".", 1)[-1]
-            rule = self._take_hold(caller, target, service, operation)
+            rule = self._take_hold(caller, target, service, operation, _text(request.body))
             if rule is not None:
                 held_at = time.time()
                 rule.holding.append((held_at, caller, target))
@@ -139,6 +142,12 @@ class AwsModel:
                 request.headers["Authorization"] = text.replace(f"/{target}/dynamodb/", f"/{TRUTH_REGION}/dynamodb/")
             return None
         return handler
+
+
+def _text(body: Any) -> str:
+    if isinstance(body, bytes):
+        return body.decode("utf-8", "replace")
+    return body if isinstance(body, str) else ""
 
 
 def _tables_of(body: Any) -> list[str]:

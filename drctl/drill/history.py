@@ -148,6 +148,12 @@ def dual_writers(writes: Sequence[WriteRecord], gap: float) -> DualWriters:
     return DualWriters(round(seconds, 3), inside, tuple(examples))
 
 
+def writes_of_part(writes: Iterable[WriteRecord], start: float, end: float) -> list[WriteRecord]:
+    """The writes a part judges: sent from `start`, and settled (acknowledged, or given up) by `end`. A write still
+    in flight at `end` may commit after the part's table was read, so it belongs to no part."""
+    return [w for w in writes if start <= w.sent_at and (w.acked_at if w.acked_at is not None else w.sent_at) <= end]
+
+
 def lost_writes(writes: Iterable[WriteRecord], present_keys: Collection[str]) -> list[WriteRecord]:
     """Acknowledged writes whose item is not in `present_keys` (the table that takes writes at the end)."""
     return [w for w in writes if w.acknowledged and w.key not in present_keys]

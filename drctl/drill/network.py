@@ -115,6 +115,13 @@ class Network:
                 del self._cuts[key]
         self._changed()
 
+    def fail_application(self, region: str, mode: PathMode = "hung") -> None:
+        """`region`'s application stops answering anyone (users, checkers, every probe); its AWS still answers."""
+        with self._lock:
+            for source in (INTERNET, *self.regions):
+                self._cuts[(source, region)] = Cut(mode, "app")
+        self._changed()
+
     def cut(self, source: str, target: str, mode: PathMode = "hung", kind: Optional[Kind] = None) -> None:
         """One direction of one path, e.g. one observer's probes of one region."""
         with self._lock:

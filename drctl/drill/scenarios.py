@@ -165,7 +165,12 @@ def _failback(world: DrillWorld) -> Run:
     if early:
         run.problems.append(f"traffic went back to {primary} {early[0].at - recovered:.2f}s after it recovered, "
                             "before writes did (traffic must follow writes)")
-    run.fault_at = world.fault("operator: failback")
+    # The worst moment: right after the old region's application confirmed its write permission (its lease then
+    # runs longest past the epoch bump).
+    old = world.authority().active_region
+    if not wait_until(lambda: _just_confirmed(world, old), timeout=10 * world.scale.client_cache, poll=0.002):
+        run.notes.append(f"{old}'s application was not seen confirming its write permission before the failback")
+    run.fault_at = world.fault("operator: failback (just after the old region confirmed its write permission)")
     result = world.invoke(world.regions[-1], {"action": "failback", "reason": "drill: operator failback"})
     if result is not None and result.get("outcome") == "refused" and "replication lag" in result.get("reason", ""):
         run.notes.append(f"the lag gate refused the failback ({result['reason']}); replication had caught up, so "
@@ -178,6 +183,12 @@ def _failback(world: DrillWorld) -> Run:
     wait_until(lambda: _moved(world, run.fault_at, {primary}), timeout=_limit(world, "traffic_follows_writes_seconds"))
     _settle(world)
     return run
+
+
+def _just_confirmed(world: DrillWorld, region: str) -> bool:
+    """`region`'s application confirmed its write permission within the last tenth of the client lease."""
+    at = getattr(world.apps[region].resolver, "confirmed_at", None)
+    return at is not None and time.time() - at < 0.1 * world.scale.client_cache
 
 
 def partition(world: DrillWorld) -> list[Run]:
@@ -195,23 +206,51 @@ def partition(world: DrillWorld) -> list[Run]:
     return [run]
 
 
-def alarm_fanout(world: DrillWorld) -> list[Run]:
-    """The primary hangs; its alarm reaches every orchestrator at once while an operator fails over to the last
-    standby from there: one of them must win, the others must see they lost."""
+def partition_refused(world: DrillWorld) -> list[Run]:
+    """The primary is cut off from the other regions and every connection between them is refused at once (a route
+    withdrawn): the primary's health endpoint answers fast, so only its failing closed takes its traffic away."""
     start = time.time()
     warm_up(world)
     primary, others = world.regions[0], set(world.regions[1:])
-    fault = world.fail_region(primary)
+    fault = world.partition(primary, "refuse")
+    run = Run("partition-refused", start, fault, (1, 1), None, others, "outage")
+    wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
+    _settle(world, 2)
+    return [run]
+
+
+def alarm_fanout(world: DrillWorld) -> list[Run]:
+    """The primary's application hangs (its AWS still answers, so the health alarm in us-east-1 is delivered); the
+    alarm reaches every orchestrator at once while an operator fails over to the last standby from there: one of
+    them must win, the others must see they lost. The primary's writer keeps writing whenever the runtime lets it."""
+    start = time.time()
+    warm_up(world)
+    primary, others = world.regions[0], set(world.regions[1:])
+    fault = world.fail_application(primary)
     time.sleep(world.scale.probe_timeout * 1.5)
+    # The racers' epoch bumps are slowed in the network (each still answers within its call deadline), so every
+    # racer reads the authority before any bump lands: only the condition on the epoch read can pick one winner.
+    bumps = world.hold(HoldRule("dynamodb", "UpdateItem", seconds=0.75 * world.scale.call_timeout, times=3,
+                                contains="SET activeRegion = :target"),
+                       "network: the next three epoch bumps are delayed (within their deadline)")
     world.fault("alarm OK -> ALARM fanned out to every orchestrator; operator failover to the last standby")
     operator = threading.Thread(target=world.invoke, args=(world.regions[-1], {
         "action": "failover", "target": world.regions[-1], "reason": "drill: operator during the alarm"}))
-    world.alarms.publish(primary, "OK", "ALARM")
+    delivery = world.alarms.publish(primary, "OK", "ALARM")
     operator.start()
     operator.join(10)
     wait_until(lambda: _moved(world, fault, others), timeout=_limit(world, "write_rto_seconds", "traffic_rto_seconds"))
     _settle(world)
-    return [Run("alarm-fanout", start, fault, (1, 1), primary, others, "outage")]
+    run = Run("alarm-fanout", start, fault, (1, 1), primary, others, "outage")
+    run.details["delayedBumps"] = [{"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]}
+                                   for h in bumps.held]
+    run.details["alarmReached"] = list(delivery.regions)
+    if len(delivery.regions) < len(world.regions):
+        run.problems.append(f"the alarm reached {len(delivery.regions)} of {len(world.regions)} orchestrators: it was "
+                            "never fanned out")
+    if len(bumps.held) < 2:
+        run.problems.append(f"{len(bumps.held)} epoch bump(s) raced: the race was never forced")
+    return [run]
 
 
 def late_write(world: DrillWorld) -> list[Run]:
@@ -313,20 +352,21 @@ def flapping(world: DrillWorld) -> list[Run]:
 
 
 def duplicate_deliveries(world: DrillWorld) -> list[Run]:
-    """Every scheduled monitor invocation is delivered twice (the copy 0.45 probe intervals later), and the primary
-    blips for 1.7 probe intervals right at a handover of the first standby's invocations: too short for the failure
-    threshold, however the rounds of overlapping invocations fall."""
+    """Every scheduled monitor invocation is delivered three times (0.45 probe intervals apart), every region's
+    schedule fires at once, and the primary blips for 1.5 probe intervals starting just before a handover. Counted
+    no faster than time passes (0.8 intervals apart), at most two failed rounds fit in a blip shorter than 1.6
+    intervals, whatever the invocations do; every round counted, the copies' first rounds make the threshold."""
     start = time.time()
     warm_up(world)
     primary = world.regions[0]
     s = world.scale
-    handover = world.monitors_started + s.probe_interval / len(world.regions) + s.schedule
+    handover = world.monitors_started + s.schedule
     while handover < time.time() + s.probe_interval:
         handover += s.schedule
-    time.sleep(max(0.0, handover - time.time() - 0.15 * s.probe_interval))
-    fault = world.fault(f"{primary} blips for 1.7 probe intervals at a monitor handover")
+    time.sleep(max(0.0, handover - time.time() - 0.1 * s.probe_interval))
+    fault = world.fault(f"{primary} blips for 1.5 probe intervals across the monitors' handover")
     world.network.fail(primary, "refuse")
-    time.sleep(1.7 * s.probe_interval)
+    time.sleep(1.5 * s.probe_interval)
     world.network.recover(primary)
     time.sleep(_limit(world, "write_rto_seconds"))
     return [Run("duplicate-deliveries", start, fault, (0, 0))]
@@ -412,8 +452,11 @@ SCENARIOS: tuple[Scenario, ...] = (
              "back", ("primary black-holes", "recovery", "operator failback"), primary_fails, default=True),
     Scenario("partition", "the primary is cut off from the other regions while its users still reach it; healed "
              "later", ("partition of the primary",), partition, default=True),
-    Scenario("alarm-fanout", "the primary hangs; its alarm reaches every orchestrator at once while an operator "
-             "fails over elsewhere", ("primary black-holes", "alarm fanned out", "concurrent operator"),
+    Scenario("partition-refused", "the primary is cut off from the other regions, connections between them refused "
+             "at once; its users still reach it", ("partition of the primary (refused)",), partition_refused),
+    Scenario("alarm-fanout", "the primary's application hangs; its alarm reaches every orchestrator at once while an "
+             "operator fails over elsewhere", ("primary application hangs", "alarm fanned out", "concurrent operator",
+                                               "delayed epoch bumps"),
              alarm_fanout, default=True),
     Scenario("late-write", "two operator failovers in a row; the first one's projection write is held and lands "
              "after the second", ("held cross-region write",), late_write, default=True),
@@ -433,9 +476,9 @@ SCENARIOS: tuple[Scenario, ...] = (
              ("partition of a standby",), standby_partitioned),
     Scenario("flapping", "the primary's endpoints refuse for one probe interval and answer for two, five times",
              ("flapping",), flapping),
-    Scenario("duplicate-deliveries", "every monitor invocation delivered twice; a blip shorter than the threshold "
-             "at a handover", ("duplicate schedule deliveries", "monitor handover"), duplicate_deliveries,
-             options=lambda scale: WorldOptions(duplicates=2)),
+    Scenario("duplicate-deliveries", "every monitor invocation delivered three times; a blip shorter than the "
+             "threshold at a handover", ("duplicate schedule deliveries", "monitor handover"), duplicate_deliveries,
+             options=lambda scale: WorldOptions(duplicates=3, duplicate_delay=0.45, schedule_spread=0.0)),
     Scenario("crash-after-bump", "the primary hangs; the orchestrator that makes the fenced write crashes right "
              "after it", ("primary black-holes", "orchestrator crash"), crash_after_bump),
     Scenario("pause-past-lease", "the primary hangs; the orchestrator that makes the fenced write freezes past its "

@@ -63,10 +63,10 @@ DEFECTS: tuple[Defect, ...] = (
            "        raise NotActiveRegion(f\"{self.local_region} is passive\")\n"
            "        now = self.clock()\n        with self._lock:\n            view, attempted = self._view, self._attempted_at",
            "primary-fails"),
-    Defect("probes-share-one-deadline", "every probe of a round must finish in one shared deadline", "probe.py",
-           "        results[region] = p.done.is_set() and p.result == 200\n    return results",
-           "        results[region] = p.done.is_set() and p.result == 200\n"
-           "    return results if all(p.done.is_set() for p in probes.values()) else {r: False for r in probes}",
+    Defect("probes-share-one-deadline", "one probe that runs out of time fails the whole round", "probe.py",
+           "            p.close()\n        results[region] = p.done.is_set() and p.result == 200",
+           "            p.close()\n            return {r: False for r in probes}\n"
+           "        results[region] = p.done.is_set() and p.result == 200",
            "trickle"),
     Defect("unarmed-votes", "an observer votes against a region it has never seen healthy", "decisions.py",
            "    return last_ok is not None and (since is None or last_ok < since)", "    return True",
@@ -76,7 +76,7 @@ DEFECTS: tuple[Defect, ...] = (
            "duplicate-deliveries"),
     Defect("route-health-fails-open", "a region that cannot confirm the authority keeps its traffic", "health.py",
            '        body["route"] = "fail-closed: the active region cannot be confirmed from here"\n        return 503, body',
-           '        body["route"] = "fail-open"\n        return 200, body', "partition"),
+           '        body["route"] = "fail-open"\n        return 200, body', "partition-refused"),
 )
 BY_NAME = {d.name: d for d in DEFECTS}
 

@@ -42,9 +42,9 @@ from drctl.drill.aws import (
     RegionSession,
     direct_client,
 )
-from drctl.drill.history import History, Observed, WriteRecord
+from drctl.drill.history import History, Observed, WriteRecord, writes_of_part
 from drctl.drill.moto_process import MotoProcess
-from drctl.drill.network import INTERNET, Gates, Network
+from drctl.drill.network import INTERNET, Gates, Network, PathMode
 from drctl.drill.timescale import HEALTH_CHECKERS, TimeScale
 from failover import client as runtime_client
 from failover import orchestrator as orch
@@ -67,6 +67,11 @@ class WorldOptions:
     """The Route 53 alarm path (alarm -> topic -> every orchestrator)."""
     duplicates: int = 1
     """Each scheduled monitor invocation delivered this many times (EventBridge delivers at least once)."""
+    duplicate_delay: float = 0.45
+    """Probe intervals between copies of one scheduled invocation."""
+    schedule_spread: float = 1.0
+    """Regions' schedules are offset from each other within this many probe intervals (0: they fire together, as
+    `rate(1 minute)` schedules in every region do)."""
     skew: dict[str, float] = field(default_factory=dict)
     """Seconds added to each region's orchestrator clock."""
     start_applications: bool = True
@@ -145,7 +150,7 @@ class DrillWorld:
         self.monitors = MonitorFleet(self.regions, self._invoker, lambda r: not self.network.is_down(r),
                                      s.schedule, self.stop)
         self.monitors.duplicates = self.options.duplicates
-        self.monitors.duplicate_delay = 0.45 * s.probe_interval
+        self.monitors.duplicate_delay = self.options.duplicate_delay * s.probe_interval
         self.alarms = AlarmModel(self.regions, {r: self.alarm_name(r) for r in self.regions}, ALARM_REGION,
                                  s.alarm_period, s.reference.alarm_periods, self._deliver_alarm,
                                  lambda a, b: not self.network.is_down(a) and self.network.reaches(a, b),
@@ -160,7 +165,7 @@ class DrillWorld:
         if self.options.alarms:
             self.alarms.start()
         self.monitors_started = time.time()
-        self.monitors.start(self.monitors_started, spread=s.probe_interval)
+        self.monitors.start(self.monitors_started, spread=self.options.schedule_spread * s.probe_interval)
 
     def _scale_runtime_constants(self) -> None:
         """Runtimes without a timing seam keep their deadlines in module constants: scale them for this process
@@ -360,15 +365,22 @@ class DrillWorld:
         self.apps[region].stop()
         return at
 
+    def fail_application(self, region: str, mode: PathMode = "hung") -> float:
+        """`region`'s application stops answering (its front door hangs); the region's AWS still answers, and the
+        application's writer keeps writing whenever the runtime lets it."""
+        at = self.fault(f"{region}'s application fails ({mode}); the region's AWS still answers")
+        self.network.fail_application(region, mode)
+        return at
+
     def recover_region(self, region: str) -> float:
         at = self.fault(f"{region} recovers")
         self.network.recover(region)
         self.apps[region].start()
         return at
 
-    def partition(self, region: str) -> float:
-        at = self.fault(f"{region} partitioned from the other regions (users still reach it)")
-        self.network.partition(region)
+    def partition(self, region: str, mode: PathMode = "hung") -> float:
+        at = self.fault(f"{region} partitioned from the other regions (users still reach it; paths {mode})")
+        self.network.partition(region, mode)
         return at
 
     def heal(self, region: Optional[str] = None) -> float:
@@ -421,7 +433,7 @@ class DrillWorld:
 
     def history(self, start: float, end: float, checked_region: str, present: Optional[set[str]] = None) -> History:
         with self._records_lock:
-            writes = [w for w in self.writes if start <= w.sent_at <= end]
+            writes = writes_of_part(self.writes, start, end)
             observed = [o for o in self.observed if start <= o.at <= end]
         return History(
             start=start, end=end, writes=writes,
