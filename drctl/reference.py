@@ -371,14 +371,15 @@ def _prefixes(path: str) -> list[str]:
 
 def known_key(path: str) -> bool:
     """Whether `path` (`dr:sites[0].haproxy.publicIp`, `dr:appSecrets.API_TOKEN`, `dr:failover`) names a key of
-    some layout, an object above one, or an entry of a map."""
+    some layout, an object above one, or an entry of a map or list."""
     for _, _, sections in reference_sections():
         for row in (r for s in sections for r in s.rows):
             for prefix in _prefixes(row.path):
                 pattern = _pattern(prefix).pattern
                 if re.fullmatch(pattern, path):
                     return True
-            if row.type.startswith("map") and re.fullmatch(_pattern(row.path).pattern + r"\.[^.\[\]]+", path):
+            entry = r"\.[^.\[\]]+" if row.type.startswith("map") else r"\[\d+\]" if row.type.startswith("list") else None
+            if entry and re.fullmatch(_pattern(row.path).pattern + entry, path):
                 return True
     return False
 
