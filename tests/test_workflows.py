@@ -1,6 +1,6 @@
 """The CI workflows (.github/workflows): valid against GitHub's workflow schema (check-jsonschema's vendored
 copy, offline), every preview and update with the policy pack, AWS by OIDC only, and the same commands as the
-README."""
+README and docs/tiers-and-ci.md."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_pull_requests_preview_every_tier_and_comment_and_run_the_tests():
     assert doc["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
 
 
-# The environments' credentials are configured in GitHub (README "CI workflows"): `preview` holds read-only ones
+# The environments' credentials are configured in GitHub (docs/tiers-and-ci.md, "CI workflows"): `preview` holds read-only ones
 # (Pulumi: Stack Read on the non-production stacks only), `preview-main` read-only ones for main's code, and
 # the environment named after a stack its write credentials.
 READ_ONLY_ENVIRONMENTS = {"preview", "preview-main"}
