@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Literal, Optional
 
 import pytest
-from pydantic import Field
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 from ruamel.yaml import YAML
 
-from components.config import LAYOUTS, _Model
 from drctl import reference
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,7 +46,13 @@ def test_check_exits_1_with_one_line_when_the_page_is_stale(tmp_path, monkeypatc
 
 
 def test_every_layout_has_a_model_in_the_reference():
-    assert tuple(reference.LAYOUT_MODELS) == LAYOUTS
+    assert tuple(reference.LAYOUT_MODELS) == reference.LAYOUTS
+
+
+class _Model(BaseModel):
+    """Keys spelled as the config models spell them: camelCase in the stack file."""
+
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=True, strict=True)
 
 
 class _Inner(_Model):
