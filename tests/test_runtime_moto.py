@@ -1,4 +1,4 @@
-"""The runtime's safety rules (README, Runtime) against real boto3 calls on moto (in-process), with real HTTP
+"""The runtime's safety rules (docs/runtime.md) against real boto3 calls on moto (in-process), with real HTTP
 health endpoints."""
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The CI workflows (.github/workflows): valid against GitHub's workflow schema (check-jsonschema's vendored
 copy, offline), every preview and update with the policy pack, AWS by OIDC only, and the same commands as the
-README."""
+README and docs/tiers-and-ci.md."""
 
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def test_pull_requests_preview_every_tier_and_comment_and_run_the_tests():
     assert doc["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
 
 
-# The environments' credentials are configured in GitHub (README "CI workflows"): `preview` holds read-only ones
+# The environments' credentials are configured in GitHub (docs/tiers-and-ci.md, "CI workflows"): `preview` holds read-only ones
 # (Pulumi: Stack Read on the non-production stacks only), `preview-main` read-only ones for main's code, and
 # the environment named after a stack its write credentials.
 READ_ONLY_ENVIRONMENTS = {"preview", "preview-main"}
@@ -237,8 +237,12 @@ def test_drift_detection_runs_daily_expects_no_changes_and_fails_visibly():
 
 
 def test_the_workflows_run_the_commands_the_readme_documents():
+    """Every `drctl` command a workflow runs is shown in a code block of the README or of a docs/ page (CI's
+    commands are in docs/tiers-and-ci.md), and every `make` step is documented there too."""
     readme = (ROOT / "README.md").read_text()
-    documented = [shlex.split(line[line.index("drctl"):].split("#")[0]) for line in readme.splitlines()
+    docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
+    code = "\n".join(re.findall(r"^```[a-z]*\n(.*?)^```", readme + "\n" + docs, flags=re.S | re.M))
+    documented = [shlex.split(line[line.index("drctl"):].split("#")[0]) for line in code.splitlines()
                   if "-m drctl " in line]
     for doc in map(load, [p.name for p in WORKFLOWS]):
         for argv in drctl_commands(doc):
@@ -246,7 +250,7 @@ def test_the_workflows_run_the_commands_the_readme_documents():
             assert any(d[:2] == argv[:2] and flags <= set(d) for d in documented), " ".join(argv)
         for _, _, step in steps(doc):
             if step.get("run", "").startswith("make "):
-                assert f"`{step['run']}`" in readme or f"{step['run']} " in readme
+                assert any(f"`{step['run']}`" in text or f"{step['run']} " in text for text in (readme, docs))
 
 
 @pytest.mark.parametrize("name", ["pull-request.yml", "deploy-stack.yml", "drift.yml"])
