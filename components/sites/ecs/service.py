@@ -24,7 +24,7 @@ from components.naming import (
     aws_name,
     aws_name_prefix,
 )
-from components.network import PublicVpc
+from components.sites.ecs.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
 TASK_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"

@@ -7,9 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.addressing import PUBLIC_SUBNETS, default_vpc_cidr, public_subnet_cidrs
-
-__all__ = ["PublicVpc", "default_vpc_cidr", "public_subnet_cidrs"]
+from components.sites.ecs.addressing import PUBLIC_SUBNETS, public_subnet_cidrs
 
 
 class PublicVpc(pulumi.ComponentResource):
