@@ -156,12 +156,22 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
     """The whole haproxy.cfg of one site. Only a sha512-crypt hash is accepted for the stats password."""
     if not is_sha512_crypt(stats_password_hash):
         raise ValueError("the stats password must be given as a sha512-crypt hash ($6$...), never in plain text")
-    hc = site.health_check
-    check = f"check inter {hc.inter_ms} rise {hc.rise} fall {hc.fall}"
-    lines = [
+    return "\n".join([
         *comment(f"{CONFIG_MARKER[2:]} of site {site.name}: rendered by components/sites/haproxy_config.py, "
                  "delivered by Pulumi; changes made on the host are overwritten by the next deployment."),
         "",
+        *_global_section(runtime),
+        *_defaults_section(site.health_check),
+        *_public_frontends(site, runtime),
+        *_peer_frontend(site),
+        *_backends(site),
+        *_stats_sections(site, stats_password_hash),
+    ])
+
+
+def _global_section(runtime: HostRuntime) -> list[str]:
+    """Process settings (the host's layout) and TLS 1.2+ with forward-secret ciphers only."""
+    return [
         "global",
         f"    log {runtime.log_target} local0",
         f"    log {runtime.log_target} local1 notice",
@@ -178,6 +188,11 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         "ECDHE-RSA-CHACHA20-POLY1305",
         "    ssl-default-bind-ciphersuites TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256",
         "",
+    ]
+
+
+def _defaults_section(hc: HealthCheck) -> list[str]:
+    return [
         "defaults",
         "    log global",
         "    mode http",
@@ -195,26 +210,16 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         f"    timeout check {min(hc.inter_ms, 5000)}ms",
         "",
     ]
-    # the health path and Route 53's route path (<health path>/route: traffic follows writes) both answer from
-    # the site's own servers, so DNS sees a site serving only through its backups as unhealthy
+
+
+def _public_frontends(site: HaproxySite, runtime: HostRuntime) -> list[str]:
+    """HTTP (only a redirect when the site has a certificate) and HTTPS. The health path and Route 53's route
+    path (<health path>/route: traffic follows writes) both answer from the site's own servers, so DNS sees a
+    site serving only through its backups as unhealthy."""
+    hc = site.health_check
     health = f"{{ path {hc.path} {route_health_path(hc.path)} }}"
-    if site.https_port is not None:
-        pem = f"{runtime.cert_dir}/{site.name}.pem"
-        lines += [
-            "frontend public_http",
-            f"    bind {_addr(site.bind_address, site.http_port)}",
-            "    http-request redirect scheme https code 301",
-            "",
-            "frontend public_https",
-            f"    bind {_addr(site.bind_address, site.https_port)} ssl crt {pem} alpn h2,http/1.1",
-            "    http-request set-header X-Forwarded-Proto https",
-            "    http-response set-header Strict-Transport-Security max-age=31536000",
-            f"    use_backend {LOCAL_BACKEND} if {health}",
-            f"    default_backend {APP_BACKEND}",
-            "",
-        ]
-    else:
-        lines += [
+    if site.https_port is None:
+        return [
             "frontend public_http",
             f"    bind {_addr(site.bind_address, site.http_port)}",
             "    http-request set-header X-Forwarded-Proto http",
@@ -222,13 +227,38 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
             f"    default_backend {APP_BACKEND}",
             "",
         ]
-    lines += [
+    pem = f"{runtime.cert_dir}/{site.name}.pem"
+    return [
+        "frontend public_http",
+        f"    bind {_addr(site.bind_address, site.http_port)}",
+        "    http-request redirect scheme https code 301",
+        "",
+        "frontend public_https",
+        f"    bind {_addr(site.bind_address, site.https_port)} ssl crt {pem} alpn h2,http/1.1",
+        "    http-request set-header X-Forwarded-Proto https",
+        "    http-response set-header Strict-Transport-Security max-age=31536000",
+        f"    use_backend {LOCAL_BACKEND} if {health}",
+        f"    default_backend {APP_BACKEND}",
+        "",
+    ]
+
+
+def _peer_frontend(site: HaproxySite) -> list[str]:
+    return [
         *comment("Overflow from the other sites' HAProxies: local servers only, so requests never loop between "
                  "sites."),
         "frontend peer_in",
         f"    bind {_addr(site.peer_address, site.peer_port)}",
         f"    default_backend {LOCAL_BACKEND}",
         "",
+    ]
+
+
+def _backends(site: HaproxySite) -> list[str]:
+    """The checked servers with the other sites as backups, and the same servers tracking those checks alone."""
+    hc = site.health_check
+    check = f"check inter {hc.inter_ms} rise {hc.rise} fall {hc.fall}"
+    return [
         f"backend {APP_BACKEND}",
         "    balance roundrobin",
         "    option httpchk",
@@ -242,6 +272,11 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         *(f"    server {s.name} {s.address}:{s.port} weight {s.weight} track {APP_BACKEND}/{s.name}"
           for s in site.servers),
         "",
+    ]
+
+
+def _stats_sections(site: HaproxySite, stats_password_hash: str) -> list[str]:
+    return [
         "listen stats",
         f"    bind {site.stats_address}:{site.stats_port}",
         "    stats enable",
@@ -253,7 +288,6 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
         f"    user {site.stats_user} password {stats_password_hash}",
         "",
     ]
-    return "\n".join(lines)
 
 
 REDACTED_HASH = "[secret sha512-crypt hash]"
