@@ -157,6 +157,8 @@ def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: 
     if not is_sha512_crypt(stats_password_hash):
         raise ValueError("the stats password must be given as a sha512-crypt hash ($6$...), never in plain text")
     return "\n".join([
+        # The path this comment names (now a re-export of this module) stays: a new text would reinstall every
+        # site's config at the next deployment.
         *comment(f"{CONFIG_MARKER[2:]} of site {site.name}: rendered by components/sites/haproxy_config.py, "
                  "delivered by Pulumi; changes made on the host are overwritten by the next deployment."),
         "",
