@@ -181,43 +181,8 @@ class Orchestrator(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__(ORCHESTRATOR_TYPE, name, None, opts)
+        self.function = self._function(name, args, provider)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
-        function_name = orchestrator_function_name(args.app, args.stack)
-        log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"), retention_in_days=90, opts=child
-        )
-        role = aws.iam.Role(
-            autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
-        )
-        policy = aws.iam.RolePolicy(
-            f"{name}-policy",
-            role=role.id,
-            policy=pulumi.Output.all(args.policy_arns, log_group.arn).apply(
-                lambda a: json.dumps(orchestrator_policy(**a[0], log_group_arn=a[1]))
-            ),
-            opts=child,
-        )
-        powertools_layer = aws.ssm.get_parameter_output(
-            name=powertools_layer_parameter(args.powertools_version or pinned_powertools_version()),
-            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
-        )
-        self.function = aws.lambda_.Function(
-            f"{name}-fn",
-            name=function_name,
-            role=role.arn,
-            runtime=RUNTIME,
-            architectures=[ARCHITECTURE],
-            handler=HANDLER,
-            code=lambda_code_archive(lambda_code_files()),
-            layers=[powertools_layer.insecure_value],
-            timeout=FUNCTION_TIMEOUT_SECONDS,
-            memory_size=256,
-            reserved_concurrent_executions=args.reserved_concurrency,
-            environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={**args.environment, names.HOME_REGION: args.region}),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
-        )
         # Asynchronous invocations (alarms through SNS, the schedule) are never retried and never acted on late:
         # Lambda would otherwise retry a failed event for up to 6 hours, and a stale alarm says nothing about now.
         aws.lambda_.FunctionEventInvokeConfig(
@@ -239,7 +204,52 @@ class Orchestrator(pulumi.ComponentResource):
         if alarm_provider is not None and not args.observer_only:
             _subscribe_to_alarms(self, name, function_arn=self.function.arn, alarm_topic_arn=args.alarm_topic_arn,
                                  alarm_provider=alarm_provider)
-        # The monitor: probe every region every few seconds, independent of us-east-1.
+        self._monitor_schedule(name, child)
+        self.register_outputs({"functionArn": self.function.arn})
+
+    def _function(self, name: str, args: OrchestratorArgs, provider: aws.Provider) -> aws.lambda_.Function:
+        """The function with its log group and its role (the least privilege `iam.orchestrator_policy` gives),
+        running the `failover` package on the pinned Powertools layer."""
+        child = pulumi.ResourceOptions(parent=self, provider=provider)
+        function_name = orchestrator_function_name(args.app, args.stack)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"), retention_in_days=90, opts=child
+        )
+        role = aws.iam.Role(
+            autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
+        )
+        policy = aws.iam.RolePolicy(
+            f"{name}-policy",
+            role=role.id,
+            policy=pulumi.Output.all(args.policy_arns, log_group.arn).apply(
+                lambda a: json.dumps(orchestrator_policy(**a[0], log_group_arn=a[1]))
+            ),
+            opts=child,
+        )
+        powertools_layer = aws.ssm.get_parameter_output(
+            name=powertools_layer_parameter(args.powertools_version or pinned_powertools_version()),
+            opts=pulumi.InvokeOutputOptions(parent=self, provider=provider),
+        )
+        return aws.lambda_.Function(
+            f"{name}-fn",
+            name=function_name,
+            role=role.arn,
+            runtime=RUNTIME,
+            architectures=[ARCHITECTURE],
+            handler=HANDLER,
+            code=lambda_code_archive(lambda_code_files()),
+            layers=[powertools_layer.insecure_value],
+            timeout=FUNCTION_TIMEOUT_SECONDS,
+            memory_size=256,
+            reserved_concurrent_executions=args.reserved_concurrency,
+            environment=aws.lambda_.FunctionEnvironmentArgs(
+                variables={**args.environment, names.HOME_REGION: args.region}),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
+        )
+
+    def _monitor_schedule(self, name: str, child: pulumi.ResourceOptions) -> None:
+        """The monitor: probe every region every few seconds, independent of us-east-1."""
         rule = aws.cloudwatch.EventRule(
             autonamed(EVENT_RULE, f"{name}-monitor"),
             schedule_expression=MONITOR_SCHEDULE,
@@ -261,7 +271,6 @@ class Orchestrator(pulumi.ComponentResource):
             source_arn=rule.arn,
             opts=child,
         )
-        self.register_outputs({"functionArn": self.function.arn})
 
 
 class OrchestratorAlarmSubscription(pulumi.ComponentResource):

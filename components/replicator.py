@@ -135,18 +135,7 @@ class StreamReplicator(pulumi.ComponentResource):
                                             retention_in_days=args.log_retention_days, opts=child)
         role = aws.iam.Role(autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST),
                             opts=child)
-        key = aws.kms.Key(
-            f"{name}-failures-key",
-            description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
-            enable_key_rotation=True,
-            deletion_window_in_days=30,
-            policy=pulumi.Output.all(args.account_id, role.arn).apply(lambda a: json.dumps(
-                failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
-            opts=child,
-        )
-        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn,
-                              kms_data_key_reuse_period_seconds=300,
-                              message_retention_seconds=1_209_600, opts=child)
+        key, queue = self._failure_queue(name, args, role)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
@@ -156,26 +145,7 @@ class StreamReplicator(pulumi.ComponentResource):
                                          failure_key_arn=a[3], log_group_arn=a[4]))),
             opts=child,
         )
-        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(lambda a: replicator_environment(
-            app=args.app, source_region=args.source_region, receiving_region=args.receiving_region,
-            receiving_table=a[0], workers=args.workers, failure_queue_url=a[1]))
-        function = aws.lambda_.Function(
-            f"{name}-fn",
-            name=function_name,
-            role=role.arn,
-            runtime=RUNTIME,
-            handler=HANDLER,
-            code=lambda_code_archive(lambda_code_files()),
-            # the layer AWS publishes for exactly the pinned aws-lambda-powertools (the batch utilities, Logger)
-            layers=[aws.ssm.get_parameter_output(
-                name=powertools_layer_parameter(pinned_powertools_version()),
-                opts=pulumi.InvokeOutputOptions(parent=self)).insecure_value],
-            timeout=60,
-            memory_size=256,
-            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
-            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
-        )
+        function = self._function(name, args, function_name, role, log_group, queue, policy)
         mapping = aws.lambda_.EventSourceMapping(
             f"{name}-stream",
             event_source_arn=args.source_stream_arn,
@@ -193,25 +163,72 @@ class StreamReplicator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         if args.failure_alarm_topic_arn is not None:
-            aws.cloudwatch.MetricAlarm(
-                autonamed(METRIC_ALARM, f"{name}-failures"),
-                alarm_description=(f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
-                                   "the keys in the failure queue's records need a resync"),
-                namespace="AWS/SQS",
-                metric_name="ApproximateNumberOfMessagesVisible",
-                dimensions={"QueueName": queue.name},
-                statistic="Maximum",
-                period=60,
-                evaluation_periods=1,
-                threshold=1,
-                comparison_operator="GreaterThanOrEqualToThreshold",
-                treat_missing_data="notBreaching",
-                alarm_actions=[args.failure_alarm_topic_arn],
-                opts=child,
-            )
+            self._failure_alarm(name, args, queue)
         self.function_arn = function.arn
         self.failure_queue_arn = queue.arn
         self.failure_queue_url = queue.url
         self.mapping_uuid = mapping.uuid
         self.register_outputs({"functionArn": self.function_arn, "failureQueueArn": self.failure_queue_arn,
                                "failureQueueUrl": self.failure_queue_url, "mappingUuid": self.mapping_uuid})
+
+    def _failure_queue(self, name: str, args: StreamReplicatorArgs,
+                       role: aws.iam.Role) -> tuple[aws.kms.Key, aws.sqs.Queue]:
+        """The queue that receives the batches Lambda gives up on, encrypted with a key of its own."""
+        child = pulumi.ResourceOptions(parent=self)
+        key = aws.kms.Key(
+            f"{name}-failures-key",
+            description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
+            enable_key_rotation=True,
+            deletion_window_in_days=30,
+            policy=pulumi.Output.all(args.account_id, role.arn).apply(lambda a: json.dumps(
+                failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
+            opts=child,
+        )
+        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn,
+                              kms_data_key_reuse_period_seconds=300,
+                              message_retention_seconds=1_209_600, opts=child)
+        return key, queue
+
+    def _function(self, name: str, args: StreamReplicatorArgs, function_name: str, role: aws.iam.Role,
+                  log_group: aws.cloudwatch.LogGroup, queue: aws.sqs.Queue,
+                  policy: aws.iam.RolePolicy) -> aws.lambda_.Function:
+        """The replicator Lambda (the `failover` package), writing into the receiving region's table."""
+        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(lambda a: replicator_environment(
+            app=args.app, source_region=args.source_region, receiving_region=args.receiving_region,
+            receiving_table=a[0], workers=args.workers, failure_queue_url=a[1]))
+        return aws.lambda_.Function(
+            f"{name}-fn",
+            name=function_name,
+            role=role.arn,
+            runtime=RUNTIME,
+            handler=HANDLER,
+            code=lambda_code_archive(lambda_code_files()),
+            # the layer AWS publishes for exactly the pinned aws-lambda-powertools (the batch utilities, Logger)
+            layers=[aws.ssm.get_parameter_output(
+                name=powertools_layer_parameter(pinned_powertools_version()),
+                opts=pulumi.InvokeOutputOptions(parent=self)).insecure_value],
+            timeout=60,
+            memory_size=256,
+            environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
+            logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
+        )
+
+    def _failure_alarm(self, name: str, args: StreamReplicatorArgs, queue: aws.sqs.Queue) -> None:
+        """An alarm as soon as a batch lands in the failure queue: those keys need a resync."""
+        aws.cloudwatch.MetricAlarm(
+            autonamed(METRIC_ALARM, f"{name}-failures"),
+            alarm_description=(f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
+                               "the keys in the failure queue's records need a resync"),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": queue.name},
+            statistic="Maximum",
+            period=60,
+            evaluation_periods=1,
+            threshold=1,
+            comparison_operator="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=[args.failure_alarm_topic_arn],
+            opts=pulumi.ResourceOptions(parent=self),
+        )

@@ -14,7 +14,7 @@ from types import ModuleType
 import pulumi
 
 from components.budget import budget_inputs_from_config, compute_budget
-from components.config import NAMESPACE, ConfigError
+from components.config_base import NAMESPACE, ConfigError
 from components.control import control_placement
 from components.orchestrator import Orchestrator, OrchestratorAlarmSubscription
 from components.plane import (

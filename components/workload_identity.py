@@ -112,6 +112,18 @@ class WorkloadCertificate:
     """A Pulumi secret: it reaches a workload only as a secret (a Kubernetes Secret, an encrypted file)."""
 
 
+def check_workload_identity_args(args: WorkloadIdentityArgs) -> None:
+    """ValueError when the arguments cannot make a working identity: repeated subjects, a certificate that would
+    outlive its CA, or expiry notices that would start before a `pulumi up` can renew."""
+    if not args.subjects or len(set(args.subjects)) != len(args.subjects):
+        raise ValueError("a workload identity needs distinct certificate subjects")
+    if args.certificate_validity_hours > args.ca_validity_hours:
+        raise ValueError("a workload certificate cannot outlive its CA")
+    if args.notice_topic_arn is not None and not (args.notice_days * 24 < args.early_renewal_hours
+                                                  and args.ca_notice_days * 24 < args.ca_early_renewal_hours):
+        raise ValueError("expiry notices must start after the renewal window opens (a `pulumi up` then renews)")
+
+
 class WorkloadIdentity(pulumi.ComponentResource):
     """Trust anchor + profile + role for one AWS region, and a certificate per subject.
 
@@ -127,28 +139,9 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: WorkloadIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("dr:identity:WorkloadIdentity", name, None, opts)
-        if not args.subjects or len(set(args.subjects)) != len(args.subjects):
-            raise ValueError("a workload identity needs distinct certificate subjects")
-        if args.certificate_validity_hours > args.ca_validity_hours:
-            raise ValueError("a workload certificate cannot outlive its CA")
-        if args.notice_topic_arn is not None and not (args.notice_days * 24 < args.early_renewal_hours
-                                                      and args.ca_notice_days * 24 < args.ca_early_renewal_hours):
-            raise ValueError("expiry notices must start after the renewal window opens (a `pulumi up` then renews)")
+        check_workload_identity_args(args)
         child = pulumi.ResourceOptions(parent=self)
-        secret_key = pulumi.ResourceOptions(parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS)
-
-        ca_key = tls.PrivateKey(f"{name}-ca", algorithm="ECDSA", ecdsa_curve="P256", opts=secret_key)
-        ca = tls.SelfSignedCert(
-            f"{name}-ca",
-            private_key_pem=ca_key.private_key_pem,
-            subject=tls.SelfSignedCertSubjectArgs(common_name=f"{args.name} workload CA", organization=ORGANIZATION),
-            is_ca_certificate=True,
-            validity_period_hours=args.ca_validity_hours,
-            early_renewal_hours=args.ca_early_renewal_hours,
-            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
-            set_subject_key_id=True,
-            opts=child,
-        )
+        ca_key, ca = self._ca(name, args)
         anchor = aws.rolesanywhere.TrustAnchor(
             f"{name}-anchor",
             name=aws_name(TRUST_ANCHOR, f"{args.name}-workloads"),
@@ -159,6 +152,43 @@ class WorkloadIdentity(pulumi.ComponentResource):
             ),
             opts=child,
         )
+        role, profile = self._role_and_profile(name, args, anchor)
+        expiring: dict[str, tuple[pulumi.Output[str], int, int]] = {
+            "ca": (ca.validity_end_time, args.ca_notice_days, args.ca_early_renewal_hours // 24)}
+        self.certificates = {}
+        for subject in args.subjects:
+            self.certificates[subject], validity_end = self._certificate(name, args, subject, ca_key, ca)
+            expiring[_resource_suffix(subject)] = (validity_end, args.notice_days, args.early_renewal_hours // 24)
+        self.expiry_schedules = self._expiry_notices(name, args, expiring) if args.notice_topic_arn is not None else {}
+
+        self.region = args.region
+        self.trust_anchor_arn = anchor.arn
+        self.profile_arn = profile.arn
+        self.role_arn = role.arn
+        self.register_outputs({"trustAnchorArn": anchor.arn, "profileArn": profile.arn, "roleArn": role.arn})
+
+    def _ca(self, name: str, args: WorkloadIdentityArgs) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
+        """The private CA the trust anchor registers (its key a Pulumi secret)."""
+        ca_key = tls.PrivateKey(f"{name}-ca", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(
+            parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS))
+        ca = tls.SelfSignedCert(
+            f"{name}-ca",
+            private_key_pem=ca_key.private_key_pem,
+            subject=tls.SelfSignedCertSubjectArgs(common_name=f"{args.name} workload CA", organization=ORGANIZATION),
+            is_ca_certificate=True,
+            validity_period_hours=args.ca_validity_hours,
+            early_renewal_hours=args.ca_early_renewal_hours,
+            allowed_uses=["cert_signing", "crl_signing", "digital_signature"],
+            set_subject_key_id=True,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return ca_key, ca
+
+    def _role_and_profile(self, name: str, args: WorkloadIdentityArgs, anchor: aws.rolesanywhere.TrustAnchor,
+                          ) -> tuple[aws.iam.Role, aws.rolesanywhere.Profile]:
+        """The role the anchor's certificates with the listed subjects may assume (the data table, the
+        active-region parameter and the control table only), and the profile that vends its sessions."""
+        child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             autonamed(IAM_ROLE, f"{name}-workload"),
             description=f"Workloads of {args.name} (IAM Roles Anywhere)",
@@ -183,41 +213,35 @@ class WorkloadIdentity(pulumi.ComponentResource):
             duration_seconds=SESSION_SECONDS,
             opts=child,
         )
+        return role, profile
 
-        expiring: dict[str, tuple[pulumi.Output[str], int, int]] = {
-            "ca": (ca.validity_end_time, args.ca_notice_days, args.ca_early_renewal_hours // 24)}
-        self.certificates = {}
-        for subject in args.subjects:
-            suffix = _resource_suffix(subject)
-            key = tls.PrivateKey(f"{name}-{suffix}", algorithm="ECDSA", ecdsa_curve="P256", opts=secret_key)
-            request = tls.CertRequest(
-                f"{name}-{suffix}",
-                private_key_pem=key.private_key_pem,
-                subject=tls.CertRequestSubjectArgs(common_name=subject, organization=ORGANIZATION),
-                opts=child,
-            )
-            certificate = tls.LocallySignedCert(
-                f"{name}-{suffix}",
-                cert_request_pem=request.cert_request_pem,
-                ca_private_key_pem=ca_key.private_key_pem,
-                ca_cert_pem=ca.cert_pem,
-                validity_period_hours=args.certificate_validity_hours,
-                early_renewal_hours=args.early_renewal_hours,
-                allowed_uses=["digital_signature", "client_auth"],
-                opts=child,
-            )
-            self.certificates[subject] = WorkloadCertificate(
-                certificate_pem=certificate.cert_pem,
-                private_key_pem=pulumi.Output.secret(key.private_key_pem),
-            )
-            expiring[suffix] = (certificate.validity_end_time, args.notice_days, args.early_renewal_hours // 24)
-        self.expiry_schedules = self._expiry_notices(name, args, expiring) if args.notice_topic_arn is not None else {}
-
-        self.region = args.region
-        self.trust_anchor_arn = anchor.arn
-        self.profile_arn = profile.arn
-        self.role_arn = role.arn
-        self.register_outputs({"trustAnchorArn": anchor.arn, "profileArn": profile.arn, "roleArn": role.arn})
+    def _certificate(self, name: str, args: WorkloadIdentityArgs, subject: str, ca_key: tls.PrivateKey,
+                     ca: tls.SelfSignedCert) -> tuple[WorkloadCertificate, pulumi.Output[str]]:
+        """A key and a certificate the CA signs for `subject`; returns them and the certificate's end of
+        validity."""
+        child = pulumi.ResourceOptions(parent=self)
+        suffix = _resource_suffix(subject)
+        key = tls.PrivateKey(f"{name}-{suffix}", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(
+            parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS))
+        request = tls.CertRequest(
+            f"{name}-{suffix}",
+            private_key_pem=key.private_key_pem,
+            subject=tls.CertRequestSubjectArgs(common_name=subject, organization=ORGANIZATION),
+            opts=child,
+        )
+        certificate = tls.LocallySignedCert(
+            f"{name}-{suffix}",
+            cert_request_pem=request.cert_request_pem,
+            ca_private_key_pem=ca_key.private_key_pem,
+            ca_cert_pem=ca.cert_pem,
+            validity_period_hours=args.certificate_validity_hours,
+            early_renewal_hours=args.early_renewal_hours,
+            allowed_uses=["digital_signature", "client_auth"],
+            opts=child,
+        )
+        issued = WorkloadCertificate(certificate_pem=certificate.cert_pem,
+                                     private_key_pem=pulumi.Output.secret(key.private_key_pem))
+        return issued, certificate.validity_end_time
 
     def _expiry_notices(self, name: str, args: WorkloadIdentityArgs,
                         expiring: dict[str, tuple[pulumi.Output[str], int, int]]) -> dict[str, aws.scheduler.Schedule]:

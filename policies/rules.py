@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Optional
 
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.control import region_set
-from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
+from policies.resource import Res
 from policies.rules_haproxy import HAPROXY_RULES
+from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
 from policies.secrets import credential_kinds
 
 TABLE = "aws:dynamodb/table:Table"
@@ -34,18 +34,6 @@ PRODUCTION_TAG = "dr:production"
 MAX_FAILOVER_TTL = 60
 SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.I)
 READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Lookup")
-
-
-@dataclass
-class Res:
-    """What every rule sees of one resource; built from pulumi_policy args or from the preview."""
-
-    type: str
-    props: Mapping[str, Any]
-    urn: str = ""
-    region: Optional[str] = None
-    protect: bool = False
-    tags: Mapping[str, str] = field(default_factory=dict)
 
 
 def _get(props: Mapping[str, Any], *path: Any, default: Any = None) -> Any:

@@ -12,13 +12,12 @@ renders it, so a hand-edited template or another renderer is held to the same ru
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Optional
+from typing import Any, Callable, Iterator, Mapping, Optional
 
-from components.sites.haproxy_config import CONFIG_MARKER, is_sha512_crypt
-from components.sites.ovh_config import FALL_BOUNDS, INTER_MS_BOUNDS, RISE_BOUNDS, is_private_ipv4, is_wildcard
-
-if TYPE_CHECKING:
-    from policies.rules import Res
+from components.sites.ovh.config import FALL_BOUNDS, INTER_MS_BOUNDS, RISE_BOUNDS
+from components.sites.ovh.haproxy_config import CONFIG_MARKER, is_sha512_crypt
+from components.sites.ovh.validators import is_private_ipv4, is_wildcard
+from policies.resource import Res
 
 COPY_TO_REMOTE = "command:remote:CopyToRemote"
 SECTION_KEYWORDS = ("global", "defaults", "frontend", "backend", "listen", "userlist", "peers", "resolvers",
@@ -73,7 +72,7 @@ def _asset_text(source: Any) -> Optional[str]:
     return None
 
 
-def delivered_config(r: "Res") -> Optional[str]:
+def delivered_config(r: Res) -> Optional[str]:
     """The haproxy.cfg a resource copies to a host, or None if it copies none."""
     if r.type != COPY_TO_REMOTE:
         return None
@@ -103,7 +102,7 @@ def _stats_sections(sections: list[Section]) -> list[Section]:
             and (any(s.directives("stats", "enable")) or any(s.directives("stats", "uri")))]
 
 
-def stats_bound_private(r: "Res") -> list[str]:
+def stats_bound_private(r: Res) -> list[str]:
     text = delivered_config(r)
     if text is None:
         return []
@@ -123,7 +122,7 @@ def stats_bound_private(r: "Res") -> list[str]:
     return out
 
 
-def stats_password_hashed(r: "Res") -> list[str]:
+def stats_password_hashed(r: Res) -> list[str]:
     text = delivered_config(r)
     if text is None:
         return []
@@ -159,7 +158,7 @@ def _server_lines(section: Section) -> list[tuple[str, list[str]]]:
     return [(words[1] if len(words) > 1 else "?", defaults + words[3:]) for words in section.directives("server")]
 
 
-def health_checked(r: "Res") -> list[str]:
+def health_checked(r: Res) -> list[str]:
     text = delivered_config(r)
     if text is None:
         return []
@@ -192,7 +191,7 @@ def _setting(words: list[str], key: str) -> Optional[str]:
     return found
 
 
-def check_bounds(r: "Res") -> list[str]:
+def check_bounds(r: Res) -> list[str]:
     text = delivered_config(r)
     if text is None:
         return []
@@ -216,7 +215,7 @@ def check_bounds(r: "Res") -> list[str]:
     return out
 
 
-HAPROXY_RULES: dict[str, tuple[str, Callable[["Res"], list[str]]]] = {
+HAPROXY_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "haproxy-stats-private": ("HAProxy stats are bound to private addresses only", stats_bound_private),
     "haproxy-stats-password-hashed": ("HAProxy stats need a password, kept as a sha512-crypt hash",
                                       stats_password_hashed),

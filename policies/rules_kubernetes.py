@@ -1,4 +1,4 @@
-"""DR guardrails for Kubernetes sites (DOKS), as plain functions over `policies.rules.Res`.
+"""DR guardrails for Kubernetes sites (DOKS), as plain functions over `policies.resource.Res`.
 
 Resource rules return messages (empty = compliant); stack rules return (urn or None, message) pairs,
 like `policies.rules`, which registers them. Properties are the objects as sent to the API server
@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Optional
+from typing import Any, Callable, Mapping, Optional
 
-if TYPE_CHECKING:  # runtime import would be circular: policies.rules registers these rules
-    from policies.rules import Res
+from policies.resource import Res
 
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 STATEFUL_SET = "kubernetes:apps/v1:StatefulSet"

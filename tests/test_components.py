@@ -15,7 +15,7 @@ from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import orchestrator_policy
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.providers import regional_providers
-from components.regional_service import RegionalService, RegionalServiceArgs
+from components.sites.ecs.service import RegionalService, RegionalServiceArgs
 from components.traffic import EndpointHealth, Endpoint, FailoverDns, TrafficArgs, failover_chain
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2"]

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import MRSC_REGION_SETS, ConfigError, is_valid_mrsc_set, parse_stack_config
+from components.common_config import MRSC_REGION_SETS, is_valid_mrsc_set
+from components.config import ConfigError, parse_stack_config
 from tests.stack_values import dr_values
 
 ALL_REGIONS = sorted(set().union(*MRSC_REGION_SETS) | {"ca-central-1", "sa-east-1", "ap-south-1"})

@@ -16,7 +16,7 @@ from components.naming import (
 )
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.providers import regional_providers
-from components.regional_service import RegionalService, RegionalServiceArgs
+from components.sites.ecs.service import RegionalService, RegionalServiceArgs
 from components.traffic import Endpoint, FailoverDns, TrafficArgs
 from tests.stack_values import dr_values
 

@@ -12,15 +12,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from components.config import ConfigError
-from components.sites.doks_config import (
-    node_size,
-    _SIZE_SLUG,
-    DOKS_REGIONS,
-    STACK_ENV_NAMES,
-    parse_digitalocean_config,
-    parse_quantity,
-)
-from components.sites.kubernetes_manifests import client_environment
+from components.sites.doks.capacity import _SIZE_SLUG, node_size, parse_quantity
+from components.sites.doks.checks import parse_digitalocean_config
+from components.sites.doks.config import DOKS_REGIONS, STACK_ENV_NAMES
+from components.sites.doks.manifests import client_environment
 
 BASE = {
     "layout": "digitalocean",  # other dr: keys are the plane's: ignored here
@@ -224,7 +219,7 @@ def test_millicores_order_like_cores(milli):
     ("s-1vcpu-2gb", 1, 1.0), ("s-2vcpu-4gb", 2, 2.5), ("s-4vcpu-8gb", 4, 5.7), ("c-4", 4, 5.7),
 ])
 def test_allocatable_is_about_what_digitalocean_documents(slug, cores, memory_gib):
-    from components.sites.doks_config import node_allocatable
+    from components.sites.doks.capacity import node_allocatable
 
     cpu, memory = node_allocatable(slug)
     assert cores - 0.4 < cpu < cores
@@ -232,7 +227,7 @@ def test_allocatable_is_about_what_digitalocean_documents(slug, cores, memory_gi
 
 
 def test_the_pool_must_hold_the_replicas_and_the_rolling_update_surge():
-    from components.sites.doks_config import pods_per_node
+    from components.sites.doks.capacity import pods_per_node
 
     per_node = pods_per_node("s-2vcpu-4gb", Decimal("0.25"), Decimal(256 * 2**20))
     assert per_node == 6  # CPU bound: 1.68 allocatable / 0.25

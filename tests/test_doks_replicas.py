@@ -1,15 +1,20 @@
-"""A changed replica count reaches a running DOKS Deployment (components/sites/replicas.py, run by the site's
+"""A changed replica count reaches a running DOKS Deployment (components/sites/doks/replicas.py, run by the site's
 command when a count changes) and never undoes a failover: the count is the one of the site's current role, read
 from the active-region parameter. Against a TLS API server on loopback and moto's SSM."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import boto3
 import pytest
 
-from components.sites.replicas import active_region_of, main
+from components.sites.doks.component import REPLICAS_COMMAND
+from components.sites.doks.replicas import active_region_of, main
 from failover.scaling import scale_path
 from tests.test_kubernetes_scaler import TOKEN, api, aws  # noqa: F401 (fixtures)
 
@@ -73,3 +78,14 @@ def test_a_refused_patch_or_a_bad_setting_fails_the_command_with_one_line(api, a
     ("", None), ("{not json", None), ('{"activeRegion": 3}', None), ("primary", None)])
 def test_the_parameter_is_read_as_the_region_it_names(value, region):
     assert active_region_of(value) == region
+
+
+def test_the_command_existing_sites_record_still_runs_the_replicas_module():
+    """Every DOKS site's state records the command (a new one would update each site's Command): the module
+    path it names keeps running the code, wherever that lives."""
+    assert REPLICAS_COMMAND == "venv/bin/python -m components.sites.replicas"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DR_REPLICAS_")}
+    run = subprocess.run([sys.executable, "-m", "components.sites.replicas"], env=env, capture_output=True, text=True,
+                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    assert run.returncode == 1
+    assert run.stderr.startswith("error: ValueError: DR_REPLICAS_SERVER, DR_REPLICAS_NAMESPACE, ")

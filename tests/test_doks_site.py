@@ -9,17 +9,15 @@ import pulumi_aws as aws
 import pulumi_digitalocean as digitalocean
 import pytest
 
-from components.sites import kubernetes_manifests as km
-from components.sites.doks import (
-    REPLICAS_COMMAND,
-    DoksSite,
-    DoksSiteArgs,
+from components.sites.doks import manifests as km
+from components.sites.doks.checks import parse_digitalocean_config
+from components.sites.doks.component import REPLICAS_COMMAND, DoksSite, DoksSiteArgs
+from components.sites.doks.inputs import (
     load_balancer_from_config,
     scaler_credentials_json,
     version_notice,
     workload_from_config,
 )
-from components.sites.doks_config import parse_digitalocean_config
 from drctl.mocks import DUMMY_TOKEN, fresh_token
 from failover.scaling import KubernetesTarget, parse_scale_target
 from tests.kube_validate import assert_all_valid
@@ -129,7 +127,7 @@ def test_the_version_notice_tells_of_a_newer_patch_and_of_an_unoffered_pin():
 
 
 def test_a_newer_patch_is_reported_as_a_warning_not_applied(recorder, monkeypatch):
-    import components.sites.doks as doks
+    import components.sites.doks.component as doks
 
     warned: list[str] = []
     monkeypatch.setattr(doks.pulumi.log, "warn", lambda message, *a, **k: warned.append(message))
@@ -209,7 +207,7 @@ def test_failover_keeps_the_scaled_replicas_and_standbys_start_small(recorder):
 def test_replicas_follow_config_through_a_command_that_only_the_counts_trigger(recorder):
     """spec.replicas stays ignore_changes (a failover's scale-up survives the next deploy); the command scales the
     Deployment to its role's count on creation and when a count changes in config, and on no other deploy."""
-    from components.sites.replicas import ENV_NAMES, ENV_PREFIX
+    from components.sites.doks.replicas import ENV_NAMES, ENV_PREFIX
 
     def command_of(args):
         rec = recorder(declare(args))

@@ -7,7 +7,7 @@ import sys
 
 import yaml
 
-from components.sites.haproxy_config import hash_stats_password
+from components.sites.ovh.haproxy_config import hash_stats_password
 from drctl.haproxy import preview_stats_salt
 from drctl.stackfile import SECRET_PLACEHOLDER
 from tests.haproxy_env import PASSWORD, ROOT, haproxy_check, require_haproxy

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.sites.haproxy_config import (
+from components.sites.ovh.haproxy_config import (
     CONFIG_MARKER,
     HaproxySite,
     HealthCheck,
@@ -28,7 +28,7 @@ from components.sites.haproxy_config import (
     render_haproxy_config,
     render_site_config,
 )
-from components.sites.ovh_config import parse_ovh_sites
+from components.sites.ovh.checks import parse_ovh_sites
 from tests.haproxy_env import PASSWORD, haproxy_check, ovh_values, require_haproxy, self_signed_pem, with_secrets
 
 SALT = "abcdefgh12345678"
@@ -89,7 +89,7 @@ def test_bad_salts_are_refused(salt):
 
 def test_crypt_module_is_not_imported():
     """Python 3.11's `crypt` is deprecated (gone in 3.13): the hashing library must not pull it in."""
-    code = "import sys, components.sites.haproxy_config as h; h.hash_stats_password('x' * 16, 'abc'); " \
+    code = "import sys, components.sites.ovh.haproxy_config as h; h.hash_stats_password('x' * 16, 'abc'); " \
            "sys.exit(1 if 'crypt' in sys.modules else 0)"
     run = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
                          cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from components.sites.haproxy_config import (
+from components.sites.ovh.haproxy_config import (
     APP_BACKEND,
     LOCAL_BACKEND,
     HaproxySite,

@@ -10,9 +10,9 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.sites import kubernetes_manifests as km
-from components.sites.doks import load_balancer_from_config, workload_from_config
-from components.sites.doks_config import parse_digitalocean_config
+from components.sites.doks import manifests as km
+from components.sites.doks.checks import parse_digitalocean_config
+from components.sites.doks.inputs import load_balancer_from_config, workload_from_config
 from tests.kube_validate import assert_all_valid, validate_strict
 
 RAW = {

@@ -148,6 +148,31 @@ def test_layout_config_errors_name_their_keys():
     assert _error(strong).key == "dr:table.consistency"  # two sites: not an MRSC set
 
 
+@pytest.mark.parametrize("stack, layout, model, module", [
+    ("prod", "aws", "AwsStackConfig", "components.layouts.aws"),
+    ("do", "digitalocean", "DigitalOceanStackConfig", "components.layouts.digitalocean"),
+    ("ovh", "ovh-hybrid", "OvhStackConfig", "components.layouts.ovh_hybrid"),
+])
+def test_one_registry_of_layouts_serves_validation_and_dispatch(stack, layout, model, module):
+    """The layout's stack file validates into its site kind's model, and dispatch builds it with its module."""
+    from components.layouts import LAYOUTS, layout_module
+
+    values = dr_values(stack)
+    cfg = parse_stack_config(values, frozenset({"siteSecrets"}) if "siteSecrets" in values else frozenset())
+    assert list(LAYOUTS) == ["aws", "digitalocean", "ovh-hybrid"]
+    assert type(cfg).__name__ == model and cfg.layout == layout and LAYOUTS[layout].keys.model is type(cfg)
+    assert layout_module(cfg).__name__ == module
+
+
+def test_a_layout_that_is_no_name_is_refused_naming_the_key():
+    for value in (["aws"], {"name": "aws"}, 3):
+        prod = dr_values("prod")
+        prod["layout"] = value
+        err = _error(prod)
+        assert (err.key, err.message) == ("dr:layout", f"{value!r} is not a layout; use one of aws, digitalocean, "
+                                                       "ovh-hybrid")
+
+
 @pytest.mark.parametrize("stack", ["do", "ovh"])
 def test_workload_certificate_expiry_notices_go_to_the_sites_own_notice_topic(stack, request):
     doc = request.getfixturevalue(stack)

@@ -8,7 +8,7 @@ import pulumi
 import pulumi_digitalocean as digitalocean
 import pulumi_kubernetes as k8s
 
-from components.sites import kubernetes_manifests as km
+from components.sites.doks import manifests as km
 
 
 def test_versions_lookup_matches_the_prefix_like_the_api(recorder):

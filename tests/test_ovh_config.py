@@ -8,15 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import SECRET_KEYS, ConfigError, parse_stack_config
-from components.sites.ovh_config import (
-    OVH_REGIONS,
-    authorized_key_from_known_hosts,
-    backup_sites,
-    datacenter_region,
-    in_proxy_failover_seconds,
-    parse_ovh_sites,
-)
+from components.config import ConfigError, parse_stack_config
+from components.sites.ovh.checks import parse_ovh_sites
+from components.sites.ovh.config import backup_sites, in_proxy_failover_seconds
+from components.sites.ovh.validators import OVH_REGIONS, authorized_key_from_known_hosts, datacenter_region
+from components.stack_file import SECRET_KEYS
 from tests.haproxy_env import PASSWORD, host_key_line, ovh_values, with_secrets
 from tests.stack_values import dr_values
 
@@ -242,7 +238,7 @@ def test_rsa_host_keys_are_refused_naming_the_key_and_the_way_out(key_type):
 def test_an_expired_certificate_is_refused():
     import datetime
 
-    from components.sites.ovh_config import certificate_chain_problem
+    from components.sites.ovh.validators import certificate_chain_problem
 
     pem = ovh_values()["sites"][0]["tls"]["certificate"]
     certificate_chain_problem(pem)  # valid until 2035

@@ -9,7 +9,9 @@ import pulumi
 import pytest
 
 from components.config import decode_engine_config
-from components.sites.haproxy_config import (
+from components.sites.ovh.checks import parse_ovh_sites
+from components.sites.ovh.component import OvhSite, OvhSiteArgs, server_lookup_problem
+from components.sites.ovh.haproxy_config import (
     REDACTED_HASH,
     STAGED_CONFIG,
     deploy_script,
@@ -17,8 +19,7 @@ from components.sites.haproxy_config import (
     redact_password_hashes,
     render_site_config,
 )
-from components.sites.ovh import OvhSite, OvhSiteArgs, server_lookup_problem, site_component_name
-from components.sites.ovh_config import parse_ovh_sites
+from components.sites.ovh.names import site_component_name
 from drctl import mocks
 from drctl.stackfile import SECRET_PLACEHOLDER, load_stack_config
 from tests.haproxy_env import PASSWORD, ROOT, ovh_values, with_secrets
@@ -203,8 +204,8 @@ import sys
 import pulumi
 from drctl import mocks
 mocks.install()
-from components.sites.ovh import OvhSite, OvhSiteArgs
-from components.sites.ovh_config import parse_ovh_sites
+from components.sites.ovh.checks import parse_ovh_sites
+from components.sites.ovh.component import OvhSite, OvhSiteArgs
 from tests.haproxy_env import ovh_values, with_secrets
 
 values = ovh_values()

@@ -8,8 +8,8 @@ import pytest
 from pulumi_policy import PolicyCustomTimeouts, PolicyProviderResource, PolicyResourceOptions, ResourceValidationArgs
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from components.sites.haproxy_config import STAGED_CONFIG, render_site_config
-from components.sites.ovh_config import parse_ovh_sites
+from components.sites.ovh.checks import parse_ovh_sites
+from components.sites.ovh.haproxy_config import STAGED_CONFIG, render_site_config
 from policies.offline import evaluate
 from policies.pack import build_policies
 from policies.rules import RESOURCE_RULES, Res

@@ -15,9 +15,9 @@ from pulumi_policy import (
 )
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
-from components.sites import kubernetes_manifests as km
-from components.sites.doks import load_balancer_from_config, workload_from_config
-from components.sites.doks_config import parse_digitalocean_config
+from components.sites.doks import manifests as km
+from components.sites.doks.checks import parse_digitalocean_config
+from components.sites.doks.inputs import load_balancer_from_config, workload_from_config
 from policies.pack import build_policies
 from policies.rules import RESOURCE_RULES, STACK_RULES
 

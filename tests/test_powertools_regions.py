@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components.config import ConfigError, commercial_regions, parse_stack_config
+from components.config import ConfigError, parse_stack_config
+from components.config_base import commercial_regions
 from components.powertools import LAYER_REGIONS, LAYER_REGIONS_VERSION, layer_region_problem, pinned_powertools_version
 from tests.stack_values import dr_values
 

@@ -13,14 +13,11 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from components.config import (
-    FARGATE_MEMORY_MIB,
-    ConfigError,
-    check_stack_file,
-    commercial_regions,
-    parse_stack_config,
-)
+from components.config import ConfigError, parse_stack_config
+from components.config_base import commercial_regions
 from components.powertools import LAYER_REGIONS
+from components.sites.ecs.config import FARGATE_MEMORY_MIB
+from components.stack_file import check_stack_file
 from drctl.stackfile import MAX_VALUES, StackFileError, load_stack_config
 from tests.stack_values import dr_values
 
@@ -235,7 +232,7 @@ def test_preview_exits_2_with_one_line(tmp_path, mutate, line):
 def test_plain_values_are_found_at_any_depth_of_the_secret_keys():
     """The engine marks a whole key secret when any value inside it is secure: only the stack file shows a plain
     value beside them, two levels down in dr:siteSecrets, or a whole plain site entry."""
-    from components.config import plain_values_under_secret_keys
+    from components.stack_file import plain_values_under_secret_keys
 
     secure = {"secure": "v1:ZHVtbXk="}
     config = {"dr:siteSecrets": {"gra": {"statsPassword": secure, "sshPrivateKey": "dummy"},

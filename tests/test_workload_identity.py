@@ -12,7 +12,12 @@ import pulumi_aws as aws
 import pytest
 
 from components import iam
-from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs, aws_config_file
+from components.workload_identity import (
+    WorkloadIdentity,
+    WorkloadIdentityArgs,
+    aws_config_file,
+    check_workload_identity_args,
+)
 
 TABLES = [f"arn:aws:dynamodb:{r}:123456789012:table/orders" for r in ("eu-west-1", "eu-west-3")]
 PARAMETERS = ["arn:aws:ssm:eu-west-1:123456789012:parameter/orders/prod/active_region"]
@@ -94,6 +99,20 @@ def test_bad_arguments_are_refused(subjects, over, words):
     with pytest.raises(ValueError, match=words):
         WorkloadIdentity("x", WorkloadIdentityArgs(name="x", region="eu-west-1", subjects=list(subjects),
                                                    table_arns=[], parameter_arns=[], **over))
+
+
+def test_the_argument_checks_are_a_plain_function():
+    def args(subjects=("a",), **over):
+        return WorkloadIdentityArgs(name="x", region="eu-west-1", subjects=list(subjects), table_arns=[],
+                                    parameter_arns=[], **over)
+
+    check_workload_identity_args(args(("a", "b"), notice_topic_arn="topic", notice_key_arn="key"))
+    for bad, words in ((args(()), "distinct certificate subjects"), (args(("a", "a")), "distinct certificate subjects"),
+                       (args(certificate_validity_hours=10, ca_validity_hours=5), "outlive its CA"),
+                       (args(notice_topic_arn="topic", notice_days=30), "after the renewal window opens"),
+                       (args(notice_topic_arn="topic", ca_notice_days=180), "after the renewal window opens")):
+        with pytest.raises(ValueError, match=words):
+            check_workload_identity_args(bad)
 
 
 def _serious(doc: dict) -> list:

@@ -7,19 +7,19 @@ from typing import Any, Mapping, Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.config import StackConfig
 from components.iam import ecs_scale_statements
 from components.layouts.common import DeclaredSite
-from components.network import default_vpc_cidr
 from components.plane import DataPlane, declare_data_plane, declare_dr_plane
 from components.providers import regional_providers
-from components.regional_service import RegionalService, RegionalServiceArgs
 from components.site import Site, SiteEndpoint
+from components.sites.ecs.addressing import default_vpc_cidr
+from components.sites.ecs.config import AwsStackConfig
+from components.sites.ecs.service import RegionalService, RegionalServiceArgs
 from components.tiers import SitePlacement
 from failover.scaling import EcsTarget, NoScaling, scale_target_json
 
 
-def site_placements(cfg: StackConfig) -> list[SitePlacement]:
+def site_placements(cfg: AwsStackConfig) -> list[SitePlacement]:
     """A site per region, named by it; HTTPS where the region has a certificate (as RegionalService decides)."""
     keys = ["dr:regions.primary", *(f"dr:regions.secondaries[{i}]" for i in range(len(cfg.regions.secondaries)))]
     out = []
@@ -30,7 +30,7 @@ def site_placements(cfg: StackConfig) -> list[SitePlacement]:
     return out
 
 
-def declare_sites(cfg: StackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
+def declare_sites(cfg: AwsStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
                   only: Optional[str] = None, notices: Optional[Mapping[str, Any]] = None) -> dict[str, DeclaredSite]:
     """Every region's site, or only region `only`'s (its region tier); `notices` (the notice topics) unused: ECS
     tasks hold no certificate that could expire."""
@@ -75,7 +75,7 @@ def declare_sites(cfg: StackConfig, stack: str, providers: Mapping[str, aws.Prov
     return declared
 
 
-def build(cfg: StackConfig, stack: str) -> dict:
+def build(cfg: AwsStackConfig, stack: str) -> dict:
     providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
     data = declare_data_plane(cfg, stack, providers)
     declared = declare_sites(cfg, stack, providers, data)

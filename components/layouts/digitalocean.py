@@ -13,8 +13,8 @@ from components.layouts.common import DeclaredSite
 from components.notifications import NotificationTopic
 from components.plane import DataPlane, declare_data_plane, declare_dr_plane, declare_notice_topics
 from components.providers import digitalocean_token, regional_providers
-from components.sites.doks import DoksSite, DoksSiteArgs
-from components.sites.doks_config import DigitalOceanStackConfig
+from components.sites.doks.component import DoksSite, DoksSiteArgs
+from components.sites.doks.config import DigitalOceanStackConfig
 from components.tiers import SitePlacement
 
 

@@ -12,8 +12,9 @@ from components.layouts.common import DeclaredSite
 from components.notifications import NotificationTopic
 from components.plane import DataPlane, declare_data_plane, declare_dr_plane, declare_notice_topics
 from components.providers import regional_providers
-from components.sites.ovh import OvhSite, OvhSiteArgs, site_component_name
-from components.sites.ovh_config import OvhStackConfig
+from components.sites.ovh.component import OvhSite, OvhSiteArgs
+from components.sites.ovh.config import OvhStackConfig
+from components.sites.ovh.names import site_component_name
 from components.tiers import SitePlacement
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs, aws_config_file
 

@@ -18,30 +18,19 @@ import pulumi_ovh as ovh
 import pulumi_random as random
 
 from components.site import Site, SiteEndpoint
-from components.sites.haproxy_config import (
+from components.sites.ovh.config import OvhSiteConfig, OvhSitesConfig, backup_sites
+from components.sites.ovh.haproxy_config import (
     STAGED_CONFIG,
     HostRuntime,
-    haproxy_site_inputs,
     deploy_script,
+    haproxy_site_inputs,
     hash_stats_password,
     redact_password_hashes,
     render_haproxy_config,
 )
-from components.sites.ovh_config import OvhSiteConfig, OvhSitesConfig, backup_sites, datacenter_region
+from components.sites.ovh.names import STATS_SALT_LENGTH, STATS_SALT_SPECIAL, stats_salt_name
+from components.sites.ovh.validators import datacenter_region
 from failover.scaling import NoScaling, scale_target_json
-
-# The salt's RandomString arguments; the offline preview's stand-in salt (drctl/mocks.py) follows them.
-STATS_SALT_LENGTH = 16
-STATS_SALT_SPECIAL = False
-
-
-def site_component_name(app: str, site: str) -> str:
-    """The OvhSite's Pulumi name for site `site` of application `app` (its children's names derive from it)."""
-    return f"{app}-{site}"
-
-
-def stats_salt_name(component_name: str) -> str:
-    return f"{component_name}-stats-salt"
 
 
 @dataclass(frozen=True)
@@ -49,7 +38,7 @@ class OvhSiteArgs:
     site: OvhSiteConfig
     """This site's validated config."""
     backups: list[OvhSiteConfig]
-    """The other sites, in the order this HAProxy falls back to them (`ovh_config.backup_sites`)."""
+    """The other sites, in the order this HAProxy falls back to them (`config.backup_sites`)."""
     stats_password: pulumi.Input[str]
     """Plaintext of the stats password, as a Pulumi secret; only its sha512-crypt hash reaches the host."""
     ssh_private_key: pulumi.Input[str]

@@ -7,9 +7,7 @@ from typing import Optional
 import pulumi
 import pulumi_aws as aws
 
-from components.addressing import PUBLIC_SUBNETS, default_vpc_cidr, public_subnet_cidrs
-
-__all__ = ["PublicVpc", "default_vpc_cidr", "public_subnet_cidrs"]
+from components.sites.ecs.addressing import PUBLIC_SUBNETS, public_subnet_cidrs
 
 
 class PublicVpc(pulumi.ComponentResource):
@@ -33,7 +31,8 @@ class PublicVpc(pulumi.ComponentResource):
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
         )
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True, opts=child)
+        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True,
+                          opts=child)
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         routes = aws.ec2.RouteTable(
             f"{name}-public",

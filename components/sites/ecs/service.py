@@ -24,7 +24,7 @@ from components.naming import (
     aws_name,
     aws_name_prefix,
 )
-from components.network import PublicVpc
+from components.sites.ecs.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
 TASK_EXECUTION_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonECSTaskExecutionRolePolicy"
@@ -113,31 +113,76 @@ class RegionalService(pulumi.ComponentResource):
         opts: Optional[pulumi.ResourceOptions] = None,
     ) -> None:
         super().__init__("dr:compute:RegionalService", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self, provider=provider)
-        if args.vpc_id:
-            vpc_id: pulumi.Input[str] = args.vpc_id
-            subnet_ids: list = list(args.subnet_ids)
-        else:
-            vpc = PublicVpc(f"{name}-net", cidr=args.vpc_cidr or "10.10.0.0/16", provider=provider, opts=pulumi.ResourceOptions(parent=self))
-            vpc_id, subnet_ids = vpc.vpc_id, vpc.subnet_ids
+        self._provider = provider
+        self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         https = args.certificate_arn is not None
         self.scheme = "https" if https else "http"
-        listen_port = 443 if https else 80
+        vpc_id, subnet_ids = self._network(name, args)
+        task_sg, target_group, listener = self._load_balancer(name, args, vpc_id, subnet_ids)
+        self.cluster_name = cluster_name(args.app, args.stack)
+        self.service_name = aws_name(ECS_SERVICE, args.app)
+        cluster = aws.ecs.Cluster(
+            f"{name}-cluster",
+            name=self.cluster_name,
+            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
+            opts=self._child,
+        )
+        task = self._task_definition(name, args)
+        self.service = aws.ecs.Service(
+            f"{name}-service",
+            name=self.service_name,
+            cluster=cluster.arn,
+            task_definition=task.arn,
+            desired_count=args.desired_count,
+            launch_type="FARGATE",
+            health_check_grace_period_seconds=30,
+            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
+            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
+                subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
+            ),
+            load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
+                target_group_arn=target_group.arn, container_name=args.app, container_port=args.port)],
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=provider, ignore_changes=["desiredCount"], depends_on=[listener]
+            ),
+        )
+        self.dns_name = self.alb.dns_name
+        self.zone_id = self.alb.zone_id
+        self.register_outputs({"dnsName": self.dns_name, "serviceArn": self.service.arn})
 
+    def _network(self, name: str, args: RegionalServiceArgs) -> tuple[pulumi.Input[str], list]:
+        """The VPC and subnets given in config, or a VPC of public subnets this component creates."""
+        if args.vpc_id:
+            return args.vpc_id, list(args.subnet_ids)
+        vpc = PublicVpc(f"{name}-net", cidr=args.vpc_cidr or "10.10.0.0/16", provider=self._provider,
+                        opts=pulumi.ResourceOptions(parent=self))
+        return vpc.vpc_id, vpc.subnet_ids
+
+    def _load_balancer(self, name: str, args: RegionalServiceArgs, vpc_id: pulumi.Input[str], subnet_ids: list,
+                       ) -> tuple[aws.ec2.SecurityGroup, aws.lb.TargetGroup, aws.lb.Listener]:
+        """The public ALB (HTTPS on 443 with the region's certificate, else HTTP on 80) forwarding to a target
+        group that checks the health path; returns the tasks' security group (reachable from the ALB only), the
+        target group and the listener."""
+        child = self._child
+        https = args.certificate_arn is not None
+        listen_port = 443 if https else 80
+        everywhere = [aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])]
         alb_sg = aws.ec2.SecurityGroup(
             autonamed(SECURITY_GROUP, f"{name}-alb"),
             vpc_id=vpc_id,
             description="Public listener of the DR load balancer",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port, cidr_blocks=["0.0.0.0/0"])],
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port,
+                                                      cidr_blocks=["0.0.0.0/0"])],
+            egress=everywhere,
             opts=child,
         )
         task_sg = aws.ec2.SecurityGroup(
             autonamed(SECURITY_GROUP, f"{name}-tasks"),
             vpc_id=vpc_id,
             description="Application tasks, reachable only from the load balancer",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port, security_groups=[alb_sg.id])],
-            egress=[aws.ec2.SecurityGroupEgressArgs(protocol="-1", from_port=0, to_port=0, cidr_blocks=["0.0.0.0/0"])],
+            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port,
+                                                      security_groups=[alb_sg.id])],
+            egress=everywhere,
             opts=child,
         )
         # Load balancer and target group names stop at 32 characters, Pulumi's 8-character suffix included.
@@ -157,7 +202,8 @@ class RegionalService(pulumi.ComponentResource):
             vpc_id=vpc_id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=args.health_path, matcher="200", interval=10, timeout=5, healthy_threshold=2, unhealthy_threshold=2
+                path=args.health_path, matcher="200", interval=10, timeout=5, healthy_threshold=2,
+                unhealthy_threshold=2,
             ),
             opts=child,
         )
@@ -171,22 +217,56 @@ class RegionalService(pulumi.ComponentResource):
             default_actions=[aws.lb.ListenerDefaultActionArgs(type="forward", target_group_arn=target_group.arn)],
             opts=child,
         )
+        return task_sg, target_group, listener
 
-        self.cluster_name = cluster_name(args.app, args.stack)
-        self.service_name = aws_name(ECS_SERVICE, args.app)
-        cluster = aws.ecs.Cluster(
-            f"{name}-cluster",
-            name=self.cluster_name,
-            settings=[aws.ecs.ClusterSettingArgs(name="containerInsights", value="enabled")],
-            opts=child,
-        )
+    def _task_definition(self, name: str, args: RegionalServiceArgs) -> aws.ecs.TaskDefinition:
+        """The Fargate task: its log group, the execution role (image pull, logs, the app's secrets, which are
+        stored in Secrets Manager and injected by ECS) and the task role (the data table, the active-region
+        parameter and the control table only)."""
+        child = self._child
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=aws_name(LOG_GROUP, f"/ecs/{args.app}-{args.stack}"), retention_in_days=30, opts=child
+            f"{name}-logs", name=aws_name(LOG_GROUP, f"/ecs/{args.app}-{args.stack}"), retention_in_days=30,
+            opts=child,
         )
         execution_role = aws.iam.Role(
             autonamed(IAM_ROLE, f"{name}-exec"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
         )
-        aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child)
+        aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN,
+                                     opts=child)
+        secret_arns = self._secrets(name, args, execution_role)
+        task_role = aws.iam.Role(
+            autonamed(IAM_ROLE, f"{name}-task"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
+        )
+        aws.iam.RolePolicy(
+            f"{name}-task",
+            role=task_role.id,
+            policy=pulumi.Output.all(args.table_arns, args.parameter_arns, args.control_arns).apply(
+                lambda a: json.dumps(task_policy(table_arns=a[0], parameter_arns=a[1], control_table_arns=a[2]))
+            ),
+            opts=child,
+        )
+        return aws.ecs.TaskDefinition(
+            f"{name}-task",
+            family=aws_name(TASK_DEFINITION, f"{args.app}-{args.stack}"),
+            cpu=str(args.cpu),
+            memory=str(args.memory),
+            network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"],
+            execution_role_arn=execution_role.arn,
+            task_role_arn=task_role.arn,
+            container_definitions=pulumi.Output.all(log_group.name, pulumi.Output.all(**secret_arns)).apply(
+                lambda a: container_definitions(
+                    app=args.app, image=args.image, port=args.port, region=args.region,
+                    log_group=a[0], environment=args.environment, secret_arns=dict(a[1]),
+                )
+            ),
+            opts=child,
+        )
+
+    def _secrets(self, name: str, args: RegionalServiceArgs,
+                 execution_role: aws.iam.Role) -> dict[str, pulumi.Output[str]]:
+        """Each app secret in Secrets Manager, readable by the execution role only; NAME -> its ARN."""
+        child = self._child
         secret_arns: dict[str, pulumi.Output[str]] = {}
         for secret_name, value in sorted(args.secrets.items()):
             secret = aws.secretsmanager.Secret(
@@ -211,53 +291,4 @@ class RegionalService(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-        task_role = aws.iam.Role(
-            autonamed(IAM_ROLE, f"{name}-task"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
-        )
-        aws.iam.RolePolicy(
-            f"{name}-task",
-            role=task_role.id,
-            policy=pulumi.Output.all(args.table_arns, args.parameter_arns, args.control_arns).apply(
-                lambda a: json.dumps(task_policy(table_arns=a[0], parameter_arns=a[1], control_table_arns=a[2]))
-            ),
-            opts=child,
-        )
-        task = aws.ecs.TaskDefinition(
-            f"{name}-task",
-            family=aws_name(TASK_DEFINITION, f"{args.app}-{args.stack}"),
-            cpu=str(args.cpu),
-            memory=str(args.memory),
-            network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"],
-            execution_role_arn=execution_role.arn,
-            task_role_arn=task_role.arn,
-            container_definitions=pulumi.Output.all(log_group.name, pulumi.Output.all(**secret_arns)).apply(
-                lambda a: container_definitions(
-                    app=args.app, image=args.image, port=args.port, region=args.region,
-                    log_group=a[0], environment=args.environment, secret_arns=dict(a[1]),
-                )
-            ),
-            opts=child,
-        )
-        self.service = aws.ecs.Service(
-            f"{name}-service",
-            name=self.service_name,
-            cluster=cluster.arn,
-            task_definition=task.arn,
-            desired_count=args.desired_count,
-            launch_type="FARGATE",
-            health_check_grace_period_seconds=30,
-            deployment_circuit_breaker=aws.ecs.ServiceDeploymentCircuitBreakerArgs(enable=True, rollback=True),
-            network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
-                subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
-            ),
-            load_balancers=[
-                aws.ecs.ServiceLoadBalancerArgs(target_group_arn=target_group.arn, container_name=args.app, container_port=args.port)
-            ],
-            opts=pulumi.ResourceOptions(
-                parent=self, provider=provider, ignore_changes=["desiredCount"], depends_on=[listener]
-            ),
-        )
-        self.dns_name = self.alb.dns_name
-        self.zone_id = self.alb.zone_id
-        self.register_outputs({"dnsName": self.dns_name, "serviceArn": self.service.arn})
+        return secret_arns

@@ -2,14 +2,12 @@
 workload identity its pods use for DynamoDB and SSM, and the credentials the orchestrator scales it with.
 
 Providers come in `opts`: `providers={"digitalocean": ..., "aws": <the site's AWS region>}`. The
-component creates its own Kubernetes provider for the cluster. It hands the DR plane a `Site`.
+component creates its own Kubernetes provider for the cluster. It hands the DR plane a `Site`. What it computes
+from config is in `components.sites.doks.inputs`; the Kubernetes objects in `components.sites.doks.manifests`.
 """
 
 from __future__ import annotations
 
-import base64
-import json
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional
 
@@ -22,13 +20,24 @@ import pulumi_kubernetes as k8s
 from components.iam import scaler_credentials_statements
 from components.naming import SECRET, aws_name_prefix
 from components.site import Site, SiteEndpoint
-from components.sites import kubernetes_manifests as km
-from components.sites.doks_config import DigitalOceanConfig, DoSiteConfig
+from components.sites.doks import manifests as km
+from components.sites.doks.config import DigitalOceanConfig, DoSiteConfig
+from components.sites.doks.inputs import (
+    cluster_name,
+    load_balancer_from_config,
+    scaler_credential,
+    scaler_credentials_json,
+    version_notice,
+    workload_from_config,
+    workload_subject,
+)
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs
 from failover.scaling import KubernetesTarget, arn_in_region, scale_target_json
 
-# How the Deployment's replica count follows config (components/sites/replicas.py): the command the site's
-# `command.local.Command` runs, from the project directory, with the project's virtualenv (Pulumi.yaml's).
+# How the Deployment's replica count follows config (components/sites/doks/replicas.py): the command the site's
+# `command.local.Command` runs, from the project directory, with the project's virtualenv (Pulumi.yaml's). Its
+# module path is the one existing sites' state records (components/sites/replicas.py runs the moved module), so
+# that the move changed no site's command.
 REPLICAS_COMMAND = "venv/bin/python -m components.sites.replicas"
 
 
@@ -37,96 +46,9 @@ def _field(value: Any, name: str) -> Any:
     return value[name] if isinstance(value, Mapping) else getattr(value, name)
 
 
-def cluster_name(app: str, stack: str, slug: str) -> str:
-    return f"{app}-{stack}-{slug}"
-
-
-def workload_subject(app: str, stack: str, slug: str) -> str:
-    """The certificate subject CN a site's pods present to IAM Roles Anywhere."""
-    return f"{app}.{stack}.{slug}"
-
-
-def version_notice(pinned: str, offered: list[str]) -> Optional[str]:
-    """What to tell the operator about the pinned DOKS version against the ones DigitalOcean offers for its
-    minor, or None. Never an error: a running cluster keeps a version DigitalOcean no longer offers."""
-    if not offered:
-        minor = ".".join(pinned.split(".")[:2])
-        return (f"dr:cluster.version: DigitalOcean offers no {minor} version any more; a new "
-                f"cluster at {pinned} would be refused (see `doctl kubernetes options versions`)")
-    newest = max(offered, key=_version_key)
-    if pinned not in offered:
-        return (f"dr:cluster.version: DigitalOcean does not offer {pinned} (it offers {', '.join(sorted(offered))}); "
-                "a new cluster would be refused, running clusters keep it")
-    if _version_key(newest) > _version_key(pinned):
-        return (f"dr:cluster.version: {newest} is available; the clusters stay at {pinned} until "
-                "dr:cluster.version says otherwise (a surge upgrade)")
-    return None
-
-
-def _version_key(slug: str) -> tuple[int, ...]:
-    return tuple(int(n) for n in re.findall(r"\d+", slug))
-
-
 def _log_notice(notice: Optional[str]) -> None:
     if notice:
         pulumi.log.warn(notice)
-
-
-def _decoded(secret_data: Mapping[str, str], key: str) -> str:
-    return json.loads(scaler_credentials_json(secret_data))["token" if key == "token" else "caCertificate"]
-
-
-def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
-    """The secret the orchestrator reads: the ServiceAccount token and the cluster CA, decoded from the
-    token Secret's base64 `data` (which the cluster fills in)."""
-    try:
-        token = base64.b64decode(secret_data["token"]).decode()
-        ca = base64.b64decode(secret_data["ca.crt"]).decode()
-    except (KeyError, TypeError, ValueError):
-        raise ValueError("the scaler's token Secret has no token or ca.crt yet") from None
-    return json.dumps({"token": token, "caCertificate": ca}, sort_keys=True)
-
-
-def workload_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str, active: bool,
-                         table_name: str, parameter_name: str, cache_seconds: int, control_table: str,
-                         control_regions: tuple[str, ...]) -> km.Workload:
-    """The Deployment's inputs for one site (pure: the tests validate what this gives)."""
-    app = cfg.app
-    environment = {**app.environment, **km.client_environment(
-        app=app.name, regions=cfg.data_regions, table=table_name, parameter_name=parameter_name,
-        cache_seconds=cache_seconds, aws_region=site.aws_region, control_table=control_table,
-        control_regions=list(control_regions))}
-
-    def probe(p, success: int = 1) -> km.Probe:
-        return km.Probe(path=cfg.probe_path(p), period_seconds=p.period_seconds, timeout_seconds=p.timeout_seconds,
-                        failure_threshold=p.failure_threshold, initial_delay_seconds=p.initial_delay_seconds,
-                        success_threshold=success)
-
-    return km.Workload(
-        app=app.name, site=site.region, namespace=app.name, image=app.image, port=app.port,
-        replicas=app.replicas if active else app.standby_replicas,
-        requests=app.resources.requests.model_dump(), limits=app.resources.limits.model_dump(),
-        environment=environment,
-        liveness=probe(cfg.probes.liveness),
-        readiness=probe(cfg.probes.readiness, cfg.probes.readiness.success_threshold),
-        startup=probe(cfg.probes.startup),
-        run_as_user=app.run_as_user,
-        aws_config_map=km.aws_config_map_name(app.name),
-        aws_credentials_secret=km.aws_credentials_secret_name(app.name),
-    )
-
-
-def load_balancer_from_config(cfg: DigitalOceanConfig, site: DoSiteConfig, *, stack: str,
-                              certificate_name: Any = None) -> km.LoadBalancer:
-    hc = cfg.load_balancer.health_check
-    return km.LoadBalancer(
-        name=cluster_name(cfg.app.name, stack, site.region), health_path=cfg.load_balancer_health_path,
-        interval_seconds=hc.interval_seconds, timeout_seconds=hc.timeout_seconds,
-        healthy_threshold=hc.healthy_threshold, unhealthy_threshold=hc.unhealthy_threshold,
-        size_unit=cfg.load_balancer.size_unit,
-        certificate_name=certificate_name if cfg.tls else None,
-        redirect_http_to_https=cfg.tls.redirect_http_to_https if cfg.tls else False,
-    )
 
 
 @dataclass(frozen=True)
@@ -177,18 +99,45 @@ class DoksSite(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: DoksSiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
         super().__init__("dr:sites:DoksSite", name, None, opts)
-        cfg, site = args.config, args.site
-        app = cfg.app.name
-        child = pulumi.ResourceOptions(parent=self)
+        cluster = self._cluster(name, args)
+        self.kubernetes_provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self._kubeconfig(cluster),
+            # Only a new cluster replaces the provider (and so everything in the cluster); a change to the
+            # cluster resource that is unknown during preview is an update.
+            cluster_identifier=cluster.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        in_cluster = pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider)
+        workload = workload_from_config(args.config, args.site, stack=args.stack, active=args.active,
+                                        table_name=args.table_name, parameter_name=args.parameter_name,
+                                        cache_seconds=args.cache_seconds, control_table=args.control_table,
+                                        control_regions=tuple(args.control_regions))
+        identity, deployment, in_namespace = self._workload(name, args, workload, in_cluster)
+        service = self._load_balancer(name, args, workload, in_namespace)
+        self.credentials_secret_arn, scaler_token = self._scaler_credentials(name, args, workload, deployment,
+                                                                            in_namespace)
+        self._replicas_follow_config(name, args, workload, cluster.endpoint, scaler_token, deployment)
+        self.cluster_id = cluster.id
+        self.cluster_endpoint = cluster.endpoint
+        self.load_balancer_ip = service.status.apply(lambda status: status.load_balancer.ingress[0].ip)
+        self.trust_anchor_arn = identity.trust_anchor_arn
+        self.site = self._plane_site(args, workload, cluster)
+        self.register_outputs({
+            "clusterId": cluster.id, "clusterEndpoint": cluster.endpoint, "loadBalancerIp": self.load_balancer_ip,
+            "credentialsSecretArn": self.credentials_secret_arn,
+        })
 
-        # Exactly the configured version: a patch release DigitalOcean publishes changes nothing until
-        # dr:cluster.version does. The versions it offers only inform the operator.
+    def _cluster(self, name: str, args: DoksSiteArgs) -> digitalocean.KubernetesCluster:
+        """The cluster at exactly the configured version: a patch release DigitalOcean publishes changes nothing
+        until dr:cluster.version does. The versions it offers only inform the operator."""
+        cfg, site, app = args.config, args.site, args.config.app.name
         versions = digitalocean.get_kubernetes_versions_output(
             version_prefix=cfg.cluster.version_prefix, opts=pulumi.InvokeOutputOptions(parent=self))
         versions.valid_versions.apply(lambda offered: _log_notice(version_notice(cfg.cluster.version,
                                                                                  list(offered or []))))
         tags = [f"dr-app:{app}", f"dr-stack:{args.stack}"]
-        cluster = digitalocean.KubernetesCluster(
+        return digitalocean.KubernetesCluster(
             f"{name}-cluster",
             name=cluster_name(app, args.stack, site.region),
             region=site.region,
@@ -202,27 +151,19 @@ class DoksSite(pulumi.ComponentResource):
                 labels={"dynamodb-dr/site": site.region}, tags=tags,
             ),
             tags=tags,
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.kubernetes_provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self._kubeconfig(cluster),
-            # Only a new cluster replaces the provider (and so everything in the cluster); a change to the
-            # cluster resource that is unknown during preview is an update.
-            cluster_identifier=cluster.id,
-            opts=child,
-        )
-        in_cluster = pulumi.ResourceOptions(parent=self, provider=self.kubernetes_provider)
 
-        workload = workload_from_config(cfg, site, stack=args.stack, active=args.active, table_name=args.table_name,
-                                        parameter_name=args.parameter_name, cache_seconds=args.cache_seconds,
-                                        control_table=args.control_table, control_regions=tuple(args.control_regions))
+    def _workload(self, name: str, args: DoksSiteArgs, workload: km.Workload, in_cluster: pulumi.ResourceOptions,
+                  ) -> tuple[WorkloadIdentity, k8s.apps.v1.Deployment, pulumi.ResourceOptions]:
+        """The namespace, the pods' AWS identity (certificate Secret and AWS config), the Deployment and its
+        disruption budget; returns the identity, the Deployment and the options of objects in the namespace."""
+        cfg, site, app = args.config, args.site, args.config.app.name
         labels = km.site_labels(app, site.region)
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace", **km.resource_kwargs(km.namespace_manifest(workload.namespace, labels)),
             opts=in_cluster)
         in_namespace = pulumi.ResourceOptions.merge(in_cluster, pulumi.ResourceOptions(depends_on=[namespace]))
-
         identity = WorkloadIdentity(
             f"{name}-identity",
             WorkloadIdentityArgs(
@@ -231,7 +172,7 @@ class DoksSite(pulumi.ComponentResource):
                 table_arns=args.table_arns, parameter_arns=args.parameter_arns, control_arns=args.control_arns,
                 notice_topic_arn=args.notice_topic_arn, notice_key_arn=args.notice_key_arn,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
         certificate = identity.certificates[workload_subject(app, args.stack, site.region)]
         identity_secret = k8s.core.v1.Secret(
@@ -248,7 +189,6 @@ class DoksSite(pulumi.ComponentResource):
                                     certificate_path=f"{km.AWS_CREDENTIALS_DIR}/{km.CERTIFICATE_KEY}",
                                     private_key_path=f"{km.AWS_CREDENTIALS_DIR}/{km.PRIVATE_KEY_KEY}"))),
             opts=in_namespace)
-
         deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment", **km.resource_kwargs(km.deployment_manifest(workload)),
             # The orchestrator scales the standby up on failover; the next deploy must not scale it back.
@@ -256,27 +196,31 @@ class DoksSite(pulumi.ComponentResource):
                 depends_on=[identity_secret, aws_config], ignore_changes=["spec.replicas"])))
         k8s.policy.v1.PodDisruptionBudget(
             f"{name}-pdb", **km.resource_kwargs(km.pod_disruption_budget_manifest(workload)), opts=in_namespace)
+        return identity, deployment, in_namespace
 
+    def _load_balancer(self, name: str, args: DoksSiteArgs, workload: km.Workload,
+                       in_namespace: pulumi.ResourceOptions) -> k8s.core.v1.Service:
+        """The Service DigitalOcean's cloud controller backs with a load balancer (HTTPS with the configured
+        certificate, which is looked up so that a missing one fails the preview, not the controller later)."""
+        cfg = args.config
         certificate_name = None
         if cfg.tls:
-            # Looked up so a missing certificate fails the preview, not the cloud controller later.
             certificate_name = digitalocean.get_certificate_output(
                 name=cfg.tls.certificate_name, opts=pulumi.InvokeOutputOptions(parent=self)).name
-        service = k8s.core.v1.Service(
+        return k8s.core.v1.Service(
             f"{name}-service",
             **km.resource_kwargs(km.load_balancer_service_manifest(
-                workload, load_balancer_from_config(cfg, site, stack=args.stack, certificate_name=certificate_name))),
+                workload,
+                load_balancer_from_config(cfg, args.site, stack=args.stack, certificate_name=certificate_name))),
             opts=in_namespace)
 
-        self.credentials_secret_arn, scaler_token = self._scaler_credentials(name, args, workload, deployment,
-                                                                            in_namespace)
-        self._replicas_follow_config(name, args, workload, cluster.endpoint, scaler_token, deployment)
-        self.cluster_id = cluster.id
-        self.cluster_endpoint = cluster.endpoint
-        self.load_balancer_ip = service.status.apply(lambda status: status.load_balancer.ingress[0].ip)
-        self.trust_anchor_arn = identity.trust_anchor_arn
+    def _plane_site(self, args: DoksSiteArgs, workload: km.Workload,
+                    cluster: digitalocean.KubernetesCluster) -> Site:
+        """What the site hands the DR plane: its load balancer's IP, and how the orchestrator scales it (the
+        Deployment's scale subresource, with the credentials in Secrets Manager)."""
+        cfg, site = args.config, args.site
         replicas = cfg.app.replicas
-        self.site = Site(
+        return Site(
             name=site.region,
             location=site.region,
             data_region=site.aws_region,
@@ -288,12 +232,8 @@ class DoksSite(pulumi.ComponentResource):
             orchestrator_statements=self.credentials_secret_arn.apply(lambda arn: scaler_credentials_statements(
                 [arn_in_region(arn, r) for r in dict.fromkeys([site.aws_region, *args.credentials_replica_regions])])),
             outputs={"clusterId": cluster.id, "clusterEndpoint": cluster.endpoint,
-                     "loadBalancerIp": self.load_balancer_ip, "trustAnchorArn": identity.trust_anchor_arn},
+                     "loadBalancerIp": self.load_balancer_ip, "trustAnchorArn": self.trust_anchor_arn},
         )
-        self.register_outputs({
-            "clusterId": cluster.id, "clusterEndpoint": cluster.endpoint, "loadBalancerIp": self.load_balancer_ip,
-            "credentialsSecretArn": self.credentials_secret_arn,
-        })
 
     def _kubeconfig(self, cluster: digitalocean.KubernetesCluster) -> pulumi.Output[str]:
         """A kubeconfig that is the same on every run: the cluster's endpoint and CA, and an exec credential that
@@ -310,7 +250,7 @@ class DoksSite(pulumi.ComponentResource):
                                 server: pulumi.Output[str], scaler_token: k8s.core.v1.Secret,
                                 deployment: k8s.apps.v1.Deployment) -> None:
         """Scale the Deployment to its role's configured count when the site is created and whenever a count
-        changes in config, and never otherwise (components/sites/replicas.py)."""
+        changes in config, and never otherwise (components/sites/doks/replicas.py)."""
         app = args.config.app
         data = scaler_token.data
         command.local.Command(
@@ -325,8 +265,8 @@ class DoksSite(pulumi.ComponentResource):
                 "DR_REPLICAS_REGION": args.site.aws_region,
                 "DR_REPLICAS_PRIMARY": args.config.sites[0].aws_region,
                 "DR_REPLICAS_PARAMETER": args.parameter_name,
-                "DR_REPLICAS_TOKEN": pulumi.Output.secret(data.apply(lambda d: _decoded(d, "token"))),
-                "DR_REPLICAS_CA": pulumi.Output.secret(data.apply(lambda d: _decoded(d, "ca.crt"))),
+                "DR_REPLICAS_TOKEN": pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "token"))),
+                "DR_REPLICAS_CA": pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "ca.crt"))),
             },
             # Only these re-run it: a failover's scale-up survives every deploy that leaves them alone.
             triggers=[app.replicas, app.standby_replicas],
