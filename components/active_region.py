@@ -21,7 +21,7 @@ def active_region_parameter_name(app: str, stack: str) -> str:
 def control_table_name(app: str, stack: str, authority: bool = False) -> str:
     """`<app>-<stack>-dr-control`; `-dr-authority` for a stack whose data is eventually consistent and whose control
     table became strongly consistent (a table's consistency cannot change in place, so the strong one is new, and
-    the eventually consistent one it replaces is left for the operator to remove; README: upgrading)."""
+    `pulumi up` replaces the eventually consistent one: docs/runtime.md, "The authority and where it lives")."""
     return aws_name(DYNAMODB_TABLE, f"{app}-{stack}-dr-{'authority' if authority else 'control'}")
 
 

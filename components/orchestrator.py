@@ -93,7 +93,8 @@ def orchestrator_environment(
     observer_regions: Optional[list[str]] = None,
     lease_seconds: float = 5,
 ) -> dict[str, pulumi.Input[str]]:
-    """The DR_* variables `failover.settings` reads (documented in the README), one input per variable:
+    """The DR_* variables `failover.settings` reads (docs/runtime.md, "The orchestrator's events and outcomes"),
+    one input per variable:
     values known at preview stay known even while ARNs are not (the policy pack reads them on a first deploy).
 
     `rpo_seconds` None (strong consistency: RPO 0 by construction) leaves the lag gate off."""

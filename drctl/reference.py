@@ -24,16 +24,13 @@ import annotated_types
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
-# The config models. The packages are being reorganised: these imports are the only ones to update when they move.
-from components.config import LAYOUTS, NAMESPACE, SECRET_KEYS, CommonConfig, StackConfig
-from components.sites.doks_config import DigitalOceanStackConfig
-from components.sites.ovh_config import OvhStackConfig
+# The config models: the common model and each layout's, from the one registry of layouts.
+from components.common_config import CommonConfig
+from components.config_base import NAMESPACE
+from components.layouts import LAYOUTS
+from components.stack_file import SECRET_KEYS
 
-LAYOUT_MODELS: dict[str, type[BaseModel]] = {
-    "aws": StackConfig,
-    "digitalocean": DigitalOceanStackConfig,
-    "ovh-hybrid": OvhStackConfig,
-}
+LAYOUT_MODELS: dict[str, type[BaseModel]] = {name: layout.keys.model for name, layout in LAYOUTS.items()}
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = ROOT / "docs" / "configuration.md"
 COMMAND = "venv/bin/python -m drctl.reference"

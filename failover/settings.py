@@ -1,4 +1,4 @@
-"""The orchestrator's configuration, read from DR_* environment variables (see the README).
+"""The orchestrator's configuration, read from DR_* environment variables (each documented in docs/runtime.md).
 
 The variable names are declared here once: the program that writes them (components/orchestrator.py),
 this parser and the tests all use these constants, and a round-trip test parses what the program writes.

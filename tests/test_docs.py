@@ -46,7 +46,8 @@ def test_check_exits_1_with_one_line_when_the_page_is_stale(tmp_path, monkeypatc
 
 
 def test_every_layout_has_a_model_in_the_reference():
-    assert tuple(reference.LAYOUT_MODELS) == reference.LAYOUTS
+    assert list(reference.LAYOUT_MODELS) == ["aws", "digitalocean", "ovh-hybrid"]
+    assert all(issubclass(model, reference.CommonConfig) for model in reference.LAYOUT_MODELS.values())
 
 
 class _Model(BaseModel):

@@ -18,7 +18,8 @@ from components.sites.ovh.names import site_component_name
 from components.tiers import SitePlacement
 from components.workload_identity import WorkloadIdentity, WorkloadIdentityArgs, aws_config_file
 
-# Where the documented install puts the files on each application server (README: OVHcloud servers' credentials).
+# Where the documented install puts the files on each application server
+# (docs/ovh-hybrid.md, "The servers' AWS credentials").
 SIGNING_HELPER = "/usr/local/bin/aws_signing_helper"
 CERTIFICATE_PATH = "/etc/dynamodb-dr/certificate.pem"
 PRIVATE_KEY_PATH = "/etc/dynamodb-dr/private-key.pem"
