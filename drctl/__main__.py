@@ -152,7 +152,7 @@ def _preview_tiers(args: argparse.Namespace) -> int:
         from rich.console import Group
         from rich.console import Console
 
-        from drctl.render import prose
+        from drctl.text import prose
 
         console = Console()
         for result in results.values():

@@ -911,7 +911,7 @@ def render_report(report: VerifyReport, width: int = 80):
     from rich.console import Group
     from rich.text import Text
 
-    from drctl.render import prose
+    from drctl.text import prose
 
     failed = sum(1 for c in report.checks if not c.ok)
     lines = prose(f"drctl verify {report.stack}: {len(report.checks)} checks, {failed} failed", width, style="bold")
