@@ -54,8 +54,8 @@ from drctl.verify.runner import run_verify, verify_declared
 from drctl.verify.topics import resolve_topic
 
 __all__ = [
-    "ALARM", "CONNECT_TIMEOUT_SECONDS", "Check", "ClientFactory", "ControlItemMalformed", "DEFAULT_READ_TIMEOUT_SECONDS",
-    "Declared", "DeclaredAlarm", "DeclaredFunction", "DeclaredHealthCheck", "DeclaredReplica", "DeclaredSchedule",
+    "ALARM", "CONNECT_TIMEOUT_SECONDS", "Check", "ClientFactory", "ControlItemMalformed",
+    "DEFAULT_READ_TIMEOUT_SECONDS", "Declared", "DeclaredAlarm", "DeclaredFunction", "DeclaredHealthCheck", "DeclaredReplica", "DeclaredSchedule",
     "DeclaredSubscription", "DeclaredTable", "DeclaredTopic", "EVENT_RULE", "EVENT_TARGET", "FUNCTION", "GLOBAL",
     "HEALTHY_CHECKER_SHARE", "HEALTH_CHECK", "Outcome", "PARAMETER", "RegionFacts", "RegionFence", "SUBSCRIPTION",
     "TABLE", "TOPIC", "TOTAL_MAX_ATTEMPTS", "VerifyReport", "VerifyUsageError", "client_config",

@@ -86,7 +86,7 @@ def moved(world: DrillWorld, since: float, regions: set[str]) -> bool:
             and first_served_every_user([r for u in world.users for r in list(u.records)], since, regions) is not None)
 
 
-def settle(world: DrillWorld, rounds: float = 3.0) -> None:
+def settle_for(world: DrillWorld, rounds: float = 3.0) -> None:
     time.sleep(rounds * world.scale.probe_interval)
 
 

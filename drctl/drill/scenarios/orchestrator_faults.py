@@ -6,7 +6,15 @@ from __future__ import annotations
 import time
 
 from drctl.drill.invocations import Injection
-from drctl.drill.scenarios.common import Run, check_projections_converge, limit, moved, settle, wait_until, warm_up
+from drctl.drill.scenarios.common import (
+    Run,
+    check_projections_converge,
+    limit,
+    moved,
+    settle_for,
+    wait_until,
+    warm_up,
+)
 from drctl.drill.world import DrillWorld
 
 
@@ -18,7 +26,7 @@ def crash_after_bump(world: DrillWorld) -> list[Run]:
     fault = world.fail_region(primary)
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds") +
                world.scale.lease + world.scale.schedule)
-    settle(world)
+    settle_for(world)
     run = Run("crash-after-bump", start, fault, (1, 1), primary, others, "crash")
     if not injection.hits:
         run.problems.append("no orchestrator crashed: the crash was never injected")
@@ -42,7 +50,7 @@ def pause_past_lease(world: DrillWorld) -> list[Run]:
     if injection.hits:
         time.sleep(max(0.0, injection.hits[0][0] + injection.pause - time.time()))
     world.fault("the frozen orchestrator resumes")
-    settle(world, 4)
+    settle_for(world, 4)
     run = Run("pause-past-lease", start, fault, (2, 2), primary, set(world.regions[1:]), "crash")
     if not injection.hits:
         run.problems.append("no orchestrator paused: the pause was never injected")

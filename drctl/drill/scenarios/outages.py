@@ -16,7 +16,7 @@ from drctl.drill.scenarios.common import (
     done,
     limit,
     moved,
-    settle,
+    settle_for,
     wait_until,
     warm_up,
 )
@@ -30,7 +30,7 @@ def _outage(world: DrillWorld, name: str, mode: str = "hung", settle: float = 3.
     primary, others = world.regions[0], set(world.regions[1:])
     fault = world.fail_region(primary, mode)
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
-    settle(world, settle)
+    settle_for(world, settle)
     return Run(name, start, fault, (1, 1), primary, others, "outage")
 
 
@@ -71,7 +71,7 @@ def _failback(world: DrillWorld) -> Run:
         run.problems.append(f"the operator's failback was {(result or {}).get('outcome')}: "
                             f"{(result or {}).get('reason')}")
     wait_until(lambda: moved(world, run.fault_at, {primary}), timeout=limit(world, "traffic_follows_writes_seconds"))
-    settle(world)
+    settle_for(world)
     return run
 
 
@@ -89,10 +89,10 @@ def partition(world: DrillWorld) -> list[Run]:
     fault = world.partition(primary)
     run = Run("partition", start, fault, (1, 1), None, others, "outage")
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
-    settle(world, 4)
+    settle_for(world, 4)
     world.heal()
     check_projections_converge(world, run, within=world.scale.schedule + 3 * world.scale.probe_interval)
-    settle(world, 4)
+    settle_for(world, 4)
     return [run]
 
 
@@ -105,7 +105,7 @@ def partition_refused(world: DrillWorld) -> list[Run]:
     fault = world.partition(primary, "refuse")
     run = Run("partition-refused", start, fault, (1, 1), None, others, "outage")
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
-    settle(world, 2)
+    settle_for(world, 2)
     return [run]
 
 
@@ -130,7 +130,7 @@ def alarm_fanout(world: DrillWorld) -> list[Run]:
     operator.start()
     operator.join(10)
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
-    settle(world)
+    settle_for(world)
     run = Run("alarm-fanout", start, fault, (1, 1), primary, others, "outage")
     run.details["delayedBumps"] = [{"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]}
                                    for h in bumps.held]
@@ -162,7 +162,7 @@ def late_write(world: DrillWorld) -> list[Run]:
     wait_until(lambda: bool(hold.held), timeout=20 * world.scale.call_timeout)
     operator.join(10)
     wait_until(lambda: moved(world, fault, {last}), timeout=limit(world, "traffic_follows_writes_seconds"))
-    settle(world, 2)
+    settle_for(world, 2)
     run = Run("late-write", start, fault, (2, 2), None, {last}, "manual")
     run.details["held"] = [{"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]} for h in hold.held]
     if not hold.holding:
@@ -182,7 +182,7 @@ def trickle(world: DrillWorld) -> list[Run]:
     time.sleep(6 * world.scale.probe_interval)
     fault = world.fail_region(primary)
     wait_until(lambda: moved(world, fault, {first}), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
-    settle(world)
+    settle_for(world)
     return [Run("trickle", start, fault, (1, 1), primary, {first}, "outage")]
 
 

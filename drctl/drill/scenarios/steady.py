@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from drctl.drill.scenarios.common import Run, limit, settle, warm_up
+from drctl.drill.scenarios.common import Run, limit, settle_for, warm_up
 from drctl.drill.world import DrillWorld
 
 
@@ -27,7 +27,7 @@ def standby_partitioned(world: DrillWorld) -> list[Run]:
     fault = world.partition(world.regions[1])
     time.sleep(limit(world, "write_rto_seconds") + world.scale.schedule)
     world.heal()
-    settle(world)
+    settle_for(world)
     return [Run("standby-partitioned", start, fault, (0, 0))]
 
 
@@ -50,7 +50,7 @@ def flapping(world: DrillWorld) -> list[Run]:
         time.sleep(world.scale.probe_interval)
         world.network.recover(primary)
         time.sleep(2 * world.scale.probe_interval)
-    settle(world)
+    settle_for(world)
     return [Run("flapping", start, fault, (0, 0))]
 
 
