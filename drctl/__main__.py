@@ -13,11 +13,23 @@ from pathlib import Path
 
 EXIT_POLICY_VIOLATION = 1
 EXIT_CONFIG_ERROR = 2
+DESCRIPTION = ("Operator CLI for the DynamoDB DR stacks: preview a stack offline and print its RTO/RPO budget, list "
+               "and deploy its tier stacks, verify a live deployment, print an OVHcloud site's haproxy.cfg, and run "
+               "the DR drill.")
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="drctl", description="Operator CLI for the DynamoDB DR stacks.")
+    """Parse the command line and run one subcommand; its exit code (2 for usage and config errors)."""
+    parser = argparse.ArgumentParser(prog="drctl", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
+    for add in (_add_preview, _add_stacks, _add_deploy, _add_budget, _add_verify, _add_haproxy, _add_drill):
+        add(sub)
+    args = parser.parse_args(argv)
+    return COMMANDS[args.command](args)
+
+
+# -- the subcommands' parsers, in the order `--help` lists them ----------------------------------------------------
+def _add_preview(sub) -> None:
     preview = sub.add_parser("preview", help="preview a stack offline, under Pulumi's mocks")
     preview.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     preview.add_argument("--json", action="store_true", help="print one JSON document")
@@ -29,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
                               "answered by the offline previews of the tiers it reads")
     preview.add_argument("--all-tiers", action="store_true", help="preview every tier's stack, in deploy order")
     preview.add_argument("--org", help="Pulumi organization naming the StackReferences (default: dr:organization)")
+
+
+def _add_stacks(sub) -> None:
     stacks = sub.add_parser("stacks", help="list a base stack's tier stacks in deploy order (JSON for a CI matrix)")
     stacks.add_argument("--stack", action="append", dest="stacks", metavar="STACK",
                         help="base stack (repeatable): reads Pulumi.<stack>.yaml")
@@ -43,25 +58,40 @@ def main(argv: list[str] | None = None) -> int:
     stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
                         help="print the `pulumi state move` commands that move one base stack's resources into its "
                              "tier stacks, or back")
+
+
+def _add_deploy(sub) -> None:
     from drctl.deploy import add_arguments as add_deploy_arguments
 
     add_deploy_arguments(sub.add_parser("deploy", help="preview or update the tier stacks in order "
                                                          "(Pulumi Automation API; needs the pulumi CLI)"))
+
+
+def _add_budget(sub) -> None:
     budget = sub.add_parser("budget", help="print a stack's RTO/RPO budget from its config alone")
     budget.add_argument("--stack", required=True)
     budget.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+
+
+def _add_verify(sub) -> None:
     verify = sub.add_parser("verify", help="check a live deployment against what its stack declares (read-only)")
     verify.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     verify.add_argument("--json", action="store_true", help="print one JSON document")
     verify.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     verify.add_argument("--timeout", type=_positive_seconds, default=None,
                         help="read deadline of each AWS call in seconds (default 3)")
+
+
+def _add_haproxy(sub) -> None:
     haproxy = sub.add_parser("haproxy", help="print one ovh-hybrid site's haproxy.cfg as it would be deployed")
     haproxy.add_argument("--stack", required=True)
     haproxy.add_argument("--site", required=True, help="site name (dr:sites[].name, e.g. gra)")
     haproxy.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     haproxy.add_argument("--salt", help="the deployed salt (the site's statsSalt output); default: the preview's")
     haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
+
+
+def _add_drill(sub) -> None:
     drill = sub.add_parser("drill", help="run the DR drill on loopback: faults, a history checker, RTO/RPO against "
                                          "the production budget")
     which = drill.add_mutually_exclusive_group()
@@ -81,41 +111,53 @@ def main(argv: list[str] | None = None) -> int:
     drill.add_argument("--svg", action="store_true", help="draw the timelines as SVG (text) instead of PNG")
     drill.add_argument("--out", type=Path, default=Path("drill-out"),
                        help="folder for drill-report.json and the timelines (default: drill-out)")
-    args = parser.parse_args(argv)
 
-    if args.command == "drill":
-        return _drill(args)
 
-    from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
+def _positive_seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value <= 60:
+        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 60, got {text!r}")
+    return value
+
+
+def _time_factor(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 2 <= value <= 20:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time scale between 2 and 20")
+    return value
+
+
+# -- the subcommands ---------------------------------------------------------------------------------------------
+def _config_errors() -> tuple[type[Exception], ...]:
+    """What a stack file, its config or the policy config can raise: one line, exit 2."""
+    from drctl.preview import PreviewConfigError
     from drctl.stackfile import StackFileError
     from policies.levels import PolicyConfigError
 
-    if args.command == "verify":
-        return _verify(args)
-    if args.command == "stacks":
-        return _stacks(args)
-    if args.command == "deploy":
-        from drctl.deploy import main as deploy_main
+    return StackFileError, PreviewConfigError, PolicyConfigError
 
-        return deploy_main(args)
-    if args.command == "preview" and (args.tiers or args.all_tiers):
+
+def _config_error(exc: Exception) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return EXIT_CONFIG_ERROR
+
+
+def _preview(args: argparse.Namespace) -> int:
+    """Exit 1 when a mandatory policy blocks the stack, 2 for config errors."""
+    if args.tiers or args.all_tiers:
         return _preview_tiers(args)
+    from drctl.preview import run_preview
+
     try:
-        if args.command == "budget":
-            return _budget(args.stack, args.stack_file)
-        if args.command == "haproxy":
-            from drctl import haproxy as haproxy_command
-
-            try:
-                return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin,
-                                            PROJECT_DIR)
-            except haproxy_command.HaproxyCommandError as exc:
-                raise PreviewConfigError(str(exc)) from None
         result = run_preview(args.stack, stack_file=args.stack_file, policy_config=args.policy_config)
-    except (StackFileError, PreviewConfigError, PolicyConfigError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG_ERROR
-
+    except _config_errors() as exc:
+        return _config_error(exc)
     from drctl.render import as_json, print_human
 
     if args.json:
@@ -126,6 +168,25 @@ def main(argv: list[str] | None = None) -> int:
 
         print_human(result, Console())
     return EXIT_POLICY_VIOLATION if result.blocked else 0
+
+
+def _deploy(args: argparse.Namespace) -> int:
+    from drctl.deploy import main as deploy_main
+
+    return deploy_main(args)
+
+
+def _haproxy(args: argparse.Namespace) -> int:
+    from drctl import haproxy as haproxy_command
+    from drctl.preview import PROJECT_DIR
+
+    try:
+        return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin,
+                                    PROJECT_DIR)
+    except haproxy_command.HaproxyCommandError as exc:
+        return _config_error(exc)
+    except _config_errors() as exc:
+        return _config_error(exc)
 
 
 def _preview_tiers(args: argparse.Namespace) -> int:
@@ -152,7 +213,7 @@ def _preview_tiers(args: argparse.Namespace) -> int:
         from rich.console import Group
         from rich.console import Console
 
-        from drctl.render import prose
+        from drctl.text import prose
 
         console = Console()
         for result in results.values():
@@ -216,7 +277,15 @@ def _moves(args: argparse.Namespace, plans: list) -> int:
     return 0
 
 
-def _budget(stack: str, stack_file: Path | None) -> int:
+def _budget(args: argparse.Namespace) -> int:
+    """Exit 1 when the budget misses an objective, 2 for config errors."""
+    try:
+        return _print_budget(args.stack, args.stack_file)
+    except _config_errors() as exc:
+        return _config_error(exc)
+
+
+def _print_budget(stack: str, stack_file: Path | None) -> int:
     """The budget straight from the validated config, without declaring any resource."""
     from rich.console import Console
 
@@ -234,16 +303,6 @@ def _budget(stack: str, stack_file: Path | None) -> int:
     budget = compute_budget(budget_inputs_from_config(cfg))
     Console().print(render_budget(budget.to_json()))
     return EXIT_POLICY_VIOLATION if budget.misses() else 0
-
-
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 60, got {text!r}")
-    return value
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -267,16 +326,6 @@ def _verify(args: argparse.Namespace) -> int:
         console = Console()
         console.print(render_report(report, console.width), crop=False)
     return exit_code(report)
-
-
-def _time_factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 2 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time scale between 2 and 20")
-    return value
 
 
 def _drill(args: argparse.Namespace) -> int:
@@ -313,6 +362,10 @@ def _drill(args: argparse.Namespace) -> int:
     _, code = run_drill(selection, args.mode, args.out, factor=factor, stack=args.stack, control=args.control,
                         picture_format="svg" if args.svg else "png")
     return code
+
+
+COMMANDS = {"preview": _preview, "stacks": _stacks, "deploy": _deploy, "budget": _budget, "verify": _verify,
+            "haproxy": _haproxy, "drill": _drill}
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ Reads only the keys the config needs (`dr:layout`, `dr:app.name`, `dr:sites`, `d
   placeholder is hashed; `--password-stdin` hashes the real one
   (`pulumi config get --path 'dr:siteSecrets.gra.statsPassword' | ... --password-stdin`);
 - the salt: the program keeps it in Pulumi state (a RandomString named `<app>-<site>-stats-salt`); by default
-  the offline preview's stand-in for it is used (`drctl.mocks.preview_random_string` of that name), so the
+  the offline preview's stand-in for it is used (`drctl.mock_providers.preview_random_string` of that name), so the
   output is byte for byte what `drctl preview` delivers; `--salt` takes the deployed one (the site's
   `statsSalt` output).
 """
@@ -21,7 +21,7 @@ from components.config import ConfigError, decode_engine_config
 from components.sites.haproxy_config import check_salt, hash_stats_password, haproxy_site, render_haproxy_config
 from components.sites.ovh import STATS_SALT_LENGTH, STATS_SALT_SPECIAL, site_component_name, stats_salt_name
 from components.sites.ovh_config import MIN_STATS_PASSWORD_LENGTH, parse_ovh_sites
-from drctl.mocks import preview_random_string
+from drctl.mock_providers import preview_random_string
 from drctl.stackfile import SECRET_PLACEHOLDER, load_stack_config
 
 LAYOUT = "ovh-hybrid"
@@ -32,7 +32,7 @@ class HaproxyCommandError(Exception):
 
 
 def preview_stats_salt(app: str, site: str) -> str:
-    """The salt the offline preview gives site `site`'s stats password (see drctl/mocks.py)."""
+    """The salt the offline preview gives site `site`'s stats password (see drctl/mock_providers.py)."""
     return preview_random_string(stats_salt_name(site_component_name(app, site)), STATS_SALT_LENGTH,
                                  special=STATS_SALT_SPECIAL)
 

@@ -1,8 +1,8 @@
 """Human-readable preview: resource tree by component and region, counts, outputs, budget, violations.
 
 Readable in an 80-column CI log: policy and resource names are printed whole on their own lines (they
-are what users type into the policy config), and only prose wraps. `prose` and `name_then_value` are the
-layout every command shares (`drctl stacks`, `drctl verify` too).
+are what users type into the policy config), and only prose wraps (`drctl.text`, the layout every command
+shares).
 """
 
 from __future__ import annotations
@@ -16,33 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from drctl.preview import PreviewResult, resource_counts
-
-
-def prose(text: str, width: int = 80, indent: int = 0, style: str = "", hang: int | None = None) -> list[Text]:
-    """`text` wrapped at spaces into lines of at most `width` columns, indented by `indent` (continuation lines
-    by `hang`, default `indent`). A word (a name, an ARN, a command) is never split: one that does not fit after
-    the indent gets a line of its own without it, and one longer than the line overflows that line. Print with
-    `crop=False`."""
-    lines: list[str] = []
-    for word in text.split():
-        pad = indent if not lines else (indent if hang is None else hang)
-        if lines and len(lines[-1]) + 1 + len(word) <= width and lines[-1].strip():
-            lines[-1] += " " + word
-        elif pad + len(word) <= width:
-            lines.append(" " * pad + word)
-        else:
-            lines.append(word)
-    return [Text(line, style=style, no_wrap=True, overflow="ignore") for line in lines]
-
-
-def name_then_value(label: str, value: str, width: int = 80, indent: int = 2, style: str = "") -> list[Text]:
-    """`label value` on one line when it fits, else the label, then the value on its own line (never split)."""
-    one = " " * indent + f"{label} {value}"
-    if len(one) <= width:
-        return [Text(one, style=style, no_wrap=True, overflow="ignore")]
-    value_line = " " * (indent + 2) + value if indent + 2 + len(value) <= width else value
-    return [Text(" " * indent + label, style=style, no_wrap=True, overflow="ignore"),
-            Text(value_line, no_wrap=True, overflow="ignore")]
+from drctl.text import name_then_value, prose
 
 
 def _tokens(res: dict) -> list[tuple[str, str]]:

@@ -171,7 +171,7 @@ def render_matrix(document: dict[str, Any], width: int = 80):
     from rich.console import Group
     from rich.text import Text
 
-    from drctl.render import prose
+    from drctl.text import prose
 
     lines = prose("Tier stacks in deploy order (the tiers of one wave deploy in parallel)", width, style="bold")
     for row in document["include"]:

@@ -17,7 +17,8 @@ from rich.console import Console
 
 from drctl.drill.moto_process import MotoProcess
 from drctl.drill.report import REPORT_NAME, part_json, render_table, render_timeline, report_json, timeline_name
-from drctl.drill.scenarios import BY_NAME, Run, done
+from drctl.drill.scenarios import BY_NAME
+from drctl.drill.scenarios.common import Run, done
 from drctl.drill.timescale import DEFAULT_FACTOR, Mode, TimeScale, load_reference
 from drctl.drill.verdict import PartResult, judge
 from drctl.drill.world import DrillWorld

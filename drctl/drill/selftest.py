@@ -44,7 +44,7 @@ DEFECTS: tuple[Defect, ...] = (
            '            return "attribute_not_exists(pk) OR attribute_exists(pk)", {}\n'
            '        return "attribute_not_exists(pk) OR attribute_exists(pk)", {}', "alarm-fanout"),
     Defect("activation-without-settle", "the new region is activated at once, while the old one's clients may "
-           "still hold their lease", "orchestrator.py",
+           "still hold their lease", "transition.py",
            "        if wait > 0:\n            self.sleep(wait)", "        pass", "primary-fails"),
     Defect("client-lease-ignored", "a client keeps writing on a confirmation however old", "client.py",
            "        if view is not None and now - view.sent_at < self.lease_seconds - self.write_margin:",

@@ -4,34 +4,22 @@ eventual: a table per region and the streams replicator), an application and a w
 checks and the alarm on them, users behind resolver caches, and the real orchestrators on their schedule.
 
 Nothing here decides anything: the runtime does (`failover.orchestrator`, `failover.client`, `failover.health`),
-built from the `DR_*` variables the stack would set, its timers divided by the time scale.
+built by `drctl.drill.runtime` from the `DR_*` variables the stack would set, its timers divided by the time scale.
 """
 
 from __future__ import annotations
 
-import inspect
-import json
-import math
-import logging
+import functools
 import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal, Optional
 
 from botocore.config import Config
 
 from drctl.drill import actors
-from drctl.drill.actors import (
-    AlarmModel,
-    AuthoritySampler,
-    Injection,
-    MonitorFleet,
-    Route53Emulator,
-    SimulatedCrash,
-    TrafficClient,
-    read_notices,
-)
+from drctl.drill.actors import AlarmModel, Route53Emulator, TrafficClient
 from drctl.drill.apps import Application, make_resolver
 from drctl.drill.aws import (
     TRUTH_REGION,
@@ -43,18 +31,22 @@ from drctl.drill.aws import (
     direct_client,
 )
 from drctl.drill.history import History, Observed, WriteRecord, writes_of_part
+from drctl.drill.invocations import AuthoritySampler, Injection, MonitorFleet, read_notices
 from drctl.drill.moto_process import MotoProcess
 from drctl.drill.network import INTERNET, Gates, Network, PathMode
+from drctl.drill.runtime import (
+    APP,
+    CONTROL_TABLE,
+    PARAMETER,
+    TABLE,
+    alarm_name,
+    initial_projection,
+    invoker,
+    scale_runtime_constants,
+)
 from drctl.drill.timescale import HEALTH_CHECKERS, TimeScale
-from failover import client as runtime_client
-from failover import orchestrator as orch
-from failover import settings as names
 
 Consistency = Literal["strong", "eventual"]
-APP = "orders"
-TABLE = "orders-drill"
-CONTROL_TABLE = "orders-drill-dr-control"
-PARAMETER = "/orders/drill/active_region"
 USERS = 4
 ALARM_REGION = "us-east-1"
 
@@ -77,11 +69,6 @@ class WorldOptions:
     start_applications: bool = True
     """False: a first deploy, whose scenario starts the applications (their names resolve) when it says."""
     initial_alarm_state: str = "OK"
-
-
-def _kwargs_for(callable_: Any, wanted: dict) -> dict:
-    accepted = inspect.signature(callable_).parameters
-    return {k: v for k, v in wanted.items() if k in accepted}
 
 
 class DrillWorld:
@@ -115,7 +102,7 @@ class DrillWorld:
         s = self.scale
         self.moto.reset()
         self._exit.callback(self._stop_all)
-        self._scale_runtime_constants()
+        scale_runtime_constants(s, self._exit)
         self.network = Network(self.regions)
         self.gates = Gates(self.network, trickle_delay=s.probe_timeout / 3)
         self._exit.callback(self.gates.close)
@@ -147,11 +134,11 @@ class DrillWorld:
                       for i in range(USERS)]
         self.sampler = AuthoritySampler(self._read_authority, self.regions, f"control#{APP}", self.stop,
                                         period=s.call_timeout / 2)
-        self.monitors = MonitorFleet(self.regions, self._invoker, lambda r: not self.network.is_down(r),
-                                     s.schedule, self.stop)
+        self.monitors = MonitorFleet(self.regions, functools.partial(invoker, self),
+                                     lambda r: not self.network.is_down(r), s.schedule, self.stop)
         self.monitors.duplicates = self.options.duplicates
         self.monitors.duplicate_delay = self.options.duplicate_delay * s.probe_interval
-        self.alarms = AlarmModel(self.regions, {r: self.alarm_name(r) for r in self.regions}, ALARM_REGION,
+        self.alarms = AlarmModel(self.regions, {r: alarm_name(r) for r in self.regions}, ALARM_REGION,
                                  s.alarm_period, s.reference.alarm_periods, self._deliver_alarm,
                                  lambda a, b: not self.network.is_down(a) and self.network.reaches(a, b),
                                  self.regions, self.stop, initial=self.options.initial_alarm_state)
@@ -166,24 +153,6 @@ class DrillWorld:
             self.alarms.start()
         self.monitors_started = time.time()
         self.monitors.start(self.monitors_started, spread=self.options.schedule_spread * s.probe_interval)
-
-    def _scale_runtime_constants(self) -> None:
-        """Runtimes without a timing seam keep their deadlines in module constants: scale them for this process
-        (restored at close)."""
-        s = self.scale
-        values = {"LEASE_SECONDS": s.lease, "CALL_TIMEOUT_SECONDS": s.call_timeout,
-                  "CONNECT_TIMEOUT_SECONDS": s.connect_timeout, "SAFETY_MARGIN_SECONDS": s.safety_margin,
-                  "DEFAULT_BUDGET_SECONDS": s.function_timeout}
-        if hasattr(orch, "Timing"):
-            return
-        for name, value in values.items():
-            if hasattr(orch, name):
-                self._exit.callback(setattr, orch, name, getattr(orch, name))
-                setattr(orch, name, value)
-        fast = getattr(runtime_client, "FAST", None)
-        if fast is not None:
-            self._exit.callback(setattr, runtime_client, "FAST", fast)
-            runtime_client.FAST = fast.merge(Config(connect_timeout=s.connect_timeout, read_timeout=s.call_timeout))
 
     def direct(self, service: str, region: str):
         key = (service, region)
@@ -260,89 +229,11 @@ class DrillWorld:
             return {"-": read_item(self.direct("dynamodb", TRUTH_REGION), CONTROL_TABLE, f"control#{APP}")}
         return {r: read_item(self.direct("dynamodb", r), CONTROL_TABLE, f"control#{APP}") for r in self.regions}
 
-    # -- the orchestrators ---------------------------------------------------------------------------------------
-    @staticmethod
-    def alarm_name(region: str) -> str:
-        return f"{APP}-drill-health-{region}"
-
-    def environment(self, region: str) -> dict[str, str]:
-        """The DR_* variables the stack sets for `region`'s orchestrator, with the drill's (scaled) timers."""
-        s, ref = self.scale, self.scale.reference
-        env = {
-            names.APP: APP, names.REGIONS: ",".join(self.regions), names.HOME_REGION: region,
-            names.CONTROL_TABLE: CONTROL_TABLE, names.ACTIVE_REGION_PARAMETER: PARAMETER,
-            names.HEALTH_URLS: json.dumps({r: self.app_urls[(region, r)] + "/health" for r in self.regions}),
-            names.ALARM_REGIONS: json.dumps({self.alarm_name(r): r for r in self.regions}),
-            names.SCALE_TARGETS: json.dumps({r: {"kind": "none"} for r in self.regions}),
-            names.TOPIC_ARNS: json.dumps(self.topics), names.DATA_TABLE: TABLE,
-            names.FAILURE_THRESHOLD: str(ref.failure_threshold), names.RECOVERY_THRESHOLD: str(ref.recovery_threshold),
-            names.MIN_DWELL_SECONDS: f"{s.min_dwell:g}", names.FAILBACK: "manual",
-            names.AUTOMATIC_FAILOVER: "true", names.PROBE_INTERVAL_SECONDS: f"{s.probe_interval:g}",
-            names.PROBE_TIMEOUT_SECONDS: f"{s.probe_timeout:g}", names.MONITOR_WINDOW_SECONDS: f"{s.monitor_window:g}",
-        }
-        if self.mode == "eventual":
-            whole = not hasattr(names, "LEASE_SECONDS")  # older runtimes read whole seconds only
-            env[names.RPO_SECONDS] = str(math.ceil(s.rpo_objective)) if whole else f"{s.rpo_objective:g}"
-            env[names.REPLICATION] = "streams"
-        if hasattr(names, "CONTROL_REGIONS"):
-            env[names.CONTROL_REGIONS] = ",".join(self.control_regions)
-            env[names.LEASE_SECONDS] = f"{s.client_cache:g}"
-        return env
-
+    # -- the orchestrators (built by `drctl.drill.runtime`) --------------------------------------------------------
     @property
     def control_regions(self) -> list[str]:
         """The control table's replica regions (a strongly consistent table has three, or two and a witness)."""
         return self.regions[:3] if self.options.control == "strong" else list(self.regions)
-
-    def settings(self, region: str):
-        return names.load_settings(self.environment(region))
-
-    def _clock(self, region: str) -> Callable[[], float]:
-        skew = self.options.skew.get(region, 0.0)
-        return (lambda: time.time() + skew) if skew else time.time
-
-    def orchestrator(self, region: str, sleep: Callable[[float], None]) -> Any:
-        """A fresh invocation in `region` (the runtime's Orchestrator, with the drill's injection when armed)."""
-        base = orch.Orchestrator
-        world = self
-        if hasattr(base, "after_fenced_write"):
-            class Drilled(base):  # type: ignore[misc, valid-type]
-                def after_fenced_write(self, state):
-                    _inject(world.injection, self.settings.home_region, state)
-                    return super().after_fenced_write(state)
-        else:
-            class Drilled(base):  # type: ignore[misc, valid-type, no-redef]
-                """Older runtimes start the pending steps right after the fenced write."""
-
-                _transitioning = False
-
-                def apply(self, *a, **k):
-                    self._transitioning = True
-                    try:
-                        return super().apply(*a, **k)
-                    finally:
-                        self._transitioning = False
-
-                def complete_pending(self, state):
-                    if self._transitioning:
-                        _inject(world.injection, self.settings.home_region, state)
-                    return super().complete_pending(state)
-
-        s = self.scale
-        wanted = {"session": self.sessions[region], "clock": self._clock(region), "sleep": sleep,
-                  "deadline": orch.Deadline(s.function_timeout - s.safety_margin), "endpoints": {},
-                  "timing": _scaled_timing(s)}
-        return Drilled(self.settings(region), **_kwargs_for(base.__init__, wanted))
-
-    def _invoker(self, region: str, sleep: Callable[[float], None]) -> Callable[[dict], dict]:
-        def invoke(event: dict) -> dict:
-            settings = self.settings(region)
-            try:
-                request = orch.parse_event(event, settings)
-            except orch.RejectedEvent as exc:
-                return {"outcome": "rejected", "activeRegion": None, "epoch": None, "reason": str(exc)}
-            return self.orchestrator(region, sleep).handle(request).to_dict()
-        return invoke
 
     def invoke(self, region: str, event: dict) -> Optional[dict]:
         """An invocation in `region` now (an operator's, or an alarm's), recorded like the scheduled ones."""
@@ -462,31 +353,6 @@ class DrillWorld:
     def close(self) -> None:
         self.stop.set()
         self._exit.close()
-
-
-def _inject(injection: Optional[Injection], region: str, state: Any) -> None:
-    if injection is None or not injection.take():
-        return
-    injection.hits.append((time.time(), region, getattr(state, "epoch", -1)))
-    if injection.kind == "crash":
-        raise SimulatedCrash(f"crashed after the fenced write of epoch {getattr(state, 'epoch', '?')}")
-    time.sleep(injection.pause)  # paused (a frozen sandbox), then carries on as if nothing happened
-
-
-def _scaled_timing(scale: TimeScale) -> Any:
-    timing = getattr(orch, "Timing", None)
-    if timing is None:
-        return None
-    return timing().scaled(scale.factor)
-
-
-def initial_projection(primary: str) -> str:
-    """What the stack writes into the active-region parameter on creation (the runtime says, where it can)."""
-    try:
-        from failover.projection import initial_value  # type: ignore[import-not-found]
-    except ImportError:
-        return primary
-    return initial_value(primary)
 
 
 __all__ = ["APP", "CONTROL_TABLE", "DrillWorld", "PARAMETER", "TABLE", "WorldOptions", "actors"]
