@@ -5,7 +5,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: preview test bench install clean haproxy-bin drill
+.PHONY: preview test lint bench install clean haproxy-bin drill
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -23,6 +23,13 @@ preview: $(VENV)/.installed
 # its service never started. Otherwise those tests are skipped, except under CI=true, where they fail.
 haproxy-bin:
 	@sh .ci/install-haproxy
+
+# The gates: ruff's lint rules and formatting, and mypy over the four packages (rules in pyproject.toml).
+LINT_PATHS := components failover policies drctl tests bench __main__.py
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
 
 # PYTEST_ARGS narrows the run (e.g. PYTEST_ARGS=tests/test_haproxy_live.py); CI runs everything.
 PYTEST_ARGS ?=

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from components.sites.haproxy_config import hash_stats_password  # noqa: E402
+from components.sites.haproxy_config import hash_stats_password
 
 PASSWORD = b"correct-horse-battery-staple"
 
@@ -41,6 +41,7 @@ def main() -> int:
     libcrypt = ctypes.CDLL(name)
     libcrypt.crypt.restype = ctypes.c_char_p
     libcrypt.crypt.argtypes = [ctypes.c_char_p, ctypes.c_char_p]
+
     def sha512() -> None:
         libcrypt.crypt(PASSWORD, b"$6$abcdefgh12345678$")
 

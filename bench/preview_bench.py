@@ -22,12 +22,16 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 REGION_POOL = ["us-east-1", "us-east-2", "us-west-2", "us-west-1", "ca-central-1", "eu-west-1"]
 # The digitalocean layout also imports these provider SDKs (each loads its whole package on import).
-DO_FLOOR = ("import pulumi, pulumi_aws, pulumi_digitalocean as do, pulumi_kubernetes as k8s, pulumi_tls; "
-            "do.KubernetesCluster; do.get_kubernetes_versions; k8s.Provider; k8s.apps.v1.Deployment; k8s.core.v1.Service; "
-            "k8s.core.v1.Namespace; k8s.policy.v1.PodDisruptionBudget; k8s.rbac.v1.Role")
-FLOOR = ("import pulumi, pulumi_aws as aws; aws.Provider; aws.dynamodb.Table; aws.ecs.Service; aws.lb.LoadBalancer; "
-         "aws.ec2.Vpc; aws.route53.Record; aws.lambda_.Function; aws.iam.Role; aws.sns.Topic; aws.kms.Key; "
-         "aws.ssm.Parameter; aws.cloudwatch.MetricAlarm; aws.secretsmanager.Secret")
+DO_FLOOR = (
+    "import pulumi, pulumi_aws, pulumi_digitalocean as do, pulumi_kubernetes as k8s, pulumi_tls; "
+    "do.KubernetesCluster; do.get_kubernetes_versions; k8s.Provider; k8s.apps.v1.Deployment; k8s.core.v1.Service; "
+    "k8s.core.v1.Namespace; k8s.policy.v1.PodDisruptionBudget; k8s.rbac.v1.Role"
+)
+FLOOR = (
+    "import pulumi, pulumi_aws as aws; aws.Provider; aws.dynamodb.Table; aws.ecs.Service; aws.lb.LoadBalancer; "
+    "aws.ec2.Vpc; aws.route53.Record; aws.lambda_.Function; aws.iam.Role; aws.sns.Topic; aws.kms.Key; "
+    "aws.ssm.Parameter; aws.cloudwatch.MetricAlarm; aws.secretsmanager.Secret"
+)
 
 
 def timed(cmd: list[str]) -> float:
@@ -56,17 +60,26 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for n in range(2, 7):
             path = stack_file(n, Path(tmp))
-            times = [timed([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"])
-                     for _ in range(args.runs)]
-            out = subprocess.run([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"],
-                                 cwd=ROOT, check=True, capture_output=True, text=True).stdout
+            times = [
+                timed([py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"])
+                for _ in range(args.runs)
+            ]
+            out = subprocess.run(
+                [py, "-m", "drctl", "preview", "--stack", f"bench{n}", "--stack-file", str(path), "--json"],
+                cwd=ROOT,
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
             counts = json.loads(out)["counts"]  # the same counting as the text view and the README
             rows.append((n, counts["cloudResources"], counts["pulumiTotal"], statistics.median(times), max(times)))
     prod = [timed([py, "-m", "drctl", "preview", "--stack", "prod", "--json"]) for _ in range(args.runs)]
     print(f"prod (3 regions): median {statistics.median(prod):.2f}s")
     do_floor = [timed([py, "-c", DO_FLOOR]) for _ in range(args.runs)]
-    print(f"import floor of the digitalocean layout (+ DigitalOcean, Kubernetes, TLS SDKs): "
-          f"median {statistics.median(do_floor):.2f}s")
+    print(
+        f"import floor of the digitalocean layout (+ DigitalOcean, Kubernetes, TLS SDKs): "
+        f"median {statistics.median(do_floor):.2f}s"
+    )
     for stack in ("do", "ovh"):
         times = [timed([py, "-m", "drctl", "preview", "--stack", stack, "--json"]) for _ in range(args.runs)]
         print(f"{stack} (2 sites): median {statistics.median(times):.2f}s")

@@ -55,8 +55,11 @@ def start_server(in_process: bool):
         host, port = server.get_host_and_port()
         return f"http://{host}:{port}", server.stop
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -66,7 +69,7 @@ def start_server(in_process: bool):
         except OSError:
             if time.monotonic() > deadline or proc.poll() is not None:
                 proc.kill()
-                raise SystemExit("the moto server did not start")
+                raise SystemExit("the moto server did not start") from None
             time.sleep(0.2)
 
     def stop():
@@ -82,9 +85,17 @@ def fill_source(items: int) -> list[dict]:
     ddb = boto3.client("dynamodb", region_name=EAST)
     payload = {"S": "x" * 200}
     for start in range(0, items, 25):
-        requests = [{"PutRequest": {"Item": with_stamp({"pk": {"S": f"item#{i:07d}"}, "payload": payload,
-                                                        "n": {"N": str(i)}}, Stamp(1_700_000_000_000_000 + i, EAST))}}
-                    for i in range(start, min(items, start + 25))]
+        requests = [
+            {
+                "PutRequest": {
+                    "Item": with_stamp(
+                        {"pk": {"S": f"item#{i:07d}"}, "payload": payload, "n": {"N": str(i)}},
+                        Stamp(1_700_000_000_000_000 + i, EAST),
+                    )
+                }
+            }
+            for i in range(start, min(items, start + 25))
+        ]
         ddb.batch_write_item(RequestItems={"bench-source": requests})
     records = reader.fetch()
     assert len(records) == items, (len(records), items)
@@ -97,7 +108,7 @@ def raw_batch_write(records: list[dict], table: str) -> float:
     images = [r["dynamodb"]["NewImage"] for r in records]
     start = time.perf_counter()
     for i in range(0, len(images), 25):
-        pending = {table: [{"PutRequest": {"Item": item}} for item in images[i:i + 25]]}
+        pending = {table: [{"PutRequest": {"Item": item}} for item in images[i : i + 25]]}
         while pending:
             pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or None
     return time.perf_counter() - start
@@ -111,19 +122,26 @@ def conditional_puts(records: list[dict], table: str) -> float:
     start = time.perf_counter()
     for item, stamp in writes:
         expression, names, values = newer_condition(stamp)
-        ddb.put_item(TableName=table, Item=item, ConditionExpression=expression, ExpressionAttributeNames=names,
-                     ExpressionAttributeValues={k: ({"N": str(v)} if isinstance(v, int) else {"S": v})
-                                                for k, v in values.items()})
+        ddb.put_item(
+            TableName=table,
+            Item=item,
+            ConditionExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={
+                k: ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in values.items()
+            },
+        )
     return time.perf_counter() - start
 
 
 def replicate(records: list[dict], table: str, workers: int) -> float:
     create_table(WEST, table)
-    rep = Replicator(ReplicatorSettings(source_region=EAST, receiving_region=WEST, receiving_table=table,
-                                        workers=workers))
+    rep = Replicator(
+        ReplicatorSettings(source_region=EAST, receiving_region=WEST, receiving_table=table, workers=workers)
+    )
     start = time.perf_counter()
     for i in range(0, len(records), 100):
-        out = rep.handle({"Records": records[i:i + 100]}, FakeContext())
+        out = rep.handle({"Records": records[i : i + 100]}, FakeContext())
         assert out == {"batchItemFailures": []}, out
     elapsed = time.perf_counter() - start
     count = boto3.client("dynamodb", region_name=WEST).scan(TableName=table, Select="COUNT")["Count"]
@@ -141,8 +159,14 @@ def main() -> None:
     logging.disable(logging.CRITICAL)
     replicator_module.logger.setLevel("CRITICAL")
     url, stop = start_server(args.in_process)
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": EAST, "AWS_ENDPOINT_URL": url})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": EAST,
+            "AWS_ENDPOINT_URL": url,
+        }
+    )
     rates: dict[str, list[float]] = {"BatchWriteItem (25 per call)": [], "conditional PutItem, no handler": []}
     rates.update({f"replicator, {w} worker{'s' if w > 1 else ''}": [] for w in args.workers})
     try:
@@ -160,8 +184,10 @@ def main() -> None:
     print(f"{args.items} items of ~260 bytes, median of {args.runs} runs, {server}, 127.0.0.1")
     for label, values in rates.items():
         median = statistics.median(values)
-        print(f"  {label:<30} {median:8.0f} items/s  ({median / baseline:.2f} x BatchWriteItem; "
-              f"runs: {', '.join(f'{v:.0f}' for v in values)})")
+        print(
+            f"  {label:<30} {median:8.0f} items/s  ({median / baseline:.2f} x BatchWriteItem; "
+            f"runs: {', '.join(f'{v:.0f}' for v in values)})"
+        )
 
 
 if __name__ == "__main__":

@@ -28,24 +28,26 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("AWS_ACCOUNT_ID_ENDPOINT_MODE", "disabled")
 
-import requests  # noqa: E402
-from moto.server import ThreadedMotoServer  # noqa: E402
+import requests
+from moto.server import ThreadedMotoServer
 
-from failover import orchestrator as orch  # noqa: E402
-from failover.settings import load_settings  # noqa: E402
-from tests.runtime_env import REGIONS, Clock, HealthServer, HungServer, alarm_event, build_world  # noqa: E402
+from failover import orchestrator as orch
+from failover.settings import load_settings
+from tests.runtime_env import REGIONS, Clock, HealthServer, HungServer, alarm_event, build_world
 
 SIX = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"]
 
 
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def report(name: str, values: list[float]) -> None:
-    print(f"{name}: n={len(values)} median {statistics.median(values) * 1000:.0f} ms, "
-          f"p99 {pct(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms")
+    print(
+        f"{name}: n={len(values)} median {statistics.median(values) * 1000:.0f} ms, "
+        f"p99 {pct(values, 0.99) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+    )
 
 
 def healthy_runs(url: str, runs: int) -> None:
@@ -58,7 +60,8 @@ def healthy_runs(url: str, runs: int) -> None:
             os.environ.update(world["env"])
             for observer in ("us-east-2", "us-west-2"):  # armed: they saw every region healthy
                 orch.Orchestrator(load_settings({**os.environ, "DR_HOME_REGION": observer})).handle(
-                    orch.Request("monitor"))
+                    orch.Request("monitor")
+                )
             servers["us-east-1"].healthy = False
             start = time.perf_counter()
             result = orch.handler(alarm_event("us-east-1"))
@@ -84,21 +87,37 @@ def hung_runs(url: str, count: int, runs: int) -> None:
         try:
             os.environ["AWS_DEFAULT_REGION"] = regions[1]
             witness = ["us-west-2"] if count == 2 else []
-            world = build_world(servers, regions=regions, home=regions[1], DR_RPO_SECONDS="5", DR_DATA_TABLE="orders",
-                                DR_LEASE_SECONDS="0", DR_OBSERVER_REGIONS=",".join(regions + witness))
+            world = build_world(
+                servers,
+                regions=regions,
+                home=regions[1],
+                DR_RPO_SECONDS="5",
+                DR_DATA_TABLE="orders",
+                DR_LEASE_SECONDS="0",
+                DR_OBSERVER_REGIONS=",".join(regions + witness),
+            )
             urls = {r: s.url for r, s in servers.items()}
             urls[regions[0]] = f"{hung.url}/health"
             env = {**os.environ, **world["env"], "DR_HEALTH_URLS": json.dumps(urls)}
             clock = Clock(time.time())
 
             def make(endpoint):
-                return orch.Orchestrator(load_settings(env), clock=clock, sleep=clock.sleep, monotonic=clock,
-                                         endpoints={regions[0]: endpoint})
+                return orch.Orchestrator(
+                    load_settings(env),
+                    clock=clock,
+                    sleep=clock.sleep,
+                    monotonic=clock,
+                    endpoints={regions[0]: endpoint},
+                )
 
             armed = make(url)
             armed.store.claim_observer(regions[1], "bench")
-            armed.store.save_observation(orch.Observation(regions[1], at=clock.t - 10, seen_at=clock.t - 10,
-                                                          last_success={regions[0]: clock.t - 10}), "bench")
+            armed.store.save_observation(
+                orch.Observation(
+                    regions[1], at=clock.t - 10, seen_at=clock.t - 10, last_success={regions[0]: clock.t - 10}
+                ),
+                "bench",
+            )
             make(url).handle(orch.Request("monitor"))  # records lag before the outage (a quiet table)
             clock.t += 10
             start = time.perf_counter()
@@ -117,13 +136,29 @@ def hung_runs(url: str, count: int, runs: int) -> None:
             o.store.activate = timed_activate
             for other in regions[2:] + witness:  # the other observers saw the region fail too
                 o.store.claim_observer(other, "bench")
-                o.store.save_observation(orch.Observation(
-                    other, at=clock.t, seen_at=clock.t, failures={regions[0]: 3},
-                    failing_since={regions[0]: clock.t - 20}, last_success={regions[0]: clock.t - 30},
-                    latest={regions[0]: False, regions[1]: True}), "bench")
+                o.store.save_observation(
+                    orch.Observation(
+                        other,
+                        at=clock.t,
+                        seen_at=clock.t,
+                        failures={regions[0]: 3},
+                        failing_since={regions[0]: clock.t - 20},
+                        last_success={regions[0]: clock.t - 30},
+                        latest={regions[0]: False, regions[1]: True},
+                    ),
+                    "bench",
+                )
             start = time.perf_counter()
-            result = o.handle(orch.Request("alarm", alarm_region=regions[0], alarm_state="ALARM",
-                                           alarm_old_state="OK", alarm_at=clock.t, reason="bench"))
+            result = o.handle(
+                orch.Request(
+                    "alarm",
+                    alarm_region=regions[0],
+                    alarm_state="ALARM",
+                    alarm_old_state="OK",
+                    alarm_at=clock.t,
+                    reason="bench",
+                )
+            )
             transitions.append(time.perf_counter() - start)
             target_written.append(written[0] - start)
             assert result.outcome == "transitioned", result
@@ -133,8 +168,9 @@ def hung_runs(url: str, count: int, runs: int) -> None:
                 s.close()
     report(f"hung primary, {count} regions: monitor round", rounds)
     report(f"hung primary, {count} regions: transition, target activated (writes may move)", target_written)
-    report(f"hung primary, {count} regions: transition, handler returned (the hung region's calls abandoned)",
-           transitions)
+    report(
+        f"hung primary, {count} regions: transition, handler returned (the hung region's calls abandoned)", transitions
+    )
 
 
 def main() -> None:
@@ -148,8 +184,14 @@ def main() -> None:
     server.start()
     host, port = server.get_host_and_port()
     url = f"http://{host}:{port}"
-    os.environ.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": "us-east-2", "AWS_ENDPOINT_URL": url})
+    os.environ.update(
+        {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-2",
+            "AWS_ENDPOINT_URL": url,
+        }
+    )
     try:
         healthy_runs(url, args.runs)
         for count in (2, 6):

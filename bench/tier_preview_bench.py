@@ -36,7 +36,7 @@ def main() -> None:
     for stack in args.stacks:
         figures = []
         for extra in ([], ["--all-tiers"], ["--tier", "traffic"]):
-            figures.append(statistics.median(timed(preview + [stack, *extra]) for _ in range(args.runs)))
+            figures.append(statistics.median(timed([*preview, stack, *extra]) for _ in range(args.runs)))
         print(f"{stack:8} {figures[0]:10.2f} {figures[1]:10.2f} {figures[2]:10.2f}")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -28,8 +27,7 @@ def control_table_name(app: str, stack: str, authority: bool = False) -> str:
 def control_table_name_for(cfg, stack: str) -> str:
     """The control table name of a validated stack config."""
     placement = control_placement(cfg.regions.all)
-    return control_table_name(cfg.app.name, stack,
-                              authority=placement.strong and cfg.table.consistency != "strong")
+    return control_table_name(cfg.app.name, stack, authority=placement.strong and cfg.table.consistency != "strong")
 
 
 def control_table_consistency(regions: list[str]) -> str:
@@ -74,27 +72,31 @@ class ActiveRegion(pulumi.ComponentResource):
         name: str,
         args: ActiveRegionArgs,
         providers: dict[str, aws.Provider],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:control:ActiveRegion", name, None, opts)
         primary = args.regions[0]
         home, *others = args.placement.replicas
-        self.control_table = None if not args.control_table else GlobalTable(
-            f"{name}-control",
-            GlobalTableArgs(
-                name=args.table_name,
-                primary_region=home,
-                replica_regions=others,
-                hash_key="pk",
-                attributes={"pk": "S"},
-                strong_consistency=args.placement.strong,
-                witness_region=args.placement.witness,
-                stream_view_type="NEW_AND_OLD_IMAGES",
-                protect=args.protect,
-                tags=dict(args.tags or {}),
-            ),
-            provider=providers[home],
-            opts=pulumi.ResourceOptions(parent=self),
+        self.control_table = (
+            None
+            if not args.control_table
+            else GlobalTable(
+                f"{name}-control",
+                GlobalTableArgs(
+                    name=args.table_name,
+                    primary_region=home,
+                    replica_regions=others,
+                    hash_key="pk",
+                    attributes={"pk": "S"},
+                    strong_consistency=args.placement.strong,
+                    witness_region=args.placement.witness,
+                    stream_view_type="NEW_AND_OLD_IMAGES",
+                    protect=args.protect,
+                    tags=dict(args.tags or {}),
+                ),
+                provider=providers[home],
+                opts=pulumi.ResourceOptions(parent=self),
+            )
         )
         self.parameter_name = active_region_parameter_name(args.app, args.stack)
         self.parameters = {
@@ -108,5 +110,9 @@ class ActiveRegion(pulumi.ComponentResource):
             )
             for region in (args.regions if args.parameter_regions is None else args.parameter_regions)
         }
-        self.register_outputs({"parameterName": self.parameter_name,
-                               **({"controlTable": self.control_table.name} if self.control_table else {})})
+        self.register_outputs(
+            {
+                "parameterName": self.parameter_name,
+                **({"controlTable": self.control_table.name} if self.control_table else {}),
+            }
+        )

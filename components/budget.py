@@ -12,7 +12,7 @@ us-east-1 is the active region, its failure leaves the monitor path alone, and t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Optional
+from typing import Literal
 
 # Route 53 health checkers give up on a check after a 4 s connect time-out plus a 2 s response time-out.
 CHECKER_CONNECT_SECONDS = 4
@@ -57,7 +57,7 @@ class BudgetInputs:
     objective_rpo_seconds: int
     scale_up_seconds: int = 0
     """0 for a hot standby (full size everywhere); the site kind's allowance for a warm one."""
-    in_proxy_failover_seconds: Optional[float] = None
+    in_proxy_failover_seconds: float | None = None
     """ovh-hybrid: a site's HAProxy sends traffic to the next region after inter x fall, before DNS moves."""
 
 
@@ -72,10 +72,10 @@ class Budget:
     automatic_failover: bool
     write_path: Path = "monitor"
     """The detection path the write RTO rests on (the fastest one that survives the failure)."""
-    worst_failure: Optional[str] = None
+    worst_failure: str | None = None
     """The active region whose failure gives the worst write RTO."""
     scale_up_seconds: int = 0
-    in_proxy_failover_seconds: Optional[float] = None
+    in_proxy_failover_seconds: float | None = None
     traffic_follows_writes_seconds: int = 0
     """After writes move to a higher-priority region, the time until its health check passes again and
     the DNS answer changes: the cost of keeping traffic with writes (not part of the outage RTO)."""
@@ -106,14 +106,17 @@ class Budget:
         if not self.automatic_failover:
             out.append("failover is manual: no automated RTO can be guaranteed")
         elif self.write_path == "none":
-            out.append("no detection path survives the failure of "
-                       f"{self.worst_failure}: put an orchestrator in another region")
+            out.append(
+                f"no detection path survives the failure of {self.worst_failure}: put an orchestrator in another region"
+            )
         elif self.rto_seconds > self.objective_rto_seconds:
             slowest = "traffic" if self.traffic_rto_seconds >= self.write_rto_seconds else "write"
             figure = self.traffic_rto_seconds if slowest == "traffic" else self.write_rto_seconds
-            out.append(f"{slowest} RTO {figure}s exceeds the RTO objective of {self.objective_rto_seconds}s "
-                       f"(traffic {self.traffic_rto_seconds}s, writes {self.write_rto_seconds}s via the "
-                       f"{self.write_path} path when {self.worst_failure} fails)")
+            out.append(
+                f"{slowest} RTO {figure}s exceeds the RTO objective of {self.objective_rto_seconds}s "
+                f"(traffic {self.traffic_rto_seconds}s, writes {self.write_rto_seconds}s via the "
+                f"{self.write_path} path when {self.worst_failure} fails)"
+            )
         if self.rpo_seconds > self.objective_rpo_seconds:
             out.append(f"RPO {self.rpo_seconds}s exceeds the RPO objective of {self.objective_rpo_seconds}s")
         return out
@@ -131,10 +134,12 @@ class Budget:
             "worstFailure": self.worst_failure,
             "scaleUpSeconds": self.scale_up_seconds,
             "trafficFollowsWritesSeconds": self.traffic_follows_writes_seconds,
-            "writeRtoParts": {"detection": round(self.write_trigger_seconds, 1),
-                              "fencedWrites": TRANSITION_ALLOWANCE_SECONDS,
-                              "settle": round(self.settle_seconds, 1),
-                              "pickup": round(self.settle_seconds and self._pickup(), 1)},
+            "writeRtoParts": {
+                "detection": round(self.write_trigger_seconds, 1),
+                "fencedWrites": TRANSITION_ALLOWANCE_SECONDS,
+                "settle": round(self.settle_seconds, 1),
+                "pickup": round(self.settle_seconds and self._pickup(), 1),
+            },
             "manualWriteRtoSeconds": self.manual_write_rto_seconds,
             "inProxyFailoverSeconds": self.in_proxy_failover_seconds,
             "rpoSeconds": self.rpo_seconds,
@@ -146,7 +151,7 @@ class Budget:
         }
 
 
-def settle_seconds(i: "BudgetInputs") -> float:
+def settle_seconds(i: BudgetInputs) -> float:
     """The wait between a transition's two fenced writes (`failover.decisions.settle_seconds` at its bound)."""
     lease = float(i.client_cache_seconds)
     return lease if i.strong_consistency else max(lease, float(i.rpo_gate_seconds))
@@ -172,13 +177,17 @@ def monitor_path_seconds(probe_interval: float, failure_threshold: int, probe_ti
     return probe_interval * failure_threshold + probe_timeout
 
 
-def write_trigger(i: BudgetInputs, failed: str) -> tuple[Optional[float], Path]:
+def write_trigger(i: BudgetInputs, failed: str) -> tuple[float | None, Path]:
     """The fastest detection path that survives the failure of `failed`, and its seconds."""
     paths: list[tuple[float, Path]] = []
     survivors = [r for r in i.orchestrator_regions if r != failed]
     if survivors:
-        paths.append((monitor_path_seconds(i.probe_interval_seconds, i.monitor_failure_threshold,
-                                           i.probe_timeout_seconds), "monitor"))
+        paths.append(
+            (
+                monitor_path_seconds(i.probe_interval_seconds, i.monitor_failure_threshold, i.probe_timeout_seconds),
+                "monitor",
+            )
+        )
         if i.alarm_evaluation_periods > 0 and failed != ALARM_REGION:
             detection = detection_seconds(i.health_interval_seconds, i.health_failure_threshold)
             paths.append((alarm_path_seconds(detection, i.alarm_evaluation_periods), "alarm"))
@@ -194,7 +203,7 @@ def compute_budget(i: BudgetInputs) -> Budget:
     the primary in normal operation, any standby after a failover. Manual failover is unbounded by
     automation and the budget says so through `automatic_failover`."""
     detection = detection_seconds(i.health_interval_seconds, i.health_failure_threshold)
-    worst: tuple[float, Path, Optional[str]] = (-1.0, "monitor", None)
+    worst: tuple[float, Path, str | None] = (-1.0, "monitor", None)
     for failed in i.regions:
         seconds, path = write_trigger(i, failed)
         if seconds is None:
@@ -238,7 +247,7 @@ def _ceil(seconds: float) -> int:
     return whole if whole == seconds else whole + 1
 
 
-def budget_inputs_from_config(cfg, orchestrator_regions: Optional[tuple[str, ...]] = None) -> BudgetInputs:
+def budget_inputs_from_config(cfg, orchestrator_regions: tuple[str, ...] | None = None) -> BudgetInputs:
     """Read the budget's inputs from a validated stack config of any layout (kept here so every caller
     agrees): the layout's model says how its standbys scale (`scale_kind`) and its records' TTL (`dns_ttl`)."""
     regions = tuple(cfg.regions.all)

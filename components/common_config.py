@@ -8,8 +8,9 @@ This module knows no kind of site: each site kind (`components.sites.*`) defines
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Callable, Literal, Optional
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -44,15 +45,13 @@ class RegionsConfig(ConfigModel):
 class TableConfig(ConfigModel):
     name: str
     hash_key: str = Field(min_length=1)
-    range_key: Optional[str] = None
+    range_key: str | None = None
     attributes: dict[str, Literal["S", "N", "B"]] = Field(min_length=1)
     consistency: Literal["eventual", "strong"] = "eventual"
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
-    read_capacity: Optional[int] = Field(None, ge=1)
-    write_capacity: Optional[int] = Field(None, ge=1)
-    stream_view_type: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] = (
-        "NEW_AND_OLD_IMAGES"
-    )
+    read_capacity: int | None = Field(None, ge=1)
+    write_capacity: int | None = Field(None, ge=1)
+    stream_view_type: Literal["NEW_IMAGE", "OLD_IMAGE", "NEW_AND_OLD_IMAGES", "KEYS_ONLY"] = "NEW_AND_OLD_IMAGES"
     replication: Literal["global", "streams"] = Field(
         "global",
         description="global: a DynamoDB global table; streams: a table per region and a Streams -> Lambda "
@@ -70,8 +69,10 @@ class TableConfig(ConfigModel):
 class DnsConfig(ConfigModel):
     zone_id: str = Field(pattern=r"^Z[A-Z0-9]{4,32}$")
     record_name: str
-    ttl: Optional[int] = Field(
-        None, ge=1, le=86400,
+    ttl: int | None = Field(
+        None,
+        ge=1,
+        le=86400,
         description="TTL of the A records of IP endpoints (digitalocean, ovh-hybrid; default 60). The aws "
         "layout's alias records are answered with the ALB's fixed 60 s.",
     )
@@ -90,11 +91,11 @@ class DnsConfig(ConfigModel):
 class HealthCheckConfig(ConfigModel):
     interval: Literal[10, 30] = 10
     failure_threshold: int = Field(3, ge=1, le=10)
-    path: Optional[str] = None
+    path: str | None = None
 
     @field_validator("path")
     @classmethod
-    def _path(cls, v: Optional[str]) -> Optional[str]:
+    def _path(cls, v: str | None) -> str | None:
         return None if v is None else check_http_path(v)
 
 
@@ -108,10 +109,13 @@ class FailoverConfig(ConfigModel):
     min_dwell_seconds: int = Field(300, ge=0, le=86400)
     alarm_evaluation_periods: int = Field(1, ge=1, le=5)
     client_cache_seconds: int = Field(5, ge=0, le=300)
-    reserved_concurrency: Optional[int] = Field(
-        None, ge=3, le=50, description="Orchestrator reserved concurrency; unset (the default) reserves none. At "
+    reserved_concurrency: int | None = Field(
+        None,
+        ge=3,
+        le=50,
+        description="Orchestrator reserved concurrency; unset (the default) reserves none. At "
         "least 3: a monitor invocation runs longer than its one-minute schedule, an alarm or an operator may come "
-        "on top, and a throttled invocation is a lost round (or a lost alarm)."
+        "on top, and a throttled invocation is a lost round (or a lost alarm).",
     )
 
 
@@ -147,17 +151,23 @@ class CommonConfig(ConfigModel):
     production: bool = Field(
         True, description="A production stack: the policy pack then requires protected tables. Say false for others."
     )
-    organization: Optional[str] = Field(
-        None, description="Pulumi organization of the tier stacks (`organization` on a self-managed backend); "
-        "names their StackReferences. Needed only for per-tier stacks.")
-    tier: Optional[str] = Field(
-        None, description="Set by `drctl deploy` on a tier's stack (data, <site>, <site>-automation, traffic); "
-        "absent: the whole deployment in one stack.")
-    base_stack: Optional[str] = Field(
-        None, description="Set by `drctl deploy` with dr:tier: the base stack, which names every physical resource.")
+    organization: str | None = Field(
+        None,
+        description="Pulumi organization of the tier stacks (`organization` on a self-managed backend); "
+        "names their StackReferences. Needed only for per-tier stacks.",
+    )
+    tier: str | None = Field(
+        None,
+        description="Set by `drctl deploy` on a tier's stack (data, <site>, <site>-automation, traffic); "
+        "absent: the whole deployment in one stack.",
+    )
+    base_stack: str | None = Field(
+        None, description="Set by `drctl deploy` with dr:tier: the base stack, which names every physical resource."
+    )
 
     _organization = field_validator("organization")(
-        classmethod(lambda cls, v: v if v is None else check_organization(v)))
+        classmethod(lambda cls, v: v if v is None else check_organization(v))
+    )
     _base_stack = field_validator("base_stack")(classmethod(lambda cls, v: v and check_stack_name(v)))
 
     @property
@@ -192,9 +202,7 @@ class LayoutKeys:
 
 def is_valid_mrsc_set(regions: list[str]) -> bool:
     """Exactly three distinct regions, all inside one MRSC region set."""
-    return len(regions) == 3 and len(set(regions)) == 3 and any(
-        set(regions) <= s for s in MRSC_REGION_SETS
-    )
+    return len(regions) == 3 and len(set(regions)) == 3 and any(set(regions) <= s for s in MRSC_REGION_SETS)
 
 
 def mrsc_sets_text() -> str:
@@ -224,8 +232,11 @@ def plane_checks(cfg: CommonConfig) -> None:
         )
     if t.replication == "streams":
         if t.consistency == "strong":
-            raise ConfigError(f"{key}table.replication", "streams replication is eventual by nature; strong "
-                                                         "consistency needs a global table (replication: global)")
+            raise ConfigError(
+                f"{key}table.replication",
+                "streams replication is eventual by nature; strong "
+                "consistency needs a global table (replication: global)",
+            )
         if t.stream_view_type != "NEW_AND_OLD_IMAGES":
             raise ConfigError(f"{key}table.streamViewType", "the streams replicator needs NEW_AND_OLD_IMAGES")
     if t.consistency == "eventual" and cfg.objectives.rpo_seconds == 0:
@@ -248,9 +259,7 @@ def _table_checks(cfg: CommonConfig) -> None:
     if t.hash_key not in t.attributes:
         raise ConfigError(f"{key}table.hashKey", f"{t.hash_key!r} is not declared in table.attributes")
     if t.range_key and t.range_key not in t.attributes:
-        raise ConfigError(
-            f"{key}table.rangeKey", f"{t.range_key!r} is not declared in table.attributes"
-        )
+        raise ConfigError(f"{key}table.rangeKey", f"{t.range_key!r} is not declared in table.attributes")
     extra = sorted(set(t.attributes) - {t.hash_key, t.range_key})
     if extra:
         raise ConfigError(
@@ -262,8 +271,10 @@ def _table_checks(cfg: CommonConfig) -> None:
     if t.billing_mode == "PAY_PER_REQUEST":
         for name, value in (("readCapacity", t.read_capacity), ("writeCapacity", t.write_capacity)):
             if value is not None:
-                raise ConfigError(f"{key}table.{name}", "is ignored with billingMode PAY_PER_REQUEST; remove it or "
-                                                        "set billingMode PROVISIONED")
+                raise ConfigError(
+                    f"{key}table.{name}",
+                    "is ignored with billingMode PAY_PER_REQUEST; remove it or set billingMode PROVISIONED",
+                )
 
 
 def _tier_checks(cfg: CommonConfig) -> None:
@@ -271,10 +282,15 @@ def _tier_checks(cfg: CommonConfig) -> None:
     exists is checked against the layout's sites when the program builds it."""
     key = f"{NAMESPACE}:"
     if cfg.tier is not None and not cfg.base_stack:
-        raise ConfigError(f"{key}baseStack", "required with dr:tier: the base stack that names the deployment "
-                                             "(`drctl deploy` sets it)")
+        raise ConfigError(
+            f"{key}baseStack",
+            "required with dr:tier: the base stack that names the deployment (`drctl deploy` sets it)",
+        )
     if cfg.tier is not None and not cfg.organization:
-        raise ConfigError(f"{key}organization", "required with dr:tier: the Pulumi organization of the tier stacks "
-                                                "(`organization` on a self-managed backend)")
+        raise ConfigError(
+            f"{key}organization",
+            "required with dr:tier: the Pulumi organization of the tier stacks "
+            "(`organization` on a self-managed backend)",
+        )
     if cfg.base_stack and cfg.tier is None:
         raise ConfigError(f"{key}baseStack", "only a tier's stack has a base stack; set dr:tier too or remove it")

@@ -11,10 +11,12 @@ which dispatch reads too. This module is the entry point: the program and the op
 
 from __future__ import annotations
 
+import contextlib
 import json
-from functools import lru_cache
+from collections.abc import Iterable, Mapping
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Iterable, Mapping, Union
+from typing import Annotated, Any, Union
 
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -34,16 +36,24 @@ from components.stack_file import (
 from components.tiers import TierPlanError, check_stack_name, plan_tiers, tier_stack_name
 
 __all__ = [
-    "NAMESPACE", "ConfigError", "StackFileTextError", "check_stack_file", "decode_engine_config", "load_stack_config",
-    "parse_stack_config", "plain_secret_message", "plain_values_under_secret_keys", "stack_file_text",
+    "NAMESPACE",
+    "ConfigError",
+    "StackFileTextError",
+    "check_stack_file",
+    "decode_engine_config",
+    "load_stack_config",
+    "parse_stack_config",
+    "plain_secret_message",
+    "plain_values_under_secret_keys",
+    "stack_file_text",
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _stack_model() -> TypeAdapter:
     """Every layout's model in one pydantic union, discriminated on `layout`."""
     models = tuple(layout.keys.model for layout in LAYOUTS.values())
-    return TypeAdapter(Annotated[Union[models], Field(discriminator="layout")])
+    return TypeAdapter(Annotated[Union[models], Field(discriminator="layout")])  # noqa: UP007 (a tuple built at run time)
 
 
 def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> CommonConfig:
@@ -85,14 +95,18 @@ def _tier_plan_checks(cfg: CommonConfig) -> None:
         raise ConfigError(exc.key, str(exc).split(": ", 1)[1]) from None
     if cfg.tier is not None and cfg.base_stack:
         if cfg.tier not in {t.name for t in tiers}:
-            raise ConfigError(f"{NAMESPACE}:tier", f"{cfg.tier!r} is not a tier of this deployment; its tiers are "
-                                                   f"{', '.join(t.name for t in tiers)}")
+            raise ConfigError(
+                f"{NAMESPACE}:tier",
+                f"{cfg.tier!r} is not a tier of this deployment; its tiers are {', '.join(t.name for t in tiers)}",
+            )
         try:
             check_stack_name(tier_stack_name(cfg.base_stack, cfg.tier))
         except ValueError:
-            raise ConfigError(f"{NAMESPACE}:baseStack",
-                              f"the tier's stack name {tier_stack_name(cfg.base_stack, cfg.tier)!r} is longer than "
-                              "the 100 characters Pulumi allows; shorten the base stack's name") from None
+            raise ConfigError(
+                f"{NAMESPACE}:baseStack",
+                f"the tier's stack name {tier_stack_name(cfg.base_stack, cfg.tier)!r} is longer than "
+                "the 100 characters Pulumi allows; shorten the base stack's name",
+            ) from None
 
 
 def decode_engine_config(
@@ -106,13 +120,11 @@ def decode_engine_config(
         if ns != NAMESPACE:
             continue
         if isinstance(value, str):
-            try:
+            with contextlib.suppress(ValueError):  # a plain string value such as dr:layout stays a string
                 value = json.loads(value)
-            except ValueError:
-                pass  # a plain string value such as dr:layout
         raw[name] = value
     prefix = NAMESPACE + ":"
-    return raw, frozenset(k[len(prefix):] for k in secret_keys if k.startswith(prefix))
+    return raw, frozenset(k[len(prefix) :] for k in secret_keys if k.startswith(prefix))
 
 
 def load_stack_config() -> CommonConfig:
@@ -124,8 +136,11 @@ def load_stack_config() -> CommonConfig:
     keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
     for key in PROVIDER_SECRET_KEYS:
         if key in keys and not runtime_config.is_config_secret(key):
-            raise ConfigError(key, f"is a credential in plain text; set it with `{secret_command(key)}` "
-                                   "(or the provider's environment variable)")
+            raise ConfigError(
+                key,
+                f"is a credential in plain text; set it with `{secret_command(key)}` "
+                "(or the provider's environment variable)",
+            )
     config = {k: runtime_config.get_config(k) for k in sorted(keys)}
     raw, secret = decode_engine_config(config, [k for k in keys if runtime_config.is_config_secret(k)])
     return parse_stack_config(raw, secret)

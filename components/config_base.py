@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import difflib
 import re
-from functools import lru_cache
-from typing import Any, Mapping
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
 from urllib.parse import urlsplit
 
 from docker_image.reference import InvalidReference, Reference
@@ -42,23 +43,27 @@ class ConfigModel(BaseModel):
     """camelCase keys in the stack file, snake_case in Python; unknown keys are mistakes."""
 
     model_config = ConfigDict(
-        extra="forbid", alias_generator=to_camel, populate_by_name=True, frozen=True,
+        extra="forbid",
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
         # No coercion: YAML `true` is not 1, "8080" is not 8080, 1 is not true.
         strict=True,
     )
 
 
-@lru_cache(maxsize=None)
+@cache
 def partition_regions() -> dict[str, frozenset[str]]:
     """Partition name -> its regions, from botocore's endpoint data (kept current by AWS's SDK releases)."""
     import botocore.session
 
     session = botocore.session.get_session()
-    return {p: frozenset(session.get_available_regions("ec2", partition_name=p))
-            for p in session.get_available_partitions()}
+    return {
+        p: frozenset(session.get_available_regions("ec2", partition_name=p)) for p in session.get_available_partitions()
+    }
 
 
-@lru_cache(maxsize=None)
+@cache
 def commercial_regions() -> frozenset[str]:
     """Regions of the commercial partition where every service the layout declares is offered."""
     import botocore.session
@@ -93,8 +98,14 @@ def check_region(value: str) -> str:
 def check_http_path(value: str) -> str:
     """An absolute URL path (optionally with a query) that Route 53 and the ALB accept."""
     parts = urlsplit(value)
-    if (not value.startswith("/") or value.startswith("//") or parts.scheme or parts.netloc or parts.fragment
-            or any(c.isspace() or not c.isprintable() for c in value)):
+    if (
+        not value.startswith("/")
+        or value.startswith("//")
+        or parts.scheme
+        or parts.netloc
+        or parts.fragment
+        or any(c.isspace() or not c.isprintable() for c in value)
+    ):
         raise ValueError(f"{value!r} must be an absolute URL path like /health")
     if len(value) > ROUTE53_RESOURCE_PATH_MAX:
         raise ValueError(f"is {len(value)} characters; Route 53 health checks take at most {ROUTE53_RESOURCE_PATH_MAX}")
@@ -104,9 +115,7 @@ def check_http_path(value: str) -> str:
 def check_app_name(value: str) -> str:
     """The application's short name, which prefixes resources and the SSM parameter in every layout."""
     if not _APP_NAME.match(value):
-        raise ValueError(
-            f"{value!r} must be 3-32 lower-case letters, digits or hyphens, starting with a letter"
-        )
+        raise ValueError(f"{value!r} must be 3-32 lower-case letters, digits or hyphens, starting with a letter")
     return value
 
 
@@ -140,11 +149,10 @@ def friendly_message(err: Mapping[str, Any]) -> str:
         return "required key is missing"
     if kind == "extra_forbidden":
         return "unknown key"
-    if msg.startswith("Value error, "):
-        msg = msg[len("Value error, "):]
+    msg = msg.removeprefix("Value error, ")
     got = err.get("input")
     secret = bool(err["loc"]) and err["loc"][0] in ("appSecrets", "app_secrets")
-    if kind not in ("value_error",) and not isinstance(got, (dict, list)) and not secret:
+    if kind != "value_error" and not isinstance(got, (dict, list)) and not secret:
         msg += f" (got {got!r})"
     return msg
 

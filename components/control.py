@@ -16,8 +16,9 @@ allow it. MRSC is offered only within fixed region sets, with three replicas, or
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal, Optional, Sequence
+from typing import Literal
 
 MRSC_REGION_SETS: tuple[tuple[str, ...], ...] = (
     ("us-east-1", "us-east-2", "us-west-2"),
@@ -33,7 +34,7 @@ class ControlPlacement:
     consistency: Literal["strong", "eventual"]
     replicas: tuple[str, ...]
     """The control table's replica regions; the first holds the table's provider."""
-    witness: Optional[str] = None
+    witness: str | None = None
     """Two replicas: the witness region (no replica to read; it observes)."""
     observers: tuple[str, ...] = ()
     """Every region running an observing orchestrator: the stack's regions, and the witness."""
@@ -43,7 +44,7 @@ class ControlPlacement:
         return self.consistency == "strong"
 
 
-def region_set(regions: Sequence[str]) -> Optional[tuple[str, ...]]:
+def region_set(regions: Sequence[str]) -> tuple[str, ...] | None:
     """The MRSC set holding every one of `regions`, if any."""
     return next((s for s in MRSC_REGION_SETS if set(regions) <= set(s)), None)
 
@@ -56,14 +57,16 @@ def control_placement(regions: Sequence[str]) -> ControlPlacement:
         return ControlPlacement("eventual", regions, None, regions)
     if len(regions) == 2:
         witness = next(r for r in members if r not in regions)
-        return ControlPlacement("strong", regions, witness, regions + (witness,))
+        return ControlPlacement("strong", regions, witness, (*regions, witness))
     return ControlPlacement("strong", regions[:3], None, regions)
 
 
 def cross_set_reason(regions: Sequence[str]) -> str:
     """Why these regions cannot hold a strongly consistent control table (for the config error)."""
     sets = "; ".join("/".join(s) for s in MRSC_REGION_SETS)
-    return (f"automatic failover needs a strongly consistent control table (the authority on which region takes "
-            f"writes), which DynamoDB offers only when every region is in one of these sets: {sets}; "
-            f"{', '.join(regions)} are not. Choose regions of one set, or set dr:failover.mode to manual (an "
-            f"operator then moves writes, and the control table is eventually consistent)")
+    return (
+        f"automatic failover needs a strongly consistent control table (the authority on which region takes "
+        f"writes), which DynamoDB offers only when every region is in one of these sets: {sets}; "
+        f"{', '.join(regions)} are not. Choose regions of one set, or set dr:failover.mode to manual (an "
+        f"operator then moves writes, and the control table is eventually consistent)"
+    )

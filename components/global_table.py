@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -20,14 +19,14 @@ class GlobalTableArgs:
     hash_key: str
     attributes: dict[str, str]
     """Key attribute name -> DynamoDB type (S, N or B)."""
-    range_key: Optional[str] = None
+    range_key: str | None = None
     strong_consistency: bool = False
     """MRSC: RPO 0, three regions from one MRSC set (or two and a witness), fixed at creation."""
-    witness_region: Optional[str] = None
+    witness_region: str | None = None
     """MRSC with two replicas: the region of the witness (it holds no readable replica)."""
     billing_mode: str = "PAY_PER_REQUEST"
-    read_capacity: Optional[int] = None
-    write_capacity: Optional[int] = None
+    read_capacity: int | None = None
+    write_capacity: int | None = None
     stream_view_type: str = "NEW_AND_OLD_IMAGES"
     protect: bool = True
     """Pulumi `protect`: a deploy can never delete the data."""
@@ -55,7 +54,7 @@ class GlobalTable(pulumi.ComponentResource):
     """region -> table ARN for every region."""
 
     def __init__(
-        self, name: str, args: GlobalTableArgs, provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, args: GlobalTableArgs, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("dr:data:GlobalTable", name, None, opts)
         mode = "STRONG" if args.strong_consistency else "EVENTUAL"
@@ -72,8 +71,11 @@ class GlobalTable(pulumi.ComponentResource):
                 )
                 for region in args.replica_regions
             ],
-            global_table_witness=(aws.dynamodb.TableGlobalTableWitnessArgs(region_name=args.witness_region)
-                                  if args.witness_region else None),
+            global_table_witness=(
+                aws.dynamodb.TableGlobalTableWitnessArgs(region_name=args.witness_region)
+                if args.witness_region
+                else None
+            ),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, protect=args.protect),
         )
         self.name = self.table.name
@@ -87,21 +89,21 @@ class GlobalTable(pulumi.ComponentResource):
 def hardened_table_args(args: GlobalTableArgs) -> dict:
     """The Table arguments every copy of the data gets: point-in-time recovery, deletion protection,
     server-side encryption, streams (the audit trail and any replicator read them)."""
-    return dict(
-        name=args.name,
-        billing_mode=args.billing_mode,
-        read_capacity=args.read_capacity,
-        write_capacity=args.write_capacity,
-        hash_key=args.hash_key,
-        range_key=args.range_key,
-        attributes=[aws.dynamodb.TableAttributeArgs(name=k, type=t) for k, t in sorted(args.attributes.items())],
-        stream_enabled=True,
-        stream_view_type=args.stream_view_type,
-        point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
-        server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
-        deletion_protection_enabled=True,
-        tags=args.tags,
-    )
+    return {
+        "name": args.name,
+        "billing_mode": args.billing_mode,
+        "read_capacity": args.read_capacity,
+        "write_capacity": args.write_capacity,
+        "hash_key": args.hash_key,
+        "range_key": args.range_key,
+        "attributes": [aws.dynamodb.TableAttributeArgs(name=k, type=t) for k, t in sorted(args.attributes.items())],
+        "stream_enabled": True,
+        "stream_view_type": args.stream_view_type,
+        "point_in_time_recovery": aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+        "server_side_encryption": aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+        "deletion_protection_enabled": True,
+        "tags": args.tags,
+    }
 
 
 class RegionalTables(pulumi.ComponentResource):
@@ -116,13 +118,19 @@ class RegionalTables(pulumi.ComponentResource):
     """region -> table ARN for every region."""
     stream_arns: dict[str, pulumi.Output[str]]
 
-    def __init__(self, name: str, args: GlobalTableArgs, providers: dict[str, aws.Provider],
-                 opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        args: GlobalTableArgs,
+        providers: dict[str, aws.Provider],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__("dr:data:RegionalTables", name, None, opts)
         regions = [args.primary_region, *args.replica_regions]
         self.tables = {
             region: aws.dynamodb.Table(
-                f"{name}-{region}", **hardened_table_args(args),
+                f"{name}-{region}",
+                **hardened_table_args(args),
                 opts=pulumi.ResourceOptions(parent=self, provider=providers[region], protect=args.protect),
             )
             for region in regions

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 from failover.replication import LAG_NAMESPACE as REPLICATION_METRICS_NAMESPACE
 
@@ -122,8 +122,11 @@ def task_policy(*, table_arns: list[str], parameter_arns: list[str], control_tab
                 table_and_indexes,
             ),
             _stmt("ActiveRegion", ["ssm:GetParameter"], parameter_arns),
-            *([_stmt("ConfirmActiveRegion", ["dynamodb:GetItem"], list(control_table_arns))]
-              if control_table_arns else []),
+            *(
+                [_stmt("ConfirmActiveRegion", ["dynamodb:GetItem"], list(control_table_arns))]
+                if control_table_arns
+                else []
+            ),
         ],
     }
 
@@ -188,9 +191,11 @@ def replicator_policy(
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _stmt("ReadSourceStream",
-                  ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
-                  [f"{source_table_arn}/stream/*"]),
+            _stmt(
+                "ReadSourceStream",
+                ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
+                [f"{source_table_arn}/stream/*"],
+            ),
             {"Sid": "ListSourceStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
             _stmt("ConditionalWritesToReceivingTable", ["dynamodb:PutItem"], [receiving_table_arn]),
             {
@@ -229,8 +234,9 @@ def failure_queue_key_policy(*, account_id: str, region: str, role_arn: str) -> 
                 "Principal": {"AWS": role_arn},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
                 "Resource": "*",
-                "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com",
-                                               "kms:CallerAccount": account_id}},
+                "Condition": {
+                    "StringEquals": {"kms:ViaService": f"sqs.{region}.amazonaws.com", "kms:CallerAccount": account_id}
+                },
             },
         ],
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -29,8 +28,8 @@ class NotificationTopic(pulumi.ComponentResource):
         account_id: pulumi.Input[str],
         emails: list[str],
         provider: aws.Provider,
-        alarm_name_pattern: Optional[str] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        alarm_name_pattern: str | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:notify:NotificationTopic", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)

@@ -6,7 +6,6 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -89,8 +88,8 @@ def orchestrator_environment(
     probe_interval_seconds: float,
     probe_timeout_seconds: float,
     replication: str = "global",
-    control_regions: Optional[list[str]] = None,
-    observer_regions: Optional[list[str]] = None,
+    control_regions: list[str] | None = None,
+    observer_regions: list[str] | None = None,
     lease_seconds: float = 5,
 ) -> dict[str, pulumi.Input[str]]:
     """The DR_* variables `failover.settings` reads (docs/runtime.md, "The orchestrator's events and outcomes"),
@@ -140,9 +139,9 @@ class OrchestratorArgs:
     """Keyword arguments of `iam.orchestrator_policy` except log_group_arn."""
     alarm_topic_arn: pulumi.Input[str]
     """The us-east-1 topic the Route 53 health alarms publish to (never the transition notices)."""
-    reserved_concurrency: Optional[int] = None
+    reserved_concurrency: int | None = None
     """Reserved concurrency; None reserves none (accounts with a low concurrency quota refuse any)."""
-    powertools_version: Optional[str] = None
+    powertools_version: str | None = None
     """The aws-lambda-powertools version whose layer the function uses; None: the pinned one."""
     observer_only: bool = False
     """The control table's witness region: it probes and votes, never transitions (no alarm trigger)."""
@@ -151,8 +150,14 @@ class OrchestratorArgs:
 ORCHESTRATOR_TYPE = "dr:automation:Orchestrator"
 
 
-def _subscribe_to_alarms(parent: pulumi.Resource, name: str, *, function_arn: pulumi.Input[str],
-                         alarm_topic_arn: pulumi.Input[str], alarm_provider: aws.Provider) -> aws.sns.TopicSubscription:
+def _subscribe_to_alarms(
+    parent: pulumi.Resource,
+    name: str,
+    *,
+    function_arn: pulumi.Input[str],
+    alarm_topic_arn: pulumi.Input[str],
+    alarm_provider: aws.Provider,
+) -> aws.sns.TopicSubscription:
     """Health alarms (us-east-1 topic) -> this orchestrator, whichever stack declares the subscription."""
     return aws.sns.TopicSubscription(
         f"{name}-alarms",
@@ -178,8 +183,8 @@ class Orchestrator(pulumi.ComponentResource):
         name: str,
         args: OrchestratorArgs,
         provider: aws.Provider,
-        alarm_provider: Optional[aws.Provider],
-        opts: Optional[pulumi.ResourceOptions] = None,
+        alarm_provider: aws.Provider | None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__(ORCHESTRATOR_TYPE, name, None, opts)
         self.function = self._function(name, args, provider)
@@ -203,8 +208,13 @@ class Orchestrator(pulumi.ComponentResource):
                 opts=child,
             )
         if alarm_provider is not None and not args.observer_only:
-            _subscribe_to_alarms(self, name, function_arn=self.function.arn, alarm_topic_arn=args.alarm_topic_arn,
-                                 alarm_provider=alarm_provider)
+            _subscribe_to_alarms(
+                self,
+                name,
+                function_arn=self.function.arn,
+                alarm_topic_arn=args.alarm_topic_arn,
+                alarm_provider=alarm_provider,
+            )
         self._monitor_schedule(name, child)
         self.register_outputs({"functionArn": self.function.arn})
 
@@ -244,7 +254,8 @@ class Orchestrator(pulumi.ComponentResource):
             memory_size=256,
             reserved_concurrent_executions=args.reserved_concurrency,
             environment=aws.lambda_.FunctionEnvironmentArgs(
-                variables={**args.environment, names.HOME_REGION: args.region}),
+                variables={**args.environment, names.HOME_REGION: args.region}
+            ),
             logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="JSON", log_group=log_group.name),
             opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=[policy]),
         )
@@ -281,9 +292,17 @@ class OrchestratorAlarmSubscription(pulumi.ComponentResource):
 
     subscription: aws.sns.TopicSubscription
 
-    def __init__(self, name: str, *, function_arn: pulumi.Input[str], alarm_topic_arn: pulumi.Input[str],
-                 alarm_provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        function_arn: pulumi.Input[str],
+        alarm_topic_arn: pulumi.Input[str],
+        alarm_provider: aws.Provider,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
         super().__init__(ORCHESTRATOR_TYPE, name, None, opts)
-        self.subscription = _subscribe_to_alarms(self, name, function_arn=function_arn,
-                                                 alarm_topic_arn=alarm_topic_arn, alarm_provider=alarm_provider)
+        self.subscription = _subscribe_to_alarms(
+            self, name, function_arn=function_arn, alarm_topic_arn=alarm_topic_arn, alarm_provider=alarm_provider
+        )
         self.register_outputs({"subscriptionArn": self.subscription.arn})

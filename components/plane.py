@@ -12,28 +12,34 @@ as one stack does: `declare_dr_plane` is those parts for one stack.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
-from components.active_region import ActiveRegion, ActiveRegionArgs, active_region_parameter_name, control_table_name_for
-from components.control import control_placement
+from components.active_region import (
+    ActiveRegion,
+    ActiveRegionArgs,
+    active_region_parameter_name,
+    control_table_name_for,
+)
 from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
+from components.control import control_placement
 from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
-from components.replicator import StreamReplicator, StreamReplicatorArgs
-from components.iam import merge_statements, parameter_arn, table_arn
+from components.iam import parameter_arn, table_arn
 from components.notifications import NotificationTopic
-from components.orchestrator import Orchestrator, OrchestratorArgs, orchestrator_environment
+from components.orchestrator import Orchestrator
+from components.orchestrators import endpoint_url, orchestrator_args, witness_provider
 from components.providers import ROUTE53_METRICS_REGION
+from components.replicator import StreamReplicator, StreamReplicatorArgs
 from components.site import Site
 from components.traffic import (
     Endpoint,
     EndpointHealth,
     FailoverDns,
     TrafficArgs,
-    health_alarm_name,
     health_alarm_name_pattern,
     regional_record_name,
 )
@@ -61,13 +67,17 @@ class DataPlane:
     """The DR_* variables `failover.client.ActiveRegionResolver.from_environment` reads (AWS_REGION aside)."""
 
 
-def _active_region(cfg, stack: str, providers: Mapping[str, aws.Provider], *, control_table: bool,
-                   parameter_regions: Optional[list[str]]) -> ActiveRegion:
+def _active_region(
+    cfg, stack: str, providers: Mapping[str, aws.Provider], *, control_table: bool, parameter_regions: list[str] | None
+) -> ActiveRegion:
     return ActiveRegion(
         f"{cfg.app.name}-active-region",
         ActiveRegionArgs(
-            app=cfg.app.name, stack=stack, regions=cfg.regions.all,
-            placement=control_placement(cfg.regions.all), table_name=control_table_name_for(cfg, stack),
+            app=cfg.app.name,
+            stack=stack,
+            regions=cfg.regions.all,
+            placement=control_placement(cfg.regions.all),
+            table_name=control_table_name_for(cfg, stack),
             protect=cfg.protect,
             tags={  # read by the policy pack's budget rule, which sees resources, not config
                 "dr:stack": stack,
@@ -77,14 +87,22 @@ def _active_region(cfg, stack: str, providers: Mapping[str, aws.Provider], *, co
                 "dr:clientCacheSeconds": str(cfg.failover.client_cache_seconds),
                 "dr:scaleUpSeconds": str(SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind]),
             },
-            control_table=control_table, parameter_regions=parameter_regions,
+            control_table=control_table,
+            parameter_regions=parameter_regions,
         ),
         providers=providers,
     )
 
 
-def data_plane_from(cfg, stack: str, *, account_id: pulumi.Input[str], table_name: pulumi.Input[str],
-                    table_arns: pulumi.Input[dict], control_table_name: pulumi.Input[str]) -> DataPlane:
+def data_plane_from(
+    cfg,
+    stack: str,
+    *,
+    account_id: pulumi.Input[str],
+    table_name: pulumi.Input[str],
+    table_arns: pulumi.Input[dict],
+    control_table_name: pulumi.Input[str],
+) -> DataPlane:
     """The DataPlane of a table and control table declared elsewhere (in this stack, or in the data tier)."""
     app = cfg.app.name
     regions = cfg.regions.all
@@ -114,8 +132,9 @@ def data_plane_from(cfg, stack: str, *, account_id: pulumi.Input[str], table_nam
     )
 
 
-def declare_replicators(cfg, stack: str, providers: Mapping[str, aws.Provider], tables: RegionalTables,
-                        account_id: pulumi.Input[str]) -> dict[tuple[str, str], StreamReplicator]:
+def declare_replicators(
+    cfg, stack: str, providers: Mapping[str, aws.Provider], tables: RegionalTables, account_id: pulumi.Input[str]
+) -> dict[tuple[str, str], StreamReplicator]:
     """A replicator per direction between every two regions, each in its source region (streams are read
     where they are written); each publishes its lag in the receiving region, where the lag gate reads it."""
     regions = cfg.regions.all
@@ -124,19 +143,27 @@ def declare_replicators(cfg, stack: str, providers: Mapping[str, aws.Provider], 
         (source, receiving): StreamReplicator(
             f"{cfg.app.name}-replicate-{source}-to-{receiving}",
             StreamReplicatorArgs(
-                app=cfg.app.name, stack=stack, source_region=source, receiving_region=receiving,
-                source_table_arn=tables.tables[source].arn, source_stream_arn=tables.stream_arns[source],
-                receiving_table_name=tables.name, receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
+                app=cfg.app.name,
+                stack=stack,
+                source_region=source,
+                receiving_region=receiving,
+                source_table_arn=tables.tables[source].arn,
+                source_stream_arn=tables.stream_arns[source],
+                receiving_table_name=tables.name,
+                receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
                 account_id=account_id,
             ),
             opts=pulumi.ResourceOptions(provider=providers[source]),
         )
-        for source in regions for receiving in regions if source != receiving
+        for source in regions
+        for receiving in regions
+        if source != receiving
     }
 
 
-def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], *,
-                       parameter_regions: Optional[list[str]] = None) -> DataPlane:
+def declare_data_plane(
+    cfg, stack: str, providers: Mapping[str, aws.Provider], *, parameter_regions: list[str] | None = None
+) -> DataPlane:
     """The global data table and the control plane: the control table, and the SSM projection in every region
     (`parameter_regions` None) or in none (`[]`: the data tier; each region tier declares its own)."""
     app = cfg.app.name
@@ -144,11 +171,18 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], *
     primary, standbys = regions[0], regions[1:]
     account_id = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(provider=providers[primary])).account_id
     table_args = GlobalTableArgs(
-        name=cfg.table.name, primary_region=primary, replica_regions=standbys,
-        hash_key=cfg.table.hash_key, range_key=cfg.table.range_key, attributes=dict(cfg.table.attributes),
-        strong_consistency=cfg.table.consistency == "strong", billing_mode=cfg.table.billing_mode,
-        read_capacity=cfg.table.read_capacity, write_capacity=cfg.table.write_capacity,
-        stream_view_type=cfg.table.stream_view_type, protect=cfg.protect,
+        name=cfg.table.name,
+        primary_region=primary,
+        replica_regions=standbys,
+        hash_key=cfg.table.hash_key,
+        range_key=cfg.table.range_key,
+        attributes=dict(cfg.table.attributes),
+        strong_consistency=cfg.table.consistency == "strong",
+        billing_mode=cfg.table.billing_mode,
+        read_capacity=cfg.table.read_capacity,
+        write_capacity=cfg.table.write_capacity,
+        stream_view_type=cfg.table.stream_view_type,
+        protect=cfg.protect,
         tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
     )
     if cfg.table.replication == "streams":
@@ -158,8 +192,14 @@ def declare_data_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], *
         table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
     control = _active_region(cfg, stack, providers, control_table=True, parameter_regions=parameter_regions)
     assert control.control_table is not None
-    return data_plane_from(cfg, stack, account_id=account_id, table_name=table.name, table_arns=table.arns,
-                           control_table_name=control.control_table.name)
+    return data_plane_from(
+        cfg,
+        stack,
+        account_id=account_id,
+        table_name=table.name,
+        table_arns=table.arns,
+        control_table_name=control.control_table.name,
+    )
 
 
 def declare_projection(cfg, stack: str, providers: Mapping[str, aws.Provider], region: str) -> ActiveRegion:
@@ -167,36 +207,51 @@ def declare_projection(cfg, stack: str, providers: Mapping[str, aws.Provider], r
     return _active_region(cfg, stack, providers, control_table=False, parameter_regions=[region])
 
 
-def declare_notice_topic(cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str],
-                         region: str) -> NotificationTopic:
+def declare_notice_topic(
+    cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str], region: str
+) -> NotificationTopic:
     """A region's transition notices (the orchestrators publish to every region's)."""
-    return NotificationTopic(f"{cfg.app.name}-notify-{region}", account_id=account_id,
-                             emails=cfg.notifications.emails, provider=providers[region])
+    return NotificationTopic(
+        f"{cfg.app.name}-notify-{region}",
+        account_id=account_id,
+        emails=cfg.notifications.emails,
+        provider=providers[region],
+    )
 
 
-def declare_alarm_topic(cfg, stack: str, providers: Mapping[str, aws.Provider],
-                        account_id: pulumi.Input[str]) -> NotificationTopic:
+def declare_alarm_topic(
+    cfg, stack: str, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str]
+) -> NotificationTopic:
     """The health alarms publish to a topic of their own (us-east-1, where Route 53's metrics are), which the
     orchestrators subscribe to, so a notice never re-invokes them."""
-    return NotificationTopic(f"{cfg.app.name}-alarms", account_id=account_id, emails=cfg.notifications.emails,
-                             provider=providers[ROUTE53_METRICS_REGION],
-                             alarm_name_pattern=health_alarm_name_pattern(cfg.app.name, stack))
+    return NotificationTopic(
+        f"{cfg.app.name}-alarms",
+        account_id=account_id,
+        emails=cfg.notifications.emails,
+        provider=providers[ROUTE53_METRICS_REGION],
+        alarm_name_pattern=health_alarm_name_pattern(cfg.app.name, stack),
+    )
 
 
-def endpoint_url(cfg, site: Site) -> str:
-    return f"{site.endpoint.scheme}://{regional_record_name(cfg.dns.record_name, site.name)}"
-
-
-def declare_traffic(cfg, stack: str, providers: Mapping[str, aws.Provider], sites: Mapping[str, Site],
-                    alarm_topic_arn: pulumi.Input[str]) -> dict[str, EndpointHealth]:
+def declare_traffic(
+    cfg,
+    stack: str,
+    providers: Mapping[str, aws.Provider],
+    sites: Mapping[str, Site],
+    alarm_topic_arn: pulumi.Input[str],
+) -> dict[str, EndpointHealth]:
     """A Route 53 health check (and its us-east-1 alarm) per site, and the failover records; returns the checks
     by site name."""
     app = cfg.app.name
     regions = cfg.regions.all
     primary = regions[0]
     traffic = TrafficArgs(
-        app=app, stack=stack, zone_id=cfg.dns.zone_id, record_name=cfg.dns.record_name,
-        health_path=cfg.route_health_path, interval=cfg.health_check.interval,
+        app=app,
+        stack=stack,
+        zone_id=cfg.dns.zone_id,
+        record_name=cfg.dns.record_name,
+        health_path=cfg.route_health_path,
+        interval=cfg.health_check.interval,
         failure_threshold=cfg.health_check.failure_threshold,
         alarm_evaluation_periods=cfg.failover.alarm_evaluation_periods,
     )
@@ -218,9 +273,17 @@ def declare_traffic(cfg, stack: str, providers: Mapping[str, aws.Provider], site
     FailoverDns(
         f"{app}-dns",
         args=traffic,
-        endpoints={s.name: Endpoint(region=s.name, dns_name=s.endpoint.alias_dns_name, zone_id=s.endpoint.alias_zone_id,
-                                    scheme=s.endpoint.scheme, ip_address=s.endpoint.ip_address, ttl=cfg.dns_ttl)
-                   for s in sites.values()},
+        endpoints={
+            s.name: Endpoint(
+                region=s.name,
+                dns_name=s.endpoint.alias_dns_name,
+                zone_id=s.endpoint.alias_zone_id,
+                scheme=s.endpoint.scheme,
+                ip_address=s.endpoint.ip_address,
+                ttl=cfg.dns_ttl,
+            )
+            for s in sites.values()
+        },
         health_check_ids={name: h.health_check.id for name, h in health.items()},
         regions=[sites[r].name for r in regions],
         provider=providers[primary],
@@ -228,91 +291,25 @@ def declare_traffic(cfg, stack: str, providers: Mapping[str, aws.Provider], site
     return health
 
 
-def orchestrator_args(cfg, stack: str, data: DataPlane, sites: Mapping[str, Site],
-                      topic_arns: Mapping[str, pulumi.Input[str]], topic_key_arns: Mapping[str, pulumi.Input[str]],
-                      alarm_topic_arn: pulumi.Input[str]) -> dict[str, OrchestratorArgs]:
-    """Each region's orchestrator: the same environment and permissions everywhere (every region's sites,
-    topics and tables), its own home region; and, for two regions, the observer in the control table's witness
-    region (it probes and votes, never transitions: it needs the control table only)."""
-    app = cfg.app.name
-    regions = cfg.regions.all
-    placement = control_placement(regions)
-    control = control_table_name_for(cfg, stack)
-    environment = orchestrator_environment(
-        app=app, regions=regions, control_table=control, data_table=cfg.table.name,
-        parameter_name=data.parameter_name,
-        health_urls={r: endpoint_url(cfg, sites[r]) + cfg.health_path for r in regions},
-        alarm_regions={health_alarm_name(app, stack, s.name): r for r, s in sites.items()},
-        scale_targets=pulumi.Output.all(**{r: sites[r].scale_target for r in regions}),
-        topic_arns=dict(topic_arns),
-        failure_threshold=cfg.failover.failure_threshold, recovery_threshold=cfg.failover.recovery_threshold,
-        min_dwell_seconds=cfg.failover.min_dwell_seconds, failback=cfg.failover.failback,
-        automatic=cfg.failover.mode == "automatic",
-        rpo_seconds=None if cfg.table.consistency == "strong" else cfg.objectives.rpo_seconds,
-        replication=cfg.table.replication,
-        probe_interval_seconds=cfg.failover.probe_interval_seconds,
-        probe_timeout_seconds=cfg.failover.probe_timeout_seconds,
-        control_regions=list(placement.replicas), observer_regions=list(placement.observers),
-        lease_seconds=cfg.failover.client_cache_seconds,
-    )
-    control_arns = data.account_id.apply(lambda acct: [table_arn(r, acct, control) for r in placement.replicas])
-    policy_arns = pulumi.Output.all(
-        acct=data.account_id,
-        params=data.parameter_arns,
-        scale=pulumi.Output.all(*[sites[r].orchestrator_statements for r in regions]),
-        topics=pulumi.Output.all(*[topic_arns[r] for r in regions]),
-        keys=pulumi.Output.all(*[topic_key_arns[r] for r in regions]),
-    ).apply(
-        lambda a: {
-            "control_table_arns": [table_arn(r, a["acct"], control) for r in placement.replicas],
-            "parameter_arns": list(a["params"]),
-            "scale_statements": merge_statements([s for statements in a["scale"] for s in statements or []]),
-            "topic_arns": list(a["topics"]),
-            "topic_key_arns": list(a["keys"]),
-        }
-    )
-    out = {
-        region: OrchestratorArgs(
-            app=app, stack=stack, region=region, environment=environment, policy_arns=policy_arns,
-            alarm_topic_arn=alarm_topic_arn,
-            reserved_concurrency=cfg.failover.reserved_concurrency,
-        )
-        for region in regions
-    }
-    if placement.witness:
-        out[placement.witness] = OrchestratorArgs(
-            app=app, stack=stack, region=placement.witness, environment=environment,
-            policy_arns=control_arns.apply(lambda arns: {"control_table_arns": arns, "parameter_arns": [],
-                                                         "scale_statements": [], "topic_arns": [],
-                                                         "topic_key_arns": []}),
-            alarm_topic_arn=alarm_topic_arn, reserved_concurrency=cfg.failover.reserved_concurrency,
-            observer_only=True)
-    return out
-
-
-def witness_provider(cfg, stack: str, providers: Mapping[str, aws.Provider]) -> dict[str, aws.Provider]:
-    """The providers plus the control table's witness region's, when there is one (for its observer)."""
-    witness = control_placement(cfg.regions.all).witness
-    if witness is None or witness in providers:
-        return dict(providers)
-    from components.providers import regional_providers
-
-    return {**providers, **regional_providers([witness], app=cfg.app.name, stack=stack, metrics=False)}
-
-
 def orchestrator_name(cfg, region: str) -> str:
     return f"{cfg.app.name}-orchestrator-{region}"
 
 
-def declare_notice_topics(cfg, providers: Mapping[str, aws.Provider],
-                          account_id: pulumi.Input[str]) -> dict[str, NotificationTopic]:
+def declare_notice_topics(
+    cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str]
+) -> dict[str, NotificationTopic]:
     """Every region's notice topic (declared before the sites when they send notices of their own)."""
     return {region: declare_notice_topic(cfg, providers, account_id, region) for region in cfg.regions.all}
 
 
-def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                     sites: Mapping[str, Site],
-                     topics: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, Any]:
+def declare_dr_plane(
+    cfg,
+    stack: str,
+    providers: Mapping[str, aws.Provider],
+    data: DataPlane,
+    sites: Mapping[str, Site],
+    topics: Mapping[str, NotificationTopic] | None = None,
+) -> dict[str, Any]:
     """Notifications, health checks and alarms, failover records, orchestrators and the budget for `sites`
     (data region -> Site, in failover priority), all in this stack; the notice `topics` when already declared.
     Returns the stack outputs every layout exports."""
@@ -321,12 +318,23 @@ def declare_dr_plane(cfg, stack: str, providers: Mapping[str, aws.Provider], dat
     topics = dict(topics) if topics is not None else declare_notice_topics(cfg, providers, data.account_id)
     alarm_topic = declare_alarm_topic(cfg, stack, providers, data.account_id)
     health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
-    args = orchestrator_args(cfg, stack, data, sites, {r: t.topic.arn for r, t in topics.items()},
-                             {r: t.key.arn for r, t in topics.items()}, alarm_topic.topic.arn)
+    args = orchestrator_args(
+        cfg,
+        stack,
+        data,
+        sites,
+        {r: t.topic.arn for r, t in topics.items()},
+        {r: t.key.arn for r, t in topics.items()},
+        alarm_topic.topic.arn,
+    )
     providers = witness_provider(cfg, stack, providers)
     orchestrators = {
-        region: Orchestrator(orchestrator_name(cfg, region), args[region], provider=providers[region],
-                             alarm_provider=providers[ROUTE53_METRICS_REGION] if region in regions else None)
+        region: Orchestrator(
+            orchestrator_name(cfg, region),
+            args[region],
+            provider=providers[region],
+            alarm_provider=providers[ROUTE53_METRICS_REGION] if region in regions else None,
+        )
         for region in args
     }
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Iterable, Optional
+from collections.abc import Iterable
 
 import pulumi
 import pulumi_aws as aws
@@ -34,7 +34,7 @@ DIGITALOCEAN_TOKEN_ENV = ("DIGITALOCEAN_TOKEN", "DIGITALOCEAN_ACCESS_TOKEN")
 """Where pulumi-digitalocean documents that its token comes from when the stack config has none."""
 
 
-def digitalocean_token() -> Optional[pulumi.Output[str]]:
+def digitalocean_token() -> pulumi.Output[str] | None:
     """The DigitalOcean API token for an explicit `digitalocean.Provider`, which (like every explicit provider)
     never reads the stack's `digitalocean:*` config itself: `digitalocean:token` (a Pulumi secret; a plain value
     is refused by `components.config.load_stack_config`), else the environment variables the provider documents.

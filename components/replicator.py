@@ -11,8 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -29,7 +27,6 @@ from components.naming import (
     aws_name,
 )
 from components.orchestrator import (
-    FAILOVER_SOURCE,
     RUNTIME,
     lambda_code_archive,
     lambda_code_files,
@@ -74,7 +71,7 @@ class StreamReplicatorArgs:
     """Age after which a failing record goes to the failure queue (6 h; the stream keeps records 24 h).
     Until then its shard waits, in order: the receiving side falls behind visibly (the lag metric grows and
     the failover's lag gate refuses it) instead of silently missing a write."""
-    failure_alarm_topic_arn: Optional[pulumi.Input[str]] = None
+    failure_alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic alarmed when a batch lands in the failure queue (those keys need a resync)."""
     log_retention_days: int = 90
 
@@ -82,10 +79,12 @@ class StreamReplicatorArgs:
 def replicator_args_errors(args: StreamReplicatorArgs) -> list[str]:
     """Each value outside the bounds Lambda accepts, or unbounded (-1), as one line naming the field."""
     errors = []
-    for field, value, (low, high) in (("maximum_retry_attempts", args.maximum_retry_attempts, RETRY_BOUNDS),
-                                      ("maximum_record_age_seconds", args.maximum_record_age_seconds, RECORD_AGE_BOUNDS),
-                                      ("batch_size", args.batch_size, BATCH_SIZE_BOUNDS),
-                                      ("workers", args.workers, WORKER_BOUNDS)):
+    for field, value, (low, high) in (
+        ("maximum_retry_attempts", args.maximum_retry_attempts, RETRY_BOUNDS),
+        ("maximum_record_age_seconds", args.maximum_record_age_seconds, RECORD_AGE_BOUNDS),
+        ("batch_size", args.batch_size, BATCH_SIZE_BOUNDS),
+        ("workers", args.workers, WORKER_BOUNDS),
+    ):
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
             errors.append(f"{field} must be a whole number from {low} to {high}, got {value!r}")
     if args.source_region == args.receiving_region:
@@ -99,12 +98,19 @@ def replicator_function_name(app: str, stack: str, source_region: str, receiving
     name = f"{app}-{stack}-repl-{source_region}-{receiving_region}"
     if len(name) > MAX_FUNCTION_NAME:  # the 8-character hash long names have always had (a rename replaces)
         digest = hashlib.sha256(name.encode()).hexdigest()[:8]
-        name = f"{name[:MAX_FUNCTION_NAME - 9].rstrip('-')}-{digest}"
+        name = f"{name[: MAX_FUNCTION_NAME - 9].rstrip('-')}-{digest}"
     return aws_name(LAMBDA_FUNCTION, name)
 
 
-def replicator_environment(*, app: str, source_region: str, receiving_region: str, receiving_table: str,
-                           workers: int, failure_queue_url: str = "") -> dict[str, str]:
+def replicator_environment(
+    *,
+    app: str,
+    source_region: str,
+    receiving_region: str,
+    receiving_table: str,
+    workers: int,
+    failure_queue_url: str = "",
+) -> dict[str, str]:
     """The variables `failover.settings.load_replicator_settings` reads."""
     return {
         "DR_SOURCE_REGION": source_region,
@@ -124,25 +130,39 @@ class StreamReplicator(pulumi.ComponentResource):
     failure_queue_url: pulumi.Output[str]
     mapping_uuid: pulumi.Output[str]
 
-    def __init__(self, name: str, args: StreamReplicatorArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: StreamReplicatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         errors = replicator_args_errors(args)
         if errors:
             raise ValueError(f"StreamReplicator {name}: " + "; ".join(errors))
         super().__init__("dr:data:StreamReplicator", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         function_name = replicator_function_name(args.app, args.stack, args.source_region, args.receiving_region)
-        log_group = aws.cloudwatch.LogGroup(f"{name}-logs", name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"),
-                                            retention_in_days=args.log_retention_days, opts=child)
-        role = aws.iam.Role(autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST),
-                            opts=child)
+        log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs",
+            name=aws_name(LOG_GROUP, f"/aws/lambda/{function_name}"),
+            retention_in_days=args.log_retention_days,
+            opts=child,
+        )
+        role = aws.iam.Role(
+            autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
+        )
         key, queue = self._failure_queue(name, args, role)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
-            policy=pulumi.Output.all(args.source_table_arn, args.receiving_table_arn, queue.arn, key.arn,
-                                     log_group.arn).apply(lambda a: json.dumps(replicator_policy(
-                                         source_table_arn=a[0], receiving_table_arn=a[1], failure_queue_arn=a[2],
-                                         failure_key_arn=a[3], log_group_arn=a[4]))),
+            policy=pulumi.Output.all(
+                args.source_table_arn, args.receiving_table_arn, queue.arn, key.arn, log_group.arn
+            ).apply(
+                lambda a: json.dumps(
+                    replicator_policy(
+                        source_table_arn=a[0],
+                        receiving_table_arn=a[1],
+                        failure_queue_arn=a[2],
+                        failure_key_arn=a[3],
+                        log_group_arn=a[4],
+                    )
+                )
+            ),
             opts=child,
         )
         function = self._function(name, args, function_name, role, log_group, queue, policy)
@@ -159,7 +179,8 @@ class StreamReplicator(pulumi.ComponentResource):
             maximum_retry_attempts=args.maximum_retry_attempts,
             maximum_record_age_in_seconds=args.maximum_record_age_seconds,
             destination_config=aws.lambda_.EventSourceMappingDestinationConfigArgs(
-                on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(destination_arn=queue.arn)),
+                on_failure=aws.lambda_.EventSourceMappingDestinationConfigOnFailureArgs(destination_arn=queue.arn)
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         if args.failure_alarm_topic_arn is not None:
@@ -168,11 +189,18 @@ class StreamReplicator(pulumi.ComponentResource):
         self.failure_queue_arn = queue.arn
         self.failure_queue_url = queue.url
         self.mapping_uuid = mapping.uuid
-        self.register_outputs({"functionArn": self.function_arn, "failureQueueArn": self.failure_queue_arn,
-                               "failureQueueUrl": self.failure_queue_url, "mappingUuid": self.mapping_uuid})
+        self.register_outputs(
+            {
+                "functionArn": self.function_arn,
+                "failureQueueArn": self.failure_queue_arn,
+                "failureQueueUrl": self.failure_queue_url,
+                "mappingUuid": self.mapping_uuid,
+            }
+        )
 
-    def _failure_queue(self, name: str, args: StreamReplicatorArgs,
-                       role: aws.iam.Role) -> tuple[aws.kms.Key, aws.sqs.Queue]:
+    def _failure_queue(
+        self, name: str, args: StreamReplicatorArgs, role: aws.iam.Role
+    ) -> tuple[aws.kms.Key, aws.sqs.Queue]:
         """The queue that receives the batches Lambda gives up on, encrypted with a key of its own."""
         child = pulumi.ResourceOptions(parent=self)
         key = aws.kms.Key(
@@ -180,22 +208,43 @@ class StreamReplicator(pulumi.ComponentResource):
             description=f"Encrypts the replicator's failed-batch records ({args.source_region} -> {args.receiving_region})",
             enable_key_rotation=True,
             deletion_window_in_days=30,
-            policy=pulumi.Output.all(args.account_id, role.arn).apply(lambda a: json.dumps(
-                failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1]))),
+            policy=pulumi.Output.all(args.account_id, role.arn).apply(
+                lambda a: json.dumps(
+                    failure_queue_key_policy(account_id=a[0], region=args.source_region, role_arn=a[1])
+                )
+            ),
             opts=child,
         )
-        queue = aws.sqs.Queue(autonamed(SQS_QUEUE, f"{name}-failures"), kms_master_key_id=key.arn,
-                              kms_data_key_reuse_period_seconds=300,
-                              message_retention_seconds=1_209_600, opts=child)
+        queue = aws.sqs.Queue(
+            autonamed(SQS_QUEUE, f"{name}-failures"),
+            kms_master_key_id=key.arn,
+            kms_data_key_reuse_period_seconds=300,
+            message_retention_seconds=1_209_600,
+            opts=child,
+        )
         return key, queue
 
-    def _function(self, name: str, args: StreamReplicatorArgs, function_name: str, role: aws.iam.Role,
-                  log_group: aws.cloudwatch.LogGroup, queue: aws.sqs.Queue,
-                  policy: aws.iam.RolePolicy) -> aws.lambda_.Function:
+    def _function(
+        self,
+        name: str,
+        args: StreamReplicatorArgs,
+        function_name: str,
+        role: aws.iam.Role,
+        log_group: aws.cloudwatch.LogGroup,
+        queue: aws.sqs.Queue,
+        policy: aws.iam.RolePolicy,
+    ) -> aws.lambda_.Function:
         """The replicator Lambda (the `failover` package), writing into the receiving region's table."""
-        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(lambda a: replicator_environment(
-            app=args.app, source_region=args.source_region, receiving_region=args.receiving_region,
-            receiving_table=a[0], workers=args.workers, failure_queue_url=a[1]))
+        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(
+            lambda a: replicator_environment(
+                app=args.app,
+                source_region=args.source_region,
+                receiving_region=args.receiving_region,
+                receiving_table=a[0],
+                workers=args.workers,
+                failure_queue_url=a[1],
+            )
+        )
         return aws.lambda_.Function(
             f"{name}-fn",
             name=function_name,
@@ -204,9 +253,12 @@ class StreamReplicator(pulumi.ComponentResource):
             handler=HANDLER,
             code=lambda_code_archive(lambda_code_files()),
             # the layer AWS publishes for exactly the pinned aws-lambda-powertools (the batch utilities, Logger)
-            layers=[aws.ssm.get_parameter_output(
-                name=powertools_layer_parameter(pinned_powertools_version()),
-                opts=pulumi.InvokeOutputOptions(parent=self)).insecure_value],
+            layers=[
+                aws.ssm.get_parameter_output(
+                    name=powertools_layer_parameter(pinned_powertools_version()),
+                    opts=pulumi.InvokeOutputOptions(parent=self),
+                ).insecure_value
+            ],
             timeout=60,
             memory_size=256,
             environment=aws.lambda_.FunctionEnvironmentArgs(variables=environment),
@@ -218,8 +270,10 @@ class StreamReplicator(pulumi.ComponentResource):
         """An alarm as soon as a batch lands in the failure queue: those keys need a resync."""
         aws.cloudwatch.MetricAlarm(
             autonamed(METRIC_ALARM, f"{name}-failures"),
-            alarm_description=(f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
-                               "the keys in the failure queue's records need a resync"),
+            alarm_description=(
+                f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
+                "the keys in the failure queue's records need a resync"
+            ),
             namespace="AWS/SQS",
             metric_name="ApproximateNumberOfMessagesVisible",
             dimensions={"QueueName": queue.name},

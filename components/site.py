@@ -9,7 +9,7 @@ orchestrators, budget) is then the same for every layout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal, Optional
+from typing import Literal
 
 import pulumi
 
@@ -25,9 +25,9 @@ class SiteEndpoint:
     scheme: Literal["http", "https"]
     port: int
     """The port Route 53 health checks and clients use (443 for https, 80 for http by default)."""
-    alias_dns_name: Optional[pulumi.Input[str]] = None
-    alias_zone_id: Optional[pulumi.Input[str]] = None
-    ip_address: Optional[pulumi.Input[str]] = None
+    alias_dns_name: pulumi.Input[str] | None = None
+    alias_zone_id: pulumi.Input[str] | None = None
+    ip_address: pulumi.Input[str] | None = None
 
     def __post_init__(self) -> None:
         is_alias = self.alias_dns_name is not None and self.alias_zone_id is not None

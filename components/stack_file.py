@@ -7,15 +7,21 @@ operator CLI, which reads stack files itself.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from components.config_base import NAMESPACE, ConfigError
 
 SECRET_KEYS = ("appSecrets", "siteSecrets")
 PROVIDER_SECRET_KEYS = (
-    "digitalocean:token", "digitalocean:spacesSecretKey", "ovh:applicationSecret", "ovh:consumerKey",
-    "ovh:clientSecret", "aws:secretKey", "aws:token",
+    "digitalocean:token",
+    "digitalocean:spacesSecretKey",
+    "ovh:applicationSecret",
+    "ovh:consumerKey",
+    "ovh:clientSecret",
+    "aws:secretKey",
+    "aws:token",
 )
 """Provider credentials a stack file may hold only as Pulumi secrets (`pulumi config set --secret KEY`)."""
 
@@ -49,8 +55,9 @@ def plain_values_under_secret_keys(stack_file_config: Mapping[Any, Any]) -> list
         leaves = _leaves(f"{NAMESPACE}:{name}", value) if isinstance(value, Mapping) else []
         if any(secure for _, secure in leaves):
             found += [path for path, secure in leaves if not secure]
-    found += [key for key in PROVIDER_SECRET_KEYS
-              if key in stack_file_config and not _is_secure(stack_file_config[key])]
+    found += [
+        key for key in PROVIDER_SECRET_KEYS if key in stack_file_config and not _is_secure(stack_file_config[key])
+    ]
     return found
 
 
@@ -64,8 +71,10 @@ def secret_command(key: str) -> str:
 def plain_secret_message(key: str, file_name: str) -> str:
     """What to say about the plain-text value at `key` (from `plain_values_under_secret_keys`)."""
     if key in PROVIDER_SECRET_KEYS:
-        return (f"is a credential in plain text in {file_name}; set it with `{secret_command(key)}` "
-                "(or the provider's environment variable)")
+        return (
+            f"is a credential in plain text in {file_name}; set it with `{secret_command(key)}` "
+            "(or the provider's environment variable)"
+        )
     return f"is plain text in {file_name} beside secure values; set it with `{secret_command(key)}`"
 
 
@@ -97,8 +106,10 @@ def stack_file_text(path: Path) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data.count(b"\n", 0, exc.start) + 1
-        raise StackFileTextError(f"{path.name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
-                                 f"(line {line}); save the file as UTF-8") from None
+        raise StackFileTextError(
+            f"{path.name}: not UTF-8 text: byte 0x{data[exc.start]:02x} at offset {exc.start} "
+            f"(line {line}); save the file as UTF-8"
+        ) from None
 
 
 def check_stack_file(path: Path) -> None:

@@ -17,6 +17,7 @@ from components.budget import budget_inputs_from_config, compute_budget
 from components.config_base import NAMESPACE, ConfigError
 from components.control import control_placement
 from components.orchestrator import Orchestrator, OrchestratorAlarmSubscription
+from components.orchestrators import orchestrator_args
 from components.plane import (
     DataPlane,
     data_plane_from,
@@ -25,7 +26,6 @@ from components.plane import (
     declare_notice_topic,
     declare_projection,
     declare_traffic,
-    orchestrator_args,
     orchestrator_name,
 )
 from components.providers import ROUTE53_METRICS_REGION, regional_providers
@@ -52,11 +52,12 @@ def select_tier(cfg, placements: list[SitePlacement]) -> Tier:
     try:
         plan = plan_tiers(placements)
     except TierPlanError as exc:
-        raise ConfigError(exc.key, str(exc)[len(exc.key) + 2:]) from None
+        raise ConfigError(exc.key, str(exc)[len(exc.key) + 2 :]) from None
     by_name = {t.name: t for t in plan}
     if cfg.tier not in by_name:
-        raise ConfigError(f"{NAMESPACE}:tier", f"{cfg.tier!r} is not a tier of this deployment; its tiers are "
-                                               f"{', '.join(by_name)}")
+        raise ConfigError(
+            f"{NAMESPACE}:tier", f"{cfg.tier!r} is not a tier of this deployment; its tiers are {', '.join(by_name)}"
+        )
     return by_name[cfg.tier]
 
 
@@ -83,8 +84,14 @@ class _Tiers:
     @cached_property
     def data(self) -> DataPlane:
         d = self.data_outputs
-        return data_plane_from(self.cfg, self.stack, account_id=d.account_id, table_name=d.table_name,
-                               table_arns=d.table_arns, control_table_name=d.control_table_name)
+        return data_plane_from(
+            self.cfg,
+            self.stack,
+            account_id=d.account_id,
+            table_name=d.table_name,
+            table_arns=d.table_arns,
+            control_table_name=d.control_table_name,
+        )
 
     @cached_property
     def site_outputs(self) -> dict[str, SiteTierOutputs]:
@@ -96,7 +103,9 @@ class _Tiers:
         """Every site as the plane sees it, rebuilt from config and the site tiers' outputs."""
         return {
             p.data_region: Site(
-                name=p.name, location=p.location, data_region=p.data_region,
+                name=p.name,
+                location=p.location,
+                data_region=p.data_region,
                 endpoint=endpoint_from_output(p, self.site_outputs[p.data_region].endpoint),
                 scale_target=self.site_outputs[p.data_region].scale_target,
                 orchestrator_statements=self.site_outputs[p.data_region].orchestrator_statements,
@@ -121,9 +130,13 @@ def _data_tier(t: _Tiers, tier: Tier) -> dict:
     providers = t.providers(data_tier_regions(cfg), metrics=True)  # and us-east-1's (the alarm topic)
     data = declare_data_plane(cfg, t.stack, providers, parameter_regions=[])
     alarm_topic = declare_alarm_topic(cfg, t.stack, providers, data.account_id)
-    return DataTierOutputs(account_id=data.account_id, table_name=data.table_name, table_arns=data.table_arns,
-                           control_table_name=data.control_table_name,
-                           alarm_topic_arn=alarm_topic.topic.arn).as_outputs()
+    return DataTierOutputs(
+        account_id=data.account_id,
+        table_name=data.table_name,
+        table_arns=data.table_arns,
+        control_table_name=data.control_table_name,
+        alarm_topic_arn=alarm_topic.topic.arn,
+    ).as_outputs()
 
 
 def _site_tier(t: _Tiers, tier: Tier) -> dict:
@@ -133,19 +146,28 @@ def _site_tier(t: _Tiers, tier: Tier) -> dict:
     declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region, notices={region: topic})[region]
     declare_projection(t.cfg, t.stack, providers, region)
     site = declared.site
-    return SiteTierOutputs(endpoint=endpoint_output(site.endpoint), scale_target=site.scale_target,
-                           orchestrator_statements=site.orchestrator_statements, topic_arn=topic.topic.arn,
-                           topic_key_arn=topic.key.arn, site_outputs=declared.outputs).as_outputs()
+    return SiteTierOutputs(
+        endpoint=endpoint_output(site.endpoint),
+        scale_target=site.scale_target,
+        orchestrator_statements=site.orchestrator_statements,
+        topic_arn=topic.topic.arn,
+        topic_key_arn=topic.key.arn,
+        site_outputs=declared.outputs,
+    ).as_outputs()
 
 
 def _automation_tier(t: _Tiers, tier: Tier) -> dict:
     region = tier.region
     providers = t.providers([region], metrics=False)
     args = orchestrator_args(
-        t.cfg, t.stack, t.data, t.sites,
+        t.cfg,
+        t.stack,
+        t.data,
+        t.sites,
         topic_arns={r: o.topic_arn for r, o in t.site_outputs.items()},
         topic_key_arns={r: o.topic_key_arn for r, o in t.site_outputs.items()},
-        alarm_topic_arn=t.data_outputs.alarm_topic_arn)[region]
+        alarm_topic_arn=t.data_outputs.alarm_topic_arn,
+    )[region]
     # No alarm provider: the subscription is in us-east-1, so the traffic tier declares it.
     orchestrator = Orchestrator(orchestrator_name(t.cfg, region), args, provider=providers[region], alarm_provider=None)
     return AutomationTierOutputs(function_arn=orchestrator.function.arn).as_outputs()
@@ -159,9 +181,12 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
     health = declare_traffic(cfg, t.stack, providers, t.sites, alarm_topic_arn)
     for p in t.placements:
         functions = AutomationTierOutputs.read(t.reference(automation_tier(p.name)))
-        OrchestratorAlarmSubscription(orchestrator_name(cfg, p.data_region), function_arn=functions.function_arn,
-                                      alarm_topic_arn=alarm_topic_arn,
-                                      alarm_provider=providers[ROUTE53_METRICS_REGION])
+        OrchestratorAlarmSubscription(
+            orchestrator_name(cfg, p.data_region),
+            function_arn=functions.function_arn,
+            alarm_topic_arn=alarm_topic_arn,
+            alarm_provider=providers[ROUTE53_METRICS_REGION],
+        )
     _witness_observer(t, alarm_topic_arn)
     sites = t.sites
     return {
@@ -181,10 +206,14 @@ def _witness_observer(t: _Tiers, alarm_topic_arn) -> None:
     if witness is None:
         return
     args = orchestrator_args(
-        t.cfg, t.stack, t.data, t.sites,
+        t.cfg,
+        t.stack,
+        t.data,
+        t.sites,
         topic_arns={r: o.topic_arn for r, o in t.site_outputs.items()},
         topic_key_arns={r: o.topic_key_arn for r, o in t.site_outputs.items()},
-        alarm_topic_arn=alarm_topic_arn)[witness]
+        alarm_topic_arn=alarm_topic_arn,
+    )[witness]
     providers = t.providers([witness], metrics=False)
     Orchestrator(orchestrator_name(t.cfg, witness), args, provider=providers[witness], alarm_provider=None)
 

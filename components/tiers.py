@@ -20,8 +20,9 @@ Tiers read each other through `pulumi.StackReference` with fully qualified names
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any, Literal, Mapping, Optional, TypeVar
+from typing import Any, Literal, Self, TypeVar
 
 from pydantic.alias_generators import to_camel
 
@@ -64,10 +65,10 @@ class Tier:
     name: str
     kind: TierKind
     wave: int
-    region: Optional[str]
+    region: str | None
     """The one AWS region a site or automation tier declares resources in (None for data and traffic)."""
-    site: Optional[str] = None
-    location: Optional[str] = None
+    site: str | None = None
+    location: str | None = None
     requires: tuple[str, ...] = ()
     """Tiers whose outputs this one reads (each must be deployed first)."""
 
@@ -84,7 +85,7 @@ def automation_tier(site: str) -> str:
     return f"{site}{AUTOMATION_SUFFIX}"
 
 
-def tier_kind(tier: Optional[str]) -> str:
+def tier_kind(tier: str | None) -> str:
     """`data`, `traffic`, `automation`, `site`, or `single` (no tier: one stack for the whole deployment)."""
     if not tier:
         return SINGLE
@@ -97,15 +98,28 @@ def plan_tiers(placements: list[SitePlacement]) -> list[Tier]:
     """Every tier of a deployment in deploy order (wave by wave; sites in failover priority)."""
     for p in placements:
         if p.name in (DATA, TRAFFIC) or p.name.endswith(AUTOMATION_SUFFIX):
-            raise TierPlanError(p.key, f"{p.name!r} cannot name a site: it would name a tier of another kind "
-                                       f"({DATA}, {TRAFFIC}, *{AUTOMATION_SUFFIX})")
+            raise TierPlanError(
+                p.key,
+                f"{p.name!r} cannot name a site: it would name a tier of another kind "
+                f"({DATA}, {TRAFFIC}, *{AUTOMATION_SUFFIX})",
+            )
     sites = tuple(p.name for p in placements)
     automations = tuple(automation_tier(s) for s in sites)
     return [
         Tier(DATA, "data", WAVES["data"], None),
         *(Tier(p.name, "site", WAVES["site"], p.data_region, p.name, p.location, (DATA,)) for p in placements),
-        *(Tier(automation_tier(p.name), "automation", WAVES["automation"], p.data_region, p.name, p.location,
-               (DATA, *sites)) for p in placements),
+        *(
+            Tier(
+                automation_tier(p.name),
+                "automation",
+                WAVES["automation"],
+                p.data_region,
+                p.name,
+                p.location,
+                (DATA, *sites),
+            )
+            for p in placements
+        ),
         Tier(TRAFFIC, "traffic", WAVES["traffic"], None, requires=(DATA, *sites, *automations)),
     ]
 
@@ -128,8 +142,10 @@ def check_stack_name(value: str) -> str:
 
 def check_organization(value: str) -> str:
     if not value.strip():
-        raise ValueError("is empty: name the Pulumi organization of the tier stacks (`organization` on a "
-                         "self-managed backend), or remove the key")
+        raise ValueError(
+            "is empty: name the Pulumi organization of the tier stacks (`organization` on a "
+            "self-managed backend), or remove the key"
+        )
     if not _ORGANIZATION.match(value):
         raise ValueError(f"{value!r} is not a Pulumi organization name (use `organization` on a self-managed backend)")
     return value
@@ -152,7 +168,7 @@ class TierOutputs:
         return {to_camel(f.name): getattr(self, f.name) for f in fields(self)}
 
     @classmethod
-    def read(cls: type[T], reference) -> T:
+    def read(cls, reference) -> Self:
         """The requiring side: every field from a `pulumi.StackReference` (a missing output fails the preview).
 
         A StackReference hands every number back as a float; the tiers exchange only whole numbers (counts,
@@ -222,8 +238,9 @@ def endpoint_from_output(placement: SitePlacement, value):
         return value.apply(lambda e: e[name])
 
     if placement.alias:
-        return SiteEndpoint(scheme=placement.scheme, port=placement.port, alias_dns_name=part("dnsName"),
-                            alias_zone_id=part("zoneId"))
+        return SiteEndpoint(
+            scheme=placement.scheme, port=placement.port, alias_dns_name=part("dnsName"), alias_zone_id=part("zoneId")
+        )
     return SiteEndpoint(scheme=placement.scheme, port=placement.port, ip_address=part("ip"))
 
 

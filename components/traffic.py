@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
 
 from components.naming import METRIC_ALARM, aws_name, chain_record_name, regional_record_name
 
-__all__ = ["Endpoint", "EndpointHealth", "FailoverDns", "FailoverLink", "TrafficArgs", "failover_chain",
-           "health_alarm_name", "health_alarm_name_pattern", "regional_record_name"]
+__all__ = [
+    "Endpoint",
+    "EndpointHealth",
+    "FailoverDns",
+    "FailoverLink",
+    "TrafficArgs",
+    "failover_chain",
+    "health_alarm_name",
+    "health_alarm_name_pattern",
+    "regional_record_name",
+]
 
 
 def health_alarm_name_pattern(app: str, stack: str) -> str:
@@ -30,9 +38,9 @@ class FailoverLink:
 
     name: str
     primary_region: str
-    secondary_region: Optional[str]
+    secondary_region: str | None
     """Set when the secondary is a region's endpoint."""
-    secondary_chain: Optional[str]
+    secondary_chain: str | None
     """Set when the secondary is the next link of the chain (more than two regions)."""
 
 
@@ -64,18 +72,21 @@ class Endpoint:
     answered with `ttl` (a DigitalOcean load balancer, an HAProxy host)."""
 
     region: str
-    dns_name: Optional[pulumi.Input[str]]
-    zone_id: Optional[pulumi.Input[str]]
+    dns_name: pulumi.Input[str] | None
+    zone_id: pulumi.Input[str] | None
     scheme: str
-    ip_address: Optional[pulumi.Input[str]] = None
+    ip_address: pulumi.Input[str] | None = None
     ttl: int = 60
 
     def record_target(self) -> dict:
         """The Record arguments that point at this endpoint."""
         if self.ip_address is not None:
             return {"records": [self.ip_address], "ttl": self.ttl}
-        return {"aliases": [aws.route53.RecordAliasArgs(name=self.dns_name, zone_id=self.zone_id,
-                                                         evaluate_target_health=True)]}
+        return {
+            "aliases": [
+                aws.route53.RecordAliasArgs(name=self.dns_name, zone_id=self.zone_id, evaluate_target_health=True)
+            ]
+        }
 
 
 @dataclass(frozen=True)
@@ -108,9 +119,9 @@ class EndpointHealth(pulumi.ComponentResource):
         alarm_topic_arn: pulumi.Input[str],
         global_provider: aws.Provider,
         metrics_provider: aws.Provider,
-        ip_address: Optional[pulumi.Input[str]] = None,
-        port: Optional[int] = None,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        ip_address: pulumi.Input[str] | None = None,
+        port: int | None = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         """`ip_address`: check that address (the fqdn then only sets Host and SNI); else resolve the fqdn."""
         super().__init__("dr:traffic:EndpointHealth", name, None, opts)
@@ -170,7 +181,7 @@ class FailoverDns(pulumi.ComponentResource):
         health_check_ids: dict[str, pulumi.Input[str]],
         regions: list[str],
         provider: aws.Provider,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:traffic:FailoverDns", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
@@ -211,9 +222,13 @@ class FailoverDns(pulumi.ComponentResource):
                 ident = f"{link.secondary_region}-secondary"
             else:
                 # The next pair in the same zone; its own records carry the health checks.
-                secondary_target = {"aliases": [aws.route53.RecordAliasArgs(
-                    name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
-                )]}
+                secondary_target = {
+                    "aliases": [
+                        aws.route53.RecordAliasArgs(
+                            name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
+                        )
+                    ]
+                }
                 secondary_check = None
                 ident = f"chain-{i + 1}-secondary"
             secondary = aws.route53.Record(

@@ -15,7 +15,6 @@ import datetime
 import json
 import re
 from dataclasses import dataclass
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -35,40 +34,45 @@ SESSION_SECONDS = 3600
 _SECRET_KEY_OUTPUTS = ["privateKeyPem", "privateKeyPemPkcs8", "privateKeyOpenssh"]
 
 
-def aws_config_file(*, region: str, signing_helper: str, certificate_path: str, private_key_path: str,
-                    trust_anchor_arn: str, profile_arn: str, role_arn: str) -> str:
+def aws_config_file(
+    *,
+    region: str,
+    signing_helper: str,
+    certificate_path: str,
+    private_key_path: str,
+    trust_anchor_arn: str,
+    profile_arn: str,
+    role_arn: str,
+) -> str:
     """The AWS config file a workload mounts: every AWS SDK and the CLI call the signing helper for
     credentials (and cache them until shortly before they expire)."""
-    process = " ".join([
-        signing_helper, "credential-process",
-        "--certificate", certificate_path,
-        "--private-key", private_key_path,
-        "--trust-anchor-arn", trust_anchor_arn,
-        "--profile-arn", profile_arn,
-        "--role-arn", role_arn,
-        "--region", region,
-    ])
+    process = f"{signing_helper} credential-process --certificate {certificate_path} --private-key {private_key_path} --trust-anchor-arn {trust_anchor_arn} --profile-arn {profile_arn} --role-arn {role_arn} --region {region}"
     return f"[default]\nregion = {region}\ncredential_process = {process}\n"
 
 
 def expiry_notice_window(validity_end: str, notice_days: int) -> tuple[str, str]:
     """(start, end) of the daily notices about a certificate that ends at `validity_end` (RFC 3339, as pulumi-tls
     reports it): from `notice_days` before its end until its end, as EventBridge Scheduler's UTC dates."""
-    end = datetime.datetime.fromisoformat(validity_end.replace("Z", "+00:00")).astimezone(datetime.timezone.utc)
+    end = datetime.datetime.fromisoformat(validity_end).astimezone(datetime.UTC)
     start = end - datetime.timedelta(days=notice_days)
     return start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def expiry_notice_message(*, what: str, identity: str, validity_end: str, renewal_days: int) -> str:
     """The notice's SNS message (the topic's email subscribers read it as it is)."""
-    return json.dumps({
-        "notice": "dynamodb-dr workload certificate expiring",
-        "certificate": what,
-        "identity": identity,
-        "expires": validity_end,
-        "action": (f"run `pulumi up` (or drctl deploy) for this stack: any update in the certificate's last "
-                   f"{renewal_days} days issues a new one; without it, the workloads lose AWS access at expiry"),
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "notice": "dynamodb-dr workload certificate expiring",
+            "certificate": what,
+            "identity": identity,
+            "expires": validity_end,
+            "action": (
+                f"run `pulumi up` (or drctl deploy) for this stack: any update in the certificate's last "
+                f"{renewal_days} days issues a new one; without it, the workloads lose AWS access at expiry"
+            ),
+        },
+        sort_keys=True,
+    )
 
 
 def _resource_suffix(subject: str) -> str:
@@ -94,10 +98,10 @@ class WorkloadIdentityArgs:
     """A `pulumi up` within this window before expiry issues a new certificate (and key)."""
     ca_validity_hours: int = 5 * 365 * 24
     ca_early_renewal_hours: int = 180 * 24
-    notice_topic_arn: Optional[pulumi.Input[str]] = None
+    notice_topic_arn: pulumi.Input[str] | None = None
     """A notice topic (KMS-encrypted) in `region`: each certificate not renewed in time is announced there
     every day from `notice_days` (the CA: `ca_notice_days`) before it expires until it is renewed."""
-    notice_key_arn: Optional[pulumi.Input[str]] = None
+    notice_key_arn: pulumi.Input[str] | None = None
     """The notice topic's KMS key (the notices' publisher must encrypt with it)."""
     notice_days: int = 21
     """Workload certificates renew on any `pulumi up` in their last 30 days: nine days without one start the
@@ -119,8 +123,9 @@ def check_workload_identity_args(args: WorkloadIdentityArgs) -> None:
         raise ValueError("a workload identity needs distinct certificate subjects")
     if args.certificate_validity_hours > args.ca_validity_hours:
         raise ValueError("a workload certificate cannot outlive its CA")
-    if args.notice_topic_arn is not None and not (args.notice_days * 24 < args.early_renewal_hours
-                                                  and args.ca_notice_days * 24 < args.ca_early_renewal_hours):
+    if args.notice_topic_arn is not None and not (
+        args.notice_days * 24 < args.early_renewal_hours and args.ca_notice_days * 24 < args.ca_early_renewal_hours
+    ):
         raise ValueError("expiry notices must start after the renewal window opens (a `pulumi up` then renews)")
 
 
@@ -137,7 +142,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
     expiry_schedules: dict[str, aws.scheduler.Schedule]
     """`ca` and each subject's resource suffix -> its expiry notice schedule (none without a notice topic)."""
 
-    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: WorkloadIdentityArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr:identity:WorkloadIdentity", name, None, opts)
         check_workload_identity_args(args)
         child = pulumi.ResourceOptions(parent=self)
@@ -154,7 +159,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         role, profile = self._role_and_profile(name, args, anchor)
         expiring: dict[str, tuple[pulumi.Output[str], int, int]] = {
-            "ca": (ca.validity_end_time, args.ca_notice_days, args.ca_early_renewal_hours // 24)}
+            "ca": (ca.validity_end_time, args.ca_notice_days, args.ca_early_renewal_hours // 24)
+        }
         self.certificates = {}
         for subject in args.subjects:
             self.certificates[subject], validity_end = self._certificate(name, args, subject, ca_key, ca)
@@ -169,8 +175,12 @@ class WorkloadIdentity(pulumi.ComponentResource):
 
     def _ca(self, name: str, args: WorkloadIdentityArgs) -> tuple[tls.PrivateKey, tls.SelfSignedCert]:
         """The private CA the trust anchor registers (its key a Pulumi secret)."""
-        ca_key = tls.PrivateKey(f"{name}-ca", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(
-            parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS))
+        ca_key = tls.PrivateKey(
+            f"{name}-ca",
+            algorithm="ECDSA",
+            ecdsa_curve="P256",
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS),
+        )
         ca = tls.SelfSignedCert(
             f"{name}-ca",
             private_key_pem=ca_key.private_key_pem,
@@ -184,16 +194,23 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         return ca_key, ca
 
-    def _role_and_profile(self, name: str, args: WorkloadIdentityArgs, anchor: aws.rolesanywhere.TrustAnchor,
-                          ) -> tuple[aws.iam.Role, aws.rolesanywhere.Profile]:
+    def _role_and_profile(
+        self,
+        name: str,
+        args: WorkloadIdentityArgs,
+        anchor: aws.rolesanywhere.TrustAnchor,
+    ) -> tuple[aws.iam.Role, aws.rolesanywhere.Profile]:
         """The role the anchor's certificates with the listed subjects may assume (the data table, the
         active-region parameter and the control table only), and the profile that vends its sessions."""
         child = pulumi.ResourceOptions(parent=self)
         role = aws.iam.Role(
             autonamed(IAM_ROLE, f"{name}-workload"),
             description=f"Workloads of {args.name} (IAM Roles Anywhere)",
-            assume_role_policy=anchor.arn.apply(lambda arn: json.dumps(
-                roles_anywhere_trust_policy(trust_anchor_arn=arn, common_names=list(args.subjects)))),
+            assume_role_policy=anchor.arn.apply(
+                lambda arn: json.dumps(
+                    roles_anywhere_trust_policy(trust_anchor_arn=arn, common_names=list(args.subjects))
+                )
+            ),
             max_session_duration=SESSION_SECONDS,
             opts=child,
         )
@@ -201,8 +218,10 @@ class WorkloadIdentity(pulumi.ComponentResource):
             f"{name}-workload",
             role=role.id,
             policy=pulumi.Output.all(args.table_arns, args.parameter_arns, args.control_arns).apply(
-                lambda a: json.dumps(task_policy(table_arns=list(a[0]), parameter_arns=list(a[1]),
-                                                 control_table_arns=list(a[2])))),
+                lambda a: json.dumps(
+                    task_policy(table_arns=list(a[0]), parameter_arns=list(a[1]), control_table_arns=list(a[2]))
+                )
+            ),
             opts=child,
         )
         profile = aws.rolesanywhere.Profile(
@@ -215,14 +234,19 @@ class WorkloadIdentity(pulumi.ComponentResource):
         )
         return role, profile
 
-    def _certificate(self, name: str, args: WorkloadIdentityArgs, subject: str, ca_key: tls.PrivateKey,
-                     ca: tls.SelfSignedCert) -> tuple[WorkloadCertificate, pulumi.Output[str]]:
+    def _certificate(
+        self, name: str, args: WorkloadIdentityArgs, subject: str, ca_key: tls.PrivateKey, ca: tls.SelfSignedCert
+    ) -> tuple[WorkloadCertificate, pulumi.Output[str]]:
         """A key and a certificate the CA signs for `subject`; returns them and the certificate's end of
         validity."""
         child = pulumi.ResourceOptions(parent=self)
         suffix = _resource_suffix(subject)
-        key = tls.PrivateKey(f"{name}-{suffix}", algorithm="ECDSA", ecdsa_curve="P256", opts=pulumi.ResourceOptions(
-            parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS))
+        key = tls.PrivateKey(
+            f"{name}-{suffix}",
+            algorithm="ECDSA",
+            ecdsa_curve="P256",
+            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=_SECRET_KEY_OUTPUTS),
+        )
         request = tls.CertRequest(
             f"{name}-{suffix}",
             private_key_pem=key.private_key_pem,
@@ -239,12 +263,14 @@ class WorkloadIdentity(pulumi.ComponentResource):
             allowed_uses=["digital_signature", "client_auth"],
             opts=child,
         )
-        issued = WorkloadCertificate(certificate_pem=certificate.cert_pem,
-                                     private_key_pem=pulumi.Output.secret(key.private_key_pem))
+        issued = WorkloadCertificate(
+            certificate_pem=certificate.cert_pem, private_key_pem=pulumi.Output.secret(key.private_key_pem)
+        )
         return issued, certificate.validity_end_time
 
-    def _expiry_notices(self, name: str, args: WorkloadIdentityArgs,
-                        expiring: dict[str, tuple[pulumi.Output[str], int, int]]) -> dict[str, aws.scheduler.Schedule]:
+    def _expiry_notices(
+        self, name: str, args: WorkloadIdentityArgs, expiring: dict[str, tuple[pulumi.Output[str], int, int]]
+    ) -> dict[str, aws.scheduler.Schedule]:
         """A daily EventBridge Scheduler schedule per certificate (and the CA) that publishes to the notice topic
         between `notice_days` before its end and its end. A renewal moves the dates with the certificate, so a
         stack that is deployed in time never sends one; one that is not sends one a day until it is."""
@@ -255,14 +281,16 @@ class WorkloadIdentity(pulumi.ComponentResource):
             name=aws_name(IAM_ROLE, f"{args.name}-cert-expiry-notices"),
             description=f"EventBridge Scheduler: certificate expiry notices of {args.name}",
             assume_role_policy=topic.apply(  # the topic's account is the stack's
-                lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))),
+                lambda arn: json.dumps(scheduler_trust_policy(account_id=arn.split(":")[4]))
+            ),
             opts=child,
         )
         policy = aws.iam.RolePolicy(
             f"{name}-expiry-notices",
             role=role.id,
             policy=pulumi.Output.all(topic, args.notice_key_arn).apply(
-                lambda a: json.dumps(notice_publisher_policy(topic_arn=a[0], key_arn=a[1]))),
+                lambda a: json.dumps(notice_publisher_policy(topic_arn=a[0], key_arn=a[1]))
+            ),
             opts=child,
         )
         schedules = {}
@@ -280,8 +308,11 @@ class WorkloadIdentity(pulumi.ComponentResource):
                 target=aws.scheduler.ScheduleTargetArgs(
                     arn=topic,
                     role_arn=role.arn,
-                    input=validity_end.apply(lambda end, w=what, r=renewal_days: expiry_notice_message(
-                        what=w, identity=args.name, validity_end=end, renewal_days=r)),
+                    input=validity_end.apply(
+                        lambda end, w=what, r=renewal_days: expiry_notice_message(
+                            what=w, identity=args.name, validity_end=end, renewal_days=r
+                        )
+                    ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role, policy]),
             )
@@ -290,6 +321,13 @@ class WorkloadIdentity(pulumi.ComponentResource):
     def aws_config(self, *, signing_helper: str, certificate_path: str, private_key_path: str) -> pulumi.Output[str]:
         """`aws_config_file(...)` with this identity's ARNs."""
         return pulumi.Output.all(self.trust_anchor_arn, self.profile_arn, self.role_arn).apply(
-            lambda a: aws_config_file(region=self.region, signing_helper=signing_helper,
-                                      certificate_path=certificate_path, private_key_path=private_key_path,
-                                      trust_anchor_arn=a[0], profile_arn=a[1], role_arn=a[2]))
+            lambda a: aws_config_file(
+                region=self.region,
+                signing_helper=signing_helper,
+                certificate_path=certificate_path,
+                private_key_path=private_key_path,
+                trust_anchor_arn=a[0],
+                profile_arn=a[1],
+                role_arn=a[2],
+            )
+        )

@@ -13,9 +13,11 @@ from pathlib import Path
 
 EXIT_POLICY_VIOLATION = 1
 EXIT_CONFIG_ERROR = 2
-DESCRIPTION = ("Operator CLI for the DynamoDB DR stacks: preview a stack offline and print its RTO/RPO budget, list "
-               "and deploy its tier stacks, verify a live deployment, print an OVHcloud site's haproxy.cfg, and run "
-               "the DR drill.")
+DESCRIPTION = (
+    "Operator CLI for the DynamoDB DR stacks: preview a stack offline and print its RTO/RPO budget, list "
+    "and deploy its tier stacks, verify a live deployment, print an OVHcloud site's haproxy.cfg, and run "
+    "the DR drill."
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -34,37 +36,57 @@ def _add_preview(sub) -> None:
     preview.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     preview.add_argument("--json", action="store_true", help="print one JSON document")
     preview.add_argument("--stack-file", type=Path, help="read the config from this file instead")
-    preview.add_argument("--policy-config", type=Path,
-                         help="policy levels JSON (default: policies/config.<stack>.json when present)")
-    preview.add_argument("--tier", action="append", dest="tiers", metavar="TIER",
-                         help="preview this tier's stack (repeatable; see `drctl stacks`), its StackReferences "
-                              "answered by the offline previews of the tiers it reads")
+    preview.add_argument(
+        "--policy-config", type=Path, help="policy levels JSON (default: policies/config.<stack>.json when present)"
+    )
+    preview.add_argument(
+        "--tier",
+        action="append",
+        dest="tiers",
+        metavar="TIER",
+        help="preview this tier's stack (repeatable; see `drctl stacks`), its StackReferences "
+        "answered by the offline previews of the tiers it reads",
+    )
     preview.add_argument("--all-tiers", action="store_true", help="preview every tier's stack, in deploy order")
     preview.add_argument("--org", help="Pulumi organization naming the StackReferences (default: dr:organization)")
 
 
 def _add_stacks(sub) -> None:
     stacks = sub.add_parser("stacks", help="list a base stack's tier stacks in deploy order (JSON for a CI matrix)")
-    stacks.add_argument("--stack", action="append", dest="stacks", metavar="STACK",
-                        help="base stack (repeatable): reads Pulumi.<stack>.yaml")
+    stacks.add_argument(
+        "--stack",
+        action="append",
+        dest="stacks",
+        metavar="STACK",
+        help="base stack (repeatable): reads Pulumi.<stack>.yaml",
+    )
     stacks.add_argument("--all", action="store_true", help="every base stack file of the project")
     stacks.add_argument("--json", action="store_true", help='print {"include": [...]} for `fromJSON` in a matrix')
-    stacks.add_argument("--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, "
-                                                 "3 traffic)")
+    stacks.add_argument(
+        "--wave", type=int, help="only the tiers of this wave (0 data, 1 sites, 2 automation, 3 traffic)"
+    )
     stacks.add_argument("--org", help="Pulumi organization (default: dr:organization of each base stack)")
-    stacks.add_argument("--production", choices=["true", "false"],
-                        help="only the base stacks whose dr:production is this (CI previews production stacks from "
-                             "main only)")
-    stacks.add_argument("--moves", choices=["to-tiers", "to-single"],
-                        help="print the `pulumi state move` commands that move one base stack's resources into its "
-                             "tier stacks, or back")
+    stacks.add_argument(
+        "--production",
+        choices=["true", "false"],
+        help="only the base stacks whose dr:production is this (CI previews production stacks from main only)",
+    )
+    stacks.add_argument(
+        "--moves",
+        choices=["to-tiers", "to-single"],
+        help="print the `pulumi state move` commands that move one base stack's resources into its "
+        "tier stacks, or back",
+    )
 
 
 def _add_deploy(sub) -> None:
     from drctl.deploy import add_arguments as add_deploy_arguments
 
-    add_deploy_arguments(sub.add_parser("deploy", help="preview or update the tier stacks in order "
-                                                         "(Pulumi Automation API; needs the pulumi CLI)"))
+    add_deploy_arguments(
+        sub.add_parser(
+            "deploy", help="preview or update the tier stacks in order (Pulumi Automation API; needs the pulumi CLI)"
+        )
+    )
 
 
 def _add_budget(sub) -> None:
@@ -78,8 +100,9 @@ def _add_verify(sub) -> None:
     verify.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     verify.add_argument("--json", action="store_true", help="print one JSON document")
     verify.add_argument("--stack-file", type=Path, help="read the config from this file instead")
-    verify.add_argument("--timeout", type=_positive_seconds, default=None,
-                        help="read deadline of each AWS call in seconds (default 3)")
+    verify.add_argument(
+        "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
+    )
 
 
 def _add_haproxy(sub) -> None:
@@ -92,25 +115,41 @@ def _add_haproxy(sub) -> None:
 
 
 def _add_drill(sub) -> None:
-    drill = sub.add_parser("drill", help="run the DR drill on loopback: faults, a history checker, RTO/RPO against "
-                                         "the production budget")
+    drill = sub.add_parser(
+        "drill", help="run the DR drill on loopback: faults, a history checker, RTO/RPO against the production budget"
+    )
     which = drill.add_mutually_exclusive_group()
     which.add_argument("--all", action="store_true", help="every scenario (default: the default set)")
-    which.add_argument("--scenario", action="append", metavar="NAME",
-                       help="run this scenario (repeatable); `--list` shows them")
+    which.add_argument(
+        "--scenario", action="append", metavar="NAME", help="run this scenario (repeatable); `--list` shows them"
+    )
     which.add_argument("--list", action="store_true", help="list the scenarios and exit")
-    which.add_argument("--self-test", action="store_true",
-                       help="inject known defects into a copy of the runtime; exit 0 only if the drill catches each")
-    drill.add_argument("--mode", choices=("strong", "eventual"), default="strong",
-                       help="the data table: strongly consistent, or eventual with the streams replicator")
-    drill.add_argument("--control", choices=("strong", "eventual"),
-                       help="the control table's consistency (default: what the stack declares)")
+    which.add_argument(
+        "--self-test",
+        action="store_true",
+        help="inject known defects into a copy of the runtime; exit 0 only if the drill catches each",
+    )
+    drill.add_argument(
+        "--mode",
+        choices=("strong", "eventual"),
+        default="strong",
+        help="the data table: strongly consistent, or eventual with the streams replicator",
+    )
+    drill.add_argument(
+        "--control",
+        choices=("strong", "eventual"),
+        help="the control table's consistency (default: what the stack declares)",
+    )
     drill.add_argument("--stack", default="prod", help="the reference stack whose timers are scaled (default prod)")
     drill.add_argument("--factor", type=_time_factor, default=None, help="time scale: production / drill (10)")
     drill.add_argument("--defect", action="append", metavar="NAME", help="--self-test: only these defects")
     drill.add_argument("--svg", action="store_true", help="draw the timelines as SVG (text) instead of PNG")
-    drill.add_argument("--out", type=Path, default=Path("drill-out"),
-                       help="folder for drill-report.json and the timelines (default: drill-out)")
+    drill.add_argument(
+        "--out",
+        type=Path,
+        default=Path("drill-out"),
+        help="folder for drill-report.json and the timelines (default: drill-out)",
+    )
 
 
 def _positive_seconds(text: str) -> float:
@@ -181,8 +220,7 @@ def _haproxy(args: argparse.Namespace) -> int:
     from drctl.preview import PROJECT_DIR
 
     try:
-        return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin,
-                                    PROJECT_DIR)
+        return haproxy_command.main(args.stack, args.site, args.stack_file, args.salt, args.password_stdin, PROJECT_DIR)
     except haproxy_command.HaproxyCommandError as exc:
         return _config_error(exc)
     except _config_errors() as exc:
@@ -199,8 +237,13 @@ def _preview_tiers(args: argparse.Namespace) -> int:
         print("error: --tier and --all-tiers: give one or the other", file=sys.stderr)
         return EXIT_CONFIG_ERROR
     try:
-        results = run_tier_previews(args.stack, None if args.all_tiers else args.tiers, stack_file=args.stack_file,
-                                    policy_config=args.policy_config, organization=args.org)
+        results = run_tier_previews(
+            args.stack,
+            None if args.all_tiers else args.tiers,
+            stack_file=args.stack_file,
+            policy_config=args.policy_config,
+            organization=args.org,
+        )
     except (StackFileError, PreviewConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -210,15 +253,15 @@ def _preview_tiers(args: argparse.Namespace) -> int:
         json.dump(doc, sys.stdout, indent=2, sort_keys=True)
         sys.stdout.write("\n")
     else:
-        from rich.console import Group
-        from rich.console import Console
+        from rich.console import Console, Group
 
         from drctl.text import prose
 
         console = Console()
         for result in results.values():
-            console.print(Group(*prose(f"=== tier {result.tier}: stack {result.stack}", console.width,
-                                       style="bold")), crop=False)
+            console.print(
+                Group(*prose(f"=== tier {result.tier}: stack {result.stack}", console.width, style="bold")), crop=False
+            )
             print_human(result, console)
     return EXIT_POLICY_VIOLATION if any(r.blocked for r in results.values()) else 0
 
@@ -238,8 +281,9 @@ def _stacks(args: argparse.Namespace) -> int:
         for name in names:
             config, secret_keys = load_stack_config(PROJECT_DIR, name)
             try:
-                plans.append(plan_deployment(name, config, secret_keys, organization=args.org,
-                                             require_organization=True))
+                plans.append(
+                    plan_deployment(name, config, secret_keys, organization=args.org, require_organization=True)
+                )
             except PlanError as exc:
                 raise StackFileError(f"Pulumi.{name}.yaml: {exc}") from None
     except StackFileError as exc:
@@ -312,8 +356,9 @@ def _verify(args: argparse.Namespace) -> int:
     from drctl.verify import DEFAULT_READ_TIMEOUT_SECONDS, VerifyUsageError, exit_code, render_report, run_verify
 
     try:
-        report = run_verify(args.stack, stack_file=args.stack_file,
-                            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS)
+        report = run_verify(
+            args.stack, stack_file=args.stack_file, read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS
+        )
     except (StackFileError, PreviewConfigError, VerifyUsageError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
@@ -359,13 +404,27 @@ def _drill(args: argparse.Namespace) -> int:
         return run_self_test(args.out, defects=args.defect, factor=factor)
     selection = [s.name for s in SCENARIOS] if args.all else (args.scenario or list(DEFAULT))
     watchdog(len(selection))
-    _, code = run_drill(selection, args.mode, args.out, factor=factor, stack=args.stack, control=args.control,
-                        picture_format="svg" if args.svg else "png")
+    _, code = run_drill(
+        selection,
+        args.mode,
+        args.out,
+        factor=factor,
+        stack=args.stack,
+        control=args.control,
+        picture_format="svg" if args.svg else "png",
+    )
     return code
 
 
-COMMANDS = {"preview": _preview, "stacks": _stacks, "deploy": _deploy, "budget": _budget, "verify": _verify,
-            "haproxy": _haproxy, "drill": _drill}
+COMMANDS = {
+    "preview": _preview,
+    "stacks": _stacks,
+    "deploy": _deploy,
+    "budget": _budget,
+    "verify": _verify,
+    "haproxy": _haproxy,
+    "drill": _drill,
+}
 
 
 if __name__ == "__main__":

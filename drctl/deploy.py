@@ -16,10 +16,10 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from drctl.stacks import POLICY_PACK, PROJECT_DIR, DeploymentPlan, PlanError, derive_config, plan_deployment
 
@@ -32,26 +32,46 @@ EXIT_DEPLOY_FAILED = 3
 """A pulumi command failed (`CommandError`): a preview or update error, a mandatory policy violation."""
 EXIT_CONCURRENT_UPDATE = 4
 """Another update holds a tier stack (`ConcurrentUpdateError`); retry when it has finished."""
-INSTALL_HINT = ("the pulumi CLI is not installed: `curl -fsSL https://get.pulumi.com | sh` "
-                "(see https://www.pulumi.com/docs/install/), then run this again")
+INSTALL_HINT = (
+    "the pulumi CLI is not installed: `curl -fsSL https://get.pulumi.com | sh` "
+    "(see https://www.pulumi.com/docs/install/), then run this again"
+)
 DEFAULT_PARALLEL = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", required=True, help="base stack: reads Pulumi.<stack>.yaml")
-    parser.add_argument("--tier", action="append", dest="tiers", metavar="TIER",
-                        help="only this tier (repeatable, run in deploy order; default: every tier)")
+    parser.add_argument(
+        "--tier",
+        action="append",
+        dest="tiers",
+        metavar="TIER",
+        help="only this tier (repeatable, run in deploy order; default: every tier)",
+    )
     parser.add_argument("--preview", action="store_true", help="preview each tier instead of updating it")
-    parser.add_argument("--configure-only", action="store_true",
-                        help="only create or select the tier stacks and set their config and tags")
+    parser.add_argument(
+        "--configure-only",
+        action="store_true",
+        help="only create or select the tier stacks and set their config and tags",
+    )
     parser.add_argument("--refresh", action="store_true", help="refresh each stack first (`--refresh`)")
-    parser.add_argument("--expect-no-changes", action="store_true",
-                        help="fail a tier whose preview or update has changes (drift detection)")
+    parser.add_argument(
+        "--expect-no-changes",
+        action="store_true",
+        help="fail a tier whose preview or update has changes (drift detection)",
+    )
     parser.add_argument("--org", help="Pulumi organization of the tier stacks (default: dr:organization)")
-    parser.add_argument("--suppress-outputs", action="store_true",
-                        help="do not print the stacks' outputs (CI logs; secrets are masked either way)")
-    parser.add_argument("--parallel", type=int, default=DEFAULT_PARALLEL,
-                        help=f"tiers of one wave run at once (default {DEFAULT_PARALLEL}; 1: one at a time)")
+    parser.add_argument(
+        "--suppress-outputs",
+        action="store_true",
+        help="do not print the stacks' outputs (CI logs; secrets are masked either way)",
+    )
+    parser.add_argument(
+        "--parallel",
+        type=int,
+        default=DEFAULT_PARALLEL,
+        help=f"tiers of one wave run at once (default {DEFAULT_PARALLEL}; 1: one at a time)",
+    )
 
 
 @dataclass
@@ -67,7 +87,7 @@ class TierRun:
     changes: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     note: str = ""
-    error: Optional[BaseException] = None
+    error: BaseException | None = None
 
 
 @dataclass
@@ -87,7 +107,7 @@ class DeployOptions:
 def _last_line(exc: BaseException) -> str:
     """The last line the CLI wrote to stderr (or the exception's last line): what went wrong, in one line."""
     text = str(exc)
-    match = re.search(r"stderr: (.*)\Z", text, re.S)
+    match = re.search(r"stderr: (.*)\Z", text, re.DOTALL)
     lines = [ln.strip() for ln in (match.group(1) if match else text).splitlines() if ln.strip()]
     return lines[-1][:200] if lines else type(exc).__name__
 
@@ -95,8 +115,15 @@ def _last_line(exc: BaseException) -> str:
 class Deployer:
     """Runs the tier stacks of `plan` with `command` (a `pulumi.automation.PulumiCommand`)."""
 
-    def __init__(self, plan: DeploymentPlan, document: dict, command, options: DeployOptions,
-                 work_dir: Path = PROJECT_DIR, echo: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        plan: DeploymentPlan,
+        document: dict,
+        command,
+        options: DeployOptions,
+        work_dir: Path = PROJECT_DIR,
+        echo: Callable[[str], None] = print,
+    ) -> None:
         self.plan = plan
         self.document = document
         self.command = command
@@ -117,8 +144,10 @@ class Deployer:
     def policy_args(self) -> dict[str, list[str]]:
         """The policy pack and the base stack's levels, as paths relative to the program's directory."""
         config = self.plan.policy_config(self.work_dir)
-        return {"policy_packs": [POLICY_PACK],
-                "policy_pack_configs": [str(config.relative_to(self.work_dir))] if config else []}
+        return {
+            "policy_packs": [POLICY_PACK],
+            "policy_pack_configs": [str(config.relative_to(self.work_dir))] if config else [],
+        }
 
     def configure(self, tier: str):
         """Create or select the tier's stack; give it its config and tags (one tier at a time in this work
@@ -159,26 +188,38 @@ class Deployer:
         try:
             stack = self.configure(run.tier)
             opts = self.options
-            printer = (lambda line, tier=run.tier: self.echo(f"[{tier}] {line}"))
+
+            def printer(line: str, tier: str = run.tier) -> None:
+                self.echo(f"[{tier}] {line}")
+
             if opts.configure_only:
                 pass
             elif opts.preview:
-                result = stack.preview(on_output=printer, refresh=opts.refresh or None,
-                                       expect_no_changes=opts.expect_no_changes or None,
-                                       suppress_outputs=opts.suppress_outputs or None, **self.policy_args())
+                result = stack.preview(
+                    on_output=printer,
+                    refresh=opts.refresh or None,
+                    expect_no_changes=opts.expect_no_changes or None,
+                    suppress_outputs=opts.suppress_outputs or None,
+                    **self.policy_args(),
+                )
                 run.changes = {str(k): int(v) for k, v in (result.change_summary or {}).items()}
             else:
-                result = stack.up(on_output=printer, refresh=opts.refresh or None,
-                                  expect_no_changes=opts.expect_no_changes or None, show_secrets=False,
-                                  suppress_outputs=opts.suppress_outputs or None, **self.policy_args())
+                result = stack.up(
+                    on_output=printer,
+                    refresh=opts.refresh or None,
+                    expect_no_changes=opts.expect_no_changes or None,
+                    show_secrets=False,
+                    suppress_outputs=opts.suppress_outputs or None,
+                    **self.policy_args(),
+                )
                 run.changes = {str(k): int(v) for k, v in (result.summary.resource_changes or {}).items()}
             run.result = "ok"
-        except Exception as exc:  # noqa: BLE001 every failure is reported in the summary and mapped to an exit code
+        except Exception as exc:
             run.result, run.error, run.note = "failed", exc, _last_line(exc)
         run.seconds = time.monotonic() - started
         return run
 
-    def run(self, tiers: Optional[list[str]] = None) -> list[TierRun]:
+    def run(self, tiers: list[str] | None = None) -> list[TierRun]:
         """Every wave in order; within one, up to `parallel` tiers at once. Stops after the first failure."""
         waves = self.plan.waves(tiers)
         runs = [TierRun(t.name, self.plan.qualified(t.name), t.wave, self.options.action) for w in waves for t in w]
@@ -213,17 +254,23 @@ def render_summary(runs: list[TierRun], plan: DeploymentPlan):
     prefix = plan.qualified(plan.tiers[0].name).rsplit("/", 1)[0]
     table = Table(title=f"drctl deploy --stack {plan.base}: {len(runs)} tier stack(s) in {prefix}")
     for col in ("wave", "tier", "action", "result", "changes", "s", "note"):
-        table.add_column(col, justify="right" if col in ("wave", "s") else "left",
-                         no_wrap=col in ("tier", "result"))
+        table.add_column(col, justify="right" if col in ("wave", "s") else "left", no_wrap=col in ("tier", "result"))
     style = {"ok": "green", "failed": "bold red", "not run": "dim"}
     for r in runs:
         changes = " ".join(f"{op}={n}" for op, n in sorted(r.changes.items()) if n) or "-"
-        table.add_row(str(r.wave), r.tier, r.action, f"[{style[r.result]}]{r.result}[/]", changes,
-                      f"{r.seconds:.1f}" if r.result != "not run" else "", r.note)
+        table.add_row(
+            str(r.wave),
+            r.tier,
+            r.action,
+            f"[{style[r.result]}]{r.result}[/]",
+            changes,
+            f"{r.seconds:.1f}" if r.result != "not run" else "",
+            r.note,
+        )
     return table
 
 
-def _budget_misses(config: dict[str, str], secret_keys: list[str]) -> Optional[dict]:
+def _budget_misses(config: dict[str, str], secret_keys: list[str]) -> dict | None:
     from components.budget import budget_inputs_from_config, compute_budget
     from components.config import decode_engine_config, parse_stack_config
 
@@ -231,8 +278,9 @@ def _budget_misses(config: dict[str, str], secret_keys: list[str]) -> Optional[d
     return budget.to_json() if budget.misses() else None
 
 
-def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object]] = None,
-         work_dir: Path = PROJECT_DIR) -> int:
+def main(
+    args: argparse.Namespace, command_factory: Callable[[], object] | None = None, work_dir: Path = PROJECT_DIR
+) -> int:
     """The CLI: exit codes EXIT_* above."""
     from rich.console import Console
 
@@ -252,8 +300,11 @@ def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object
         return EXIT_CONFIG_ERROR
     unknown = [t for t in args.tiers or [] if t not in plan.by_name]
     if unknown:
-        print(f"error: --tier {unknown[0]}: not a tier of {args.stack}; its tiers are "
-              f"{', '.join(t.name for t in plan.tiers)}", file=sys.stderr)
+        print(
+            f"error: --tier {unknown[0]}: not a tier of {args.stack}; its tiers are "
+            f"{', '.join(t.name for t in plan.tiers)}",
+            file=sys.stderr,
+        )
         return EXIT_CONFIG_ERROR
     missed = _budget_misses(config, secret_keys)
     if missed:
@@ -265,9 +316,14 @@ def main(args: argparse.Namespace, command_factory: Optional[Callable[[], object
     except FileNotFoundError:
         print(f"error: {INSTALL_HINT}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
-    options = DeployOptions(preview=args.preview, configure_only=args.configure_only, refresh=args.refresh,
-                            expect_no_changes=args.expect_no_changes, parallel=args.parallel,
-                            suppress_outputs=args.suppress_outputs)
+    options = DeployOptions(
+        preview=args.preview,
+        configure_only=args.configure_only,
+        refresh=args.refresh,
+        expect_no_changes=args.expect_no_changes,
+        parallel=args.parallel,
+        suppress_outputs=args.suppress_outputs,
+    )
     runs = Deployer(plan, document, command, options, work_dir=work_dir, echo=print).run(args.tiers)
     console.print(render_summary(runs, plan))
     return exit_code(runs)

@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Optional, TextIO
+from typing import TextIO
 
 from components.config import ConfigError, decode_engine_config
-from components.sites.haproxy_config import check_salt, hash_stats_password, haproxy_site, render_haproxy_config
+from components.sites.haproxy_config import check_salt, haproxy_site, hash_stats_password, render_haproxy_config
 from components.sites.ovh import STATS_SALT_LENGTH, STATS_SALT_SPECIAL, site_component_name, stats_salt_name
 from components.sites.ovh_config import MIN_STATS_PASSWORD_LENGTH, parse_ovh_sites
 from drctl.mock_providers import preview_random_string
@@ -33,13 +33,21 @@ class HaproxyCommandError(Exception):
 
 def preview_stats_salt(app: str, site: str) -> str:
     """The salt the offline preview gives site `site`'s stats password (see drctl/mock_providers.py)."""
-    return preview_random_string(stats_salt_name(site_component_name(app, site)), STATS_SALT_LENGTH,
-                                 special=STATS_SALT_SPECIAL)
+    return preview_random_string(
+        stats_salt_name(site_component_name(app, site)), STATS_SALT_LENGTH, special=STATS_SALT_SPECIAL
+    )
 
 
-def render_stack_site(project_dir: Path, stack: str, site: str, *, stack_file: Optional[Path] = None,
-                      salt: Optional[str] = None, password: Optional[str] = None,
-                      notes: Optional[TextIO] = None) -> str:
+def render_stack_site(
+    project_dir: Path,
+    stack: str,
+    site: str,
+    *,
+    stack_file: Path | None = None,
+    salt: str | None = None,
+    password: str | None = None,
+    notes: TextIO | None = None,
+) -> str:
     """Site `site`'s haproxy.cfg for stack `stack`. Raises StackFileError or HaproxyCommandError."""
     raw, secret = decode_engine_config(*load_stack_config(project_dir, stack, stack_file))
     layout = raw.get("layout")
@@ -57,8 +65,11 @@ def render_stack_site(project_dir: Path, stack: str, site: str, *, stack_file: O
         raise HaproxyCommandError(f"--site {site}: stack {stack!r} has no such site (sites: {', '.join(names)})")
     if salt is None:
         salt = preview_stats_salt(app, site)
-        _note(notes, "the salt is the offline preview's stand-in; pass --salt with the site's statsSalt output "
-                     "for the deployed one")
+        _note(
+            notes,
+            "the salt is the offline preview's stand-in; pass --salt with the site's statsSalt output "
+            "for the deployed one",
+        )
     else:
         try:
             check_salt(salt)
@@ -67,21 +78,31 @@ def render_stack_site(project_dir: Path, stack: str, site: str, *, stack_file: O
     if password is None:
         password = cfg.secrets_of(site).stats_password.get_secret_value()
         if password == SECRET_PLACEHOLDER:
-            _note(notes, f"dr:siteSecrets.{site}.statsPassword is encrypted in the stack file; hashed the offline "
-                         "preview's placeholder (pipe the real one with --password-stdin)")
+            _note(
+                notes,
+                f"dr:siteSecrets.{site}.statsPassword is encrypted in the stack file; hashed the offline "
+                "preview's placeholder (pipe the real one with --password-stdin)",
+            )
     elif len(password) < MIN_STATS_PASSWORD_LENGTH:
         raise HaproxyCommandError(
-            f"--password-stdin: the password must be at least {MIN_STATS_PASSWORD_LENGTH} characters")
+            f"--password-stdin: the password must be at least {MIN_STATS_PASSWORD_LENGTH} characters"
+        )
     return render_haproxy_config(haproxy_site(cfg, site), hash_stats_password(password, salt))
 
 
-def _note(stream: Optional[TextIO], message: str) -> None:
+def _note(stream: TextIO | None, message: str) -> None:
     """A note on stderr in lines of at most 80 columns; a name is never split."""
     import textwrap
 
     if stream is not None:
-        print("\n".join(textwrap.wrap(f"note: {message}", 80, subsequent_indent="      ", break_long_words=False,
-                                       break_on_hyphens=False)), file=stream)
+        print(
+            "\n".join(
+                textwrap.wrap(
+                    f"note: {message}", 80, subsequent_indent="      ", break_long_words=False, break_on_hyphens=False
+                )
+            ),
+            file=stream,
+        )
 
 
 def read_password(stream: TextIO) -> str:
@@ -89,9 +110,18 @@ def read_password(stream: TextIO) -> str:
     return stream.read().rstrip("\r\n")
 
 
-def main(stack: str, site: str, stack_file: Optional[Path], salt: Optional[str], password_stdin: bool,
-         project_dir: Path) -> int:
-    sys.stdout.write(render_stack_site(project_dir, stack, site, stack_file=stack_file, salt=salt,
-                                       password=read_password(sys.stdin) if password_stdin else None,
-                                       notes=sys.stderr))
+def main(
+    stack: str, site: str, stack_file: Path | None, salt: str | None, password_stdin: bool, project_dir: Path
+) -> int:
+    sys.stdout.write(
+        render_stack_site(
+            project_dir,
+            stack,
+            site,
+            stack_file=stack_file,
+            salt=salt,
+            password=read_password(sys.stdin) if password_stdin else None,
+            notes=sys.stderr,
+        )
+    )
     return 0

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Optional
+from typing import TYPE_CHECKING, Any
 
 from google.protobuf import json_format
 from pulumi.runtime.mocks import MockMonitor
@@ -32,13 +32,13 @@ class RecordedResource:
     parent: str
     custom: bool
     provider: str
-    region: Optional[str]
+    region: str | None
     inputs: dict
     protect: bool
     ignore_changes: list[str]
     depends_on: list[str]
     outputs: dict = field(default_factory=dict)
-    revealed_inputs: Optional[dict] = None
+    revealed_inputs: dict | None = None
     """`inputs` with every secret's value in place of "[secret]", as a policy pack sees them (secrets reach
     policies in plain text); None when the inputs hold no secret. Never shown: only the policies read it."""
 
@@ -86,12 +86,12 @@ class RecordingMonitor(MockMonitor):
         """(token, args) of every invoke, in order; args in wire form (camelCase, secrets as "[secret]")."""
         self._lock = threading.Lock()
 
-    def Invoke(self, request):  # noqa: N802 (gRPC method name)
+    def Invoke(self, request):
         with self._lock:
             self.invokes.append((request.tok, _plain(json_format.MessageToDict(request.args))))
         return super().Invoke(request)
 
-    def RegisterResource(self, request):  # noqa: N802 (gRPC method name)
+    def RegisterResource(self, request):
         response = super().RegisterResource(request)
         wire = json_format.MessageToDict(request.object)
         inputs = _plain(wire)
@@ -102,8 +102,9 @@ class RecordingMonitor(MockMonitor):
         provider_region = None
         if request.type.startswith("pulumi:providers:"):
             # an AWS provider's region, or a Kubernetes provider's cluster's region slug
-            provider_region = (inputs.get("region")
-                               or self.aws_mocks.cluster_regions.get(str(inputs.get("clusterIdentifier"))))
+            provider_region = inputs.get("region") or self.aws_mocks.cluster_regions.get(
+                str(inputs.get("clusterIdentifier"))
+            )
             if provider_region:
                 self.aws_mocks.provider_regions[f"{response.urn}::{response.id}"] = provider_region
         record = RecordedResource(
@@ -114,8 +115,10 @@ class RecordingMonitor(MockMonitor):
             custom=bool(request.custom),
             provider=request.provider,
             region=(
-                provider_region if request.type.startswith("pulumi:providers:")
-                else inputs.get("region") if request.type.startswith("digitalocean:")
+                provider_region
+                if request.type.startswith("pulumi:providers:")
+                else inputs.get("region")
+                if request.type.startswith("digitalocean:")
                 else self.aws_mocks.region_of(request.provider)
             ),
             inputs=inputs,

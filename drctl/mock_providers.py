@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Optional
+from typing import Any
 
 DOKS_CLUSTER = "digitalocean:index/kubernetesCluster:KubernetesCluster"
 # Obvious dummies in the shapes the real services return (PEM armour, base64, documentation IPs).
@@ -41,14 +41,26 @@ def _doks_cluster_state(name: str, inputs: dict) -> dict:
     cid = stable_uuid(f"doks/{name}")
     endpoint = f"https://{cid}.k8s.ondigitalocean.com"
     ca = _b64(DUMMY_CERTIFICATE_PEM)
-    raw = (f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n"
-           f"    server: {endpoint}\n  name: do-{name}\n")
+    raw = (
+        f"apiVersion: v1\nkind: Config\nclusters:\n- cluster:\n    certificate-authority-data: {ca}\n"
+        f"    server: {endpoint}\n  name: do-{name}\n"
+    )
     pool = dict(inputs.get("nodePool") or {})
     if pool:
         count = int(pool.get("minNodes") or pool.get("nodeCount") or 1)
-        pool.update(id=stable_uuid(f"pool/{name}"), actualNodeCount=count,
-                    nodes=[{"id": stable_uuid(f"node/{name}/{i}"), "name": f"{pool.get('name', 'pool')}-{i}",
-                            "status": "running", "dropletId": str(400000000 + i)} for i in range(count)])
+        pool.update(
+            id=stable_uuid(f"pool/{name}"),
+            actualNodeCount=count,
+            nodes=[
+                {
+                    "id": stable_uuid(f"node/{name}/{i}"),
+                    "name": f"{pool.get('name', 'pool')}-{i}",
+                    "status": "running",
+                    "dropletId": str(400000000 + i),
+                }
+                for i in range(count)
+            ],
+        )
     return {
         **inputs,
         "name": name,
@@ -60,10 +72,17 @@ def _doks_cluster_state(name: str, inputs: dict) -> dict:
         "status": "running",
         "urn": f"do:kubernetes:{cid}",
         "vpcUuid": stable_uuid(f"vpc/{inputs.get('region', '')}"),
-        "kubeConfigs": [{
-            "rawConfig": raw, "host": endpoint, "clusterCaCertificate": ca, "token": DUMMY_TOKEN,
-            "clientCertificate": "", "clientKey": "", "expiresAt": "2030-01-08T00:00:00Z",
-        }],
+        "kubeConfigs": [
+            {
+                "rawConfig": raw,
+                "host": endpoint,
+                "clusterCaCertificate": ca,
+                "token": DUMMY_TOKEN,
+                "clientCertificate": "",
+                "clientKey": "",
+                "expiresAt": "2030-01-08T00:00:00Z",
+            }
+        ],
         **({"nodePool": pool} if pool else {}),
     }
 
@@ -81,20 +100,30 @@ def kubernetes_state(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
         octet = int(stable_hex(name, 2), 16) % 200 + 20  # the Pulumi name: the same object name in two clusters
         state["status"] = {"loadBalancer": {"ingress": [{"ip": f"203.0.113.{octet}", "ipMode": "VIP"}]}}
     if typ == "kubernetes:core/v1:Secret" and inputs.get("type") == "kubernetes.io/service-account-token":
-        state["data"] = {"token": _b64(DUMMY_TOKEN), "ca.crt": _b64(DUMMY_CERTIFICATE_PEM),
-                         "namespace": _b64(str(meta.get("namespace", "default")))}
+        state["data"] = {
+            "token": _b64(DUMMY_TOKEN),
+            "ca.crt": _b64(DUMMY_CERTIFICATE_PEM),
+            "namespace": _b64(str(meta.get("namespace", "default"))),
+        }
     return rid, state
 
 
 def tls_state(typ: str, inputs: dict) -> dict:
     state = dict(inputs)
     if typ == "tls:index/privateKey:PrivateKey":
-        state.update(privateKeyPem=DUMMY_PRIVATE_KEY_PEM, privateKeyPemPkcs8=DUMMY_PRIVATE_KEY_PEM,
-                     publicKeyPem="-----BEGIN PUBLIC KEY-----\nTUZrd2R1bW15\n-----END PUBLIC KEY-----\n",
-                     publicKeyFingerprintSha256="SHA256:dummy")
+        state.update(
+            privateKeyPem=DUMMY_PRIVATE_KEY_PEM,
+            privateKeyPemPkcs8=DUMMY_PRIVATE_KEY_PEM,
+            publicKeyPem="-----BEGIN PUBLIC KEY-----\nTUZrd2R1bW15\n-----END PUBLIC KEY-----\n",
+            publicKeyFingerprintSha256="SHA256:dummy",
+        )
     if typ in ("tls:index/selfSignedCert:SelfSignedCert", "tls:index/locallySignedCert:LocallySignedCert"):
-        state.update(certPem=DUMMY_CERTIFICATE_PEM, readyForRenewal=False,
-                     validityStartTime="2026-01-01T00:00:00Z", validityEndTime="2026-04-01T00:00:00Z")
+        state.update(
+            certPem=DUMMY_CERTIFICATE_PEM,
+            readyForRenewal=False,
+            validityStartTime="2026-01-01T00:00:00Z",
+            validityEndTime="2026-04-01T00:00:00Z",
+        )
     if typ == "tls:index/certRequest:CertRequest":
         state["certRequestPem"] = DUMMY_CSR_PEM
     return state
@@ -107,10 +136,18 @@ _RANDOM_SPECIAL = "!@#$%&*()-_=+[]{}<>:?"
 OVH_SERVERS: dict[str, dict] = {}
 # An OVHcloud region code -> (a datacenter of it, as the API names them; the API's region of it).
 OVH_DATACENTERS: dict[str, tuple[str, str]] = {
-    "BHS": ("bhs6", "ca-east-bhs"), "ERI": ("eri1", "eu-west-eri"), "GRA": ("gra3", "eu-west-gra"),
-    "HIL": ("hil1", "us-west-hil"), "LIM": ("lim3", "eu-west-lim"), "RBX": ("rbx8", "eu-west-rbx"),
-    "SBG": ("sbg5", "eu-west-sbg"), "SGP": ("sgp1", "ap-southeast-sgp"), "SYD": ("syd1", "ap-southeast-syd"),
-    "VIN": ("vin1", "us-east-vin"), "WAW": ("waw1", "eu-central-waw"), "YNM": ("ynm1", "ap-south-mum"),
+    "BHS": ("bhs6", "ca-east-bhs"),
+    "ERI": ("eri1", "eu-west-eri"),
+    "GRA": ("gra3", "eu-west-gra"),
+    "HIL": ("hil1", "us-west-hil"),
+    "LIM": ("lim3", "eu-west-lim"),
+    "RBX": ("rbx8", "eu-west-rbx"),
+    "SBG": ("sbg5", "eu-west-sbg"),
+    "SGP": ("sgp1", "ap-southeast-sgp"),
+    "SYD": ("syd1", "ap-southeast-syd"),
+    "VIN": ("vin1", "us-east-vin"),
+    "WAW": ("waw1", "eu-central-waw"),
+    "YNM": ("ynm1", "ap-south-mum"),
 }
 
 
@@ -131,41 +168,72 @@ def offline_ovh_servers(config: dict[str, Any]) -> dict[str, dict]:
             continue
         datacenter, region = OVH_DATACENTERS[site["ovhRegion"]]
         haproxy = site.get("haproxy") if isinstance(site.get("haproxy"), dict) else {}
-        names = [haproxy.get("serviceName")] + [s.get("serviceName") for s in site.get("servers") or []
-                                                  if isinstance(s, dict)]
+        names = [haproxy.get("serviceName")] + [
+            s.get("serviceName") for s in site.get("servers") or [] if isinstance(s, dict)
+        ]
         for name in names:
             if isinstance(name, str) and name not in found:
                 octet = int(stable_hex(name, 2), 16) % 254 + 1
-                ip = haproxy.get("bindAddress") if name == haproxy.get("serviceName") and \
-                    haproxy.get("bindAddress") else f"198.51.100.{octet}"
-                found[name] = {"name": name, "ip": ip, "ips": [f"{ip}/32"], "datacenter": datacenter,
-                               "region": region, "state": "ok", "powerState": "poweron", "vnis": []}
+                ip = (
+                    haproxy.get("bindAddress")
+                    if name == haproxy.get("serviceName") and haproxy.get("bindAddress")
+                    else f"198.51.100.{octet}"
+                )
+                found[name] = {
+                    "name": name,
+                    "ip": ip,
+                    "ips": [f"{ip}/32"],
+                    "datacenter": datacenter,
+                    "region": region,
+                    "state": "ok",
+                    "powerState": "poweron",
+                    "vnis": [],
+                }
     return found
 
 
-def preview_random_string(name: str, length: int, *, upper: bool = True, lower: bool = True, numeric: bool = True,
-                          special: bool = True, override_special: Optional[str] = None) -> str:
+def preview_random_string(
+    name: str,
+    length: int,
+    *,
+    upper: bool = True,
+    lower: bool = True,
+    numeric: bool = True,
+    special: bool = True,
+    override_special: str | None = None,
+) -> str:
     """The stand-in `result` of a pulumi-random RandomString named `name`: the same on every run, so offline
     previews (and `drctl haproxy`, which derives the stats salt with it) are reproducible."""
-    alphabet = "".join((
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if upper else "",
-        "abcdefghijklmnopqrstuvwxyz" if lower else "",
-        "0123456789" if numeric else "",
-        (override_special if override_special is not None else _RANDOM_SPECIAL) if special else "",
-    ))
+    alphabet = "".join(
+        (
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZ" if upper else "",
+            "abcdefghijklmnopqrstuvwxyz" if lower else "",
+            "0123456789" if numeric else "",
+            (override_special if override_special is not None else _RANDOM_SPECIAL) if special else "",
+        )
+    )
     digest = b"".join(hashlib.sha256(f"{name}#{i}".encode()).digest() for i in range(length // 32 + 1))
     return "".join(alphabet[b % len(alphabet)] for b in digest[:length])
 
 
-def ovh_server(service_name: str, answers: Optional[dict[str, dict]] = None) -> dict:
+def ovh_server(service_name: str, answers: dict[str, dict] | None = None) -> dict:
     if answers and service_name in answers:
         return {"serviceName": service_name, "id": service_name, **answers[service_name]}
     if service_name in OVH_SERVERS:
         return {"serviceName": service_name, "id": service_name, **OVH_SERVERS[service_name]}
     octet = int(stable_hex(service_name, 2), 16) % 254 + 1
-    return {"serviceName": service_name, "id": service_name, "name": service_name, "ip": f"198.51.100.{octet}",
-            "ips": [f"198.51.100.{octet}/32"], "datacenter": "gra3", "region": "eu-west-gra", "state": "ok",
-            "powerState": "poweron", "vnis": []}
+    return {
+        "serviceName": service_name,
+        "id": service_name,
+        "name": service_name,
+        "ip": f"198.51.100.{octet}",
+        "ips": [f"198.51.100.{octet}/32"],
+        "datacenter": "gra3",
+        "region": "eu-west-gra",
+        "state": "ok",
+        "powerState": "poweron",
+        "vnis": [],
+    }
 
 
 def digitalocean_resource(typ: str, name: str, inputs: dict) -> tuple[str, dict]:
@@ -177,21 +245,26 @@ def digitalocean_resource(typ: str, name: str, inputs: dict) -> tuple[str, dict]
     rid = stable_uuid(f"{typ}/{physical}")
     state = {**inputs, "name": physical}
     if typ == "digitalocean:index/loadBalancer:LoadBalancer":
-        state.update(ip=f"203.0.113.{int(stable_hex(physical, 2), 16) % 200 + 20}", status="active",
-                     urn=f"do:loadbalancer:{rid}")
+        state.update(
+            ip=f"203.0.113.{int(stable_hex(physical, 2), 16) % 200 + 20}", status="active", urn=f"do:loadbalancer:{rid}"
+        )
     if typ == "digitalocean:index/certificate:Certificate":
         state.update(uuid=rid, state="verified", notAfter="2027-01-01T00:00:00Z", sha1Fingerprint=stable_hex(rid, 40))
     return rid, state
 
 
-def digitalocean_call(args: Any) -> Optional[dict]:
+def digitalocean_call(args: Any) -> dict | None:
     """What DigitalOcean's invokes answer (None: not one of them); `args` is a `pulumi.runtime.MockCallArgs`."""
     if args.token == "digitalocean:index/getKubernetesVersions:getKubernetesVersions":
         prefix = str(args.args.get("versionPrefix") or "")
         minor = prefix if prefix.count(".") == 2 and prefix.endswith(".") else "1.33."
         valid = [f"{minor}2-do.0", f"{minor}1-do.0"] if minor.startswith(prefix) else []
-        return {"latestVersion": valid[0] if valid else "", "validVersions": valid,
-                "versionPrefix": prefix, "id": f"versions-{prefix or 'all'}"}
+        return {
+            "latestVersion": valid[0] if valid else "",
+            "validVersions": valid,
+            "versionPrefix": prefix,
+            "id": f"versions-{prefix or 'all'}",
+        }
     if args.token == "digitalocean:index/getKubernetesCluster:getKubernetesCluster":
         # DigitalOcean issues a new token with every kubeconfig it hands out.
         state = _doks_cluster_state(str(args.args["name"]), {})
@@ -201,7 +274,14 @@ def digitalocean_call(args: Any) -> Optional[dict]:
     if args.token == "digitalocean:index/getCertificate:getCertificate":
         name = str(args.args["name"])
         uid = stable_uuid(f"certificate/{name}")
-        return {"name": name, "id": uid, "uuid": uid, "type": "custom", "state": "verified",
-                "domains": ["*.example.com"], "notAfter": "2027-01-01T00:00:00Z",
-                "sha1Fingerprint": stable_hex(uid, 40)}
+        return {
+            "name": name,
+            "id": uid,
+            "uuid": uid,
+            "type": "custom",
+            "state": "verified",
+            "domains": ["*.example.com"],
+            "notAfter": "2027-01-01T00:00:00Z",
+            "sha1Fingerprint": stable_hex(uid, 40),
+        }
     return None

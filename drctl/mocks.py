@@ -9,7 +9,7 @@ from the same RegisterResource requests the real engine receives; the other prov
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import pulumi
 
@@ -71,10 +71,12 @@ _ID_PREFIX = {
     "aws:ec2/routeTable:RouteTable": "rtb-",
 }
 _ALB_ZONE = {"us-east-1": "Z35SXDOTRQ7X7K", "us-east-2": "Z3AADJGX6KTTL2", "us-west-2": "Z1H1FL5HABSF5"}
-_ARN_SHAPES.update({
-    "aws:rolesanywhere/trustAnchor:TrustAnchor": ("rolesanywhere", "trust-anchor/{id}"),
-    "aws:rolesanywhere/profile:Profile": ("rolesanywhere", "profile/{id}"),
-})
+_ARN_SHAPES.update(
+    {
+        "aws:rolesanywhere/trustAnchor:TrustAnchor": ("rolesanywhere", "trust-anchor/{id}"),
+        "aws:rolesanywhere/profile:Profile": ("rolesanywhere", "profile/{id}"),
+    }
+)
 STACK_REFERENCE = "pulumi:pulumi:StackReference"
 
 
@@ -89,14 +91,15 @@ class StackOutputs:
 class AwsLikeMocks(pulumi.runtime.Mocks):
     """Answers resource registrations and invokes with AWS-shaped ids, ARNs and DNS names."""
 
-    def __init__(self, stack_outputs: Optional[dict[str, "StackOutputs"]] = None,
-                 ovh_servers: Optional[dict[str, dict]] = None) -> None:
+    def __init__(
+        self, stack_outputs: dict[str, StackOutputs] | None = None, ovh_servers: dict[str, dict] | None = None
+    ) -> None:
         self.ovh_servers: dict[str, dict] = dict(ovh_servers or {})
         """Service name -> the OVHcloud server the lookup answers (before OVH_SERVERS and the default)."""
         self.provider_regions: dict[str, str] = {}
         self.cluster_regions: dict[str, str] = {}
         """DOKS cluster id -> its region slug, so a Kubernetes provider identified by it maps to the slug."""
-        self.calls: list[tuple[str, dict, Optional[str]]] = []
+        self.calls: list[tuple[str, dict, str | None]] = []
         """Each invoke as (token, arguments, region of its provider)."""
         self.stack_outputs: dict[str, StackOutputs] = dict(stack_outputs or {})
         """Fully qualified stack name -> what a StackReference to it reads (the offline preview of that stack)."""
@@ -107,12 +110,14 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
     def _stack_reference(self, name: str) -> tuple[str, dict]:
         """What the engine answers for a StackReference: `{"outputs": {...}}` of the referenced stack."""
         if name not in self.stack_outputs:
-            raise ValueError(f"the offline preview has no outputs for stack {name!r} "
-                             f"(known: {', '.join(sorted(self.stack_outputs)) or 'none'})")
+            raise ValueError(
+                f"the offline preview has no outputs for stack {name!r} "
+                f"(known: {', '.join(sorted(self.stack_outputs)) or 'none'})"
+            )
         found = self.stack_outputs[name]
         return name, {"name": name, "outputs": dict(found.values), "secretOutputNames": sorted(found.secret_names)}
 
-    def region_of(self, provider_ref: str) -> Optional[str]:
+    def region_of(self, provider_ref: str) -> str | None:
         return self.provider_regions.get(provider_ref)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
@@ -148,7 +153,9 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if args.typ == "aws:sqs/queue:Queue":
             rid = state["url"] = f"https://sqs.{region}.amazonaws.com/{ACCOUNT_ID}/{name}"
         if args.typ == "aws:ecs/service:Service":
-            state["arn"] = f"arn:aws:ecs:{region}:{ACCOUNT_ID}:service/{inputs.get('cluster', '').split('/')[-1]}/{name}"
+            state["arn"] = (
+                f"arn:aws:ecs:{region}:{ACCOUNT_ID}:service/{inputs.get('cluster', '').split('/')[-1]}/{name}"
+            )
         if args.typ in _ARN_SHAPES:
             service, path = _ARN_SHAPES[args.typ]
             state["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{path.format(name=name, id=rid)}"
@@ -159,9 +166,14 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             state["keyId"] = rid
         if args.typ == "random:index/randomString:RandomString":
             state["result"] = preview_random_string(
-                args.name, int(inputs["length"]), upper=inputs.get("upper", True), lower=inputs.get("lower", True),
-                numeric=inputs.get("numeric", True), special=inputs.get("special", True),
-                override_special=inputs.get("overrideSpecial"))
+                args.name,
+                int(inputs["length"]),
+                upper=inputs.get("upper", True),
+                lower=inputs.get("lower", True),
+                numeric=inputs.get("numeric", True),
+                special=inputs.get("special", True),
+                override_special=inputs.get("overrideSpecial"),
+            )
         if args.typ == "command:remote:Command":
             state.update(stdout="", stderr="")
         return rid, state
@@ -202,13 +214,25 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
             raise NotImplementedError(f"the offline mocks do not answer the SSM parameter {name}")
         arch, runtime = parts[5], parts[6].replace(".", "")
         arn = f"arn:aws:lambda:{region}:{POWERTOOLS_ACCOUNT}:layer:AWSLambdaPowertoolsPythonV3-{runtime}-{arch}:0"
-        return {"name": name, "value": arn, "insecureValue": arn, "type": "String", "version": 1,
-                "arn": f"arn:aws:ssm:{region}::parameter{name}", "id": name, "withDecryption": True}
+        return {
+            "name": name,
+            "value": arn,
+            "insecureValue": arn,
+            "type": "String",
+            "version": 1,
+            "arn": f"arn:aws:ssm:{region}::parameter{name}",
+            "id": name,
+            "withDecryption": True,
+        }
 
 
-def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = True,
-            stack_outputs: Optional[dict[str, StackOutputs]] = None,
-            ovh_servers: Optional[dict[str, dict]] = None) -> RecordingMonitor:
+def install(
+    project: str = "dynamodb-dr",
+    stack: str = "test",
+    preview: bool = True,
+    stack_outputs: dict[str, StackOutputs] | None = None,
+    ovh_servers: dict[str, dict] | None = None,
+) -> RecordingMonitor:
     """Set process-global Pulumi mocks; returns the monitor whose `recorded` list fills as resources register.
 
     Each install starts a new root stack resource, so one process can preview several stacks in turn (the
@@ -223,7 +247,22 @@ def install(project: str = "dynamodb-dr", stack: str = "test", preview: bool = T
 
 
 __all__ = [
-    "ACCOUNT_ID", "AwsLikeMocks", "DOKS_CLUSTER", "DUMMY_CERTIFICATE_PEM", "DUMMY_CSR_PEM", "DUMMY_PRIVATE_KEY_PEM",
-    "DUMMY_TOKEN", "OVH_DATACENTERS", "OVH_SERVERS", "POWERTOOLS_ACCOUNT", "RecordedResource", "RecordingMonitor",
-    "STACK_REFERENCE", "StackOutputs", "fresh_token", "install", "offline_ovh_servers", "preview_random_string",
+    "ACCOUNT_ID",
+    "DOKS_CLUSTER",
+    "DUMMY_CERTIFICATE_PEM",
+    "DUMMY_CSR_PEM",
+    "DUMMY_PRIVATE_KEY_PEM",
+    "DUMMY_TOKEN",
+    "OVH_DATACENTERS",
+    "OVH_SERVERS",
+    "POWERTOOLS_ACCOUNT",
+    "STACK_REFERENCE",
+    "AwsLikeMocks",
+    "RecordedResource",
+    "RecordingMonitor",
+    "StackOutputs",
+    "fresh_token",
+    "install",
+    "offline_ovh_servers",
+    "preview_random_string",
 ]

@@ -10,7 +10,7 @@ import runpy
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from drctl.stackfile import load_stack_config
 
@@ -20,14 +20,14 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 @dataclass
 class PreviewResult:
     stack: str
-    layout: Optional[str]
+    layout: str | None
     resources: list[dict]
     outputs: dict[str, Any]
-    budget: Optional[dict]
+    budget: dict | None
     violations: list = field(default_factory=list)  # policies.offline.Violation
-    tier: Optional[str] = None
+    tier: str | None = None
     """The tier previewed (its stack is `<base>-<tier>`), or None for the whole deployment in one stack."""
-    base_stack: Optional[str] = None
+    base_stack: str | None = None
     warnings: list[str] = field(default_factory=list)
     """What the program warned about (`pulumi.log.warn`), each once, in order."""
 
@@ -43,6 +43,7 @@ def resource_counts(resources: list[dict]) -> dict:
     `cloudResources` are what `pulumi up` creates in the cloud; `pulumiTotal` is the number the Pulumi
     CLI prints as "to create", which also counts the stack, the components and the explicit providers.
     """
+
     def kind(r: dict) -> str:
         if r["type"] == "pulumi:pulumi:Stack":
             return "stack"
@@ -84,8 +85,8 @@ def _as_document(monitor) -> list[dict]:
     for r in recorded:
         children.setdefault(r.parent, []).append(r)
 
-    @functools.lru_cache(maxsize=None)
-    def component_region(urn: str) -> Optional[str]:
+    @functools.cache
+    def component_region(urn: str) -> str | None:
         """The one region all of a component's descendants live in, else None."""
         kids = children.get(urn, [])
         regions = {r.region for r in kids if r.region}
@@ -120,8 +121,9 @@ class _Run:
     warnings: list[str] = field(default_factory=list)
 
 
-def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path,
-                 stack_outputs: Optional[dict] = None) -> _Run:
+def _run_program(
+    stack: str, config: dict[str, str], secret_keys: list[str], project_dir: Path, stack_outputs: dict | None = None
+) -> _Run:
     """Run `__main__.py` once as stack `stack` under fresh mocks; raises PreviewConfigError for config mistakes."""
     import pulumi
     from pulumi.runtime.stack import run_pulumi_func
@@ -129,8 +131,13 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
 
     from drctl import mocks
 
-    monitor = mocks.install(project=PROJECT, stack=stack, preview=True, stack_outputs=stack_outputs,
-                            ovh_servers=mocks.offline_ovh_servers(config))
+    monitor = mocks.install(
+        project=PROJECT,
+        stack=stack,
+        preview=True,
+        stack_outputs=stack_outputs,
+        ovh_servers=mocks.offline_ovh_servers(config),
+    )
     pulumi.runtime.set_all_config(config, secret_keys)
     sys.path.insert(0, str(project_dir))
     from pulumi.runtime.settings import _get_rpc_manager
@@ -159,7 +166,7 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
     failure = _get_rpc_manager().unhandled_exception
     if failure is not None:
         _get_rpc_manager().clear()
-        cause: Optional[BaseException] = failure
+        cause: BaseException | None = failure
         while cause is not None and not isinstance(cause, pulumi.RunError):
             cause = cause.__cause__ or cause.__context__
         if cause is not None:
@@ -173,8 +180,9 @@ def _run_program(stack: str, config: dict[str, str], secret_keys: list[str], pro
 PROJECT = "dynamodb-dr"
 
 
-def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optional[Path] = None,
-                policy_config: Optional[Path] = None) -> PreviewResult:
+def run_preview(
+    stack: str, project_dir: Path = PROJECT_DIR, stack_file: Path | None = None, policy_config: Path | None = None
+) -> PreviewResult:
     """Preview `stack` offline as one stack (config from `stack_file` when given). Raises StackFileError /
     PreviewConfigError / PolicyConfigError for user mistakes, before anything is declared.
 
@@ -188,8 +196,16 @@ def run_preview(stack: str, project_dir: Path = PROJECT_DIR, stack_file: Optiona
     if "dr:tier" in config:
         base, tier, base_config = _tier_stack_config(config)
         levels = levels_for(base, build_policies(), policy_config)
-        results = _tier_previews(base, base_config, secret_keys, [tier], project_dir, levels,
-                                 config.get("dr:organization"), tier_key="dr:tier:")
+        results = _tier_previews(
+            base,
+            base_config,
+            secret_keys,
+            [tier],
+            project_dir,
+            levels,
+            config.get("dr:organization"),
+            tier_key="dr:tier:",
+        )
         return results[tier]
     levels = levels_for(stack, build_policies(), policy_config)  # a bad policy-config file stops here, first
     validate_config(config, secret_keys)
@@ -225,8 +241,9 @@ def _tier_stack_config(config: dict[str, str]) -> tuple[str, str, dict[str, str]
 
     base = config.get("dr:baseStack")
     if not base:
-        raise PreviewConfigError("dr:baseStack: required with dr:tier: the base stack that names the deployment "
-                                 "(`drctl deploy` sets it)")
+        raise PreviewConfigError(
+            "dr:baseStack: required with dr:tier: the base stack that names the deployment (`drctl deploy` sets it)"
+        )
     try:
         check_stack_name(base)
     except ValueError as exc:
@@ -234,9 +251,14 @@ def _tier_stack_config(config: dict[str, str]) -> tuple[str, str, dict[str, str]
     return base, config["dr:tier"], {k: v for k, v in config.items() if k not in TIER_KEYS}
 
 
-def run_tier_previews(base: str, tiers: Optional[list[str]] = None, project_dir: Path = PROJECT_DIR,
-                      stack_file: Optional[Path] = None, policy_config: Optional[Path] = None,
-                      organization: Optional[str] = None) -> dict[str, PreviewResult]:
+def run_tier_previews(
+    base: str,
+    tiers: list[str] | None = None,
+    project_dir: Path = PROJECT_DIR,
+    stack_file: Path | None = None,
+    policy_config: Path | None = None,
+    organization: str | None = None,
+) -> dict[str, PreviewResult]:
     """Preview tiers of the deployment of base stack `base` (all of them when `tiers` is None), each under the
     config `drctl deploy` gives its stack. The tiers they read are previewed first (once each) and answer their
     StackReferences. Returns the requested tiers' results, in deploy order."""
@@ -248,9 +270,16 @@ def run_tier_previews(base: str, tiers: Optional[list[str]] = None, project_dir:
     return _tier_previews(base, config, secret_keys, tiers, project_dir, levels, organization)
 
 
-def _tier_previews(base: str, config: dict[str, str], secret_keys: list[str], tiers: Optional[list[str]],
-                   project_dir: Path, levels, organization: Optional[str],
-                   tier_key: str = "--tier") -> dict[str, PreviewResult]:
+def _tier_previews(
+    base: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    tiers: list[str] | None,
+    project_dir: Path,
+    levels,
+    organization: str | None,
+    tier_key: str = "--tier",
+) -> dict[str, PreviewResult]:
     from drctl.stacks import PlanError, plan_deployment, tier_config
     from policies.offline import evaluate
 
@@ -261,8 +290,9 @@ def _tier_previews(base: str, config: dict[str, str], secret_keys: list[str], ti
     wanted = [t.name for t in plan.tiers] if tiers is None else list(tiers)
     unknown = [t for t in wanted if t not in plan.by_name]
     if unknown:
-        raise PreviewConfigError(f"{tier_key} {unknown[0]}: not a tier of {base}; its tiers are "
-                                 f"{', '.join(t.name for t in plan.tiers)}")
+        raise PreviewConfigError(
+            f"{tier_key} {unknown[0]}: not a tier of {base}; its tiers are {', '.join(t.name for t in plan.tiers)}"
+        )
     needed = plan.closure(wanted)
     runs: dict[str, _Run] = {}
     results: dict[str, PreviewResult] = {}
@@ -270,13 +300,20 @@ def _tier_previews(base: str, config: dict[str, str], secret_keys: list[str], ti
         if tier.name not in needed:
             continue
         references = {plan.qualified(r): runs[r].stack_outputs for r in tier.requires}
-        run = _run_program(plan.stack_name(tier.name), tier_config(config, plan, tier.name), secret_keys,
-                           project_dir, references)
+        run = _run_program(
+            plan.stack_name(tier.name), tier_config(config, plan, tier.name), secret_keys, project_dir, references
+        )
         runs[tier.name] = run
         if tier.name in wanted:
             results[tier.name] = PreviewResult(
-                stack=plan.stack_name(tier.name), layout=run.outputs.get("layout"), resources=run.resources,
-                outputs=run.outputs, budget=run.outputs.get("budget"),
+                stack=plan.stack_name(tier.name),
+                layout=run.outputs.get("layout"),
+                resources=run.resources,
+                outputs=run.outputs,
+                budget=run.outputs.get("budget"),
                 violations=evaluate(run.resources, base, levels=levels, stack_tags=plan.stack_tags(tier.name)),
-                tier=tier.name, base_stack=base, warnings=run.warnings)
+                tier=tier.name,
+                base_stack=base,
+                warnings=run.warnings,
+            )
     return results

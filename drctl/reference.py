@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 import annotated_types
 from pydantic import BaseModel, SecretStr
@@ -36,8 +36,14 @@ PAGE = ROOT / "docs" / "configuration.md"
 COMMAND = "venv/bin/python -m drctl.reference"
 NO_DESCRIPTION = "**(no description in the model)**"
 # What a map's keys stand for, by the map's own key name; the same words the rest of the docs use.
-MAP_KEY_NAMES = {"network": "<region>", "certificateArns": "<region>", "siteSecrets": "<site>",
-                 "appSecrets": "<NAME>", "environment": "<NAME>", "attributes": "<attribute>"}
+MAP_KEY_NAMES = {
+    "network": "<region>",
+    "certificateArns": "<region>",
+    "siteSecrets": "<site>",
+    "appSecrets": "<NAME>",
+    "environment": "<NAME>",
+    "attributes": "<attribute>",
+}
 LIST_INDEXES = "ijk"
 SCALAR_NAMES = {str: "string", int: "integer", float: "number", bool: "boolean", SecretStr: "secret string"}
 
@@ -177,9 +183,9 @@ def _bounds(metadata: list[Any], kind: str) -> list[str]:
     unit = {"string": " characters", "list": " entries", "map": " entries"}.get(kind, "")
     for item in metadata:
         if isinstance(item, (annotated_types.Ge, annotated_types.Gt)):
-            low = (item.ge if isinstance(item, annotated_types.Ge) else f"> {item.gt}")
+            low = item.ge if isinstance(item, annotated_types.Ge) else f"> {item.gt}"
         elif isinstance(item, (annotated_types.Le, annotated_types.Lt)):
-            high = (item.le if isinstance(item, annotated_types.Le) else f"< {item.lt}")
+            high = item.le if isinstance(item, annotated_types.Le) else f"< {item.lt}"
         elif isinstance(item, annotated_types.MinLen):
             low = item.min_length
         elif isinstance(item, annotated_types.MaxLen):
@@ -233,7 +239,7 @@ def _first_sentence(text: str) -> str:
 # ---------------------------------------------------------------------------------------------------- walk
 
 
-def _default(info: Any, parent: Optional[str], parent_default: Any, name: str) -> str:
+def _default(info: Any, parent: str | None, parent_default: Any, name: str) -> str:
     """The default of a key; inside an object that has a default of its own, what applies when that object is
     omitted and when it is given without the key."""
     own = _field_default(info)
@@ -246,8 +252,14 @@ def _default(info: Any, parent: Optional[str], parent_default: Any, name: str) -
     return f"{_show(omitted)} when `{parent}` is omitted; {own_text} when it is given"
 
 
-def _walk(model: type[BaseModel], prefix: str, section: Section, depth: int = 0,
-          parent_default: Any = None, names: Optional[list[str]] = None) -> None:
+def _walk(
+    model: type[BaseModel],
+    prefix: str,
+    section: Section,
+    depth: int = 0,
+    parent_default: Any = None,
+    names: list[str] | None = None,
+) -> None:
     """Add a row per key of `model` under `prefix` (and of every object below it) to `section`."""
     parent = prefix if parent_default is not None else None
     for name, info in model.model_fields.items():
@@ -257,8 +269,15 @@ def _walk(model: type[BaseModel], prefix: str, section: Section, depth: int = 0,
         path = f"{prefix}{alias}" if prefix.endswith(":") else f"{prefix}.{alias}"
         element, container = _inner(info.annotation)
         description = info.description or (_doc(element) if _is_model(element) else "")
-        section.rows.append(Row(path, _type_name(info.annotation), _default(info, parent, parent_default, name),
-                                _allowed(path, info, model, name), " ".join(description.split())))
+        section.rows.append(
+            Row(
+                path,
+                _type_name(info.annotation),
+                _default(info, parent, parent_default, name),
+                _allowed(path, info, model, name),
+                " ".join(description.split()),
+            )
+        )
         if _is_model(element):
             if container == "list":
                 below, below_default = f"{path}[{LIST_INDEXES[depth]}]", None
@@ -296,9 +315,16 @@ def sections_of(model: type[BaseModel], fields: list[str], title_suffix: str = "
         _walk(model, prefix, section, names=[name])
         head = section.rows.pop(0)
         required = "Required." if head.default == "required" else f"Default: {head.default}."
-        section.intro = " ".join(p for p in (required, _cell(head.description) or NO_DESCRIPTION,
-                                             f"Type: {head.type}." if head.type != "object" else "",
-                                             f"Allowed: {head.allowed}." if head.allowed else "") if p)
+        section.intro = " ".join(
+            p
+            for p in (
+                required,
+                _cell(head.description) or NO_DESCRIPTION,
+                f"Type: {head.type}." if head.type != "object" else "",
+                f"Allowed: {head.allowed}." if head.allowed else "",
+            )
+            if p
+        )
         found.append(section)
     return found
 
@@ -306,12 +332,22 @@ def sections_of(model: type[BaseModel], fields: list[str], title_suffix: str = "
 def reference_sections() -> list[tuple[str, str, list[Section]]]:
     """(heading, intro, sections) for the shared keys, then for each layout."""
     common = list(CommonConfig.model_fields)
-    parts = [("Keys every layout shares", "The DR plane's keys: the same in every layout.",
-              sections_of(CommonConfig, common))]
+    parts = [
+        (
+            "Keys every layout shares",
+            "The DR plane's keys: the same in every layout.",
+            sections_of(CommonConfig, common),
+        )
+    ]
     for layout, model in LAYOUT_MODELS.items():
         own = [n for n in model.model_fields if n not in common]
-        parts.append((f"Layout `{layout}`", f"{_first_sentence(_doc(model))} Set with `dr:layout: {layout}`.",
-                      sections_of(model, own, f" ({layout})")))
+        parts.append(
+            (
+                f"Layout `{layout}`",
+                f"{_first_sentence(_doc(model))} Set with `dr:layout: {layout}`.",
+                sections_of(model, own, f" ({layout})"),
+            )
+        )
     return parts
 
 
@@ -335,8 +371,11 @@ def render() -> str:
                 out += [section.intro, ""]
             if section.rows:
                 out += ["| key | type | default | allowed | description |", "|---|---|---|---|---|"]
-                out += [f"| `{r.path}` | {r.type} | {_cell(r.default)} | {_cell(r.allowed)} | "
-                        f"{_cell(r.description) or NO_DESCRIPTION} |" for r in section.rows]
+                out += [
+                    f"| `{r.path}` | {r.type} | {_cell(r.default)} | {_cell(r.allowed)} | "
+                    f"{_cell(r.description) or NO_DESCRIPTION} |"
+                    for r in section.rows
+                ]
                 out.append("")
             out += [f"Note — {note}" for note in section.notes] + ([""] if section.notes else [])
     return "\n".join(out).rstrip("\n") + "\n"
@@ -357,13 +396,15 @@ def _pattern(path: str) -> re.Pattern[str]:
     """A reference path as a pattern over key paths: `[i]` takes any index, `<...>` any one map key."""
     out = ""
     for token in re.split(r"(\[[a-z]\]|<[^>]+>)", path):
-        out += r"\[[0-9a-z]+\]" if token.startswith("[") else r"[^.\[\]]+" if token.startswith("<") else re.escape(token)
+        out += (
+            r"\[[0-9a-z]+\]" if token.startswith("[") else r"[^.\[\]]+" if token.startswith("<") else re.escape(token)
+        )
     return re.compile(out)
 
 
 def _prefixes(path: str) -> list[str]:
     """`dr:sites[i].region` -> `dr:sites`, `dr:sites[i]`, `dr:sites[i].region`."""
-    return [path[:m.start()] for m in re.finditer(r"[.\[]", path)] + [path]
+    return [path[: m.start()] for m in re.finditer(r"[.\[]", path)] + [path]
 
 
 def known_key(path: str) -> bool:
@@ -375,15 +416,18 @@ def known_key(path: str) -> bool:
                 pattern = _pattern(prefix).pattern
                 if re.fullmatch(pattern, path):
                     return True
-            entry = r"\.[^.\[\]]+" if row.type.startswith("map") else r"\[\d+\]" if row.type.startswith("list") else None
+            entry = (
+                r"\.[^.\[\]]+" if row.type.startswith("map") else r"\[\d+\]" if row.type.startswith("list") else None
+            )
             if entry and re.fullmatch(_pattern(row.path).pattern + entry, path):
                 return True
     return False
 
 
-def main(argv: Optional[list[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m drctl.reference",
-                                     description=f"Write {PAGE.relative_to(ROOT)} from the config models.")
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m drctl.reference", description=f"Write {PAGE.relative_to(ROOT)} from the config models."
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--check", action="store_true", help="exit 1 when the committed page differs")
     group.add_argument("--missing", action="store_true", help="list the keys without a description")

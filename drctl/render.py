@@ -65,8 +65,14 @@ def render_tree(result: PreviewResult, width: int = 80) -> Group:
         for i, res in enumerate(kids):
             last = i == len(kids) - 1
             below = prefix + ("    " if last else "│   ")
-            lines.extend(_node_lines(_tokens(res), prefix + ("└── " if last else "├── "),
-                                     below + ("│   " if children[res["urn"]] else "    "), width))
+            lines.extend(
+                _node_lines(
+                    _tokens(res),
+                    prefix + ("└── " if last else "├── "),
+                    below + ("│   " if children[res["urn"]] else "    "),
+                    width,
+                )
+            )
             add(res["urn"], below)
 
     roots = [r for r in result.resources if r["type"] == "pulumi:pulumi:Stack"]
@@ -81,9 +87,12 @@ def render_counts(result: PreviewResult, width: int = 80) -> Group:
     digits = max((len(str(n)) for n in counts["byType"].values()), default=1)
     for typ, n in counts["byType"].items():
         lines.append(Text(f"  {n:>{digits}}  {typ}", no_wrap=True, overflow="ignore"))
-    lines += prose(f"`pulumi preview` counts {counts['pulumiTotal']} to create: these {counts['cloudResources']}, "
-                   f"{counts['providers']} providers, {counts['components']} components and the stack.", width,
-                   style="dim")
+    lines += prose(
+        f"`pulumi preview` counts {counts['pulumiTotal']} to create: these {counts['cloudResources']}, "
+        f"{counts['providers']} providers, {counts['components']} components and the stack.",
+        width,
+        style="dim",
+    )
     return Group(*lines)
 
 
@@ -136,27 +145,45 @@ def render_budget(budget: dict) -> Table:
     traffic_label = "traffic RTO (detection + DNS TTL"
     if budget.get("scaleUpSeconds"):
         traffic_label += f"; warm standby: writes moved + {budget['scaleUpSeconds']} s scale-up"
-    table.add_row(traffic_label + ")", str(budget["trafficRtoSeconds"]), str(obj["rtoSeconds"]),
-                  verdict(budget["trafficRtoSeconds"] <= obj["rtoSeconds"]))
+    table.add_row(
+        traffic_label + ")",
+        str(budget["trafficRtoSeconds"]),
+        str(obj["rtoSeconds"]),
+        verdict(budget["trafficRtoSeconds"] <= obj["rtoSeconds"]),
+    )
     if not budget["automaticFailover"]:
         write_label = "write RTO [manual failover: unbounded]"
     elif path == "none":
         write_label = f"write RTO [no detection path survives {failed}]"
     else:
         parts = budget.get("writeRtoParts") or {}
-        write_label = (f"write RTO ({path} path, which survives {failed} failing: detection "
-                       f"{parts.get('detection', '?')} + two fenced writes {parts.get('fencedWrites', '?')} + settle "
-                       f"{parts.get('settle', '?')} + pickup {parts.get('pickup', '?')})")
+        write_label = (
+            f"write RTO ({path} path, which survives {failed} failing: detection "
+            f"{parts.get('detection', '?')} + two fenced writes {parts.get('fencedWrites', '?')} + settle "
+            f"{parts.get('settle', '?')} + pickup {parts.get('pickup', '?')})"
+        )
     write_ok = automatic and budget["writeRtoSeconds"] <= obj["rtoSeconds"]
     table.add_row(write_label, str(budget["writeRtoSeconds"]), str(obj["rtoSeconds"]), verdict(write_ok))
-    table.add_row("RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"]))
-    table.add_row("RPO", str(budget["rpoSeconds"]), str(obj["rpoSeconds"]), verdict(budget["rpoSeconds"] <= obj["rpoSeconds"]))
+    table.add_row(
+        "RTO (slowest plane)", str(rto), str(obj["rtoSeconds"]), verdict(write_ok and rto <= obj["rtoSeconds"])
+    )
+    table.add_row(
+        "RPO", str(budget["rpoSeconds"]), str(obj["rpoSeconds"]), verdict(budget["rpoSeconds"] <= obj["rpoSeconds"])
+    )
     if budget.get("inProxyFailoverSeconds") is not None:
-        table.add_row("[dim]in-proxy failover: an HAProxy sends traffic to the next region (inter x fall)[/]",
-                      f"[dim]{budget['inProxyFailoverSeconds']:g}[/]", "", "")
+        table.add_row(
+            "[dim]in-proxy failover: an HAProxy sends traffic to the next region (inter x fall)[/]",
+            f"[dim]{budget['inProxyFailoverSeconds']:g}[/]",
+            "",
+            "",
+        )
     if budget.get("trafficFollowsWritesSeconds"):
-        table.add_row("[dim]traffic back to a higher-priority region after writes move there[/]",
-                      f"[dim]{budget['trafficFollowsWritesSeconds']}[/]", "", "")
+        table.add_row(
+            "[dim]traffic back to a higher-priority region after writes move there[/]",
+            f"[dim]{budget['trafficFollowsWritesSeconds']}[/]",
+            "",
+            "",
+        )
     return table
 
 
@@ -168,8 +195,17 @@ def print_human(result: PreviewResult, console: Console) -> None:
     console.print(render_outputs(outputs, width), crop=False)
     if result.budget:
         console.print(render_budget(result.budget))
-        console.print(Group(*prose("For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, "
-                                   "TTL 60) come to about 330 s.", width, style="dim")), crop=False)
+        console.print(
+            Group(
+                *prose(
+                    "For comparison, the seed settings (30 s x 3 checks, alarm 60 s x 3 periods, "
+                    "TTL 60) come to about 330 s.",
+                    width,
+                    style="dim",
+                )
+            ),
+            crop=False,
+        )
     for warning in getattr(result, "warnings", []):
         console.print(Group(*prose(f"warning: {warning}", width, style="yellow")), crop=False)
     if result.violations:

@@ -73,16 +73,20 @@ def _read_yaml(path: Path) -> Any:
     except DuplicateKeyError as exc:
         # ruamel's problem text also quotes both values, which may be secrets: name only the key.
         key = re.search(r'duplicate key "(.*?)" with value', str(exc.problem))
-        raise StackFileError(f"{path.name} line {exc.problem_mark.line + 1}: duplicate key "
-                             f"{key.group(1) if key else ''!r}; keys must be unique (the last one would "
-                             "silently win)") from None
+        raise StackFileError(
+            f"{path.name} line {exc.problem_mark.line + 1}: duplicate key "
+            f"{key.group(1) if key else ''!r}; keys must be unique (the last one would "
+            "silently win)"
+        ) from None
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
         raise StackFileError(f"{path.name}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
     if _count_values(doc, MAX_VALUES) > MAX_VALUES:
-        raise StackFileError(f"{path.name}: the document expands to more than {MAX_VALUES} values "
-                             "(YAML aliases multiply them); write the values out")
+        raise StackFileError(
+            f"{path.name}: the document expands to more than {MAX_VALUES} values "
+            "(YAML aliases multiply them); write the values out"
+        )
     return doc
 
 
@@ -151,5 +155,5 @@ def base_stack_names(project_dir: Path) -> list[str]:
         config = doc.get("config") if isinstance(doc, dict) else None
         if isinstance(config, dict) and "dr:tier" in config:
             continue
-        names.append(path.name[len("Pulumi."):-len(".yaml")])
+        names.append(path.name[len("Pulumi.") : -len(".yaml")])
     return names

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import yaml
 
@@ -47,7 +47,7 @@ def project_name(project_dir: Path = PROJECT_DIR) -> str:
 @dataclass(frozen=True)
 class DeploymentPlan:
     base: str
-    organization: Optional[str]
+    organization: str | None
     project: str
     layout: str
     placements: list[SitePlacement]
@@ -85,19 +85,25 @@ class DeploymentPlan:
                 todo.extend(self.by_name[name].requires)
         return out
 
-    def waves(self, tiers: Optional[list[str]] = None) -> list[list[Tier]]:
+    def waves(self, tiers: list[str] | None = None) -> list[list[Tier]]:
         """The tiers (all, or those named) grouped by wave, in deploy order."""
         chosen = [t for t in self.tiers if tiers is None or t.name in tiers]
         return [[t for t in chosen if t.wave == w] for w in sorted({t.wave for t in chosen})]
 
-    def policy_config(self, project_dir: Path = PROJECT_DIR) -> Optional[Path]:
+    def policy_config(self, project_dir: Path = PROJECT_DIR) -> Path | None:
         """`policies/config.<base>.json` when the base stack has one (every tier uses its base's levels)."""
         path = project_dir / POLICY_PACK / f"config.{self.base}.json"
         return path if path.is_file() else None
 
 
-def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *,
-                    organization: Optional[str] = None, require_organization: bool = False) -> DeploymentPlan:
+def plan_deployment(
+    base: str,
+    config: dict[str, str],
+    secret_keys: list[str],
+    *,
+    organization: str | None = None,
+    require_organization: bool = False,
+) -> DeploymentPlan:
     """The tiers of base stack `base` from its config (as the engine passes it). The organization is
     `organization`, else the config's `dr:organization`; raises PlanError (one line) for config mistakes."""
     from components.config import ConfigError, decode_engine_config, parse_stack_config
@@ -118,8 +124,10 @@ def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *
     try:
         check_stack_name(tier_stack_name(base, longest))
     except ValueError:
-        raise PlanError(f"the tier stack {tier_stack_name(base, longest)!r} is longer than the 100 characters Pulumi "
-                        f"allows; shorten the base stack's name ({base})") from None
+        raise PlanError(
+            f"the tier stack {tier_stack_name(base, longest)!r} is longer than the 100 characters Pulumi "
+            f"allows; shorten the base stack's name ({base})"
+        ) from None
     org = organization or cfg.organization
     if organization:
         try:
@@ -127,20 +135,33 @@ def plan_deployment(base: str, config: dict[str, str], secret_keys: list[str], *
         except ValueError as exc:
             raise PlanError(f"--org: {exc}") from None
     if require_organization and not org:
-        raise PlanError(f"dr:organization: required for tier stacks (set it in Pulumi.{base}.yaml or pass --org; "
-                        "`organization` on a self-managed backend)")
-    return DeploymentPlan(base=base, organization=org, project=project_name(), layout=cfg.layout,
-                          placements=placements, tiers=tiers, production=cfg.production)
+        raise PlanError(
+            f"dr:organization: required for tier stacks (set it in Pulumi.{base}.yaml or pass --org; "
+            "`organization` on a self-managed backend)"
+        )
+    return DeploymentPlan(
+        base=base,
+        organization=org,
+        project=project_name(),
+        layout=cfg.layout,
+        placements=placements,
+        tiers=tiers,
+        production=cfg.production,
+    )
 
 
 def tier_config(config: dict[str, str], plan: DeploymentPlan, tier: str) -> dict[str, str]:
     """A tier stack's config as the engine passes it: the base stack's, plus the tier, the base stack (which
     names every physical resource) and the organization (which names the StackReferences)."""
-    return {**config, "dr:tier": tier, "dr:baseStack": plan.base,
-            "dr:organization": plan.organization or OFFLINE_ORGANIZATION}
+    return {
+        **config,
+        "dr:tier": tier,
+        "dr:baseStack": plan.base,
+        "dr:organization": plan.organization or OFFLINE_ORGANIZATION,
+    }
 
 
-def matrix(plans: list[DeploymentPlan], wave: Optional[int] = None, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
+def matrix(plans: list[DeploymentPlan], wave: int | None = None, project_dir: Path = PROJECT_DIR) -> dict[str, Any]:
     """`{"include": [...]}`, one entry per tier in deploy order: what `strategy.matrix: ${{ fromJSON(...) }}`
     takes in a workflow."""
     rows = []
@@ -149,19 +170,21 @@ def matrix(plans: list[DeploymentPlan], wave: Optional[int] = None, project_dir:
         for tier in plan.tiers:
             if wave is not None and tier.wave != wave:
                 continue
-            rows.append({
-                "base": plan.base,
-                "tier": tier.name,
-                "kind": tier.kind,
-                "wave": tier.wave,
-                "stack": plan.stack_name(tier.name),
-                "qualifiedStack": plan.qualified(tier.name),
-                "region": tier.region or "",
-                "location": tier.location or "",
-                "requires": list(tier.requires),
-                "policyPackConfig": str(policy_config.relative_to(project_dir)) if policy_config else "",
-                "production": plan.production,
-            })
+            rows.append(
+                {
+                    "base": plan.base,
+                    "tier": tier.name,
+                    "kind": tier.kind,
+                    "wave": tier.wave,
+                    "stack": plan.stack_name(tier.name),
+                    "qualifiedStack": plan.qualified(tier.name),
+                    "region": tier.region or "",
+                    "location": tier.location or "",
+                    "requires": list(tier.requires),
+                    "policyPackConfig": str(policy_config.relative_to(project_dir)) if policy_config else "",
+                    "production": plan.production,
+                }
+            )
     return {"include": rows}
 
 
@@ -183,8 +206,14 @@ def render_matrix(document: dict[str, Any], width: int = 80):
         if reads:
             what += f", reads {', '.join(reads) if len(reads) <= 1 else f'{len(reads)} tiers'}"
         lines += prose(what, width)
-        lines.append(Text("    " + row["qualifiedStack"] if len(row["qualifiedStack"]) + 4 <= width
-                          else row["qualifiedStack"], style="bold", no_wrap=True, overflow="ignore"))
+        lines.append(
+            Text(
+                "    " + row["qualifiedStack"] if len(row["qualifiedStack"]) + 4 <= width else row["qualifiedStack"],
+                style="bold",
+                no_wrap=True,
+                overflow="ignore",
+            )
+        )
     return Group(*lines)
 
 
@@ -217,7 +246,7 @@ def _segment(name: str) -> str:
     return f".{name}" if _PLAIN_SEGMENT.match(name) else f"[{json.dumps(name)}]"
 
 
-def _path_leaves(prefix: str, value: Any) -> Optional[dict[str, str]]:
+def _path_leaves(prefix: str, value: Any) -> dict[str, str] | None:
     """Path -> text of every leaf, or None when some leaf would not come back as it is."""
     if isinstance(value, dict):
         if not value:
@@ -296,8 +325,11 @@ def migration_commands(plan: DeploymentPlan, tier_resources: dict[str, list[dict
     base = plan.qualified_base()
     commands = []
     for tier in plan.tiers:
-        resources = [r for r in tier_resources[tier.name]
-                     if r.get("custom", True) and not r["type"].startswith(("pulumi:", "dr:"))]
+        resources = [
+            r
+            for r in tier_resources[tier.name]
+            if r.get("custom", True) and not r["type"].startswith(("pulumi:", "dr:"))
+        ]
         if direction == "to-tiers":
             urns = sorted(_base_urn(r["urn"], plan.base) for r in resources)
             source, dest = base, plan.qualified(tier.name)
@@ -328,5 +360,6 @@ set -eu
 
 def migration_script(plan: DeploymentPlan, tier_resources: dict[str, list[dict]], direction: str) -> str:
     """`migration_commands` as a shell script that stops at the first failure."""
-    return MOVES_SCRIPT_HEADER + "".join(f"{command}\n" for command in
-                                         migration_commands(plan, tier_resources, direction))
+    return MOVES_SCRIPT_HEADER + "".join(
+        f"{command}\n" for command in migration_commands(plan, tier_resources, direction)
+    )

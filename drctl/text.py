@@ -29,5 +29,7 @@ def name_then_value(label: str, value: str, width: int = 80, indent: int = 2, st
     if len(one) <= width:
         return [Text(one, style=style, no_wrap=True, overflow="ignore")]
     value_line = " " * (indent + 2) + value if indent + 2 + len(value) <= width else value
-    return [Text(" " * indent + label, style=style, no_wrap=True, overflow="ignore"),
-            Text(value_line, no_wrap=True, overflow="ignore")]
+    return [
+        Text(" " * indent + label, style=style, no_wrap=True, overflow="ignore"),
+        Text(value_line, no_wrap=True, overflow="ignore"),
+    ]

@@ -7,8 +7,9 @@ concurrently, so a region that accepts connections and never answers costs one d
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor, wait
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from failover.timing import PRODUCTION, Timing
 
@@ -16,14 +17,15 @@ from failover.timing import PRODUCTION, Timing
 class Deadline:
     """Time left in this invocation, read from a monotonic clock."""
 
-    def __init__(self, seconds: float, monotonic: Callable[[], float] = time.monotonic,
-                 timing: Timing = PRODUCTION) -> None:
+    def __init__(
+        self, seconds: float, monotonic: Callable[[], float] = time.monotonic, timing: Timing = PRODUCTION
+    ) -> None:
         self.monotonic = monotonic
         self.timing = timing
         self.ends_at = monotonic() + seconds
 
     @classmethod
-    def from_context(cls, context: Any, timing: Timing = PRODUCTION) -> "Deadline":
+    def from_context(cls, context: Any, timing: Timing = PRODUCTION) -> Deadline:
         remaining = getattr(context, "get_remaining_time_in_millis", None)
         seconds = remaining() / 1000.0 if callable(remaining) else timing.default_budget_seconds
         return cls(max(0.0, seconds - timing.safety_margin_seconds), timing=timing)
@@ -31,7 +33,7 @@ class Deadline:
     def remaining(self) -> float:
         return max(0.0, self.ends_at - self.monotonic())
 
-    def call_timeout(self, cap: Optional[float] = None) -> float:
+    def call_timeout(self, cap: float | None = None) -> float:
         """How long the next call may take: the per-call cap, or less when the invocation is nearly out of time."""
         limit = self.timing.call_timeout_seconds if cap is None else cap
         return max(0.05, min(limit, self.remaining()))

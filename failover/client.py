@@ -26,8 +26,9 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping, Optional, Sequence
+from typing import Any
 
 import boto3
 from boto3.dynamodb.conditions import Attr
@@ -69,7 +70,7 @@ class ControlView:
     """When the confirming read was sent (the clock of the resolver): the lease counts from here."""
 
     @property
-    def writable_region(self) -> Optional[str]:
+    def writable_region(self) -> str | None:
         return self.active_region if self.phase == "active" else None
 
 
@@ -77,11 +78,21 @@ class ActiveRegionResolver:
     """Reads `/<app>/<stack>/active_region` (the projection) from the local region, caching it for
     `cache_seconds`, never going back to an older epoch; and confirms write permission against the control item."""
 
-    def __init__(self, *, parameter_name: str, local_region: str, regions: Sequence[str], table_name: str,
-                 cache_seconds: float = 5.0, session: Optional[boto3.Session] = None,
-                 clock: Callable[[], float] = time.monotonic, control_table: Optional[str] = None,
-                 app: Optional[str] = None, control_regions: Optional[Sequence[str]] = None,
-                 write_margin: Optional[float] = None) -> None:
+    def __init__(
+        self,
+        *,
+        parameter_name: str,
+        local_region: str,
+        regions: Sequence[str],
+        table_name: str,
+        cache_seconds: float = 5.0,
+        session: boto3.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        control_table: str | None = None,
+        app: str | None = None,
+        control_regions: Sequence[str] | None = None,
+        write_margin: float | None = None,
+    ) -> None:
         self.parameter_name = parameter_name
         self.local_region = local_region
         self.priority = list(regions)
@@ -99,17 +110,18 @@ class ActiveRegionResolver:
         self.control_table = control_table
         self.control_key = f"control#{app}" if app else None
         replicas = list(control_regions or [local_region])
-        self.control_regions = ([local_region] if local_region in replicas else []) + \
-            [r for r in replicas if r != local_region]
-        self._projection: Optional[projection.Projection] = None
-        self._projection_at: Optional[float] = None
-        self._view: Optional[ControlView] = None
-        self._attempted_at: Optional[float] = None
+        self.control_regions = ([local_region] if local_region in replicas else []) + [
+            r for r in replicas if r != local_region
+        ]
+        self._projection: projection.Projection | None = None
+        self._projection_at: float | None = None
+        self._view: ControlView | None = None
+        self._attempted_at: float | None = None
         self._lock = threading.Lock()
         self._clients: dict[tuple[str, str], Any] = {}
 
     @classmethod
-    def from_environment(cls, **overrides) -> "ActiveRegionResolver":
+    def from_environment(cls, **overrides) -> ActiveRegionResolver:
         """DR_ACTIVE_REGION_PARAMETER, DR_REGIONS, DR_TABLE, AWS_REGION, DR_CACHE_SECONDS, DR_CONTROL_TABLE, DR_APP
         and DR_CONTROL_REGIONS (all set by the stack)."""
         env = os.environ
@@ -118,11 +130,16 @@ class ActiveRegionResolver:
         if missing:
             raise ValueError(f"{', '.join(missing)} not set")
         split = lambda text: [r.strip() for r in text.split(",") if r.strip()]  # noqa: E731
-        kwargs: dict[str, Any] = dict(
-            parameter_name=env["DR_ACTIVE_REGION_PARAMETER"], local_region=env["AWS_REGION"],
-            regions=split(env["DR_REGIONS"]), table_name=env["DR_TABLE"],
-            cache_seconds=float(env.get("DR_CACHE_SECONDS", "5")), control_table=env["DR_CONTROL_TABLE"],
-            app=env["DR_APP"], control_regions=split(env.get("DR_CONTROL_REGIONS", "")) or None)
+        kwargs: dict[str, Any] = {
+            "parameter_name": env["DR_ACTIVE_REGION_PARAMETER"],
+            "local_region": env["AWS_REGION"],
+            "regions": split(env["DR_REGIONS"]),
+            "table_name": env["DR_TABLE"],
+            "cache_seconds": float(env.get("DR_CACHE_SECONDS", "5")),
+            "control_table": env["DR_CONTROL_TABLE"],
+            "app": env["DR_APP"],
+            "control_regions": split(env.get("DR_CONTROL_REGIONS", "")) or None,
+        }
         kwargs.update(overrides)
         return cls(**kwargs)
 
@@ -134,12 +151,12 @@ class ActiveRegionResolver:
 
     # -- the projection (routing, reads) ---------------------------------------------------------------------
     @property
-    def known_epoch(self) -> Optional[int]:
+    def known_epoch(self) -> int | None:
         """The highest epoch this resolver has seen, projected or confirmed."""
         epochs = [p.epoch for p in (self._projection,) if p] + [v.epoch for v in (self._view,) if v]
         return max(epochs) if epochs else None
 
-    def _newest_region(self) -> Optional[str]:
+    def _newest_region(self) -> str | None:
         view, seen = self._view, self._projection
         if view is not None and (seen is None or view.epoch >= seen.epoch):
             return view.active_region
@@ -190,8 +207,11 @@ class ActiveRegionResolver:
         for region in self.control_regions:
             sent = self.clock()
             try:
-                item = self._client("dynamodb", region).get_item(
-                    TableName=self.control_table, Key={"pk": {"S": self.control_key}}, ConsistentRead=True).get("Item")
+                item = (
+                    self._client("dynamodb", region)
+                    .get_item(TableName=self.control_table, Key={"pk": {"S": self.control_key}}, ConsistentRead=True)
+                    .get("Item")
+                )
             except (BotoCoreError, ClientError) as exc:
                 errors.append(f"{region}: {type(exc).__name__}")
                 continue
@@ -202,7 +222,7 @@ class ActiveRegionResolver:
                 return self._view
         raise WritesFenced(f"cannot confirm the active region from {self.local_region}: {'; '.join(errors)}")
 
-    def _view_of(self, item: Optional[dict], sent: float) -> ControlView:
+    def _view_of(self, item: dict | None, sent: float) -> ControlView:
         if not item:
             return ControlView(self.priority[0], 0, "active", sent)
         d = {k: _DESERIALIZE(v) for k, v in item.items()}
@@ -210,10 +230,11 @@ class ActiveRegionResolver:
         if not isinstance(region, str) or region not in self.priority:
             raise WritesFenced(f"the control item names {region!r}, which is not one of {', '.join(self.priority)}")
         phase = d.get("phase", "active")
-        return ControlView(region, int(d.get("epoch", 0)), phase if phase in ("active", "demoting") else "demoting",
-                           sent)
+        return ControlView(
+            region, int(d.get("epoch", 0)), phase if phase in ("active", "demoting") else "demoting", sent
+        )
 
-    def confirmed_view(self) -> Optional[ControlView]:
+    def confirmed_view(self) -> ControlView | None:
         """A view confirmed within the lease (read again when older), or None when it cannot be confirmed."""
         with self._lock:
             view = self._view
@@ -248,7 +269,7 @@ class ActiveRegionResolver:
         return f"{self.local_region} is passive; {view.active_region} takes writes (epoch {view.epoch})"
 
     @property
-    def write_epoch(self) -> Optional[int]:
+    def write_epoch(self) -> int | None:
         """The epoch the current write permission was confirmed under (None without one)."""
         view = self._view
         return view.epoch if view is not None and view.writable_region == self.local_region else None
@@ -267,7 +288,7 @@ NOT_DELETED = Attr(DELETED).not_exists()
 """A FilterExpression for Query and Scan that hides tombstones: `table.scan(FilterExpression=NOT_DELETED)`."""
 
 
-def is_deleted(item: Optional[Mapping[str, Any]]) -> bool:
+def is_deleted(item: Mapping[str, Any] | None) -> bool:
     """True for a tombstone (Python values, as the boto3 Table resource returns them)."""
     return bool(item) and item.get(DELETED) is True
 
@@ -298,28 +319,29 @@ class VersionedTable:
     returns False. A delete writes a tombstone; `get` and `NOT_DELETED` hide tombstones from readers.
     """
 
-    def __init__(self, table, *, region: str, versions: Optional[Callable[[], int]] = None) -> None:
+    def __init__(self, table, *, region: str, versions: Callable[[], int] | None = None) -> None:
         self.table = table
         self.region = region
         self.versions = versions or VersionClock()
 
-    def stamp(self, version: Optional[int] = None) -> Stamp:
+    def stamp(self, version: int | None = None) -> Stamp:
         return Stamp(self.versions() if version is None else int(version), self.region)
 
-    def put(self, item: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+    def put(self, item: Mapping[str, Any], *, version: int | None = None) -> bool:
         """Replace the item; False if a newer write is already stored."""
         stamp = self.stamp(version)
         body = {k: v for k, v in item.items() if k not in (VERSION, ORIGIN, SEQUENCE, DELETED)}
         body.update({VERSION: stamp.version, ORIGIN: stamp.origin})
         return self._conditional("put_item", stamp, Item=body)
 
-    def delete(self, key: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+    def delete(self, key: Mapping[str, Any], *, version: int | None = None) -> bool:
         """Leave a tombstone carrying the delete's version; False if a newer write is already stored."""
         stamp = self.stamp(version)
-        return self._conditional("put_item", stamp, Item={**key, VERSION: stamp.version, ORIGIN: stamp.origin,
-                                                          DELETED: True})
+        return self._conditional(
+            "put_item", stamp, Item={**key, VERSION: stamp.version, ORIGIN: stamp.origin, DELETED: True}
+        )
 
-    def update(self, key: Mapping[str, Any], changes: Mapping[str, Any], *, version: Optional[int] = None) -> bool:
+    def update(self, key: Mapping[str, Any], changes: Mapping[str, Any], *, version: int | None = None) -> bool:
         """Refused: under streams replication the replicator copies whole items, last writer wins, so a partial
         update made in one region replaces the item in the others and silently drops a concurrent update of other
         attributes made there. Read the item, change it, and `put` it whole (what replicates is then what you
@@ -327,10 +349,10 @@ class VersionedTable:
         raise PartialUpdateRefused(
             f"VersionedTable.update({dict(key)!r}): partial updates are refused under streams replication (a "
             "concurrent update of other attributes in another region would be silently lost); read the item, "
-            "change it and put it whole")
+            "change it and put it whole"
+        )
 
-    def update_unsafe(self, key: Mapping[str, Any], changes: Mapping[str, Any], *,
-                      version: Optional[int] = None) -> bool:
+    def update_unsafe(self, key: Mapping[str, Any], changes: Mapping[str, Any], *, version: int | None = None) -> bool:
         """Set the given attributes (an update of a deleted item brings it back with just these). Replicates as
         the whole new item: a concurrent update of other attributes in another region is lost (see `update`)."""
         stamp = self.stamp(version)
@@ -340,19 +362,29 @@ class VersionedTable:
         for i, (name, value) in enumerate(sorted(changes.items())):
             names[f"#a{i}"], values[f":a{i}"] = name, value
             sets.append(f"#a{i} = :a{i}")
-        return self._call("update_item", Key=dict(key), UpdateExpression=f"SET {', '.join(sets)} REMOVE #dr_d, #dr_s",
-                          ConditionExpression=condition, ExpressionAttributeNames=names,
-                          ExpressionAttributeValues=values)
+        return self._call(
+            "update_item",
+            Key=dict(key),
+            UpdateExpression=f"SET {', '.join(sets)} REMOVE #dr_d, #dr_s",
+            ConditionExpression=condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
 
-    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> Optional[dict]:
+    def get(self, key: Mapping[str, Any], *, consistent: bool = True) -> dict | None:
         """The item, or None when it does not exist or was deleted."""
         item = self.table.get_item(Key=dict(key), ConsistentRead=consistent).get("Item")
         return None if item is None or is_deleted(item) else item
 
     def _conditional(self, method: str, stamp: Stamp, **kwargs) -> bool:
         expression, names, values = newer_condition(stamp)
-        return self._call(method, ConditionExpression=expression, ExpressionAttributeNames=names,
-                          ExpressionAttributeValues=values, **kwargs)
+        return self._call(
+            method,
+            ConditionExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            **kwargs,
+        )
 
     def _call(self, method: str, **kwargs) -> bool:
         try:

@@ -19,8 +19,9 @@ No I/O here, so every safety rule is tested directly (with property-based tests)
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, Mapping, Optional, Sequence
+from typing import Literal
 
 from failover.settings import Settings
 
@@ -47,7 +48,7 @@ class ControlState:
     last_transition_at: float = 0.0
     pending: tuple[str, ...] = ()
     """Steps of the latest transition not yet done (completed by the next invocation)."""
-    previous_region: Optional[str] = None
+    previous_region: str | None = None
     reason: str = ""
     phase: Phase = "active"
     nonce: str = ""
@@ -56,7 +57,7 @@ class ControlState:
     """How long after the epoch bump the new region may be activated (the clients' lease, or more)."""
 
     @property
-    def writable_region(self) -> Optional[str]:
+    def writable_region(self) -> str | None:
         """The region whose applications may write now (None while a transition settles)."""
         return self.active_region if self.phase == "active" else None
 
@@ -87,7 +88,7 @@ class Observation:
 @dataclass(frozen=True)
 class Decision:
     kind: DecisionKind
-    target: Optional[str] = None
+    target: str | None = None
     reason: str = ""
 
 
@@ -96,9 +97,9 @@ class Alarm:
     """A CloudWatch alarm state change, as the orchestrator received it."""
 
     region: str
-    old_state: Optional[str]
+    old_state: str | None
     new_state: str
-    at: Optional[float]
+    at: float | None
     """When the state changed (seconds since the epoch), or None when the event did not say."""
 
 
@@ -127,9 +128,18 @@ def observe(obs: Observation, probes: Mapping[str, bool], now: float, epoch: int
                 if failures.get(region, 0) == 0:
                     failing[region] = now
                 failures[region] = failures.get(region, 0) + 1
-    return replace(obs, epoch=epoch, at=now if counted else obs.at, seen_at=now, failures=failures,
-                   successes=successes, failing_since=failing, healthy_since=healthy, last_success=last_ok,
-                   latest=latest)
+    return replace(
+        obs,
+        epoch=epoch,
+        at=now if counted else obs.at,
+        seen_at=now,
+        failures=failures,
+        successes=successes,
+        failing_since=failing,
+        healthy_since=healthy,
+        last_success=last_ok,
+        latest=latest,
+    )
 
 
 def quorum(settings: Settings) -> int:
@@ -147,12 +157,18 @@ def is_armed(obs: Observation, region: str) -> bool:
     return last_ok is not None and (since is None or last_ok < since)
 
 
-def votes_failed(settings: Settings, observations: Sequence[Observation], region: str, epoch: int,
-                 now: float) -> list[str]:
+def votes_failed(
+    settings: Settings, observations: Sequence[Observation], region: str, epoch: int, now: float
+) -> list[str]:
     """The fresh, armed observers that saw `region` fail the threshold of counted rounds at this epoch."""
-    return [o.observer for o in observations
-            if o.epoch == epoch and is_fresh(o, settings, now) and is_armed(o, region)
-            and o.failures.get(region, 0) >= settings.failure_threshold]
+    return [
+        o.observer
+        for o in observations
+        if o.epoch == epoch
+        and is_fresh(o, settings, now)
+        and is_armed(o, region)
+        and o.failures.get(region, 0) >= settings.failure_threshold
+    ]
 
 
 def votes_healthy(settings: Settings, observations: Sequence[Observation], region: str, now: float) -> list[str]:
@@ -160,7 +176,7 @@ def votes_healthy(settings: Settings, observations: Sequence[Observation], regio
     return [o.observer for o in observations if is_fresh(o, settings, now) and o.latest.get(region) is True]
 
 
-def healthy_target(settings: Settings, observations: Sequence[Observation], current: str, now: float) -> Optional[str]:
+def healthy_target(settings: Settings, observations: Sequence[Observation], current: str, now: float) -> str | None:
     """The highest-priority region other than `current` that a majority of fresh observers see healthy."""
     need = quorum(settings)
     for region in settings.regions:
@@ -175,8 +191,9 @@ def dwell_remaining(settings: Settings, state: ControlState, now: float) -> floa
     return max(0.0, settings.min_dwell_seconds - (now - state.last_transition_at))
 
 
-def decide_monitor(settings: Settings, state: ControlState, observations: Sequence[Observation],
-                   now: float) -> Decision:
+def decide_monitor(
+    settings: Settings, state: ControlState, observations: Sequence[Observation], now: float
+) -> Decision:
     """After this observer's round is saved: fail over when a quorum of fresh observers saw the active region
     fail; fail back automatically when configured and a quorum has seen the home region healthy long enough."""
     active = state.active_region
@@ -187,32 +204,49 @@ def decide_monitor(settings: Settings, state: ControlState, observations: Sequen
     need = quorum(settings)
     failed = votes_failed(settings, observations, active, state.epoch, now)
     if len(failed) >= need:
-        why = (f"{active} failed {settings.failure_threshold} consecutive probes as seen by "
-               f"{', '.join(sorted(failed))} ({len(failed)} of {len(settings.observer_regions)} observers)")
+        why = (
+            f"{active} failed {settings.failure_threshold} consecutive probes as seen by "
+            f"{', '.join(sorted(failed))} ({len(failed)} of {len(settings.observer_regions)} observers)"
+        )
         return _move_off_active(settings, state, observations, now, why)
     if failed:
-        return Decision("noop", reason=f"{active} failed as seen by {', '.join(sorted(failed))} only: "
-                                       f"{need} observers must agree")
+        return Decision(
+            "noop", reason=f"{active} failed as seen by {', '.join(sorted(failed))} only: {need} observers must agree"
+        )
     home = settings.home
     if settings.failback == "automatic" and active != home:
-        stable = [o for o in observations if is_fresh(o, settings, now) and o.latest.get(home) is True
-                  and o.successes.get(home, 0) >= settings.recovery_threshold
-                  and now - o.healthy_since.get(home, now) >= settings.min_dwell_seconds]
+        stable = [
+            o
+            for o in observations
+            if is_fresh(o, settings, now)
+            and o.latest.get(home) is True
+            and o.successes.get(home, 0) >= settings.recovery_threshold
+            and now - o.healthy_since.get(home, now) >= settings.min_dwell_seconds
+        ]
         if len(stable) >= need and dwell_remaining(settings, state, now) == 0:
-            return Decision("transition", home, f"automatic failback: {home} healthy for at least "
-                                                f"{settings.min_dwell_seconds}s as seen by {len(stable)} observers")
+            return Decision(
+                "transition",
+                home,
+                f"automatic failback: {home} healthy for at least "
+                f"{settings.min_dwell_seconds}s as seen by {len(stable)} observers",
+            )
     return Decision("noop", reason=f"{active} stays active")
 
 
-def alarm_gate(settings: Settings, state: ControlState, alarm: Alarm, max_age: float, now: float) -> Optional[Decision]:
+def alarm_gate(settings: Settings, state: ControlState, alarm: Alarm, max_age: float, now: float) -> Decision | None:
     """The checks an alarm must pass before anything is probed: a noop saying why, or None to go on."""
     active = state.active_region
     if alarm.new_state != "ALARM":
-        return Decision("noop", reason=f"alarm for {alarm.region} is {alarm.new_state}; failback is decided by the "
-                                       "monitor or an operator")
+        return Decision(
+            "noop",
+            reason=f"alarm for {alarm.region} is {alarm.new_state}; failback is decided by the monitor or an operator",
+        )
     if alarm.old_state == "INSUFFICIENT_DATA":
-        return Decision("noop", reason=f"alarm for {alarm.region} went INSUFFICIENT_DATA -> ALARM: a new or "
-                                       "replaced health check, not an outage")
+        return Decision(
+            "noop",
+            reason=f"alarm for {alarm.region} went INSUFFICIENT_DATA -> ALARM: a new or "
+            "replaced health check, not an outage",
+        )
     if alarm.at is None or now - alarm.at > max_age:
         age = "of unknown age" if alarm.at is None else f"{now - alarm.at:.0f}s old"
         return Decision("noop", reason=f"alarm for {alarm.region} is {age} (at most {max_age:.0f}s): dropped")
@@ -225,8 +259,15 @@ def alarm_gate(settings: Settings, state: ControlState, alarm: Alarm, max_age: f
     return None
 
 
-def decide_alarm(settings: Settings, state: ControlState, alarm: Alarm, observations: Sequence[Observation],
-                 own: str, max_age: float, now: float) -> Decision:
+def decide_alarm(
+    settings: Settings,
+    state: ControlState,
+    alarm: Alarm,
+    observations: Sequence[Observation],
+    own: str,
+    max_age: float,
+    now: float,
+) -> Decision:
     """A Route 53 health alarm changed state. `observations` include this orchestrator's own record (`own`),
     updated with the round it has just probed."""
     gate = alarm_gate(settings, state, alarm, max_age, now)
@@ -243,13 +284,19 @@ def decide_alarm(settings: Settings, state: ControlState, alarm: Alarm, observat
     need = quorum(settings)
     if votes < need:
         return Decision("noop", reason=f"alarm for {active}: {votes} voices, {need} needed")
-    return _move_off_active(settings, state, observations, now,
-                            f"health alarm for {active}, confirmed by {own}'s probe"
-                            + (f" and by {', '.join(sorted(others))}" if others else ""))
+    return _move_off_active(
+        settings,
+        state,
+        observations,
+        now,
+        f"health alarm for {active}, confirmed by {own}'s probe"
+        + (f" and by {', '.join(sorted(others))}" if others else ""),
+    )
 
 
-def _move_off_active(settings: Settings, state: ControlState, observations: Sequence[Observation], now: float,
-                     why: str) -> Decision:
+def _move_off_active(
+    settings: Settings, state: ControlState, observations: Sequence[Observation], now: float, why: str
+) -> Decision:
     """The active region is judged down: respect the dwell, then pick the first standby a quorum sees healthy."""
     active = state.active_region
     wait = dwell_remaining(settings, state, now)
@@ -257,19 +304,23 @@ def _move_off_active(settings: Settings, state: ControlState, observations: Sequ
         return Decision("noop", reason=f"{why}, but the last transition was too recent ({wait:.0f}s of dwell left)")
     target = healthy_target(settings, observations, active, now)
     if target is None:
-        return Decision("refused", reason=f"{why}, and no other region is seen healthy by "
-                                          f"{quorum(settings)} observers; staying on {active}")
+        return Decision(
+            "refused",
+            reason=f"{why}, and no other region is seen healthy by {quorum(settings)} observers; staying on {active}",
+        )
     return Decision("transition", target, why)
 
 
-def decide_manual(settings: Settings, state: ControlState, target: str, target_healthy: bool,
-                  force: bool) -> Decision:
+def decide_manual(settings: Settings, state: ControlState, target: str, target_healthy: bool, force: bool) -> Decision:
     """An operator's failover or failback: no dwell, but still never onto an unhealthy target unless forced."""
     if target not in settings.regions:
         return Decision("refused", reason=f"{target!r} is not one of {', '.join(settings.regions)}")
     if target == state.active_region:
-        return Decision("noop", target, f"{target} is already active" if state.phase == "active"
-                        else f"{target} is already becoming active")
+        return Decision(
+            "noop",
+            target,
+            f"{target} is already active" if state.phase == "active" else f"{target} is already becoming active",
+        )
     if not target_healthy and not force:
         return Decision("refused", target, f"{target} failed its health probe (set force to override)")
     return Decision("transition", target, "")
@@ -283,19 +334,19 @@ class LagReading:
     replication has been silent while the source took writes (the newest datapoint's age then counts as lag).
     `writes_seen`: whether the source took any write in the window (None: unknown, e.g. the source is down)."""
 
-    lag_seconds: Optional[float]
-    writes_seen: Optional[bool]
+    lag_seconds: float | None
+    writes_seen: bool | None
     source: str = "cloudwatch"
     stale_seconds: float = 0.0
 
     @property
-    def effective_seconds(self) -> Optional[float]:
+    def effective_seconds(self) -> float | None:
         if self.lag_seconds is None:
             return self.stale_seconds or None
         return max(self.lag_seconds, self.stale_seconds)
 
 
-def lag_gate(rpo_seconds: Optional[float], reading: Optional[LagReading], force: bool) -> Optional[str]:
+def lag_gate(rpo_seconds: float | None, reading: LagReading | None, force: bool) -> str | None:
     """None when promotion may proceed; else why not.
 
     - strong consistency (no RPO gate) or forced: proceed;
@@ -308,18 +359,22 @@ def lag_gate(rpo_seconds: Optional[float], reading: Optional[LagReading], force:
     effective = reading.effective_seconds if reading is not None else None
     if effective is not None:
         if effective > rpo_seconds:
-            what = "replication has been silent" if reading and reading.stale_seconds >= (reading.lag_seconds or 0) \
+            what = (
+                "replication has been silent"
+                if reading and reading.stale_seconds >= (reading.lag_seconds or 0)
                 else "replication lag"
-            return (f"{what} {effective:.1f}s exceeds the RPO objective of {rpo_seconds:g}s "
-                    "(set force to override)")
+            )
+            return f"{what} {effective:.1f}s exceeds the RPO objective of {rpo_seconds:g}s (set force to override)"
         return None
     if reading is not None and reading.writes_seen is False:
         return None
-    return (f"replication lag is unknown while the table took writes, and the RPO objective is {rpo_seconds:g}s "
-            "(set force to override)")
+    return (
+        f"replication lag is unknown while the table took writes, and the RPO objective is {rpo_seconds:g}s "
+        "(set force to override)"
+    )
 
 
-def settle_seconds(client_lease: float, rpo_seconds: Optional[float], reading: Optional[LagReading]) -> float:
+def settle_seconds(client_lease: float, rpo_seconds: float | None, reading: LagReading | None) -> float:
     """How long after the epoch bump the new region may take writes: the clients' lease (the old region's writers
     have stopped by then), and with eventual consistency at least the recent replication lag (what the old region
     wrote last has arrived), which the lag gate bounds by the RPO objective."""

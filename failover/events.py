@@ -5,9 +5,10 @@ on it."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal
 
 from failover.settings import Settings
 from failover.store import clean_text
@@ -22,17 +23,17 @@ class RejectedEvent(ValueError):
 @dataclass(frozen=True)
 class Request:
     action: Literal["failover", "status", "monitor", "alarm"]
-    target: Optional[str] = None
+    target: str | None = None
     reason: str = ""
     force: bool = False
-    alarm_region: Optional[str] = None
-    alarm_state: Optional[str] = None
-    alarm_old_state: Optional[str] = None
-    alarm_at: Optional[float] = None
+    alarm_region: str | None = None
+    alarm_state: str | None = None
+    alarm_old_state: str | None = None
+    alarm_at: float | None = None
     """When the alarm changed state (seconds since the epoch), from the notification; None if it did not say."""
 
 
-def _timestamp(value: Any) -> Optional[float]:
+def _timestamp(value: Any) -> float | None:
     """An ISO-8601 time as CloudWatch and SNS write it ("2026-12-06T10:00:00.000+0000" or "...Z")."""
     if not isinstance(value, str) or not value:
         return None
@@ -61,9 +62,13 @@ def parse_event(event: Any, settings: Settings) -> Request:
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         detail = event.get("detail")
         try:
-            return _alarm_request(detail["alarmName"], detail["state"]["value"],
-                                  (detail.get("previousState") or {}).get("value"),
-                                  _timestamp(detail["state"].get("timestamp") or event.get("time")), settings)
+            return _alarm_request(
+                detail["alarmName"],
+                detail["state"]["value"],
+                (detail.get("previousState") or {}).get("value"),
+                _timestamp(detail["state"].get("timestamp") or event.get("time")),
+                settings,
+            )
         except (KeyError, TypeError, AttributeError) as exc:
             raise RejectedEvent("alarm state change event lacks detail.alarmName or detail.state.value") from exc
     action = event.get("action")
@@ -93,21 +98,26 @@ def _sns_alarm(records: Any, settings: Settings) -> Request:
     try:
         sns = records[0]["Sns"]
         message = _loads(sns["Message"])
-        return _alarm_request(message["AlarmName"], message["NewStateValue"], message.get("OldStateValue"),
-                              _timestamp(message.get("StateChangeTime")) or _timestamp(sns.get("Timestamp")),
-                              settings)
+        return _alarm_request(
+            message["AlarmName"],
+            message["NewStateValue"],
+            message.get("OldStateValue"),
+            _timestamp(message.get("StateChangeTime")) or _timestamp(sns.get("Timestamp")),
+            settings,
+        )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         if isinstance(exc, RejectedEvent):
             raise
         raise RejectedEvent("SNS record is not a CloudWatch alarm notification") from None
 
 
-def _alarm_request(name: Any, state: Any, old: Any, at: Optional[float], settings: Settings) -> Request:
+def _alarm_request(name: Any, state: Any, old: Any, at: float | None, settings: Settings) -> Request:
     region = settings.alarm_regions.get(name) if isinstance(name, str) else None
     if region is None:
         raise RejectedEvent(f"alarm {clean_text(name, 120)!r} is not in DR_ALARM_REGIONS")
     if state not in ALARM_STATES:
         raise RejectedEvent(f"alarm state {clean_text(state, 40)!r} is not a CloudWatch alarm state")
     old_state = old if old in ALARM_STATES else None
-    return Request("alarm", alarm_region=region, alarm_state=state, alarm_old_state=old_state, alarm_at=at,
-                   reason=f"alarm {name}")
+    return Request(
+        "alarm", alarm_region=region, alarm_state=state, alarm_old_state=old_state, alarm_at=at, reason=f"alarm {name}"
+    )

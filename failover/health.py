@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Callable, Optional
+from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from failover.client import ActiveRegionResolver, ActiveRegionUnknown
 
 
-def health_report(resolver: ActiveRegionResolver, dynamodb_client, clock: Callable[[], float] = time.perf_counter) -> tuple[int, dict]:
+def health_report(
+    resolver: ActiveRegionResolver, dynamodb_client, clock: Callable[[], float] = time.perf_counter
+) -> tuple[int, dict]:
     """200 when the local table answers; 503 otherwise. Passive regions are healthy (they must
     pass Route 53 checks to be failover targets); `active` tells them apart."""
     body: dict = {"region": resolver.local_region, "table": resolver.table_name}
@@ -43,8 +45,9 @@ def health_report(resolver: ActiveRegionResolver, dynamodb_client, clock: Callab
     return (200 if body["dynamodb"] == "ok" else 503), body
 
 
-def route_health(resolver: ActiveRegionResolver, dynamodb_client,
-                 clock: Callable[[], float] = time.perf_counter) -> tuple[int, dict]:
+def route_health(
+    resolver: ActiveRegionResolver, dynamodb_client, clock: Callable[[], float] = time.perf_counter
+) -> tuple[int, dict]:
     """`health_report`, plus "traffic follows writes" from the confirmed authority: 503 in a passive region that
     ranks above the active region (it would pull traffic away from where writes go), and 503 when the authority
     cannot be confirmed from here."""
@@ -58,18 +61,23 @@ def route_health(resolver: ActiveRegionResolver, dynamodb_client,
         return 503, body
     active = view.active_region
     body["confirmedRegion"], body["epoch"] = active, view.epoch
-    if active != local and active in resolver.priority and local in resolver.priority \
-            and resolver.priority.index(local) < resolver.priority.index(active):
+    if (
+        active != local
+        and active in resolver.priority
+        and local in resolver.priority
+        and resolver.priority.index(local) < resolver.priority.index(active)
+    ):
         body["route"] = f"passive and ranked above the active region {active}: traffic stays with writes"
         return 503, body
     body["route"] = "serves traffic"
     return 200, body
 
 
-def wsgi_app(resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health",
-             route_path: str = "/health/route"):
+def wsgi_app(
+    resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health", route_path: str = "/health/route"
+):
     """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, 404 elsewhere."""
-    client: Optional[object] = dynamodb_client
+    client: object | None = dynamodb_client
 
     def app(environ, start_response):
         nonlocal client
@@ -81,9 +89,14 @@ def wsgi_app(resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "
             client = resolver.session.client("dynamodb", region_name=resolver.local_region)
         status, body = (route_health if requested == route_path else health_report)(resolver, client)
         payload = json.dumps(body).encode()
-        start_response(f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
-                       [("Content-Type", "application/json"), ("Content-Length", str(len(payload))),
-                        ("Cache-Control", "no-store")])
+        start_response(
+            f"{status} {'OK' if status == 200 else 'Service Unavailable'}",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(payload))),
+                ("Cache-Control", "no-store"),
+            ],
+        )
         return [payload]
 
     return app

@@ -9,8 +9,9 @@ about the writes since; the age of the newest datapoint, when writes came after 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from failover.decisions import LagReading
 from failover.replication import lag_metric
@@ -19,7 +20,7 @@ from failover.timing import Timing
 
 Series = list[tuple[float, float]]
 """(timestamp, value) datapoints, newest first."""
-MemoryEntry = tuple[Optional[float], Optional[bool], float, float]
+MemoryEntry = tuple[float | None, bool | None, float, float]
 """What an observer remembers of one target: (lag seconds, writes seen, when read, silent seconds)."""
 
 
@@ -27,13 +28,13 @@ def _series(result: Mapping[str, Any]) -> Series:
     stamps = result.get("Timestamps", [])
     values = result.get("Values", [])
     out = []
-    for stamp, value in zip(stamps, values):
+    for stamp, value in zip(stamps, values, strict=False):  # the two lists are parallel; tolerate a short one
         at = stamp.timestamp() if isinstance(stamp, datetime) else float(stamp)
         out.append((at, float(value)))
     return sorted(out, reverse=True)
 
 
-def reading_from(lag: Series, writes: Optional[Series], period: float, source: str) -> LagReading:
+def reading_from(lag: Series, writes: Series | None, period: float, source: str) -> LagReading:
     """One target's reading from its latency datapoints (milliseconds) and the source's write datapoints.
 
     - `lag_seconds`: the worst latency in the window (None without a datapoint);
@@ -55,8 +56,14 @@ class LagMeter:
     """Reads replication lag from `source` towards every other region. `client(service, region)` gives a boto3
     client with the invocation's deadline; `run_concurrently(tasks, timeout)` runs region calls side by side."""
 
-    def __init__(self, settings: Settings, client: Callable[[str, str], Any], clock: Callable[[], float],
-                 timing: Timing, run_concurrently: Callable[[Mapping[str, Callable[[], Any]], float], dict]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: Callable[[str, str], Any],
+        clock: Callable[[], float],
+        timing: Timing,
+        run_concurrently: Callable[[Mapping[str, Callable[[], Any]], float], dict],
+    ) -> None:
         self.settings = settings
         self.client = client
         self.clock = clock
@@ -64,20 +71,30 @@ class LagMeter:
         self.run_concurrently = run_concurrently
 
     def _query(self, query_id: str, metric: dict, stat: str) -> dict:
-        return {"Id": query_id, "ReturnData": True,
-                "MetricStat": {"Metric": metric, "Period": max(1, int(round(self.timing.lag_period_seconds))),
-                               "Stat": stat}}
+        return {
+            "Id": query_id,
+            "ReturnData": True,
+            "MetricStat": {"Metric": metric, "Period": max(1, round(self.timing.lag_period_seconds)), "Stat": stat},
+        }
 
     def _writes_query(self) -> dict:
-        return self._query("writes", {"Namespace": "AWS/DynamoDB", "MetricName": "ConsumedWriteCapacityUnits",
-                                      "Dimensions": [{"Name": "TableName", "Value": self.settings.data_table}]},
-                           "Sum")
+        return self._query(
+            "writes",
+            {
+                "Namespace": "AWS/DynamoDB",
+                "MetricName": "ConsumedWriteCapacityUnits",
+                "Dimensions": [{"Name": "TableName", "Value": self.settings.data_table}],
+            },
+            "Sum",
+        )
 
     def _read(self, region: str, queries: list[dict]) -> dict[str, Series]:
         now = self.clock()
         data = self.client("cloudwatch", region).get_metric_data(
-            MetricDataQueries=queries, StartTime=now - self.timing.lag_window_seconds,
-            EndTime=now + self.timing.lag_period_seconds)
+            MetricDataQueries=queries,
+            StartTime=now - self.timing.lag_window_seconds,
+            EndTime=now + self.timing.lag_period_seconds,
+        )
         return {r["Id"]: _series(r) for r in data.get("MetricDataResults", [])}
 
     def measure(self, source: str) -> dict[str, LagReading]:
@@ -87,21 +104,35 @@ class LagMeter:
         if s.replication == "streams":
             return self._measure_replicator(source)
         others = [r for r in s.regions if r != source]
-        queries = [self._query(f"lag{i}", {"Namespace": "AWS/DynamoDB", "MetricName": "ReplicationLatency",
-                                           "Dimensions": [{"Name": "TableName", "Value": s.data_table},
-                                                          {"Name": "ReceivingRegion", "Value": region}]}, "Maximum")
-                   for i, region in enumerate(others)]
-        values = self._read(source, queries + [self._writes_query()])
+        queries = [
+            self._query(
+                f"lag{i}",
+                {
+                    "Namespace": "AWS/DynamoDB",
+                    "MetricName": "ReplicationLatency",
+                    "Dimensions": [
+                        {"Name": "TableName", "Value": s.data_table},
+                        {"Name": "ReceivingRegion", "Value": region},
+                    ],
+                },
+                "Maximum",
+            )
+            for i, region in enumerate(others)
+        ]
+        values = self._read(source, [*queries, self._writes_query()])
         writes = values.get("writes", [])
-        return {region: reading_from(values.get(f"lag{i}", []), writes, self.timing.lag_period_seconds, "cloudwatch")
-                for i, region in enumerate(others)}
+        return {
+            region: reading_from(values.get(f"lag{i}", []), writes, self.timing.lag_period_seconds, "cloudwatch")
+            for i, region in enumerate(others)
+        }
 
     def _measure_replicator(self, source: str) -> dict[str, LagReading]:
         s = self.settings
         others = [r for r in s.regions if r != source]
         tasks: dict[str, Callable[[], Any]] = {
             r: (lambda r=r: self._read(r, [self._query("lag", lag_metric(s.data_table or "", source), "Maximum")]))
-            for r in others}
+            for r in others
+        }
         tasks["writes"] = lambda: self._read(source, [self._writes_query()])
         done = self.run_concurrently(tasks, self.timing.call_timeout_seconds + 0.5)
         got = done["writes"]
@@ -115,8 +146,9 @@ class LagMeter:
         return out
 
 
-def remembered(memory: Mapping[str, Mapping[str, MemoryEntry]], target: str, now: float,
-               max_age: float) -> Optional[LagReading]:
+def remembered(
+    memory: Mapping[str, Mapping[str, MemoryEntry]], target: str, now: float, max_age: float
+) -> LagReading | None:
     """The freshest reading any observer recorded towards `target` within `max_age` (observer -> target -> entry)."""
     entries = [lag[target] for lag in memory.values() if target in lag and now - lag[target][2] <= max_age]
     if not entries:

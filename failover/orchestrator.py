@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 import boto3
 from botocore.config import Config
@@ -35,8 +36,18 @@ from failover.store import BadControlState, ControlStore, clean_text
 from failover.timing import PRODUCTION, Timing
 from failover.transition import AWS_ERRORS, Outcome, Result, Transitions
 
-__all__ = ["Deadline", "Orchestrator", "Outcome", "RejectedEvent", "Request", "Result", "Timing", "handler",
-           "parse_event", "run_concurrently"]
+__all__ = [
+    "Deadline",
+    "Orchestrator",
+    "Outcome",
+    "RejectedEvent",
+    "Request",
+    "Result",
+    "Timing",
+    "handler",
+    "parse_event",
+    "run_concurrently",
+]
 
 
 class Orchestrator(Transitions):
@@ -46,15 +57,19 @@ class Orchestrator(Transitions):
     `session`, `endpoints` (region -> endpoint URL), `scalers` (kind -> Scaler), `timing` (the runtime's own timers),
     and `after_fenced_write` (called right after this invocation's epoch bump)."""
 
-    def __init__(self, settings: Settings, session: Optional[boto3.Session] = None,
-                 clock: Callable[[], float] = time.time,
-                 prober: Optional[Callable[[Mapping[str, str]], dict[str, bool]]] = None,
-                 deadline: Optional[Deadline] = None,
-                 sleep: Callable[[float], None] = time.sleep,
-                 endpoints: Optional[Mapping[str, str]] = None,
-                 scalers: Optional[Mapping[str, Scaler]] = None,
-                 timing: Optional[Timing] = None,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        session: boto3.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        prober: Callable[[Mapping[str, str]], dict[str, bool]] | None = None,
+        deadline: Deadline | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        endpoints: Mapping[str, str] | None = None,
+        scalers: Mapping[str, Scaler] | None = None,
+        timing: Timing | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settings = settings
         self.timing = timing or PRODUCTION
         self.session = session or boto3.Session()
@@ -65,23 +80,34 @@ class Orchestrator(Transitions):
         self.prober = prober or (lambda urls: probe_all(urls, settings.probe_timeout_seconds))
         self.endpoints = dict(endpoints or {})
         self._clients: dict[tuple, Any] = {}
-        self.scalers: dict[str, Scaler] = {"ecs": EcsScaler(self.client), "none": NoopScaler(),
-                                           "kubernetes": KubernetesScaler(self.client, settings.home_region)}
+        self.scalers: dict[str, Scaler] = {
+            "ecs": EcsScaler(self.client),
+            "none": NoopScaler(),
+            "kubernetes": KubernetesScaler(self.client, settings.home_region),
+        }
         self.scalers.update(scalers or {})
         self.store = ControlStore(settings, [self.client("dynamodb", r) for r in settings.control_order])
-        self.lag = LagMeter(settings, lambda service, region: self.client(service, region,
-                                                                          self.deadline.call_timeout()),
-                            clock, self.timing, run_concurrently)
+        self.lag = LagMeter(
+            settings,
+            lambda service, region: self.client(service, region, self.deadline.call_timeout()),
+            clock,
+            self.timing,
+            run_concurrently,
+        )
 
-    def client(self, service: str, region: str, timeout: Optional[float] = None):
+    def client(self, service: str, region: str, timeout: float | None = None):
         """A boto3 client whose one attempt gives up after `timeout` seconds (the per-call deadline by default)."""
         t = self.timing.call_timeout_seconds if timeout is None else timeout
         key = (service, region, round(t, 2))
         if key not in self._clients:
-            config = Config(connect_timeout=min(self.timing.connect_timeout_seconds, t), read_timeout=t,
-                            retries={"total_max_attempts": 1, "mode": "standard"})
-            self._clients[key] = self.session.client(service, region_name=region, config=config,
-                                                     endpoint_url=self.endpoints.get(region))
+            config = Config(
+                connect_timeout=min(self.timing.connect_timeout_seconds, t),
+                read_timeout=t,
+                retries={"total_max_attempts": 1, "mode": "standard"},
+            )
+            self._clients[key] = self.session.client(
+                service, region_name=region, config=config, endpoint_url=self.endpoints.get(region)
+            )
         return self._clients[key]
 
     # -- entry ------------------------------------------------------------------------------------------------
@@ -93,9 +119,14 @@ class Orchestrator(Transitions):
             return Result("error", None, None, f"bad control state: {exc}")
         except AWS_ERRORS as exc:
             logger.error("DR control table unavailable", extra={"error": str(exc)})
-            return Result("error", None, None, f"control table {self.settings.control_table} unavailable from "
-                                               f"{self.settings.home_region} (no quorum, or no answer): "
-                                               f"{clean_text(exc, 300)}")
+            return Result(
+                "error",
+                None,
+                None,
+                f"control table {self.settings.control_table} unavailable from "
+                f"{self.settings.home_region} (no quorum, or no answer): "
+                f"{clean_text(exc, 300)}",
+            )
 
     def _handle(self, request: Request) -> Result:
         if request.action == "monitor":
@@ -120,7 +151,7 @@ class Orchestrator(Transitions):
         own, memory = Observation(home), {}
         claimed = False
         started = self.clock()
-        lag: Optional[dict[str, LagReading]] = None
+        lag: dict[str, LagReading] | None = None
         result = Result("noop", None, None, "no round completed")
         rounds = failed = 0
         while True:
@@ -134,8 +165,9 @@ class Orchestrator(Transitions):
                 if not s.observer_only:
                     state = self.complete_if_pending(state)
                 extra = {} if s.observer_only else {"repair": lambda state=state: self.repair_projection(state)}
-                probes, lag_now = self._probe_and_measure(s.health_urls, state.active_region, measure=rounds == 0,
-                                                          extra=extra)
+                probes, lag_now = self._probe_and_measure(
+                    s.health_urls, state.active_region, measure=rounds == 0, extra=extra
+                )
                 if lag_now is not None:  # a fresh reading replaces the memory; otherwise the memory is kept
                     lag, memory = lag_now, to_memory(lag_now, round_start)
                 own = decisions.observe(own, probes, round_start, state.epoch, s.probe_interval_seconds)
@@ -147,43 +179,53 @@ class Orchestrator(Transitions):
                     decision = decisions.decide_monitor(s, state, observations, self.clock())
                     if decision.kind == "transition":
                         return self.apply(state, decision, force=False, live_lag=lag)
-                    result = Result(decision.kind, state.active_region, state.epoch,
-                                    f"{decision.reason} ({rounds} rounds)")
+                    result = Result(
+                        decision.kind, state.active_region, state.epoch, f"{decision.reason} ({rounds} rounds)"
+                    )
                 else:
                     result = Result("noop", state.active_region, state.epoch, f"observed ({rounds} rounds)")
             except AWS_ERRORS as exc:
                 # One round lost (a call that did not answer in time, or no quorum from here): the next round tries
                 # again; an invocation whose every round fails reports the error.
                 failed += 1
-                logger.warning("monitor round failed", extra={"region": home, "error": str(exc), "failedRounds": failed})
+                logger.warning(
+                    "monitor round failed", extra={"region": home, "error": str(exc), "failedRounds": failed}
+                )
                 if rounds == 0:
-                    result = Result("error", None, None, f"control table {s.control_table} unavailable from "
-                                                         f"{s.home_region} (no quorum, or no answer) for {failed} "
-                                                         f"rounds: {clean_text(exc, 300)}")
+                    result = Result(
+                        "error",
+                        None,
+                        None,
+                        f"control table {s.control_table} unavailable from "
+                        f"{s.home_region} (no quorum, or no answer) for {failed} "
+                        f"rounds: {clean_text(exc, 300)}",
+                    )
             next_round = round_start + s.probe_interval_seconds
             if next_round >= started + s.monitor_window_seconds:
                 break
-            if self.deadline.remaining() < (s.probe_interval_seconds + s.probe_timeout_seconds
-                                            + self.timing.call_timeout_seconds):
+            if self.deadline.remaining() < (
+                s.probe_interval_seconds + s.probe_timeout_seconds + self.timing.call_timeout_seconds
+            ):
                 break
             self.sleep(max(0.0, next_round - self.clock()))
         return result
 
-    def _probe_and_measure(self, urls: Mapping[str, str], source: str, measure: bool,
-                           extra: Optional[Mapping[str, Callable[[], Any]]] = None
-                           ) -> tuple[dict[str, bool], Optional[dict[str, LagReading]]]:
+    def _probe_and_measure(
+        self, urls: Mapping[str, str], source: str, measure: bool, extra: Mapping[str, Callable[[], Any]] | None = None
+    ) -> tuple[dict[str, bool], dict[str, LagReading] | None]:
         """Probe `urls` (each probe with its own deadline) and, when the lag gate is on, read replication lag from
         `source`, concurrently; `extra` tasks run alongside. A task that fails or overruns decides nothing else."""
         tasks: dict[str, Callable[[], Any]] = {"probes": lambda: self.prober(dict(urls))}
         if measure and self.settings.rpo_seconds is not None:
             tasks["lag"] = lambda: self.lag.measure(source)
         tasks.update(extra or {})
-        done = run_concurrently(tasks, timeout=self.settings.probe_timeout_seconds
-                                + 2 * self.timing.call_timeout_seconds + 0.5)
+        done = run_concurrently(
+            tasks, timeout=self.settings.probe_timeout_seconds + 2 * self.timing.call_timeout_seconds + 0.5
+        )
         probes = done["probes"]
         if isinstance(probes, BaseException):  # the prober itself failed: every region unproven this round
             logger.warning("probes failed", extra={"error": str(probes)})
-            probes = {r: False for r in urls}
+            probes = dict.fromkeys(urls, False)
         for name in ("lag", "repair"):
             if isinstance(done.get(name), BaseException):
                 logger.warning(f"{name} not done this round", extra={"error": str(done[name])})
@@ -197,14 +239,17 @@ class Orchestrator(Transitions):
             return
         ssm = self.client("ssm", self.settings.home_region, self.deadline.call_timeout())
         name = self.settings.parameter_name
-        for attempt in range(2):
+        for _attempt in range(2):
             current = projection.parse(ssm.get_parameter(Name=name)["Parameter"]["Value"])
             if current == projection.Projection(state.epoch, state.active_region):
                 return
-            ssm.put_parameter(Name=name, Value=projection.render(state.active_region, state.epoch), Type="String",
-                              Overwrite=True)
-            logger.warning("repaired the active-region projection",
-                           extra={"region": self.settings.home_region, "was": str(current), "epoch": state.epoch})
+            ssm.put_parameter(
+                Name=name, Value=projection.render(state.active_region, state.epoch), Type="String", Overwrite=True
+            )
+            logger.warning(
+                "repaired the active-region projection",
+                extra={"region": self.settings.home_region, "was": str(current), "epoch": state.epoch},
+            )
             fresh = self.store.read()
             if fresh.phase != "active" or (fresh.epoch, fresh.active_region) == (state.epoch, state.active_region):
                 return
@@ -213,8 +258,7 @@ class Orchestrator(Transitions):
     # -- alarms and operators ---------------------------------------------------------------------------------
     def on_alarm(self, request: Request, state: ControlState) -> Result:
         s = self.settings
-        alarm = Alarm(request.alarm_region or "", request.alarm_old_state, request.alarm_state or "",
-                      request.alarm_at)
+        alarm = Alarm(request.alarm_region or "", request.alarm_old_state, request.alarm_state or "", request.alarm_at)
         now = self.clock()
         gate = decisions.alarm_gate(s, state, alarm, self.timing.alarm_max_age_seconds, now)
         if gate is not None:
@@ -224,14 +268,16 @@ class Orchestrator(Transitions):
         own, _ = stored.get(s.home_region, (Observation(s.home_region), {}))
         mine = decisions.observe(own, probes, now, state.epoch, s.probe_interval_seconds)
         observations = [mine] + [o for r, (o, _) in stored.items() if r != s.home_region]
-        decision = decisions.decide_alarm(s, state, alarm, observations, s.home_region,
-                                          self.timing.alarm_max_age_seconds, self.clock())
+        decision = decisions.decide_alarm(
+            s, state, alarm, observations, s.home_region, self.timing.alarm_max_age_seconds, self.clock()
+        )
         return self.apply(state, decision, force=False, live_lag=lag)
 
     def on_manual(self, request: Request, state: ControlState) -> Result:
         target = request.target or self.settings.home
-        probes, lag = self._probe_and_measure({target: self.settings.health_urls[target]}, state.active_region,
-                                              measure=not request.force)
+        probes, lag = self._probe_and_measure(
+            {target: self.settings.health_urls[target]}, state.active_region, measure=not request.force
+        )
         decision = decisions.decide_manual(self.settings, state, target, probes.get(target, False), request.force)
         if decision.kind == "transition":
             decision = Decision("transition", target, request.reason)

@@ -9,13 +9,14 @@ and nobody else's.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
 import ssl
 import threading
 import time
 import urllib.parse
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 READ_CHUNK = 4096
 MAX_BODY = 64 * 1024
@@ -25,12 +26,12 @@ MAX_BODY = 64 * 1024
 class _Probe:
     """One GET with a deadline; `result` is the status (None: no complete answer in time)."""
 
-    def __init__(self, url: str, deadline: float, context: Optional[ssl.SSLContext]) -> None:
+    def __init__(self, url: str, deadline: float, context: ssl.SSLContext | None) -> None:
         self.url = url
         self.deadline = deadline
         self.context = context
-        self.result: Optional[int] = None
-        self.conn: Optional[http.client.HTTPConnection] = None
+        self.result: int | None = None
+        self.conn: http.client.HTTPConnection | None = None
         self.done = threading.Event()
 
     def left(self) -> float:
@@ -42,7 +43,8 @@ class _Probe:
             host = parts.hostname or ""
             if parts.scheme == "https":
                 conn: http.client.HTTPConnection = http.client.HTTPSConnection(
-                    host, parts.port, timeout=self.left(), context=self.context or ssl.create_default_context())
+                    host, parts.port, timeout=self.left(), context=self.context or ssl.create_default_context()
+                )
             else:
                 conn = http.client.HTTPConnection(host, parts.port, timeout=self.left())
             self.conn = conn
@@ -68,19 +70,16 @@ class _Probe:
         conn = self.conn
         sock = getattr(conn, "sock", None) if conn is not None else None
         if sock is not None:
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)  # wakes a thread blocked reading a slow answer
-            except OSError:
-                pass
         if conn is not None:
-            try:
+            with contextlib.suppress(OSError):
                 conn.close()
-            except OSError:
-                pass
 
 
-def probe_status(url: str, timeout: float, context: Optional[ssl.SSLContext] = None,
-                 clock: Callable[[], float] = time.monotonic) -> Optional[int]:
+def probe_status(
+    url: str, timeout: float, context: ssl.SSLContext | None = None, clock: Callable[[], float] = time.monotonic
+) -> int | None:
     """The HTTP status of GET `url` if the whole answer arrives within `timeout` seconds, else None."""
     probe = _Probe(url, clock() + timeout, context)
     thread = threading.Thread(target=probe.run, name="probe", daemon=True)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Optional
 
 
 @dataclass(frozen=True, order=True)
@@ -28,7 +27,7 @@ def initial_value(primary: str) -> str:
     return render(primary, 0)
 
 
-def parse(value: Optional[str]) -> Optional[Projection]:
+def parse(value: str | None) -> Projection | None:
     """The projection a parameter value holds, or None when it is not one (absent, garbled)."""
     if not value:
         return None
@@ -39,13 +38,16 @@ def parse(value: Optional[str]) -> Optional[Projection]:
         doc = json.loads(text)
     except ValueError:
         return None
-    region, epoch = doc.get("region") if isinstance(doc, dict) else None, doc.get("epoch") if isinstance(doc, dict) else None
+    region, epoch = (
+        doc.get("region") if isinstance(doc, dict) else None,
+        doc.get("epoch") if isinstance(doc, dict) else None,
+    )
     if not isinstance(region, str) or isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
         return None
     return Projection(epoch, region)
 
 
-def newest(seen: Optional[Projection], read: Optional[Projection]) -> Optional[Projection]:
+def newest(seen: Projection | None, read: Projection | None) -> Projection | None:
     """What a reader should believe after reading `read`, having seen `seen`: never an older epoch."""
     if read is None:
         return seen

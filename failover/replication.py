@@ -17,8 +17,9 @@ carries another origin and a new stamp, and the replicator of the reverse direct
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping, NamedTuple, Optional
+from typing import Any, Literal, NamedTuple
 
 VERSION = "_dr_version"
 ORIGIN = "_dr_origin"
@@ -52,18 +53,18 @@ def padded_sequence(sequence_number: str) -> str:
     return sequence_number.zfill(SEQUENCE_DIGITS)
 
 
-def stamp_of(image: Optional[Mapping[str, Mapping[str, Any]]]) -> Optional[Stamp]:
+def stamp_of(image: Mapping[str, Mapping[str, Any]] | None) -> Stamp | None:
     """The stamp an item carries, or None for an item no writer stamped."""
     if not image or VERSION not in image or "N" not in image[VERSION]:
         return None
     return Stamp(int(image[VERSION]["N"]), image.get(ORIGIN, {}).get("S", ""), image.get(SEQUENCE, {}).get("S", ""))
 
 
-def is_tombstone(image: Optional[Mapping[str, Mapping[str, Any]]]) -> bool:
+def is_tombstone(image: Mapping[str, Mapping[str, Any]] | None) -> bool:
     return bool(image) and image.get(DELETED, {}).get("BOOL") is True
 
 
-def is_newer(incoming: Stamp, stored: Optional[Stamp]) -> bool:
+def is_newer(incoming: Stamp, stored: Stamp | None) -> bool:
     """The conflict rule: strictly greater wins; nothing stored (or an unstamped item) always loses."""
     return stored is None or incoming > stored
 
@@ -81,8 +82,10 @@ def newer_condition(incoming: Stamp) -> tuple[str, dict[str, str], dict[str, Any
         names["#dr_s"] = SEQUENCE
         values[":dr_s"] = incoming.sequence
         same_origin = " OR (#dr_o = :dr_o AND (attribute_not_exists(#dr_s) OR #dr_s < :dr_s))"
-    expression = ("attribute_not_exists(#dr_v) OR #dr_v < :dr_v OR "
-                  f"(#dr_v = :dr_v AND (attribute_not_exists(#dr_o) OR #dr_o < :dr_o{same_origin}))")
+    expression = (
+        "attribute_not_exists(#dr_v) OR #dr_v < :dr_v OR "
+        f"(#dr_v = :dr_v AND (attribute_not_exists(#dr_o) OR #dr_o < :dr_o{same_origin}))"
+    )
     return expression, names, values
 
 
@@ -107,8 +110,8 @@ class StreamChange:
 
     event_name: Literal["INSERT", "MODIFY", "REMOVE"]
     keys: Item
-    new_image: Optional[Item]
-    old_image: Optional[Item]
+    new_image: Item | None
+    old_image: Item | None
     created_at: float
     """ApproximateCreationDateTime, seconds since the epoch."""
     sequence_number: str
@@ -120,7 +123,7 @@ MAX_ITEM_BYTES = 400 * 1024
 
 def _value_size(value: Mapping[str, Any]) -> int:
     """A wire value's size as DynamoDB counts it, rounded up where the rules are approximate (numbers)."""
-    (kind, v), = value.items()
+    ((kind, v),) = value.items()
     if kind == "S":
         return len(v.encode("utf-8"))
     if kind == "N":
@@ -150,8 +153,8 @@ class Plan:
     `oversize`: the stamped item would exceed DynamoDB's item size limit; it cannot be replicated as it is."""
 
     outcome: Literal["replicate", "echo", "expired-tombstone", "oversize"]
-    item: Optional[Item] = None
-    stamp: Optional[Stamp] = None
+    item: Item | None = None
+    stamp: Stamp | None = None
     size: int = 0
 
 
@@ -171,7 +174,7 @@ def plan_replication(change: StreamChange, source_region: str) -> Plan:
       (its TTL expired) is garbage collection in this region only, and is not replicated.
     """
     sequence = padded_sequence(change.sequence_number)
-    created = int(round(change.created_at * MICROS))
+    created = round(change.created_at * MICROS)
     old_stamp = stamp_of(change.old_image)
     floor = old_stamp.version + 1 if old_stamp else 0
     if change.event_name == "REMOVE":
@@ -207,7 +210,7 @@ def lag_metric(table_name: str, source_region: str) -> dict[str, Any]:
     }
 
 
-def batch_lag_milliseconds(created_at: list[float], now: float) -> Optional[float]:
+def batch_lag_milliseconds(created_at: list[float], now: float) -> float | None:
     """How far behind the stream the replicator is: now - the oldest record's creation time, in ms."""
     if not created_at:
         return None

@@ -14,9 +14,10 @@ import json
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -103,8 +104,9 @@ class KeyOrderedBatchProcessor(BatchProcessor):
 class Replicator:
     """One direction, source -> receiving; `session` and `clock` are seams for tests and benchmarks."""
 
-    def __init__(self, settings: ReplicatorSettings, session: Optional[boto3.Session] = None,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, settings: ReplicatorSettings, session: boto3.Session | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
         self.settings = settings
         self.clock = clock
         session = session or boto3.Session()
@@ -114,7 +116,7 @@ class Replicator:
         self.sqs = session.client("sqs", region_name=settings.source_region, config=RECEIVING)
         self.processor = KeyOrderedBatchProcessor(settings.workers)
         self.outcomes: Counter[str] = Counter()
-        self.unreachable: Optional[str] = None
+        self.unreachable: str | None = None
         self._lock = threading.Lock()
 
     def replicate(self, record: DynamoDBRecord) -> str:
@@ -131,9 +133,13 @@ class Replicator:
                 raise ReceivingUnreachable(self.unreachable)
             expression, names, values = newer_condition(plan.stamp)
             try:
-                self.db.put_item(TableName=self.settings.receiving_table, Item=plan.item,
-                                 ConditionExpression=expression, ExpressionAttributeNames=names,
-                                 ExpressionAttributeValues={k: _SERIALIZE(v) for k, v in values.items()})
+                self.db.put_item(
+                    TableName=self.settings.receiving_table,
+                    Item=plan.item,
+                    ConditionExpression=expression,
+                    ExpressionAttributeNames=names,
+                    ExpressionAttributeValues={k: _SERIALIZE(v) for k, v in values.items()},
+                )
                 outcome = "replicated"
             except UNREACHABLE as exc:
                 self.unreachable = f"{self.settings.receiving_region} unreachable: {exc}"
@@ -154,15 +160,21 @@ class Replicator:
     def _set_aside(self, change: StreamChange, why: str) -> None:
         """A record that can never be replicated as it is goes to the failure queue (its key needs a resync), so
         it does not block the shard behind it; raises (the record is retried) when the queue cannot take it."""
-        message = {"reason": why, "keys": change.keys, "sequenceNumber": change.sequence_number,
-                   "eventName": change.event_name, "sourceRegion": self.settings.source_region,
-                   "receivingRegion": self.settings.receiving_region, "receivingTable": self.settings.receiving_table}
+        message = {
+            "reason": why,
+            "keys": change.keys,
+            "sequenceNumber": change.sequence_number,
+            "eventName": change.event_name,
+            "sourceRegion": self.settings.source_region,
+            "receivingRegion": self.settings.receiving_region,
+            "receivingTable": self.settings.receiving_table,
+        }
         logger.error("record set aside: it cannot be replicated as it is", extra=message)
         if not self.settings.failure_queue_url:
             raise UnreplicableRecord(f"{why}; no failure queue is configured (DR_FAILURE_QUEUE_URL)")
         self.sqs.send_message(QueueUrl=self.settings.failure_queue_url, MessageBody=json.dumps(message, default=str))
 
-    def handle(self, event: dict, context: Optional[LambdaContext] = None) -> dict:
+    def handle(self, event: dict, context: LambdaContext | None = None) -> dict:
         """Process one batch; the response lists the sequence numbers of the records that failed."""
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list) or not records:
@@ -177,19 +189,21 @@ class Replicator:
         self.outcomes.clear()
         self.unreachable = None
         try:
-            return process_partial_response(event=event, record_handler=self.replicate, processor=self.processor,
-                                            context=context)
+            return process_partial_response(
+                event=event, record_handler=self.replicate, processor=self.processor, context=context
+            )
         except BatchProcessingError:
             # Every record failed: a function error makes Lambda bisect the batch and retry the halves.
             logger.error("every record of the batch failed", extra={"records": len(records)})
             raise
         finally:
             failed = len(self.processor.fail_messages)
-            logger.info("batch", extra={"outcomes": dict(self.outcomes), "failed": failed,
-                                        "unreachable": self.unreachable})
+            logger.info(
+                "batch", extra={"outcomes": dict(self.outcomes), "failed": failed, "unreachable": self.unreachable}
+            )
             self.publish_lag(event)
 
-    def publish_lag(self, event: dict) -> Optional[float]:
+    def publish_lag(self, event: dict) -> float | None:
         """Put ReplicationLatency (ms) in the receiving region; a CloudWatch failure never fails the batch.
         Skipped when the batch found the receiving region unreachable (its CloudWatch is there too)."""
         if self.unreachable:
@@ -205,25 +219,37 @@ class Replicator:
             return None
         metric = lag_metric(self.settings.receiving_table, self.settings.source_region)
         try:
-            self.cloudwatch.put_metric_data(Namespace=metric["Namespace"], MetricData=[{
-                "MetricName": metric["MetricName"], "Dimensions": metric["Dimensions"],
-                "Timestamp": self.clock(), "Value": lag, "Unit": LAG_UNIT}])
+            self.cloudwatch.put_metric_data(
+                Namespace=metric["Namespace"],
+                MetricData=[
+                    {
+                        "MetricName": metric["MetricName"],
+                        "Dimensions": metric["Dimensions"],
+                        "Timestamp": self.clock(),
+                        "Value": lag,
+                        "Unit": LAG_UNIT,
+                    }
+                ],
+            )
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not publish the replication lag", extra={"error": str(exc), "lagMs": lag})
         return lag
 
 
-_replicator: Optional[Replicator] = None
+_replicator: Replicator | None = None
 
 
 def _all_failed(event: Any) -> dict:
     """Report every record as failed: Lambda keeps them and retries, nothing is checkpointed past them."""
     records = event.get("Records", []) if isinstance(event, dict) else []
-    return {"batchItemFailures": [{"itemIdentifier": (r.get("dynamodb") or {}).get("SequenceNumber")}
-                                  for r in records if isinstance(r, dict)]}
+    return {
+        "batchItemFailures": [
+            {"itemIdentifier": (r.get("dynamodb") or {}).get("SequenceNumber")} for r in records if isinstance(r, dict)
+        ]
+    }
 
 
-def handler(event: dict, context: Optional[LambdaContext] = None) -> dict:
+def handler(event: dict, context: LambdaContext | None = None) -> dict:
     """Lambda entry point (DynamoDB Streams event source mapping with ReportBatchItemFailures). Without a Lambda
     context (a test, a replay script) it runs the same, without Powertools' context fields in the log."""
     if context is None:
@@ -231,8 +257,8 @@ def handler(event: dict, context: Optional[LambdaContext] = None) -> dict:
     return _handle_in_lambda(event, context)
 
 
-def _handle(event: dict, context: Optional[LambdaContext]) -> dict:
-    global _replicator
+def _handle(event: dict, context: LambdaContext | None) -> dict:
+    global _replicator  # noqa: PLW0603 -- built once per Lambda environment, on the first event
     if _replicator is None:
         try:
             _replicator = Replicator(load_replicator_settings())

@@ -13,8 +13,9 @@ import json
 import socket
 import ssl
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional, Protocol, Union
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,7 +64,7 @@ class NoScaling:
     kind: str = "none"
 
 
-ScaleTarget = Union[EcsTarget, KubernetesTarget, NoScaling]
+ScaleTarget = EcsTarget | KubernetesTarget | NoScaling
 
 
 class Scaler(Protocol):
@@ -92,12 +93,19 @@ def parse_scale_target(region: str, ref: Any) -> ScaleTarget:
         raise ScaleTargetError(f"{where} must be an object")
     kind = ref.get("kind")
     if kind == "ecs":
-        return EcsTarget(_text(ref, "cluster", where), _text(ref, "service", where),
-                         _whole(ref.get("desiredCount"), f"{where}.desiredCount"))
+        return EcsTarget(
+            _text(ref, "cluster", where),
+            _text(ref, "service", where),
+            _whole(ref.get("desiredCount"), f"{where}.desiredCount"),
+        )
     if kind == "kubernetes":
-        return KubernetesTarget(_text(ref, "server", where), _text(ref, "namespace", where),
-                                _text(ref, "deployment", where), _whole(ref.get("replicas"), f"{where}.replicas"),
-                                _text(ref, "credentialsSecretArn", where))
+        return KubernetesTarget(
+            _text(ref, "server", where),
+            _text(ref, "namespace", where),
+            _text(ref, "deployment", where),
+            _whole(ref.get("replicas"), f"{where}.replicas"),
+            _text(ref, "credentialsSecretArn", where),
+        )
     if kind == "none":
         return NoScaling()
     raise ScaleTargetError(f"{where}.kind must be one of {', '.join(SCALE_KINDS)}, got {kind!r}")
@@ -106,12 +114,21 @@ def parse_scale_target(region: str, ref: Any) -> ScaleTarget:
 def scale_target_json(target: ScaleTarget) -> dict:
     """The inverse of `parse_scale_target`: what the program writes into DR_SCALE_TARGETS."""
     if isinstance(target, EcsTarget):
-        return {"kind": "ecs", "cluster": target.cluster, "service": target.service,
-                "desiredCount": target.desired_count}
+        return {
+            "kind": "ecs",
+            "cluster": target.cluster,
+            "service": target.service,
+            "desiredCount": target.desired_count,
+        }
     if isinstance(target, KubernetesTarget):
-        return {"kind": "kubernetes", "server": target.server, "namespace": target.namespace,
-                "deployment": target.deployment, "replicas": target.replicas,
-                "credentialsSecretArn": target.credentials_secret_arn}
+        return {
+            "kind": "kubernetes",
+            "server": target.server,
+            "namespace": target.namespace,
+            "deployment": target.deployment,
+            "replicas": target.replicas,
+            "credentialsSecretArn": target.credentials_secret_arn,
+        }
     return {"kind": "none"}
 
 
@@ -124,7 +141,8 @@ class EcsScaler:
     def scale_up(self, target: ScaleTarget, region: str, timeout: float) -> None:
         assert isinstance(target, EcsTarget)
         self.client_for("ecs", region, timeout).update_service(
-            cluster=target.cluster, service=target.service, desiredCount=target.desired_count)
+            cluster=target.cluster, service=target.service, desiredCount=target.desired_count
+        )
 
 
 class NoopScaler:
@@ -132,7 +150,7 @@ class NoopScaler:
         return None
 
 
-def scaler_for(target: Optional[ScaleTarget], scalers: Mapping[str, Scaler]) -> Optional[Scaler]:
+def scaler_for(target: ScaleTarget | None, scalers: Mapping[str, Scaler]) -> Scaler | None:
     """The implementation for a target's kind; None when the region has no target."""
     if target is None:
         return None
@@ -159,8 +177,17 @@ _MAX_RESPONSE_BYTES = 1 << 16
 FIELD_MANAGER = "dynamodb-dr-orchestrator"
 
 
-def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, token: str, ca_certificate: str,
-                timeout: float, clock: Callable[[], float] = time.monotonic) -> None:
+def patch_scale(
+    *,
+    server: str,
+    namespace: str,
+    deployment: str,
+    replicas: int,
+    token: str,
+    ca_certificate: str,
+    timeout: float,
+    clock: Callable[[], float] = time.monotonic,
+) -> None:
     """PATCH `{"spec": {"replicas": N}}` (merge patch) onto the scale subresource, trusting only the
     cluster's CA and checking the server's name, all within `timeout` seconds; ScaleError otherwise.
 
@@ -197,8 +224,9 @@ def patch_scale(*, server: str, namespace: str, deployment: str, replicas: int, 
         tls = context.wrap_socket(raw, server_hostname=host)  # the handshake happens here
         connection.sock = tls
         tls.settimeout(left())
-        connection.request("PATCH", f"{scale_path(namespace, deployment)}?fieldManager={FIELD_MANAGER}",
-                           body=body, headers=headers)
+        connection.request(
+            "PATCH", f"{scale_path(namespace, deployment)}?fieldManager={FIELD_MANAGER}", body=body, headers=headers
+        )
         tls.settimeout(left())
         response = connection.getresponse()  # may hand the socket over to the response (Connection: close)
         chunks, size = [], 0
@@ -240,8 +268,12 @@ class KubernetesScaler:
     `client_for(service, region, timeout)` gives boto3 clients (the orchestrator's seam).
     """
 
-    def __init__(self, client_for: Callable[[str, str, float], Any], home_region: str,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        client_for: Callable[[str, str, float], Any],
+        home_region: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.client_for = client_for
         self.home_region = home_region
         self.clock = clock
@@ -270,5 +302,13 @@ class KubernetesScaler:
         remaining = deadline - self.clock()
         if remaining <= 0:
             raise ScaleError(f"no time left to scale {target.namespace}/{target.deployment} in {region}")
-        patch_scale(server=target.server, namespace=target.namespace, deployment=target.deployment,
-                    replicas=target.replicas, token=token, ca_certificate=ca, timeout=remaining, clock=self.clock)
+        patch_scale(
+            server=target.server,
+            namespace=target.namespace,
+            deployment=target.deployment,
+            replicas=target.replicas,
+            token=token,
+            ca_certificate=ca,
+            timeout=remaining,
+            clock=self.clock,
+        )

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Mapping, Optional
 
 from failover.scaling import ScaleTarget, ScaleTargetError, parse_scale_target
 
@@ -62,8 +62,8 @@ class Settings:
     min_dwell_seconds: int = 300
     failback: str = "manual"
     automatic: bool = True
-    rpo_seconds: Optional[float] = None
-    data_table: Optional[str] = None
+    rpo_seconds: float | None = None
+    data_table: str | None = None
     probe_interval_seconds: float = 10.0
     """The monitor probes every region this often inside one invocation."""
     probe_timeout_seconds: float = 3.0
@@ -123,7 +123,7 @@ def _json_object(env: Mapping[str, str], name: str, required: bool) -> dict:
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: Optional[int], minimum: int = 0) -> Optional[int]:
+def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
     raw = env.get(name)
     if raw is None or raw == "":
         return default
@@ -160,7 +160,7 @@ def _region_list(env: Mapping[str, str], name: str) -> tuple[str, ...]:
     return tuple(r.strip() for r in (env.get(name) or "").split(",") if r.strip())
 
 
-def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Parse and cross-check the DR_* variables; raises SettingsError naming the first bad one."""
     env = os.environ if env is None else env
     regions = tuple(r.strip() for r in _required(env, REGIONS).split(",") if r.strip())
@@ -168,12 +168,14 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
         raise SettingsError(f"{REGIONS} must list at least two distinct regions, primary first")
     observers = _region_list(env, OBSERVER_REGIONS) or regions
     if len(set(observers)) != len(observers) or not set(regions) <= set(observers):
-        raise SettingsError(f"{OBSERVER_REGIONS} must list every region of {REGIONS} once, and may add others "
-                            "(a witness region)")
+        raise SettingsError(
+            f"{OBSERVER_REGIONS} must list every region of {REGIONS} once, and may add others (a witness region)"
+        )
     home_region = env.get(HOME_REGION) or env.get("AWS_REGION") or ""
     if home_region not in observers:
-        raise SettingsError(f"{HOME_REGION} (or AWS_REGION) must be one of {OBSERVER_REGIONS or REGIONS}, "
-                            f"got {home_region!r}")
+        raise SettingsError(
+            f"{HOME_REGION} (or AWS_REGION) must be one of {OBSERVER_REGIONS or REGIONS}, got {home_region!r}"
+        )
     control_regions = _region_list(env, CONTROL_REGIONS) or (home_region,)
     if len(set(control_regions)) != len(control_regions) or not set(control_regions) <= set(observers):
         raise SettingsError(f"{CONTROL_REGIONS} must list distinct regions among {OBSERVER_REGIONS or REGIONS}")
@@ -206,8 +208,10 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     interval = _seconds(env, PROBE_INTERVAL_SECONDS, 10.0, 1.0, 300.0)
     timeout = _seconds(env, PROBE_TIMEOUT_SECONDS, min(3.0, interval * MAX_PROBE_TIMEOUT_FRACTION), 0.1, 60.0)
     if timeout > interval * MAX_PROBE_TIMEOUT_FRACTION:
-        raise SettingsError(f"{PROBE_TIMEOUT_SECONDS} ({timeout:g}) must be at most half of "
-                            f"{PROBE_INTERVAL_SECONDS} ({interval:g}), so a hung region costs one timeout per round")
+        raise SettingsError(
+            f"{PROBE_TIMEOUT_SECONDS} ({timeout:g}) must be at most half of "
+            f"{PROBE_INTERVAL_SECONDS} ({interval:g}), so a hung region costs one timeout per round"
+        )
     return Settings(
         app=_required(env, APP),
         regions=regions,
@@ -235,7 +239,7 @@ def load_settings(env: Optional[Mapping[str, str]] = None) -> Settings:
     )
 
 
-def _optional_seconds(env: Mapping[str, str], name: str) -> Optional[float]:
+def _optional_seconds(env: Mapping[str, str], name: str) -> float | None:
     raw = env.get(name)
     if raw is None or raw == "":
         return None
@@ -257,7 +261,7 @@ class ReplicatorSettings:
 REPLICATOR_MAX_WORKERS = 64
 
 
-def load_replicator_settings(env: Optional[Mapping[str, str]] = None) -> ReplicatorSettings:
+def load_replicator_settings(env: Mapping[str, str] | None = None) -> ReplicatorSettings:
     """DR_SOURCE_REGION (default AWS_REGION), DR_RECEIVING_REGION, DR_RECEIVING_TABLE, DR_REPLICATOR_WORKERS;
     raises SettingsError naming the first bad one."""
     env = os.environ if env is None else env
@@ -270,6 +274,10 @@ def load_replicator_settings(env: Optional[Mapping[str, str]] = None) -> Replica
     workers = _int(env, "DR_REPLICATOR_WORKERS", 8, minimum=1)
     if workers > REPLICATOR_MAX_WORKERS:
         raise SettingsError(f"DR_REPLICATOR_WORKERS must be at most {REPLICATOR_MAX_WORKERS}, got {workers}")
-    return ReplicatorSettings(source_region=source, receiving_region=receiving,
-                              receiving_table=_required(env, "DR_RECEIVING_TABLE"), workers=workers,
-                              failure_queue_url=(env.get("DR_FAILURE_QUEUE_URL") or "").strip())
+    return ReplicatorSettings(
+        source_region=source,
+        receiving_region=receiving,
+        receiving_table=_required(env, "DR_RECEIVING_TABLE"),
+        workers=workers,
+        failure_queue_url=(env.get("DR_FAILURE_QUEUE_URL") or "").strip(),
+    )

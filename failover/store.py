@@ -14,8 +14,9 @@ is the same from any replica that answers at all.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any
 
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, ConnectTimeoutError, ReadTimeoutError
@@ -28,8 +29,7 @@ from failover.settings import Settings
 LOST_RACE = ("ConditionalCheckFailedException", "ReplicatedWriteConflictException", "TransactionConflictException")
 UNANSWERED = (ConnectionError, ConnectTimeoutError, ReadTimeoutError)
 """The replica did not answer (or not in time): ask the next one."""
-UNAVAILABLE_CODES = ("InternalServerError", "ServiceUnavailable", "ThrottlingException",
-                     "RequestLimitExceeded")
+UNAVAILABLE_CODES = ("InternalServerError", "ServiceUnavailable", "ThrottlingException", "RequestLimitExceeded")
 MAX_REASON_CHARS = 500
 STEPS = ("activate", "scale", "notify", "audit")
 """What a transition leaves pending after its epoch bump, in the order they are done."""
@@ -77,7 +77,7 @@ class ControlStore:
 
     def _call(self, fn: Callable[[Any], Any]) -> Any:
         """`fn(client)` on the nearest replica; on no answer, the next one; the last error when none answers."""
-        last: Optional[Exception] = None
+        last: Exception | None = None
         for client in self.clients:
             try:
                 return fn(client)
@@ -93,8 +93,9 @@ class ControlStore:
         """The current state (the first region at epoch 0 when there is no item yet).
 
         Raises BadControlState when the item is malformed or names a region this runtime does not know."""
-        item = self._call(lambda db: db.get_item(TableName=self.settings.control_table, Key=self.key,
-                                                 ConsistentRead=True)).get("Item")
+        item = self._call(
+            lambda db: db.get_item(TableName=self.settings.control_table, Key=self.key, ConsistentRead=True)
+        ).get("Item")
         if not item:
             return ControlState(active_region=self.settings.regions[0])
         return parse_control_item({k: _DESERIALIZE(v) for k, v in item.items()}, self.settings.regions)
@@ -104,21 +105,40 @@ class ControlStore:
             return "attribute_not_exists(pk) OR epoch = :expected", {":expected": {"N": "0"}}
         return "epoch = :expected", {":expected": {"N": str(epoch)}}
 
-    def transition(self, state: ControlState, target: str, reason: str, now: float, steps: Sequence[str],
-                   lease_seconds: float, nonce: str = "", settle_seconds: float = 0.0) -> bool:
+    def transition(
+        self,
+        state: ControlState,
+        target: str,
+        reason: str,
+        now: float,
+        steps: Sequence[str],
+        lease_seconds: float,
+        nonce: str = "",
+        settle_seconds: float = 0.0,
+    ) -> bool:
         """The epoch bump: name `target` with phase `demoting` (nobody writes until the activation), holding the
         lease on the pending steps. False when another writer got there first (a write that did not answer and
         was tried again elsewhere counts as ours when the item carries our nonce)."""
         cond, values = self._fence(state.epoch)
-        values.update({
-            ":lease": {"N": repr(now + lease_seconds)}, ":target": {"S": target},
-            ":next": {"N": str(state.epoch + 1)}, ":prev": {"S": state.active_region}, ":at": {"N": repr(now)},
-            ":reason": {"S": clean_text(reason) or "-"}, ":steps": {"SS": list(steps)},
-            ":phase": {"S": "demoting"}, ":nonce": {"S": nonce or "-"}, ":settle": {"N": repr(float(settle_seconds))},
-        })
-        expr = ("SET activeRegion = :target, epoch = :next, previousRegion = :prev, lastTransitionAt = :at, "
-                "reason = :reason, pending = :steps, leaseUntil = :lease, phase = :phase, nonce = :nonce, "
-                "settleSeconds = :settle")
+        values.update(
+            {
+                ":lease": {"N": repr(now + lease_seconds)},
+                ":target": {"S": target},
+                ":next": {"N": str(state.epoch + 1)},
+                ":prev": {"S": state.active_region},
+                ":at": {"N": repr(now)},
+                ":reason": {"S": clean_text(reason) or "-"},
+                ":steps": {"SS": list(steps)},
+                ":phase": {"S": "demoting"},
+                ":nonce": {"S": nonce or "-"},
+                ":settle": {"N": repr(float(settle_seconds))},
+            }
+        )
+        expr = (
+            "SET activeRegion = :target, epoch = :next, previousRegion = :prev, lastTransitionAt = :at, "
+            "reason = :reason, pending = :steps, leaseUntil = :lease, phase = :phase, nonce = :nonce, "
+            "settleSeconds = :settle"
+        )
         if self._update(expr, cond, values):
             return True
         if not nonce:
@@ -131,14 +151,21 @@ class ControlStore:
         return self._update(
             "SET phase = :active, activatedAt = :at DELETE pending :step",
             "epoch = :expected AND nonce = :nonce AND phase = :demoting",
-            {":expected": {"N": str(epoch)}, ":nonce": {"S": nonce}, ":active": {"S": "active"},
-             ":demoting": {"S": "demoting"}, ":at": {"N": repr(now)}, ":step": {"SS": ["activate"]}},
+            {
+                ":expected": {"N": str(epoch)},
+                ":nonce": {"S": nonce},
+                ":active": {"S": "active"},
+                ":demoting": {"S": "demoting"},
+                ":at": {"N": repr(now)},
+                ":step": {"SS": ["activate"]},
+            },
         )
 
     def acquire_lease(self, epoch: int, now: float, lease_seconds: float) -> bool:
         """Only one invocation at a time completes pending steps; a crashed holder's lease expires."""
         return self._update(
-            "SET leaseUntil = :until", "epoch = :expected AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
+            "SET leaseUntil = :until",
+            "epoch = :expected AND (attribute_not_exists(leaseUntil) OR leaseUntil < :now)",
             {":expected": {"N": str(epoch)}, ":now": {"N": repr(now)}, ":until": {"N": repr(now + lease_seconds)}},
         )
 
@@ -148,7 +175,8 @@ class ControlStore:
     def finish_step(self, epoch: int, step: str) -> bool:
         """Remove `step` from the pending set; False if it was already gone (someone else claimed it)."""
         return self._update(
-            "DELETE pending :step", "epoch = :expected AND contains(pending, :name)",
+            "DELETE pending :step",
+            "epoch = :expected AND contains(pending, :name)",
             {":expected": {"N": str(epoch)}, ":step": {"SS": [step]}, ":name": {"S": step}},
         )
 
@@ -157,8 +185,11 @@ class ControlStore:
         item = {"pk": {"S": f"audit#{self.settings.app}#{epoch:010d}"}}
         item.update({k: {"S": clean_text(v)} for k, v in record.items()})
         try:
-            self._call(lambda db: db.put_item(TableName=self.settings.control_table, Item=item,
-                                              ConditionExpression="attribute_not_exists(pk)"))
+            self._call(
+                lambda db: db.put_item(
+                    TableName=self.settings.control_table, Item=item, ConditionExpression="attribute_not_exists(pk)"
+                )
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] not in LOST_RACE:
                 raise
@@ -170,10 +201,15 @@ class ControlStore:
     def claim_observer(self, region: str, owner: str) -> None:
         """A new monitor invocation takes over the observer's record; an older one still running then
         fails its next conditional save and stops, so one invocation counts at a time."""
-        self._call(lambda db: db.update_item(
-            TableName=self.settings.control_table, Key=self.observer_key(region),
-            UpdateExpression="SET #owner = :me", ExpressionAttributeNames={"#owner": "owner"},
-            ExpressionAttributeValues={":me": {"S": owner}}))
+        self._call(
+            lambda db: db.update_item(
+                TableName=self.settings.control_table,
+                Key=self.observer_key(region),
+                UpdateExpression="SET #owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": owner}},
+            )
+        )
 
     def read_observations(self) -> dict[str, tuple[Observation, dict]]:
         """Every observer's record (region -> (Observation, lag memory)); malformed records are skipped."""
@@ -189,30 +225,51 @@ class ControlStore:
             out[region] = parse_observation(region, d)
         return out
 
-    def save_observation(self, obs: Observation, owner: str,
-                         lag: Optional[Mapping[str, tuple[Optional[float], Optional[bool], float, float]]] = None
-                         ) -> bool:
+    def save_observation(
+        self,
+        obs: Observation,
+        owner: str,
+        lag: Mapping[str, tuple[float | None, bool | None, float, float]] | None = None,
+    ) -> bool:
         """Store this observer's record and lag memory (target -> (seconds, writes seen, when read, silent
         seconds)), only while `owner` still holds the record."""
         item = {
-            **self.observer_key(obs.observer), "owner": {"S": owner},
-            "epoch": {"N": str(obs.epoch)}, "at": {"N": repr(obs.at)}, "seenAt": {"N": repr(obs.seen_at)},
-            "failures": _number_map(obs.failures), "successes": _number_map(obs.successes),
-            "failingSince": _number_map(obs.failing_since), "healthySince": _number_map(obs.healthy_since),
+            **self.observer_key(obs.observer),
+            "owner": {"S": owner},
+            "epoch": {"N": str(obs.epoch)},
+            "at": {"N": repr(obs.at)},
+            "seenAt": {"N": repr(obs.seen_at)},
+            "failures": _number_map(obs.failures),
+            "successes": _number_map(obs.successes),
+            "failingSince": _number_map(obs.failing_since),
+            "healthySince": _number_map(obs.healthy_since),
             "lastSuccess": _number_map(obs.last_success),
             "latest": {"M": {k: {"BOOL": bool(v)} for k, v in obs.latest.items()}},
         }
         if lag:
-            item["lag"] = {"M": {region: {"M": {
-                "lagSeconds": {"NULL": True} if seconds is None else {"N": repr(float(seconds))},
-                "writesSeen": {"NULL": True} if writes is None else {"BOOL": bool(writes)},
-                "at": {"N": repr(float(at))}, "staleSeconds": {"N": repr(float(stale))}}}
-                for region, (seconds, writes, at, stale) in lag.items()}}
+            item["lag"] = {
+                "M": {
+                    region: {
+                        "M": {
+                            "lagSeconds": {"NULL": True} if seconds is None else {"N": repr(float(seconds))},
+                            "writesSeen": {"NULL": True} if writes is None else {"BOOL": bool(writes)},
+                            "at": {"N": repr(float(at))},
+                            "staleSeconds": {"N": repr(float(stale))},
+                        }
+                    }
+                    for region, (seconds, writes, at, stale) in lag.items()
+                }
+            }
         try:
-            self._call(lambda db: db.put_item(TableName=self.settings.control_table, Item=item,
-                                              ConditionExpression="attribute_not_exists(pk) OR #owner = :me",
-                                              ExpressionAttributeNames={"#owner": "owner"},
-                                              ExpressionAttributeValues={":me": {"S": owner}}))
+            self._call(
+                lambda db: db.put_item(
+                    TableName=self.settings.control_table,
+                    Item=item,
+                    ConditionExpression="attribute_not_exists(pk) OR #owner = :me",
+                    ExpressionAttributeNames={"#owner": "owner"},
+                    ExpressionAttributeValues={":me": {"S": owner}},
+                )
+            )
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] in LOST_RACE:
@@ -221,9 +278,15 @@ class ControlStore:
 
     def _update(self, expression: str, condition: str, values: dict) -> bool:
         try:
-            self._call(lambda db: db.update_item(TableName=self.settings.control_table, Key=self.key,
-                                                 UpdateExpression=expression, ConditionExpression=condition,
-                                                 ExpressionAttributeValues=values))
+            self._call(
+                lambda db: db.update_item(
+                    TableName=self.settings.control_table,
+                    Key=self.key,
+                    UpdateExpression=expression,
+                    ConditionExpression=condition,
+                    ExpressionAttributeValues=values,
+                )
+            )
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] in LOST_RACE:
@@ -270,11 +333,14 @@ def parse_observation(region: str, d: Mapping[str, Any]) -> tuple[Observation, d
     """An observer's record as (Observation, {target: (lag seconds or None, writes seen or None, at, silent s)})."""
     latest = d.get("latest")
     obs = Observation(
-        observer=region, epoch=int(_num(d.get("epoch", 0))), at=_num(d.get("at", 0)),
+        observer=region,
+        epoch=int(_num(d.get("epoch", 0))),
+        at=_num(d.get("at", 0)),
         seen_at=_num(d.get("seenAt", d.get("at", 0))),
         failures={k: int(v) for k, v in _count_map(d.get("failures")).items()},
         successes={k: int(v) for k, v in _count_map(d.get("successes")).items()},
-        failing_since=_count_map(d.get("failingSince")), healthy_since=_count_map(d.get("healthySince")),
+        failing_since=_count_map(d.get("failingSince")),
+        healthy_since=_count_map(d.get("healthySince")),
         last_success=_count_map(d.get("lastSuccess")),
         latest={str(k): v for k, v in latest.items() if isinstance(v, bool)} if isinstance(latest, Mapping) else {},
     )
@@ -285,7 +351,10 @@ def parse_observation(region: str, d: Mapping[str, Any]) -> tuple[Observation, d
             if isinstance(r, Mapping):
                 seconds = r.get("lagSeconds")
                 writes = r.get("writesSeen")
-                lag[str(target)] = (None if seconds is None else _num(seconds),
-                                    writes if isinstance(writes, bool) else None, _num(r.get("at", 0)),
-                                    _num(r.get("staleSeconds", 0)))
+                lag[str(target)] = (
+                    None if seconds is None else _num(seconds),
+                    writes if isinstance(writes, bool) else None,
+                    _num(r.get("at", 0)),
+                    _num(r.get("staleSeconds", 0)),
+                )
     return obs, lag

@@ -31,7 +31,7 @@ class Timing:
     lag_memory_seconds: float = 600.0
     """A lag reading an observer recorded is used for this long when the source region cannot be read."""
 
-    def scaled(self, factor: float) -> "Timing":
+    def scaled(self, factor: float) -> Timing:
         """Every timer divided by `factor` (a drill runs production's timers faster)."""
         return replace(self, **{f.name: getattr(self, f.name) / factor for f in fields(self)})
 

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, Callable, Literal, Optional
+from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -35,8 +36,8 @@ Outcome = Literal["transitioned", "noop", "refused", "rejected", "error"]
 @dataclass
 class Result:
     outcome: Outcome
-    active_region: Optional[str]
-    epoch: Optional[int]
+    active_region: str | None
+    epoch: int | None
     reason: str
 
     def to_dict(self) -> dict:
@@ -58,8 +59,9 @@ class Transitions:
     client: Callable[..., Any]
     """(service, region, timeout=None) -> a boto3 client with that deadline."""
 
-    def apply(self, state: ControlState, decision: Decision, force: bool,
-              live_lag: Optional[dict[str, LagReading]] = None) -> Result:
+    def apply(
+        self, state: ControlState, decision: Decision, force: bool, live_lag: dict[str, LagReading] | None = None
+    ) -> Result:
         """`live_lag`: readings this invocation already took, so they are not taken twice."""
         if decision.kind != "transition" or decision.target is None:
             return Result(decision.kind, state.active_region, state.epoch, decision.reason)
@@ -73,14 +75,25 @@ class Transitions:
         lease = max(self.timing.lease_seconds, settle + 2 * self.timing.call_timeout_seconds)
         if not self.store.transition(state, target, decision.reason, now, STEPS, lease, nonce, settle):
             fresh = self.store.read()
-            return Result("noop", fresh.active_region, fresh.epoch,
-                          "another orchestrator transitioned first (stale epoch)")
+            return Result(
+                "noop", fresh.active_region, fresh.epoch, "another orchestrator transitioned first (stale epoch)"
+            )
         written = self.monotonic()
-        moved = ControlState(active_region=target, epoch=state.epoch + 1, last_transition_at=now, pending=STEPS,
-                             previous_region=state.active_region, reason=clean_text(decision.reason),
-                             phase="demoting", nonce=nonce, settle_seconds=settle)
-        logger.info("transitioned", extra={"from": state.active_region, "to": target, "epoch": moved.epoch,
-                                           "settleSeconds": settle})
+        moved = ControlState(
+            active_region=target,
+            epoch=state.epoch + 1,
+            last_transition_at=now,
+            pending=STEPS,
+            previous_region=state.active_region,
+            reason=clean_text(decision.reason),
+            phase="demoting",
+            nonce=nonce,
+            settle_seconds=settle,
+        )
+        logger.info(
+            "transitioned",
+            extra={"from": state.active_region, "to": target, "epoch": moved.epoch, "settleSeconds": settle},
+        )
         self.after_fenced_write(moved)
         done = self.complete_pending(moved, since=written)
         note = f"; still pending: {', '.join(done.pending)}" if done.pending else ""
@@ -91,8 +104,9 @@ class Transitions:
 
     def complete_if_pending(self, state: ControlState) -> ControlState:
         """Complete another invocation's steps when it left some and its lease ran out."""
-        if state.pending and self.store.acquire_lease(state.epoch, self.clock(), self.timing.lease_seconds
-                                                      + state.settle_seconds):
+        if state.pending and self.store.acquire_lease(
+            state.epoch, self.clock(), self.timing.lease_seconds + state.settle_seconds
+        ):
             return self.complete_pending(state, since=self.monotonic())
         return state
 
@@ -109,8 +123,11 @@ class Transitions:
                 early["scale"] = lambda: self._do_step(state, "scale")
             if "activate" in pending and state.phase == "demoting":
                 early["activate"] = lambda: self._activate(state, since)
-            outcomes = run_concurrently(early, timeout=state.settle_seconds + 3 * self.timing.call_timeout_seconds
-                                        + 0.5) if early else {}
+            outcomes = (
+                run_concurrently(early, timeout=state.settle_seconds + 3 * self.timing.call_timeout_seconds + 0.5)
+                if early
+                else {}
+            )
             if "activate" in early:
                 if outcomes["activate"] is not True:
                     logger.warning("not activated", extra={"epoch": state.epoch, "error": str(outcomes["activate"])})
@@ -120,7 +137,8 @@ class Transitions:
             if outcomes.get("scale") is True:
                 pending.discard("scale")
             later: dict[str, Callable[[], Any]] = {
-                step: (lambda step=step: self._do_step(state, step)) for step in sorted(pending - {"activate"})}
+                step: (lambda step=step: self._do_step(state, step)) for step in sorted(pending - {"activate"})
+            }
             if "activate" in early:  # the projection, side by side with the rest: a hung region delays nothing
                 later["projection"] = lambda: self.publish_projection(state)
             for step, outcome in run_concurrently(later, 2 * self.timing.call_timeout_seconds + 0.5).items():
@@ -149,7 +167,8 @@ class Transitions:
 
         def put(region: str) -> Callable[[], Any]:
             return lambda: self.client("ssm", region, timeout).put_parameter(
-                Name=self.settings.parameter_name, Value=value, Type="String", Overwrite=True)
+                Name=self.settings.parameter_name, Value=value, Type="String", Overwrite=True
+            )
 
         order = [state.active_region] + [r for r in self.settings.regions if r != state.active_region]
         for region, outcome in run_concurrently({r: put(r) for r in order}, timeout + 0.5).items():
@@ -169,15 +188,29 @@ class Transitions:
                 self._notify(state, timeout)
             return True
         elif step == "audit":
-            self.store.put_audit(epoch, {"from": state.previous_region or "-", "to": state.active_region,
-                                         "reason": state.reason or "-", "at": repr(self.clock())})
+            self.store.put_audit(
+                epoch,
+                {
+                    "from": state.previous_region or "-",
+                    "to": state.active_region,
+                    "reason": state.reason or "-",
+                    "at": repr(self.clock()),
+                },
+            )
         self.store.finish_step(epoch, step)  # a step this version does not know is dropped too
         return True
 
     def _notify(self, state: ControlState, timeout: float) -> None:
         s = self.settings
-        body = json.dumps({"app": s.app, "previousRegion": state.previous_region, "activeRegion": state.active_region,
-                           "epoch": state.epoch, "reason": clean_text(state.reason, MAX_REASON_CHARS)})
+        body = json.dumps(
+            {
+                "app": s.app,
+                "previousRegion": state.previous_region,
+                "activeRegion": state.active_region,
+                "epoch": state.epoch,
+                "reason": clean_text(state.reason, MAX_REASON_CHARS),
+            }
+        )
         subject = f"[{s.app}] writes moved to {state.active_region}"[:99]
 
         def publish(region: str, arn: str) -> Callable[[], Any]:
@@ -192,7 +225,7 @@ class Transitions:
     def measure_lag(self, source: str) -> dict[str, LagReading]:
         return self.lag.measure(source)
 
-    def lag_for(self, source: str, target: str, live: Optional[dict[str, LagReading]] = None) -> Optional[LagReading]:
+    def lag_for(self, source: str, target: str, live: dict[str, LagReading] | None = None) -> LagReading | None:
         """This invocation's reading if the source answered, else the freshest reading any observer recorded
         within the lag memory (the monitor records one every minute), else None (unknown)."""
         if self.settings.rpo_seconds is None:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import difflib
 import json
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ENFORCEMENT_LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 BLOCKING_LEVELS = frozenset({"mandatory", "remediate"})
@@ -29,19 +30,22 @@ def _level(source: str, name: str, value: Any) -> str:
     if isinstance(value, dict):
         extra = sorted(set(value) - {LEVEL_KEY})
         if extra:
-            raise PolicyConfigError(f"{source}: {name!r}: unknown property {extra[0]!r} (these policies take "
-                                    f"only {LEVEL_KEY!r})")
+            raise PolicyConfigError(
+                f"{source}: {name!r}: unknown property {extra[0]!r} (these policies take only {LEVEL_KEY!r})"
+            )
         if LEVEL_KEY not in value:
             raise PolicyConfigError(f"{source}: {name!r}: the object has no {LEVEL_KEY!r}")
         value = value[LEVEL_KEY]
     if not isinstance(value, str):
-        raise PolicyConfigError(f"{source}: {name!r}: {json.dumps(value)} is neither an enforcement level nor "
-                                f"an object with {LEVEL_KEY!r}")
+        raise PolicyConfigError(
+            f"{source}: {name!r}: {json.dumps(value)} is neither an enforcement level nor an object with {LEVEL_KEY!r}"
+        )
     if value not in ENFORCEMENT_LEVELS:
         close = difflib.get_close_matches(value, ENFORCEMENT_LEVELS, n=1)
         hint = f"; did you mean {close[0]}?" if close else ""
-        raise PolicyConfigError(f"{source}: {name!r}: {value!r} is not an enforcement level "
-                                f"({', '.join(ENFORCEMENT_LEVELS)}){hint}")
+        raise PolicyConfigError(
+            f"{source}: {name!r}: {value!r} is not an enforcement level ({', '.join(ENFORCEMENT_LEVELS)}){hint}"
+        )
     return value
 
 
@@ -61,8 +65,9 @@ def parse_policy_config(text: str, policy_names: Iterable[str], source: str) -> 
         if name != ALL and name not in names:
             close = difflib.get_close_matches(name, names, n=1)
             hint = f"did you mean {close[0]}? " if close else ""
-            raise PolicyConfigError(f"{source}: {name!r} is not a policy of this pack ({hint}policies: "
-                                    f"{', '.join(names)}, or {ALL!r})")
+            raise PolicyConfigError(
+                f"{source}: {name!r} is not a policy of this pack ({hint}policies: {', '.join(names)}, or {ALL!r})"
+            )
         levels[name] = _level(source, name, value)
     return levels
 
@@ -81,6 +86,6 @@ def effective_levels(defaults: dict[str, str], overrides: dict[str, str]) -> dic
     """The CLI's order: each policy's default, then "all", then the policy's own entry."""
     levels = dict(defaults)
     if ALL in overrides:
-        levels = {name: overrides[ALL] for name in levels}
+        levels = dict.fromkeys(levels, overrides[ALL])
     levels.update({k: v for k, v in overrides.items() if k != ALL})
     return levels

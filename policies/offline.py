@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
 
 from pulumi_policy import (
     EnforcementLevel,
@@ -35,7 +34,7 @@ _ENGINE_UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 class Violation:
     policy: str
     level: str
-    resource: Optional[str]
+    resource: str | None
     message: str
 
     @property
@@ -47,7 +46,7 @@ class Violation:
         return {"policy": self.policy, "level": self.level, "resource": self.resource, "message": self.message}
 
 
-def levels_for(stack: str, policies: list, config_file: Optional[Path] = None) -> dict[str, str]:
+def levels_for(stack: str, policies: list, config_file: Path | None = None) -> dict[str, str]:
     """Default level of each policy, overridden by the policy-config file: `config_file` when given (it
     must exist), else `policies/config.<stack>.json` when present. Raises PolicyConfigError."""
     defaults = {p.name: (p.enforcement_level or EnforcementLevel.MANDATORY).value for p in policies}
@@ -67,9 +66,13 @@ def _engine_form(value):
     return value
 
 
-def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = None,
-             levels: Optional[dict[str, str]] = None,
-             stack_tags: Optional[dict[str, str]] = None) -> list[Violation]:
+def evaluate(
+    resources: list[dict],
+    stack: str,
+    config_file: Path | None = None,
+    levels: dict[str, str] | None = None,
+    stack_tags: dict[str, str] | None = None,
+) -> list[Violation]:
     """Every policy over `resources` at `levels` (default: `levels_for(stack, ..., config_file)`; `stack` picks the
     levels file, a tier's base stack); `stack_tags` are the stack's tags as the engine passes them (a tier's
     `dr:tier` scopes the stack rules)."""
@@ -85,22 +88,25 @@ def evaluate(resources: list[dict], stack: str, config_file: Optional[Path] = No
     per_resource = []
     for r in custom:
         o = r["options"]
-        opts = PolicyResourceOptions(o["protect"], o["ignoreChanges"], None, [], PolicyCustomTimeouts(0, 0, 0), [],
-                                     r.get("parent"))
+        opts = PolicyResourceOptions(
+            o["protect"], o["ignoreChanges"], None, [], PolicyCustomTimeouts(0, 0, 0), [], r.get("parent")
+        )
         # Secrets reach a policy pack in plain text: the offline preview keeps them apart as `policyInputs`.
         props = unknown_checking_proxy(_engine_form(r.get("policyInputs", r["inputs"])))
         provider = providers.get(r.get("region"))
-        per_resource.append((
-            ResourceValidationArgs(r["type"], props, r["urn"], r["name"], opts, provider),
-            PolicyResource(r["type"], props, r["urn"], r["name"], opts, provider, None, [], {}),
-        ))
+        per_resource.append(
+            (
+                ResourceValidationArgs(r["type"], props, r["urn"], r["name"], opts, provider),
+                PolicyResource(r["type"], props, r["urn"], r["name"], opts, provider, None, [], {}),
+            )
+        )
     stack_args = StackValidationArgs([resource for _, resource in per_resource], stack_tags=dict(stack_tags or {}))
     violations: list[Violation] = []
 
-    def reporter(name: str, level: str, default_urn: Optional[str]):
+    def reporter(name: str, level: str, default_urn: str | None):
         return lambda message, urn=None: violations.append(Violation(name, level, urn or default_urn, message))
 
-    def run(policy, args, level: str, urn: Optional[str]) -> None:
+    def run(policy, args, level: str, urn: str | None) -> None:
         try:
             policy.validate(args, reporter(policy.name, level, urn))
         except UnknownValueError as exc:

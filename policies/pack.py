@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from pulumi_policy import (
     EnforcementLevel,
     ReportViolation,
@@ -21,7 +19,7 @@ from policies.rules import RESOURCE_RULES, STACK_RULE_SCOPES, STACK_RULES, Res
 LEVEL_NOTE = "Its level (mandatory, advisory, disabled) is set in the file given as --policy-pack-config."
 
 
-def _region(provider) -> Optional[str]:
+def _region(provider) -> str | None:
     props = getattr(provider, "props", None) or {}
     return props.get("region") if hasattr(props, "get") else None
 
@@ -33,13 +31,25 @@ def _tags(props) -> dict:
 
 
 def res_from_resource_args(args: ResourceValidationArgs) -> Res:
-    return Res(type=args.resource_type, props=args.props, urn=args.urn, region=_region(args.provider),
-               protect=bool(getattr(args.opts, "protect", False)), tags=_tags(args.props))
+    return Res(
+        type=args.resource_type,
+        props=args.props,
+        urn=args.urn,
+        region=_region(args.provider),
+        protect=bool(getattr(args.opts, "protect", False)),
+        tags=_tags(args.props),
+    )
 
 
 def res_from_policy_resource(r) -> Res:
-    return Res(type=r.resource_type, props=r.props, urn=r.urn, region=_region(r.provider),
-               protect=bool(getattr(r.opts, "protect", False)), tags=_tags(r.props))
+    return Res(
+        type=r.resource_type,
+        props=r.props,
+        urn=r.urn,
+        region=_region(r.provider),
+        protect=bool(getattr(r.opts, "protect", False)),
+        tags=_tags(r.props),
+    )
 
 
 def _resource_validator(rule):
@@ -51,7 +61,7 @@ def _resource_validator(rule):
 
 
 def stack_kind(stack_tags) -> str:
-    """"single" for the whole deployment in one stack, else the kind of tier its `dr:tier` tag names."""
+    """ "single" for the whole deployment in one stack, else the kind of tier its `dr:tier` tag names."""
     return tier_kind((stack_tags or {}).get(TIER_TAG))
 
 
@@ -70,13 +80,21 @@ def _stack_validator(name: str, rule):
 def build_policies(default_level: EnforcementLevel = EnforcementLevel.MANDATORY) -> list:
     """Every rule as a policy; levels can be overridden per policy with `--policy-pack-config`."""
     policies: list = [
-        ResourceValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_resource_validator(rule),
-                                 enforcement_level=default_level)
+        ResourceValidationPolicy(
+            name=name,
+            description=f"{desc}. {LEVEL_NOTE}",
+            validate=_resource_validator(rule),
+            enforcement_level=default_level,
+        )
         for name, (desc, rule) in RESOURCE_RULES.items()
     ]
     policies += [
-        StackValidationPolicy(name=name, description=f"{desc}. {LEVEL_NOTE}", validate=_stack_validator(name, rule),
-                              enforcement_level=default_level)
+        StackValidationPolicy(
+            name=name,
+            description=f"{desc}. {LEVEL_NOTE}",
+            validate=_stack_validator(name, rule),
+            enforcement_level=default_level,
+        )
         for name, (desc, rule) in STACK_RULES.items()
     ]
     return policies

@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Optional
+from typing import Any
 
 
 @dataclass
@@ -14,6 +15,6 @@ class Res:
     type: str
     props: Mapping[str, Any]
     urn: str = ""
-    region: Optional[str] = None
+    region: str | None = None
     protect: bool = False
     tags: Mapping[str, str] = field(default_factory=dict)

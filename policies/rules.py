@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.control import region_set
@@ -32,7 +33,7 @@ IAM_DOCUMENTS = {"aws:iam/rolePolicy:RolePolicy": "policy", "aws:iam/policy:Poli
 ORCHESTRATOR_HANDLER = "failover.orchestrator.handler"
 PRODUCTION_TAG = "dr:production"
 MAX_FAILOVER_TTL = 60
-SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.I)
+SECRET_NAME = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY)", re.IGNORECASE)
 READ_PREFIXES = ("Get", "List", "Describe", "Query", "Scan", "BatchGet", "Head", "Search", "Lookup")
 
 
@@ -93,16 +94,20 @@ def table_strong_consistency(r: Res) -> list[str]:
     set_of = region_set(members)
     valid = modes == {"STRONG"} and set_of is not None and len(set(members)) == 3 and len(members) == 3
     if not valid:
-        return [f"strong consistency needs three STRONG regions, or two and a witness, from one MRSC set; got "
-                f"{', '.join(regions)}" + (f" and the witness {witness}" if witness else "")]
+        return [
+            f"strong consistency needs three STRONG regions, or two and a witness, from one MRSC set; got "
+            f"{', '.join(regions)}" + (f" and the witness {witness}" if witness else "")
+        ]
     return []
 
 
 def table_protected_in_prod(r: Res) -> list[str]:
     """Production is a property of the stack (`dr:production`, recorded as a tag), not of its name."""
     if r.type == TABLE and r.tags.get(PRODUCTION_TAG) == "true" and not r.protect:
-        return ["tables of a production stack (dr:production: true) must be `protect`ed (dr:protect: true) "
-                "so no deploy can delete them"]
+        return [
+            "tables of a production stack (dr:production: true) must be `protect`ed (dr:protect: true) "
+            "so no deploy can delete them"
+        ]
     return []
 
 
@@ -160,10 +165,15 @@ def no_plaintext_secrets(r: Res) -> list[str]:
         return []
     named = {name for name, value in env.items() if SECRET_NAME.search(name) and value}
     by_value = credential_kinds({k: v for k, v in env.items() if k not in named})
-    out = [f"environment variable {name} looks like a secret in plain text; use Secrets Manager (dr:appSecrets)"
-           for name in sorted(named)]
-    out += [f"environment variable {name} holds a value that looks like a credential ({', '.join(kinds)}); "
-            "use Secrets Manager (dr:appSecrets)" for name, kinds in sorted(by_value.items())]
+    out = [
+        f"environment variable {name} looks like a secret in plain text; use Secrets Manager (dr:appSecrets)"
+        for name in sorted(named)
+    ]
+    out += [
+        f"environment variable {name} holds a value that looks like a credential ({', '.join(kinds)}); "
+        "use Secrets Manager (dr:appSecrets)"
+        for name, kinds in sorted(by_value.items())
+    ]
     return out
 
 
@@ -206,21 +216,32 @@ def iam_least_privilege(r: Res) -> list[str]:
             if "*" in a:
                 out.append(f"statement {sid}: wildcard action {a}")
         scoped = _condition_keys(s)
-        writes = [a for a in actions if not a.split(":")[-1].startswith(READ_PREFIXES)
-                  and CONDITION_SCOPED_WRITES.get(a, "").lower() not in scoped]
+        writes = [
+            a
+            for a in actions
+            if not a.split(":")[-1].startswith(READ_PREFIXES)
+            and CONDITION_SCOPED_WRITES.get(a, "").lower() not in scoped
+        ]
         if "*" in resources and writes:
             out.append(f"statement {sid}: write actions {', '.join(writes)} on resource *")
     return out
 
 
 RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
-    "dynamodb-replica-protection": ("Every table and replica has point-in-time recovery and deletion protection",
-                                    table_replica_protection),
+    "dynamodb-replica-protection": (
+        "Every table and replica has point-in-time recovery and deletion protection",
+        table_replica_protection,
+    ),
     "dynamodb-encryption": ("Tables are encrypted at rest", table_encrypted),
     "dynamodb-streams": ("Streams are on for the audit trail and replicators", table_streams),
-    "dynamodb-strong-consistency-mrsc": ("Strong consistency only with a valid MRSC region set", table_strong_consistency),
-    "dynamodb-protected-in-prod": ("Tables of a production stack (dr:production) are protected from deletion "
-                                   "by deploys", table_protected_in_prod),
+    "dynamodb-strong-consistency-mrsc": (
+        "Strong consistency only with a valid MRSC region set",
+        table_strong_consistency,
+    ),
+    "dynamodb-protected-in-prod": (
+        "Tables of a production stack (dr:production) are protected from deletion by deploys",
+        table_protected_in_prod,
+    ),
     "health-check-bounds": ("Health check interval and failure threshold within bounds", health_check_bounds),
     "dns-failover-ttl": ("Failover records have a TTL of at most 60 s", failover_record_ttl),
     "health-alarm-has-action": ("Every health alarm has an action", health_alarm_has_action),
@@ -237,7 +258,7 @@ def _orchestrators(resources: list[Res]) -> list[Res]:
     return [r for r in resources if r.type == FUNCTION and _get(r.props, "handler") == ORCHESTRATOR_HANDLER]
 
 
-def orchestrator_outside_primary(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+def orchestrator_outside_primary(resources: list[Res]) -> list[tuple[str | None, str]]:
     fns = _orchestrators(resources)
     if not fns:
         return [(None, "no failover orchestrator is deployed")]
@@ -249,10 +270,13 @@ def orchestrator_outside_primary(resources: list[Res]) -> list[tuple[Optional[st
     return []
 
 
-def health_check_per_endpoint(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+def health_check_per_endpoint(resources: list[Res]) -> list[tuple[str | None, str]]:
     checked = {str(_get(h.props, "fqdn", default="")).split(".")[0] for h in resources if h.type == HEALTH_CHECK}
-    return [(lb.urn, f"the load balancer in {lb.region} has no Route 53 health check")
-            for lb in resources if lb.type == LOAD_BALANCER and lb.region not in checked]
+    return [
+        (lb.urn, f"the load balancer in {lb.region} has no Route 53 health check")
+        for lb in resources
+        if lb.type == LOAD_BALANCER and lb.region not in checked
+    ]
 
 
 def _env_value(fn: Res, name: str, default: Any) -> Any:
@@ -260,7 +284,7 @@ def _env_value(fn: Res, name: str, default: Any) -> Any:
     return default if value is None else value
 
 
-def budget_from_resources(resources: list[Res]) -> Optional[dict]:
+def budget_from_resources(resources: list[Res]) -> dict | None:
     """Recompute the RTO/RPO budget from what is declared (not from config), worst case across regions.
 
     Reads only values that are known on a first preview (plain settings, tags, regions), never ARNs,
@@ -273,45 +297,57 @@ def budget_from_resources(resources: list[Res]) -> Optional[dict]:
     tags = control[0].tags
     env_of = fns[0]
     regions = tuple(r for r in str(_env_value(env_of, "DR_REGIONS", "")).split(",") if r)
-    alarms = [a for a in resources if a.type == ALARM and _get(a.props, "metricName") == "HealthCheckStatus"
-              and _get(a.props, "alarmActions")]
-    schedules = {e.region for e in resources
-                 if e.type == EVENT_RULE and str(_get(e.props, "scheduleExpression", default="")).startswith("rate(")}
+    alarms = [
+        a
+        for a in resources
+        if a.type == ALARM and _get(a.props, "metricName") == "HealthCheckStatus" and _get(a.props, "alarmActions")
+    ]
+    schedules = {
+        e.region
+        for e in resources
+        if e.type == EVENT_RULE and str(_get(e.props, "scheduleExpression", default="")).startswith("rate(")
+    }
     data_tables = [t for t in resources if t.type == TABLE and t is not control[0]]
     strong = all(
         {_get(rep, "consistencyMode") for rep in (_get(t.props, "replicas", default=[]) or [])} == {"STRONG"}
-        for t in data_tables) and bool(data_tables)
+        for t in data_tables
+    ) and bool(data_tables)
     ttls = [_get(r.props, "ttl") for r in resources if r.type == RECORD and _get(r.props, "failoverRoutingPolicies")]
     ttl = max([t for t in ttls if t is not None], default=ALIAS_TO_ALB_TTL_SECONDS)
-    budget = compute_budget(BudgetInputs(
-        regions=regions or tuple(sorted({f.region for f in fns if f.region})),
-        orchestrator_regions=tuple(f.region for f in fns if f.region in schedules),
-        health_interval_seconds=max(_get(h.props, "requestInterval", default=30) for h in checks),
-        health_failure_threshold=max(_get(h.props, "failureThreshold", default=3) for h in checks),
-        dns_ttl_seconds=ttl,
-        alarm_evaluation_periods=max((_get(a.props, "evaluationPeriods", default=1) for a in alarms), default=0),
-        probe_interval_seconds=float(_env_value(env_of, "DR_PROBE_INTERVAL_SECONDS", 10)),
-        probe_timeout_seconds=float(_env_value(env_of, "DR_PROBE_TIMEOUT_SECONDS", 3)),
-        monitor_failure_threshold=int(_env_value(env_of, "DR_FAILURE_THRESHOLD", 3)),
-        client_cache_seconds=int(tags.get("dr:clientCacheSeconds", 5)),
-        strong_consistency=strong,
-        rpo_gate_seconds=int(_env_value(env_of, "DR_RPO_SECONDS", 0)) if not strong else 0,
-        automatic_failover=_env_value(env_of, "DR_AUTOMATIC_FAILOVER", "true") == "true" and bool(alarms or schedules),
-        objective_rto_seconds=int(tags["dr:rtoObjectiveSeconds"]),
-        objective_rpo_seconds=int(tags["dr:rpoObjectiveSeconds"]),
-        scale_up_seconds=int(tags.get("dr:scaleUpSeconds", 0)),
-    ))
+    budget = compute_budget(
+        BudgetInputs(
+            regions=regions or tuple(sorted({f.region for f in fns if f.region})),
+            orchestrator_regions=tuple(f.region for f in fns if f.region in schedules),
+            health_interval_seconds=max(_get(h.props, "requestInterval", default=30) for h in checks),
+            health_failure_threshold=max(_get(h.props, "failureThreshold", default=3) for h in checks),
+            dns_ttl_seconds=ttl,
+            alarm_evaluation_periods=max((_get(a.props, "evaluationPeriods", default=1) for a in alarms), default=0),
+            probe_interval_seconds=float(_env_value(env_of, "DR_PROBE_INTERVAL_SECONDS", 10)),
+            probe_timeout_seconds=float(_env_value(env_of, "DR_PROBE_TIMEOUT_SECONDS", 3)),
+            monitor_failure_threshold=int(_env_value(env_of, "DR_FAILURE_THRESHOLD", 3)),
+            client_cache_seconds=int(tags.get("dr:clientCacheSeconds", 5)),
+            strong_consistency=strong,
+            rpo_gate_seconds=int(_env_value(env_of, "DR_RPO_SECONDS", 0)) if not strong else 0,
+            automatic_failover=_env_value(env_of, "DR_AUTOMATIC_FAILOVER", "true") == "true"
+            and bool(alarms or schedules),
+            objective_rto_seconds=int(tags["dr:rtoObjectiveSeconds"]),
+            objective_rpo_seconds=int(tags["dr:rpoObjectiveSeconds"]),
+            scale_up_seconds=int(tags.get("dr:scaleUpSeconds", 0)),
+        )
+    )
     return {"budget": budget, "urn": control[0].urn}
 
 
-def budget_fits_objectives(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+def budget_fits_objectives(resources: list[Res]) -> list[tuple[str | None, str]]:
     found = budget_from_resources(resources)
     if found is None:
-        return [(None, "cannot compute the RTO/RPO budget: no control table with objectives, orchestrator or health check")]
+        return [
+            (None, "cannot compute the RTO/RPO budget: no control table with objectives, orchestrator or health check")
+        ]
     return [(found["urn"], message) for message in found["budget"].misses()]
 
 
-STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str], str]]]]] = {
+STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[str | None, str]]]]] = {
     "orchestrator-outside-primary": ("The orchestrator runs outside the primary region", orchestrator_outside_primary),
     "health-check-per-endpoint": ("Every regional endpoint has a health check", health_check_per_endpoint),
     "rto-rpo-budget": ("The RTO/RPO budget of the declared resources fits the objectives", budget_fits_objectives),

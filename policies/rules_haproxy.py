@@ -12,7 +12,8 @@ renders it, so a hand-edited template or another renderer is held to the same ru
 from __future__ import annotations
 
 import re
-from typing import Any, Callable, Iterator, Mapping, Optional
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 from components.sites.ovh.config import FALL_BOUNDS, INTER_MS_BOUNDS, RISE_BOUNDS
 from components.sites.ovh.haproxy_config import CONFIG_MARKER, is_sha512_crypt
@@ -20,8 +21,21 @@ from components.sites.ovh.validators import is_private_ipv4, is_wildcard
 from policies.resource import Res
 
 COPY_TO_REMOTE = "command:remote:CopyToRemote"
-SECTION_KEYWORDS = ("global", "defaults", "frontend", "backend", "listen", "userlist", "peers", "resolvers",
-                    "cache", "program", "http-errors", "ring", "mailers")
+SECTION_KEYWORDS = (
+    "global",
+    "defaults",
+    "frontend",
+    "backend",
+    "listen",
+    "userlist",
+    "peers",
+    "resolvers",
+    "cache",
+    "program",
+    "http-errors",
+    "ring",
+    "mailers",
+)
 HAPROXY_DEFAULTS = {"inter": 2000, "rise": 2, "fall": 3}
 _HTTP_AUTH = re.compile(r"http_auth(?:_group)?\(([^),\s]+)")
 _TIME = re.compile(r"^(\d+)(us|ms|s|m|h|d)?$")
@@ -60,7 +74,7 @@ def parse_sections(text: str) -> list[Section]:
     return sections
 
 
-def _asset_text(source: Any) -> Optional[str]:
+def _asset_text(source: Any) -> str | None:
     """The text of a StringAsset as the policy pack (pulumi.StringAsset) or the offline preview (dict) sees it."""
     text = getattr(source, "text", None)
     if isinstance(text, str):
@@ -72,7 +86,7 @@ def _asset_text(source: Any) -> Optional[str]:
     return None
 
 
-def delivered_config(r: Res) -> Optional[str]:
+def delivered_config(r: Res) -> str | None:
     """The haproxy.cfg a resource copies to a host, or None if it copies none."""
     if r.type != COPY_TO_REMOTE:
         return None
@@ -98,8 +112,12 @@ def _bind_hosts(words: list[str]) -> list[str]:
 
 
 def _stats_sections(sections: list[Section]) -> list[Section]:
-    return [s for s in sections if s.keyword in ("frontend", "listen")
-            and (any(s.directives("stats", "enable")) or any(s.directives("stats", "uri")))]
+    return [
+        s
+        for s in sections
+        if s.keyword in ("frontend", "listen")
+        and (any(s.directives("stats", "enable")) or any(s.directives("stats", "uri")))
+    ]
 
 
 def stats_bound_private(r: Res) -> list[str]:
@@ -107,8 +125,11 @@ def stats_bound_private(r: Res) -> list[str]:
     if text is None:
         return []
     sections = parse_sections(text)
-    out = [f"{d.title}: stats enabled in defaults would serve the page on every proxy"
-           for d in sections if d.keyword == "defaults" and any(d.directives("stats", "enable"))]
+    out = [
+        f"{d.title}: stats enabled in defaults would serve the page on every proxy"
+        for d in sections
+        if d.keyword == "defaults" and any(d.directives("stats", "enable"))
+    ]
     for s in _stats_sections(sections):
         binds = list(s.directives("bind"))
         if not binds:
@@ -177,12 +198,12 @@ def health_checked(r: Res) -> list[str]:
     return out
 
 
-def _milliseconds(value: str) -> Optional[float]:
+def _milliseconds(value: str) -> float | None:
     m = _TIME.match(value)
     return int(m.group(1)) * _TIME_MS[m.group(2)] if m else None
 
 
-def _setting(words: list[str], key: str) -> Optional[str]:
+def _setting(words: list[str], key: str) -> str | None:
     """The last value of `key` on a server line (a server's own value follows and wins over default-server's)."""
     found = None
     for i, word in enumerate(words[:-1]):
@@ -210,15 +231,18 @@ def check_bounds(r: Res) -> list[str]:
             inter = _setting(words, "inter") or str(HAPROXY_DEFAULTS["inter"])
             ms = _milliseconds(inter)
             if ms is None or not INTER_MS_BOUNDS[0] <= ms <= INTER_MS_BOUNDS[1]:
-                out.append(f"{s.title}: server {name} inter {inter} is outside "
-                           f"{INTER_MS_BOUNDS[0]}-{INTER_MS_BOUNDS[1]} ms")
+                out.append(
+                    f"{s.title}: server {name} inter {inter} is outside {INTER_MS_BOUNDS[0]}-{INTER_MS_BOUNDS[1]} ms"
+                )
     return out
 
 
 HAPROXY_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "haproxy-stats-private": ("HAProxy stats are bound to private addresses only", stats_bound_private),
-    "haproxy-stats-password-hashed": ("HAProxy stats need a password, kept as a sha512-crypt hash",
-                                      stats_password_hashed),
+    "haproxy-stats-password-hashed": (
+        "HAProxy stats need a password, kept as a sha512-crypt hash",
+        stats_password_hashed,
+    ),
     "haproxy-health-checks": ("Every HAProxy server is health-checked over HTTP", health_checked),
     "haproxy-check-bounds": ("HAProxy check rise, fall and inter within bounds", check_bounds),
 }

@@ -8,8 +8,8 @@ like `policies.rules`, which registers them. Properties are the objects as sent 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from policies.resource import Res
 
@@ -21,7 +21,8 @@ SERVING_WORKLOADS = (DEPLOYMENT, STATEFUL_SET)
 POD_TEMPLATES = (DEPLOYMENT, STATEFUL_SET, DAEMON_SET)
 DO_LB = "service.beta.kubernetes.io/do-loadbalancer-"
 SECRET_ENV_NAME = re.compile(
-    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AWS_SESSION_TOKEN)", re.I)
+    r"(PASSWORD|PASSWD|SECRET|TOKEN|API_?KEY|PRIVATE_?KEY|ACCESS_?KEY|CREDENTIAL|AWS_SESSION_TOKEN)", re.IGNORECASE
+)
 
 
 def _dig(value: Any, *path: Any) -> Any:
@@ -94,13 +95,17 @@ def no_plaintext_pod_secrets(r: Res) -> list[str]:
             name = str(_dig(entry, "name") or "")
             value = _dig(entry, "value")
             if SECRET_ENV_NAME.search(name) and value:
-                out.append(f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} looks like a "
-                           "secret in plain text; use valueFrom.secretKeyRef or a mounted Secret")
+                out.append(
+                    f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} looks like a "
+                    "secret in plain text; use valueFrom.secretKeyRef or a mounted Secret"
+                )
             elif isinstance(value, str) and value:
                 plain[name] = value
         for name, kinds in sorted(credential_kinds(plain).items()):
-            out.append(f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} holds a value that "
-                       f"looks like a credential ({', '.join(kinds)}); use valueFrom.secretKeyRef or a mounted Secret")
+            out.append(
+                f"container {_dig(c, 'name')} of {_name(r)}: environment variable {name} holds a value that "
+                f"looks like a credential ({', '.join(kinds)}); use valueFrom.secretKeyRef or a mounted Secret"
+            )
     return out
 
 
@@ -110,14 +115,15 @@ def _selects(selector: Mapping[str, Any], labels: Mapping[str, Any]) -> bool:
 
 
 def _health_paths(workload: Res) -> set[str]:
-    return {str(p) for c in _serving_containers(workload)
-            if (p := _dig(c, "readinessProbe", "httpGet", "path")) is not None}
+    return {
+        str(p) for c in _serving_containers(workload) if (p := _dig(c, "readinessProbe", "httpGet", "path")) is not None
+    }
 
 
-def load_balancer_checks_app_health(resources: list[Res]) -> list[tuple[Optional[str], str]]:
+def load_balancer_checks_app_health(resources: list[Res]) -> list[tuple[str | None, str]]:
     """A DigitalOcean load balancer must check the path the app's readiness probe checks (its health
     path), through the annotations the cloud controller honours only with `override-health-check`."""
-    out: list[tuple[Optional[str], str]] = []
+    out: list[tuple[str | None, str]] = []
     workloads = [r for r in resources if r.type in SERVING_WORKLOADS]
     for svc in resources:
         if svc.type != SERVICE or _dig(svc.props, "spec", "type") != "LoadBalancer":
@@ -127,8 +133,12 @@ def load_balancer_checks_app_health(resources: list[Res]) -> list[tuple[Optional
             continue
         namespace = _dig(svc.props, "metadata", "namespace") or "default"
         selector = _dig(svc.props, "spec", "selector") or {}
-        selected = [w for w in workloads if (_dig(w.props, "metadata", "namespace") or "default") == namespace
-                    and _selects(selector, _dig(w.props, "spec", "template", "metadata", "labels") or {})]
+        selected = [
+            w
+            for w in workloads
+            if (_dig(w.props, "metadata", "namespace") or "default") == namespace
+            and _selects(selector, _dig(w.props, "spec", "template", "metadata", "labels") or {})
+        ]
         if not selected:
             out.append((svc.urn, f"the load balancer of {_name(svc)} selects no Deployment"))
             continue
@@ -137,25 +147,39 @@ def load_balancer_checks_app_health(resources: list[Res]) -> list[tuple[Optional
             out.append((svc.urn, f"the Deployment behind {_name(svc)} has no HTTP readiness probe to compare with"))
             continue
         if DO_LB + "override-health-check" not in annotations:
-            out.append((svc.urn, f"the load balancer of {_name(svc)} checks kube-proxy, not the app: "
-                                 "set do-loadbalancer-override-health-check"))
+            out.append(
+                (
+                    svc.urn,
+                    f"the load balancer of {_name(svc)} checks kube-proxy, not the app: "
+                    "set do-loadbalancer-override-health-check",
+                )
+            )
         protocol = annotations.get(DO_LB + "healthcheck-protocol")
         if protocol not in ("http", "https"):
             out.append((svc.urn, f"the load balancer of {_name(svc)} checks over {protocol or 'tcp'}, not HTTP"))
         path = annotations.get(DO_LB + "healthcheck-path")
         if path not in paths:
-            out.append((svc.urn, f"the load balancer of {_name(svc)} checks {path or '/'}; the app's health path "
-                                 f"is {', '.join(sorted(paths))}"))
+            out.append(
+                (
+                    svc.urn,
+                    f"the load balancer of {_name(svc)} checks {path or '/'}; the app's health path "
+                    f"is {', '.join(sorted(paths))}",
+                )
+            )
     return out
 
 
 KUBERNETES_RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "kubernetes-probes": ("Every container of a Deployment has liveness and readiness probes", deployment_probes),
     "kubernetes-resource-limits": ("Every container sets CPU and memory requests and limits", resource_limits),
-    "kubernetes-no-plaintext-secrets": ("No secret-looking value in a pod's plain environment",
-                                        no_plaintext_pod_secrets),
+    "kubernetes-no-plaintext-secrets": (
+        "No secret-looking value in a pod's plain environment",
+        no_plaintext_pod_secrets,
+    ),
 }
-KUBERNETES_STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[Optional[str], str]]]]] = {
-    "do-lb-health-check-path": ("DigitalOcean load balancers check the app's health path",
-                                load_balancer_checks_app_health),
+KUBERNETES_STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[str | None, str]]]]] = {
+    "do-lb-health-check-path": (
+        "DigitalOcean load balancers check the app's health path",
+        load_balancer_checks_app_health,
+    ),
 }

@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import re
 import threading
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 # detect-secrets has no public call for scanning one in-memory line with entropy limits applied (its
 # adhoc `scan_line` reports every candidate); this is the function its file and diff scans use.
@@ -27,8 +28,11 @@ _LOCK = threading.Lock()  # detect-secrets keeps its settings in process-wide st
 
 
 def _plugins() -> list[dict]:
-    return [{"name": cls.__name__} for cls in get_mapping_from_secret_type_to_class().values()
-            if cls.__name__ not in EXCLUDED_PLUGINS]
+    return [
+        {"name": cls.__name__}
+        for cls in get_mapping_from_secret_type_to_class().values()
+        if cls.__name__ not in EXCLUDED_PLUGINS
+    ]
 
 
 def _leaves(value: Any) -> Iterator[str]:
@@ -63,8 +67,12 @@ def credential_kinds(environment: dict[str, Any]) -> dict[str, list[str]]:
 
     The values themselves are never returned or logged.
     """
-    lines = [(name, f"{name}={json.dumps(leaf)}") for name, value in sorted(environment.items())
-             for leaf in _leaves(value) if leaf and not _ARN.match(leaf)]
+    lines = [
+        (name, f"{name}={json.dumps(leaf)}")
+        for name, value in sorted(environment.items())
+        for leaf in _leaves(value)
+        if leaf and not _ARN.match(leaf)
+    ]
     if not lines:
         return {}
     found: dict[str, set[str]] = {}

@@ -27,16 +27,29 @@ def _normalise(value, root: str):
 
 def resource_set(stack: str) -> dict:
     """urn -> (type, parent, region, inputs, options) of every resource the offline preview records."""
-    run = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", stack, "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "preview", "--stack", stack, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if run.returncode not in (0, 1):
         raise RuntimeError(run.stderr)
     doc = json.loads(run.stdout)
     out = {}
     for r in doc["resources"]:
         options = dict(r["options"], dependsOn=sorted(r["options"]["dependsOn"]))
-        out[r["urn"]] = _normalise({"type": r["type"], "parent": r["parent"], "region": r["region"],
-                                    "inputs": r["inputs"], "options": options}, str(ROOT))
+        out[r["urn"]] = _normalise(
+            {
+                "type": r["type"],
+                "parent": r["parent"],
+                "region": r["region"],
+                "inputs": r["inputs"],
+                "options": options,
+            },
+            str(ROOT),
+        )
     return out
 
 

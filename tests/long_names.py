@@ -42,7 +42,8 @@ def aws_strong() -> dict[str, Any]:
     config["dr:regions"] = {"primary": STRONG_REGIONS[0], "secondaries": STRONG_REGIONS[1:]}
     config["dr:dns"]["certificateArns"] = {
         r: f"arn:aws:acm:{r}:123456789012:certificate/00000000-0000-0000-0000-00000000000{i}"
-        for i, r in enumerate(STRONG_REGIONS)}
+        for i, r in enumerate(STRONG_REGIONS)
+    }
     config["dr:appSecrets"] = {LONGEST_SECRET: SECRET, "DB_PASSWORD": SECRET}
     config["dr:app"].update(standby="warm", desiredCount=2, standbyDesiredCount=1)
     return config
@@ -80,8 +81,10 @@ def ovh() -> dict[str, Any]:
         private = f"10.{10 * (i + 1)}.0.2"
         site["haproxy"].update(publicIp=f"203.0.113.{10 * (i + 1)}", privateAddress=private)
         site["stats"]["bindAddress"] = private
-        site["servers"] = [{"name": f"{LONGEST_SERVER[:-1]}{n}-{i}"[-63:], "address": f"10.{10 * (i + 1)}.0.{11 + n}",
-                            "port": 8080} for n in range(2)]
+        site["servers"] = [
+            {"name": f"{LONGEST_SERVER[:-1]}{n}-{i}"[-63:], "address": f"10.{10 * (i + 1)}.0.{11 + n}", "port": 8080}
+            for n in range(2)
+        ]
         sites.append(site)
         secrets[name] = {"statsPassword": SECRET, "sshPrivateKey": SECRET, "tlsKey": SECRET}
     config["dr:sites"] = sites

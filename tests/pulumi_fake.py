@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from typing import Callable, Mapping, Optional
+from collections.abc import Callable, Mapping
 
 from pulumi.automation import CommandResult, PulumiCommand
 from pulumi.automation.errors import create_command_error
@@ -21,7 +21,7 @@ NOT_FOUND = "error: no stack named '{stack}' found"
 CONFLICT = "error: [409] Conflict: Another update is currently in progress."
 
 
-def stack_of(argv: list[str]) -> Optional[str]:
+def stack_of(argv: list[str]) -> str | None:
     """The stack a command works on: its `--stack` (`config cp` copies from it), or `stack init NAME`'s."""
     if argv[:2] == ["stack", "init"]:
         return argv[2]
@@ -41,8 +41,12 @@ def kind_of(argv: list[str]) -> str:
 class RecordingPulumiCommand(PulumiCommand):
     """Records every argv; `fail(predicate, stderr)` makes matching commands fail like the CLI would."""
 
-    def __init__(self, existing_stacks: frozenset[str] = frozenset(), changes: Optional[dict] = None,
-                 existing_config: Optional[Mapping[str, list[str]]] = None) -> None:
+    def __init__(
+        self,
+        existing_stacks: frozenset[str] = frozenset(),
+        changes: dict | None = None,
+        existing_config: Mapping[str, list[str]] | None = None,
+    ) -> None:
         # No super().__init__: it runs `pulumi version`. The file event log (CLI <= 3.205) is what this fake
         # writes preview summaries to.
         self.command = "pulumi"
@@ -99,8 +103,11 @@ class RecordingPulumiCommand(PulumiCommand):
             self.existing_stacks.add(argv[2])
             return OK
         if verb == ["config", "--json"]:
-            return CommandResult(stdout=json.dumps({k: {"secret": False} for k in self.existing_config.get(stack, [])}),
-                                 stderr="", code=0)
+            return CommandResult(
+                stdout=json.dumps({k: {"secret": False} for k in self.existing_config.get(stack, [])}),
+                stderr="",
+                code=0,
+            )
         if argv[0] == "preview":
             log = argv[argv.index("--event-log") + 1]
             with open(log, "a", encoding="utf-8") as f:
@@ -112,8 +119,23 @@ class RecordingPulumiCommand(PulumiCommand):
         if verb == ["stack", "output"]:
             return CommandResult(stdout="{}", stderr="", code=0)
         if verb == ["stack", "history"]:
-            return CommandResult(stdout=json.dumps([{
-                "kind": "update", "startTime": "2026-01-01T00:00:00.000Z", "endTime": "2026-01-01T00:01:00.000Z",
-                "message": "", "environment": {}, "config": {}, "result": "succeeded", "version": 1,
-                "resourceChanges": self.changes}]), stderr="", code=0)
+            return CommandResult(
+                stdout=json.dumps(
+                    [
+                        {
+                            "kind": "update",
+                            "startTime": "2026-01-01T00:00:00.000Z",
+                            "endTime": "2026-01-01T00:01:00.000Z",
+                            "message": "",
+                            "environment": {},
+                            "config": {},
+                            "result": "succeeded",
+                            "version": 1,
+                            "resourceChanges": self.changes,
+                        }
+                    ]
+                ),
+                stderr="",
+                code=0,
+            )
         return OK

@@ -28,9 +28,12 @@ def create_table(region: str, name: str = TABLE, key_type: str = "S") -> str:
     """A table with a NEW_AND_OLD_IMAGES stream; returns the stream ARN."""
     ddb = boto3.client("dynamodb", region_name=region)
     table = ddb.create_table(
-        TableName=name, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": key_type}], BillingMode="PAY_PER_REQUEST",
-        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+        TableName=name,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": key_type}],
+        BillingMode="PAY_PER_REQUEST",
+        StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+    )
     return table["TableDescription"]["LatestStreamArn"]
 
 
@@ -49,8 +52,9 @@ class StreamReader:
         self.stream_arn = stream_arn
         self.streams = boto3.client("dynamodbstreams", region_name=region)
         shard = self.streams.describe_stream(StreamArn=stream_arn)["StreamDescription"]["Shards"][0]["ShardId"]
-        self.iterator = self.streams.get_shard_iterator(StreamArn=stream_arn, ShardId=shard,
-                                                        ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        self.iterator = self.streams.get_shard_iterator(
+            StreamArn=stream_arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON"
+        )["ShardIterator"]
 
     def fetch(self) -> list[dict]:
         """The records written since the last fetch, as Lambda would deliver them."""
@@ -64,8 +68,9 @@ class StreamReader:
 
 
 def replicator(source: str, receiving: str, workers: int = 1, clock=None) -> Replicator:
-    settings = ReplicatorSettings(source_region=source, receiving_region=receiving, receiving_table=TABLE,
-                                  workers=workers)
+    settings = ReplicatorSettings(
+        source_region=source, receiving_region=receiving, receiving_table=TABLE, workers=workers
+    )
     return Replicator(settings, clock=clock) if clock else Replicator(settings)
 
 

@@ -94,7 +94,7 @@ class HealthServer:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 code = 200 if outer.healthy else 503
                 self.send_response(code)
                 self.send_header("Content-Length", "2")
@@ -117,15 +117,22 @@ class HealthServer:
 def build_world(servers: dict, regions: list[str] = REGIONS, home: str = HOME, **env_overrides) -> dict:
     """Create the control table, SSM parameters, ECS services, topics and SQS counters; return the env."""
     ddb = boto3.client("dynamodb", region_name=home)
-    ddb.create_table(TableName=CONTROL, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                     AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    ddb.create_table(
+        TableName=CONTROL,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
     topics, queues, services = {}, {}, {}
     for region in regions:
-        boto3.client("ssm", region_name=region).put_parameter(Name=PARAM, Value=projection.initial_value(regions[0]),
-                                                              Type="String")
+        boto3.client("ssm", region_name=region).put_parameter(
+            Name=PARAM, Value=projection.initial_value(regions[0]), Type="String"
+        )
         ecs = boto3.client("ecs", region_name=region)
         ecs.create_cluster(clusterName="orders-test")
-        ecs.register_task_definition(family="orders", containerDefinitions=[{"name": "orders", "image": "x", "memory": 512}])
+        ecs.register_task_definition(
+            family="orders", containerDefinitions=[{"name": "orders", "image": "x", "memory": 512}]
+        )
         ecs.create_service(cluster="orders-test", serviceName="orders", taskDefinition="orders", desiredCount=1)
         services[region] = {"kind": "ecs", "cluster": "orders-test", "service": "orders", "desiredCount": 4}
         sns = boto3.client("sns", region_name=region)
@@ -136,16 +143,25 @@ def build_world(servers: dict, regions: list[str] = REGIONS, home: str = HOME, *
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
         topics[region], queues[region] = topic, queue
     env = {
-        "DR_APP": APP, "DR_REGIONS": ",".join(regions), "DR_HOME_REGION": home, "DR_CONTROL_TABLE": CONTROL,
+        "DR_APP": APP,
+        "DR_REGIONS": ",".join(regions),
+        "DR_HOME_REGION": home,
+        "DR_CONTROL_TABLE": CONTROL,
         "DR_ACTIVE_REGION_PARAMETER": PARAM,
         "DR_HEALTH_URLS": json.dumps({r: s.url for r, s in servers.items()}),
         "DR_ALARM_REGIONS": json.dumps({f"orders-test-{r}-unhealthy": r for r in regions}),
-        "DR_SCALE_TARGETS": json.dumps(services), "DR_TOPIC_ARNS": json.dumps(topics),
-        "DR_FAILURE_THRESHOLD": "3", "DR_RECOVERY_THRESHOLD": "3", "DR_MIN_DWELL_SECONDS": "300",
+        "DR_SCALE_TARGETS": json.dumps(services),
+        "DR_TOPIC_ARNS": json.dumps(topics),
+        "DR_FAILURE_THRESHOLD": "3",
+        "DR_RECOVERY_THRESHOLD": "3",
+        "DR_MIN_DWELL_SECONDS": "300",
         # one probe round per monitor invocation unless a test asks for more
-        "DR_PROBE_INTERVAL_SECONDS": "10", "DR_PROBE_TIMEOUT_SECONDS": "2", "DR_MONITOR_WINDOW_SECONDS": "10",
+        "DR_PROBE_INTERVAL_SECONDS": "10",
+        "DR_PROBE_TIMEOUT_SECONDS": "2",
+        "DR_MONITOR_WINDOW_SECONDS": "10",
         # one control table (in the home region) stands for every replica; transitions settle fast in tests
-        "DR_CONTROL_REGIONS": home, "DR_LEASE_SECONDS": "0.05",
+        "DR_CONTROL_REGIONS": home,
+        "DR_LEASE_SECONDS": "0.05",
     }
     env.update(env_overrides)
     return {"env": env, "queues": queues, "topics": topics}
@@ -180,6 +196,10 @@ def iso(at: float) -> str:
 
 def alarm_event(region: str, state: str = "ALARM", old: str = "OK", at: float | None = None) -> dict:
     """The SNS event CloudWatch sends for `region`'s health alarm (a state change at `at`, now by default)."""
-    message = {"AlarmName": f"orders-test-{region}-unhealthy", "NewStateValue": state, "OldStateValue": old,
-               "StateChangeTime": iso(time.time() if at is None else at)}
+    message = {
+        "AlarmName": f"orders-test-{region}-unhealthy",
+        "NewStateValue": state,
+        "OldStateValue": old,
+        "StateChangeTime": iso(time.time() if at is None else at),
+    }
     return {"Records": [{"EventSource": "aws:sns", "Sns": {"Message": json.dumps(message)}}]}

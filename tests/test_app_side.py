@@ -25,20 +25,31 @@ REGIONS = ["us-east-1", "us-east-2"]
 
 @pytest.fixture
 def aws(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
-                 "AWS_EC2_METADATA_DISABLED": "true"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
         for r in REGIONS:
-            boto3.client("ssm", region_name=r).put_parameter(Name=PARAM, Value=projection.initial_value("us-east-1"),
-                                                             Type="String")
+            boto3.client("ssm", region_name=r).put_parameter(
+                Name=PARAM, Value=projection.initial_value("us-east-1"), Type="String"
+            )
             boto3.client("dynamodb", region_name=r).create_table(
-                TableName=CONTROL, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+                TableName=CONTROL,
+                KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+                AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+                BillingMode="PAY_PER_REQUEST",
+            )
         boto3.client("dynamodb", region_name="us-east-2").create_table(
-            TableName="orders", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            TableName="orders",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield
 
 
@@ -50,21 +61,37 @@ class Clock:
 
 
 def resolver(clock, local="us-east-2", **kw):
-    return ActiveRegionResolver(parameter_name=PARAM, local_region=local, regions=REGIONS, table_name="orders",
-                                cache_seconds=5, clock=clock, control_table=CONTROL, app="orders", **kw)
+    return ActiveRegionResolver(
+        parameter_name=PARAM,
+        local_region=local,
+        regions=REGIONS,
+        table_name="orders",
+        cache_seconds=5,
+        clock=clock,
+        control_table=CONTROL,
+        app="orders",
+        **kw,
+    )
 
 
 def set_authority(region: str, epoch: int, phase: str = "active", regions=REGIONS) -> None:
     for r in regions:
-        boto3.client("dynamodb", region_name=r).put_item(TableName=CONTROL, Item={
-            "pk": {"S": "control#orders"}, "activeRegion": {"S": region}, "epoch": {"N": str(epoch)},
-            "phase": {"S": phase}})
+        boto3.client("dynamodb", region_name=r).put_item(
+            TableName=CONTROL,
+            Item={
+                "pk": {"S": "control#orders"},
+                "activeRegion": {"S": region},
+                "epoch": {"N": str(epoch)},
+                "phase": {"S": phase},
+            },
+        )
 
 
 def project(region: str, epoch: int, regions=REGIONS) -> None:
     for r in regions:
-        boto3.client("ssm", region_name=r).put_parameter(Name=PARAM, Value=projection.render(region, epoch),
-                                                         Type="String", Overwrite=True)
+        boto3.client("ssm", region_name=r).put_parameter(
+            Name=PARAM, Value=projection.render(region, epoch), Type="String", Overwrite=True
+        )
 
 
 def test_a_passive_region_may_not_write_and_asks_again_at_most_every_fifth_of_the_lease(aws):
@@ -93,8 +120,10 @@ def test_the_lease_runs_out_and_writes_stop_when_the_authority_cannot_be_read(aw
     def cut_off(service, region):
         client = real(service, region)
         if service == "dynamodb":
+
             def fail(**kwargs):
                 raise EndpointConnectionError(endpoint_url=f"https://dynamodb.{region}.amazonaws.com")
+
             client.get_item = fail
         return client
 
@@ -123,8 +152,10 @@ def test_the_control_table_is_read_in_the_nearest_replica_that_answers(aws, monk
     def local_down(service, region):
         client = real(service, region)
         if service == "dynamodb" and region == "us-east-2":
+
             def fail(**kwargs):
                 raise EndpointConnectionError(endpoint_url="https://dynamodb.us-east-2.amazonaws.com")
+
             client.get_item = fail
         return client
 
@@ -134,8 +165,9 @@ def test_the_control_table_is_read_in_the_nearest_replica_that_answers(aws, monk
 
 
 def test_without_a_control_table_writes_are_fenced(aws):
-    r = ActiveRegionResolver(parameter_name=PARAM, local_region="us-east-1", regions=REGIONS, table_name="orders",
-                             clock=Clock())
+    r = ActiveRegionResolver(
+        parameter_name=PARAM, local_region="us-east-1", regions=REGIONS, table_name="orders", clock=Clock()
+    )
     with pytest.raises(WritesFenced, match="DR_CONTROL_TABLE"):
         r.ensure_writable()
 
@@ -172,8 +204,10 @@ def test_falls_back_to_other_regions_when_local_ssm_is_unreachable(aws, monkeypa
     def unreachable(service, region):
         client = real(service, region)
         if service == "ssm" and region == "us-east-2":
+
             def fail(**kwargs):
                 raise EndpointConnectionError(endpoint_url="https://ssm.us-east-2.amazonaws.com")
+
             client.get_parameter = fail
         return client
 
@@ -182,8 +216,9 @@ def test_falls_back_to_other_regions_when_local_ssm_is_unreachable(aws, monkeypa
 
 
 def test_unknown_when_nothing_answers(aws):
-    r = ActiveRegionResolver(parameter_name="/missing", local_region="us-east-2", regions=["us-east-1"],
-                             table_name="orders", clock=Clock())
+    r = ActiveRegionResolver(
+        parameter_name="/missing", local_region="us-east-2", regions=["us-east-1"], table_name="orders", clock=Clock()
+    )
     with pytest.raises(ActiveRegionUnknown):
         r.active_region()
 
@@ -217,8 +252,10 @@ def test_route_health_fails_closed_when_the_authority_cannot_be_confirmed(aws, m
     def cut_off(service, region):
         client = real(service, region)
         if service == "dynamodb":
+
             def fail(**kwargs):
                 raise EndpointConnectionError(endpoint_url=f"https://dynamodb.{region}.amazonaws.com")
+
             client.get_item = fail
         return client
 
@@ -232,8 +269,12 @@ def test_wsgi_app_over_real_http(aws):
         def log_message(self, *args):
             pass
 
-    server = make_server("127.0.0.1", 0, wsgi_app(resolver(Clock()), boto3.client("dynamodb", region_name="us-east-2")),
-                         handler_class=Quiet)
+    server = make_server(
+        "127.0.0.1",
+        0,
+        wsgi_app(resolver(Clock()), boto3.client("dynamodb", region_name="us-east-2")),
+        handler_class=Quiet,
+    )
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{server.server_address[1]}"
     try:
@@ -249,9 +290,16 @@ def test_wsgi_app_over_real_http(aws):
 
 
 def test_from_environment_reads_what_the_stack_sets(monkeypatch):
-    for name, value in {"DR_ACTIVE_REGION_PARAMETER": PARAM, "DR_REGIONS": "us-east-1, us-east-2", "DR_TABLE": "orders",
-                        "AWS_REGION": "us-east-2", "DR_CACHE_SECONDS": "4", "DR_CONTROL_TABLE": CONTROL,
-                        "DR_APP": "orders", "DR_CONTROL_REGIONS": "us-east-1,us-east-2"}.items():
+    for name, value in {
+        "DR_ACTIVE_REGION_PARAMETER": PARAM,
+        "DR_REGIONS": "us-east-1, us-east-2",
+        "DR_TABLE": "orders",
+        "AWS_REGION": "us-east-2",
+        "DR_CACHE_SECONDS": "4",
+        "DR_CONTROL_TABLE": CONTROL,
+        "DR_APP": "orders",
+        "DR_CONTROL_REGIONS": "us-east-1,us-east-2",
+    }.items():
         monkeypatch.setenv(name, value)
     r = ActiveRegionResolver.from_environment()
     assert (r.lease_seconds, r.control_key, r.control_regions) == (4.0, "control#orders", ["us-east-2", "us-east-1"])

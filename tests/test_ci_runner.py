@@ -53,11 +53,18 @@ def fake(tmp_path):
         if policy is not None:
             policy_rc_d.write_text(policy)
             policy_rc_d.chmod(0o755)
-        env = {"PATH": f"{bin_dir}:{SYSTEM_PATH}", "CALLS": str(calls), "FAKE_UID": str(uid),
-               "FAKE_SUDO_OK": "1" if sudo_ok else "0", "FAKE_APT_FAIL": "1" if apt_fails else "0",
-               "HAPROXY_BIN": str(tmp_path / "haproxy"), "POLICY_RC_D": str(policy_rc_d)}
+        env = {
+            "PATH": f"{bin_dir}:{SYSTEM_PATH}",
+            "CALLS": str(calls),
+            "FAKE_UID": str(uid),
+            "FAKE_SUDO_OK": "1" if sudo_ok else "0",
+            "FAKE_APT_FAIL": "1" if apt_fails else "0",
+            "HAPROXY_BIN": str(tmp_path / "haproxy"),
+            "POLICY_RC_D": str(policy_rc_d),
+        }
         done = subprocess.run(["sh", str(INSTALL)], env=env, capture_output=True, text=True, timeout=30)
         return done, calls.read_text().splitlines(), policy_rc_d
+
     return run
 
 

@@ -24,8 +24,7 @@ GUIDES = re.compile(r"^[│├└─ ]*")
 
 def too_wide(text: str) -> list[str]:
     """Lines wider than 80 columns, except a line that is one word (a name longer than the line itself)."""
-    return [line for line in text.splitlines()
-            if len(line) > WIDTH and len(GUIDES.sub("", line).strip().split()) != 1]
+    return [line for line in text.splitlines() if len(line) > WIDTH and len(GUIDES.sub("", line).strip().split()) != 1]
 
 
 def whole(name: str, text: str) -> bool:
@@ -45,8 +44,12 @@ def _run(capsys, monkeypatch, *argv: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def stack_files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("long")
-    return {layout: write_stack_file(directory / layout if (directory / layout).mkdir() is None else directory,
-                                     LONGEST_STACK, build()) for layout, build in LAYOUTS.items()}
+    return {
+        layout: write_stack_file(
+            directory / layout if (directory / layout).mkdir() is None else directory, LONGEST_STACK, build()
+        )
+        for layout, build in LAYOUTS.items()
+    }
 
 
 def _names(document: dict) -> set[str]:
@@ -88,8 +91,9 @@ def test_preview_fits_80_columns_and_keeps_every_name_whole(capsys, monkeypatch,
 
 @pytest.mark.parametrize("layout", sorted(LAYOUTS))
 def test_budget_fits_80_columns(capsys, monkeypatch, stack_files, layout):
-    code, out, err = _run(capsys, monkeypatch, "budget", "--stack", LONGEST_STACK, "--stack-file",
-                          str(stack_files[layout]))
+    code, out, err = _run(
+        capsys, monkeypatch, "budget", "--stack", LONGEST_STACK, "--stack-file", str(stack_files[layout])
+    )
     assert code in (0, 1) and err == "" and "RTO/RPO budget" in out
     assert not too_wide(out) and max(len(line) for line in out.splitlines()) <= WIDTH
     regions = set(re.findall(r"\b[a-z]{2}-[a-z]+-\d\b", out))
@@ -100,7 +104,7 @@ def test_stacks_prints_every_qualified_stack_name_whole(capsys, monkeypatch, tmp
     import drctl.preview
     import drctl.stacks
 
-    base = LONGEST_STACK[:100 - len("-strasbourg-north-automation")]
+    base = LONGEST_STACK[: 100 - len("-strasbourg-north-automation")]
     (tmp_path / "Pulumi.yaml").write_bytes((ROOT / "Pulumi.yaml").read_bytes())
     config = ovh()
     config["dr:organization"] = "acme-platform-engineering-europe-west"
@@ -122,14 +126,26 @@ def test_stacks_prints_every_qualified_stack_name_whole(capsys, monkeypatch, tmp
 def test_verify_keeps_names_whole_and_wraps_only_prose():
     function = "orders-checkout-platform-eu-2026-Checkout_Platform-Production--1f2e3d"
     checks = [
-        Check(f"trigger: alarm topic -> {function}", "ap-northeast-1", False,
-              "not subscribed to arn:aws:sns:us-east-1:123456789012:orders-checkout-platform-eu-2026-alarms-topic-"
-              "0a1b2c3 and SNS may not invoke it; fix: pulumi up"),
-        Check("table orders.checkout_table-orders.checkout_table-orders.checkout_table-orders.checkout_table",
-              "ap-southeast-5", True, "ACTIVE, STRONG replica of ap-northeast-1"),
-        Check("topic orders-checkout-platform-eu-2026-notify-ap-northeast-1-topic", "ap-northeast-1", False,
-              "no topic named orders-checkout-platform-eu-2026-notify-ap-northeast-1-topic-<7 hex> (Pulumi's "
-              "auto-name) in ap-northeast-1"),
+        Check(
+            f"trigger: alarm topic -> {function}",
+            "ap-northeast-1",
+            False,
+            "not subscribed to arn:aws:sns:us-east-1:123456789012:orders-checkout-platform-eu-2026-alarms-topic-"
+            "0a1b2c3 and SNS may not invoke it; fix: pulumi up",
+        ),
+        Check(
+            "table orders.checkout_table-orders.checkout_table-orders.checkout_table-orders.checkout_table",
+            "ap-southeast-5",
+            True,
+            "ACTIVE, STRONG replica of ap-northeast-1",
+        ),
+        Check(
+            "topic orders-checkout-platform-eu-2026-notify-ap-northeast-1-topic",
+            "ap-northeast-1",
+            False,
+            "no topic named orders-checkout-platform-eu-2026-notify-ap-northeast-1-topic-<7 hex> (Pulumi's "
+            "auto-name) in ap-northeast-1",
+        ),
     ]
     console = Console(width=WIDTH, record=True, color_system=None)
     console.print(render_report(VerifyReport(LONGEST_STACK, checks), WIDTH), crop=False)
@@ -144,8 +160,17 @@ def test_verify_keeps_names_whole_and_wraps_only_prose():
 
 
 def test_haproxy_keeps_names_whole_and_wraps_comments_and_notes(capsys, monkeypatch, stack_files):
-    code, out, err = _run(capsys, monkeypatch, "haproxy", "--stack", LONGEST_STACK, "--site", LONGEST_SITE,
-                          "--stack-file", str(stack_files["ovh-hybrid"]))
+    code, out, err = _run(
+        capsys,
+        monkeypatch,
+        "haproxy",
+        "--stack",
+        LONGEST_STACK,
+        "--site",
+        LONGEST_SITE,
+        "--stack-file",
+        str(stack_files["ovh-hybrid"]),
+    )
     assert code == 0
     comments = [line for line in out.splitlines() if line.startswith("#")]
     assert comments and all(len(line) <= WIDTH for line in comments)

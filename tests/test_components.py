@@ -2,28 +2,34 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
-import pulumi
-import pulumi_aws as aws
 import pytest
 
 from components import iam
-from components.control import control_placement
 from components.active_region import ActiveRegion, ActiveRegionArgs
+from components.control import control_placement
 from components.global_table import GlobalTable, GlobalTableArgs
 from components.iam import orchestrator_policy
 from components.orchestrator import Orchestrator, OrchestratorArgs
 from components.providers import regional_providers
 from components.sites.ecs.service import RegionalService, RegionalServiceArgs
-from components.traffic import EndpointHealth, Endpoint, FailoverDns, TrafficArgs, failover_chain
+from components.traffic import Endpoint, EndpointHealth, FailoverDns, TrafficArgs, failover_chain
 
 REGIONS = ["us-east-1", "us-east-2", "us-west-2"]
 
 
 def _table_args(**over):
-    base = dict(name="orders", primary_region="us-east-1", replica_regions=["us-east-2", "us-west-2"],
-                hash_key="pk", attributes={"pk": "S"}, strong_consistency=True, protect=True)
+    base = {
+        "name": "orders",
+        "primary_region": "us-east-1",
+        "replica_regions": ["us-east-2", "us-west-2"],
+        "hash_key": "pk",
+        "attributes": {"pk": "S"},
+        "strong_consistency": True,
+        "protect": True,
+    }
     base.update(over)
     return GlobalTableArgs(**base)
 
@@ -47,15 +53,17 @@ def test_global_table_hardens_every_replica(recorder):
     for r in replicas:
         assert r["pointInTimeRecovery"] is True and r["deletionProtectionEnabled"] is True
         assert r["consistencyMode"] == "STRONG"
-    assert rec.value == {
-        region: f"arn:aws:dynamodb:{region}:123456789012:table/orders" for region in REGIONS
-    }
+    assert rec.value == {region: f"arn:aws:dynamodb:{region}:123456789012:table/orders" for region in REGIONS}
 
 
 def test_eventual_unprotected_table(recorder):
-    rec = recorder(lambda: GlobalTable(
-        "data", _table_args(strong_consistency=False, protect=False, replica_regions=["us-west-2"]),
-        provider=regional_providers(["us-east-1"], app="a", stack="s")["us-east-1"]))
+    rec = recorder(
+        lambda: GlobalTable(
+            "data",
+            _table_args(strong_consistency=False, protect=False, replica_regions=["us-west-2"]),
+            provider=regional_providers(["us-east-1"], app="a", stack="s")["us-east-1"],
+        )
+    )
     table = rec.one("aws:dynamodb/table:Table")
     assert table.protect is False
     assert table.inputs["replicas"][0]["consistencyMode"] == "EVENTUAL"
@@ -66,7 +74,9 @@ def test_apply_assertions_run(recorder):
     ran = []
 
     def declare():
-        table = GlobalTable("data", _table_args(), provider=regional_providers(["us-east-1"], app="a", stack="s")["us-east-1"])
+        table = GlobalTable(
+            "data", _table_args(), provider=regional_providers(["us-east-1"], app="a", stack="s")["us-east-1"]
+        )
 
         def check(arns):
             ran.append(arns)
@@ -81,10 +91,17 @@ def test_apply_assertions_run(recorder):
 def test_active_region_parameter_everywhere_and_ignored(recorder):
     def declare():
         providers = regional_providers(REGIONS, app="orders", stack="prod")
-        return ActiveRegion("ctl", ActiveRegionArgs(app="orders", stack="prod", regions=REGIONS,
-                                                    placement=control_placement(REGIONS),
-                                                    table_name="orders-prod-dr-control"),
-                            providers=providers)
+        return ActiveRegion(
+            "ctl",
+            ActiveRegionArgs(
+                app="orders",
+                stack="prod",
+                regions=REGIONS,
+                placement=control_placement(REGIONS),
+                table_name="orders-prod-dr-control",
+            ),
+            providers=providers,
+        )
 
     rec = recorder(declare)
     params = rec.of_type("aws:ssm/parameter:Parameter")
@@ -96,25 +113,45 @@ def test_active_region_parameter_everywhere_and_ignored(recorder):
     control = rec.one("aws:dynamodb/table:Table")
     assert control.inputs["hashKey"] == "pk" and control.protect
     assert {r["regionName"]: r["consistencyMode"] for r in control.inputs["replicas"]} == {
-        "us-east-2": "STRONG", "us-west-2": "STRONG"}
+        "us-east-2": "STRONG",
+        "us-west-2": "STRONG",
+    }
 
 
 def test_two_regions_get_a_control_table_with_a_witness_and_regions_of_two_sets_none(recorder):
     two = ["eu-west-1", "eu-central-1"]
     placement = control_placement(two)
     assert (placement.replicas, placement.witness, placement.observers) == (
-        ("eu-west-1", "eu-central-1"), "eu-west-2", ("eu-west-1", "eu-central-1", "eu-west-2"))
+        ("eu-west-1", "eu-central-1"),
+        "eu-west-2",
+        ("eu-west-1", "eu-central-1", "eu-west-2"),
+    )
 
     def declare():
         providers = regional_providers(two, app="orders", stack="staging")
-        return ActiveRegion("ctl", ActiveRegionArgs(app="orders", stack="staging", regions=two, placement=placement,
-                                                    table_name="orders-staging-dr-authority"), providers=providers)
+        return ActiveRegion(
+            "ctl",
+            ActiveRegionArgs(
+                app="orders",
+                stack="staging",
+                regions=two,
+                placement=placement,
+                table_name="orders-staging-dr-authority",
+            ),
+            providers=providers,
+        )
 
     control = recorder(declare).one("aws:dynamodb/table:Table")
     assert control.inputs["globalTableWitness"] == {"regionName": "eu-west-2"}
-    assert control.inputs["replicas"] == [{"regionName": "eu-central-1", "consistencyMode": "STRONG",
-                                           "deletionProtectionEnabled": True, "pointInTimeRecovery": True,
-                                           "propagateTags": True}]
+    assert control.inputs["replicas"] == [
+        {
+            "regionName": "eu-central-1",
+            "consistencyMode": "STRONG",
+            "deletionProtectionEnabled": True,
+            "pointInTimeRecovery": True,
+            "propagateTags": True,
+        }
+    ]
     apart = control_placement(["eu-west-1", "us-east-1"])
     assert (apart.consistency, apart.witness) == ("eventual", None)
     four = control_placement(["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1"])
@@ -122,20 +159,34 @@ def test_two_regions_get_a_control_table_with_a_witness_and_regions_of_two_sets_
 
 
 def _service_args(**over):
-    base = dict(app="orders", stack="prod", region="us-east-2", image="example/orders:1", port=8080,
-                health_path="/health", cpu=512, memory=1024, desired_count=2, environment={"A": "b"},
-                table_arns=["arn:aws:dynamodb:us-east-2:123456789012:table/orders"],
-                parameter_arns=["arn:aws:ssm:us-east-2:123456789012:parameter/orders/prod/active_region"],
-                vpc_cidr="10.11.0.0/16")
+    base = {
+        "app": "orders",
+        "stack": "prod",
+        "region": "us-east-2",
+        "image": "example/orders:1",
+        "port": 8080,
+        "health_path": "/health",
+        "cpu": 512,
+        "memory": 1024,
+        "desired_count": 2,
+        "environment": {"A": "b"},
+        "table_arns": ["arn:aws:dynamodb:us-east-2:123456789012:table/orders"],
+        "parameter_arns": ["arn:aws:ssm:us-east-2:123456789012:parameter/orders/prod/active_region"],
+        "vpc_cidr": "10.11.0.0/16",
+    }
     base.update(over)
     return RegionalServiceArgs(**base)
 
 
 def test_regional_service_wiring(recorder):
     cert = "arn:aws:acm:us-east-2:123456789012:certificate/abc"
-    rec = recorder(lambda: RegionalService(
-        "svc", _service_args(certificate_arn=cert),
-        provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"]))
+    rec = recorder(
+        lambda: RegionalService(
+            "svc",
+            _service_args(certificate_arn=cert),
+            provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"],
+        )
+    )
     service = rec.one("aws:ecs/service:Service")
     assert service.region == "us-east-2"
     assert service.ignore_changes == ["desiredCount"]
@@ -144,7 +195,11 @@ def test_regional_service_wiring(recorder):
     assert service.inputs["launchType"] == "FARGATE"
     listener = rec.one("aws:lb/listener:Listener")
     assert listener.urn in service.depends_on
-    assert (listener.inputs["port"], listener.inputs["protocol"], listener.inputs["certificateArn"]) == (443, "HTTPS", cert)
+    assert (listener.inputs["port"], listener.inputs["protocol"], listener.inputs["certificateArn"]) == (
+        443,
+        "HTTPS",
+        cert,
+    )
     tg = rec.one("aws:lb/targetGroup:TargetGroup")
     assert tg.inputs["healthCheck"]["path"] == "/health" and tg.inputs["targetType"] == "ip"
     containers = json.loads(rec.one("aws:ecs/taskDefinition:TaskDefinition").inputs["containerDefinitions"])
@@ -155,25 +210,44 @@ def test_regional_service_wiring(recorder):
 
 
 def test_regional_service_in_existing_vpc_over_http(recorder):
-    rec = recorder(lambda: RegionalService(
-        "svc", _service_args(vpc_id="vpc-0123456789abcdef0", subnet_ids=["subnet-01234567", "subnet-89abcdef"]),
-        provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"]))
+    rec = recorder(
+        lambda: RegionalService(
+            "svc",
+            _service_args(vpc_id="vpc-0123456789abcdef0", subnet_ids=["subnet-01234567", "subnet-89abcdef"]),
+            provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"],
+        )
+    )
     assert rec.of_type("aws:ec2/vpc:Vpc") == []
     listener = rec.one("aws:lb/listener:Listener")
     assert (listener.inputs["port"], listener.inputs["protocol"]) == (80, "HTTP")
     assert rec.one("aws:lb/loadBalancer:LoadBalancer").inputs["subnets"] == ["subnet-01234567", "subnet-89abcdef"]
 
 
-TRAFFIC = TrafficArgs(app="orders", stack="prod", zone_id="Z0123456789EXAMPLE", record_name="api.example.com",
-                      health_path="/health", interval=10, failure_threshold=3, alarm_evaluation_periods=1)
+TRAFFIC = TrafficArgs(
+    app="orders",
+    stack="prod",
+    zone_id="Z0123456789EXAMPLE",
+    record_name="api.example.com",
+    health_path="/health",
+    interval=10,
+    failure_threshold=3,
+    alarm_evaluation_periods=1,
+)
 
 
 def test_endpoint_health_alarm_lives_in_us_east_1(recorder):
     def declare():
         providers = regional_providers(["us-west-2"], app="orders", stack="prod")
-        return EndpointHealth("h", fqdn="us-west-2.api.example.com", scheme="https", args=TRAFFIC, region="us-west-2",
-                              alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
-                              global_provider=providers["us-west-2"], metrics_provider=providers["us-east-1"])
+        return EndpointHealth(
+            "h",
+            fqdn="us-west-2.api.example.com",
+            scheme="https",
+            args=TRAFFIC,
+            region="us-west-2",
+            alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
+            global_provider=providers["us-west-2"],
+            metrics_provider=providers["us-east-1"],
+        )
 
     rec = recorder(declare)
     check = rec.one("aws:route53/healthCheck:HealthCheck")
@@ -182,7 +256,9 @@ def test_endpoint_health_alarm_lives_in_us_east_1(recorder):
     alarm = rec.one("aws:cloudwatch/metricAlarm:MetricAlarm")
     assert alarm.region == "us-east-1"
     assert (alarm.inputs["namespace"], alarm.inputs["metricName"]) == ("AWS/Route53", "HealthCheckStatus")
-    assert alarm.inputs["dimensions"] == {"HealthCheckId": check.outputs["id"] if "id" in check.outputs else alarm.inputs["dimensions"]["HealthCheckId"]}
+    assert alarm.inputs["dimensions"] == {
+        "HealthCheckId": check.outputs["id"] if "id" in check.outputs else alarm.inputs["dimensions"]["HealthCheckId"]
+    }
     assert alarm.inputs["alarmActions"] == ["arn:aws:sns:us-east-1:123456789012:alarms"]
     assert alarm.inputs["treatMissingData"] == "notBreaching"  # a new alarm goes OK, never straight to ALARM
 
@@ -194,7 +270,7 @@ def test_failover_chain_covers_every_region_once(n):
     assert len(links) == n - 1 and links[0].name == "api.example.com"
     served = [link.primary_region for link in links] + [links[-1].secondary_region]
     assert served == regions
-    for a, b in zip(links, links[1:]):
+    for a, b in itertools.pairwise(links):
         assert a.secondary_chain == b.name
 
 
@@ -206,9 +282,18 @@ def test_failover_chain_rejects_one_region():
 def test_failover_dns_records(recorder):
     def declare():
         provider = regional_providers(["us-east-1"], app="orders", stack="prod")["us-east-1"]
-        endpoints = {r: Endpoint(region=r, dns_name=f"alb.{r}.elb.amazonaws.com", zone_id="ZALB", scheme="https") for r in REGIONS}
-        return FailoverDns("dns", args=TRAFFIC, endpoints=endpoints,
-                           health_check_ids={r: f"hc-{r}" for r in REGIONS}, regions=REGIONS, provider=provider)
+        endpoints = {
+            r: Endpoint(region=r, dns_name=f"alb.{r}.elb.amazonaws.com", zone_id="ZALB", scheme="https")
+            for r in REGIONS
+        }
+        return FailoverDns(
+            "dns",
+            args=TRAFFIC,
+            endpoints=endpoints,
+            health_check_ids={r: f"hc-{r}" for r in REGIONS},
+            regions=REGIONS,
+            provider=provider,
+        )
 
     rec = recorder(declare)
     records = rec.of_type("aws:route53/record:Record")
@@ -240,11 +325,20 @@ POLICY_ARNS = {
 def test_orchestrator_wiring_and_least_privilege(recorder):
     def declare():
         providers = regional_providers(["us-east-2"], app="orders", stack="prod")
-        return Orchestrator("orch", OrchestratorArgs(
-            app="orders", stack="prod", region="us-east-2", environment={"DR_APP": "orders"},
-            policy_arns=POLICY_ARNS, alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
-            reserved_concurrency=2),
-            provider=providers["us-east-2"], alarm_provider=providers["us-east-1"])
+        return Orchestrator(
+            "orch",
+            OrchestratorArgs(
+                app="orders",
+                stack="prod",
+                region="us-east-2",
+                environment={"DR_APP": "orders"},
+                policy_arns=POLICY_ARNS,
+                alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms",
+                reserved_concurrency=2,
+            ),
+            provider=providers["us-east-2"],
+            alarm_provider=providers["us-east-1"],
+        )
 
     rec = recorder(declare)
     fn = rec.one("aws:lambda/function:Function")
@@ -257,7 +351,8 @@ def test_orchestrator_wiring_and_least_privilege(recorder):
     assets = fn.inputs["code"]["archive"]["assets"]
     assert "failover/orchestrator.py" in assets and all(name.endswith(".py") for name in assets)
     assert fn.inputs["layers"] == [
-        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"]
+        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"
+    ]
     rule = rec.one("aws:cloudwatch/eventRule:EventRule")
     assert rule.inputs["scheduleExpression"] == "rate(1 minute)"
     assert json.loads(rec.one("aws:cloudwatch/eventTarget:EventTarget").inputs["input"]) == {"action": "monitor"}
@@ -282,6 +377,11 @@ def test_sites_scale_statements_merge_into_one_per_sid():
     """Each ECS site hands the plane its own statement; the orchestrator gets one per Sid, as before the split."""
     a = iam.ecs_scale_statements(["arn:aws:ecs:us-east-2:1:service/c/b"])
     b = iam.ecs_scale_statements(["arn:aws:ecs:us-east-1:1:service/c/a"])
-    assert iam.merge_statements(a + b + iam.ecs_scale_statements([])) == [{
-        "Sid": "ScaleTarget", "Effect": "Allow", "Action": ["ecs:UpdateService"],
-        "Resource": ["arn:aws:ecs:us-east-1:1:service/c/a", "arn:aws:ecs:us-east-2:1:service/c/b"]}]
+    assert iam.merge_statements(a + b + iam.ecs_scale_statements([])) == [
+        {
+            "Sid": "ScaleTarget",
+            "Effect": "Allow",
+            "Action": ["ecs:UpdateService"],
+            "Resource": ["arn:aws:ecs:us-east-1:1:service/c/a", "arn:aws:ecs:us-east-2:1:service/c/b"],
+        }
+    ]

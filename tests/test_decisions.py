@@ -31,22 +31,38 @@ I = 10.0  # probe interval
 
 
 def cfg(**over) -> Settings:
-    base = dict(app="a", regions=REGIONS, home_region="us-east-2", control_table="t", parameter_name="/p",
-                health_urls={r: f"http://{r}" for r in REGIONS}, alarm_regions={}, failure_threshold=3,
-                recovery_threshold=3, min_dwell_seconds=300, probe_interval_seconds=I)
+    base = {
+        "app": "a",
+        "regions": REGIONS,
+        "home_region": "us-east-2",
+        "control_table": "t",
+        "parameter_name": "/p",
+        "health_urls": {r: f"http://{r}" for r in REGIONS},
+        "alarm_regions": {},
+        "failure_threshold": 3,
+        "recovery_threshold": 3,
+        "min_dwell_seconds": 300,
+        "probe_interval_seconds": I,
+    }
     base.update(over)
     return Settings(**base)
 
 
-def rounds(observer: str, results: list[dict[str, bool]], start: float = 1000.0, step: float = I,
-           epoch: int = 0, obs: Observation | None = None) -> Observation:
+def rounds(
+    observer: str,
+    results: list[dict[str, bool]],
+    start: float = 1000.0,
+    step: float = I,
+    epoch: int = 0,
+    obs: Observation | None = None,
+) -> Observation:
     obs = obs or Observation(observer)
     for i, probes in enumerate(results):
         obs = observe(obs, probes, start + i * step, epoch, I)
     return obs
 
 
-UP = {r: True for r in REGIONS}
+UP = dict.fromkeys(REGIONS, True)
 A_DOWN = {**UP, "us-east-1": False}
 
 
@@ -114,7 +130,7 @@ def test_the_target_needs_a_quorum_too():
     c = rounds("us-west-2", [UP] + [A_DOWN] * 3)
     d = decide_monitor(s, ControlState("us-east-1"), [b, c], 1000 + 3 * I)
     assert (d.kind, d.target) == ("transition", "us-west-2")  # us-east-2 is seen healthy by one observer only
-    all_down = {r: False for r in REGIONS}
+    all_down = dict.fromkeys(REGIONS, False)
     b2 = rounds("us-east-2", [UP] + [all_down] * 3)
     c2 = rounds("us-west-2", [UP] + [all_down] * 3)
     assert decide_monitor(s, ControlState("us-east-1"), [b2, c2], 1000 + 3 * I).kind == "refused"
@@ -155,8 +171,11 @@ def test_a_transition_needs_a_majority_of_observers_each_with_a_streak_spanning_
     now = max(t for rows in history.values() for t, _ in rows)
     d = decide_monitor(s, ControlState("us-east-1"), list(observations.values()), now)
     if d.kind == "transition":
-        voters = [o for o in observations.values() if o.failures.get("us-east-1", 0) >= threshold
-                  and now - o.seen_at <= 3 * I and is_armed(o, "us-east-1")]
+        voters = [
+            o
+            for o in observations.values()
+            if o.failures.get("us-east-1", 0) >= threshold and now - o.seen_at <= 3 * I and is_armed(o, "us-east-1")
+        ]
         assert len(voters) >= quorum(s)
         for o in voters:  # every voter's streak spans at least (threshold - 1) spaced rounds
             assert o.at - o.failing_since["us-east-1"] >= (threshold - 1) * 0.8 * I - 1e-6
@@ -174,11 +193,13 @@ def test_an_outage_shorter_than_two_intervals_never_fails_over_whatever_the_roun
     observations = []
     for k, observer in enumerate(REGIONS):
         obs = Observation(observer)
-        times = sorted({1000.0 + (phase + k / 3) * I + i * I for i in range(20)} |
-                       ({1000.0 + (phase + k / 3 + dup[k]) * I + i * I for i in range(20)} if dup[k] else set()))
+        times = sorted(
+            {1000.0 + (phase + k / 3) * I + i * I for i in range(20)}
+            | ({1000.0 + (phase + k / 3 + dup[k]) * I + i * I for i in range(20)} if dup[k] else set())
+        )
         for t in times:
             obs = observe(obs, {**UP, "us-east-1": not down_from <= t < down_to}, t, 0, I)
-            observations_now = [o for o in observations] + [obs]
+            observations_now = [*list(observations), obs]
             assert decide_monitor(s, ControlState("us-east-1"), observations_now, t).kind != "transition"
         observations.append(obs)
 
@@ -215,7 +236,7 @@ def test_alarm_needs_the_receivers_own_failed_probe_and_an_armed_observer():
 def test_alarm_with_five_observers_needs_a_third_voice():
     regions = ("r1", "r2", "r3", "r4", "r5")
     s = cfg(regions=regions, home_region="r2", health_urls={r: r for r in regions})
-    up = {r: True for r in regions}
+    up = dict.fromkeys(regions, True)
     mine = rounds("r2", [up, {**up, "r1": False}])
     d = decide_alarm(s, ControlState("r1"), alarm(region="r1", at=1005), [mine], "r2", 300, 1010)
     assert d.kind == "noop" and "2 voices, 3 needed" in d.reason

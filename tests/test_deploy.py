@@ -5,7 +5,10 @@ and update, the order of the waves, the failure paths and their exit codes."""
 from __future__ import annotations
 
 import argparse
+import functools
+import itertools
 import json
+import operator
 import os
 import re
 import shutil
@@ -52,8 +55,10 @@ def _path_parts(path: str) -> list:
     for m in re.finditer(r'\.([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]', path):
         name, index, quoted = m.groups()
         parts.append(name if name is not None else int(index) if index else json.loads(quoted))
-    assert "".join(m.group(0) for m in re.finditer(r'\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\]',
-                                                   path)) == path, path
+    assert (
+        "".join(m.group(0) for m in re.finditer(r'\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\]|\["(?:[^"\\]|\\.)*"\]', path))
+        == path
+    ), path
     return parts
 
 
@@ -62,18 +67,21 @@ def apply_set_all(calls: list[list[str]]) -> dict:
     config: dict = {}
     for argv in calls:
         path = "--path" in argv
-        for flag, pair in zip(argv, argv[1:]):
+        for flag, pair in itertools.pairwise(argv):
             if flag != "--plaintext":
                 continue
             key, _, value = pair.partition("=")
             if not path:
                 config[key] = value
                 continue
-            top, _, rest = key.partition(".") if not re.match(r"^[^.\[]+\[", key) else (key[:key.index("[")], "",
-                                                                                        key[key.index("["):])
+            top, _, rest = (
+                key.partition(".")
+                if not re.match(r"^[^.\[]+\[", key)
+                else (key[: key.index("[")], "", key[key.index("[") :])
+            )
             parts = _path_parts(("." + rest) if rest and not rest.startswith("[") else rest)
             node = config.setdefault(top, [] if parts and isinstance(parts[0], int) else {})
-            for here, nxt in zip(parts, parts[1:] + [None]):
+            for here, nxt in zip(parts, [*parts[1:], None]):
                 empty = [] if isinstance(nxt, int) else {}
                 if isinstance(node, list):
                     while len(node) <= here:
@@ -101,7 +109,7 @@ def test_one_tier_runs_exactly_these_commands():
     fake = RecordingPulumiCommand(existing_stacks=frozenset({f"{ORG}/staging-eu-central-1"}))
     assert run(["--stack", "staging", "--tier", "eu-central-1"], fake) == deploy.EXIT_OK
     stack = f"{ORG}/staging-eu-central-1"
-    shapes = [masked(c)[:3] if c[:2] != ["config", "set-all"] else c[:2] + [("--path" in c)] for c in fake.calls]
+    shapes = [masked(c)[:3] if c[:2] != ["config", "set-all"] else [*c[:2], "--path" in c] for c in fake.calls]
     assert shapes == [
         ["stack", "select", "--stack"],
         ["config", "--json", "--stack"],
@@ -117,8 +125,18 @@ def test_one_tier_runs_exactly_these_commands():
     assert fake.calls[4] == ["stack", "tag", "set", "dr:tier", "eu-central-1", "--stack", stack]
     assert fake.calls[5] == ["stack", "tag", "set", "dr:baseStack", "staging", "--stack", stack]
     assert masked(fake.calls[6]) == [
-        "up", "--yes", "--skip-preview", "--policy-pack", "policies", "--policy-pack-config",
-        "policies/config.staging.json", "--exec-kind", "auto.local", "--stack", stack]
+        "up",
+        "--yes",
+        "--skip-preview",
+        "--policy-pack",
+        "policies",
+        "--policy-pack-config",
+        "policies/config.staging.json",
+        "--exec-kind",
+        "auto.local",
+        "--stack",
+        stack,
+    ]
     assert fake.calls[9] == ["stack", "history", "--json", "--page-size", "1", "--page", "1", "--stack", stack]
     assert all(stack_of(c) == stack for c in fake.calls)
 
@@ -129,8 +147,19 @@ def test_a_new_tier_stack_is_created_and_previewed_with_the_policy_pack():
     stack = f"{ORG}/prod-data"
     assert fake.calls[:2] == [["stack", "select", "--stack", stack], ["stack", "init", stack]]
     previews = [masked(c) for c in fake.calls if c[0] == "preview"]
-    assert previews == [["preview", "--policy-pack", "policies", "--exec-kind", "auto.local", "--event-log",
-                         "<event-log>", "--stack", stack]]  # prod has no policies/config.prod.json
+    assert previews == [
+        [
+            "preview",
+            "--policy-pack",
+            "policies",
+            "--exec-kind",
+            "auto.local",
+            "--event-log",
+            "<event-log>",
+            "--stack",
+            stack,
+        ]
+    ]  # prod has no policies/config.prod.json
     assert not [c for c in fake.calls if c[0] == "up"]
 
 
@@ -140,16 +169,19 @@ def test_each_tier_stack_gets_its_base_stacks_config_and_its_tier(stack):
     assert run(["--stack", stack, "--configure-only", "--parallel", "1"], fake) == deploy.EXIT_OK
     base, secrets = load_stack_config(ROOT, stack)
     plan = plan_deployment(stack, base, secrets)
-    assert [c[2] for c in fake.calls if c[:2] == ["stack", "init"]] == [
-        plan.qualified(t.name) for t in plan.tiers]
+    assert [c[2] for c in fake.calls if c[:2] == ["stack", "init"]] == [plan.qualified(t.name) for t in plan.tiers]
     for tier in plan.tiers:
         name = plan.qualified(tier.name)
         mine = [c for c in fake.calls if stack_of(c) == name or (c[:2] == ["config", "cp"] and name in c)]
         stored = as_engine(apply_set_all([c for c in mine if c[:2] == ["config", "set-all"]]))
         copied = [c[2] for c in mine if c[:2] == ["config", "cp"]]
         expected = {k: v for k, v in base.items() if k not in secrets}
-        assert decode_engine_config(stored)[0] == decode_engine_config(
-            {**expected, "dr:tier": tier.name, "dr:baseStack": stack, "dr:organization": "acme"})[0]
+        assert (
+            decode_engine_config(stored)[0]
+            == decode_engine_config(
+                {**expected, "dr:tier": tier.name, "dr:baseStack": stack, "dr:organization": "acme"}
+            )[0]
+        )
         assert copied == secrets
         assert [c for c in mine if c[0] in ("preview", "up")] == []  # --configure-only
 
@@ -180,8 +212,16 @@ def test_every_preview_and_update_passes_the_policy_pack_and_the_waves_run_in_or
     assert waves == sorted(waves)  # no command of a wave before every command of the one before has run
     for tier in plan.tiers:  # each stack's own sequence, whatever the interleaving inside its wave
         mine = [c[:2] for c in fake.calls if stack_of(c) == plan.qualified(tier.name)]
-        assert mine == [["stack", "select"], ["stack", "init"], ["config", "--json"], ["config", "set-all"],
-                        ["config", "set-all"], ["stack", "tag"], ["stack", "tag"], ["preview", "--policy-pack"]]
+        assert mine == [
+            ["stack", "select"],
+            ["stack", "init"],
+            ["config", "--json"],
+            ["config", "set-all"],
+            ["config", "set-all"],
+            ["stack", "tag"],
+            ["stack", "tag"],
+            ["preview", "--policy-pack"],
+        ]
 
 
 def test_ci_suppresses_the_stacks_outputs():
@@ -215,18 +255,25 @@ def test_tiers_of_a_wave_take_turns_in_the_workspace_and_preview_in_parallel():
 
 def test_a_tier_stack_forgets_keys_removed_from_the_base_stack():
     stack = f"{ORG}/staging-data"
-    fake = RecordingPulumiCommand(existing_stacks=frozenset({stack}),
-                                  existing_config={stack: ["dr:app", "dr:oldKey", "dr:tier"]})
+    fake = RecordingPulumiCommand(
+        existing_stacks=frozenset({stack}), existing_config={stack: ["dr:app", "dr:oldKey", "dr:tier"]}
+    )
     assert run(["--stack", "staging", "--tier", "data", "--configure-only"], fake) == deploy.EXIT_OK
-    assert [c[:2] for c in fake.calls[:4]] == [["stack", "select"], ["config", "--json"], ["config", "rm-all"],
-                                               ["config", "set-all"]]
+    assert [c[:2] for c in fake.calls[:4]] == [
+        ["stack", "select"],
+        ["config", "--json"],
+        ["config", "rm-all"],
+        ["config", "set-all"],
+    ]
     assert fake.calls[2] == ["config", "rm-all", "--stack", stack, "dr:app", "dr:oldKey", "dr:tier"]
 
 
 def test_the_first_failure_stops_the_run_and_exits_3(capsys):
     fake = RecordingPulumiCommand()
-    fake.fail(lambda c: c[0] == "up" and stack_of(c) == f"{ORG}/prod-us-east-2",
-              "error: update failed: creating ECS Service: AccessDeniedException")
+    fake.fail(
+        lambda c: c[0] == "up" and stack_of(c) == f"{ORG}/prod-us-east-2",
+        "error: update failed: creating ECS Service: AccessDeniedException",
+    )
     assert run(["--stack", "prod"], fake) == deploy.EXIT_DEPLOY_FAILED
     touched = {stack_of(c) for c in fake.calls}
     assert f"{ORG}/prod-us-east-2" in touched and f"{ORG}/prod-data" in touched
@@ -269,8 +316,14 @@ def test_a_budget_that_misses_its_objectives_stops_before_any_tier(tmp_path, cap
 def test_without_the_pulumi_cli_one_line_says_how_to_install_it():
     env = {**os.environ, "PATH": str(Path(sys.executable).parent)}
     assert shutil.which("pulumi", path=env["PATH"]) is None
-    done = subprocess.run([sys.executable, "-m", "drctl", "deploy", "--stack", "prod", "--preview"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "drctl", "deploy", "--stack", "prod", "--preview"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert (done.returncode, done.stdout) == (2, "")
     assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: the pulumi CLI is not installed")
     assert "get.pulumi.com" in done.stderr
@@ -278,10 +331,19 @@ def test_without_the_pulumi_cli_one_line_says_how_to_install_it():
 
 # -- the config encoding, for any values ----------------------------------------------------------------------
 _keys = st.text(alphabet="abcXYZ_-.9 ", min_size=1, max_size=6)
-_leaves = st.one_of(st.booleans(), st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                    st.none(), st.text(max_size=8), st.sampled_from(["8080", "true", "false", "007", "-3", "1.5"]))
-_values = st.recursive(_leaves, lambda inner: st.one_of(st.lists(inner, max_size=3),
-                                                        st.dictionaries(_keys, inner, max_size=3)), max_leaves=10)
+_leaves = st.one_of(
+    st.booleans(),
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.none(),
+    st.text(max_size=8),
+    st.sampled_from(["8080", "true", "false", "007", "-3", "1.5"]),
+)
+_values = st.recursive(
+    _leaves,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(_keys, inner, max_size=3)),
+    max_leaves=10,
+)
 
 
 @settings(max_examples=150, deadline=None)
@@ -289,14 +351,34 @@ _values = st.recursive(_leaves, lambda inner: st.one_of(st.lists(inner, max_size
 def test_derived_config_reads_back_as_the_base_stacks_whatever_the_values(document):
     plan = plan_deployment("prod", *load_stack_config(ROOT, "prod"))
     derived = derive_config(document, plan, "data")
-    argv = [["config", "set-all", "--path", *sum((["--plaintext", f"{k}={v}"] for k, v in
-                                                  derived.path_values.items()), [])],
-            ["config", "set-all", *sum((["--plaintext", f"{k}={v}"] for k, v in derived.whole_values.items()), [])]]
+    argv = [
+        [
+            "config",
+            "set-all",
+            "--path",
+            *functools.reduce(operator.iadd, (["--plaintext", f"{k}={v}"] for k, v in derived.path_values.items()), []),
+        ],
+        [
+            "config",
+            "set-all",
+            *functools.reduce(
+                operator.iadd, (["--plaintext", f"{k}={v}"] for k, v in derived.whole_values.items()), []
+            ),
+        ],
+    ]
     stored = as_engine(apply_set_all(argv))
-    expected = {k: v if isinstance(v, str) else json.dumps(v) if isinstance(v, (dict, list)) else
-                ("true" if v is True else "false" if v is False else str(v)) for k, v in document.items()}
-    assert decode_engine_config(stored)[0] == decode_engine_config(
-        {**expected, "dr:tier": "data", "dr:baseStack": "prod", "dr:organization": "acme"})[0]
+    expected = {
+        k: v
+        if isinstance(v, str)
+        else json.dumps(v)
+        if isinstance(v, (dict, list))
+        else ("true" if v is True else "false" if v is False else str(v))
+        for k, v in document.items()
+    }
+    assert (
+        decode_engine_config(stored)[0]
+        == decode_engine_config({**expected, "dr:tier": "data", "dr:baseStack": "prod", "dr:organization": "acme"})[0]
+    )
 
 
 def test_the_shipped_stack_files_use_the_path_form_for_structured_values():
@@ -305,9 +387,14 @@ def test_the_shipped_stack_files_use_the_path_form_for_structured_values():
     assert derived.path_values["dr:app.port"] == "8080"
     assert derived.path_values['dr:dns.certificateArns["us-east-1"]'].startswith("arn:aws:acm:us-east-1:")
     assert derived.path_values["pulumi:disable-default-providers[0]"] == "aws"
-    assert derived.whole_values == {"dr:layout": "aws", "dr:organization": "acme", "dr:protect": "true",
-                                    "dr:production": "true",
-                                    "dr:tier": "us-east-2", "dr:baseStack": "prod"}
+    assert derived.whole_values == {
+        "dr:layout": "aws",
+        "dr:organization": "acme",
+        "dr:protect": "true",
+        "dr:production": "true",
+        "dr:tier": "us-east-2",
+        "dr:baseStack": "prod",
+    }
     assert derived.secret_keys == []
 
 
@@ -322,8 +409,13 @@ exit 0
 
 @pytest.fixture(scope="module")
 def moves_script(tmp_path_factory) -> Path:
-    done = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--stack", "staging", "--moves", "to-tiers"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "drctl", "stacks", "--stack", "staging", "--moves", "to-tiers"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     path = tmp_path_factory.mktemp("moves") / "moves.sh"
     path.write_text(done.stdout)

@@ -20,24 +20,44 @@ from components.sites.ecs.service import RegionalService, RegionalServiceArgs
 from components.traffic import Endpoint, FailoverDns, TrafficArgs
 from tests.stack_values import dr_values
 
-TRAFFIC = TrafficArgs(app="orders", stack="prod", zone_id="Z0123456789EXAMPLE", record_name="api.example.com",
-                      health_path="/health", interval=10, failure_threshold=3, alarm_evaluation_periods=1)
+TRAFFIC = TrafficArgs(
+    app="orders",
+    stack="prod",
+    zone_id="Z0123456789EXAMPLE",
+    record_name="api.example.com",
+    health_path="/health",
+    interval=10,
+    failure_threshold=3,
+    alarm_evaluation_periods=1,
+)
 
 
 def _dns(regions):
     def declare():
         provider = regional_providers(["us-east-1"], app="orders", stack="prod")["us-east-1"]
-        endpoints = {r: Endpoint(region=r, dns_name=f"alb.{r}.elb.amazonaws.com", zone_id="ZALB", scheme="https")
-                     for r in regions}
-        return FailoverDns("dns", args=TRAFFIC, endpoints=endpoints,
-                           health_check_ids={r: f"hc-{r}" for r in regions}, regions=regions, provider=provider)
+        endpoints = {
+            r: Endpoint(region=r, dns_name=f"alb.{r}.elb.amazonaws.com", zone_id="ZALB", scheme="https")
+            for r in regions
+        }
+        return FailoverDns(
+            "dns",
+            args=TRAFFIC,
+            endpoints=endpoints,
+            health_check_ids={r: f"hc-{r}" for r in regions},
+            regions=regions,
+            provider=provider,
+        )
+
     return declare
 
 
-@pytest.mark.parametrize("regions", [
-    ["us-east-1", "us-east-2", "us-west-2"],
-    ["us-east-1", "us-east-2", "us-west-2", "eu-west-1"],
-])
+@pytest.mark.parametrize(
+    "regions",
+    [
+        ["us-east-1", "us-east-2", "us-west-2"],
+        ["us-east-1", "us-east-2", "us-west-2", "eu-west-1"],
+    ],
+)
 def test_chain_alias_waits_for_the_records_it_points_at(recorder, regions):
     """Route 53 refuses an alias to a same-zone name that does not exist yet (first real deploy)."""
     rec = recorder(_dns(regions))
@@ -58,15 +78,29 @@ def test_two_regions_have_no_chain_to_wait_for(recorder):
 
 
 def _service(recorder, **over):
-    args = dict(app="orders", stack="prod", region="us-east-2", image="example/orders:1", port=8080,
-                health_path="/health", cpu=512, memory=1024, desired_count=2, environment={},
-                table_arns=["arn:aws:dynamodb:us-east-2:123456789012:table/orders"],
-                parameter_arns=["arn:aws:ssm:us-east-2:123456789012:parameter/orders/prod/active_region"],
-                vpc_cidr="10.11.0.0/16")
+    args = {
+        "app": "orders",
+        "stack": "prod",
+        "region": "us-east-2",
+        "image": "example/orders:1",
+        "port": 8080,
+        "health_path": "/health",
+        "cpu": 512,
+        "memory": 1024,
+        "desired_count": 2,
+        "environment": {},
+        "table_arns": ["arn:aws:dynamodb:us-east-2:123456789012:table/orders"],
+        "parameter_arns": ["arn:aws:ssm:us-east-2:123456789012:parameter/orders/prod/active_region"],
+        "vpc_cidr": "10.11.0.0/16",
+    }
     args.update(over)
-    return recorder(lambda: RegionalService(
-        "svc", RegionalServiceArgs(**args),
-        provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"]))
+    return recorder(
+        lambda: RegionalService(
+            "svc",
+            RegionalServiceArgs(**args),
+            provider=regional_providers(["us-east-2"], app="orders", stack="prod")["us-east-2"],
+        )
+    )
 
 
 def test_public_load_balancer_and_service_wait_for_the_internet_route(recorder):
@@ -90,16 +124,28 @@ def test_existing_vpc_subnets_are_used_as_given(recorder):
 
 
 def _orchestrator(recorder, **over):
-    args = dict(app="orders", stack="prod", region="us-east-2", environment={"DR_APP": "orders"},
-                policy_arns={"control_table_arns": [], "parameter_arns": [], "scale_statements": [], "topic_arns": [],
-                             "topic_key_arns": []},
-                alarm_topic_arn="arn:aws:sns:us-east-1:123456789012:alarms")
+    args = {
+        "app": "orders",
+        "stack": "prod",
+        "region": "us-east-2",
+        "environment": {"DR_APP": "orders"},
+        "policy_arns": {
+            "control_table_arns": [],
+            "parameter_arns": [],
+            "scale_statements": [],
+            "topic_arns": [],
+            "topic_key_arns": [],
+        },
+        "alarm_topic_arn": "arn:aws:sns:us-east-1:123456789012:alarms",
+    }
     args.update(over)
 
     def declare():
         providers = regional_providers(["us-east-2"], app="orders", stack="prod")
-        return Orchestrator("orch", OrchestratorArgs(**args), provider=providers["us-east-2"],
-                            alarm_provider=providers["us-east-1"])
+        return Orchestrator(
+            "orch", OrchestratorArgs(**args), provider=providers["us-east-2"], alarm_provider=providers["us-east-1"]
+        )
+
     return recorder(declare)
 
 
@@ -178,7 +224,7 @@ def test_fit_name_is_bounded_stable_and_keeps_short_names(name, limit):
         assert fitted == name
     else:
         assert fitted != fit_name(name + "x", limit)
-        assert fitted.startswith(name[:limit - 7].rstrip("-") + "-")  # a recognisable prefix, then the hash
+        assert fitted.startswith(name[: limit - 7].rstrip("-") + "-")  # a recognisable prefix, then the hash
 
 
 def test_logical_name_leaves_room_for_pulumis_suffix():

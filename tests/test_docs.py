@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shlex
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -65,7 +65,7 @@ class _Inner(_Model):
 
 class _Toy(_Model):
     mode: Literal["a", "b"] = "a"
-    limit: Optional[int] = Field(None, ge=2)
+    limit: int | None = Field(None, ge=2)
     tags: list[str] = Field(default_factory=list, min_length=1, max_length=4)
     inner: _Inner = _Inner(size=5, name="x")
 
@@ -76,7 +76,10 @@ def test_the_generator_reads_aliases_bounds_choices_and_the_defaults_of_a_defaul
     rows = {r.path: r for r in section.rows}
     assert list(rows) == ["dr:mode", "dr:limit", "dr:tags", "dr:inner", "dr:inner.size", "dr:inner.name"]
     assert (rows["dr:mode"].type, rows["dr:mode"].default, rows["dr:mode"].allowed) == (
-        "string", "`a`", "one of `a`, `b`")
+        "string",
+        "`a`",
+        "one of `a`, `b`",
+    )
     assert (rows["dr:limit"].default, rows["dr:limit"].allowed) == ("unset", "at least 2")
     assert (rows["dr:tags"].type, rows["dr:tags"].allowed) == ("list of strings", "1–4 entries")
     assert rows["dr:inner"].description == "An inner object."
@@ -129,17 +132,23 @@ def named_keys(text: str) -> set[str]:
     """`dr:` key paths a page names; component type tokens (`dr:data:GlobalTable`) are not keys."""
     found = set()
     for match in _DR_KEY.finditer(text):
-        if re.match(r":[A-Z<]", text[match.end():match.end() + 2]):
+        if re.match(r":[A-Z<]", text[match.end() : match.end() + 2]):
             continue
         found.add(re.sub(r"\.\*$", "", match.group(0)).rstrip(".-"))
     return found
 
 
 def test_the_key_finder_reads_paths_and_skips_type_tokens():
-    assert named_keys("`dr:sites[i].awsRegion`, `dr:data:GlobalTable`, `dr:regions.*`, 'dr:appSecrets.NAME', "
-                      "`<dr:app.healthPath>/route`, `dr:siteSecrets.<site>.tlsKey`") == {
-        "dr:sites[i].awsRegion", "dr:regions", "dr:appSecrets.NAME", "dr:app.healthPath",
-        "dr:siteSecrets.<site>.tlsKey"}
+    assert named_keys(
+        "`dr:sites[i].awsRegion`, `dr:data:GlobalTable`, `dr:regions.*`, 'dr:appSecrets.NAME', "
+        "`<dr:app.healthPath>/route`, `dr:siteSecrets.<site>.tlsKey`"
+    ) == {
+        "dr:sites[i].awsRegion",
+        "dr:regions",
+        "dr:appSecrets.NAME",
+        "dr:app.healthPath",
+        "dr:siteSecrets.<site>.tlsKey",
+    }
 
 
 @pytest.mark.parametrize("document", DOCUMENTS, ids=lambda p: p.name)
@@ -153,7 +162,7 @@ def test_every_dr_key_the_docs_name_is_a_key_of_the_models(document):
 
 def without_code(text: str) -> str:
     """The text with fenced code blocks and inline code spans blanked (their brackets are not links)."""
-    text = re.sub(r"^```.*?^```", "", text, flags=re.S | re.M)
+    text = re.sub(r"^```.*?^```", "", text, flags=re.DOTALL | re.MULTILINE)
     return re.sub(r"`[^`\n]*`", "``", text)
 
 
@@ -165,7 +174,7 @@ def github_slug(heading: str) -> str:
 
 
 def anchors(path: Path) -> set[str]:
-    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    text = re.sub(r"^```.*?^```", "", path.read_text(encoding="utf-8"), flags=re.DOTALL | re.MULTILINE)
     seen: dict[str, int] = {}
     found = set()
     for line in text.splitlines():
@@ -180,8 +189,10 @@ def anchors(path: Path) -> set[str]:
 
 
 def test_github_slugs():
-    assert github_slug("`drctl stacks`, `drctl preview --tier`, `drctl deploy`") == \
-        "drctl-stacks-drctl-preview---tier-drctl-deploy"
+    assert (
+        github_slug("`drctl stacks`, `drctl preview --tier`, `drctl deploy`")
+        == "drctl-stacks-drctl-preview---tier-drctl-deploy"
+    )
     assert github_slug("CI workflows (`.github/workflows/`)") == "ci-workflows-githubworkflows"
     assert github_slug("dynamodb-dr — multi-region") == "dynamodb-dr--multi-region"
 
@@ -226,9 +237,8 @@ def first_section_commands() -> list[str]:
     """The commands in the code blocks of the README's first `##` section, comments removed."""
     text = README.read_text(encoding="utf-8")
     section = text.split("\n## ", 2)[1]
-    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", section, flags=re.S | re.M)
-    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines()
-            if line.split("#")[0].strip()]
+    blocks = re.findall(r"^```[a-z]*\n(.*?)^```", section, flags=re.DOTALL | re.MULTILINE)
+    return [line.split("#")[0].strip() for block in blocks for line in block.splitlines() if line.split("#")[0].strip()]
 
 
 def test_the_readme_first_section_shows_the_two_setup_commands():

@@ -23,16 +23,25 @@ PARAMETER = "/orders/prod/active_region"
 
 def environment(api_server, region: str, active: int = 4, standby: int = 2) -> dict[str, str]:
     return {
-        "DR_REPLICAS_SERVER": api_server.url, "DR_REPLICAS_NAMESPACE": "orders", "DR_REPLICAS_DEPLOYMENT": "orders",
-        "DR_REPLICAS_ACTIVE": str(active), "DR_REPLICAS_STANDBY": str(standby), "DR_REPLICAS_REGION": region,
-        "DR_REPLICAS_PRIMARY": "us-east-1", "DR_REPLICAS_PARAMETER": PARAMETER, "DR_REPLICAS_TOKEN": TOKEN,
+        "DR_REPLICAS_SERVER": api_server.url,
+        "DR_REPLICAS_NAMESPACE": "orders",
+        "DR_REPLICAS_DEPLOYMENT": "orders",
+        "DR_REPLICAS_ACTIVE": str(active),
+        "DR_REPLICAS_STANDBY": str(standby),
+        "DR_REPLICAS_REGION": region,
+        "DR_REPLICAS_PRIMARY": "us-east-1",
+        "DR_REPLICAS_PARAMETER": PARAMETER,
+        "DR_REPLICAS_TOKEN": TOKEN,
         "DR_REPLICAS_CA": api_server.ca_pem,
     }
 
 
 def patched(api_server) -> list[int]:
-    assert all(r["path"] == f"{scale_path('orders', 'orders')}?fieldManager=dynamodb-dr-orchestrator"
-               and r["authorization"] == f"Bearer {TOKEN}" for r in api_server.requests)
+    assert all(
+        r["path"] == f"{scale_path('orders', 'orders')}?fieldManager=dynamodb-dr-orchestrator"
+        and r["authorization"] == f"Bearer {TOKEN}"
+        for r in api_server.requests
+    )
     return [json.loads(r["body"])["spec"]["replicas"] for r in api_server.requests]
 
 
@@ -43,7 +52,8 @@ def test_before_the_first_transition_the_primary_is_active(api, aws, capsys):
     assert patched(api) == [4, 2]
     assert capsys.readouterr().out.splitlines() == [
         "orders/orders scaled to 4 replicas: the site is active",
-        "orders/orders scaled to 2 replicas: the site is standby (active: us-east-1)"]
+        "orders/orders scaled to 2 replicas: the site is standby (active: us-east-1)",
+    ]
 
 
 def test_after_a_failover_the_promoted_standby_keeps_the_active_count(api, aws):
@@ -72,10 +82,20 @@ def test_a_refused_patch_or_a_bad_setting_fails_the_command_with_one_line(api, a
     assert len(api.requests) == 1  # only the forbidden attempt reached the API server
 
 
-@pytest.mark.parametrize("value, region", [
-    ("us-west-2", "us-west-2"), (" eu-west-1\n", "eu-west-1"), ("us-east-2#7", "us-east-2"),
-    ('{"activeRegion": "ap-northeast-1", "epoch": 3}', "ap-northeast-1"), ('{"region": "us-east-1"}', "us-east-1"),
-    ("", None), ("{not json", None), ('{"activeRegion": 3}', None), ("primary", None)])
+@pytest.mark.parametrize(
+    "value, region",
+    [
+        ("us-west-2", "us-west-2"),
+        (" eu-west-1\n", "eu-west-1"),
+        ("us-east-2#7", "us-east-2"),
+        ('{"activeRegion": "ap-northeast-1", "epoch": 3}', "ap-northeast-1"),
+        ('{"region": "us-east-1"}', "us-east-1"),
+        ("", None),
+        ("{not json", None),
+        ('{"activeRegion": 3}', None),
+        ("primary", None),
+    ],
+)
 def test_the_parameter_is_read_as_the_region_it_names(value, region):
     assert active_region_of(value) == region
 
@@ -85,7 +105,13 @@ def test_the_command_existing_sites_record_still_runs_the_replicas_module():
     path it names keeps running the code, wherever that lives."""
     assert REPLICAS_COMMAND == "venv/bin/python -m components.sites.replicas"
     env = {k: v for k, v in os.environ.items() if not k.startswith("DR_REPLICAS_")}
-    run = subprocess.run([sys.executable, "-m", "components.sites.replicas"], env=env, capture_output=True, text=True,
-                         cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "components.sites.replicas"],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert run.stderr.startswith("error: ValueError: DR_REPLICAS_SERVER, DR_REPLICAS_NAMESPACE, ")

@@ -31,8 +31,9 @@ RAW = {
 TLS = parse_digitalocean_config(RAW)
 HTTP = parse_digitalocean_config({k: v for k, v in RAW.items() if k != "tls"})
 TABLE_ARNS = [f"arn:aws:dynamodb:{r}:123456789012:table/orders-prod" for r in ("us-east-1", "us-west-2")]
-PARAMETER_ARNS = [f"arn:aws:ssm:{r}:123456789012:parameter/orders/prod/active_region"
-                  for r in ("us-east-1", "us-west-2")]
+PARAMETER_ARNS = [
+    f"arn:aws:ssm:{r}:123456789012:parameter/orders/prod/active_region" for r in ("us-east-1", "us-west-2")
+]
 K8S = "kubernetes:"
 
 
@@ -40,11 +41,21 @@ CONTROL_ARNS = [f"arn:aws:dynamodb:{r}:123456789012:table/orders-prod-dr-authori
 
 
 def site_args(cfg=TLS, index=0, active=True, replicas_to=("us-west-2",)):
-    return DoksSiteArgs(config=cfg, site=cfg.sites[index], stack="prod", active=active, table_name="orders-prod",
-                        parameter_name="/orders/prod/active_region", cache_seconds=5, table_arns=TABLE_ARNS,
-                        parameter_arns=PARAMETER_ARNS, credentials_replica_regions=list(replicas_to),
-                        control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"),
-                        control_arns=CONTROL_ARNS)
+    return DoksSiteArgs(
+        config=cfg,
+        site=cfg.sites[index],
+        stack="prod",
+        active=active,
+        table_name="orders-prod",
+        parameter_name="/orders/prod/active_region",
+        cache_seconds=5,
+        table_arns=TABLE_ARNS,
+        parameter_arns=PARAMETER_ARNS,
+        credentials_replica_regions=list(replicas_to),
+        control_table="orders-prod-dr-authority",
+        control_regions=("us-east-1", "us-west-2"),
+        control_arns=CONTROL_ARNS,
+    )
 
 
 def declare(args):
@@ -52,12 +63,19 @@ def declare(args):
         do = digitalocean.Provider("do")
         region = args.site.aws_region
         provider = aws.Provider(f"aws-{region}", region=region)
-        site = DoksSite(f"orders-{args.site.region}", args,
-                        opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": provider}))
+        site = DoksSite(
+            f"orders-{args.site.region}",
+            args,
+            opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": provider}),
+        )
         return pulumi.Output.all(
-            target=site.site.scale_target, ip=site.load_balancer_ip, statements=site.site.orchestrator_statements,
-            endpoint_ip=site.site.endpoint.ip_address, outputs=pulumi.Output.all(**site.site.outputs),
+            target=site.site.scale_target,
+            ip=site.load_balancer_ip,
+            statements=site.site.orchestrator_statements,
+            endpoint_ip=site.site.endpoint.ip_address,
+            outputs=pulumi.Output.all(**site.site.outputs),
         ).apply(lambda v: {**v, "site": site.site})
+
     return run
 
 
@@ -69,7 +87,13 @@ def test_cluster_and_node_pool(recorder):
     i = cluster.inputs
     # exactly the pinned version, although DigitalOcean (the mocks) offers a newer patch, 1.33.2-do.0
     assert (i["name"], i["region"], i["version"], i["ha"], i["autoUpgrade"], i["surgeUpgrade"]) == (
-        "orders-prod-nyc3", "nyc3", "1.33.1-do.0", True, False, True)
+        "orders-prod-nyc3",
+        "nyc3",
+        "1.33.1-do.0",
+        True,
+        False,
+        True,
+    )
     pool = i["nodePool"]
     assert (pool["size"], pool["autoScale"], pool["minNodes"], pool["maxNodes"]) == ("s-4vcpu-8gb", True, 2, 6)
     assert "digitalocean" in cluster.provider and cluster.parent.endswith("dr:sites:DoksSite::orders-nyc3")
@@ -88,9 +112,10 @@ def test_the_provider_connects_with_a_token_doctl_fetches_at_each_use(recorder):
     cluster = rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster")
     doc = _kubeconfig(rec)  # not secret: it holds no credential, so previews show it (and that it did not change)
     assert doc["users"][0]["user"] == {"exec": km.doctl_exec_credential(cluster.outputs["id"])}
-    assert doc["clusters"][0]["cluster"] == {"server": cluster.outputs["endpoint"],
-                                             "certificate-authority-data": cluster.outputs["kubeConfigs"][0][
-                                                 "clusterCaCertificate"]}
+    assert doc["clusters"][0]["cluster"] == {
+        "server": cluster.outputs["endpoint"],
+        "certificate-authority-data": cluster.outputs["kubeConfigs"][0]["clusterCaCertificate"],
+    }
     # No lookup of fresh credentials: nothing in the provider's inputs changes from one run to the next.
     assert [t for t, _ in rec.invokes if t == "digitalocean:index/getKubernetesCluster:getKubernetesCluster"] == []
     # Only a new cluster replaces the provider (and all in it).
@@ -120,7 +145,8 @@ def test_the_version_notice_tells_of_a_newer_patch_and_of_an_unoffered_pin():
     assert version_notice("1.33.2-do.0", offered) is None
     assert version_notice("1.33.1-do.0", offered) == (
         "dr:cluster.version: 1.33.2-do.0 is available; the clusters stay at 1.33.1-do.0 until dr:cluster.version "
-        "says otherwise (a surge upgrade)")
+        "says otherwise (a surge upgrade)"
+    )
     assert "does not offer 1.33.0-do.0" in version_notice("1.33.0-do.0", offered)
     assert "offers no 1.33 version any more" in version_notice("1.33.1-do.0", [])
     assert version_notice("1.33.10-do.0", ["1.33.9-do.0", "1.33.10-do.0"]) is None  # numeric, not text, order
@@ -149,15 +175,24 @@ def _sent(rec):
 def test_sends_exactly_the_validated_manifests(recorder, tmp_path):
     rec = recorder(declare(site_args()))
     sent = _sent(rec)
-    w = workload_from_config(TLS, TLS.sites[0], stack="prod", active=True, table_name="orders-prod",
-                             parameter_name="/orders/prod/active_region", cache_seconds=5,
-                             control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"))
+    w = workload_from_config(
+        TLS,
+        TLS.sites[0],
+        stack="prod",
+        active=True,
+        table_name="orders-prod",
+        parameter_name="/orders/prod/active_region",
+        cache_seconds=5,
+        control_table="orders-prod-dr-authority",
+        control_regions=("us-east-1", "us-west-2"),
+    )
     expected = {
         "Namespace": km.namespace_manifest("orders", km.site_labels("orders", "nyc3")),
         "Deployment": km.deployment_manifest(w),
         "PodDisruptionBudget": km.pod_disruption_budget_manifest(w),
         "Service": km.load_balancer_service_manifest(
-            w, load_balancer_from_config(TLS, TLS.sites[0], stack="prod", certificate_name="orders-api")),
+            w, load_balancer_from_config(TLS, TLS.sites[0], stack="prod", certificate_name="orders-api")
+        ),
         "ServiceAccount": km.scaler_service_account_manifest("orders", "nyc3", "orders"),
         "Role": km.scaler_role_manifest("orders", "nyc3", "orders", "orders"),
         "RoleBinding": km.scaler_role_binding_manifest("orders", "nyc3", "orders"),
@@ -192,7 +227,8 @@ def test_the_aws_config_names_the_identity_and_mounted_files(recorder):
     assert config == (
         "[default]\nregion = us-east-1\ncredential_process = /usr/local/bin/aws_signing_helper credential-process "
         "--certificate /var/run/secrets/dr-aws/tls.crt --private-key /var/run/secrets/dr-aws/tls.key "
-        f"--trust-anchor-arn {anchor} --profile-arn {profile} --role-arn {role} --region us-east-1\n")
+        f"--trust-anchor-arn {anchor} --profile-arn {profile} --role-arn {role} --region us-east-1\n"
+    )
 
 
 def test_failover_keeps_the_scaled_replicas_and_standbys_start_small(recorder):
@@ -223,10 +259,15 @@ def test_replicas_follow_config_through_a_command_that_only_the_counts_trigger(r
     assert sorted(env) == sorted(f"{ENV_PREFIX}{n}" for n in ENV_NAMES)
     cluster = rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster")
     assert {k: v for k, v in env.items() if k not in ("DR_REPLICAS_TOKEN", "DR_REPLICAS_CA")} == {
-        "DR_REPLICAS_SERVER": cluster.outputs["endpoint"], "DR_REPLICAS_NAMESPACE": "orders",
-        "DR_REPLICAS_DEPLOYMENT": "orders", "DR_REPLICAS_ACTIVE": "3", "DR_REPLICAS_STANDBY": "1",
-        "DR_REPLICAS_REGION": "us-east-1", "DR_REPLICAS_PRIMARY": "us-east-1",
-        "DR_REPLICAS_PARAMETER": "/orders/prod/active_region"}
+        "DR_REPLICAS_SERVER": cluster.outputs["endpoint"],
+        "DR_REPLICAS_NAMESPACE": "orders",
+        "DR_REPLICAS_DEPLOYMENT": "orders",
+        "DR_REPLICAS_ACTIVE": "3",
+        "DR_REPLICAS_STANDBY": "1",
+        "DR_REPLICAS_REGION": "us-east-1",
+        "DR_REPLICAS_PRIMARY": "us-east-1",
+        "DR_REPLICAS_PARAMETER": "/orders/prod/active_region",
+    }
     assert (env["DR_REPLICAS_TOKEN"], env["DR_REPLICAS_CA"]) == ("[secret]", "[secret]")
     token_secret = next(r for r in rec.of_type("kubernetes:core/v1:Secret") if r.inputs["type"].endswith("-token"))
     decoded = json.loads(scaler_credentials_json(token_secret.outputs["data"]))
@@ -244,8 +285,9 @@ def test_replicas_follow_config_through_a_command_that_only_the_counts_trigger(r
 
 def test_no_credential_reaches_anything_in_plain_text(recorder):
     rec = recorder(declare(site_args()))
-    text = json.dumps([[r.inputs, r.outputs] for r in rec.resources if r.type.startswith(K8S)] +
-                      [r.inputs for r in rec.resources])
+    text = json.dumps(
+        [[r.inputs, r.outputs] for r in rec.resources if r.type.startswith(K8S)] + [r.inputs for r in rec.resources]
+    )
     assert "PRIVATE KEY" not in json.dumps([r.inputs for r in rec.resources])
     assert DUMMY_TOKEN not in json.dumps([r.inputs for r in rec.resources])
     assert fresh_token(4 * 3600) not in json.dumps([r.inputs for r in rec.resources])
@@ -282,8 +324,12 @@ def test_the_site_handed_to_the_plane(recorder):
     secret_arn = rec.one("aws:secretsmanager/secret:Secret").outputs["arn"]
     cluster = rec.one("digitalocean:index/kubernetesCluster:KubernetesCluster")
     assert parse_scale_target("us-east-1", v["target"]) == KubernetesTarget(
-        server=cluster.outputs["endpoint"], namespace="orders", deployment="orders", replicas=3,
-        credentials_secret_arn=secret_arn)
+        server=cluster.outputs["endpoint"],
+        namespace="orders",
+        deployment="orders",
+        replicas=3,
+        credentials_secret_arn=secret_arn,
+    )
     (statement,) = v["statements"]
     assert statement["Action"] == ["secretsmanager:GetSecretValue"]
     assert statement["Resource"] == sorted([secret_arn, secret_arn.replace(":us-east-1:", ":us-west-2:")])
@@ -301,7 +347,8 @@ def test_http_only_site_and_no_certificate_lookup(recorder):
 def test_tls_certificate_is_looked_up_by_name(recorder):
     rec = recorder(declare(site_args()))
     assert [a for t, a in rec.invokes if t == "digitalocean:index/getCertificate:getCertificate"] == [
-        {"name": "orders-api"}]
+        {"name": "orders-api"}
+    ]
 
 
 def test_children_are_named_after_the_component(recorder):
@@ -311,9 +358,13 @@ def test_children_are_named_after_the_component(recorder):
         if r.type.startswith(("digitalocean:index", K8S, "aws:", "tls:", "dr:identity")):
             assert r.name.startswith("orders-nyc3-"), r.name
     direct = {r.type for r in rec.resources if r.parent == component.urn}
-    assert {"digitalocean:index/kubernetesCluster:KubernetesCluster", "pulumi:providers:kubernetes",
-            "dr:identity:WorkloadIdentity", "kubernetes:apps/v1:Deployment",
-            "aws:secretsmanager/secret:Secret"} <= direct
+    assert {
+        "digitalocean:index/kubernetesCluster:KubernetesCluster",
+        "pulumi:providers:kubernetes",
+        "dr:identity:WorkloadIdentity",
+        "kubernetes:apps/v1:Deployment",
+        "aws:secretsmanager/secret:Secret",
+    } <= direct
 
 
 def test_scaler_credentials_json_decodes_the_token_secret():

@@ -14,8 +14,14 @@ from tests.haproxy_env import PASSWORD, ROOT, haproxy_check, require_haproxy
 
 
 def drctl(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "drctl", "haproxy", *args], cwd=ROOT, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "drctl", "haproxy", *args],
+        cwd=ROOT,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_prints_the_site_config_with_the_preview_salt_and_placeholder():
@@ -32,8 +38,9 @@ def test_prints_the_site_config_with_the_preview_salt_and_placeholder():
 
 
 def test_password_from_stdin_and_deployed_salt():
-    run = drctl("--stack", "ovh", "--site", "rbx", "--salt", "DeployedSalt0001", "--password-stdin",
-                stdin=PASSWORD + "\n")
+    run = drctl(
+        "--stack", "ovh", "--site", "rbx", "--salt", "DeployedSalt0001", "--password-stdin", stdin=PASSWORD + "\n"
+    )
     assert run.returncode == 0, run.stderr
     assert f"    user admin password {hash_stats_password(PASSWORD, 'DeployedSalt0001')}\n" in run.stdout
     assert PASSWORD not in run.stdout + run.stderr

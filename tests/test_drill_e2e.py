@@ -18,16 +18,33 @@ import pytest
 from drctl.drill.selftest import DEFECTS, DefectDoesNotApply, broken_copy
 
 ROOT = Path(__file__).resolve().parent.parent
-REQUIRED = ("name", "faults", "dualWriterSeconds", "lostAcknowledgedWrites", "transitions", "spuriousTransitions",
-            "detectionSeconds", "writeRtoSeconds", "trafficRtoSeconds", "budget", "passed")
+REQUIRED = (
+    "name",
+    "faults",
+    "dualWriterSeconds",
+    "lostAcknowledgedWrites",
+    "transitions",
+    "spuriousTransitions",
+    "detectionSeconds",
+    "writeRtoSeconds",
+    "trafficRtoSeconds",
+    "budget",
+    "passed",
+)
 
 
 def drill(*args: str, timeout: int = 400) -> subprocess.CompletedProcess:
     env = {**os.environ, "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled", "AWS_EC2_METADATA_DISABLED": "true"}
     for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE"):
         env.pop(name, None)
-    return subprocess.run([sys.executable, "-m", "drctl", "drill", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "drctl", "drill", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_a_partitioned_primary_loses_writes_and_traffic_and_nobody_writes_twice(tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import UTC
 
 import boto3
 import pytest
@@ -27,15 +28,16 @@ def records(*sequences: str) -> list[dict]:
 def test_delivery_resumes_at_the_first_reported_failure():
     batch = records("100", "200", "300", "400")
     assert split_at_first_failure(batch, {"batchItemFailures": []}) == (4, [])
-    done, again = split_at_first_failure(batch, {"batchItemFailures": [{"itemIdentifier": "400"},
-                                                                        {"itemIdentifier": "200"}]})
+    done, again = split_at_first_failure(
+        batch, {"batchItemFailures": [{"itemIdentifier": "400"}, {"itemIdentifier": "200"}]}
+    )
     assert done == 1 and [r["dynamodb"]["SequenceNumber"] for r in again] == ["200", "300", "400"]
 
 
 def test_a_get_records_record_takes_lambdas_shape():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    created = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    created = datetime(2026, 1, 1, tzinfo=UTC)
     record = {"eventName": "INSERT", "dynamodb": {"SequenceNumber": "1", "ApproximateCreationDateTime": created}}
     shaped = as_lambda_record(record, "arn:stream", EAST)
     assert shaped["dynamodb"]["ApproximateCreationDateTime"] == 1767225600.0
@@ -48,23 +50,30 @@ def regions():
     moto.reset()
     network = Network([EAST, WEST])
     gates = Gates(network)
-    urls = {(c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in (EAST, WEST)
-            for t in (EAST, WEST)}
+    urls = {
+        (c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}"
+        for c in (EAST, WEST)
+        for t in (EAST, WEST)
+    }
     model = AwsModel(network, lambda c, t: urls[(c, t)], Config(connect_timeout=1, read_timeout=2))
     sessions = {r: RegionSession(r, model) for r in (EAST, WEST)}
     for region in (EAST, WEST):
         direct_client(moto.url, "dynamodb", region).create_table(
-            TableName=TABLE, KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
-            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+            TableName=TABLE,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+            StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+        )
     yield network, sessions, moto.url
     gates.close()
     moto.stop()
 
 
 def keys(url: str, region: str) -> set[str]:
-    client = boto3.client("dynamodb", region_name=region, endpoint_url=url, aws_access_key_id="testing",
-                          aws_secret_access_key="testing")
+    client = boto3.client(
+        "dynamodb", region_name=region, endpoint_url=url, aws_access_key_id="testing", aws_secret_access_key="testing"
+    )
     return {i["pk"]["S"] for i in client.scan(TableName=TABLE, ConsistentRead=True)["Items"]}
 
 

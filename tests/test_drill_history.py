@@ -53,7 +53,7 @@ def test_overlapping_writers_are_measured_and_named():
 
 
 def test_a_single_stray_write_inside_another_regions_span_is_caught():
-    writes = run_of("b", 0.0, 5.0) + [w("a", 2.0, 2.01, 999)]
+    writes = [*run_of("b", 0.0, 5.0), w("a", 2.0, 2.01, 999)]
     result = dual_writers(writes, gap=0.25)
     assert result.writes == 1 and result.examples[0].startswith("a#999")
 
@@ -69,15 +69,17 @@ def test_commits_out_of_order_between_regions_always_show(raw):
     committing... any interleaving of two regions' intervals is measured as overlap or a dual write."""
     writes = [w(r, s, s + d, i) for i, (r, s, d) in enumerate(raw)]
     result = dual_writers(writes, gap=0.0)
-    overlapping = any(x.region != y.region and x.sent_at < y.acked_at and y.sent_at < x.acked_at
-                      for x in writes for y in writes)
+    overlapping = any(
+        x.region != y.region and x.sent_at < y.acked_at and y.sent_at < x.acked_at for x in writes for y in writes
+    )
     if overlapping:
         assert result.seconds > 0 or result.writes > 0
 
 
 def test_regressions_by_epoch_and_by_the_authoritys_history():
     assert regressions([Observed(1, "a", "projection", "r2", 2), Observed(2, "a", "projection", "r1", 1)], []) == [
-        "a's projection went back from epoch 2 to 1 (r1) at 2.000"]
+        "a's projection went back from epoch 2 to 1 (r1) at 2.000"
+    ]
     assert regressions([Observed(1, "a", "projection", "r2", 2), Observed(2, "a", "projection", "r2", 2)], []) == []
     history = [Transition(1.0, 1, "r1", "r2"), Transition(2.0, 2, "r2", "r3")]
     without_epochs = [Observed(2.5, "a", "projection", "r3"), Observed(3.0, "a", "projection", "r2")]
@@ -87,9 +89,11 @@ def test_regressions_by_epoch_and_by_the_authoritys_history():
 
 
 def test_two_invocations_winning_one_epoch_is_a_fencing_violation():
-    invs = [Invocation(1, "b", "alarm", "transitioned", "b", 1, ""), Invocation(1, "c", "failover", "transitioned",
-                                                                                "c", 1, ""),
-            Invocation(2, "c", "monitor", "noop", "b", 1, "")]
+    invs = [
+        Invocation(1, "b", "alarm", "transitioned", "b", 1, ""),
+        Invocation(1, "c", "failover", "transitioned", "c", 1, ""),
+        Invocation(2, "c", "monitor", "noop", "b", 1, ""),
+    ]
     assert fencing_violations(invs) == ["2 invocations each transitioned to epoch 1: b -> b, c -> c"]
     assert fencing_violations(invs[:1] + invs[2:]) == []
 
@@ -97,9 +101,9 @@ def test_two_invocations_winning_one_epoch_is_a_fencing_violation():
 def test_notices_must_be_one_per_topic_and_epoch_and_agree():
     good = [Notice("r1", 1, "r2", "r1"), Notice("r2", 1, "r2", "r1")]
     assert contradictory_notices(good) == []
-    twice = good + [Notice("r1", 1, "r2", "r1")]
+    twice = [*good, Notice("r1", 1, "r2", "r1")]
     assert contradictory_notices(twice) == ["the r1 topic got 2 notices for epoch 1"]
-    crossed = good + [Notice("r3", 1, "r3", "r1")]
+    crossed = [*good, Notice("r3", 1, "r3", "r1")]
     assert contradictory_notices(crossed) == ["notices for epoch 1 name different regions: r2, r3"]
 
 

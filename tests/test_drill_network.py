@@ -8,7 +8,6 @@ import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
@@ -26,7 +25,7 @@ class Upstream:
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"  # keeps connections open, like the SDKs' pooled connections
 
-            def do_GET(self):  # noqa: N802
+            def do_GET(self):
                 body = b"x" * 200
                 self.send_response(200)
                 self.send_header("Content-Length", str(len(body)))
@@ -175,12 +174,16 @@ def test_a_replica_cut_off_from_a_majority_refuses_and_the_others_share_one_hist
     network = Network(REGIONS)
     gates = Gates(network)
     try:
-        urls = {(c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in REGIONS
-                for t in REGIONS}
+        urls = {
+            (c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in REGIONS for t in REGIONS
+        }
         model = AwsModel(network, lambda c, t: urls[(c, t)], Config(connect_timeout=1, read_timeout=2))
         direct_client(moto.url, "dynamodb", TRUTH_REGION).create_table(
-            TableName="ctl", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+            TableName="ctl",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         model.linearizable["ctl"] = Quorum(tuple(REGIONS))
         east, west = (RegionSession(r, model).client("dynamodb", r) for r in ("us-east-1", "us-west-2"))
         east.put_item(TableName="ctl", Item={"pk": {"S": "k"}, "v": {"N": "1"}})
@@ -200,8 +203,9 @@ def test_a_held_request_is_delivered_late(moto):
     network = Network(REGIONS)
     gates = Gates(network)
     try:
-        urls = {(c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in REGIONS
-                for t in REGIONS}
+        urls = {
+            (c, t): f"http://127.0.0.1:{gates.add(c, t, 'aws', lambda: moto.address)}" for c in REGIONS for t in REGIONS
+        }
         model = AwsModel(network, lambda c, t: urls[(c, t)], Config(connect_timeout=1, read_timeout=2))
         rule = model.hold(HoldRule("ssm", "PutParameter", target="us-west-2", seconds=0.5))
         ssm = RegionSession("us-east-2", model).client("ssm", "us-west-2")
@@ -221,21 +225,28 @@ def test_an_eventually_consistent_control_table_replicates_only_between_regions_
     stop = threading.Event()
     for region in REGIONS:
         direct_client(moto.url, "dynamodb", region).create_table(
-            TableName="ctl", KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
-    replication = ControlReplication(REGIONS, "ctl", lambda r: direct_client(moto.url, "dynamodb", r), network, stop,
-                                     period=0.05)
+            TableName="ctl",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    replication = ControlReplication(
+        REGIONS, "ctl", lambda r: direct_client(moto.url, "dynamodb", r), network, stop, period=0.05
+    )
     replication.start()
     try:
+
         def value(region):
             item = direct_client(moto.url, "dynamodb", region).get_item(TableName="ctl", Key={"pk": {"S": "k"}})
             return item.get("Item", {}).get("v", {}).get("S")
 
         network.partition("us-east-1")
-        direct_client(moto.url, "dynamodb", "us-east-1").put_item(TableName="ctl", Item={"pk": {"S": "k"},
-                                                                                       "v": {"S": "east"}})
-        direct_client(moto.url, "dynamodb", "us-east-2").put_item(TableName="ctl", Item={"pk": {"S": "k"},
-                                                                                       "v": {"S": "west"}})
+        direct_client(moto.url, "dynamodb", "us-east-1").put_item(
+            TableName="ctl", Item={"pk": {"S": "k"}, "v": {"S": "east"}}
+        )
+        direct_client(moto.url, "dynamodb", "us-east-2").put_item(
+            TableName="ctl", Item={"pk": {"S": "k"}, "v": {"S": "west"}}
+        )
         time.sleep(0.5)
         assert value("us-east-1") == "east" and value("us-west-2") == "west"  # both "won" on their side
         network.heal()

@@ -56,27 +56,33 @@ def test_threshold_one_follows_every_result():
         record_check(CheckerView(), False, 0)
 
 
-@pytest.mark.parametrize(("healthy_checkers", "checkers", "healthy"), [
-    (1, 3, True), (0, 3, False), (3, 3, True), (2, 10, True), (1, 10, False), (1, 5, True), (0, 1, False)])
+@pytest.mark.parametrize(
+    ("healthy_checkers", "checkers", "healthy"),
+    [(1, 3, True), (0, 3, False), (3, 3, True), (2, 10, True), (1, 10, False), (1, 5, True), (0, 1, False)],
+)
 def test_an_endpoint_is_healthy_while_more_than_18_percent_of_checkers_say_so(healthy_checkers, checkers, healthy):
     views = [CheckerView(i < healthy_checkers) for i in range(checkers)]
     assert endpoint_healthy(views) is healthy
 
 
-@pytest.mark.parametrize(("status", "passed"), [(200, True), (204, True), (302, True), (404, False), (503, False),
-                                                (None, False)])
+@pytest.mark.parametrize(
+    ("status", "passed"), [(200, True), (204, True), (302, True), (404, False), (503, False), (None, False)]
+)
 def test_http_checks_pass_on_2xx_and_3xx_only(status, passed):
     assert check_passed(status) is passed
 
 
-@pytest.mark.parametrize(("health", "answer"), [
-    ({"us-east-1": True, "us-east-2": True, "us-west-2": True}, "us-east-1"),
-    ({"us-east-1": False, "us-east-2": True, "us-west-2": True}, "us-east-2"),
-    ({"us-east-1": False, "us-east-2": False, "us-west-2": True}, "us-west-2"),
-    ({"us-east-1": True, "us-east-2": False, "us-west-2": False}, "us-east-1"),
-    ({"us-east-1": False, "us-east-2": True, "us-west-2": False}, "us-east-2"),
-    ({"us-east-1": False, "us-east-2": False, "us-west-2": False}, "us-east-1"),  # fail-open: PRIMARY
-])
+@pytest.mark.parametrize(
+    ("health", "answer"),
+    [
+        ({"us-east-1": True, "us-east-2": True, "us-west-2": True}, "us-east-1"),
+        ({"us-east-1": False, "us-east-2": True, "us-west-2": True}, "us-east-2"),
+        ({"us-east-1": False, "us-east-2": False, "us-west-2": True}, "us-west-2"),
+        ({"us-east-1": True, "us-east-2": False, "us-west-2": False}, "us-east-1"),
+        ({"us-east-1": False, "us-east-2": True, "us-west-2": False}, "us-east-2"),
+        ({"us-east-1": False, "us-east-2": False, "us-west-2": False}, "us-east-1"),  # fail-open: PRIMARY
+    ],
+)
 def test_the_failover_chain_answers_like_route_53(health, answer):
     assert failover_answer(REGIONS, health) == answer
 
@@ -86,8 +92,7 @@ def test_two_regions_fail_open_to_the_primary():
     assert failover_answer(["eu-west-1", "eu-central-1"], {"eu-west-1": False, "eu-central-1": True}) == "eu-central-1"
 
 
-@given(st.integers(min_value=2, max_value=6).flatmap(
-    lambda n: st.lists(st.booleans(), min_size=n, max_size=n)))
+@given(st.integers(min_value=2, max_value=6).flatmap(lambda n: st.lists(st.booleans(), min_size=n, max_size=n)))
 def test_the_chain_answers_the_first_healthy_region_in_priority_or_the_primary_when_none_is(health_list):
     regions = [f"region-{i}" for i in range(len(health_list))]
     health = dict(zip(regions, health_list))

@@ -15,6 +15,7 @@ from hypothesis import HealthCheck as HypothesisHealthCheck
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from components.sites.ovh.checks import parse_ovh_sites
 from components.sites.ovh.haproxy_config import (
     CONFIG_MARKER,
     HaproxySite,
@@ -22,13 +23,12 @@ from components.sites.ovh.haproxy_config import (
     HostRuntime,
     Server,
     deploy_script,
-    hash_stats_password,
     haproxy_site,
+    hash_stats_password,
     is_sha512_crypt,
     render_haproxy_config,
     render_site_config,
 )
-from components.sites.ovh.checks import parse_ovh_sites
 from tests.haproxy_env import PASSWORD, haproxy_check, ovh_values, require_haproxy, self_signed_pem, with_secrets
 
 SALT = "abcdefgh12345678"
@@ -73,8 +73,10 @@ def test_hash_matches_libxcrypt():
     assert hash_stats_password(PASSWORD, SALT) == expected
 
 
-@pytest.mark.parametrize("value", ["plain-password", "$2b$12$" + "a" * 53, "$5$salt$" + "a" * 43, "$6$salt$short",
-                                   "$6$salt$" + "a" * 85 + "!"])
+@pytest.mark.parametrize(
+    "value",
+    ["plain-password", "$2b$12$" + "a" * 53, "$5$salt$" + "a" * 43, "$6$salt$short", "$6$salt$" + "a" * 85 + "!"],
+)
 def test_anything_but_a_sha512_crypt_hash_is_refused(value):
     assert not is_sha512_crypt(value)
     with pytest.raises(ValueError, match="sha512-crypt"):
@@ -89,10 +91,17 @@ def test_bad_salts_are_refused(salt):
 
 def test_crypt_module_is_not_imported():
     """Python 3.11's `crypt` is deprecated (gone in 3.13): the hashing library must not pull it in."""
-    code = "import sys, components.sites.ovh.haproxy_config as h; h.hash_stats_password('x' * 16, 'abc'); " \
-           "sys.exit(1 if 'crypt' in sys.modules else 0)"
-    run = subprocess.run([sys.executable, "-W", "error::DeprecationWarning", "-c", code],
-                         cwd=Path(__file__).resolve().parent.parent, capture_output=True, text=True, timeout=60)
+    code = (
+        "import sys, components.sites.ovh.haproxy_config as h; h.hash_stats_password('x' * 16, 'abc'); "
+        "sys.exit(1 if 'crypt' in sys.modules else 0)"
+    )
+    run = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", "-c", code],
+        cwd=Path(__file__).resolve().parent.parent,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 0, run.stderr
 
 
@@ -158,8 +167,9 @@ def test_every_shipped_site_passes_haproxy_check(tmp_path):
     cfg = sites()
     for site in cfg.sites:
         self_signed_pem(tmp_path, site.name)
-        text = render_haproxy_config(haproxy_site(cfg, site.name), hash_stats_password(PASSWORD, SALT),
-                                     HostRuntime(cert_dir=str(tmp_path)))
+        text = render_haproxy_config(
+            haproxy_site(cfg, site.name), hash_stats_password(PASSWORD, SALT), HostRuntime(cert_dir=str(tmp_path))
+        )
         run = haproxy_check(text, tmp_path)
         assert run.returncode == 0, f"{site.name}: {run.stdout}{run.stderr}"
         assert "Configuration file is valid" in run.stdout
@@ -194,17 +204,36 @@ _octet = st.integers(min_value=1, max_value=254)
 @st.composite
 def haproxy_sites(draw):
     names = draw(st.lists(_names, min_size=1, max_size=6, unique=True))
-    servers = tuple(Server(n, f"10.{draw(_octet)}.{draw(_octet)}.{draw(_octet)}", draw(st.integers(1, 65535)),
-                           draw(st.integers(1, 256))) for n in names)
-    backups = tuple(Server(f"site_{n}", f"10.99.{i}.2", 8081)
-                    for i, n in enumerate(draw(st.lists(_names, max_size=3, unique=True))))
+    servers = tuple(
+        Server(
+            n,
+            f"10.{draw(_octet)}.{draw(_octet)}.{draw(_octet)}",
+            draw(st.integers(1, 65535)),
+            draw(st.integers(1, 256)),
+        )
+        for n in names
+    )
+    backups = tuple(
+        Server(f"site_{n}", f"10.99.{i}.2", 8081) for i, n in enumerate(draw(st.lists(_names, max_size=3, unique=True)))
+    )
     return HaproxySite(
-        name=draw(_names), http_port=draw(st.sampled_from([80, 8080])), peer_address="10.1.0.2", peer_port=8081,
-        servers=servers, backups=backups,
-        health_check=HealthCheck(draw(st.from_regex(r"/[a-z0-9/_-]{0,20}", fullmatch=True)), "api.example.test",
-                                 draw(st.integers(200, 399)), draw(st.integers(500, 30000)),
-                                 draw(st.integers(1, 10)), draw(st.integers(1, 10))),
-        stats_address="10.1.0.2", stats_port=8404, stats_user=draw(st.from_regex(r"[a-z]{1,10}", fullmatch=True)),
+        name=draw(_names),
+        http_port=draw(st.sampled_from([80, 8080])),
+        peer_address="10.1.0.2",
+        peer_port=8081,
+        servers=servers,
+        backups=backups,
+        health_check=HealthCheck(
+            draw(st.from_regex(r"/[a-z0-9/_-]{0,20}", fullmatch=True)),
+            "api.example.test",
+            draw(st.integers(200, 399)),
+            draw(st.integers(500, 30000)),
+            draw(st.integers(1, 10)),
+            draw(st.integers(1, 10)),
+        ),
+        stats_address="10.1.0.2",
+        stats_port=8404,
+        stats_user=draw(st.from_regex(r"[a-z]{1,10}", fullmatch=True)),
         bind_address=draw(st.sampled_from([None, "10.1.0.2"])),
     )
 
@@ -247,8 +276,15 @@ def _run_install(tmp_path: Path, text: str, tls: bool, stdin: str = "") -> tuple
     staged = tmp_path / "home" / ".dynamodb-dr" / "haproxy.cfg"
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_text(text)
-    script = deploy_script(site="gra", tls=tls, sudo=False, staged=str(staged), live=str(tmp_path / "live.cfg"),
-                           cert_dir=str(tmp_path / "certs"), group=_group())
+    script = deploy_script(
+        site="gra",
+        tls=tls,
+        sudo=False,
+        staged=str(staged),
+        live=str(tmp_path / "live.cfg"),
+        cert_dir=str(tmp_path / "certs"),
+        group=_group(),
+    )
     run = subprocess.run(["sh", "-c", script], input=stdin, env=env, capture_output=True, text=True, timeout=60)
     return run, calls
 

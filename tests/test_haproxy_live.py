@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -68,7 +68,7 @@ class _App(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         app: _App = self.server  # type: ignore[assignment]
         if self.path == "/health":
             app.health_hosts.append(self.headers.get("Host", ""))
@@ -127,9 +127,11 @@ def _wait_for(predicate, timeout: float, interval: float = 0.05):
 def _running_haproxy(config: str, workdir: Path, frontend_port: int):
     path = workdir / "haproxy.cfg"
     path.write_text(config)
-    process = subprocess.Popen([require_haproxy(), "-db", "-f", str(path)], stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [require_haproxy(), "-db", "-f", str(path)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
+
         def ready():
             if process.poll() is not None:
                 raise AssertionError(f"haproxy exited: {process.stdout.read() if process.stdout else ''}")
@@ -157,10 +159,8 @@ def apps():
         yield started
     finally:
         for app in started:
-            try:
+            with suppress(OSError):
                 app.stop()
-            except OSError:
-                pass
 
 
 def test_failover_inside_the_proxy(apps, tmp_path):
@@ -168,14 +168,27 @@ def test_failover_inside_the_proxy(apps, tmp_path):
     frontend, peer, stats = _free_port(), _free_port(), _free_port()
     sock = tmp_path / "admin.sock"
     site = HaproxySite(
-        name="live", http_port=frontend, bind_address=LOOPBACK, peer_address=LOOPBACK, peer_port=peer,
+        name="live",
+        http_port=frontend,
+        bind_address=LOOPBACK,
+        peer_address=LOOPBACK,
+        peer_port=peer,
         servers=(Server("app-a", LOOPBACK, a.port), Server("app-b", LOOPBACK, b.port)),
         backups=(Server("site_next", LOOPBACK, backup.port),),
         health_check=HealthCheck("/health", HOST_HEADER, 200, INTER_MS, RISE, FALL),
-        stats_address=LOOPBACK, stats_port=stats, stats_user="admin",
+        stats_address=LOOPBACK,
+        stats_port=stats,
+        stats_user="admin",
     )
-    runtime = HostRuntime(log_target="stdout format raw", chroot=None, user=None, group=None,
-                          stats_socket=str(sock), daemon=False, cert_dir=str(tmp_path))
+    runtime = HostRuntime(
+        log_target="stdout format raw",
+        chroot=None,
+        user=None,
+        group=None,
+        stats_socket=str(sock),
+        daemon=False,
+        cert_dir=str(tmp_path),
+    )
     config = render_haproxy_config(site, hash_stats_password(PASSWORD, "liveTestSalt0001"), runtime)
     base = f"http://{LOOPBACK}:{frontend}"
     down_within = INTER_MS * FALL / 1000 + SLACK_SECONDS
@@ -187,8 +200,9 @@ def test_failover_inside_the_proxy(apps, tmp_path):
 
         stopped = time.monotonic()
         a.stop()
-        assert _wait_for(lambda: _server_states(sock)[f"{APP_BACKEND}/app-a"].startswith("DOWN"), down_within), \
+        assert _wait_for(lambda: _server_states(sock)[f"{APP_BACKEND}/app-a"].startswith("DOWN"), down_within), (
             f"app-a not DOWN within {down_within:.1f} s"
+        )
         print(f"app-a DOWN after {time.monotonic() - stopped:.2f} s (inter x fall = {INTER_MS * FALL / 1000} s)")
         states = _server_states(sock)
         assert states[f"{APP_BACKEND}/app-b"].startswith("UP")

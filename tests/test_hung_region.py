@@ -27,13 +27,18 @@ SIX = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-n
 def hung_world(moto_server, monkeypatch, request):
     regions = SIX[: request.param]
     requests.post(f"{moto_server}/moto-api/reset", timeout=10)
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": regions[1],
-                 "AWS_ENDPOINT_URL": moto_server}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": regions[1],
+        "AWS_ENDPOINT_URL": moto_server,
+    }.items():
         monkeypatch.setenv(k, v)
     hung = HungServer()
     servers = {r: HealthServer() for r in regions}
-    world = build_world(servers, regions=regions, home=regions[1],
-                        DR_HEALTH_URLS=None, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders")
+    world = build_world(
+        servers, regions=regions, home=regions[1], DR_HEALTH_URLS=None, DR_RPO_SECONDS="5", DR_DATA_TABLE="orders"
+    )
     import json
 
     urls = {r: s.url for r, s in servers.items()}
@@ -59,9 +64,19 @@ def orchestrator(world, clock, failed_endpoint, **env):
 def test_a_hung_region_delays_neither_the_transition_nor_the_monitor_round(hung_world, moto_server):
     w, clock = hung_world, Clock(time.time())
     # Before the outage the monitor records replication lag (eventual consistency: the gate is on).
-    boto3.client("cloudwatch", region_name=w["failed"]).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
-        "MetricName": "ReplicationLatency", "Value": 800.0, "Dimensions": [
-            {"Name": "TableName", "Value": "orders"}, {"Name": "ReceivingRegion", "Value": w["target"]}]}])
+    boto3.client("cloudwatch", region_name=w["failed"]).put_metric_data(
+        Namespace="AWS/DynamoDB",
+        MetricData=[
+            {
+                "MetricName": "ReplicationLatency",
+                "Value": 800.0,
+                "Dimensions": [
+                    {"Name": "TableName", "Value": "orders"},
+                    {"Name": "ReceivingRegion", "Value": w["target"]},
+                ],
+            }
+        ],
+    )
     assert orchestrator(w, clock, moto_server).handle(orch.Request("monitor")).outcome == "noop"
 
     # The failed region hangs: its AWS endpoints and its health URL accept and never answer.
@@ -79,10 +94,19 @@ def test_a_hung_region_delays_neither_the_transition_nor_the_monitor_round(hung_
     # The other observers have seen the failed region fail three rounds too (a majority must agree).
     for other in w["voters"]:
         alarm.store.claim_observer(other, "other")
-        assert alarm.store.save_observation(orch.Observation(
-            other, epoch=0, at=clock.t, seen_at=clock.t, failures={w["failed"]: 3},
-            failing_since={w["failed"]: clock.t - 20}, last_success={w["failed"]: clock.t - 30, w["target"]: clock.t},
-            latest={w["failed"]: False, w["target"]: True}), "other")
+        assert alarm.store.save_observation(
+            orch.Observation(
+                other,
+                epoch=0,
+                at=clock.t,
+                seen_at=clock.t,
+                failures={w["failed"]: 3},
+                failing_since={w["failed"]: clock.t - 20},
+                last_success={w["failed"]: clock.t - 30, w["target"]: clock.t},
+                latest={w["failed"]: False, w["target"]: True},
+            ),
+            "other",
+        )
     target_ssm = alarm.client("ssm", w["target"])
     real_put, written = target_ssm.put_parameter, []
 
@@ -93,8 +117,16 @@ def test_a_hung_region_delays_neither_the_transition_nor_the_monitor_round(hung_
 
     target_ssm.put_parameter = timed_put
     start = time.monotonic()
-    moved = alarm.handle(orch.Request("alarm", alarm_region=w["failed"], alarm_state="ALARM", alarm_old_state="OK",
-                                      alarm_at=clock.t, reason="alarm"))
+    moved = alarm.handle(
+        orch.Request(
+            "alarm",
+            alarm_region=w["failed"],
+            alarm_state="ALARM",
+            alarm_old_state="OK",
+            alarm_at=clock.t,
+            reason="alarm",
+        )
+    )
     returned = time.monotonic() - start
     assert moved.outcome == "transitioned" and moved.active_region == w["target"], moved
     settle = alarm.settings.client_lease_seconds
@@ -106,6 +138,7 @@ def test_a_hung_region_delays_neither_the_transition_nor_the_monitor_round(hung_
     assert not moved.reason.endswith("still pending")  # the hung region's projection is its own orchestrator's job
     for region in w["regions"][1:]:
         ssm = boto3.client("ssm", region_name=region)
-        assert projection.parse(ssm.get_parameter(Name=PARAM)["Parameter"]["Value"]) == \
-            projection.Projection(1, w["target"])
+        assert projection.parse(ssm.get_parameter(Name=PARAM)["Parameter"]["Value"]) == projection.Projection(
+            1, w["target"]
+        )
     assert len(sns_messages({r: q for r, q in w["queues"].items() if r != w["failed"]})) == len(w["regions"]) - 1

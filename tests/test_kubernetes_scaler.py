@@ -44,31 +44,53 @@ def _name(cn: str) -> x509.Name:
 
 def make_ca(cn: str = "dummy cluster CA"):
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn)).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=True,
-                                         content_commitment=False, key_encipherment=False, data_encipherment=False,
-                                         key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-            .sign(key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(_name(cn))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
+        .sign(key, hashes.SHA256())
+    )
     return key, cert
 
 
 def make_server_certificate(ca_key, ca_cert):
     """The API server's certificate, for 127.0.0.1, signed by the cluster CA."""
     key = ec.generate_private_key(ec.SECP256R1())
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(_name("kube-apiserver")).issuer_name(ca_cert.subject)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
-            .sign(ca_key, hashes.SHA256()))
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name("kube-apiserver"))
+        .issuer_name(ca_cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
     return key, cert
 
 
@@ -90,8 +112,11 @@ class ApiServer:
         ca_key, ca_cert = make_ca()
         key, cert = make_server_certificate(ca_key, ca_cert)
         (tmp_path / "server.pem").write_text(pem(cert))
-        (tmp_path / "server.key").write_bytes(key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+        (tmp_path / "server.key").write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
         self.ca_pem = pem(ca_cert)
         self.behaviour = behaviour
         self.requests: list[dict] = []
@@ -103,24 +128,47 @@ class ApiServer:
 
             def _handle(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                outer.requests.append({"method": self.command, "path": self.path, "body": body,
-                                       "authorization": self.headers.get("Authorization"),
-                                       "content_type": self.headers.get("Content-Type")})
+                outer.requests.append(
+                    {
+                        "method": self.command,
+                        "path": self.path,
+                        "body": body,
+                        "authorization": self.headers.get("Authorization"),
+                        "content_type": self.headers.get("Content-Type"),
+                    }
+                )
                 if outer.behaviour == "hang":
                     outer.release.wait(10)
                     return
-                ok = (self.command == "PATCH"
-                      and self.path == f"{scale_path('orders', 'orders')}?fieldManager=dynamodb-dr-orchestrator"
-                      and self.headers.get("Authorization") == f"Bearer {TOKEN}"
-                      and self.headers.get("Content-Type") == "application/merge-patch+json")
+                ok = (
+                    self.command == "PATCH"
+                    and self.path == f"{scale_path('orders', 'orders')}?fieldManager=dynamodb-dr-orchestrator"
+                    and self.headers.get("Authorization") == f"Bearer {TOKEN}"
+                    and self.headers.get("Content-Type") == "application/merge-patch+json"
+                )
                 if outer.behaviour == "forbidden" or not ok:
-                    code, doc = 403, {"kind": "Status", "status": "Failure", "reason": "Forbidden", "code": 403,
-                                      "message": 'deployments.apps "orders" is forbidden: User cannot patch'}
+                    code, doc = (
+                        403,
+                        {
+                            "kind": "Status",
+                            "status": "Failure",
+                            "reason": "Forbidden",
+                            "code": 403,
+                            "message": 'deployments.apps "orders" is forbidden: User cannot patch',
+                        },
+                    )
                 else:
                     replicas = json.loads(body)["spec"]["replicas"]
-                    code, doc = 200, {"kind": "Scale", "apiVersion": "autoscaling/v1",
-                                      "metadata": {"name": "orders", "namespace": "orders"},
-                                      "spec": {"replicas": replicas}, "status": {"replicas": 1}}
+                    code, doc = (
+                        200,
+                        {
+                            "kind": "Scale",
+                            "apiVersion": "autoscaling/v1",
+                            "metadata": {"name": "orders", "namespace": "orders"},
+                            "spec": {"replicas": replicas},
+                            "status": {"replicas": 1},
+                        },
+                    )
                 payload = json.dumps(doc).encode()
                 self.send_response(code)
                 self.send_header("Content-Type", "application/json")
@@ -128,7 +176,7 @@ class ApiServer:
                 self.end_headers()
                 self.wfile.write(payload)
 
-            do_PATCH = do_PUT = do_POST = do_GET = _handle  # noqa: N815
+            do_PATCH = do_PUT = do_POST = do_GET = _handle
 
             def log_message(self, *args):
                 pass
@@ -166,31 +214,42 @@ def aws(monkeypatch):
 
 def client_for(service: str, region: str, timeout: float):
     """What the orchestrator hands scalers: clients with the step's deadline and no retries."""
-    return boto3.client(service, region_name=region, config=Config(
-        connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"}))
+    return boto3.client(
+        service,
+        region_name=region,
+        config=Config(connect_timeout=timeout, read_timeout=timeout, retries={"max_attempts": 1, "mode": "standard"}),
+    )
 
 
 def store_credentials(ca_pem: str, token: str = TOKEN) -> str:
     """The secret as the program writes it: in the site's AWS region, replicated to the orchestrator's."""
     sm = boto3.client("secretsmanager", region_name="us-east-1")
-    created = sm.create_secret(Name="orders/prod/nyc3/kubernetes-scaler-1",
-                               SecretString=json.dumps({"token": token, "caCertificate": ca_pem}),
-                               AddReplicaRegions=[{"Region": HOME}])
+    created = sm.create_secret(
+        Name="orders/prod/nyc3/kubernetes-scaler-1",
+        SecretString=json.dumps({"token": token, "caCertificate": ca_pem}),
+        AddReplicaRegions=[{"Region": HOME}],
+    )
     return created["ARN"]
 
 
 def target(server: str, arn: str, replicas: int = 6) -> KubernetesTarget:
-    return KubernetesTarget(server=server, namespace="orders", deployment="orders", replicas=replicas,
-                            credentials_secret_arn=arn)
+    return KubernetesTarget(
+        server=server, namespace="orders", deployment="orders", replicas=replicas, credentials_secret_arn=arn
+    )
 
 
 def test_scales_the_deployment_with_a_merge_patch(api, aws):
     arn = store_credentials(api.ca_pem)
     KubernetesScaler(client_for, HOME).scale_up(target(api.url, arn), "us-east-1", timeout=5)
-    assert api.requests == [{"method": "PATCH", "path": "/apis/apps/v1/namespaces/orders/deployments/orders/scale"
-                                                     "?fieldManager=dynamodb-dr-orchestrator",
-                             "body": b'{"spec": {"replicas": 6}}', "authorization": f"Bearer {TOKEN}",
-                             "content_type": "application/merge-patch+json"}]
+    assert api.requests == [
+        {
+            "method": "PATCH",
+            "path": "/apis/apps/v1/namespaces/orders/deployments/orders/scale?fieldManager=dynamodb-dr-orchestrator",
+            "body": b'{"spec": {"replicas": 6}}',
+            "authorization": f"Bearer {TOKEN}",
+            "content_type": "application/merge-patch+json",
+        }
+    ]
 
 
 def test_reads_the_copy_in_its_own_region(api, aws):
@@ -246,7 +305,8 @@ def test_a_server_that_accepts_and_never_answers_costs_the_timeout_only(aws):
         start = time.monotonic()
         with pytest.raises(ScaleError, match="timed out|within"):
             KubernetesScaler(client_for, HOME).scale_up(
-                target(f"https://127.0.0.1:{listener.getsockname()[1]}", arn), "us-east-1", timeout=0.8)
+                target(f"https://127.0.0.1:{listener.getsockname()[1]}", arn), "us-east-1", timeout=0.8
+            )
         assert 0.5 < time.monotonic() - start < 2.0
     finally:
         listener.close()
@@ -276,8 +336,11 @@ def test_missing_or_malformed_credentials_raise(aws):
     sm = boto3.client("secretsmanager", region_name=HOME)
     scaler = KubernetesScaler(client_for, HOME)
     with pytest.raises(ScaleError, match="cannot read the scaler credentials"):
-        scaler.scale_up(target("https://127.0.0.1:1", f"arn:aws:secretsmanager:{HOME}:123456789012:secret:nope-AbCdEf"),
-                        "us-east-1", timeout=3)
+        scaler.scale_up(
+            target("https://127.0.0.1:1", f"arn:aws:secretsmanager:{HOME}:123456789012:secret:nope-AbCdEf"),
+            "us-east-1",
+            timeout=3,
+        )
     bad = sm.create_secret(Name="bad", SecretString=json.dumps({"token": TOKEN}))["ARN"]
     with pytest.raises(ScaleError, match="is not"):
         scaler.scale_up(target("https://127.0.0.1:1", bad), "us-east-1", timeout=3)
@@ -296,8 +359,15 @@ def test_no_time_left_after_reading_credentials(api, aws):
 
 def test_only_https_servers_and_only_kubernetes_targets():
     with pytest.raises(ScaleError, match="not an https:// URL"):
-        patch_scale(server="http://127.0.0.1:1", namespace="n", deployment="d", replicas=1, token="t",
-                    ca_certificate="x", timeout=1)
+        patch_scale(
+            server="http://127.0.0.1:1",
+            namespace="n",
+            deployment="d",
+            replicas=1,
+            token="t",
+            ca_certificate="x",
+            timeout=1,
+        )
     with pytest.raises(TypeError, match="cannot scale a ecs target"):
         KubernetesScaler(client_for, HOME).scale_up(EcsTarget("c", "s", 2), "us-east-1", timeout=1)
 

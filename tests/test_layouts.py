@@ -19,8 +19,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def preview(stack: str) -> dict:
-    run = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", stack, "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "preview", "--stack", stack, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -54,7 +59,10 @@ def test_digitalocean_sites_are_in_their_slugs_and_the_plane_in_the_paired_aws_r
     assert sorted(f["region"] for f in fns) == ["us-east-1", "us-east-2", "us-west-2"]
     observer = next(f for f in fns if f["region"] == "us-east-2")["inputs"]["environment"]["variables"]
     assert (observer["DR_HOME_REGION"], observer["DR_OBSERVER_REGIONS"], observer["DR_CONTROL_REGIONS"]) == (
-        "us-east-2", "us-east-1,us-west-2,us-east-2", "us-east-1,us-west-2")
+        "us-east-2",
+        "us-east-1,us-west-2,us-east-2",
+        "us-east-1,us-west-2",
+    )
     assert not [r for r in do["resources"] if r["type"].startswith("aws:ecs")]  # no ECS in this layout
 
 
@@ -81,8 +89,12 @@ def test_orchestrators_scale_the_kubernetes_sites_and_may_read_only_their_creden
     assert {t.kind for t in targets.values()} == {"kubernetes"}
     assert targets["us-west-2"].replicas == 4 and targets["us-west-2"].deployment == "orders"
     assert json.loads(fn["inputs"]["environment"]["variables"]["DR_HEALTH_URLS"]) == {
-        "us-east-1": "https://nyc3.api.orders.example.com/health", "us-west-2": "https://sfo3.api.orders.example.com/health"}
-    policy = next(p for p in of_type(do, "aws:iam/rolePolicy:RolePolicy") if p["name"].startswith("orders-orchestrator"))
+        "us-east-1": "https://nyc3.api.orders.example.com/health",
+        "us-west-2": "https://sfo3.api.orders.example.com/health",
+    }
+    policy = next(
+        p for p in of_type(do, "aws:iam/rolePolicy:RolePolicy") if p["name"].startswith("orders-orchestrator")
+    )
     statements = {s["Sid"]: s for s in json.loads(policy["inputs"]["policy"])["Statement"]}
     assert "ScaleTarget" not in statements
     secrets = statements["KubernetesScalerCredentials"]
@@ -101,8 +113,9 @@ def test_ovh_sites_are_checked_on_their_haproxy_ips_and_need_no_scaling(ovh):
     assert (ovh["layout"], ovh["outputs"]["regions"]) == ("ovh-hybrid", ["eu-west-3", "eu-west-1"])
     checks = of_type(ovh, "aws:route53/healthCheck:HealthCheck")
     assert sorted((c["inputs"]["fqdn"], c["inputs"]["ipAddress"]) for c in checks) == sorted(
-        (f"{site}.api.orders.example.com", ip) for site, ip in
-        zip(ovh["outputs"]["sites"].values(), ovh["outputs"]["haproxyIps"].values()))
+        (f"{site}.api.orders.example.com", ip)
+        for site, ip in zip(ovh["outputs"]["sites"].values(), ovh["outputs"]["haproxyIps"].values())
+    )
     fn = of_type(ovh, "aws:lambda/function:Function")[0]
     settings = load_settings(fn["inputs"]["environment"]["variables"])
     assert {t.kind for t in settings.scale_targets.values()} == {"none"}
@@ -148,11 +161,14 @@ def test_layout_config_errors_name_their_keys():
     assert _error(strong).key == "dr:table.consistency"  # two sites: not an MRSC set
 
 
-@pytest.mark.parametrize("stack, layout, model, module", [
-    ("prod", "aws", "AwsStackConfig", "components.layouts.aws"),
-    ("do", "digitalocean", "DigitalOceanStackConfig", "components.layouts.digitalocean"),
-    ("ovh", "ovh-hybrid", "OvhStackConfig", "components.layouts.ovh_hybrid"),
-])
+@pytest.mark.parametrize(
+    "stack, layout, model, module",
+    [
+        ("prod", "aws", "AwsStackConfig", "components.layouts.aws"),
+        ("do", "digitalocean", "DigitalOceanStackConfig", "components.layouts.digitalocean"),
+        ("ovh", "ovh-hybrid", "OvhStackConfig", "components.layouts.ovh_hybrid"),
+    ],
+)
 def test_one_registry_of_layouts_serves_validation_and_dispatch(stack, layout, model, module):
     """The layout's stack file validates into its site kind's model, and dispatch builds it with its module."""
     from components.layouts import LAYOUTS, layout_module
@@ -169,8 +185,10 @@ def test_a_layout_that_is_no_name_is_refused_naming_the_key():
         prod = dr_values("prod")
         prod["layout"] = value
         err = _error(prod)
-        assert (err.key, err.message) == ("dr:layout", f"{value!r} is not a layout; use one of aws, digitalocean, "
-                                                       "ovh-hybrid")
+        assert (err.key, err.message) == (
+            "dr:layout",
+            f"{value!r} is not a layout; use one of aws, digitalocean, ovh-hybrid",
+        )
 
 
 @pytest.mark.parametrize("stack", ["do", "ovh"])

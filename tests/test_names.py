@@ -17,9 +17,9 @@ from components.naming import (
     AWS_UNNAMED_TYPES,
     TAG_KEY_MAX,
     TAG_VALUE_MAX,
+    autonamed,
     aws_name,
     aws_name_prefix,
-    autonamed,
     dns_name_problem,
     physical_name_problem,
 )
@@ -105,8 +105,12 @@ def test_every_aws_type_is_classified(previews, layout):
 
 def test_auto_named_roles_of_the_replicator_and_workload_identity_fit(previews):
     """The two roles the issue found at 70 characters: logical name + 8 characters now fits 64."""
-    roles = [r for layout in ("aws-streams", "ovh-hybrid", "digitalocean") for r in previews[layout].resources
-             if r["type"] == "aws:iam/role:Role" and "name" not in r["inputs"]]
+    roles = [
+        r
+        for layout in ("aws-streams", "ovh-hybrid", "digitalocean")
+        for r in previews[layout].resources
+        if r["type"] == "aws:iam/role:Role" and "name" not in r["inputs"]
+    ]
     assert any("replicate" in r["name"] for r in roles) and any("identity" in r["name"] for r in roles)
     assert all(len(r["name"]) + 8 <= 64 for r in roles), [(r["name"], len(r["name"])) for r in roles]
 
@@ -157,8 +161,10 @@ def test_the_longest_stack_name_is_one_pulumi_accepts():
 def test_beginnings_aws_reserves_are_avoided():
     """An application called `internal-api` or `sg-orders` is accepted; its load balancer and security groups must
     not start with `internal-` / `sg-`, which AWS refuses."""
-    for type_token, logical in (("aws:lb/loadBalancer:LoadBalancer", "internal-api-alb"),
-                                ("aws:ec2/securityGroup:SecurityGroup", "sg-orders-us-east-1-alb")):
+    for type_token, logical in (
+        ("aws:lb/loadBalancer:LoadBalancer", "internal-api-alb"),
+        ("aws:ec2/securityGroup:SecurityGroup", "sg-orders-us-east-1-alb"),
+    ):
         rule = AWS_NAME_RULES[type_token]
         assert "reserves" in rule.problem(logical + "-abcdef0")
         fitted = autonamed(type_token, logical)

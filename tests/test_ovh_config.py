@@ -26,7 +26,9 @@ def parse(values: dict):
 def test_shipped_stack_is_valid():
     cfg = parse(with_secrets(ovh_values()))
     assert [(s.name, s.ovh_region, s.aws_region) for s in cfg.sites] == [
-        ("gra", "GRA", "eu-west-3"), ("rbx", "RBX", "eu-west-1")]
+        ("gra", "GRA", "eu-west-3"),
+        ("rbx", "RBX", "eu-west-1"),
+    ]
     gra = cfg.site("gra")
     assert gra.scheme == "https" and gra.public_port == 443
     assert [s.name for s in gra.servers] == ["gra-app-1", "gra-app-2"]
@@ -64,59 +66,110 @@ def _site(values: dict, i: int = 0) -> dict:
 CASES = [
     (lambda v: _site(v).__setitem__("ovhRegion", "PAR1"), "dr:sites[0].ovhRegion", "not an OVHcloud region code"),
     (lambda v: _site(v).__setitem__("awsRegion", "paris"), "dr:sites[0].awsRegion", "not an AWS region"),
-    (lambda v: _site(v, 1).__setitem__("awsRegion", "eu-west-3"), "dr:sites[1].awsRegion",
-     "already used by dr:sites[0]"),
+    (
+        lambda v: _site(v, 1).__setitem__("awsRegion", "eu-west-3"),
+        "dr:sites[1].awsRegion",
+        "already used by dr:sites[0]",
+    ),
     (lambda v: _site(v, 1).__setitem__("ovhRegion", "GRA"), "dr:sites[1].name", "already used"),
     (lambda v: v.__setitem__("sites", v["sites"][:1]), "dr:sites", "at least 2"),
-    (lambda v: _site(v)["servers"][1].__setitem__("address", "51.15.0.3"), "dr:sites[0].servers[1].address",
-     "not a private address"),
-    (lambda v: _site(v)["servers"][1].__setitem__("address", "10.0.0"), "dr:sites[0].servers[1].address",
-     "not an IPv4 address"),
-    (lambda v: _site(v)["servers"][1].__setitem__("name", "gra-app-1"), "dr:sites[0].servers[1].name",
-     "already servers[0]"),
-    (lambda v: _site(v)["servers"][1].update(address="10.10.0.11"), "dr:sites[0].servers[1].address",
-     "10.10.0.11:8080 is already servers[0]"),
+    (
+        lambda v: _site(v)["servers"][1].__setitem__("address", "51.15.0.3"),
+        "dr:sites[0].servers[1].address",
+        "not a private address",
+    ),
+    (
+        lambda v: _site(v)["servers"][1].__setitem__("address", "10.0.0"),
+        "dr:sites[0].servers[1].address",
+        "not an IPv4 address",
+    ),
+    (
+        lambda v: _site(v)["servers"][1].__setitem__("name", "gra-app-1"),
+        "dr:sites[0].servers[1].name",
+        "already servers[0]",
+    ),
+    (
+        lambda v: _site(v)["servers"][1].update(address="10.10.0.11"),
+        "dr:sites[0].servers[1].address",
+        "10.10.0.11:8080 is already servers[0]",
+    ),
     (lambda v: _site(v)["servers"][0].__setitem__("weight", 0), "dr:sites[0].servers[0].weight", "greater than"),
     (lambda v: _site(v)["servers"][0].__setitem__("port", 70000), "dr:sites[0].servers[0].port", "less than"),
     (lambda v: _site(v).__setitem__("servers", []), "dr:sites[0].servers", "at least 1"),
-    (lambda v: _site(v)["haproxy"].__setitem__("publicIp", "10.1.2.3"), "dr:sites[0].haproxy.publicIp",
-     "not a public IPv4"),
-    (lambda v: _site(v)["haproxy"].__setitem__("serviceName", "ns1.ip-1-2-3.eu"), "dr:sites[0].haproxy.publicIp",
-     "either publicIp or serviceName"),
+    (
+        lambda v: _site(v)["haproxy"].__setitem__("publicIp", "10.1.2.3"),
+        "dr:sites[0].haproxy.publicIp",
+        "not a public IPv4",
+    ),
+    (
+        lambda v: _site(v)["haproxy"].__setitem__("serviceName", "ns1.ip-1-2-3.eu"),
+        "dr:sites[0].haproxy.publicIp",
+        "either publicIp or serviceName",
+    ),
     (lambda v: _site(v)["haproxy"].pop("publicIp"), "dr:sites[0].haproxy.publicIp", "either publicIp or serviceName"),
-    (lambda v: _site(v)["haproxy"].__setitem__("privateAddress", "0.0.0.0"), "dr:sites[0].haproxy.privateAddress",
-     "wildcard"),
+    (
+        lambda v: _site(v)["haproxy"].__setitem__("privateAddress", "0.0.0.0"),
+        "dr:sites[0].haproxy.privateAddress",
+        "wildcard",
+    ),
     (lambda v: _site(v)["haproxy"].__setitem__("sshUser", "Root User"), "dr:sites[0].haproxy.sshUser", "Unix user"),
-    (lambda v: _site(v)["haproxy"].__setitem__("sshHostKey", "ssh-ed25519 AAAA"), "dr:sites[0].haproxy.sshHostKey",
-     "known_hosts line"),
-    (lambda v: _site(v)["haproxy"].__setitem__("sshHostKey", "h ssh-dss AAAA"), "dr:sites[0].haproxy.sshHostKey",
-     "not an SSH host key type"),
+    (
+        lambda v: _site(v)["haproxy"].__setitem__("sshHostKey", "ssh-ed25519 AAAA"),
+        "dr:sites[0].haproxy.sshHostKey",
+        "known_hosts line",
+    ),
+    (
+        lambda v: _site(v)["haproxy"].__setitem__("sshHostKey", "h ssh-dss AAAA"),
+        "dr:sites[0].haproxy.sshHostKey",
+        "not an SSH host key type",
+    ),
     (lambda v: _site(v)["haproxy"].__setitem__("peerPort", 8404), "dr:sites[0].stats.port", "already haproxy.peerPort"),
     (lambda v: _site(v)["healthCheck"].__setitem__("rise", 0), "dr:sites[0].healthCheck.rise", "greater than"),
     (lambda v: _site(v)["healthCheck"].__setitem__("fall", 11), "dr:sites[0].healthCheck.fall", "less than"),
     (lambda v: _site(v)["healthCheck"].__setitem__("interMs", 100), "dr:sites[0].healthCheck.interMs", "500"),
     (lambda v: _site(v)["healthCheck"].__setitem__("interMs", 60000), "dr:sites[0].healthCheck.interMs", "30000"),
-    (lambda v: _site(v)["healthCheck"].__setitem__("path", "/health check"), "dr:sites[0].healthCheck.path",
-     "absolute URL path"),
-    (lambda v: _site(v)["healthCheck"].__setitem__("path", "/health#x"), "dr:sites[0].healthCheck.path",
-     "absolute URL path"),
+    (
+        lambda v: _site(v)["healthCheck"].__setitem__("path", "/health check"),
+        "dr:sites[0].healthCheck.path",
+        "absolute URL path",
+    ),
+    (
+        lambda v: _site(v)["healthCheck"].__setitem__("path", "/health#x"),
+        "dr:sites[0].healthCheck.path",
+        "absolute URL path",
+    ),
     (lambda v: _site(v)["healthCheck"].pop("host"), "dr:sites[0].healthCheck.host", "required key is missing"),
-    (lambda v: _site(v)["healthCheck"].__setitem__("expectStatus", 99), "dr:sites[0].healthCheck.expectStatus",
-     "greater than"),
+    (
+        lambda v: _site(v)["healthCheck"].__setitem__("expectStatus", 99),
+        "dr:sites[0].healthCheck.expectStatus",
+        "greater than",
+    ),
     (lambda v: _site(v)["stats"].__setitem__("bindAddress", "0.0.0.0"), "dr:sites[0].stats.bindAddress", "wildcard"),
-    (lambda v: _site(v)["stats"].__setitem__("bindAddress", "203.0.113.10"), "dr:sites[0].stats.bindAddress",
-     "not a private address"),
-    (lambda v: _site(v)["stats"].__setitem__("bindAddress", "*"), "dr:sites[0].stats.bindAddress",
-     "not an IPv4 address"),
+    (
+        lambda v: _site(v)["stats"].__setitem__("bindAddress", "203.0.113.10"),
+        "dr:sites[0].stats.bindAddress",
+        "not a private address",
+    ),
+    (
+        lambda v: _site(v)["stats"].__setitem__("bindAddress", "*"),
+        "dr:sites[0].stats.bindAddress",
+        "not an IPv4 address",
+    ),
     (lambda v: _site(v)["stats"].__setitem__("passwd", "x"), "dr:sites[0].stats.passwd", "unknown key"),
     (lambda v: _site(v)["tls"].__setitem__("certificate", "not a pem"), "dr:sites[0].tls.certificate", "PEM"),
     (lambda v: v["siteSecrets"].pop("rbx"), "dr:siteSecrets.rbx.statsPassword", "pulumi config set --secret"),
     (lambda v: v["siteSecrets"]["gra"].pop("tlsKey"), "dr:siteSecrets.gra.tlsKey", "no key"),
     (lambda v: v["siteSecrets"].__setitem__("sbg", v["siteSecrets"]["gra"]), "dr:siteSecrets.sbg", "not a site"),
-    (lambda v: v["siteSecrets"]["gra"].pop("sshPrivateKey"), "dr:siteSecrets.gra.sshPrivateKey",
-     "required key is missing"),
-    (lambda v: v["siteSecrets"]["gra"].__setitem__("statsPassword", "short-secret"),
-     "dr:siteSecrets.gra.statsPassword", "at least 16 characters"),
+    (
+        lambda v: v["siteSecrets"]["gra"].pop("sshPrivateKey"),
+        "dr:siteSecrets.gra.sshPrivateKey",
+        "required key is missing",
+    ),
+    (
+        lambda v: v["siteSecrets"]["gra"].__setitem__("statsPassword", "short-secret"),
+        "dr:siteSecrets.gra.statsPassword",
+        "at least 16 characters",
+    ),
 ]
 
 
@@ -189,8 +242,10 @@ def test_known_hosts_line_becomes_the_pinned_key():
     assert base64.b64decode(line.split()[2])[4:15] == b"ssh-ed25519"
 
 
-@pytest.mark.parametrize("datacenter, region", [("gra3", "GRA"), ("rbx-hz", "RBX"), ("rbx8", "RBX"),
-                                                ("ynm1", "YNM"), ("p19", None), ("", None)])
+@pytest.mark.parametrize(
+    "datacenter, region",
+    [("gra3", "GRA"), ("rbx-hz", "RBX"), ("rbx8", "RBX"), ("ynm1", "YNM"), ("p19", None), ("", None)],
+)
 def test_datacenter_region(datacenter, region):
     assert datacenter_region(datacenter) == region
 
@@ -206,12 +261,17 @@ def test_backups_are_the_other_sites_next_in_priority_first(regions):
     template = values["sites"][0]
     aws = ["eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-north-1"]
     private = [f"10.{10 + i}.0.2" for i in range(len(regions))]  # sites never share an address or a server name
-    values["sites"] = [{**template, "ovhRegion": r, "awsRegion": aws[i],
-                        "haproxy": {**template["haproxy"], "publicIp": f"203.0.113.{10 + i}",
-                                    "privateAddress": private[i]},
-                        "stats": {**template["stats"], "bindAddress": private[i]},
-                        "servers": [{**s, "name": f"{r.lower()}-{s['name']}"} for s in template["servers"]]}
-                       for i, r in enumerate(regions)]
+    values["sites"] = [
+        {
+            **template,
+            "ovhRegion": r,
+            "awsRegion": aws[i],
+            "haproxy": {**template["haproxy"], "publicIp": f"203.0.113.{10 + i}", "privateAddress": private[i]},
+            "stats": {**template["stats"], "bindAddress": private[i]},
+            "servers": [{**s, "name": f"{r.lower()}-{s['name']}"} for s in template["servers"]],
+        }
+        for i, r in enumerate(regions)
+    ]
     values = with_secrets(values)
     sites = parse(values).sites
     names = [s.name for s in sites]
@@ -242,6 +302,6 @@ def test_an_expired_certificate_is_refused():
 
     pem = ovh_values()["sites"][0]["tls"]["certificate"]
     certificate_chain_problem(pem)  # valid until 2035
-    later = datetime.datetime(2036, 1, 1, tzinfo=datetime.timezone.utc)
+    later = datetime.datetime(2036, 1, 1, tzinfo=datetime.UTC)
     with pytest.raises(ValueError, match="certificate 1 of the chain expired on 2035-12-30"):
         certificate_chain_problem(pem, now=later)

@@ -38,8 +38,14 @@ def _declare(cfg, name="gra"):
     def declare():
         site = OvhSite(site_component_name("orders", name), OvhSiteArgs.from_config(cfg, name))
         endpoint = site.site.endpoint
-        return pulumi.Output.all(ip=endpoint.ip_address, scale=site.site.scale_target, salt=site.stats_salt,
-                                 outputs=site.site.outputs, config=site.config)
+        return pulumi.Output.all(
+            ip=endpoint.ip_address,
+            scale=site.site.scale_target,
+            salt=site.stats_salt,
+            outputs=site.site.outputs,
+            config=site.config,
+        )
+
     return declare
 
 
@@ -90,22 +96,30 @@ def test_the_hash_and_the_config_are_secret_outputs_and_the_reviewable_config_is
     def declare():
         site = OvhSite("orders-gra", OvhSiteArgs.from_config(cfg, "gra"))
         return pulumi.Output.all(
-            hash_secret=site.stats_password_hash.is_secret(), config_secret=site.config.is_secret(),
-            reviewable_secret=site.reviewable_config.is_secret(), salt_secret=site.stats_salt.is_secret(),
+            hash_secret=site.stats_password_hash.is_secret(),
+            config_secret=site.config.is_secret(),
+            reviewable_secret=site.reviewable_config.is_secret(),
+            salt_secret=site.stats_salt.is_secret(),
             password_hash=pulumi.Output.unsecret(site.stats_password_hash),
-            reviewable=site.reviewable_config)
+            reviewable=site.reviewable_config,
+        )
 
     value = recorder(declare).value
     assert (value["hash_secret"], value["config_secret"], value["reviewable_secret"], value["salt_secret"]) == (
-        True, True, False, False)
+        True,
+        True,
+        False,
+        False,
+    )
     assert value["password_hash"].startswith("$6$rounds=5000$") or value["password_hash"].startswith("$6$")
     assert value["password_hash"] not in value["reviewable"] and REDACTED_HASH in value["reviewable"]
 
 
 def test_redaction_covers_every_userlist_password():
     text = "userlist a\n    user admin password $6$abc$def\n    user ops password $6$x$y\nlisten stats\n"
-    assert redact_password_hashes(text) == (f"userlist a\n    user admin password {REDACTED_HASH}\n"
-                                            f"    user ops password {REDACTED_HASH}\nlisten stats\n")
+    assert redact_password_hashes(text) == (
+        f"userlist a\n    user admin password {REDACTED_HASH}\n    user ops password {REDACTED_HASH}\nlisten stats\n"
+    )
 
 
 def _connections(cfg, name="gra"):
@@ -119,13 +133,24 @@ def _connections(cfg, name="gra"):
         return None
 
     def declare():
-        OvhSite(site_component_name("orders", name), OvhSiteArgs.from_config(cfg, name),
-                pulumi.ResourceOptions(transformations=[capture]))
-        return pulumi.Output.all(**{
-            child: pulumi.Output.all(host=c.host, user=c.user, port=c.port, host_key=c.host_key,
-                                     key_is_secret=pulumi.Output.from_input(c.private_key).is_secret())
-            for child, c in seen.items()
-        })
+        OvhSite(
+            site_component_name("orders", name),
+            OvhSiteArgs.from_config(cfg, name),
+            pulumi.ResourceOptions(transformations=[capture]),
+        )
+        return pulumi.Output.all(
+            **{
+                child: pulumi.Output.all(
+                    host=c.host,
+                    user=c.user,
+                    port=c.port,
+                    host_key=c.host_key,
+                    key_is_secret=pulumi.Output.from_input(c.private_key).is_secret(),
+                )
+                for child, c in seen.items()
+            }
+        )
+
     return declare
 
 
@@ -134,8 +159,13 @@ def test_connection_is_pinned_to_the_host_key(recorder):
     value = recorder(_connections(cfg)).value
     assert sorted(value) == ["orders-gra-haproxy-cfg", "orders-gra-haproxy-install"]
     for connection in value.values():
-        assert connection == {"host": "203.0.113.10", "user": "debian", "port": 22,
-                              "host_key": cfg.site("gra").haproxy.pinned_host_key, "key_is_secret": True}
+        assert connection == {
+            "host": "203.0.113.10",
+            "user": "debian",
+            "port": 22,
+            "host_key": cfg.site("gra").haproxy.pinned_host_key,
+            "key_is_secret": True,
+        }
     assert cfg.site("gra").haproxy.pinned_host_key.startswith("ssh-ed25519 AAAA")
 
 
@@ -230,19 +260,25 @@ sys.exit(1)
 def test_a_server_in_another_region_stops_the_deployment():
     """In its own interpreter: after a Pulumi program fails under the mocks, Python 3.11.7's shared AST state
     was seen inconsistent here (cpython gh-106905), failing later imports of the same test process."""
-    run = subprocess.run([sys.executable, "-c", _WRONG_REGION_PROGRAM], cwd=ROOT, capture_output=True, text=True,
-                         timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-c", _WRONG_REGION_PROGRAM], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert run.returncode == 0, run.stdout + run.stderr
-    assert "server gra-app-2 (ns-somewhere.example.eu): the OVHcloud server is in datacenter rbx5, not in region GRA" \
+    assert (
+        "server gra-app-2 (ns-somewhere.example.eu): the OVHcloud server is in datacenter rbx5, not in region GRA"
         in run.stdout
+    )
 
 
-@pytest.mark.parametrize("datacenter, state, problem", [
-    ("gra3", "ok", None),
-    ("rbx-hz", "ok", "x: the OVHcloud server is in datacenter rbx-hz, not in region GRA"),
-    ("gra1", "hacked", "x: the OVHcloud server is in state 'hacked', not 'ok'"),
-    ("", "ok", "x: the OVHcloud server is in datacenter ?, not in region GRA"),
-])
+@pytest.mark.parametrize(
+    "datacenter, state, problem",
+    [
+        ("gra3", "ok", None),
+        ("rbx-hz", "ok", "x: the OVHcloud server is in datacenter rbx-hz, not in region GRA"),
+        ("gra1", "hacked", "x: the OVHcloud server is in state 'hacked', not 'ok'"),
+        ("", "ok", "x: the OVHcloud server is in datacenter ?, not in region GRA"),
+    ],
+)
 def test_server_lookup_problem(datacenter, state, problem):
     assert server_lookup_problem("x", "GRA", datacenter, state) == problem
 
@@ -251,8 +287,15 @@ def test_certificate_without_key_is_refused():
     cfg = sites()
     args = OvhSiteArgs.from_config(cfg, "gra")
     with pytest.raises(ValueError, match="certificate but no tls_key"):
-        OvhSite("orders-gra", OvhSiteArgs(site=args.site, backups=args.backups, stats_password=args.stats_password,
-                                          ssh_private_key=args.ssh_private_key))
+        OvhSite(
+            "orders-gra",
+            OvhSiteArgs(
+                site=args.site,
+                backups=args.backups,
+                stats_password=args.stats_password,
+                ssh_private_key=args.ssh_private_key,
+            ),
+        )
 
 
 def test_drctl_haproxy_prints_exactly_what_the_offline_preview_delivers(recorder):
@@ -261,7 +304,12 @@ def test_drctl_haproxy_prints_exactly_what_the_offline_preview_delivers(recorder
     cfg = parse_ovh_sites(raw, secret)
     assert cfg.secrets_of("rbx").stats_password.get_secret_value() == SECRET_PLACEHOLDER
     delivered = _text(recorder(_declare(cfg, "rbx")).one(COPY))
-    run = subprocess.run([sys.executable, "-m", "drctl", "haproxy", "--stack", "ovh", "--site", "rbx"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "haproxy", "--stack", "ovh", "--site", "rbx"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout == delivered

@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import botocore.client
-import pytest
 
 from components import iam
 from components.notifications import NotificationTopic
@@ -65,7 +64,7 @@ def test_code_hash_is_the_same_on_every_machine(tmp_path):
 def test_python_sources_are_checked_out_with_lf():
     """The archive hashes bytes: `.gitattributes` keeps a Windows checkout from turning LF into CRLF."""
     attributes = (ROOT / ".gitattributes").read_text()
-    assert re.search(r"^\*\.py\s+text\s+eol=lf$", attributes, re.M)
+    assert re.search(r"^\*\.py\s+text\s+eol=lf$", attributes, re.MULTILINE)
     assert all(b"\r\n" not in p.read_bytes() for p in lambda_code_files().values())
 
 
@@ -80,27 +79,33 @@ def test_function_code_is_the_archive_of_python_files(recorder):
 
 # -- the Powertools layer --------------------------------------------------------------------------------
 def _pinned(requirement: str) -> str:
-    match = re.search(rf"^{re.escape(requirement)}==(\S+)$", (ROOT / "requirements.txt").read_text(), re.M)
+    match = re.search(rf"^{re.escape(requirement)}==(\S+)$", (ROOT / "requirements.txt").read_text(), re.MULTILINE)
     assert match, requirement
     return match.group(1)
 
 
 def test_layer_is_the_one_aws_publishes_for_the_pinned_powertools(recorder):
-    from tests.test_deploy_order import _orchestrator
     from tests.conftest import MONITOR
+    from tests.test_deploy_order import _orchestrator
 
     pinned = _pinned("aws-lambda-powertools")
     assert pinned_powertools_version() == pinned  # the venv holds what requirements.txt pins
     rec = _orchestrator(recorder)
-    asked = [(args["name"], region) for token, args, region in MONITOR.aws_mocks.calls
-             if token == "aws:ssm/getParameter:getParameter"]
+    asked = [
+        (args["name"], region)
+        for token, args, region in MONITOR.aws_mocks.calls
+        if token == "aws:ssm/getParameter:getParameter"
+    ]
     assert asked == [(f"/aws/service/powertools/python/x86_64/python3.12/{pinned}", "us-east-2")]
     fn = rec.one("aws:lambda/function:Function")
     assert fn.inputs["layers"] == [
-        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"]
+        "arn:aws:lambda:us-east-2:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:0"
+    ]
     assert (fn.inputs["runtime"], fn.inputs["architectures"]) == ("python3.12", ["x86_64"])
-    assert (powertools_layer_parameter("3.1.0", "python3.13", "arm64")
-            == "/aws/service/powertools/python/arm64/python3.13/3.1.0")
+    assert (
+        powertools_layer_parameter("3.1.0", "python3.13", "arm64")
+        == "/aws/service/powertools/python/arm64/python3.13/3.1.0"
+    )
 
 
 def test_logger_service_name_comes_from_the_environment():
@@ -117,13 +122,18 @@ IMPLICIT_ACTIONS = {"kms:Decrypt", "kms:GenerateDataKey", "logs:CreateLogStream"
 
 
 def _policy_actions() -> set[str]:
-    doc = iam.orchestrator_policy(control_table_arns=["c"], parameter_arns=["p"],
-                                  scale_statements=iam.ecs_scale_statements(["s"]),
-                                  topic_arns=["t"], topic_key_arns=["k"], log_group_arn="l")
+    doc = iam.orchestrator_policy(
+        control_table_arns=["c"],
+        parameter_arns=["p"],
+        scale_statements=iam.ecs_scale_statements(["s"]),
+        topic_arns=["t"],
+        topic_key_arns=["k"],
+        log_group_arn="l",
+    )
     return {a for s in doc["Statement"] for a in s["Action"]}
 
 
-def test_orchestrator_role_allows_exactly_the_calls_the_runtime_makes(world, monkeypatch):  # noqa: F811
+def test_orchestrator_role_allows_exactly_the_calls_the_runtime_makes(world, monkeypatch):
     called: set[str] = set()
     real = botocore.client.BaseClient._make_api_call
 
@@ -143,9 +153,15 @@ def test_orchestrator_role_allows_exactly_the_calls_the_runtime_makes(world, mon
 
 # -- key policies: services only where they publish, and only for this account's alarms ----------------
 def _key_policy(recorder, **kwargs) -> dict:
-    rec = recorder(lambda: NotificationTopic(
-        "notify", account_id="123456789012", emails=[],
-        provider=regional_providers(["us-east-1"], app="orders", stack="prod")["us-east-1"], **kwargs))
+    rec = recorder(
+        lambda: NotificationTopic(
+            "notify",
+            account_id="123456789012",
+            emails=[],
+            provider=regional_providers(["us-east-1"], app="orders", stack="prod")["us-east-1"],
+            **kwargs,
+        )
+    )
     return json.loads(rec.one("aws:kms/key:Key").inputs["policy"])
 
 
@@ -173,8 +189,12 @@ def test_only_the_alarm_topic_lets_cloudwatch_use_its_key(recorder):
     rec = recorder(lambda: build(parse_stack_config(dr_values("prod")), "prod"))
     keys = {k.name: (k.region, json.loads(k.inputs["policy"])) for k in rec.of_type("aws:kms/key:Key")}
     # a notice topic per region, and the alarm topic (us-east-1, where Route 53's metrics are)
-    assert sorted(keys) == ["orders-alarms-key", "orders-notify-us-east-1-key", "orders-notify-us-east-2-key",
-                            "orders-notify-us-west-2-key"]
+    assert sorted(keys) == [
+        "orders-alarms-key",
+        "orders-notify-us-east-1-key",
+        "orders-notify-us-east-2-key",
+        "orders-notify-us-west-2-key",
+    ]
     for name, (region, doc) in keys.items():
         principals = [s["Principal"] for s in doc["Statement"]]
         expected = [{"AWS": "arn:aws:iam::123456789012:root"}]
@@ -195,7 +215,10 @@ def test_no_file_cites_a_missing_design_doc():
     """The project stands on its own: nothing refers to a design document that is not in the repository."""
     tracked = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
     assert DESIGN_DOC not in tracked
-    citing = [p for p in tracked
-              if p.endswith((".py", ".md", ".yaml", ".yml", ".json", ".txt", ".toml", ".ini"))
-              and DESIGN_DOC in (ROOT / p).read_text(errors="replace")]
+    citing = [
+        p
+        for p in tracked
+        if p.endswith((".py", ".md", ".yaml", ".yml", ".json", ".txt", ".toml", ".ini"))
+        and DESIGN_DOC in (ROOT / p).read_text(errors="replace")
+    ]
     assert citing == []

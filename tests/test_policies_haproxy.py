@@ -73,22 +73,40 @@ def test_unknown_config_cannot_be_checked_at_preview():
 
 def test_offline_preview_documents_are_checked(good):
     bad = good.replace("check inter 2000 rise 2 fall 3", "inter 2000", 1)
-    resources = [{"urn": "urn:copy", "type": COPY, "name": "orders-gra-haproxy-cfg", "region": None, "custom": True,
-                  "inputs": {"source": {"asset": {"text": bad}}, "remotePath": STAGED_CONFIG},
-                  "options": {"protect": False, "ignoreChanges": [], "dependsOn": []}}]
+    resources = [
+        {
+            "urn": "urn:copy",
+            "type": COPY,
+            "name": "orders-gra-haproxy-cfg",
+            "region": None,
+            "custom": True,
+            "inputs": {"source": {"asset": {"text": bad}}, "remotePath": STAGED_CONFIG},
+            "options": {"protect": False, "ignoreChanges": [], "dependsOn": []},
+        }
+    ]
     found = [(v.policy, v.message) for v in evaluate(resources, "ovh") if v.policy.startswith("haproxy-")]
-    assert found == [("haproxy-health-checks", "backend app_servers: server gra-app-1 has no health check "
-                                               "(neither `check` nor `track`)")]
+    assert found == [
+        (
+            "haproxy-health-checks",
+            "backend app_servers: server gra-app-1 has no health check (neither `check` nor `track`)",
+        )
+    ]
 
 
 def test_a_secret_config_is_judged_as_the_pack_sees_it(good):
     """The delivered config is a secret input (it holds the password's hash). Policy packs receive secrets in
     plain text; the offline preview keeps them apart (`policyInputs`) for the policies only."""
     bad = good.replace("bind 10.10.0.2:8404", "bind *:8404")
-    resource = {"urn": "urn:copy", "type": COPY, "name": "orders-gra-haproxy-cfg", "region": None, "custom": True,
-                "inputs": {"source": "[secret]", "remotePath": STAGED_CONFIG},
-                "policyInputs": {"source": {"asset": {"text": bad}}, "remotePath": STAGED_CONFIG},
-                "options": {"protect": False, "ignoreChanges": [], "dependsOn": []}}
+    resource = {
+        "urn": "urn:copy",
+        "type": COPY,
+        "name": "orders-gra-haproxy-cfg",
+        "region": None,
+        "custom": True,
+        "inputs": {"source": "[secret]", "remotePath": STAGED_CONFIG},
+        "policyInputs": {"source": {"asset": {"text": bad}}, "remotePath": STAGED_CONFIG},
+        "options": {"protect": False, "ignoreChanges": [], "dependsOn": []},
+    }
     found = [v.policy for v in evaluate([resource], "ovh") if v.policy.startswith("haproxy-")]
     assert found == ["haproxy-stats-private"]
     blind = {k: v for k, v in resource.items() if k != "policyInputs"}
@@ -105,20 +123,34 @@ def test_other_resources_and_files_are_ignored(good):
 def test_parse_sections(good):
     sections = parse_sections(good)
     assert [s.title for s in sections] == [
-        "global", "defaults", "frontend public_http", "frontend public_https", "frontend peer_in",
-        "backend app_servers", "backend local_servers", "listen stats", "userlist stats_users"]
+        "global",
+        "defaults",
+        "frontend public_http",
+        "frontend public_https",
+        "frontend peer_in",
+        "backend app_servers",
+        "backend local_servers",
+        "listen stats",
+        "userlist stats_users",
+    ]
     assert next(s for s in sections if s.title == "listen stats").lines[0] == ["bind", "10.10.0.2:8404"]
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("bind 10.10.0.2:8404", "bind 0.0.0.0:8404", "listen stats: stats bound to every address (0.0.0.0:8404)"),
-    ("bind 10.10.0.2:8404", "bind :8404", "listen stats: stats bound to every address (:8404)"),
-    ("bind 10.10.0.2:8404", "bind ipv6@:::8404", "listen stats: stats bound to every address (ipv6@:::8404)"),
-    ("bind 10.10.0.2:8404", "bind 10.10.0.2:8404,203.0.113.10:8404",
-     "listen stats: stats bound to 203.0.113.10, which is not a private address"),
-    ("    bind 10.10.0.2:8404\n", "", "listen stats: the stats page has no bind line of its own"),
-    ("defaults\n", "defaults\n    stats enable\n", "defaults: stats enabled in defaults would serve the page"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("bind 10.10.0.2:8404", "bind 0.0.0.0:8404", "listen stats: stats bound to every address (0.0.0.0:8404)"),
+        ("bind 10.10.0.2:8404", "bind :8404", "listen stats: stats bound to every address (:8404)"),
+        ("bind 10.10.0.2:8404", "bind ipv6@:::8404", "listen stats: stats bound to every address (ipv6@:::8404)"),
+        (
+            "bind 10.10.0.2:8404",
+            "bind 10.10.0.2:8404,203.0.113.10:8404",
+            "listen stats: stats bound to 203.0.113.10, which is not a private address",
+        ),
+        ("    bind 10.10.0.2:8404\n", "", "listen stats: the stats page has no bind line of its own"),
+        ("defaults\n", "defaults\n    stats enable\n", "defaults: stats enabled in defaults would serve the page"),
+    ],
+)
 def test_stats_binding_violations(good, old, new, message):
     bad = good.replace(old, new)
     assert bad != good
@@ -135,22 +167,39 @@ def _user_line(text: str) -> str:
     return next(line for line in text.splitlines() if line.strip().startswith("user admin password"))
 
 
-@pytest.mark.parametrize("replace, message", [
-    (lambda t: t.replace(_user_line(t), "    user admin insecure-password hunter2hunter2hunter2"),
-     "userlist stats_users: user admin has a plain-text insecure-password"),
-    (lambda t: t.replace(_user_line(t), "    user admin password $2b$12$" + "a" * 53),
-     "userlist stats_users: user admin's password is not a sha512-crypt hash ($6$...)"),
-    (lambda t: t.replace(_user_line(t), "    user admin password plain"),
-     "userlist stats_users: user admin's password is not a sha512-crypt hash ($6$...)"),
-    (lambda t: t.replace("    http-request auth realm haproxy-stats unless { http_auth(stats_users) }\n", ""),
-     "listen stats: the stats page asks for no password"),
-    (lambda t: t.replace("stats refresh 10s", "stats refresh 10s\n    stats auth admin:hunter2"),
-     "listen stats: `stats auth` keeps the password in plain text"),
-    (lambda t: t.replace("http_auth(stats_users)", "http_auth(admins)"),
-     "listen stats: authentication refers to userlist admins, which is not declared"),
-    (lambda t: t.replace(" unless { http_auth(stats_users) }", ""),
-     "listen stats: the stats authentication checks no userlist"),
-])
+@pytest.mark.parametrize(
+    "replace, message",
+    [
+        (
+            lambda t: t.replace(_user_line(t), "    user admin insecure-password hunter2hunter2hunter2"),
+            "userlist stats_users: user admin has a plain-text insecure-password",
+        ),
+        (
+            lambda t: t.replace(_user_line(t), "    user admin password $2b$12$" + "a" * 53),
+            "userlist stats_users: user admin's password is not a sha512-crypt hash ($6$...)",
+        ),
+        (
+            lambda t: t.replace(_user_line(t), "    user admin password plain"),
+            "userlist stats_users: user admin's password is not a sha512-crypt hash ($6$...)",
+        ),
+        (
+            lambda t: t.replace("    http-request auth realm haproxy-stats unless { http_auth(stats_users) }\n", ""),
+            "listen stats: the stats page asks for no password",
+        ),
+        (
+            lambda t: t.replace("stats refresh 10s", "stats refresh 10s\n    stats auth admin:hunter2"),
+            "listen stats: `stats auth` keeps the password in plain text",
+        ),
+        (
+            lambda t: t.replace("http_auth(stats_users)", "http_auth(admins)"),
+            "listen stats: authentication refers to userlist admins, which is not declared",
+        ),
+        (
+            lambda t: t.replace(" unless { http_auth(stats_users) }", ""),
+            "listen stats: the stats authentication checks no userlist",
+        ),
+    ],
+)
 def test_stats_password_violations(good, replace, message):
     bad = replace(good)
     assert bad != good
@@ -159,25 +208,35 @@ def test_stats_password_violations(good, replace, message):
 
 
 def test_health_check_violations(good):
-    no_check = good.replace("server gra-app-2 10.10.0.12:8080 weight 100 check inter 2000 rise 2 fall 3",
-                            "server gra-app-2 10.10.0.12:8080 weight 100")
+    no_check = good.replace(
+        "server gra-app-2 10.10.0.12:8080 weight 100 check inter 2000 rise 2 fall 3",
+        "server gra-app-2 10.10.0.12:8080 weight 100",
+    )
     assert health_checked(res(no_check)) == [
-        "backend app_servers: server gra-app-2 has no health check (neither `check` nor `track`)"]
+        "backend app_servers: server gra-app-2 has no health check (neither `check` nor `track`)"
+    ]
     tcp_only = good.replace("    option httpchk\n", "")
     assert health_checked(res(tcp_only)) == [
-        "backend app_servers: servers are checked at TCP level only; add `option httpchk` with the health path"]
-    default_check = no_check.replace("    balance roundrobin\n    option httpchk",
-                                     "    balance roundrobin\n    default-server check\n    option httpchk", 1)
+        "backend app_servers: servers are checked at TCP level only; add `option httpchk` with the health path"
+    ]
+    default_check = no_check.replace(
+        "    balance roundrobin\n    option httpchk",
+        "    balance roundrobin\n    default-server check\n    option httpchk",
+        1,
+    )
     assert health_checked(res(default_check)) == []  # inherited from default-server
 
 
-@pytest.mark.parametrize("old, new, message", [
-    ("rise 2 fall 3", "rise 0 fall 3", "server gra-app-1 rise 0 is outside 1-10"),
-    ("rise 2 fall 3", "rise 2 fall 20", "server gra-app-1 fall 20 is outside 1-10"),
-    ("check inter 2000", "check inter 100ms", "server gra-app-1 inter 100ms is outside 500-30000 ms"),
-    ("check inter 2000", "check inter 2m", "server gra-app-1 inter 2m is outside 500-30000 ms"),
-    ("check inter 2000", "check inter soon", "server gra-app-1 inter soon is outside 500-30000 ms"),
-])
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("rise 2 fall 3", "rise 0 fall 3", "server gra-app-1 rise 0 is outside 1-10"),
+        ("rise 2 fall 3", "rise 2 fall 20", "server gra-app-1 fall 20 is outside 1-10"),
+        ("check inter 2000", "check inter 100ms", "server gra-app-1 inter 100ms is outside 500-30000 ms"),
+        ("check inter 2000", "check inter 2m", "server gra-app-1 inter 2m is outside 500-30000 ms"),
+        ("check inter 2000", "check inter soon", "server gra-app-1 inter soon is outside 500-30000 ms"),
+    ],
+)
 def test_check_bounds_violations(good, old, new, message):
     bad = good.replace(old, new, 1)
     assert bad != good
@@ -189,5 +248,6 @@ def test_check_bounds_accept_units_and_defaults(good):
     bare = good.replace("check inter 2000 rise 2 fall 3", "check")  # HAProxy's defaults: 2000 ms, rise 2, fall 3
     assert check_bounds(res(bare)) == []
     override = bare.replace("    option httpchk", "    default-server rise 20\n    option httpchk", 1)
-    assert check_bounds(res(override)) == [f"backend app_servers: server {n} rise 20 is outside 1-10"
-                                           for n in ("gra-app-1", "gra-app-2", "site_rbx")]
+    assert check_bounds(res(override)) == [
+        f"backend app_servers: server {n} rise 20 is outside 1-10" for n in ("gra-app-1", "gra-app-2", "site_rbx")
+    ]

@@ -25,14 +25,24 @@ POLICIES = {p.name: p for p in build_policies()}
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 DEPLOYMENT = "kubernetes:apps/v1:Deployment"
 SERVICE = "kubernetes:core/v1:Service"
-CFG = parse_digitalocean_config({
-    "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
-    "app": {"name": "orders", "image": "registry.example.com/orders:1"},
-    "cluster": {"version": "1.33.1-do.0"},
-})
-WORKLOAD = workload_from_config(CFG, CFG.sites[0], stack="prod", active=True, table_name="orders",
-                                parameter_name="/orders/prod/active_region", cache_seconds=5,
-                                control_table="orders-prod-dr-authority", control_regions=("us-east-1", "us-west-2"))
+CFG = parse_digitalocean_config(
+    {
+        "sites": [{"region": "nyc3", "awsRegion": "us-east-1"}, {"region": "sfo3", "awsRegion": "us-west-2"}],
+        "app": {"name": "orders", "image": "registry.example.com/orders:1"},
+        "cluster": {"version": "1.33.1-do.0"},
+    }
+)
+WORKLOAD = workload_from_config(
+    CFG,
+    CFG.sites[0],
+    stack="prod",
+    active=True,
+    table_name="orders",
+    parameter_name="/orders/prod/active_region",
+    cache_seconds=5,
+    control_table="orders-prod-dr-authority",
+    control_regions=("us-east-1", "us-west-2"),
+)
 GOOD_DEPLOYMENT = km.deployment_manifest(WORKLOAD)
 GOOD_SERVICE = km.load_balancer_service_manifest(WORKLOAD, load_balancer_from_config(CFG, CFG.sites[0], stack="prod"))
 
@@ -50,8 +60,10 @@ def resource_messages(name, type_, props) -> list[str]:
 
 def stack_messages(name, resources) -> list[str]:
     messages = []
-    items = [PolicyResource(t, unknown_checking_proxy(p), f"urn:{i}", f"r{i}", opts(), None, None, [], {})
-             for i, (t, p) in enumerate(resources)]
+    items = [
+        PolicyResource(t, unknown_checking_proxy(p), f"urn:{i}", f"r{i}", opts(), None, None, [], {})
+        for i, (t, p) in enumerate(resources)
+    ]
     POLICIES[name].validate(StackValidationArgs(items), lambda m, urn=None: messages.append(m))
     return messages
 
@@ -88,22 +100,26 @@ def test_probes_on_every_deployment(probe):
 
 
 def test_resource_limits_set():
-    assert resource_messages("kubernetes-resource-limits", DEPLOYMENT,
-                             broken(lambda m: container(m)["resources"].pop("limits"))) == [
-        "container orders of orders/orders sets no cpu or memory limits"]
-    assert resource_messages("kubernetes-resource-limits", DEPLOYMENT,
-                             broken(lambda m: container(m)["resources"]["requests"].pop("memory"))) == [
-        "container orders of orders/orders sets no memory requests"]
+    assert resource_messages(
+        "kubernetes-resource-limits", DEPLOYMENT, broken(lambda m: container(m)["resources"].pop("limits"))
+    ) == ["container orders of orders/orders sets no cpu or memory limits"]
+    assert resource_messages(
+        "kubernetes-resource-limits", DEPLOYMENT, broken(lambda m: container(m)["resources"]["requests"].pop("memory"))
+    ) == ["container orders of orders/orders sets no memory requests"]
     init = broken(lambda m: m["spec"]["template"]["spec"].__setitem__("initContainers", [{"name": "migrate"}]))
     assert len(resource_messages("kubernetes-resource-limits", DEPLOYMENT, init)) == 2
 
 
 def test_no_plaintext_secret_in_a_pods_env():
-    leaky = broken(lambda m: container(m)["env"].extend([
-        {"name": "API_TOKEN", "value": "dummy-token"},
-        {"name": "AWS_SECRET_ACCESS_KEY", "value": "dummy"},
-        {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
-    ]))
+    leaky = broken(
+        lambda m: container(m)["env"].extend(
+            [
+                {"name": "API_TOKEN", "value": "dummy-token"},
+                {"name": "AWS_SECRET_ACCESS_KEY", "value": "dummy"},
+                {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+            ]
+        )
+    )
     messages = resource_messages("kubernetes-no-plaintext-secrets", DEPLOYMENT, leaky)
     assert [m.split(": ")[1].split()[2] for m in messages] == ["API_TOKEN", "AWS_SECRET_ACCESS_KEY"]
 
@@ -113,44 +129,63 @@ def test_load_balancer_must_check_the_apps_health_path():
         return [(DEPLOYMENT, GOOD_DEPLOYMENT), (SERVICE, broken(mutate, GOOD_SERVICE))]
 
     ann = km.LB_ANNOTATION
-    assert stack_messages("do-lb-health-check-path", svc(
-        lambda m: m["metadata"]["annotations"].__setitem__(ann + "healthcheck-path", "/"))) == [
-        "the load balancer of orders/orders checks /; the app's health path is /health"]
-    assert stack_messages("do-lb-health-check-path", svc(
-        lambda m: m["metadata"]["annotations"].pop(ann + "override-health-check"))) == [
-        "the load balancer of orders/orders checks kube-proxy, not the app: set do-loadbalancer-override-health-check"]
-    assert stack_messages("do-lb-health-check-path", svc(
-        lambda m: m["metadata"]["annotations"].__setitem__(ann + "healthcheck-protocol", "tcp"))) == [
-        "the load balancer of orders/orders checks over tcp, not HTTP"]
-    assert stack_messages("do-lb-health-check-path", svc(
-        lambda m: m["spec"].__setitem__("selector", {"app.kubernetes.io/name": "other"}))) == [
-        "the load balancer of orders/orders selects no Deployment"]
-    assert stack_messages("do-lb-health-check-path", svc(
-        lambda m: m["metadata"].__setitem__("namespace", "elsewhere"))) == [
-        "the load balancer of elsewhere/orders selects no Deployment"]
+    assert stack_messages(
+        "do-lb-health-check-path",
+        svc(lambda m: m["metadata"]["annotations"].__setitem__(ann + "healthcheck-path", "/")),
+    ) == ["the load balancer of orders/orders checks /; the app's health path is /health"]
+    assert stack_messages(
+        "do-lb-health-check-path", svc(lambda m: m["metadata"]["annotations"].pop(ann + "override-health-check"))
+    ) == [
+        "the load balancer of orders/orders checks kube-proxy, not the app: set do-loadbalancer-override-health-check"
+    ]
+    assert stack_messages(
+        "do-lb-health-check-path",
+        svc(lambda m: m["metadata"]["annotations"].__setitem__(ann + "healthcheck-protocol", "tcp")),
+    ) == ["the load balancer of orders/orders checks over tcp, not HTTP"]
+    assert stack_messages(
+        "do-lb-health-check-path", svc(lambda m: m["spec"].__setitem__("selector", {"app.kubernetes.io/name": "other"}))
+    ) == ["the load balancer of orders/orders selects no Deployment"]
+    assert stack_messages(
+        "do-lb-health-check-path", svc(lambda m: m["metadata"].__setitem__("namespace", "elsewhere"))
+    ) == ["the load balancer of elsewhere/orders selects no Deployment"]
     # a Service that is no DigitalOcean load balancer is left alone
     plain = broken(lambda m: m["metadata"].pop("annotations"), GOOD_SERVICE)
     assert stack_messages("do-lb-health-check-path", [(SERVICE, plain)]) == []
 
 
 def test_the_lb_path_follows_the_readiness_path_not_a_constant():
-    custom = parse_digitalocean_config({**CFG.model_dump(by_alias=True, exclude_none=True),
-                                        "probes": {"readiness": {"path": "/ready"}},
-                                        "loadBalancer": {"healthCheck": {"path": "/ready"}}})
-    w = workload_from_config(custom, custom.sites[0], stack="prod", active=True, table_name="t",
-                             parameter_name="/p", cache_seconds=5, control_table="c", control_regions=("us-east-1",))
+    custom = parse_digitalocean_config(
+        {
+            **CFG.model_dump(by_alias=True, exclude_none=True),
+            "probes": {"readiness": {"path": "/ready"}},
+            "loadBalancer": {"healthCheck": {"path": "/ready"}},
+        }
+    )
+    w = workload_from_config(
+        custom,
+        custom.sites[0],
+        stack="prod",
+        active=True,
+        table_name="t",
+        parameter_name="/p",
+        cache_seconds=5,
+        control_table="c",
+        control_regions=("us-east-1",),
+    )
     service = km.load_balancer_service_manifest(w, load_balancer_from_config(custom, custom.sites[0], stack="prod"))
     matching = [(DEPLOYMENT, km.deployment_manifest(w)), (SERVICE, service)]
     assert stack_messages("do-lb-health-check-path", matching) == []
     assert stack_messages("do-lb-health-check-path", [(DEPLOYMENT, GOOD_DEPLOYMENT), (SERVICE, service)]) == [
-        "the load balancer of orders/orders checks /ready; the app's health path is /health"]
+        "the load balancer of orders/orders checks /ready; the app's health path is /health"
+    ]
 
 
 def test_unknown_values_are_reported_not_guessed():
     unknown_env = broken(lambda m: container(m)["env"].append({"name": "API_TOKEN", "value": UNKNOWN}))
     with pytest.raises(UnknownValueError):
         resource_messages("kubernetes-no-plaintext-secrets", DEPLOYMENT, unknown_env)
-    unknown_path = broken(lambda m: m["metadata"]["annotations"].__setitem__(
-        km.LB_ANNOTATION + "healthcheck-path", UNKNOWN), GOOD_SERVICE)
+    unknown_path = broken(
+        lambda m: m["metadata"]["annotations"].__setitem__(km.LB_ANNOTATION + "healthcheck-path", UNKNOWN), GOOD_SERVICE
+    )
     with pytest.raises(UnknownValueError):
         stack_messages("do-lb-health-check-path", [(DEPLOYMENT, GOOD_DEPLOYMENT), (SERVICE, unknown_path)])

@@ -23,20 +23,27 @@ def _parse(text: str) -> dict:
     return parse_policy_config(text, NAMES, "cfg.json")
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"dns-failover-ttl": "mandtory"}',
-     "cfg.json: 'dns-failover-ttl': 'mandtory' is not an enforcement level (advisory, mandatory, remediate, "
-     "disabled); did you mean mandatory?"),
-    ('{"all": "off"}', "cfg.json: 'all': 'off' is not an enforcement level"),
-    ('{"dns-failover-tll": "advisory"}',
-     "cfg.json: 'dns-failover-tll' is not a policy of this pack (did you mean dns-failover-ttl? policies:"),
-    ('{"dns-failover-ttl": {"enforcementLevel": "advisary"}}', "cfg.json: 'dns-failover-ttl': 'advisary' is not"),
-    ('{"dns-failover-ttl": {"level": "advisory"}}', "cfg.json: 'dns-failover-ttl': unknown property 'level'"),
-    ('{"dns-failover-ttl": {}}', "cfg.json: 'dns-failover-ttl': the object has no 'enforcementLevel'"),
-    ('{"dns-failover-ttl": 3}', "cfg.json: 'dns-failover-ttl': 3 is neither an enforcement level nor an object"),
-    ('{"dns-failover-ttl": "advisory",}', "cfg.json line 1 column 33: not valid JSON"),
-    ('["dns-failover-ttl"]', "cfg.json: must be a JSON object of policy name -> enforcement level"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '{"dns-failover-ttl": "mandtory"}',
+            "cfg.json: 'dns-failover-ttl': 'mandtory' is not an enforcement level (advisory, mandatory, remediate, "
+            "disabled); did you mean mandatory?",
+        ),
+        ('{"all": "off"}', "cfg.json: 'all': 'off' is not an enforcement level"),
+        (
+            '{"dns-failover-tll": "advisory"}',
+            "cfg.json: 'dns-failover-tll' is not a policy of this pack (did you mean dns-failover-ttl? policies:",
+        ),
+        ('{"dns-failover-ttl": {"enforcementLevel": "advisary"}}', "cfg.json: 'dns-failover-ttl': 'advisary' is not"),
+        ('{"dns-failover-ttl": {"level": "advisory"}}', "cfg.json: 'dns-failover-ttl': unknown property 'level'"),
+        ('{"dns-failover-ttl": {}}', "cfg.json: 'dns-failover-ttl': the object has no 'enforcementLevel'"),
+        ('{"dns-failover-ttl": 3}', "cfg.json: 'dns-failover-ttl': 3 is neither an enforcement level nor an object"),
+        ('{"dns-failover-ttl": "advisory",}', "cfg.json line 1 column 33: not valid JSON"),
+        ('["dns-failover-ttl"]', "cfg.json: must be a JSON object of policy name -> enforcement level"),
+    ],
+)
 def test_policy_config_mistakes_are_one_line(text, message):
     with pytest.raises(PolicyConfigError) as info:
         _parse(text)
@@ -45,7 +52,7 @@ def test_policy_config_mistakes_are_one_line(text, message):
 
 
 def test_policy_config_levels_apply_in_the_clis_order():
-    defaults = {name: "mandatory" for name in NAMES}
+    defaults = dict.fromkeys(NAMES, "mandatory")
     assert _parse("  \n") == {}  # an empty file is an empty config, as for the CLI
     overrides = _parse('{"all": "advisory", "rto-rpo-budget": {"enforcementLevel": "remediate"}}')
     levels = effective_levels(defaults, overrides)
@@ -81,11 +88,14 @@ def drctl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "drctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("content, words", [
-    ('{"dynamodb-protected-in-prod": "mandtory"}', "is not an enforcement level"),
-    ("{not json", "not valid JSON"),
-    (None, "no such policy config file"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ('{"dynamodb-protected-in-prod": "mandtory"}', "is not an enforcement level"),
+        ("{not json", "not valid JSON"),
+        (None, "no such policy config file"),
+    ],
+)
 def test_preview_refuses_a_bad_policy_config_before_running(tmp_path, content, words):
     path = tmp_path / "policy.json"
     if content is not None:
@@ -102,8 +112,11 @@ TASK = "aws:ecs/taskDefinition:TaskDefinition"
 CREDENTIALS = [
     ("CONFIG", "AKIAIOSFODNN7EXAMPLE", "AWS Access Key"),
     ("DATABASE_URL", "postgres://admin:hunter2dummy@db.example.com:5432/orders", "Basic Auth Credentials"),
-    ("FEATURE", "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0."
-                "dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U", "JSON Web Token"),
+    (
+        "FEATURE",
+        "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+        "JSON Web Token",
+    ),
     ("CERT", "-----BEGIN RSA PRIVATE KEY-----", "Private Key"),
     ("OPAQUE", "q8Xz3LmN0pR7sT2vW9yB4dF6hJ1kQ5uE", "High Entropy String"),
 ]
@@ -122,24 +135,30 @@ def test_credential_values_are_found_under_innocent_names(name, value, kind):
 def test_the_stacks_own_values_are_not_credentials():
     env = {
         "DR_TOPIC_ARNS": json.dumps(
-            {"us-east-1": "arn:aws:sns:us-east-1:123456789012:orders-notify-us-east-1-topic-1a2b3c4"}),
+            {"us-east-1": "arn:aws:sns:us-east-1:123456789012:orders-notify-us-east-1-topic-1a2b3c4"}
+        ),
         "DR_HEALTH_URLS": json.dumps({"us-east-1": "https://us-east-1.api.orders.example.com/health"}),
         "DR_SERVICES": json.dumps({"us-east-1": {"cluster": "orders-prod", "service": "orders", "desiredCount": 6}}),
-        "DR_REGIONS": "us-east-1,us-east-2,us-west-2", "LOG_LEVEL": "info", "DR_CACHE_SECONDS": "5",
-        "IMAGE": "public.ecr.aws/example/orders:1.4.2", "DR_ACTIVE_REGION_PARAMETER": "/orders/prod/active_region",
+        "DR_REGIONS": "us-east-1,us-east-2,us-west-2",
+        "LOG_LEVEL": "info",
+        "DR_CACHE_SECONDS": "5",
+        "IMAGE": "public.ecr.aws/example/orders:1.4.2",
+        "DR_ACTIVE_REGION_PARAMETER": "/orders/prod/active_region",
     }
     assert run_resource_policy("no-plaintext-secrets", FN, {"environment": {"variables": env}}) == []
 
 
 def test_a_named_secret_is_reported_once():
-    messages = run_resource_policy("no-plaintext-secrets", FN,
-                                   {"environment": {"variables": {"API_TOKEN": "AKIAIOSFODNN7EXAMPLE"}}})
+    messages = run_resource_policy(
+        "no-plaintext-secrets", FN, {"environment": {"variables": {"API_TOKEN": "AKIAIOSFODNN7EXAMPLE"}}}
+    )
     assert len(messages) == 1 and "API_TOKEN looks like a secret" in messages[0]
 
 
 def test_preview_refuses_a_plain_value_beside_secure_ones(tmp_path):
     text = (ROOT / "Pulumi.prod.yaml").read_text() + (
-        "  dr:appSecrets:\n    API_TOKEN:\n      secure: v1:AAAAdummy\n    DB_PASSWORD: plain-dummy-value\n")
+        "  dr:appSecrets:\n    API_TOKEN:\n      secure: v1:AAAAdummy\n    DB_PASSWORD: plain-dummy-value\n"
+    )
     path = tmp_path / "Pulumi.mixed.yaml"
     path.write_text(text)
     run = drctl("preview", "--stack", "mixed", "--stack-file", str(path))

@@ -27,7 +27,13 @@ def prod() -> dict:
 
 def test_prod_document_shape(prod):
     assert (prod["stack"], prod["layout"]) == ("prod", "aws")
-    assert set(prod["budget"]) >= {"detectionSeconds", "trafficRtoSeconds", "writeRtoSeconds", "rpoSeconds", "objectives"}
+    assert set(prod["budget"]) >= {
+        "detectionSeconds",
+        "trafficRtoSeconds",
+        "writeRtoSeconds",
+        "rpoSeconds",
+        "objectives",
+    }
     assert prod["budget"]["objectives"] == {"rtoSeconds": 120, "rpoSeconds": 0}
     for r in prod["resources"]:
         assert set(r) == {"urn", "type", "name", "parent", "region", "inputs", "options"}
@@ -63,8 +69,11 @@ def test_prod_topology(prod):
     alarm_topic = prod["outputs"]["alarmTopicArn"]
     assert {a["inputs"]["alarmActions"][0] for a in alarms} == {alarm_topic}
     assert alarm_topic not in json.loads(env["DR_TOPIC_ARNS"]).values()
-    subs = [r for r in res if r["type"] == "aws:sns/topicSubscription:TopicSubscription"
-            and r["inputs"]["protocol"] == "lambda"]
+    subs = [
+        r
+        for r in res
+        if r["type"] == "aws:sns/topicSubscription:TopicSubscription" and r["inputs"]["protocol"] == "lambda"
+    ]
     assert len(subs) == 3 and {s["inputs"]["topic"] for s in subs} == {alarm_topic}
     # hot standby: full size everywhere, nothing to scale
     assert {r["inputs"]["desiredCount"] for r in res if r["type"] == "aws:ecs/service:Service"} == {6}
@@ -81,7 +90,11 @@ def test_the_runtime_parses_what_the_program_writes(prod):
         settings = load_settings(fn["inputs"]["environment"]["variables"])
         assert settings.home_region == fn["region"]
         assert settings.regions == ("us-east-1", "us-east-2", "us-west-2")
-        assert (settings.probe_interval_seconds, settings.probe_timeout_seconds, settings.failure_threshold) == (10, 3, 3)
+        assert (settings.probe_interval_seconds, settings.probe_timeout_seconds, settings.failure_threshold) == (
+            10,
+            3,
+            3,
+        )
         assert settings.monitor_window_seconds == 75 and fn["inputs"]["timeout"] > 75
         assert set(settings.alarm_regions.values()) == set(settings.regions)
         assert {t.kind for t in settings.scale_targets.values()} == {"none"}
@@ -105,10 +118,15 @@ def test_staging_is_eventual_and_unprotected():
     assert fn["inputs"]["environment"]["variables"]["DR_FAILBACK"] == "automatic"
     # warm standby: the standby runs 1 task and the orchestrator scales it to desiredCount on failover
     targets = json.loads(fn["inputs"]["environment"]["variables"]["DR_SCALE_TARGETS"])
-    assert targets["eu-central-1"] == {"kind": "ecs", "cluster": "orders-staging", "service": "orders",
-                                       "desiredCount": 2}
-    services = {r["region"]: r["inputs"]["desiredCount"] for r in doc["resources"]
-                if r["type"] == "aws:ecs/service:Service"}
+    assert targets["eu-central-1"] == {
+        "kind": "ecs",
+        "cluster": "orders-staging",
+        "service": "orders",
+        "desiredCount": 2,
+    }
+    services = {
+        r["region"]: r["inputs"]["desiredCount"] for r in doc["resources"] if r["type"] == "aws:ecs/service:Service"
+    }
     assert services == {"eu-west-1": 2, "eu-central-1": 1}
     assert doc["budget"]["scaleUpSeconds"] == 90 and doc["budget"]["trafficRtoSeconds"] == 156
 
@@ -126,7 +144,9 @@ def test_config_error_exits_2_with_one_line(tmp_path):
     run = drctl("preview", "--stack", "broken", "--stack-file", str(path), "--json")
     assert run.returncode == 2
     assert run.stdout == ""
-    assert run.stderr.strip().splitlines() == ["error: dr:regions.secondaries[0]: us-east-1 is already the primary region"]
+    assert run.stderr.strip().splitlines() == [
+        "error: dr:regions.secondaries[0]: us-east-1 is already the primary region"
+    ]
     assert "Traceback" not in run.stderr
 
 
@@ -147,10 +167,14 @@ def test_app_secrets_stay_secret_end_to_end(tmp_path):
 @pytest.mark.parametrize(
     "mutate, message",
     [
-        (lambda c: c["dr:app"]["environment"].__setitem__("API_TOKEN", {"secure": "v1:AAAAdummy"}),
-         "error: dr:app: holds a secret, but this key is plain configuration"),
-        (lambda c: c.__setitem__("dr:appSecrets", {"API_TOKEN": "plain-dummy"}),
-         "error: dr:appSecrets: must be set with `pulumi config set --secret"),
+        (
+            lambda c: c["dr:app"]["environment"].__setitem__("API_TOKEN", {"secure": "v1:AAAAdummy"}),
+            "error: dr:app: holds a secret, but this key is plain configuration",
+        ),
+        (
+            lambda c: c.__setitem__("dr:appSecrets", {"API_TOKEN": "plain-dummy"}),
+            "error: dr:appSecrets: must be set with `pulumi config set --secret",
+        ),
     ],
 )
 def test_secrets_only_where_they_belong(tmp_path, mutate, message):

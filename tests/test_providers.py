@@ -75,8 +75,11 @@ def test_the_program_refuses_a_plain_token_from_the_engine(monkeypatch):
     monkeypatch.chdir(ROOT)
     try:
         pulumi.runtime.set_all_config({"digitalocean:token": "dop_v1_dummy", "dr:layout": "digitalocean"}, [])
-        with pytest.raises(ConfigError, match=r"^digitalocean:token: is a credential in plain text; set it with "
-                                              r"`pulumi config set --secret digitalocean:token`"):
+        with pytest.raises(
+            ConfigError,
+            match=r"^digitalocean:token: is a credential in plain text; set it with "
+            r"`pulumi config set --secret digitalocean:token`",
+        ):
             load_stack_config()
     finally:
         restore_mocks()

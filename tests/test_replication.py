@@ -6,19 +6,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from failover.replication import (
+    MAX_ITEM_BYTES,
     Stamp,
     StreamChange,
     UnreplicableRecord,
     batch_lag_milliseconds,
     is_newer,
     is_tombstone,
+    item_size,
     lag_metric,
     padded_sequence,
-    MAX_ITEM_BYTES,
-    item_size,
     plan_replication,
     stamp_of,
     tombstone,
@@ -73,8 +74,13 @@ def test_a_stamped_local_write_keeps_its_version_and_gains_the_sequence():
     plan = plan_replication(change("INSERT", new=item(stamp=Stamp(42, E))), E)
     assert plan.outcome == "replicate"
     assert plan.stamp == Stamp(42, E, PSEQ)
-    assert plan.item == {"pk": {"S": "k"}, "n": {"N": "1"}, "_dr_version": {"N": "42"}, "_dr_origin": {"S": E},
-                         "_dr_seq": {"S": PSEQ}}
+    assert plan.item == {
+        "pk": {"S": "k"},
+        "n": {"N": "1"},
+        "_dr_version": {"N": "42"},
+        "_dr_origin": {"S": E},
+        "_dr_seq": {"S": PSEQ},
+    }
 
 
 def test_an_item_the_stamp_pushes_over_the_size_limit_cannot_be_replicated():
@@ -127,18 +133,27 @@ def test_a_hard_delete_becomes_a_tombstone_newer_than_the_deleted_item():
     old = item(stamp=Stamp(1_900_000_000_000_000, W, PSEQ))
     plan = plan_replication(change("REMOVE", old=old), E)
     assert plan.stamp == Stamp(1_900_000_000_000_001, E, PSEQ)
-    assert plan.item == {"pk": {"S": "k"}, "_dr_deleted": {"BOOL": True}, "_dr_version": {"N": "1900000000000001"},
-                         "_dr_origin": {"S": E}, "_dr_seq": {"S": PSEQ}}
+    assert plan.item == {
+        "pk": {"S": "k"},
+        "_dr_deleted": {"BOOL": True},
+        "_dr_version": {"N": "1900000000000001"},
+        "_dr_origin": {"S": E},
+        "_dr_seq": {"S": PSEQ},
+    }
     assert is_tombstone(plan.item)
 
 
 def test_an_expired_tombstone_is_not_replicated():
-    assert plan_replication(change("REMOVE", old=tombstone({"pk": {"S": "k"}}, Stamp(3, E))), E).outcome == \
-        "expired-tombstone"
+    assert (
+        plan_replication(change("REMOVE", old=tombstone({"pk": {"S": "k"}}, Stamp(3, E))), E).outcome
+        == "expired-tombstone"
+    )
 
 
 def test_a_client_tombstone_replicates_as_a_put():
-    plan = plan_replication(change("MODIFY", new=tombstone({"pk": {"S": "k"}}, Stamp(8, E)), old=item(stamp=Stamp(7, E))), E)
+    plan = plan_replication(
+        change("MODIFY", new=tombstone({"pk": {"S": "k"}}, Stamp(8, E)), old=item(stamp=Stamp(7, E))), E
+    )
     assert plan.outcome == "replicate" and is_tombstone(plan.item) and plan.stamp == Stamp(8, E, PSEQ)
 
 
@@ -153,9 +168,11 @@ def test_lag_is_measured_from_the_oldest_record_in_milliseconds():
     assert batch_lag_milliseconds([100.0, 99.5, 100.2], now=101.0) == 1500.0
     assert batch_lag_milliseconds([], now=1.0) is None
     assert batch_lag_milliseconds([102.0], now=101.0) == 0.0  # clock skew never reports a negative lag
-    assert lag_metric("orders", E) == {"Namespace": "DynamoDR/Replication", "MetricName": "ReplicationLatency",
-                                       "Dimensions": [{"Name": "TableName", "Value": "orders"},
-                                                      {"Name": "SourceRegion", "Value": E}]}
+    assert lag_metric("orders", E) == {
+        "Namespace": "DynamoDR/Replication",
+        "MetricName": "ReplicationLatency",
+        "Dimensions": [{"Name": "TableName", "Value": "orders"}, {"Name": "SourceRegion", "Value": E}],
+    }
 
 
 # -- settings ---------------------------------------------------------------------------------------------
@@ -168,15 +185,18 @@ def test_replicator_settings_defaults():
     assert load_replicator_settings({**GOOD_ENV, "DR_SOURCE_REGION": "eu-west-1"}).source_region == "eu-west-1"
 
 
-@pytest.mark.parametrize("change_env, words", [
-    ({"DR_RECEIVING_REGION": ""}, "DR_RECEIVING_REGION is not set"),
-    ({"DR_RECEIVING_TABLE": None}, "DR_RECEIVING_TABLE is not set"),
-    ({"AWS_REGION": None}, "DR_SOURCE_REGION is not set"),
-    ({"DR_RECEIVING_REGION": E}, "DR_RECEIVING_REGION must differ from the source region us-east-1"),
-    ({"DR_REPLICATOR_WORKERS": "many"}, "DR_REPLICATOR_WORKERS must be a whole number, got 'many'"),
-    ({"DR_REPLICATOR_WORKERS": "0"}, "DR_REPLICATOR_WORKERS must be at least 1"),
-    ({"DR_REPLICATOR_WORKERS": "65"}, "DR_REPLICATOR_WORKERS must be at most 64"),
-])
+@pytest.mark.parametrize(
+    "change_env, words",
+    [
+        ({"DR_RECEIVING_REGION": ""}, "DR_RECEIVING_REGION is not set"),
+        ({"DR_RECEIVING_TABLE": None}, "DR_RECEIVING_TABLE is not set"),
+        ({"AWS_REGION": None}, "DR_SOURCE_REGION is not set"),
+        ({"DR_RECEIVING_REGION": E}, "DR_RECEIVING_REGION must differ from the source region us-east-1"),
+        ({"DR_REPLICATOR_WORKERS": "many"}, "DR_REPLICATOR_WORKERS must be a whole number, got 'many'"),
+        ({"DR_REPLICATOR_WORKERS": "0"}, "DR_REPLICATOR_WORKERS must be at least 1"),
+        ({"DR_REPLICATOR_WORKERS": "65"}, "DR_REPLICATOR_WORKERS must be at most 64"),
+    ],
+)
 def test_replicator_settings_errors_name_the_variable(change_env, words):
     env = {k: v for k, v in {**GOOD_ENV, **change_env}.items() if v is not None}
     with pytest.raises(SettingsError) as err:
@@ -216,8 +236,11 @@ class Region:
             self.items[key] = new
         self.clock += 0.001
         event = "REMOVE" if new is None else ("INSERT" if old is None else "MODIFY")
-        self.stream.append(StreamChange(event, {"pk": {"S": key}}, new, old, self.clock,
-                                        str(1100000000017454423009 + len(self.stream))))
+        self.stream.append(
+            StreamChange(
+                event, {"pk": {"S": key}}, new, old, self.clock, str(1100000000017454423009 + len(self.stream))
+            )
+        )
 
 
 def deliver(record: StreamChange, source: Region, receiving: Region) -> None:
@@ -290,6 +313,9 @@ def test_one_unstamped_writer_is_copied_exactly_under_lambda_redeliveries(writes
             deliver(record, source, receiving)
         failed_at = data.draw(st.one_of(st.none(), st.integers(position, end - 1)), label="first failure")
         position = end if failed_at is None else failed_at
-    visible = {k: {a: v for a, v in i.items() if not a.startswith("_dr_")}
-               for k, i in receiving.items.items() if not is_tombstone(i)}
+    visible = {
+        k: {a: v for a, v in i.items() if not a.startswith("_dr_")}
+        for k, i in receiving.items.items()
+        if not is_tombstone(i)
+    }
     assert visible == source.items

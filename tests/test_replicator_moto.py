@@ -17,7 +17,8 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import EndpointConnectionError
 from botocore.stub import Stubber
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from failover import replicator as replicator_module
@@ -32,8 +33,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def aws(monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": EAST,
-                 "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": EAST,
+        "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator",
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with mock_aws():
@@ -53,13 +58,30 @@ def raw(region: str):
 
 
 def lag_datapoints(region: str, source: str) -> list[float]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     data = boto3.client("cloudwatch", region_name=region).get_metric_data(
-        MetricDataQueries=[{"Id": "lag", "ReturnData": True, "MetricStat": {
-            "Metric": {"Namespace": "DynamoDR/Replication", "MetricName": "ReplicationLatency",
-                       "Dimensions": [{"Name": "TableName", "Value": TABLE}, {"Name": "SourceRegion", "Value": source}]},
-            "Period": 60, "Stat": "Maximum", "Unit": "Milliseconds"}}],
-        StartTime=now - dt.timedelta(minutes=5), EndTime=now + dt.timedelta(minutes=1))
+        MetricDataQueries=[
+            {
+                "Id": "lag",
+                "ReturnData": True,
+                "MetricStat": {
+                    "Metric": {
+                        "Namespace": "DynamoDR/Replication",
+                        "MetricName": "ReplicationLatency",
+                        "Dimensions": [
+                            {"Name": "TableName", "Value": TABLE},
+                            {"Name": "SourceRegion", "Value": source},
+                        ],
+                    },
+                    "Period": 60,
+                    "Stat": "Maximum",
+                    "Unit": "Milliseconds",
+                },
+            }
+        ],
+        StartTime=now - dt.timedelta(minutes=5),
+        EndTime=now + dt.timedelta(minutes=1),
+    )
     return data["MetricDataResults"][0]["Values"]
 
 
@@ -73,8 +95,12 @@ def test_versioned_writes_stamp_hide_tombstones_and_refuse_older_versions(two_re
     assert east.delete({"pk": "a"}, version=11)
     assert east.get({"pk": "a"}) is None
     stored = raw(EAST).get_item(TableName=TABLE, Key={"pk": {"S": "a"}})["Item"]
-    assert stored == {"pk": {"S": "a"}, "_dr_deleted": {"BOOL": True}, "_dr_version": {"N": "11"},
-                      "_dr_origin": {"S": EAST}}
+    assert stored == {
+        "pk": {"S": "a"},
+        "_dr_deleted": {"BOOL": True},
+        "_dr_version": {"N": "11"},
+        "_dr_origin": {"S": EAST},
+    }
     assert east.put({"pk": "a", "n": 2}, version=10) is False  # a late, older write does not resurrect it
     assert east.put({"pk": "b", "n": 5})
     assert [i["pk"] for i in east.table.scan(FilterExpression=NOT_DELETED)["Items"]] == ["b"]
@@ -112,8 +138,9 @@ def test_an_item_too_big_to_stamp_goes_to_the_failure_queue_and_the_shard_moves_
     big = "x" * (405_000 - 60)
     raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "big"}, "v": {"S": big}})
     tables[EAST].put({"pk": "small", "n": 1})
-    rep = replicator_module.Replicator(ReplicatorSettings(source_region=EAST, receiving_region=WEST,
-                                                          receiving_table=TABLE, failure_queue_url=queue))
+    rep = replicator_module.Replicator(
+        ReplicatorSettings(source_region=EAST, receiving_region=WEST, receiving_table=TABLE, failure_queue_url=queue)
+    )
     response = rep.handle({"Records": readers[EAST].fetch()}, FakeContext())
     assert response == {"batchItemFailures": []} and rep.outcomes == {"oversize": 1, "replicated": 1}
     assert tables[WEST].get({"pk": "small"})["n"] == 1 and tables[WEST].get({"pk": "big"}) is None
@@ -141,9 +168,15 @@ def test_version_clock_is_strictly_increasing_even_when_the_clock_stands_still()
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(stored=st.one_of(st.none(), st.tuples(st.integers(0, 3), st.sampled_from(["", EAST, WEST]),
-                                             st.sampled_from(["", "1".zfill(40), "2".zfill(40)]))),
-       incoming=st.tuples(st.integers(0, 3), st.sampled_from([EAST, WEST]), st.sampled_from(["", "1".zfill(40)])))
+@given(
+    stored=st.one_of(
+        st.none(),
+        st.tuples(
+            st.integers(0, 3), st.sampled_from(["", EAST, WEST]), st.sampled_from(["", "1".zfill(40), "2".zfill(40)])
+        ),
+    ),
+    incoming=st.tuples(st.integers(0, 3), st.sampled_from([EAST, WEST]), st.sampled_from(["", "1".zfill(40)])),
+)
 def test_the_condition_expression_is_the_conflict_rule(aws, stored, incoming):
     """What DynamoDB (moto) accepts under `newer_condition` is exactly what `is_newer` says."""
     ddb = raw(EAST)
@@ -164,8 +197,13 @@ def test_the_condition_expression_is_the_conflict_rule(aws, stored, incoming):
     expression, names, values = newer_condition(stamp)
     serial = {k: ({"N": str(v)} if isinstance(v, int) else {"S": v}) for k, v in values.items()}
     try:
-        ddb.put_item(TableName=TABLE, Item=with_stamp(key, stamp), ConditionExpression=expression,
-                     ExpressionAttributeNames=names, ExpressionAttributeValues=serial)
+        ddb.put_item(
+            TableName=TABLE,
+            Item=with_stamp(key, stamp),
+            ConditionExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=serial,
+        )
         accepted = True
     except ddb.exceptions.ConditionalCheckFailedException:
         accepted = False
@@ -180,9 +218,13 @@ def test_handler_copies_puts_updates_deletes_and_plain_writes_and_publishes_the_
     east.put({"pk": "b", "n": 2})
     east.update_unsafe({"pk": "a"}, {"n": 10, "s": "x"})
     east.delete({"pk": "b"})
-    raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "plain"}, "blob": {"B": b"\x00\x01"}, "ns": {"NS": ["1", "2"]}})
+    raw(EAST).put_item(
+        TableName=TABLE, Item={"pk": {"S": "plain"}, "blob": {"B": b"\x00\x01"}, "ns": {"NS": ["1", "2"]}}
+    )
     raw(EAST).put_item(TableName=TABLE, Item={"pk": {"S": "gone"}, "n": {"N": "1"}})
-    raw(EAST).delete_item(TableName=TABLE, Key={"pk": {"S": "gone"}})  # a hard delete, by an application that does not stamp
+    raw(EAST).delete_item(
+        TableName=TABLE, Key={"pk": {"S": "gone"}}
+    )  # a hard delete, by an application that does not stamp
     monkeypatch.setenv("AWS_REGION", EAST)
     monkeypatch.setenv("DR_RECEIVING_REGION", WEST)
     monkeypatch.setenv("DR_RECEIVING_TABLE", TABLE)
@@ -192,8 +234,9 @@ def test_handler_copies_puts_updates_deletes_and_plain_writes_and_publishes_the_
 
     assert replicator_module.handler({"Records": records}, FakeContext()) == {"batchItemFailures": []}
     west = scan(WEST)
-    assert {k: v for k, v in west.items() if k not in ("plain", "gone")} == \
-        {k: v for k, v in scan(EAST).items() if k not in ("plain", "gone")}
+    assert {k: v for k, v in west.items() if k not in ("plain", "gone")} == {
+        k: v for k, v in scan(EAST).items() if k not in ("plain", "gone")
+    }
     assert tables[WEST].get({"pk": "a"})["n"] == 10 and tables[WEST].get({"pk": "b"}) is None
     assert west["plain"]["blob"] == {"B": b"\x00\x01"} and west["plain"]["ns"] == {"NS": ["1", "2"]}
     assert west["plain"]["_dr_origin"] == {"S": EAST}
@@ -235,8 +278,12 @@ def test_an_unreachable_receiving_region_fails_the_rest_of_the_batch_at_once(two
     for i in range(3):
         tables[EAST].put({"pk": f"k{i}", "n": i})
     rep = replicator(EAST, WEST)
-    rep.db = boto3.client("dynamodb", region_name=WEST, endpoint_url="http://127.0.0.1:9",  # nothing listens there
-                          config=Config(connect_timeout=1, retries={"max_attempts": 1, "mode": "standard"}))
+    rep.db = boto3.client(
+        "dynamodb",
+        region_name=WEST,
+        endpoint_url="http://127.0.0.1:9",  # nothing listens there
+        config=Config(connect_timeout=1, retries={"max_attempts": 1, "mode": "standard"}),
+    )
     attempts = []
     rep.db.meta.events.register("before-send.dynamodb.PutItem", lambda **kw: attempts.append(1))
     with pytest.raises(EndpointConnectionError):
@@ -246,8 +293,11 @@ def test_an_unreachable_receiving_region_fails_the_rest_of_the_batch_at_once(two
         rep.handle({"Records": readers[EAST].fetch()}, FakeContext())
     assert len(attempts) == 2 * one_call  # the probe and the batch's first record; the others never connect
     assert rep.unreachable.startswith("us-west-2 unreachable: Could not connect")
-    assert [type(e[1]).__name__ for e in rep.processor.exceptions] == \
-        ["EndpointConnectionError", "ReceivingUnreachable", "ReceivingUnreachable"]
+    assert [type(e[1]).__name__ for e in rep.processor.exceptions] == [
+        "EndpointConnectionError",
+        "ReceivingUnreachable",
+        "ReceivingUnreachable",
+    ]
     assert lag_datapoints(WEST, EAST) == []  # no lag published into the region that could not be reached
 
 
@@ -260,16 +310,22 @@ def test_bad_configuration_reports_every_record_failed_and_names_the_variable(tw
     monkeypatch.setattr(replicator_module, "_replicator", None)
     out = replicator_module.handler({"Records": records}, FakeContext())
     assert out == {"batchItemFailures": [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]}
-    assert [r.getMessage().split(": ")[-1] for r in caplog.records if r.levelname == "ERROR"] == \
-        ["DR_RECEIVING_REGION is not set"]
+    assert [r.getMessage().split(": ")[-1] for r in caplog.records if r.levelname == "ERROR"] == [
+        "DR_RECEIVING_REGION is not set"
+    ]
     assert scan(WEST) == {}
     assert replicator(EAST, WEST).handle({"nothing": 1}, FakeContext()) == {"batchItemFailures": []}
 
 
 def test_the_logger_takes_its_service_name_from_the_environment():
-    run = subprocess.run([sys.executable, "-c", "from failover.replicator import logger; print(logger.service)"],
-                         cwd=ROOT, env={**os.environ, "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator-east-west"},
-                         capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", "from failover.replicator import logger; print(logger.service)"],
+        cwd=ROOT,
+        env={**os.environ, "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator-east-west"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.stdout.strip() == "orders-dr-replicator-east-west", run.stderr
 
 
@@ -296,8 +352,10 @@ def test_records_of_one_item_keep_their_order_while_items_run_concurrently():
             raise RuntimeError("this one fails")
         return "ok"
 
-    records = [{"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": f"k{i % 4}"}}, "SequenceNumber": str(i)}}
-               for i in range(10, 30)]
+    records = [
+        {"eventName": "MODIFY", "dynamodb": {"Keys": {"pk": {"S": f"k{i % 4}"}}, "SequenceNumber": str(i)}}
+        for i in range(10, 30)
+    ]
     processor = KeyOrderedBatchProcessor(workers=4)
     out = replicator_module.process_partial_response({"Records": records}, record_handler, processor)
     assert out == {"batchItemFailures": [{"itemIdentifier": "13"}]}
@@ -309,12 +367,18 @@ def test_records_of_one_item_keep_their_order_while_items_run_concurrently():
 
 
 # -- property: two writers, real streams, any deliveries -------------------------------------------------------
-OPS = st.tuples(st.sampled_from([EAST, WEST]), st.sampled_from(["k0", "k1"]), st.integers(1, 3),
-                st.sampled_from(["put", "delete", "update"]), st.integers(0, 9))
+OPS = st.tuples(
+    st.sampled_from([EAST, WEST]),
+    st.sampled_from(["k0", "k1"]),
+    st.integers(1, 3),
+    st.sampled_from(["put", "delete", "update"]),
+    st.integers(0, 9),
+)
 
 
-@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                 HealthCheck.too_slow])
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(data=st.data())
 def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data):
     """Writes and deletes from both regions through the client, stream records delivered to the handler in
@@ -343,9 +407,11 @@ def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data)
             stored = raw(region).get_item(TableName=TABLE, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
             if op == "update" and stored is None:
                 op = "put"  # moto emits a spurious key-only INSERT for an upsert; real DynamoDB does not
-            ok = {"put": lambda: table.put({"pk": key, "n": n}, version=version),
-                  "delete": lambda: table.delete({"pk": key}, version=version),
-                  "update": lambda: table.update_unsafe({"pk": key}, {"n": n}, version=version)}[op]()
+            ok = {
+                "put": lambda: table.put({"pk": key, "n": n}, version=version),
+                "delete": lambda: table.delete({"pk": key}, version=version),
+                "update": lambda: table.update_unsafe({"pk": key}, {"n": n}, version=version),
+            }[op]()
             stamp = Stamp(version, region)
             assert ok == is_newer(stamp, stamp_of(stored))  # local writes follow the same rule
             if key not in winners or is_newer(stamp, winners[key]):
@@ -354,8 +420,9 @@ def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data)
             source = data.draw(st.sampled_from([EAST, WEST]), label="source")
             fetched[source] += readers[source].fetch()
             if fetched[source]:
-                indexes = data.draw(st.lists(st.integers(0, len(fetched[source]) - 1), min_size=1, max_size=4),
-                                    label="batch")
+                indexes = data.draw(
+                    st.lists(st.integers(0, len(fetched[source]) - 1), min_size=1, max_size=4), label="batch"
+                )
                 deliver(source, indexes)
     for _ in range(4):
         for source in (EAST, WEST):
@@ -366,12 +433,14 @@ def test_two_writers_on_moto_streams_converge_whatever_the_deliveries(aws, data)
     assert all(len(delivered[s]) == len(fetched[s]) for s in (EAST, WEST)), "replication never settles"
     east, west = scan(EAST), scan(WEST)
     assert east == west
-    assert {k: (int(v["_dr_version"]["N"]), v["_dr_origin"]["S"]) for k, v in east.items()} == \
-        {k: tuple(s[:2]) for k, s in winners.items()}
+    assert {k: (int(v["_dr_version"]["N"]), v["_dr_origin"]["S"]) for k, v in east.items()} == {
+        k: tuple(s[:2]) for k, s in winners.items()
+    }
 
 
-def test_the_handler_runs_without_a_lambda_context_and_leaves_out_records_that_are_not_objects(two_regions,
-                                                                                              monkeypatch):
+def test_the_handler_runs_without_a_lambda_context_and_leaves_out_records_that_are_not_objects(
+    two_regions, monkeypatch
+):
     readers, tables = two_regions
     monkeypatch.setenv("AWS_REGION", EAST)
     monkeypatch.setenv("DR_RECEIVING_REGION", WEST)

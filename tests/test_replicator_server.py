@@ -19,8 +19,12 @@ def server(monkeypatch):
     moto.start()
     host, port = moto.get_host_and_port()
     url = f"http://{host}:{port}"
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": EAST,
-                 "AWS_ENDPOINT_URL": url}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": EAST,
+        "AWS_ENDPOINT_URL": url,
+    }.items():
         monkeypatch.setenv(k, v)
     reset = lambda: urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=10)  # noqa: E731
     reset()  # every ThreadedMotoServer in a process shares one state
@@ -50,5 +54,6 @@ def test_both_directions_over_http_converge_and_publish_their_lag(server):
     assert tables[EAST].get({"pk": "order#3"})["total"] == 30
     for receiving, source in ((WEST, EAST), (EAST, WEST)):
         metrics = boto3.client("cloudwatch", region_name=receiving).list_metrics(Namespace="DynamoDR/Replication")
-        assert {tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics["Metrics"]} == \
-            {(("SourceRegion", source), ("TableName", TABLE))}
+        assert {tuple(sorted((d["Name"], d["Value"]) for d in m["Dimensions"])) for m in metrics["Metrics"]} == {
+            (("SourceRegion", source), ("TableName", TABLE))
+        }

@@ -25,9 +25,9 @@ from tests.runtime_env import (
     Clock,
     HealthServer,
     alarm_event,
+    build_world,
     iso,
     make_moto_item_operations_atomic,
-    build_world,
     parameter,
     sns_messages,
 )
@@ -43,7 +43,11 @@ def servers():
 
 @pytest.fixture
 def world(servers, monkeypatch):
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": HOME}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": HOME,
+    }.items():
         monkeypatch.setenv(k, v)
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     make_moto_item_operations_atomic(monkeypatch)
@@ -77,12 +81,18 @@ def arm(clock, fleet=None):
 
 
 def ecs_desired(region: str) -> int:
-    return boto3.client("ecs", region_name=region).describe_services(cluster="orders-test", services=["orders"])["services"][0]["desiredCount"]
+    return boto3.client("ecs", region_name=region).describe_services(cluster="orders-test", services=["orders"])[
+        "services"
+    ][0]["desiredCount"]
 
 
 def test_status_with_no_control_item(world):
-    assert orch.handler({"action": "status"}) == {"outcome": "noop", "activeRegion": "us-east-1", "epoch": 0,
-                                                  "reason": "status: active"}
+    assert orch.handler({"action": "status"}) == {
+        "outcome": "noop",
+        "activeRegion": "us-east-1",
+        "epoch": 0,
+        "reason": "status: active",
+    }
 
 
 def test_the_same_alarm_three_times_makes_one_transition_and_one_notice_per_topic(world):
@@ -204,8 +214,11 @@ def test_one_observer_alone_never_fails_over_a_region_the_others_see_healthy(wor
     """us-east-2 cannot reach us-east-1; us-west-2 and us-east-1 itself can."""
     clock = Clock()
     fleet = arm(clock)
-    bad = make(clock, DR_HOME_REGION="us-east-2",
-               DR_HEALTH_URLS=json.dumps({**json.loads(os.environ["DR_HEALTH_URLS"]), "us-east-1": "http://127.0.0.1:9"}))
+    bad = make(
+        clock,
+        DR_HOME_REGION="us-east-2",
+        DR_HEALTH_URLS=json.dumps({**json.loads(os.environ["DR_HEALTH_URLS"]), "us-east-1": "http://127.0.0.1:9"}),
+    )
     for _ in range(20):
         clock.t += 10
         assert bad.handle(orch.Request("monitor")).outcome == "noop"
@@ -219,7 +232,7 @@ def test_flapping_health_makes_no_transition(world):
     fleet = arm(clock)
     primary = world["servers"]["us-east-1"]
     for i in range(30):
-        primary.healthy = (i % 3 == 2)  # fail, fail, ok, ... never three in a row
+        primary.healthy = i % 3 == 2  # fail, fail, ok, ... never three in a row
         clock.t += 10
         for o in fleet.values():
             assert o.handle(orch.Request("monitor")).outcome == "noop"
@@ -230,8 +243,10 @@ def test_failback_is_manual_by_default(world):
     clock = Clock()
     fleet = arm(clock)
     world["servers"]["us-east-1"].healthy = False
-    assert fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome \
+    assert (
+        fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome
         == "transitioned"
+    )
     world["servers"]["us-east-1"].healthy = True
     for _ in range(30):
         clock.t += 10
@@ -243,12 +258,14 @@ def test_failback_is_manual_by_default(world):
 
 def test_automatic_failback_waits_for_a_quorum_healthy_for_the_dwell(world):
     clock = Clock()
-    env = dict(DR_FAILBACK="automatic", DR_MIN_DWELL_SECONDS="600", DR_RECOVERY_THRESHOLD="3")
+    env = {"DR_FAILBACK": "automatic", "DR_MIN_DWELL_SECONDS": "600", "DR_RECOVERY_THRESHOLD": "3"}
     fleet = {r: make(clock, DR_HOME_REGION=r, **env) for r in REGIONS}
     arm(clock, fleet)
     world["servers"]["us-east-1"].healthy = False
-    assert fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome \
+    assert (
+        fleet[HOME].handle(orch.parse_event(alarm_event("us-east-1", at=clock.t), fleet[HOME].settings)).outcome
         == "transitioned"
+    )
     failed_over_at = clock.t
     world["servers"]["us-east-1"].healthy = True
     transitions = []
@@ -264,11 +281,20 @@ def test_automatic_failback_waits_for_a_quorum_healthy_for_the_dwell(world):
 def test_bad_events_change_nothing(world):
     before = [parameter(r) for r in REGIONS]
     nested = "[" * 100_000 + "]" * 100_000
-    for event in [None, [], {}, {"action": "explode"}, {"action": "failover"}, {"action": "failover", "target": "eu-west-9"},
-                  {"action": "failover", "target": "us-east-2", "force": "yes"}, {"Records": "x"},
-                  {"Records": [{"Sns": {"Message": "not json"}}]}, {"Records": [{"Sns": {"Message": nested}}]},
-                  {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "other", "NewStateValue": "ALARM"})}}]},
-                  {"detail-type": "CloudWatch Alarm State Change", "detail": {}}]:
+    for event in [
+        None,
+        [],
+        {},
+        {"action": "explode"},
+        {"action": "failover"},
+        {"action": "failover", "target": "eu-west-9"},
+        {"action": "failover", "target": "us-east-2", "force": "yes"},
+        {"Records": "x"},
+        {"Records": [{"Sns": {"Message": "not json"}}]},
+        {"Records": [{"Sns": {"Message": nested}}]},
+        {"Records": [{"Sns": {"Message": json.dumps({"AlarmName": "other", "NewStateValue": "ALARM"})}}]},
+        {"detail-type": "CloudWatch Alarm State Change", "detail": {}},
+    ]:
         result = orch.handler(event)
         assert result["outcome"] == "rejected", (event, result)
     assert [parameter(r) for r in REGIONS] == before
@@ -278,10 +304,15 @@ def test_bad_events_change_nothing(world):
 def test_eventbridge_alarm_event(world):
     arm(Clock(time.time()))
     world["servers"]["us-east-1"].healthy = False
-    event = {"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change",
-             "detail": {"alarmName": "orders-test-us-east-1-unhealthy",
-                        "state": {"value": "ALARM", "timestamp": iso(time.time())},
-                        "previousState": {"value": "OK"}}}
+    event = {
+        "source": "aws.cloudwatch",
+        "detail-type": "CloudWatch Alarm State Change",
+        "detail": {
+            "alarmName": "orders-test-us-east-1-unhealthy",
+            "state": {"value": "ALARM", "timestamp": iso(time.time())},
+            "previousState": {"value": "OK"},
+        },
+    }
     assert orch.handler(event)["outcome"] == "transitioned"
 
 
@@ -300,8 +331,9 @@ def test_steps_left_undone_by_a_crash_are_completed_by_the_next_invocation(world
     state = crashing.store.read()
     assert (state.phase, set(state.pending)) == ("demoting", {"activate", "scale", "notify", "audit"})
     assert parameter("us-west-2")[:2] == ("us-east-1", 0)
-    assert make(clock).handle(orch.Request("status")).reason == "status: demoting; pending: activate, audit, " \
-                                                                  "notify, scale"  # the lease still holds
+    assert (
+        make(clock).handle(orch.Request("status")).reason == "status: demoting; pending: activate, audit, notify, scale"
+    )  # the lease still holds
     clock.t += orch.Timing().lease_seconds + 1
     before = clock.t
     status = make(clock).handle(orch.Request("status"))
@@ -327,9 +359,11 @@ def _metric(name, value, region="us-east-1", at=None, **dims):
     import datetime as dt
 
     dimensions = [{"Name": "TableName", "Value": "orders"}] + [{"Name": k, "Value": v} for k, v in dims.items()]
-    stamp = dt.datetime.fromtimestamp(at, dt.timezone.utc) if at else dt.datetime.now(dt.timezone.utc)
-    boto3.client("cloudwatch", region_name=region).put_metric_data(Namespace="AWS/DynamoDB", MetricData=[{
-        "MetricName": name, "Value": value, "Timestamp": stamp, "Dimensions": dimensions}])
+    stamp = dt.datetime.fromtimestamp(at, dt.UTC) if at else dt.datetime.now(dt.UTC)
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
+        Namespace="AWS/DynamoDB",
+        MetricData=[{"MetricName": name, "Value": value, "Timestamp": stamp, "Dimensions": dimensions}],
+    )
 
 
 def test_replication_lag_gate(world):
@@ -417,8 +451,11 @@ def test_a_replicated_write_conflict_is_a_lost_race(world):
     o = make()
     state = o.store.read()
     with Stubber(o.store.db) as stub:
-        stub.add_client_error("update_item", service_error_code="ReplicatedWriteConflictException",
-                              service_message="concurrent write from another region")
+        stub.add_client_error(
+            "update_item",
+            service_error_code="ReplicatedWriteConflictException",
+            service_message="concurrent write from another region",
+        )
         assert o.store.transition(state, "us-east-2", "race", 1.0, ["audit"], 90) is False
         stub.add_client_error("put_item", service_error_code="ReplicatedWriteConflictException")
         assert o.store.save_observation(orch.Observation(HOME), "me") is False
@@ -431,31 +468,41 @@ def test_huge_and_malformed_reasons_are_bounded_and_cleaned(world):
         assert result["outcome"] == "transitioned", result
         assert len(result["reason"]) <= MAX_REASON_CHARS and "\ud800" not in result["reason"]
         stored = boto3.client("dynamodb", region_name=HOME).get_item(
-            TableName=CONTROL, Key={"pk": {"S": "control#orders"}})["Item"]["reason"]["S"]
+            TableName=CONTROL, Key={"pk": {"S": "control#orders"}}
+        )["Item"]["reason"]["S"]
         assert len(stored) <= MAX_REASON_CHARS and stored.isprintable()
         for note in sns_messages(world["queues"]):
             assert len(json.dumps(note)) < 2_000
     assert orch.handler({"action": "failover", "target": "us-east-1", "reason": 42})["outcome"] == "rejected"
 
 
-@pytest.mark.parametrize("item, words", [
-    ({"activeRegion": {"S": "eu-west-9"}, "epoch": {"N": "3"}}, "names 'eu-west-9' as active"),
-    ({"epoch": {"N": "3"}}, "has no activeRegion"),
-    ({"activeRegion": {"S": "us-east-1"}, "epoch": {"S": "three"}}, "epoch 'three' is not a whole number"),
-    ({"activeRegion": {"S": "us-east-1"}, "epoch": {"N": "1"}, "phase": {"S": "maybe"}}, "phase 'maybe'"),
-])
+@pytest.mark.parametrize(
+    "item, words",
+    [
+        ({"activeRegion": {"S": "eu-west-9"}, "epoch": {"N": "3"}}, "names 'eu-west-9' as active"),
+        ({"epoch": {"N": "3"}}, "has no activeRegion"),
+        ({"activeRegion": {"S": "us-east-1"}, "epoch": {"S": "three"}}, "epoch 'three' is not a whole number"),
+        ({"activeRegion": {"S": "us-east-1"}, "epoch": {"N": "1"}, "phase": {"S": "maybe"}}, "phase 'maybe'"),
+    ],
+)
 def test_bad_control_state_is_reported_as_an_outcome_and_changes_nothing(world, item, words):
     ddb = boto3.client("dynamodb", region_name=HOME)
     ddb.put_item(TableName=CONTROL, Item={"pk": {"S": "control#orders"}, **item})
     before = [parameter(r) for r in REGIONS]
     world["servers"]["us-east-1"].healthy = False
-    for event in ({"action": "status"}, {"action": "monitor"}, alarm_event("us-east-1"),
-                  {"action": "failover", "target": "us-east-2"}):
+    for event in (
+        {"action": "status"},
+        {"action": "monitor"},
+        alarm_event("us-east-1"),
+        {"action": "failover", "target": "us-east-2"},
+    ):
         result = orch.handler(event)
         assert result["outcome"] == "error" and words in result["reason"], (event, result)
     assert [parameter(r) for r in REGIONS] == before
     assert ddb.get_item(TableName=CONTROL, Key={"pk": {"S": "control#orders"}})["Item"] == {
-        "pk": {"S": "control#orders"}, **item}
+        "pk": {"S": "control#orders"},
+        **item,
+    }
 
 
 def test_a_wrong_control_table_is_an_error_outcome(world, monkeypatch):
@@ -469,8 +516,9 @@ def test_each_monitor_round_repairs_its_own_regions_projection_even_a_late_older
     o = make(clock)
     assert o.handle(orch.Request("failover", target="us-west-2", reason="drill")).outcome == "transitioned"
     # a late write of the older epoch lands in us-east-2 after the newer one
-    boto3.client("ssm", region_name=HOME).put_parameter(Name=PARAM, Value=projection.render("us-east-1", 0),
-                                                        Type="String", Overwrite=True)
+    boto3.client("ssm", region_name=HOME).put_parameter(
+        Name=PARAM, Value=projection.render("us-east-1", 0), Type="String", Overwrite=True
+    )
     assert o.handle(orch.Request("monitor")).outcome == "noop"
     assert parameter(HOME)[:2] == ("us-west-2", 1)
 
@@ -489,8 +537,12 @@ def test_deadline_comes_from_the_lambda_context():
 
 def test_missing_setting_is_reported_by_name(world, monkeypatch):
     monkeypatch.delenv("DR_CONTROL_TABLE")
-    assert orch.handler({"action": "status"}) == {"outcome": "rejected", "activeRegion": None, "epoch": None,
-                                                  "reason": "DR_CONTROL_TABLE is not set"}
+    assert orch.handler({"action": "status"}) == {
+        "outcome": "rejected",
+        "activeRegion": None,
+        "epoch": None,
+        "reason": "DR_CONTROL_TABLE is not set",
+    }
     monkeypatch.setenv("DR_CONTROL_TABLE", "x")
     monkeypatch.setenv("DR_HEALTH_URLS", "{not json")
     assert orch.handler({"action": "status"})["reason"].startswith("DR_HEALTH_URLS is not valid JSON")
@@ -514,7 +566,10 @@ def test_a_round_whose_call_times_out_is_lost_not_the_rest_of_the_window(world, 
     assert result.outcome == "noop" and result.reason.endswith("(3 rounds)")  # 4 rounds, the second lost
     assert len(calls) == 4
     dead = make(Clock(), DR_MONITOR_WINDOW_SECONDS="20")
-    monkeypatch.setattr(dead.store, "read", lambda: (_ for _ in ()).throw(
-        ReadTimeoutError(endpoint_url="https://dynamodb.us-east-2.amazonaws.com")))
+    monkeypatch.setattr(
+        dead.store,
+        "read",
+        lambda: (_ for _ in ()).throw(ReadTimeoutError(endpoint_url="https://dynamodb.us-east-2.amazonaws.com")),
+    )
     lost = dead.handle(orch.Request("monitor"))
     assert lost.outcome == "error" and "for 2 rounds" in lost.reason  # cut off: every round fails, said so

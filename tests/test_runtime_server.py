@@ -21,8 +21,12 @@ def server_world(monkeypatch):
     server.start()
     host, port = server.get_host_and_port()
     requests.post(f"http://{host}:{port}/moto-api/reset", timeout=10)  # moto's server state is process-wide
-    for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-2",
-                 "AWS_ENDPOINT_URL": f"http://{host}:{port}"}.items():
+    for k, v in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-2",
+        "AWS_ENDPOINT_URL": f"http://{host}:{port}",
+    }.items():
         monkeypatch.setenv(k, v)
     servers = {r: HealthServer() for r in REGIONS}
     world = build_world(servers)
@@ -49,5 +53,7 @@ def test_alarm_storm_and_manual_failback_over_http(server_world):
     back = orch.handler({"action": "failback", "reason": "region recovered"})
     assert (back["outcome"], back["activeRegion"], back["epoch"]) == ("transitioned", "us-east-1", 2)
     notes = sns_messages(server_world["queues"])
-    assert {(n["previousRegion"], n["activeRegion"], n["reason"]) for n in notes} == {("us-east-2", "us-east-1", "region recovered")}
+    assert {(n["previousRegion"], n["activeRegion"], n["reason"]) for n in notes} == {
+        ("us-east-2", "us-east-1", "region recovered")
+    }
     assert orch.handler({"action": "nonsense"})["outcome"] == "rejected"

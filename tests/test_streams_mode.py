@@ -47,8 +47,13 @@ def streams_preview(tmp_path_factory):
     doc["config"]["dr:table"]["replication"] = "streams"
     path = tmp_path_factory.mktemp("streams") / "Pulumi.streams.yaml"
     path.write_text(yaml.safe_dump(doc))
-    run = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", "streams", "--stack-file", str(path),
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "preview", "--stack", "streams", "--stack-file", str(path), "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
@@ -61,25 +66,42 @@ def test_streams_stack_declares_a_table_per_region_and_a_replicator_per_directio
         assert "replicas" not in t["inputs"] or t["inputs"]["replicas"] == []
         assert t["inputs"]["streamViewType"] == "NEW_AND_OLD_IMAGES" and t["inputs"]["deletionProtectionEnabled"]
         assert t["inputs"]["pointInTimeRecovery"] == {"enabled": True}
-    replicators = [r for r in res if r["type"] == "aws:lambda/function:Function"
-                   and r["inputs"]["handler"] == "failover.replicator.handler"]
-    directions = sorted((f["region"], f["inputs"]["environment"]["variables"]["DR_RECEIVING_REGION"])
-                        for f in replicators)
+    replicators = [
+        r
+        for r in res
+        if r["type"] == "aws:lambda/function:Function" and r["inputs"]["handler"] == "failover.replicator.handler"
+    ]
+    directions = sorted(
+        (f["region"], f["inputs"]["environment"]["variables"]["DR_RECEIVING_REGION"]) for f in replicators
+    )
     assert directions == [("eu-central-1", "eu-west-1"), ("eu-west-1", "eu-central-1")]
     mappings = [r for r in res if r["type"] == "aws:lambda/eventSourceMapping:EventSourceMapping"]
-    assert len(mappings) == 2 and all(m["inputs"]["functionResponseTypes"] == ["ReportBatchItemFailures"]
-                                      for m in mappings)
-    orchestrators = [r for r in res if r["type"] == "aws:lambda/function:Function"
-                     and r["inputs"]["handler"] == "failover.orchestrator.handler"]
+    assert len(mappings) == 2 and all(
+        m["inputs"]["functionResponseTypes"] == ["ReportBatchItemFailures"] for m in mappings
+    )
+    orchestrators = [
+        r
+        for r in res
+        if r["type"] == "aws:lambda/function:Function" and r["inputs"]["handler"] == "failover.orchestrator.handler"
+    ]
     assert {o["inputs"]["environment"]["variables"]["DR_REPLICATION"] for o in orchestrators} == {"streams"}
     assert [v for v in streams_preview["policies"]["violations"] if v["level"] == "mandatory"] == []
 
 
 def _replicator_lag(region: str, source: str, milliseconds: float) -> None:
     metric = lag_metric("orders", source)
-    boto3.client("cloudwatch", region_name=region).put_metric_data(Namespace=metric["Namespace"], MetricData=[{
-        "MetricName": metric["MetricName"], "Dimensions": metric["Dimensions"], "Value": milliseconds,
-        "Unit": "Milliseconds", "Timestamp": dt.datetime.now(dt.timezone.utc)}])
+    boto3.client("cloudwatch", region_name=region).put_metric_data(
+        Namespace=metric["Namespace"],
+        MetricData=[
+            {
+                "MetricName": metric["MetricName"],
+                "Dimensions": metric["Dimensions"],
+                "Value": milliseconds,
+                "Unit": "Milliseconds",
+                "Timestamp": dt.datetime.now(dt.UTC),
+            }
+        ],
+    )
 
 
 def test_the_gate_reads_the_replicators_lag_in_the_receiving_region_while_the_source_is_gone(world, monkeypatch):
@@ -88,7 +110,8 @@ def test_the_gate_reads_the_replicators_lag_in_the_receiving_region_while_the_so
     o = make(Clock(time.time()), **env)
     assert o.measure_lag("us-east-1") == {
         "us-east-2": orch.LagReading(1.5, False, source="replicator"),
-        "us-west-2": orch.LagReading(None, False, source="replicator")}
+        "us-west-2": orch.LagReading(None, False, source="replicator"),
+    }
 
     real_client = orch.Orchestrator.client
 
@@ -110,8 +133,15 @@ def test_the_gate_reads_the_replicators_lag_in_the_receiving_region_while_the_so
 def test_a_bad_replication_setting_is_named(monkeypatch):
     from failover.settings import SettingsError, load_settings
 
-    env = dict(os.environ, DR_APP="a", DR_REGIONS="us-east-1,us-east-2", DR_HOME_REGION="us-east-2",
-               DR_CONTROL_TABLE="t", DR_ACTIVE_REGION_PARAMETER="/p",
-               DR_HEALTH_URLS=json.dumps({"us-east-1": "http://a", "us-east-2": "http://b"}), DR_REPLICATION="sync")
+    env = dict(
+        os.environ,
+        DR_APP="a",
+        DR_REGIONS="us-east-1,us-east-2",
+        DR_HOME_REGION="us-east-2",
+        DR_CONTROL_TABLE="t",
+        DR_ACTIVE_REGION_PARAMETER="/p",
+        DR_HEALTH_URLS=json.dumps({"us-east-1": "http://a", "us-east-2": "http://b"}),
+        DR_REPLICATION="sync",
+    )
     with pytest.raises(SettingsError, match="DR_REPLICATION must be global or streams"):
         load_settings(env)

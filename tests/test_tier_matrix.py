@@ -45,10 +45,14 @@ def variants(tmp_path_factory) -> dict[tuple[str, str], Path]:
 
 @pytest.fixture(scope="module")
 def matrix(variants) -> dict:
-    args = [a for (layout, mode), path in variants.items()
-            for a in ("--variant", f"{layout}/{mode}", LAYOUTS[layout], str(path))]
-    run = subprocess.run([sys.executable, "-m", "tests.tier_previews", *args], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600)
+    args = [
+        a
+        for (layout, mode), path in variants.items()
+        for a in ("--variant", f"{layout}/{mode}", LAYOUTS[layout], str(path))
+    ]
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.tier_previews", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     return json.loads(run.stdout)
 
@@ -72,7 +76,7 @@ def test_the_tiers_declare_one_stacks_resources_and_regions_stay_apart(matrix, l
     result = matrix[f"{layout}/{mode}"]
     single = {r["urn"]: r for r in _custom(result["single"])}
     split: dict[str, dict] = {}
-    for name, doc in result["tiers"].items():
+    for doc in result["tiers"].values():
         for r in _custom(doc):
             urn = _as_base(r["urn"], base)
             assert urn not in split, f"{urn} twice"
@@ -94,13 +98,15 @@ def test_the_data_tier_holds_the_tables_and_replicators_of_its_mode(matrix, layo
     table_name = _cfg(LAYOUTS[layout]).table.name
     for mode in MODES:
         data = matrix[f"{layout}/{mode}"]["tiers"]["data"]
-        tables = [r for r in _custom(data) if r["type"] == "aws:dynamodb/table:Table"
-                  and r["inputs"]["name"] == table_name]
+        tables = [
+            r for r in _custom(data) if r["type"] == "aws:dynamodb/table:Table" and r["inputs"]["name"] == table_name
+        ]
         functions = [r for r in _custom(data) if r["type"] == "aws:lambda/function:Function"]
         if mode == "global":
             assert [t["region"] for t in tables] == [placements[0].data_region]
             assert sorted(rep["regionName"] for rep in tables[0]["inputs"]["replicas"]) == sorted(
-                p.data_region for p in placements[1:])
+                p.data_region for p in placements[1:]
+            )
             assert functions == []
         else:
             assert sorted(t["region"] for t in tables) == regions
@@ -110,9 +116,25 @@ def test_the_data_tier_holds_the_tables_and_replicators_of_its_mode(matrix, layo
 
 def test_drctl_preview_of_the_data_tier_of_a_streams_digitalocean_stack(variants):
     """The reported failure: `drctl preview --tier data` on a streams variant of Pulumi.do.yaml."""
-    run = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", "do", "--stack-file",
-                          str(variants["digitalocean", "streams"]), "--tier", "data", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "drctl",
+            "preview",
+            "--stack",
+            "do",
+            "--stack-file",
+            str(variants["digitalocean", "streams"]),
+            "--tier",
+            "data",
+            "--json",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     doc = json.loads(run.stdout)
     providers = sorted(r["region"] for r in doc["resources"] if r["type"] == "pulumi:providers:aws")

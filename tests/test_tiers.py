@@ -41,16 +41,20 @@ LOCATION_FREE = ("tls:", "random:", "pulumi:providers:digitalocean", "pulumi:pul
 
 @pytest.fixture(scope="module")
 def previews() -> dict:
-    run = subprocess.run([sys.executable, "-m", "tests.tier_previews", *STACKS], cwd=ROOT, capture_output=True,
-                         text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, "-m", "tests.tier_previews", *STACKS], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert run.returncode == 0, run.stderr
     return json.loads(run.stdout)
 
 
 def _custom(doc: dict) -> list[dict]:
     """Custom resources other than providers (`drctl preview --json` leaves `custom` out: components are dr:*)."""
-    return [r for r in doc["resources"] if r.get("custom", not r["type"].startswith("dr:"))
-            and not r["type"].startswith("pulumi:")]
+    return [
+        r
+        for r in doc["resources"]
+        if r.get("custom", not r["type"].startswith("dr:")) and not r["type"].startswith("pulumi:")
+    ]
 
 
 def _as_base(urn: str, base: str) -> str:
@@ -81,8 +85,9 @@ def _site_components(doc: dict, placements: list[SitePlacement]) -> dict[str, st
     """URN of each site component (`orders-<site>`) -> its site's AWS region: what runs on an OVHcloud site's
     HAProxy host, and a DOKS site's replica command (which reaches that site's cluster and AWS region only)."""
     by_name = {f"orders-{p.name}": p.data_region for p in placements}
-    return {r["urn"]: by_name[r["name"]] for r in doc["resources"]
-            if r["type"] in ("dr:sites:OvhSite", "dr:sites:DoksSite")}
+    return {
+        r["urn"]: by_name[r["name"]] for r in doc["resources"] if r["type"] in ("dr:sites:OvhSite", "dr:sites:DoksSite")
+    }
 
 
 def region_violations(doc: dict, region: str, placements: list[SitePlacement]) -> list[str]:
@@ -105,9 +110,11 @@ def test_the_plan_is_data_then_sites_then_their_orchestrators_then_traffic():
     plan = plan_deployment("prod", *load_stack_config(ROOT, "prod"))
     assert [(t.name, t.kind, t.wave, t.region) for t in plan.tiers] == [
         ("data", "data", 0, None),
-        ("us-east-1", "site", 1, "us-east-1"), ("us-east-2", "site", 1, "us-east-2"),
+        ("us-east-1", "site", 1, "us-east-1"),
+        ("us-east-2", "site", 1, "us-east-2"),
         ("us-west-2", "site", 1, "us-west-2"),
-        ("us-east-1-automation", "automation", 2, "us-east-1"), ("us-east-2-automation", "automation", 2, "us-east-2"),
+        ("us-east-1-automation", "automation", 2, "us-east-1"),
+        ("us-east-2-automation", "automation", 2, "us-east-2"),
         ("us-west-2-automation", "automation", 2, "us-west-2"),
         ("traffic", "traffic", 3, None),
     ]
@@ -116,19 +123,23 @@ def test_the_plan_is_data_then_sites_then_their_orchestrators_then_traffic():
     assert plan.qualified("us-east-2") == "acme/dynamodb-dr/prod-us-east-2"
     assert [t.name for t in plan_deployment("do", *load_stack_config(ROOT, "do")).tiers][1:3] == ["nyc3", "sfo3"]
     assert [t.region for t in plan_deployment("ovh", *load_stack_config(ROOT, "ovh")).tiers][1:3] == [
-        "eu-west-3", "eu-west-1"]
+        "eu-west-3",
+        "eu-west-1",
+    ]
 
 
 def test_a_site_cannot_take_a_tier_name_and_the_error_names_its_key():
     site = SitePlacement("data", "GRA", "eu-west-3", "https", 443, False, "dr:sites[0].name")
     with pytest.raises(TierPlanError, match=r"^dr:sites\[0\]\.name: 'data' cannot name a site"):
         plan_tiers([site])
-    values = {k: v for k, v in load_stack_config(ROOT, "ovh")[0].items()}
+    values = dict(load_stack_config(ROOT, "ovh")[0].items())
     sites = json.loads(values["dr:sites"])
     sites[1]["name"] = "x-automation"
     secrets = json.loads(values["dr:siteSecrets"])
-    values["dr:sites"], values["dr:siteSecrets"] = json.dumps(sites), json.dumps(
-        {"gra": secrets["gra"], "x-automation": secrets["rbx"]})
+    values["dr:sites"], values["dr:siteSecrets"] = (
+        json.dumps(sites),
+        json.dumps({"gra": secrets["gra"], "x-automation": secrets["rbx"]}),
+    )
     with pytest.raises(PlanError, match=r"^dr:sites\[1\]\.name: 'x-automation' cannot name a site"):
         plan_deployment("ovh", values, ["dr:siteSecrets"])
 
@@ -140,11 +151,14 @@ def test_tier_keys_come_together_and_a_tier_must_exist():
     with pytest.raises(ConfigError, match="^dr:baseStack: only a tier's stack"):
         parse_stack_config({**values, "baseStack": "prod"})
     with pytest.raises(ConfigError, match="^dr:organization: required with dr:tier"):
-        parse_stack_config({**{k: v for k, v in values.items() if k != "organization"}, "tier": "data",
-                            "baseStack": "prod"})
+        parse_stack_config(
+            {**{k: v for k, v in values.items() if k != "organization"}, "tier": "data", "baseStack": "prod"}
+        )
     # an unknown tier is refused by the config validation itself (at preview), and by the tier's program
-    with pytest.raises(ConfigError, match="^dr:tier: 'eu-west-1' is not a tier of this deployment; its tiers are "
-                                          "data, us-east-1, us-east-2"):
+    with pytest.raises(
+        ConfigError,
+        match="^dr:tier: 'eu-west-1' is not a tier of this deployment; its tiers are data, us-east-1, us-east-2",
+    ):
         parse_stack_config({**values, "tier": "eu-west-1", "baseStack": "prod"})
     cfg = parse_stack_config({**values, "tier": "data", "baseStack": "prod"}).model_copy(update={"tier": "eu-west-1"})
     with pytest.raises(ConfigError, match="^dr:tier: 'eu-west-1' is not a tier of this deployment"):
@@ -161,7 +175,12 @@ def test_a_base_stack_file_may_not_set_the_tier_keys():
 
 def test_tier_kinds_and_whole_numbers():
     assert [tier_kind(t) for t in (None, "data", "gra", "gra-automation", "traffic")] == [
-        "single", "data", "site", "automation", "traffic"]
+        "single",
+        "data",
+        "site",
+        "automation",
+        "traffic",
+    ]
     assert whole_numbers({"a": [2.0, 2.5, True], "b": 3.0}) == {"a": [2, 2.5, True], "b": 3}
     assert isinstance(whole_numbers(2.0), int)
 
@@ -170,8 +189,11 @@ def test_tier_kinds_and_whole_numbers():
 def test_placements_match_the_sites_one_stack_declares(previews, stack):
     """The plain facts the traffic tier takes from config are those of the sites the layout declares."""
     single = previews[stack]["single"]
-    checks = {c["inputs"]["fqdn"].split(".")[0]: c["inputs"] for c in single["resources"]
-              if c["type"] == "aws:route53/healthCheck:HealthCheck"}
+    checks = {
+        c["inputs"]["fqdn"].split(".")[0]: c["inputs"]
+        for c in single["resources"]
+        if c["type"] == "aws:route53/healthCheck:HealthCheck"
+    }
     placements = site_placements(_cfg(stack))
     assert sorted(p.name for p in placements) == sorted(checks)
     for p in placements:
@@ -194,7 +216,10 @@ def test_a_region_tier_declares_no_resource_in_another_region(previews, stack):
     # control table's witness region (two regions: staging's and ovh's eu-west-2, do's us-east-2).
     witness = {"prod": set(), "staging": {"eu-west-2"}, "do": {"us-east-2"}, "ovh": {"eu-west-2"}}[stack]
     assert {location_of(r, placements, {}) for r in _custom(tiers["traffic"])} == {
-        placements[0].data_region, "us-east-1", *witness}
+        placements[0].data_region,
+        "us-east-1",
+        *witness,
+    }
 
 
 def test_the_invariant_check_sees_a_resource_in_another_region(previews):
@@ -205,9 +230,12 @@ def test_the_invariant_check_sees_a_resource_in_another_region(previews):
     cluster["region"] = "sfo3"  # sfo3 is paired with us-west-2
     topic = next(r for r in doc["resources"] if r["type"] == "aws:sns/topic:Topic")
     topic["region"] = None
-    assert region_violations(doc, "us-east-1", placements) == sorted([
-        f"{cluster['name']} ({cluster['type']}) is in us-west-2",
-        f"{topic['name']} ({topic['type']}) is in no known region"])
+    assert region_violations(doc, "us-east-1", placements) == sorted(
+        [
+            f"{cluster['name']} ({cluster['type']}) is in us-west-2",
+            f"{topic['name']} ({topic['type']}) is in no known region",
+        ]
+    )
 
 
 # -- the same resources as one stack ------------------------------------------------------------------------
@@ -227,7 +255,8 @@ def test_the_tiers_declare_exactly_the_resources_of_one_stack_with_the_same_name
         one = single[urn]
         assert (r["inputs"], r["region"]) == (one["inputs"], one["region"]), f"{urn} differs in tier {tier}"
         assert {k: v for k, v in r["options"].items() if k != "dependsOn"} == {
-            k: v for k, v in one["options"].items() if k != "dependsOn"}
+            k: v for k, v in one["options"].items() if k != "dependsOn"
+        }
         in_tier = {_as_base(u, stack) for u in r["options"]["dependsOn"] if "pulumi:pulumi:StackReference" not in u}
         assert in_tier == {u for u in one["options"]["dependsOn"] if u in in_tier or split.get(u, ("",))[0] == tier}
 
@@ -242,7 +271,8 @@ def test_physical_names_come_from_the_base_stack_not_the_tier_stack(previews):
     assert param["inputs"]["name"] == "/orders/prod/active_region"
     providers = [r for r in tiers["us-east-2"]["resources"] if r["type"] == "pulumi:providers:aws"]
     assert [(p["name"], json.loads(p["inputs"]["defaultTags"])["tags"]["dr:stack"]) for p in providers] == [
-        ("aws-us-east-2", "prod")]
+        ("aws-us-east-2", "prod")
+    ]
 
 
 # -- what tiers hand each other -----------------------------------------------------------------------------
@@ -262,8 +292,12 @@ def test_each_tier_exports_its_contract(previews):
 def test_tiers_read_exactly_the_tiers_they_require_by_fully_qualified_name(previews, stack):
     plan = plan_deployment(stack, *load_stack_config(ROOT, stack))
     for name, doc in previews[stack]["tiers"].items():
-        referenced = {u.split("::")[-1] for r in doc["resources"] for u in r["options"]["dependsOn"]
-                      if "pulumi:pulumi:StackReference" in u}
+        referenced = {
+            u.split("::")[-1]
+            for r in doc["resources"]
+            for u in r["options"]["dependsOn"]
+            if "pulumi:pulumi:StackReference" in u
+        }
         assert referenced == {f"acme/dynamodb-dr/{stack}-{t}" for t in plan.by_name[name].requires}, name
 
 
@@ -284,7 +318,10 @@ def test_stack_rules_judge_only_the_stacks_that_hold_their_inputs(previews):
     assert sorted({v.policy for v in as_one_stack}) == ["orchestrator-outside-primary", "rto-rpo-budget"]
     site = previews["prod"]["tiers"]["us-east-2"]["resources"]
     assert {v.policy for v in evaluate(site, "prod")} == {
-        "orchestrator-outside-primary", "health-check-per-endpoint", "rto-rpo-budget"}
+        "orchestrator-outside-primary",
+        "health-check-per-endpoint",
+        "rto-rpo-budget",
+    }
     assert evaluate(site, "prod", stack_tags={"dr:tier": "us-east-2"}) == []
 
 
@@ -299,22 +336,39 @@ def test_a_site_tier_is_still_judged_by_the_rules_of_its_site(previews):
 
 # -- the CLI ------------------------------------------------------------------------------------------------
 def test_drctl_preview_of_one_tier_and_its_errors():
-    run = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", "prod", "--tier", "us-east-2",
-                          "--json"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "preview", "--stack", "prod", "--tier", "us-east-2", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr
     doc = json.loads(run.stdout)
     assert (doc["stack"], doc["tier"], doc["baseStack"]) == ("prod-us-east-2", "us-east-2", "prod")
     assert {r["region"] for r in _custom(doc)} == {"us-east-2"}
-    bad = subprocess.run([sys.executable, "-m", "drctl", "preview", "--stack", "prod", "--tier", "eu-west-1"],
-                         cwd=ROOT, capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        [sys.executable, "-m", "drctl", "preview", "--stack", "prod", "--tier", "eu-west-1"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert (bad.returncode, bad.stdout) == (2, "")
-    assert bad.stderr == ("error: --tier eu-west-1: not a tier of prod; its tiers are data, us-east-1, us-east-2, "
-                          "us-west-2, us-east-1-automation, us-east-2-automation, us-west-2-automation, traffic\n")
+    assert bad.stderr == (
+        "error: --tier eu-west-1: not a tier of prod; its tiers are data, us-east-1, us-east-2, "
+        "us-west-2, us-east-1-automation, us-east-2-automation, us-west-2-automation, traffic\n"
+    )
 
 
 def test_drctl_stacks_json_is_a_matrix_in_deploy_order():
-    run = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--all", "--json"], cwd=ROOT,
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, "-m", "drctl", "stacks", "--all", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 0, run.stderr
     rows = json.loads(run.stdout)["include"]
     assert sorted({r["base"] for r in rows}) == ["do", "ovh", "prod", "staging"]
@@ -323,13 +377,29 @@ def test_drctl_stacks_json_is_a_matrix_in_deploy_order():
         assert waves == sorted(waves) and waves[0] == 0 and waves[-1] == 3
     staging = [r for r in rows if r["base"] == "staging"]
     assert staging[1] == {
-        "base": "staging", "tier": "eu-west-1", "kind": "site", "wave": 1, "stack": "staging-eu-west-1",
-        "qualifiedStack": "acme/dynamodb-dr/staging-eu-west-1", "region": "eu-west-1", "location": "eu-west-1",
-        "requires": ["data"], "policyPackConfig": "policies/config.staging.json", "production": False}
-    one_wave = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--stack", "do", "--wave", "2", "--json",
-                               "--org", "other"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+        "base": "staging",
+        "tier": "eu-west-1",
+        "kind": "site",
+        "wave": 1,
+        "stack": "staging-eu-west-1",
+        "qualifiedStack": "acme/dynamodb-dr/staging-eu-west-1",
+        "region": "eu-west-1",
+        "location": "eu-west-1",
+        "requires": ["data"],
+        "policyPackConfig": "policies/config.staging.json",
+        "production": False,
+    }
+    one_wave = subprocess.run(
+        [sys.executable, "-m", "drctl", "stacks", "--stack", "do", "--wave", "2", "--json", "--org", "other"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert [r["qualifiedStack"] for r in json.loads(one_wave.stdout)["include"]] == [
-        "other/dynamodb-dr/do-nyc3-automation", "other/dynamodb-dr/do-sfo3-automation"]
+        "other/dynamodb-dr/do-nyc3-automation",
+        "other/dynamodb-dr/do-sfo3-automation",
+    ]
 
 
 @pytest.mark.parametrize("stack", ["staging", "ovh"])
@@ -344,11 +414,11 @@ def test_the_moves_hand_every_resource_of_one_stack_to_exactly_one_tier_and_back
     for tier, command in zip(plan.tiers, to_tiers):
         head = f"pulumi state move --source acme/dynamodb-dr/{stack} --dest acme/dynamodb-dr/{stack}-{tier.name} --yes "
         assert command.startswith(head)
-        moved += re.findall(r"'([^']+)'", command[len(head):])
+        moved += re.findall(r"'([^']+)'", command[len(head) :])
     assert sorted(moved) == single
-    assert to_tiers[len(plan.tiers):] == [f"pulumi state delete --stack acme/dynamodb-dr/{stack} --all --yes"]
+    assert to_tiers[len(plan.tiers) :] == [f"pulumi state delete --stack acme/dynamodb-dr/{stack} --all --yes"]
     back = migration_commands(plan, tier_docs, "to-single")
-    returned = [_as_base(u, stack) for c in back[:len(plan.tiers)] for u in re.findall(r"'([^']+)'", c)]
+    returned = [_as_base(u, stack) for c in back[: len(plan.tiers)] for u in re.findall(r"'([^']+)'", c)]
     assert sorted(returned) == single
     assert back[len(plan.tiers)] == f"pulumi state delete --stack acme/dynamodb-dr/{stack}-data --all --yes"
     assert back[-1] == f"pulumi stack rm --yes acme/dynamodb-dr/{stack}-traffic"

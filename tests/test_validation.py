@@ -35,12 +35,14 @@ def _error(mutate, stack="prod", secret_keys=frozenset()) -> ConfigError:
 
 def _set(path: str, value):
     """A mutation that sets `a.b.c` (creating objects on the way)."""
+
     def mutate(values):
         *parents, last = path.split(".")
         node = values
         for p in parents:
             node = node.setdefault(p, {})
         node[last] = value
+
     return mutate
 
 
@@ -58,9 +60,14 @@ CASES = [
     (lambda v: v["app"].update(cpu=1024, memory=1536), "dr:app.memory", "2048 to 8192 in steps of 1024"),
     (_set("app.cpu", 300), "dr:app.cpu", "Input should be"),
     # the same subnet twice
-    (_set("network", {"us-east-1": {"vpcId": "vpc-0123456789abcdef0",
-                                    "subnetIds": ["subnet-01234567", "subnet-01234567"]}}),
-     "dr:network.us-east-1.subnetIds[1]", "subnet-01234567 is listed twice"),
+    (
+        _set(
+            "network",
+            {"us-east-1": {"vpcId": "vpc-0123456789abcdef0", "subnetIds": ["subnet-01234567", "subnet-01234567"]}},
+        ),
+        "dr:network.us-east-1.subnetIds[1]",
+        "subnet-01234567 is listed twice",
+    ),
     # image references
     (_set("app.image", "Orders:1.4"), "dr:app.image", "must be lowercase"),
     (_set("app.image", "public.ecr.aws/example/orders:"), "dr:app.image", "not a container image reference"),
@@ -83,11 +90,13 @@ CASES = [
     (_set("network", {"us-east-2": {"cidr": "10.20.0.1/16"}}), "dr:network.us-east-2.cidr", "host bits set"),
     (_set("network", {"us-east-2": {"cidr": "10.20.0.0/24"}}), "dr:network.us-east-2.cidr", "use /16 to /19"),
     (_set("network", {"us-east-2": {"cidr": "8.8.0.0/16"}}), "dr:network.us-east-2.cidr", "not a private range"),
-    (_set("network", {"us-east-2": {"cidr": "10.10.128.0/19"}}), "dr:network.us-east-2.cidr",
-     "overlaps 10.10.0.0/16 (us-east-1)"),
+    (
+        _set("network", {"us-east-2": {"cidr": "10.10.128.0/19"}}),
+        "dr:network.us-east-2.cidr",
+        "overlaps 10.10.0.0/16 (us-east-1)",
+    ),
     # certificates for only some regions
-    (lambda v: v["dns"]["certificateArns"].pop("us-west-2"), "dr:dns.certificateArns.us-west-2",
-     "no 443 listener"),
+    (lambda v: v["dns"]["certificateArns"].pop("us-west-2"), "dr:dns.certificateArns.us-west-2", "no 443 listener"),
     # names the stack would derive past DNS limits
     (_set("dns.recordName", ".".join(["a" * 60] * 4) + ".com"), "dr:dns.recordName", "DNS names stop at 253"),
     # user variables that collide with the ones the stack sets
@@ -110,8 +119,13 @@ def test_each_class_of_mistake_names_its_key(mutate, key, words):
 def test_secrets_collide_and_never_echo_their_value():
     err = _error(_set("appSecrets", {"DR_APP": "not-shown-1"}), secret_keys=SECRETS)
     assert err.key == "dr:appSecrets.DR_APP" and "not-shown-1" not in str(err)
-    err = _error(lambda v: (v["app"]["environment"].__setitem__("API_TOKEN", "x"),
-                            v.__setitem__("appSecrets", {"API_TOKEN": "not-shown-2"})), secret_keys=SECRETS)
+    err = _error(
+        lambda v: (
+            v["app"]["environment"].__setitem__("API_TOKEN", "x"),
+            v.__setitem__("appSecrets", {"API_TOKEN": "not-shown-2"}),
+        ),
+        secret_keys=SECRETS,
+    )
     assert err.key == "dr:app.environment.API_TOKEN" and "also in dr:appSecrets" in err.message
     err = _error(_set("appSecrets", {"API_TOKEN": 424242}), secret_keys=SECRETS)
     assert err.key == "dr:appSecrets.API_TOKEN" and "424242" not in str(err)
@@ -137,10 +151,21 @@ def test_fargate_pairs_accepted_exactly_as_offered():
             parse_stack_config(values)
 
 
-INTEGER_KEYS = ["app.port", "app.cpu", "app.memory", "app.desiredCount", "app.standbyDesiredCount",
-                "healthCheck.interval", "healthCheck.failureThreshold", "failover.monitorIntervalMinutes",
-                "failover.failureThreshold", "failover.minDwellSeconds", "failover.clientCacheSeconds",
-                "objectives.rtoSeconds", "objectives.rpoSeconds"]
+INTEGER_KEYS = [
+    "app.port",
+    "app.cpu",
+    "app.memory",
+    "app.desiredCount",
+    "app.standbyDesiredCount",
+    "healthCheck.interval",
+    "healthCheck.failureThreshold",
+    "failover.monitorIntervalMinutes",
+    "failover.failureThreshold",
+    "failover.minDwellSeconds",
+    "failover.clientCacheSeconds",
+    "objectives.rtoSeconds",
+    "objectives.rpoSeconds",
+]
 
 
 @settings(max_examples=60, deadline=None)
@@ -173,8 +198,9 @@ def test_duplicate_keys_are_refused_naming_the_line(tmp_path):
     path = _write(tmp_path, "config:\n  dr:layout: aws\n  dr:protect: true\n  dr:protect: false\n")
     with pytest.raises(StackFileError) as info:
         load_stack_config(ROOT, "x", path)
-    assert str(info.value) == ("Pulumi.x.yaml line 4: duplicate key 'dr:protect'; keys must be unique "
-                               "(the last one would silently win)")
+    assert str(info.value) == (
+        "Pulumi.x.yaml line 4: duplicate key 'dr:protect'; keys must be unique (the last one would silently win)"
+    )
     nested = _write(tmp_path, "config:\n  dr:app:\n    name: a\n    name: b\n")
     with pytest.raises(StackFileError, match="line 4: duplicate key 'name'"):
         load_stack_config(ROOT, "x", nested)
@@ -196,8 +222,10 @@ def test_yaml_1_2_like_the_cli(tmp_path):
 
 
 def test_plain_value_beside_secure_ones_is_refused(tmp_path):
-    text = ("config:\n  dr:appSecrets:\n    API_TOKEN:\n      secure: v1:AAAAdummy\n"
-            "    DB_URL: postgres://u:plain-dummy@h/db\n")
+    text = (
+        "config:\n  dr:appSecrets:\n    API_TOKEN:\n      secure: v1:AAAAdummy\n"
+        "    DB_URL: postgres://u:plain-dummy@h/db\n"
+    )
     path = _write(tmp_path, text)
     with pytest.raises(StackFileError) as info:
         load_stack_config(ROOT, "x", path)
@@ -213,11 +241,16 @@ def drctl(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "drctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
 
 
-@pytest.mark.parametrize("mutate, line", [
-    (lambda c: c.__setitem__("dr:network", {"us-east-2": {"cidr": "10.999.0.0/16"}}),
-     "error: dr:network.us-east-2.cidr: '10.999.0.0/16' is not an IPv4 network in CIDR notation"),
-    (lambda c: c["dr:app"].__setitem__("port", True), "error: dr:app.port: Input should be a valid integer"),
-])
+@pytest.mark.parametrize(
+    "mutate, line",
+    [
+        (
+            lambda c: c.__setitem__("dr:network", {"us-east-2": {"cidr": "10.999.0.0/16"}}),
+            "error: dr:network.us-east-2.cidr: '10.999.0.0/16' is not an IPv4 network in CIDR notation",
+        ),
+        (lambda c: c["dr:app"].__setitem__("port", True), "error: dr:app.port: Input should be a valid integer"),
+    ],
+)
 def test_preview_exits_2_with_one_line(tmp_path, mutate, line):
     doc = yaml.safe_load((ROOT / "Pulumi.prod.yaml").read_text())
     mutate(doc["config"])
@@ -235,13 +268,23 @@ def test_plain_values_are_found_at_any_depth_of_the_secret_keys():
     from components.stack_file import plain_values_under_secret_keys
 
     secure = {"secure": "v1:ZHVtbXk="}
-    config = {"dr:siteSecrets": {"gra": {"statsPassword": secure, "sshPrivateKey": "dummy"},
-                                 "rbx": {"statsPassword": "dummy-password", "sshPrivateKey": "dummy"},
-                                 "sbg": "dummy"},
-              "dr:appSecrets": {"A": secure, "B": "dummy"},
-              "digitalocean:token": "dummy", "ovh:consumerKey": secure}
+    config = {
+        "dr:siteSecrets": {
+            "gra": {"statsPassword": secure, "sshPrivateKey": "dummy"},
+            "rbx": {"statsPassword": "dummy-password", "sshPrivateKey": "dummy"},
+            "sbg": "dummy",
+        },
+        "dr:appSecrets": {"A": secure, "B": "dummy"},
+        "digitalocean:token": "dummy",
+        "ovh:consumerKey": secure,
+    }
     assert plain_values_under_secret_keys(config) == [
-        "dr:appSecrets.B", "dr:siteSecrets.gra.sshPrivateKey", "dr:siteSecrets.rbx.statsPassword",
-        "dr:siteSecrets.rbx.sshPrivateKey", "dr:siteSecrets.sbg", "digitalocean:token"]
+        "dr:appSecrets.B",
+        "dr:siteSecrets.gra.sshPrivateKey",
+        "dr:siteSecrets.rbx.statsPassword",
+        "dr:siteSecrets.rbx.sshPrivateKey",
+        "dr:siteSecrets.sbg",
+        "digitalocean:token",
+    ]
     # all plain: the engine does not mark the key secret, and parse_stack_config refuses it
     assert plain_values_under_secret_keys({"dr:siteSecrets": {"gra": {"statsPassword": "x"}}}) == []

@@ -22,12 +22,44 @@ WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 PULUMI_ACTION = "pulumi/actions@v7"
 # The inputs pulumi/actions v7 declares (its action.yml); check-jsonschema does not know an action's inputs.
 PULUMI_ACTION_INPUTS = {
-    "command", "stack-name", "pulumi-version", "pulumi-version-file", "work-dir", "comment-on-pr",
-    "comment-on-pr-number", "comment-on-summary", "github-token", "cloud-url", "secrets-provider", "parallel",
-    "message", "config-map", "expect-no-changes", "diff", "replace", "exclude", "exclude-dependents", "target",
-    "target-dependents", "policyPacks", "policyPackConfigs", "refresh", "upsert", "remove", "edit-pr-comment",
-    "color", "exclude-protected", "plan", "suppress-outputs", "suppress-progress", "always-include-summary",
-    "continue-on-error", "log-verbosity", "log-flow", "debug"}
+    "command",
+    "stack-name",
+    "pulumi-version",
+    "pulumi-version-file",
+    "work-dir",
+    "comment-on-pr",
+    "comment-on-pr-number",
+    "comment-on-summary",
+    "github-token",
+    "cloud-url",
+    "secrets-provider",
+    "parallel",
+    "message",
+    "config-map",
+    "expect-no-changes",
+    "diff",
+    "replace",
+    "exclude",
+    "exclude-dependents",
+    "target",
+    "target-dependents",
+    "policyPacks",
+    "policyPackConfigs",
+    "refresh",
+    "upsert",
+    "remove",
+    "edit-pr-comment",
+    "color",
+    "exclude-protected",
+    "plan",
+    "suppress-outputs",
+    "suppress-progress",
+    "always-include-summary",
+    "continue-on-error",
+    "log-verbosity",
+    "log-flow",
+    "debug",
+}
 
 
 def load(name: str) -> dict:
@@ -53,8 +85,12 @@ def drctl_commands(doc: dict) -> list[list[str]]:
 
 
 def check(files: list[Path]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows",
-                           *map(str, files)], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.github-workflows", *map(str, files)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_workflows_are_valid_github_workflows(tmp_path):
@@ -147,12 +183,18 @@ def test_a_pull_requests_code_runs_with_read_only_credentials_only():
 
 def test_the_plan_splits_production_stacks_from_the_others():
     def bases(flag: str) -> set[str]:
-        done = subprocess.run([sys.executable, "-m", "drctl", "stacks", "--all", "--json", "--production", flag],
-                              cwd=ROOT, capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "drctl", "stacks", "--all", "--json", "--production", flag],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         rows = json.loads(done.stdout)["include"]
         assert all(r["production"] is (flag == "true") for r in rows)
         return {r["base"] for r in rows}
+
     assert bases("false") == {"staging"}  # dr:production: false
     assert bases("true") == {"prod", "do", "ovh"}  # dr:production defaults to true
 
@@ -161,8 +203,9 @@ def test_the_plan_splits_production_stacks_from_the_others():
 def test_previews_never_print_outputs_and_previews_never_hold_write_credentials(name):
     doc = load(name)
     for job_name, job, aws in _jobs_with_credentials(doc):
-        previews = [s for s in job["steps"] if s.get("with", {}).get("command") == "preview"
-                    or "--preview" in s.get("run", "")]
+        previews = [
+            s for s in job["steps"] if s.get("with", {}).get("command") == "preview" or "--preview" in s.get("run", "")
+        ]
         for step in previews:
             if "with" in step:
                 assert step["with"]["suppress-outputs"] is True, job_name
@@ -241,9 +284,10 @@ def test_the_workflows_run_the_commands_the_readme_documents():
     commands are in docs/tiers-and-ci.md), and every `make` step is documented there too."""
     readme = (ROOT / "README.md").read_text()
     docs = "\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))
-    code = "\n".join(re.findall(r"^```[a-z]*\n(.*?)^```", readme + "\n" + docs, flags=re.S | re.M))
-    documented = [shlex.split(line[line.index("drctl"):].split("#")[0]) for line in code.splitlines()
-                  if "-m drctl " in line]
+    code = "\n".join(re.findall(r"^```[a-z]*\n(.*?)^```", readme + "\n" + docs, flags=re.DOTALL | re.MULTILINE))
+    documented = [
+        shlex.split(line[line.index("drctl") :].split("#")[0]) for line in code.splitlines() if "-m drctl " in line
+    ]
     for doc in map(load, [p.name for p in WORKFLOWS]):
         for argv in drctl_commands(doc):
             flags = {w for w in argv if w.startswith("--")}
@@ -259,8 +303,12 @@ def test_jobs_that_reach_doks_clusters_install_doctl_first(name):
     for job_name, job, _ in _jobs_with_credentials(load(name)):
         uses = [s.get("uses", "") for s in job["steps"]]
         doctl = [i for i, u in enumerate(uses) if u.startswith("digitalocean/action-doctl@")]
-        pulumi = [i for i, s in enumerate(job["steps"]) if s.get("with", {}).get("command")
-                  or "-m drctl deploy" in s.get("run", "") and "--configure-only" not in s.get("run", "")]
+        pulumi = [
+            i
+            for i, s in enumerate(job["steps"])
+            if s.get("with", {}).get("command")
+            or ("-m drctl deploy" in s.get("run", "") and "--configure-only" not in s.get("run", ""))
+        ]
         assert doctl and pulumi and doctl[0] < min(pulumi), job_name
         step = job["steps"][doctl[0]]
         assert step["with"]["token"] == "${{ secrets.DIGITALOCEAN_TOKEN }}"

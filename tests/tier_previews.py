@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Optional
 
 from drctl.preview import run_preview, run_tier_previews
 from drctl.render import as_json
@@ -24,13 +23,15 @@ def _document(result) -> dict:
     return doc
 
 
-def preview_one(stack: str, stack_file: Optional[Path] = None) -> dict:
+def preview_one(stack: str, stack_file: Path | None = None) -> dict:
     tiers = run_tier_previews(stack, stack_file=stack_file)
-    return {"single": _document(run_preview(stack, stack_file=stack_file)),
-            "tiers": {name: _document(r) for name, r in tiers.items()}}
+    return {
+        "single": _document(run_preview(stack, stack_file=stack_file)),
+        "tiers": {name: _document(r) for name, r in tiers.items()},
+    }
 
 
-def previews(stacks: list[str], variants: Optional[list[tuple[str, str, str]]] = None) -> dict:
+def previews(stacks: list[str], variants: list[tuple[str, str, str]] | None = None) -> dict:
     out = {stack: preview_one(stack) for stack in stacks}
     for key, stack, path in variants or []:
         out[key] = preview_one(stack, Path(path))

@@ -32,8 +32,9 @@ LAYOUTS: dict[str, Layout] = {
     "digitalocean": Layout(doks.LAYOUT_KEYS, "components.layouts.digitalocean"),
     "ovh-hybrid": Layout(ovh.LAYOUT_KEYS, "components.layouts.ovh_hybrid"),
 }
-assert all(get_args(layout.keys.model.model_fields["layout"].annotation) == (name,)
-           for name, layout in LAYOUTS.items()), "each layout's model takes its own name as dr:layout, and only it"
+assert all(
+    get_args(layout.keys.model.model_fields["layout"].annotation) == (name,) for name, layout in LAYOUTS.items()
+), "each layout's model takes its own name as dr:layout, and only it"
 
 
 def layout_module(cfg):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_aws as aws
@@ -23,15 +24,30 @@ def site_placements(cfg: AwsStackConfig) -> list[SitePlacement]:
     """A site per region, named by it; HTTPS where the region has a certificate (as RegionalService decides)."""
     keys = ["dr:regions.primary", *(f"dr:regions.secondaries[{i}]" for i in range(len(cfg.regions.secondaries)))]
     out = []
-    for region, key in zip(cfg.regions.all, keys):
+    for region, key in zip(cfg.regions.all, keys, strict=True):
         https = cfg.dns.certificate_arns.get(region) is not None
-        out.append(SitePlacement(name=region, location=region, data_region=region, scheme="https" if https else "http",
-                                 port=443 if https else 80, alias=True, key=key))
+        out.append(
+            SitePlacement(
+                name=region,
+                location=region,
+                data_region=region,
+                scheme="https" if https else "http",
+                port=443 if https else 80,
+                alias=True,
+                key=key,
+            )
+        )
     return out
 
 
-def declare_sites(cfg: AwsStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None, notices: Optional[Mapping[str, Any]] = None) -> dict[str, DeclaredSite]:
+def declare_sites(
+    cfg: AwsStackConfig,
+    stack: str,
+    providers: Mapping[str, aws.Provider],
+    data: DataPlane,
+    only: str | None = None,
+    notices: Mapping[str, Any] | None = None,
+) -> dict[str, DeclaredSite]:
     """Every region's site, or only region `only`'s (its region tier); `notices` (the notice topics) unused: ECS
     tasks hold no certificate that could expire."""
     app = cfg.app.name
@@ -46,12 +62,21 @@ def declare_sites(cfg: AwsStackConfig, stack: str, providers: Mapping[str, aws.P
         service = RegionalService(
             f"{app}-{region}",
             RegionalServiceArgs(
-                app=app, stack=stack, region=region, image=cfg.app.image, port=cfg.app.port,
-                health_path=cfg.health_path, cpu=cfg.app.cpu, memory=cfg.app.memory,
-                desired_count=(cfg.app.desired_count if region == primary or not warm
-                               else cfg.app.standby_desired_count),
+                app=app,
+                stack=stack,
+                region=region,
+                image=cfg.app.image,
+                port=cfg.app.port,
+                health_path=cfg.health_path,
+                cpu=cfg.app.cpu,
+                memory=cfg.app.memory,
+                desired_count=(
+                    cfg.app.desired_count if region == primary or not warm else cfg.app.standby_desired_count
+                ),
                 environment={**cfg.app.environment, **data.client_env},
-                table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
+                table_arns=data.data_arns,
+                parameter_arns=data.parameter_arns,
+                control_arns=data.control_arns,
                 certificate_arn=cfg.dns.certificate_arns.get(region),
                 vpc_id=net.vpc_id if net else None,
                 subnet_ids=list(net.subnet_ids) if net else [],
@@ -64,10 +89,15 @@ def declare_sites(cfg: AwsStackConfig, stack: str, providers: Mapping[str, aws.P
             name=region,
             location=region,
             data_region=region,
-            endpoint=SiteEndpoint(scheme=service.scheme, port=443 if service.scheme == "https" else 80,
-                                  alias_dns_name=service.dns_name, alias_zone_id=service.zone_id),
+            endpoint=SiteEndpoint(
+                scheme=service.scheme,
+                port=443 if service.scheme == "https" else 80,
+                alias_dns_name=service.dns_name,
+                alias_zone_id=service.zone_id,
+            ),
             scale_target=scale_target_json(
-                EcsTarget(service.cluster_name, service.service_name, cfg.app.desired_count) if warm else NoScaling()),
+                EcsTarget(service.cluster_name, service.service_name, cfg.app.desired_count) if warm else NoScaling()
+            ),
             orchestrator_statements=service.service.arn.apply(lambda arn: ecs_scale_statements([arn])) if warm else [],
             outputs={"loadBalancer": service.dns_name},
         )

@@ -3,7 +3,7 @@ its data, control item and orchestrator, on the shared DR plane."""
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -21,14 +21,28 @@ from components.tiers import SitePlacement
 def site_placements(cfg: DigitalOceanStackConfig) -> list[SitePlacement]:
     """A site per DigitalOcean slug, reached on its load balancer's IP address."""
     do = cfg.digitalocean
-    return [SitePlacement(name=s.region, location=s.region, data_region=s.aws_region, scheme=do.scheme,
-                          port=do.public_port, alias=False, key=f"dr:sites[{i}].region")
-            for i, s in enumerate(cfg.sites)]
+    return [
+        SitePlacement(
+            name=s.region,
+            location=s.region,
+            data_region=s.aws_region,
+            scheme=do.scheme,
+            port=do.public_port,
+            alias=False,
+            key=f"dr:sites[{i}].region",
+        )
+        for i, s in enumerate(cfg.sites)
+    ]
 
 
-def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None,
-                  notices: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, DeclaredSite]:
+def declare_sites(
+    cfg: DigitalOceanStackConfig,
+    stack: str,
+    providers: Mapping[str, aws.Provider],
+    data: DataPlane,
+    only: str | None = None,
+    notices: Mapping[str, NotificationTopic] | None = None,
+) -> dict[str, DeclaredSite]:
     """Every DOKS site, or only the one served by AWS region `only` (its region tier)."""
     regions = cfg.regions.all
     # An explicit provider never reads the stack's digitalocean:token: pass it (or DIGITALOCEAN_TOKEN) explicitly.
@@ -40,9 +54,16 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
         doks = DoksSite(
             f"{cfg.app.name}-{site.region}",
             DoksSiteArgs(
-                config=cfg.digitalocean, site=site, stack=stack, active=i == 0, table_name=cfg.table.name,
-                parameter_name=data.parameter_name, cache_seconds=cfg.failover.client_cache_seconds,
-                table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
+                config=cfg.digitalocean,
+                site=site,
+                stack=stack,
+                active=i == 0,
+                table_name=cfg.table.name,
+                parameter_name=data.parameter_name,
+                cache_seconds=cfg.failover.client_cache_seconds,
+                table_arns=data.data_arns,
+                parameter_arns=data.parameter_arns,
+                control_arns=data.control_arns,
                 control_table=data.client_env["DR_CONTROL_TABLE"],
                 control_regions=tuple(data.client_env["DR_CONTROL_REGIONS"].split(",")),
                 credentials_replica_regions=[r for r in regions if r != site.aws_region],
@@ -52,8 +73,9 @@ def declare_sites(cfg: DigitalOceanStackConfig, stack: str, providers: Mapping[s
             opts=pulumi.ResourceOptions(providers={"digitalocean": do, "aws": providers[site.aws_region]}),
         )
         declared[site.aws_region] = DeclaredSite(
-            site=doks.site, outputs={"site": site.region, "loadBalancerIp": doks.load_balancer_ip,
-                                     "clusterId": doks.cluster_id})
+            site=doks.site,
+            outputs={"site": site.region, "loadBalancerIp": doks.load_balancer_ip, "clusterId": doks.cluster_id},
+        )
     return declared
 
 

@@ -3,7 +3,7 @@ with an AWS region that serves its data, control item and orchestrator, on the s
 
 from __future__ import annotations
 
-from typing import Mapping, Optional
+from collections.abc import Mapping
 
 import pulumi
 import pulumi_aws as aws
@@ -27,59 +27,100 @@ PRIVATE_KEY_PATH = "/etc/dynamodb-dr/private-key.pem"
 
 def site_placements(cfg: OvhStackConfig) -> list[SitePlacement]:
     """A site per OVHcloud region, reached on its HAProxy's IP address."""
-    return [SitePlacement(name=s.name, location=s.ovh_region, data_region=s.aws_region, scheme=s.scheme,
-                          port=s.public_port, alias=False, key=f"dr:sites[{i}].name")
-            for i, s in enumerate(cfg.sites)]
+    return [
+        SitePlacement(
+            name=s.name,
+            location=s.ovh_region,
+            data_region=s.aws_region,
+            scheme=s.scheme,
+            port=s.public_port,
+            alias=False,
+            key=f"dr:sites[{i}].name",
+        )
+        for i, s in enumerate(cfg.sites)
+    ]
 
 
-def server_credentials(cfg: OvhStackConfig, stack: str, site, provider: aws.Provider, data: DataPlane,
-                       notice: Optional[NotificationTopic] = None) -> tuple[dict[str, pulumi.Output],
-                                                                              dict[str, pulumi.Output]]:
+def server_credentials(
+    cfg: OvhStackConfig,
+    stack: str,
+    site,
+    provider: aws.Provider,
+    data: DataPlane,
+    notice: NotificationTopic | None = None,
+) -> tuple[dict[str, pulumi.Output], dict[str, pulumi.Output]]:
     """Short-lived AWS credentials for a site's servers (IAM Roles Anywhere in the site's AWS region, for the data
     table and the active-region parameter only): per server, (certificate + AWS config file, private key)."""
     app = cfg.app.name
     identity = WorkloadIdentity(
         f"{app}-{site.name}-identity",
-        WorkloadIdentityArgs(name=f"{app}-{stack}-{site.name}", region=site.aws_region,
-                             subjects=[server.name for server in site.servers],
-                             table_arns=data.data_arns, parameter_arns=data.parameter_arns, control_arns=data.control_arns,
-                             notice_topic_arn=notice.topic.arn if notice else None,
-                             notice_key_arn=notice.key.arn if notice else None),
+        WorkloadIdentityArgs(
+            name=f"{app}-{stack}-{site.name}",
+            region=site.aws_region,
+            subjects=[server.name for server in site.servers],
+            table_arns=data.data_arns,
+            parameter_arns=data.parameter_arns,
+            control_arns=data.control_arns,
+            notice_topic_arn=notice.topic.arn if notice else None,
+            notice_key_arn=notice.key.arn if notice else None,
+        ),
         opts=pulumi.ResourceOptions(providers={"aws": provider}),
     )
     certificates, keys = {}, {}
     for server in site.servers:
         issued = identity.certificates[server.name]
         certificates[server.name] = pulumi.Output.all(
-            cert=issued.certificate_pem, anchor=identity.trust_anchor_arn, profile=identity.profile_arn,
+            cert=issued.certificate_pem,
+            anchor=identity.trust_anchor_arn,
+            profile=identity.profile_arn,
             role=identity.role_arn,
-        ).apply(lambda a: {
-            "certificatePem": a["cert"],
-            "awsConfig": aws_config_file(region=site.aws_region, signing_helper=SIGNING_HELPER,
-                                         certificate_path=CERTIFICATE_PATH, private_key_path=PRIVATE_KEY_PATH,
-                                         trust_anchor_arn=a["anchor"], profile_arn=a["profile"], role_arn=a["role"]),
-        })
+        ).apply(
+            lambda a: {
+                "certificatePem": a["cert"],
+                "awsConfig": aws_config_file(
+                    region=site.aws_region,
+                    signing_helper=SIGNING_HELPER,
+                    certificate_path=CERTIFICATE_PATH,
+                    private_key_path=PRIVATE_KEY_PATH,
+                    trust_anchor_arn=a["anchor"],
+                    profile_arn=a["profile"],
+                    role_arn=a["role"],
+                ),
+            }
+        )
         keys[server.name] = issued.private_key_pem
     return certificates, keys
 
 
-def declare_sites(cfg: OvhStackConfig, stack: str, providers: Mapping[str, aws.Provider], data: DataPlane,
-                  only: Optional[str] = None,
-                  notices: Optional[Mapping[str, NotificationTopic]] = None) -> dict[str, DeclaredSite]:
+def declare_sites(
+    cfg: OvhStackConfig,
+    stack: str,
+    providers: Mapping[str, aws.Provider],
+    data: DataPlane,
+    only: str | None = None,
+    notices: Mapping[str, NotificationTopic] | None = None,
+) -> dict[str, DeclaredSite]:
     """Every OVHcloud site, or only the one served by AWS region `only` (its region tier)."""
     declared: dict[str, DeclaredSite] = {}
     for site in cfg.sites:
         if only is not None and site.aws_region != only:
             continue
-        certificates, keys = server_credentials(cfg, stack, site, providers[site.aws_region], data,
-                                                (notices or {}).get(site.aws_region))
+        certificates, keys = server_credentials(
+            cfg, stack, site, providers[site.aws_region], data, (notices or {}).get(site.aws_region)
+        )
         # pulumi-ovh's default provider (OVH_ENDPOINT, OVH_APPLICATION_KEY, ... or `ovh:` config) serves the
         # server lookups; sites given by address make no OVHcloud call at all.
         ovh_site = OvhSite(site_component_name(cfg.app.name, site.name), OvhSiteArgs.from_config(cfg.ovh, site.name))
         declared[site.aws_region] = DeclaredSite(
-            site=ovh_site.site, outputs={"site": site.name, "haproxyIp": ovh_site.public_ip,
-                                         "statsSalt": ovh_site.stats_salt, "serverCredentials": certificates,
-                                         "serverPrivateKeys": pulumi.Output.secret(keys)})
+            site=ovh_site.site,
+            outputs={
+                "site": site.name,
+                "haproxyIp": ovh_site.public_ip,
+                "statsSalt": ovh_site.stats_salt,
+                "serverCredentials": certificates,
+                "serverPrivateKeys": pulumi.Output.secret(keys),
+            },
+        )
     return declared
 
 
@@ -92,9 +133,12 @@ def build(cfg: OvhStackConfig, stack: str) -> dict:
     outputs["sites"] = {r: d.site.name for r, d in declared.items()}
     outputs["haproxyIps"] = {r: d.outputs["haproxyIp"] for r, d in declared.items()}
     outputs["statsSalts"] = {r: d.outputs["statsSalt"] for r, d in declared.items()}
-    outputs["serverCredentials"] = pulumi.Output.all(*[d.outputs["serverCredentials"] for d in declared.values()]) \
-        .apply(lambda parts: {server: c for part in parts for server, c in part.items()})
+    outputs["serverCredentials"] = pulumi.Output.all(
+        *[d.outputs["serverCredentials"] for d in declared.values()]
+    ).apply(lambda parts: {server: c for part in parts for server, c in part.items()})
     outputs["serverPrivateKeys"] = pulumi.Output.secret(
-        pulumi.Output.all(*[d.outputs["serverPrivateKeys"] for d in declared.values()])
-        .apply(lambda parts: {server: k for part in parts for server, k in part.items()}))
+        pulumi.Output.all(*[d.outputs["serverPrivateKeys"] for d in declared.values()]).apply(
+            lambda parts: {server: k for part in parts for server, k in part.items()}
+        )
+    )
     return outputs

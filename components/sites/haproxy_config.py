@@ -3,4 +3,4 @@ from; it is `components.sites.ovh.haproxy_config`. (Rendered configs name this p
 
 from components.sites.ovh.haproxy_config import check_salt, haproxy_site, hash_stats_password, render_haproxy_config
 
-__all__ = ["check_salt", "hash_stats_password", "haproxy_site", "render_haproxy_config"]
+__all__ = ["check_salt", "haproxy_site", "hash_stats_password", "render_haproxy_config"]

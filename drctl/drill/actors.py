@@ -10,9 +10,9 @@ import json
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Callable, Mapping, Optional, Sequence
 
 from drctl.drill.history import TrafficRecord
 from drctl.drill.route53 import (
@@ -30,7 +30,7 @@ def pause(stop: threading.Event, until: float) -> bool:
     return stop.wait(max(0.0, until - time.time()))
 
 
-def http_status(url: str, connect_timeout: float, response_timeout: float) -> Optional[int]:
+def http_status(url: str, connect_timeout: float, response_timeout: float) -> int | None:
     """GET `url`; the status, or None when there is no answer within the limits (refused, reset, silent, slow)."""
     parts = urllib.parse.urlsplit(url)
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
@@ -54,8 +54,17 @@ class Route53Emulator:
     each time it changes). Every checker of every endpoint sends one request per interval, offset from the others;
     a check that gets no answer holds only its own worker."""
 
-    def __init__(self, regions: Sequence[str], urls: Mapping[str, str], interval: float, threshold: int,
-                 checkers: int, connect_limit: float, response_limit: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        regions: Sequence[str],
+        urls: Mapping[str, str],
+        interval: float,
+        threshold: int,
+        checkers: int,
+        connect_limit: float,
+        response_limit: float,
+        stop: threading.Event,
+    ) -> None:
         self.regions = list(regions)
         self.urls = dict(urls)
         self.interval = interval
@@ -123,8 +132,17 @@ class TrafficClient:
     """A user: resolves the public name through a resolver that caches for the TTL, then sends a request to the
     region the answer names, every `period` seconds."""
 
-    def __init__(self, route53: Route53Emulator, app_urls: Mapping[str, str], ttl: float, stop: threading.Event,
-                 user: int, first_expiry: float, period: float, timeout: float) -> None:
+    def __init__(
+        self,
+        route53: Route53Emulator,
+        app_urls: Mapping[str, str],
+        ttl: float,
+        stop: threading.Event,
+        user: int,
+        first_expiry: float,
+        period: float,
+        timeout: float,
+    ) -> None:
         self.route53 = route53
         self.user = user
         self.first_expiry = first_expiry
@@ -141,7 +159,7 @@ class TrafficClient:
         self._thread.start()
 
     def _run(self) -> None:
-        cache: Optional[CachedAnswer] = CachedAnswer(self.route53.answer(), self.first_expiry)
+        cache: CachedAnswer | None = CachedAnswer(self.route53.answer(), self.first_expiry)
         while not self.stop.is_set():
             now = time.time()
             cache = resolve_cached(cache, now, self.ttl, self.route53.answer)
@@ -172,9 +190,19 @@ class AlarmModel:
     published to the alarm topic and from there to every orchestrator at once (fan-out), as long as the alarm
     region is up and reaches the orchestrator's region."""
 
-    def __init__(self, regions: Sequence[str], names: Mapping[str, str], alarm_region: str, period: float,
-                 periods: int, deliver: Callable[[str, dict], None], reachable: Callable[[str, str], bool],
-                 orchestrator_regions: Sequence[str], stop: threading.Event, initial: str = "OK") -> None:
+    def __init__(
+        self,
+        regions: Sequence[str],
+        names: Mapping[str, str],
+        alarm_region: str,
+        period: float,
+        periods: int,
+        deliver: Callable[[str, dict], None],
+        reachable: Callable[[str, str], bool],
+        orchestrator_regions: Sequence[str],
+        stop: threading.Event,
+        initial: str = "OK",
+    ) -> None:
         self.regions = list(regions)
         self.names = dict(names)
         self.alarm_region = alarm_region
@@ -184,8 +212,8 @@ class AlarmModel:
         self.reachable = reachable
         self.orchestrator_regions = list(orchestrator_regions)
         self.stop = stop
-        self.state = {r: initial for r in self.regions}
-        self.unhealthy_since: dict[str, Optional[float]] = {r: None for r in self.regions}
+        self.state = dict.fromkeys(self.regions, initial)
+        self.unhealthy_since: dict[str, float | None] = dict.fromkeys(self.regions)
         self.deliveries: list[AlarmDelivery] = []
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="alarms", daemon=True)
@@ -213,7 +241,7 @@ class AlarmModel:
             for region, old, new in changes:
                 self.publish(region, old, new)
 
-    def publish(self, region: str, old: str, new: str, timestamp: Optional[float] = None) -> AlarmDelivery:
+    def publish(self, region: str, old: str, new: str, timestamp: float | None = None) -> AlarmDelivery:
         """Publish one state change of `region`'s alarm to every reachable orchestrator, concurrently."""
         at = time.time() if timestamp is None else timestamp
         event = sns_alarm_event(self.names[region], old, new, at)
@@ -231,8 +259,26 @@ class AlarmModel:
 def sns_alarm_event(alarm: str, old: str, new: str, at: float) -> dict:
     """The event SNS hands a Lambda subscriber for one CloudWatch alarm state change."""
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at)) + f".{int(at % 1 * 1000):03d}Z"
-    message = {"AlarmName": alarm, "OldStateValue": old, "NewStateValue": new, "StateChangeTime":
-               stamp.replace("Z", "+0000"), "NewStateReason": "drill", "Region": "US East (N. Virginia)"}
-    return {"Records": [{"EventSource": "aws:sns", "EventVersion": "1.0", "Sns": {
-        "Type": "Notification", "MessageId": f"drill-{at:.6f}", "Subject": f"ALARM: {alarm}",
-        "Message": json.dumps(message), "Timestamp": stamp}}]}
+    message = {
+        "AlarmName": alarm,
+        "OldStateValue": old,
+        "NewStateValue": new,
+        "StateChangeTime": stamp.replace("Z", "+0000"),
+        "NewStateReason": "drill",
+        "Region": "US East (N. Virginia)",
+    }
+    return {
+        "Records": [
+            {
+                "EventSource": "aws:sns",
+                "EventVersion": "1.0",
+                "Sns": {
+                    "Type": "Notification",
+                    "MessageId": f"drill-{at:.6f}",
+                    "Subject": f"ALARM: {alarm}",
+                    "Message": json.dumps(message),
+                    "Timestamp": stamp,
+                },
+            }
+        ]
+    }

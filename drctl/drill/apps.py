@@ -11,9 +11,10 @@ import inspect
 import json
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from socketserver import ThreadingMixIn
-from typing import Any, Callable, Optional
+from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from drctl.drill.history import Observed, WriteRecord
@@ -35,25 +36,45 @@ class _Quiet(WSGIRequestHandler):
         pass
 
 
-def make_resolver(region: str, regions: list[str], session: Any, *, parameter: str, table: str, control_table: str,
-                  app: str, cache_seconds: float, control_regions: list[str], log: Callable[[Observed], None]):
+def make_resolver(
+    region: str,
+    regions: list[str],
+    session: Any,
+    *,
+    parameter: str,
+    table: str,
+    control_table: str,
+    app: str,
+    cache_seconds: float,
+    control_regions: list[str],
+    log: Callable[[Observed], None],
+):
     """The runtime's resolver for `region`, recording each (region, epoch) it reports. Keyword arguments the
     runtime's resolver does not take are left out (the drill runs against older runtimes too)."""
     base = runtime_client.ActiveRegionResolver
-    wanted = {"parameter_name": parameter, "local_region": region, "regions": regions, "table_name": table,
-              "cache_seconds": cache_seconds, "session": session, "control_table": control_table, "app": app,
-              "control_regions": control_regions}
+    wanted = {
+        "parameter_name": parameter,
+        "local_region": region,
+        "regions": regions,
+        "table_name": table,
+        "cache_seconds": cache_seconds,
+        "session": session,
+        "control_table": control_table,
+        "app": app,
+        "control_regions": control_regions,
+    }
     accepted = inspect.signature(base).parameters
     kwargs = {k: v for k, v in wanted.items() if k in accepted}
 
     class Recording(base):  # type: ignore[misc, valid-type]
         """Records what the application believes the projection says (region and epoch), each time it changes."""
 
-        _last: Optional[tuple] = None
-        confirmed_at: Optional[float] = None
+        _last: tuple | None = None
+        confirmed_at: float | None = None
         """When the application last confirmed its view with the authority (scenarios time faults by it)."""
 
         if hasattr(base, "confirm"):
+
             def confirm(self):
                 view = super().confirm()
                 self.confirmed_at = time.time()
@@ -62,8 +83,11 @@ def make_resolver(region: str, regions: list[str], session: Any, *, parameter: s
         def active_region(self) -> str:
             value = super().active_region()
             believed = getattr(self, "_projection", None)  # the runtime's own memory of the projection, if it has one
-            seen = (believed.region, believed.epoch) if believed is not None and hasattr(believed, "epoch") \
+            seen = (
+                (believed.region, believed.epoch)
+                if believed is not None and hasattr(believed, "epoch")
                 else (value, None)
+            )
             if seen != self._last:
                 self._last = seen
                 log(Observed(time.time(), region, "projection", seen[0], seen[1]))
@@ -76,8 +100,18 @@ class Application:
     """`start()` serves on a free port; `stop()` closes it (the gates then refuse). `upstream()` is where the
     gates relay to. The writer runs while the application runs."""
 
-    def __init__(self, region: str, resolver: Any, dynamodb: Any, table: Any, *, versioned: bool,
-                 write_period: float, write_records: list, lock: threading.Lock) -> None:
+    def __init__(
+        self,
+        region: str,
+        resolver: Any,
+        dynamodb: Any,
+        table: Any,
+        *,
+        versioned: bool,
+        write_period: float,
+        write_records: list,
+        lock: threading.Lock,
+    ) -> None:
         self.region = region
         self.resolver = resolver
         self.health = wsgi_app(resolver, dynamodb)
@@ -86,14 +120,14 @@ class Application:
         self.write_period = write_period
         self.records = write_records
         self._lock = lock
-        self._server: Optional[_Server] = None
-        self._serving: Optional[threading.Thread] = None
+        self._server: _Server | None = None
+        self._serving: threading.Thread | None = None
         self._running = threading.Event()
-        self._writer: Optional[threading.Thread] = None
+        self._writer: threading.Thread | None = None
         self._pool = ThreadPoolExecutor(max_workers=6, thread_name_prefix=f"write-{region}")
         self._slots = threading.Semaphore(6)
         self._seq = 0
-        self.started_at: Optional[float] = None
+        self.started_at: float | None = None
 
     # -- serving -------------------------------------------------------------------------------------------------
     def _app(self, environ, start_response):
@@ -103,7 +137,7 @@ class Application:
             return [body]
         return self.health(environ, start_response)
 
-    def upstream(self) -> Optional[tuple[str, int]]:
+    def upstream(self) -> tuple[str, int] | None:
         server = self._server
         return None if server is None else (LOOPBACK, server.server_address[1])
 
@@ -115,8 +149,9 @@ class Application:
         if self._server is not None:
             return
         self._server = make_server(LOOPBACK, 0, self._app, server_class=_Server, handler_class=_Quiet)
-        self._serving = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
-                                         name=f"app-{self.region}", daemon=True)
+        self._serving = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name=f"app-{self.region}", daemon=True
+        )
         self._serving.start()
         self._running.set()
         self.started_at = time.time()
@@ -155,9 +190,18 @@ class Application:
             else:
                 self.table.put_item(Item=item)
                 acked = True
-            self._note(WriteRecord(seq, key, self.region, sent, time.time() if acked else None,
-                                   None if acked else "superseded", epoch=epoch))
-        except Exception as exc:  # noqa: BLE001 - a failed write is a measurement, whatever the cause
+            self._note(
+                WriteRecord(
+                    seq,
+                    key,
+                    self.region,
+                    sent,
+                    time.time() if acked else None,
+                    None if acked else "superseded",
+                    epoch=epoch,
+                )
+            )
+        except Exception as exc:
             self._note(WriteRecord(seq, key, self.region, sent_at, None, type(exc).__name__))
         finally:
             self._slots.release()

@@ -20,8 +20,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Any
 
 import boto3
 from boto3.dynamodb.types import TypeDeserializer
@@ -33,8 +34,18 @@ from drctl.drill.network import LOOPBACK, Network
 TRUTH_REGION = "ca-central-1"
 """Where the single moto copy of each linearizable table lives (a region the drill never fails)."""
 _DESERIALIZE = TypeDeserializer().deserialize
-_ITEM_OPERATIONS = {"GetItem", "PutItem", "UpdateItem", "DeleteItem", "BatchGetItem", "BatchWriteItem", "Query",
-                    "Scan", "TransactWriteItems", "TransactGetItems"}
+_ITEM_OPERATIONS = {
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "Query",
+    "Scan",
+    "TransactWriteItems",
+    "TransactGetItems",
+}
 
 
 @dataclass
@@ -42,7 +53,7 @@ class Quorum:
     """A strongly consistent table's members: its replica regions and (two replicas) a witness."""
 
     replicas: tuple[str, ...]
-    witness: Optional[str] = None
+    witness: str | None = None
 
     @property
     def members(self) -> tuple[str, ...]:
@@ -62,12 +73,12 @@ class HoldRule:
 
     service: str
     operation: str
-    target: Optional[str] = None
-    caller: Optional[str] = None
+    target: str | None = None
+    caller: str | None = None
     seconds: float = 1.0
     times: int = 1
     """How many matching requests to hold (then the rule is spent)."""
-    contains: Optional[str] = None
+    contains: str | None = None
     """Only requests whose body contains this text (e.g. one UpdateExpression)."""
     held: list = field(default_factory=list)
     """(time held, time sent, caller, target) of each request held, once sent."""
@@ -75,9 +86,14 @@ class HoldRule:
     """(time held, caller, target) of each request as its hold begins."""
 
     def matches(self, caller: str, target: str, service: str, operation: str, body: str = "") -> bool:
-        return (self.times > 0 and service == self.service and operation == self.operation
-                and (self.target is None or target == self.target) and (self.caller is None or caller == self.caller)
-                and (self.contains is None or self.contains in body))
+        return (
+            self.times > 0
+            and service == self.service
+            and operation == self.operation
+            and (self.target is None or target == self.target)
+            and (self.caller is None or caller == self.caller)
+            and (self.contains is None or self.contains in body)
+        )
 
 
 def _error_response(code: str, message: str) -> AWSResponse:
@@ -87,8 +103,9 @@ def _error_response(code: str, message: str) -> AWSResponse:
         def stream(self, **_):
             yield body
 
-    return AWSResponse("http://drill/", 500, {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"},
-                       Raw())
+    return AWSResponse(
+        "http://drill/", 500, {"x-amzn-ErrorType": code, "Content-Type": "application/x-amz-json-1.0"}, Raw()
+    )
 
 
 class AwsModel:
@@ -110,7 +127,7 @@ class AwsModel:
             self.holds.append(rule)
         return rule
 
-    def _take_hold(self, caller: str, target: str, service: str, operation: str, body: str) -> Optional[HoldRule]:
+    def _take_hold(self, caller: str, target: str, service: str, operation: str, body: str) -> HoldRule | None:
         with self._lock:
             for rule in self.holds:
                 if rule.matches(caller, target, service, operation, body):
@@ -134,13 +151,16 @@ class AwsModel:
             if quorum is None:
                 return None
             if operation in _ITEM_OPERATIONS and not quorum.reachable_from(target, self.network):
-                return _error_response("InternalServerError",
-                                       f"the {target} replica cannot reach a majority of {', '.join(quorum.members)}")
+                return _error_response(
+                    "InternalServerError",
+                    f"the {target} replica cannot reach a majority of {', '.join(quorum.members)}",
+                )
             auth = request.headers.get("Authorization")
             if auth:
                 text = auth.decode() if isinstance(auth, bytes) else auth
                 request.headers["Authorization"] = text.replace(f"/{target}/dynamodb/", f"/{TRUTH_REGION}/dynamodb/")
             return None
+
         return handler
 
 
@@ -160,11 +180,15 @@ def _tables_of(body: Any) -> list[str]:
     return names
 
 
-def _clamped(config: Optional[Config], clamp: Config) -> Config:
+def _clamped(config: Config | None, clamp: Config) -> Config:
     base = config or clamp
-    return base.merge(Config(connect_timeout=min(base.connect_timeout, clamp.connect_timeout),
-                             read_timeout=min(base.read_timeout, clamp.read_timeout),
-                             account_id_endpoint_mode="disabled"))
+    return base.merge(
+        Config(
+            connect_timeout=min(base.connect_timeout, clamp.connect_timeout),
+            read_timeout=min(base.read_timeout, clamp.read_timeout),
+            account_id_endpoint_mode="disabled",
+        )
+    )
 
 
 class RegionSession:
@@ -173,20 +197,26 @@ class RegionSession:
     a config (or endpoint) are reused per (service, region); resources one per thread (they are not
     thread-safe). Clients are made under a lock: a boto3 session is not thread-safe."""
 
-    def __init__(self, caller: str, model: AwsModel, clamp: Optional[Config] = None) -> None:
+    def __init__(self, caller: str, model: AwsModel, clamp: Config | None = None) -> None:
         self.caller = caller
         self.model = model
         self.clamp = clamp or model.clamp
         """The longest deadlines this caller's clients may use (the orchestrators' and applications' per-call
         deadline by default; the replicator has its own, longer one)."""
         self.region_name = caller
-        self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                                      region_name=caller)
+        self._session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=caller)
         self._lock = threading.Lock()
         self._made: dict[tuple, Any] = {}
 
-    def _make(self, kind: str, service: str, region_name: Optional[str], config: Optional[Config],
-              endpoint_url: Optional[str], **kwargs):
+    def _make(
+        self,
+        kind: str,
+        service: str,
+        region_name: str | None,
+        config: Config | None,
+        endpoint_url: str | None,
+        **kwargs,
+    ):
         region = region_name or self.caller
         endpoint = endpoint_url or self.model.endpoint(self.caller, region)
         key = (kind, service, region, endpoint, threading.get_ident() if kind == "resource" else None)
@@ -195,20 +225,33 @@ class RegionSession:
             if reuse and key in self._made:
                 return self._made[key]
             factory = self._session.client if kind == "client" else self._session.resource
-            made = factory(service, region_name=region, endpoint_url=endpoint,
-                           config=_clamped(config, self.clamp), **kwargs)
+            made = factory(
+                service, region_name=region, endpoint_url=endpoint, config=_clamped(config, self.clamp), **kwargs
+            )
             client = made if kind == "client" else made.meta.client
             client.meta.events.register("before-send", self.model.before_send(self.caller, region, service))
             if reuse:
                 self._made[key] = made
             return made
 
-    def client(self, service: str, region_name: Optional[str] = None, config: Optional[Config] = None,
-               endpoint_url: Optional[str] = None, **kwargs):
+    def client(
+        self,
+        service: str,
+        region_name: str | None = None,
+        config: Config | None = None,
+        endpoint_url: str | None = None,
+        **kwargs,
+    ):
         return self._make("client", service, region_name, config, endpoint_url, **kwargs)
 
-    def resource(self, service: str, region_name: Optional[str] = None, config: Optional[Config] = None,
-                 endpoint_url: Optional[str] = None, **kwargs):
+    def resource(
+        self,
+        service: str,
+        region_name: str | None = None,
+        config: Config | None = None,
+        endpoint_url: str | None = None,
+        **kwargs,
+    ):
         return self._make("resource", service, region_name, config, endpoint_url, **kwargs)
 
 
@@ -218,8 +261,15 @@ class ControlReplication:
     each other; a region keeps the copy with the newest stamp (last writer wins), so replicas converge once they
     can talk, and a write made in a cut-off region can silently lose to one made elsewhere."""
 
-    def __init__(self, regions: list[str], table: str, direct: Callable[[str], Any], network: Network,
-                 stop: threading.Event, period: float) -> None:
+    def __init__(
+        self,
+        regions: list[str],
+        table: str,
+        direct: Callable[[str], Any],
+        network: Network,
+        stop: threading.Event,
+        period: float,
+    ) -> None:
         self.regions = list(regions)
         self.table = table
         self.direct = direct
@@ -268,7 +318,7 @@ class ControlReplication:
         while not self.stop.wait(self.period):
             try:
                 self._round()
-            except Exception:  # noqa: BLE001 - a missed round is retried, as replication retries
+            except Exception:
                 continue
 
     def join(self, timeout: float) -> None:
@@ -277,16 +327,31 @@ class ControlReplication:
 
 def direct_client(url: str, service: str, region: str):
     """A client straight to moto, outside every gate: the drill's own set-up and its reading of the truth."""
-    return boto3.client(service, region_name=region, endpoint_url=url, aws_access_key_id="testing",
-                        aws_secret_access_key="testing",
-                        config=Config(read_timeout=30, connect_timeout=5, retries={"total_max_attempts": 2},
-                                      account_id_endpoint_mode="disabled"))
+    return boto3.client(
+        service,
+        region_name=region,
+        endpoint_url=url,
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+        config=Config(
+            read_timeout=30, connect_timeout=5, retries={"total_max_attempts": 2}, account_id_endpoint_mode="disabled"
+        ),
+    )
 
 
-def read_item(client: Any, table: str, key: str) -> Optional[dict]:
+def read_item(client: Any, table: str, key: str) -> dict | None:
     item = client.get_item(TableName=table, Key={"pk": {"S": key}}, ConsistentRead=True).get("Item")
     return None if item is None else {k: _DESERIALIZE(v) for k, v in item.items()}
 
 
-__all__ = ["AwsModel", "ControlReplication", "HoldRule", "LOOPBACK", "Quorum", "RegionSession", "TRUTH_REGION",
-           "direct_client", "read_item"]
+__all__ = [
+    "LOOPBACK",
+    "TRUTH_REGION",
+    "AwsModel",
+    "ControlReplication",
+    "HoldRule",
+    "Quorum",
+    "RegionSession",
+    "direct_client",
+    "read_item",
+]

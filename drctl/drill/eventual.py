@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import BotoCoreError, ClientError
@@ -38,22 +39,25 @@ def as_lambda_record(record: dict, stream_arn: str, region: str) -> dict:
 class Direction:
     """source -> receiving: one stream position, one replicator, the records not yet delivered."""
 
-    def __init__(self, source: str, receiving: str, table: str, session: Any, stop: threading.Event,
-                 poll: float = POLL_SECONDS) -> None:
+    def __init__(
+        self, source: str, receiving: str, table: str, session: Any, stop: threading.Event, poll: float = POLL_SECONDS
+    ) -> None:
         self.source = source
         self.poll = poll
         self.receiving = receiving
         self.table = table
         self.stop = stop
         self.streams = session.client("dynamodbstreams", source)
-        self.replicator = Replicator(ReplicatorSettings(source_region=source, receiving_region=receiving,
-                                                        receiving_table=table, workers=1), session=session)
-        self.stream_arn: Optional[str] = None
-        self.shard: Optional[str] = None
-        self.iterator: Optional[str] = None
-        self.last_sequence: Optional[str] = None
+        self.replicator = Replicator(
+            ReplicatorSettings(source_region=source, receiving_region=receiving, receiving_table=table, workers=1),
+            session=session,
+        )
+        self.stream_arn: str | None = None
+        self.shard: str | None = None
+        self.iterator: str | None = None
+        self.last_sequence: str | None = None
         self.pending: list[dict] = []
-        self.last_error: Optional[str] = None
+        self.last_error: str | None = None
         self.synced_at = 0.0
         """Everything the source table took before this time has been delivered."""
         self.delivered = 0
@@ -63,11 +67,16 @@ class Direction:
         if self.stream_arn is None:
             self.stream_arn = table_stream_arn(self.streams, self.table)
             self.shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0][
-                "ShardId"]
-        where = ({"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_sequence}
-                 if self.last_sequence else {"ShardIteratorType": "TRIM_HORIZON"})
-        self.iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=self.shard,
-                                                        **where)["ShardIterator"]
+                "ShardId"
+            ]
+        where = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "SequenceNumber": self.last_sequence}
+            if self.last_sequence
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        self.iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=self.shard, **where)[
+            "ShardIterator"
+        ]
 
     def _fetch(self) -> None:
         if self.iterator is None:
@@ -104,7 +113,7 @@ class Direction:
             except (BotoCoreError, ClientError) as exc:  # a region does not answer: position again, read again later
                 self.iterator = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
-            except Exception as exc:  # noqa: BLE001 - like the mapping, a failed poll is retried, never fatal
+            except Exception as exc:
                 self.iterator = None
                 self.last_error = f"{type(exc).__name__}: {exc}"
             if pause(self.stop, time.time() + (0.0 if full and not self.pending else self.poll)):
@@ -131,10 +140,15 @@ class StreamPumps:
     """Every direction between `regions`, each run in its source region (`sessions[source]`), as the replicator
     Lambda is: a partition between two regions stops exactly the directions between them."""
 
-    def __init__(self, regions: Sequence[str], table: str, sessions: dict[str, Any], stop: threading.Event,
-                 poll: float = POLL_SECONDS) -> None:
-        self.directions = [Direction(s, r, table, sessions[s], stop, poll) for s in regions for r in regions
-                           if s != r]
+    def __init__(
+        self,
+        regions: Sequence[str],
+        table: str,
+        sessions: dict[str, Any],
+        stop: threading.Event,
+        poll: float = POLL_SECONDS,
+    ) -> None:
+        self.directions = [Direction(s, r, table, sessions[s], stop, poll) for s in regions for r in regions if s != r]
 
     def start(self) -> None:
         for direction in self.directions:

@@ -18,8 +18,9 @@ The checks, each a function of the records only:
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Collection, Iterable, Optional, Sequence
 
 
 @dataclass(frozen=True)
@@ -31,10 +32,10 @@ class WriteRecord:
     region: str
     """The region whose table the application wrote (its own)."""
     sent_at: float
-    acked_at: Optional[float] = None
+    acked_at: float | None = None
     """When the write was acknowledged; None when refused, failed or timed out."""
-    error: Optional[str] = None
-    epoch: Optional[int] = None
+    error: str | None = None
+    epoch: int | None = None
     """The epoch the client held its write permission under (runtimes that say)."""
 
     @property
@@ -57,9 +58,9 @@ class Transition:
     at: float
     """The control item's own transition time (the fenced write), or when the sampler first saw it."""
     epoch: int
-    from_region: Optional[str]
+    from_region: str | None
     to_region: str
-    replica: Optional[str] = None
+    replica: str | None = None
     """Eventually consistent control table: the replica the change was first seen in."""
 
 
@@ -72,7 +73,7 @@ class Observed:
     """The application's region."""
     source: str
     value: str
-    epoch: Optional[int] = None
+    epoch: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,17 +82,17 @@ class Invocation:
     region: str
     action: str
     outcome: str
-    active: Optional[str]
-    epoch: Optional[int]
+    active: str | None
+    epoch: int | None
     reason: str
 
 
 @dataclass(frozen=True)
 class Notice:
     topic_region: str
-    epoch: Optional[int]
-    active: Optional[str]
-    previous: Optional[str]
+    epoch: int | None
+    active: str | None
+    previous: str | None
 
 
 # -- writers -------------------------------------------------------------------------------------------------------
@@ -142,8 +143,10 @@ def dual_writers(writes: Sequence[WriteRecord], gap: float) -> DualWriters:
             if hit:
                 inside += 1
                 if len(examples) < 5:
-                    examples.append(f"{w.key} acknowledged by {w.region} at {w.acked_at:.3f} while {region} "
-                                    f"accepted writes from {hit[0]:.3f} to {hit[1]:.3f}")
+                    examples.append(
+                        f"{w.key} acknowledged by {w.region} at {w.acked_at:.3f} while {region} "
+                        f"accepted writes from {hit[0]:.3f} to {hit[1]:.3f}"
+                    )
                 break
     return DualWriters(round(seconds, 3), inside, tuple(examples))
 
@@ -179,28 +182,31 @@ def regressions(observed: Iterable[Observed], transitions: Sequence[Transition])
     for o in sorted(observed, key=lambda o: o.at):
         per_app.setdefault((o.region, o.source), []).append(o)
     for (region, source), views in per_app.items():
-        best_epoch: Optional[int] = None
+        best_epoch: int | None = None
         best_rank = -1
         for view in views:
             if view.epoch is not None:
                 if best_epoch is not None and view.epoch < best_epoch:
-                    out.append(f"{region}'s {source} went back from epoch {best_epoch} to {view.epoch} "
-                               f"({view.value}) at {view.at:.3f}")
+                    out.append(
+                        f"{region}'s {source} went back from epoch {best_epoch} to {view.epoch} "
+                        f"({view.value}) at {view.at:.3f}"
+                    )
                 best_epoch = view.epoch if best_epoch is None else max(best_epoch, view.epoch)
                 continue
             rank = _authority_rank(order, view.value, view.at)
             if rank is None:
                 continue
             if rank < best_rank:
-                out.append(f"{region}'s {source} went back to {view.value} at {view.at:.3f} after seeing a newer "
-                           "active region")
+                out.append(
+                    f"{region}'s {source} went back to {view.value} at {view.at:.3f} after seeing a newer active region"
+                )
             best_rank = max(best_rank, rank)
     return out
 
 
-def _authority_rank(transitions: Sequence[Transition], value: str, at: float) -> Optional[int]:
+def _authority_rank(transitions: Sequence[Transition], value: str, at: float) -> int | None:
     """The index of the newest transition, up to `at`, that made `value` active (-1: the initial region)."""
-    rank: Optional[int] = None
+    rank: int | None = None
     for i, t in enumerate(transitions):
         if t.at <= at and t.to_region == value:
             rank = i
@@ -214,22 +220,31 @@ def fencing_violations(invocations: Iterable[Invocation]) -> list[str]:
     for inv in invocations:
         if inv.outcome == "transitioned" and inv.epoch is not None:
             by_epoch.setdefault(inv.epoch, []).append(inv)
-    return [f"{len(invs)} invocations each transitioned to epoch {epoch}: "
-            + ", ".join(f"{i.region} -> {i.active}" for i in invs)
-            for epoch, invs in sorted(by_epoch.items()) if len(invs) > 1]
+    return [
+        f"{len(invs)} invocations each transitioned to epoch {epoch}: "
+        + ", ".join(f"{i.region} -> {i.active}" for i in invs)
+        for epoch, invs in sorted(by_epoch.items())
+        if len(invs) > 1
+    ]
 
 
 def contradictory_notices(notices: Iterable[Notice]) -> list[str]:
     """More than one notice per topic for one epoch, or notices of one epoch naming different regions."""
-    per_topic: dict[tuple[str, Optional[int]], int] = {}
-    named: dict[Optional[int], set] = {}
+    per_topic: dict[tuple[str, int | None], int] = {}
+    named: dict[int | None, set] = {}
     for n in notices:
         per_topic[(n.topic_region, n.epoch)] = per_topic.get((n.topic_region, n.epoch), 0) + 1
         named.setdefault(n.epoch, set()).add(n.active)
-    out = [f"the {region} topic got {count} notices for epoch {epoch}"
-           for (region, epoch), count in sorted(per_topic.items(), key=str) if count > 1]
-    out.extend(f"notices for epoch {epoch} name different regions: {', '.join(sorted(map(str, regions)))}"
-               for epoch, regions in sorted(named.items(), key=str) if len(regions) > 1)
+    out = [
+        f"the {region} topic got {count} notices for epoch {epoch}"
+        for (region, epoch), count in sorted(per_topic.items(), key=str)
+        if count > 1
+    ]
+    out.extend(
+        f"notices for epoch {epoch} name different regions: {', '.join(sorted(map(str, regions)))}"
+        for epoch, regions in sorted(named.items(), key=str)
+        if len(regions) > 1
+    )
     return out
 
 
@@ -238,18 +253,17 @@ def transitions_between(transitions: Iterable[Transition], start: float, end: fl
 
 
 # -- figures -------------------------------------------------------------------------------------------------------
-def first_acknowledged_write(writes: Iterable[WriteRecord], since: float, regions: Collection[str]) -> Optional[float]:
+def first_acknowledged_write(writes: Iterable[WriteRecord], since: float, regions: Collection[str]) -> float | None:
     times = [w.acked_at for w in writes if w.acked_at is not None and w.acked_at >= since and w.region in regions]
     return min(times) - since if times else None
 
 
-def first_served_request(requests: Iterable[TrafficRecord], since: float, regions: Collection[str]) -> Optional[float]:
+def first_served_request(requests: Iterable[TrafficRecord], since: float, regions: Collection[str]) -> float | None:
     times = [r.at for r in requests if r.served and r.at >= since and r.region in regions]
     return min(times) - since if times else None
 
 
-def first_served_every_user(requests: Iterable[TrafficRecord], since: float,
-                            regions: Collection[str]) -> Optional[float]:
+def first_served_every_user(requests: Iterable[TrafficRecord], since: float, regions: Collection[str]) -> float | None:
     """Seconds from `since` until every user has been served by one of `regions` (the slowest user decides)."""
     by_user: dict[int, list[TrafficRecord]] = {}
     for r in requests:
@@ -260,14 +274,16 @@ def first_served_every_user(requests: Iterable[TrafficRecord], since: float,
     return max(f for f in firsts if f is not None)
 
 
-def first_status_change(changes: Iterable[tuple[float, str, bool]], since: float, region: str,
-                        healthy: bool = False) -> Optional[float]:
+def first_status_change(
+    changes: Iterable[tuple[float, str, bool]], since: float, region: str, healthy: bool = False
+) -> float | None:
     times = [t for t, r, h in changes if r == region and h == healthy and t >= since]
     return min(times) - since if times else None
 
 
-def first_transition(transitions: Iterable[Transition], since: float,
-                     to_regions: Optional[Collection[str]] = None) -> Optional[float]:
+def first_transition(
+    transitions: Iterable[Transition], since: float, to_regions: Collection[str] | None = None
+) -> float | None:
     times = [t.at for t in transitions if t.at >= since and (to_regions is None or t.to_region in to_regions)]
     return min(times) - since if times else None
 
@@ -279,7 +295,7 @@ def served_elsewhere(requests: Iterable[TrafficRecord], start: float, end: float
 def longest_write_gap(writes: Iterable[WriteRecord], start: float, end: float) -> float:
     acks = sorted(w.acked_at for w in writes if w.acked_at is not None and start <= w.acked_at <= end)
     points = [start, *acks, end]
-    return max(b - a for a, b in zip(points, points[1:]))
+    return max(b - a for a, b in itertools.pairwise(points))
 
 
 @dataclass
@@ -303,5 +319,5 @@ class History:
     """(time, what the drill did)."""
     present: set[str] = field(default_factory=set)
     checked_region: str = ""
-    projections: dict[str, Optional[str]] = field(default_factory=dict)
+    projections: dict[str, str | None] = field(default_factory=dict)
     """Each region's projection at the end, as read straight from moto."""

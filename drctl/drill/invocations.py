@@ -7,8 +7,9 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 from drctl.drill.actors import pause
 from drctl.drill.history import Invocation, Notice, Transition
@@ -41,7 +42,7 @@ class SimulatedCrash(Exception):
     """The drill kills an invocation right after its fenced write (a Lambda crash or time-out)."""
 
 
-def inject(injection: Optional[Injection], region: str, state: Any) -> None:
+def inject(injection: Injection | None, region: str, state: Any) -> None:
     """Called right after an invocation's fenced write: crash or pause it when the injection is armed."""
     if injection is None or not injection.take():
         return
@@ -56,8 +57,14 @@ class MonitorFleet:
     twice, as EventBridge may), each invocation a fresh object; invocations overlap at handovers as in production.
     A region that is down runs no invocation, and a running one stops at its next sleep."""
 
-    def __init__(self, regions: Sequence[str], build: Callable[[str, Callable[[float], None]], Any],
-                 alive: Callable[[str], bool], period: float, stop: threading.Event) -> None:
+    def __init__(
+        self,
+        regions: Sequence[str],
+        build: Callable[[str, Callable[[float], None]], Any],
+        alive: Callable[[str], bool],
+        period: float,
+        stop: threading.Event,
+    ) -> None:
         self.regions = list(regions)
         self.build = build
         self.alive = alive
@@ -76,8 +83,9 @@ class MonitorFleet:
         """Each region's first invocation at `first_at`, offset from the others within `spread` seconds."""
         for i, region in enumerate(self.regions):
             offset = spread * i / len(self.regions)
-            thread = threading.Thread(target=self._schedule, args=(region, first_at + offset), daemon=True,
-                                      name=f"schedule-{region}")
+            thread = threading.Thread(
+                target=self._schedule, args=(region, first_at + offset), daemon=True, name=f"schedule-{region}"
+            )
             self._threads.append(thread)
             thread.start()
 
@@ -91,6 +99,7 @@ class MonitorFleet:
                 if left <= 0:
                     return
                 time.sleep(min(0.02, left))
+
         return sleep
 
     def _schedule(self, region: str, first: float) -> None:
@@ -98,12 +107,14 @@ class MonitorFleet:
         while not pause(self.stop, at):
             if self.alive(region) and self.enabled.is_set():
                 for copy in range(self.duplicates):
-                    timer = threading.Timer(copy * self.duplicate_delay, self.invoke, args=(region, {"action": "monitor"}))
+                    timer = threading.Timer(
+                        copy * self.duplicate_delay, self.invoke, args=(region, {"action": "monitor"})
+                    )
                     timer.daemon = True
                     timer.start()
             at += self.period
 
-    def invoke(self, region: str, event: dict) -> Optional[dict]:
+    def invoke(self, region: str, event: dict) -> dict | None:
         action = str(event.get("action") or ("alarm" if "Records" in event else "?"))
         try:
             result = self.build(region, self.sleeper(region))(event)
@@ -113,12 +124,17 @@ class MonitorFleet:
         except SimulatedCrash as exc:
             self._note(region, action, "crashed", None, None, str(exc))
             return None
-        self._note(region, action, result.get("outcome", "?"), result.get("activeRegion"), result.get("epoch"),
-                   result.get("reason", ""))
+        self._note(
+            region,
+            action,
+            result.get("outcome", "?"),
+            result.get("activeRegion"),
+            result.get("epoch"),
+            result.get("reason", ""),
+        )
         return result
 
-    def _note(self, region: str, action: str, outcome: str, active: Optional[str], epoch: Optional[int],
-              reason: str) -> None:
+    def _note(self, region: str, action: str, outcome: str, active: str | None, epoch: int | None, reason: str) -> None:
         with self._lock:
             self.invocations.append(Invocation(time.time(), region, action, outcome, active, epoch, reason))
 
@@ -132,8 +148,14 @@ class AuthoritySampler:
     With an eventually consistent control table it reads every replica: a transition first seen in any replica
     counts, and replicas that disagree on an epoch show up as separate transitions."""
 
-    def __init__(self, read: Callable[[], dict[str, Optional[dict]]], regions: Sequence[str], key: str,
-                 stop: threading.Event, period: float) -> None:
+    def __init__(
+        self,
+        read: Callable[[], dict[str, dict | None]],
+        regions: Sequence[str],
+        key: str,
+        stop: threading.Event,
+        period: float,
+    ) -> None:
         self.read_replicas = read
         self.regions = tuple(regions)
         self.key = key
@@ -148,7 +170,7 @@ class AuthoritySampler:
     def start(self) -> None:
         self._thread.start()
 
-    def state(self, item: Optional[dict]) -> ControlState:
+    def state(self, item: dict | None) -> ControlState:
         if not item:
             return ControlState(active_region=self.regions[0])
         return parse_control_item(item, self.regions)
@@ -164,15 +186,22 @@ class AuthoritySampler:
             try:
                 replicas = self.read_replicas()
                 states = {name: self.state(item) for name, item in replicas.items()}
-            except (BadControlState, Exception):  # noqa: BLE001 - a missed sample is retried next period
+            except (BadControlState, Exception):
                 states = {}
             with self._lock:
                 for name, state in states.items():
                     if (state.epoch, state.active_region) not in self._seen and state.epoch > 0:
                         self._seen.add((state.epoch, state.active_region))
                         at = state.last_transition_at or now
-                        self.transitions.append(Transition(min(at, now), state.epoch, state.previous_region,
-                                                           state.active_region, None if name == "-" else name))
+                        self.transitions.append(
+                            Transition(
+                                min(at, now),
+                                state.epoch,
+                                state.previous_region,
+                                state.active_region,
+                                None if name == "-" else name,
+                            )
+                        )
                 if states:
                     best = max(states.values(), key=lambda s: s.epoch)
                     self.samples.append((now, best.active_region, best.epoch))

@@ -13,13 +13,22 @@ import subprocess
 import sys
 import threading
 import urllib.request
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Callable, Mapping, Optional
 
 from drctl.drill.network import LOOPBACK
 
-_ITEM_OPERATIONS = ("get_item", "put_item", "update_item", "delete_item", "batch_get_item", "batch_write_item",
-                    "transact_write_items", "query", "scan")
+_ITEM_OPERATIONS = (
+    "get_item",
+    "put_item",
+    "update_item",
+    "delete_item",
+    "batch_get_item",
+    "batch_write_item",
+    "transact_write_items",
+    "query",
+    "scan",
+)
 
 
 def make_items_atomic() -> None:
@@ -35,10 +44,12 @@ def make_items_atomic() -> None:
         def run(self, *args, **kwargs):
             with lock:
                 return original(self, *args, **kwargs)
+
         return run
 
-    originals: Mapping[str, Callable] = {n: getattr(DynamoDBBackend, n) for n in _ITEM_OPERATIONS
-                                         if hasattr(DynamoDBBackend, n)}
+    originals: Mapping[str, Callable] = {
+        n: getattr(DynamoDBBackend, n) for n in _ITEM_OPERATIONS if hasattr(DynamoDBBackend, n)
+    }
     for name, original in originals.items():
         setattr(DynamoDBBackend, name, atomic(original))
 
@@ -59,17 +70,29 @@ class MotoProcess:
     """The moto server process; `reset()` empties every region between scenarios."""
 
     def __init__(self) -> None:
-        self.process: Optional[subprocess.Popen] = None
+        self.process: subprocess.Popen | None = None
         self.port = 0
 
-    def start(self) -> "MotoProcess":
-        env = {**os.environ, "AWS_EC2_METADATA_DISABLED": "true", "AWS_ACCESS_KEY_ID": "testing",
-               "AWS_SECRET_ACCESS_KEY": "testing"}
+    def start(self) -> MotoProcess:
+        env = {
+            **os.environ,
+            "AWS_EC2_METADATA_DISABLED": "true",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
         root = str(Path(__file__).resolve().parents[2])
         self.process = subprocess.Popen(
-            [sys.executable, "-c", f"import sys; sys.path.insert(0, {root!r}); "
-                                   "from drctl.drill.moto_process import serve; serve()"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+            [
+                sys.executable,
+                "-c",
+                f"import sys; sys.path.insert(0, {root!r}); from drctl.drill.moto_process import serve; serve()",
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
         assert self.process.stdout is not None
         line = self.process.stdout.readline()
         if not line.startswith("port "):

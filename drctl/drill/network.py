@@ -18,11 +18,13 @@ in one thread, so hundreds of pooled connections cost no thread each.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional
+from typing import Literal
 
 PathMode = Literal["up", "hung", "refuse", "trickle"]
 Kind = Literal["aws", "app"]
@@ -34,7 +36,7 @@ LOOPBACK = "127.0.0.1"
 @dataclass(frozen=True)
 class Cut:
     mode: PathMode
-    kind: Optional[Kind] = None
+    kind: Kind | None = None
     """None: both kinds of path."""
 
 
@@ -74,9 +76,11 @@ class Network:
 
     def describe(self) -> dict:
         with self._lock:
-            return {"down": dict(self._down), "cuts": {f"{s}->{t}": c.mode + (f" ({c.kind})" if c.kind else "")
-                                                       for (s, t), c in self._cuts.items()},
-                    "trickle": sorted(self._trickle)}
+            return {
+                "down": dict(self._down),
+                "cuts": {f"{s}->{t}": c.mode + (f" ({c.kind})" if c.kind else "") for (s, t), c in self._cuts.items()},
+                "trickle": sorted(self._trickle),
+            }
 
     # -- faults -------------------------------------------------------------------------------------------------
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -108,7 +112,7 @@ class Network:
                     self._cuts[(other, region)] = Cut(mode)
         self._changed()
 
-    def heal(self, region: Optional[str] = None) -> None:
+    def heal(self, region: str | None = None) -> None:
         """Remove every cut touching `region` (all cuts when None)."""
         with self._lock:
             for key in [k for k in self._cuts if region is None or region in k]:
@@ -122,7 +126,7 @@ class Network:
                 self._cuts[(source, region)] = Cut(mode, "app")
         self._changed()
 
-    def cut(self, source: str, target: str, mode: PathMode = "hung", kind: Optional[Kind] = None) -> None:
+    def cut(self, source: str, target: str, mode: PathMode = "hung", kind: Kind | None = None) -> None:
         """One direction of one path, e.g. one observer's probes of one region."""
         with self._lock:
             self._cuts[(source, target)] = Cut(mode, kind)
@@ -146,7 +150,7 @@ def _reset(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
-Upstream = Callable[[], Optional[tuple[str, int]]]
+Upstream = Callable[[], tuple[str, int] | None]
 """Where the target listens now (None: nothing listens; the gate then refuses)."""
 
 
@@ -157,7 +161,7 @@ class Gates:
         self.network = network
         self.trickle_delay = trickle_delay
         self.loop = asyncio.new_event_loop()
-        self._changed: Optional[asyncio.Event] = None
+        self._changed: asyncio.Event | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
         self._thread = threading.Thread(target=self._run, name="gates", daemon=True)
@@ -180,11 +184,14 @@ class Gates:
 
     def add(self, source: str, target: str, kind: Kind, upstream: Upstream) -> int:
         """Open a gate for the path; returns its port on 127.0.0.1."""
+
         async def start() -> int:
             server = await asyncio.start_server(
-                lambda r, w: self._handle(r, w, source, target, kind, upstream), LOOPBACK, 0, backlog=512)
+                lambda r, w: self._handle(r, w, source, target, kind, upstream), LOOPBACK, 0, backlog=512
+            )
             self._servers.append(server)
             return server.sockets[0].getsockname()[1]
+
         return asyncio.run_coroutine_threadsafe(start(), self.loop).result(10)
 
     async def _hold(self, *writers: asyncio.StreamWriter, source: str, target: str, kind: Kind) -> None:
@@ -195,8 +202,15 @@ class Gates:
         for writer in writers:
             _reset(writer)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, source: str, target: str,
-                      kind: Kind, upstream: Upstream) -> None:
+    async def _handle(
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        source: str,
+        target: str,
+        kind: Kind,
+        upstream: Upstream,
+    ) -> None:
         self._writers.add(writer)
         try:
             mode = self.network.path(source, target, kind)
@@ -209,14 +223,15 @@ class Gates:
                 return
             try:
                 up_reader, up_writer = await asyncio.wait_for(asyncio.open_connection(*where), 2.0)
-            except (OSError, asyncio.TimeoutError):
+            except (TimeoutError, OSError):
                 _reset(writer)
                 return
             self._writers.add(up_writer)
             try:
                 await asyncio.gather(
                     self._pipe(reader, up_writer, writer, up_writer, source, target, kind, towards_caller=False),
-                    self._pipe(up_reader, writer, writer, up_writer, source, target, kind, towards_caller=True))
+                    self._pipe(up_reader, writer, writer, up_writer, source, target, kind, towards_caller=True),
+                )
             finally:
                 self._writers.discard(up_writer)
                 up_writer.close()
@@ -226,15 +241,22 @@ class Gates:
             self._writers.discard(writer)
             writer.close()
 
-    async def _pipe(self, reader: asyncio.StreamReader, out: asyncio.StreamWriter, client: asyncio.StreamWriter,
-                    server: asyncio.StreamWriter, source: str, target: str, kind: Kind, towards_caller: bool) -> None:
+    async def _pipe(
+        self,
+        reader: asyncio.StreamReader,
+        out: asyncio.StreamWriter,
+        client: asyncio.StreamWriter,
+        server: asyncio.StreamWriter,
+        source: str,
+        target: str,
+        kind: Kind,
+        towards_caller: bool,
+    ) -> None:
         while True:
             data = await reader.read(65536)
             if not data:
-                try:
+                with contextlib.suppress(OSError, RuntimeError):
                     out.write_eof()
-                except (OSError, RuntimeError):
-                    pass
                 return
             mode = self.network.path(source, target, kind)
             if mode == "hung":
@@ -246,7 +268,7 @@ class Gates:
                 return
             if mode == "trickle" and towards_caller:
                 for i in range(len(data)):
-                    out.write(data[i:i + 1])
+                    out.write(data[i : i + 1])
                     await out.drain()
                     await asyncio.sleep(self.trickle_delay)
             else:
@@ -263,9 +285,8 @@ class Gates:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-        try:
+
+        with contextlib.suppress(Exception):
             asyncio.run_coroutine_threadsafe(stop(), self.loop).result(5)
-        except Exception:  # noqa: BLE001 - closing is best effort
-            pass
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(5)

@@ -20,8 +20,8 @@ The drill's live part (`drctl.drill.live.Route53Emulator`) runs the checks over 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Optional, Sequence
 
 from components.budget import CHECKER_CONNECT_SECONDS, CHECKER_RESPONSE_SECONDS
 from components.traffic import FailoverLink, failover_chain
@@ -29,12 +29,22 @@ from components.traffic import FailoverLink, failover_chain
 HEALTHY_CHECKER_FRACTION = 0.18
 """An endpoint is healthy while more than this fraction of the checkers report it healthy."""
 
-__all__ = ["CHECKER_CONNECT_SECONDS", "CHECKER_RESPONSE_SECONDS", "CheckerView", "HealthChecks", "CachedAnswer",
-           "check_passed", "record_check", "endpoint_healthy", "failover_answer", "resolve_cached",
-           "checker_offsets"]
+__all__ = [
+    "CHECKER_CONNECT_SECONDS",
+    "CHECKER_RESPONSE_SECONDS",
+    "CachedAnswer",
+    "CheckerView",
+    "HealthChecks",
+    "check_passed",
+    "checker_offsets",
+    "endpoint_healthy",
+    "failover_answer",
+    "record_check",
+    "resolve_cached",
+]
 
 
-def check_passed(status: Optional[int]) -> bool:
+def check_passed(status: int | None) -> bool:
     """An HTTP check passes on 2xx or 3xx; None (no answer within the limits, refused, reset) fails."""
     return status is not None and 200 <= status < 400
 
@@ -130,10 +140,8 @@ class CachedAnswer:
     expires_at: float
 
 
-def resolve_cached(cache: Optional[CachedAnswer], now: float, ttl: float,
-                   ask: Callable[[], str]) -> CachedAnswer:
+def resolve_cached(cache: CachedAnswer | None, now: float, ttl: float, ask: Callable[[], str]) -> CachedAnswer:
     """A resolver's answer: the cached one until its TTL runs out, then a fresh answer from Route 53."""
     if cache is not None and now < cache.expires_at:
         return cache
     return CachedAnswer(ask(), now + ttl)
-

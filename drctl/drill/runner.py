@@ -9,9 +9,9 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Optional, Sequence
 
 from rich.console import Console
 
@@ -71,14 +71,22 @@ def declared_control(regions: Sequence[str]) -> str:
     return control_table_consistency(list(regions))
 
 
-def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float = DEFAULT_FACTOR,
-              stack: str = "prod", control: Optional[str] = None, picture_format: str = "png",
-              console: Optional[Console] = None) -> tuple[dict, int]:
+def run_drill(
+    selection: Sequence[str],
+    mode: Mode,
+    out: Path,
+    *,
+    factor: float = DEFAULT_FACTOR,
+    stack: str = "prod",
+    control: str | None = None,
+    picture_format: str = "png",
+    console: Console | None = None,
+) -> tuple[dict, int]:
     """Run the scenarios named in `selection`; write the report and timelines into `out`; (report, exit code)."""
     console = console or Console(width=80 if not Console().is_terminal else None)
     scale = TimeScale(load_reference(mode, stack), factor)
     control = control or declared_control(scale.reference.regions)
-    began, started_at = time.monotonic(), datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+    began, started_at = time.monotonic(), datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     out.mkdir(parents=True, exist_ok=True)
     results: list[tuple[PartResult, str]] = []
     moto = MotoProcess().start()
@@ -89,9 +97,16 @@ def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float 
     finally:
         moto.stop()
     parts = [part_json(result, picture) for result, picture in results]
-    report = report_json(time_scale=scale.to_json(), mode=mode, control=control, parts=parts,
-                         emulated=EMULATED, started_at=started_at, duration=time.monotonic() - began,
-                         selection=list(selection))
+    report = report_json(
+        time_scale=scale.to_json(),
+        mode=mode,
+        control=control,
+        parts=parts,
+        emulated=EMULATED,
+        started_at=started_at,
+        duration=time.monotonic() - began,
+        selection=list(selection),
+    )
     (out / REPORT_NAME).write_text(json.dumps(report, indent=2, default=str) + "\n")
     console.print(render_table(report))
     for failure in report["failures"]:
@@ -100,8 +115,16 @@ def run_drill(selection: Sequence[str], mode: Mode, out: Path, *, factor: float 
     return report, 0 if report["passed"] else 1
 
 
-def _run_scenario(name: str, scale: TimeScale, moto: MotoProcess, control: str, out: Path, console: Console,
-                  began: float, picture_format: str = "png") -> list[tuple[PartResult, str]]:
+def _run_scenario(
+    name: str,
+    scale: TimeScale,
+    moto: MotoProcess,
+    control: str,
+    out: Path,
+    console: Console,
+    began: float,
+    picture_format: str = "png",
+) -> list[tuple[PartResult, str]]:
     from drctl.drill.world import WorldOptions
 
     scenario = BY_NAME[name]
@@ -116,18 +139,29 @@ def _run_scenario(name: str, scale: TimeScale, moto: MotoProcess, control: str, 
         out_results = []
         for run in runs:
             if world.pumps is not None:
-                run.details.setdefault("replication", {"delivered": world.pumps.delivered(),
-                                                       "errors": world.pumps.errors()})
+                run.details.setdefault(
+                    "replication", {"delivered": world.pumps.delivered(), "errors": world.pumps.errors()}
+                )
             history = world.history(run.start, run.end, run.checked_region, run.present)
-            result = judge(scenario.name, scenario.description, scenario.faults, run, history, scale,
-                           strong=scale.reference.mode == "strong", write_gap=write_gap)
+            result = judge(
+                scenario.name,
+                scenario.description,
+                scenario.faults,
+                run,
+                history,
+                scale,
+                strong=scale.reference.mode == "strong",
+                write_gap=write_gap,
+            )
             picture = timeline_name(run.name, picture_format)
             render_timeline(history, result, world.regions, scale.factor, out / picture, write_gap)
             out_results.append((result, picture))
             verdict = "pass" if result.passed else "FAIL"
-            console.print(f"[bold]{run.name}[/bold]: {verdict}, {result.transitions} transition(s), two writers "
-                          f"{result.dual_writer_seconds:.1f}s, {len(result.lost)} lost "
-                          f"({time.monotonic() - began:.0f}s)")
+            console.print(
+                f"[bold]{run.name}[/bold]: {verdict}, {result.transitions} transition(s), two writers "
+                f"{result.dual_writer_seconds:.1f}s, {len(result.lost)} lost "
+                f"({time.monotonic() - began:.0f}s)"
+            )
         return out_results
     finally:
         world.close()

@@ -12,8 +12,9 @@ import inspect
 import json
 import math
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from botocore.config import Config
 
@@ -40,16 +41,24 @@ def environment(world: DrillWorld, region: str) -> dict[str, str]:
     """The DR_* variables the stack sets for `region`'s orchestrator, with the drill's (scaled) timers."""
     s, ref = world.scale, world.scale.reference
     env = {
-        names.APP: APP, names.REGIONS: ",".join(world.regions), names.HOME_REGION: region,
-        names.CONTROL_TABLE: CONTROL_TABLE, names.ACTIVE_REGION_PARAMETER: PARAMETER,
+        names.APP: APP,
+        names.REGIONS: ",".join(world.regions),
+        names.HOME_REGION: region,
+        names.CONTROL_TABLE: CONTROL_TABLE,
+        names.ACTIVE_REGION_PARAMETER: PARAMETER,
         names.HEALTH_URLS: json.dumps({r: world.app_urls[(region, r)] + "/health" for r in world.regions}),
         names.ALARM_REGIONS: json.dumps({alarm_name(r): r for r in world.regions}),
         names.SCALE_TARGETS: json.dumps({r: {"kind": "none"} for r in world.regions}),
-        names.TOPIC_ARNS: json.dumps(world.topics), names.DATA_TABLE: TABLE,
-        names.FAILURE_THRESHOLD: str(ref.failure_threshold), names.RECOVERY_THRESHOLD: str(ref.recovery_threshold),
-        names.MIN_DWELL_SECONDS: f"{s.min_dwell:g}", names.FAILBACK: "manual",
-        names.AUTOMATIC_FAILOVER: "true", names.PROBE_INTERVAL_SECONDS: f"{s.probe_interval:g}",
-        names.PROBE_TIMEOUT_SECONDS: f"{s.probe_timeout:g}", names.MONITOR_WINDOW_SECONDS: f"{s.monitor_window:g}",
+        names.TOPIC_ARNS: json.dumps(world.topics),
+        names.DATA_TABLE: TABLE,
+        names.FAILURE_THRESHOLD: str(ref.failure_threshold),
+        names.RECOVERY_THRESHOLD: str(ref.recovery_threshold),
+        names.MIN_DWELL_SECONDS: f"{s.min_dwell:g}",
+        names.FAILBACK: "manual",
+        names.AUTOMATIC_FAILOVER: "true",
+        names.PROBE_INTERVAL_SECONDS: f"{s.probe_interval:g}",
+        names.PROBE_TIMEOUT_SECONDS: f"{s.probe_timeout:g}",
+        names.MONITOR_WINDOW_SECONDS: f"{s.monitor_window:g}",
     }
     if world.mode == "eventual":
         whole = not hasattr(names, "LEASE_SECONDS")  # older runtimes read whole seconds only
@@ -69,11 +78,13 @@ def orchestrator(world: DrillWorld, region: str, sleep: Callable[[float], None])
     """A fresh invocation in `region` (the runtime's Orchestrator, with the drill's injection when armed)."""
     base = orch.Orchestrator
     if hasattr(base, "after_fenced_write"):
+
         class Drilled(base):  # type: ignore[misc, valid-type]
             def after_fenced_write(self, state):
                 inject(world.injection, self.settings.home_region, state)
                 return super().after_fenced_write(state)
     else:
+
         class Drilled(base):  # type: ignore[misc, valid-type, no-redef]
             """Older runtimes start the pending steps right after the fenced write."""
 
@@ -92,20 +103,27 @@ def orchestrator(world: DrillWorld, region: str, sleep: Callable[[float], None])
                 return super().complete_pending(state)
 
     s = world.scale
-    wanted = {"session": world.sessions[region], "clock": _clock(world.options.skew.get(region, 0.0)), "sleep": sleep,
-              "deadline": orch.Deadline(s.function_timeout - s.safety_margin), "endpoints": {},
-              "timing": scaled_timing(s)}
+    wanted = {
+        "session": world.sessions[region],
+        "clock": _clock(world.options.skew.get(region, 0.0)),
+        "sleep": sleep,
+        "deadline": orch.Deadline(s.function_timeout - s.safety_margin),
+        "endpoints": {},
+        "timing": scaled_timing(s),
+    }
     return Drilled(settings(world, region), **_kwargs_for(base.__init__, wanted))
 
 
 def invoker(world: DrillWorld, region: str, sleep: Callable[[float], None]) -> Callable[[dict], dict]:
     """What the Lambda service does with an event for `region`'s orchestrator: parse it, then a fresh invocation."""
+
     def invoke(event: dict) -> dict:
         try:
             request = orch.parse_event(event, settings(world, region))
         except orch.RejectedEvent as exc:
             return {"outcome": "rejected", "activeRegion": None, "epoch": None, "reason": str(exc)}
         return orchestrator(world, region, sleep).handle(request).to_dict()
+
     return invoke
 
 
@@ -121,9 +139,13 @@ def _kwargs_for(callable_: Any, wanted: dict) -> dict:
 def scale_runtime_constants(scale: TimeScale, restore: ExitStack) -> None:
     """Runtimes without a timing seam keep their deadlines in module constants: scale them for this process
     (restored when `restore` closes)."""
-    values = {"LEASE_SECONDS": scale.lease, "CALL_TIMEOUT_SECONDS": scale.call_timeout,
-              "CONNECT_TIMEOUT_SECONDS": scale.connect_timeout, "SAFETY_MARGIN_SECONDS": scale.safety_margin,
-              "DEFAULT_BUDGET_SECONDS": scale.function_timeout}
+    values = {
+        "LEASE_SECONDS": scale.lease,
+        "CALL_TIMEOUT_SECONDS": scale.call_timeout,
+        "CONNECT_TIMEOUT_SECONDS": scale.connect_timeout,
+        "SAFETY_MARGIN_SECONDS": scale.safety_margin,
+        "DEFAULT_BUDGET_SECONDS": scale.function_timeout,
+    }
     if hasattr(orch, "Timing"):
         return
     for name, value in values.items():

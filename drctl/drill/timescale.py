@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Literal, Optional
+from typing import Literal
 
 from components.budget import (
     CHECKER_CONNECT_SECONDS,
@@ -87,14 +87,19 @@ class TimeScale:
             raise AttributeError(name)
         return value / self.factor
 
-    def to_production(self, seconds: Optional[float]) -> Optional[float]:
+    def to_production(self, seconds: float | None) -> float | None:
         return None if seconds is None else seconds * self.factor
 
     def to_json(self) -> dict:
         ref = asdict(self.reference)
         ref.pop("budget_inputs")
-        out = {"factor": self.factor, "referenceStack": ref.pop("stack"), "mode": ref.pop("mode"),
-               "regions": list(ref.pop("regions")), "timers": {}}
+        out = {
+            "factor": self.factor,
+            "referenceStack": ref.pop("stack"),
+            "mode": ref.pop("mode"),
+            "regions": list(ref.pop("regions")),
+            "timers": {},
+        }
         for name, value in ref.items():
             key = _camel(name)
             if name.endswith(("threshold", "periods")):
@@ -116,14 +121,21 @@ def runtime_constants() -> dict[str, float]:
     timing = getattr(orchestrator, "Timing", None)
     if timing is not None:  # the runtime declares its timers in one object
         t = timing()
-        return {"lease": t.lease_seconds, "call_timeout": t.call_timeout_seconds,
-                "connect_timeout": t.connect_timeout_seconds, "safety_margin": t.safety_margin_seconds}
-    return {"lease": orchestrator.LEASE_SECONDS, "call_timeout": orchestrator.CALL_TIMEOUT_SECONDS,
-            "connect_timeout": orchestrator.CONNECT_TIMEOUT_SECONDS,
-            "safety_margin": orchestrator.SAFETY_MARGIN_SECONDS}
+        return {
+            "lease": t.lease_seconds,
+            "call_timeout": t.call_timeout_seconds,
+            "connect_timeout": t.connect_timeout_seconds,
+            "safety_margin": t.safety_margin_seconds,
+        }
+    return {
+        "lease": orchestrator.LEASE_SECONDS,
+        "call_timeout": orchestrator.CALL_TIMEOUT_SECONDS,
+        "connect_timeout": orchestrator.CONNECT_TIMEOUT_SECONDS,
+        "safety_margin": orchestrator.SAFETY_MARGIN_SECONDS,
+    }
 
 
-def load_reference(mode: Mode, stack: str = "prod", stack_file: Optional[Path] = None) -> Reference:
+def load_reference(mode: Mode, stack: str = "prod", stack_file: Path | None = None) -> Reference:
     """The reference stack's validated config, with the table's consistency set by `mode` (eventual mode: a table
     per region replicated by the streams replicator, and an RPO objective of EVENTUAL_RPO_SECONDS)."""
     from components.config import decode_engine_config, parse_stack_config
@@ -133,9 +145,16 @@ def load_reference(mode: Mode, stack: str = "prod", stack_file: Optional[Path] =
 
     raw, secret = decode_engine_config(*load_stack_config(PROJECT_DIR, stack, stack_file))
     if mode == "eventual":
-        raw = {**raw, "table": {**raw["table"], "consistency": "eventual", "replication": "streams",
-                                "streamViewType": "NEW_AND_OLD_IMAGES"},
-               "objectives": {**raw["objectives"], "rpoSeconds": EVENTUAL_RPO_SECONDS}}
+        raw = {
+            **raw,
+            "table": {
+                **raw["table"],
+                "consistency": "eventual",
+                "replication": "streams",
+                "streamViewType": "NEW_AND_OLD_IMAGES",
+            },
+            "objectives": {**raw["objectives"], "rpoSeconds": EVENTUAL_RPO_SECONDS},
+        }
     else:
         raw = {**raw, "table": {**raw["table"], "consistency": "strong"}}
     cfg = parse_stack_config(raw, secret)
@@ -145,17 +164,30 @@ def load_reference(mode: Mode, stack: str = "prod", stack_file: Optional[Path] =
     f = cfg.failover
     constants = runtime_constants()
     return Reference(
-        stack=stack, mode=mode, regions=tuple(cfg.regions.all),
-        probe_interval=float(f.probe_interval_seconds), probe_timeout=float(f.probe_timeout_seconds),
-        failure_threshold=f.failure_threshold, recovery_threshold=f.recovery_threshold,
-        min_dwell=float(f.min_dwell_seconds), monitor_window=float(MONITOR_WINDOW_SECONDS),
-        schedule=SCHEDULE_SECONDS, function_timeout=float(FUNCTION_TIMEOUT_SECONDS),
-        health_interval=float(cfg.health_check.interval), health_threshold=cfg.health_check.failure_threshold,
-        checker_connect=float(CHECKER_CONNECT_SECONDS), checker_response=float(CHECKER_RESPONSE_SECONDS),
-        dns_ttl=float(cfg.dns_ttl), client_cache=float(f.client_cache_seconds),
-        rpo_objective=float(cfg.objectives.rpo_seconds), rto_objective=float(cfg.objectives.rto_seconds),
-        alarm_periods=f.alarm_evaluation_periods, alarm_period=float(HEALTH_METRIC_PERIOD_SECONDS),
-        lease=float(constants["lease"]), call_timeout=float(constants["call_timeout"]),
-        connect_timeout=float(constants["connect_timeout"]), safety_margin=float(constants["safety_margin"]),
+        stack=stack,
+        mode=mode,
+        regions=tuple(cfg.regions.all),
+        probe_interval=float(f.probe_interval_seconds),
+        probe_timeout=float(f.probe_timeout_seconds),
+        failure_threshold=f.failure_threshold,
+        recovery_threshold=f.recovery_threshold,
+        min_dwell=float(f.min_dwell_seconds),
+        monitor_window=float(MONITOR_WINDOW_SECONDS),
+        schedule=SCHEDULE_SECONDS,
+        function_timeout=float(FUNCTION_TIMEOUT_SECONDS),
+        health_interval=float(cfg.health_check.interval),
+        health_threshold=cfg.health_check.failure_threshold,
+        checker_connect=float(CHECKER_CONNECT_SECONDS),
+        checker_response=float(CHECKER_RESPONSE_SECONDS),
+        dns_ttl=float(cfg.dns_ttl),
+        client_cache=float(f.client_cache_seconds),
+        rpo_objective=float(cfg.objectives.rpo_seconds),
+        rto_objective=float(cfg.objectives.rto_seconds),
+        alarm_periods=f.alarm_evaluation_periods,
+        alarm_period=float(HEALTH_METRIC_PERIOD_SECONDS),
+        lease=float(constants["lease"]),
+        call_timeout=float(constants["call_timeout"]),
+        connect_timeout=float(constants["connect_timeout"]),
+        safety_margin=float(constants["safety_margin"]),
         budget_inputs=inputs,
     )

@@ -9,7 +9,6 @@ scale's factor, and compared with the production budget; more than 20% over (or 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from components.budget import TRANSITION_ALLOWANCE_SECONDS, Budget, BudgetInputs, write_trigger
 from drctl.drill.history import (
@@ -30,38 +29,45 @@ from drctl.drill.timescale import TimeScale
 
 TOLERANCE = 0.2
 FIGURES = ("detectionSeconds", "decisionSeconds", "writeRtoSeconds", "trafficRtoSeconds", "rpoSeconds")
-LABELS = {"detectionSeconds": "detection (Route 53)", "decisionSeconds": "decision (the fenced write)",
-          "writeRtoSeconds": "write RTO", "trafficRtoSeconds": "traffic RTO", "rpoSeconds": "RPO"}
+LABELS = {
+    "detectionSeconds": "detection (Route 53)",
+    "decisionSeconds": "decision (the fenced write)",
+    "writeRtoSeconds": "write RTO",
+    "trafficRtoSeconds": "traffic RTO",
+    "rpoSeconds": "RPO",
+}
 
 
 @dataclass(frozen=True)
 class Figure:
     name: str
-    drill: Optional[float]
+    drill: float | None
     """Measured, in drill seconds (None: never reached, or not measured)."""
     factor: float
-    budget: Optional[float]
+    budget: float | None
     """Production seconds (None: shown, not judged)."""
 
     @property
-    def production(self) -> Optional[float]:
+    def production(self) -> float | None:
         return None if self.drill is None else self.drill * self.factor
 
-    def failure(self, tolerance: float = TOLERANCE) -> Optional[str]:
+    def failure(self, tolerance: float = TOLERANCE) -> str | None:
         if self.budget is None:
             return None
         label = LABELS.get(self.name, self.name)
         if self.production is None:
             return f"{label} never reached (budget {self.budget:g}s)"
         if self.production > self.budget * (1 + tolerance) + 1e-9:
-            return (f"{label} {self.production:.1f}s exceeds its budget of {self.budget:g}s by more than "
-                    f"{tolerance:.0%}")
+            return f"{label} {self.production:.1f}s exceeds its budget of {self.budget:g}s by more than {tolerance:.0%}"
         return None
 
     def to_json(self) -> dict:
-        return {"drill": None if self.drill is None else round(self.drill, 3),
-                "production": None if self.production is None else round(self.production, 1),
-                "budget": self.budget, "ok": self.failure() is None}
+        return {
+            "drill": None if self.drill is None else round(self.drill, 3),
+            "production": None if self.production is None else round(self.production, 1),
+            "budget": self.budget,
+            "ok": self.failure() is None,
+        }
 
 
 def manual_write_budget(budget: Budget, inputs: BudgetInputs) -> float:
@@ -72,24 +78,32 @@ def manual_write_budget(budget: Budget, inputs: BudgetInputs) -> float:
     return float(TRANSITION_ALLOWANCE_SECONDS + inputs.client_cache_seconds)
 
 
-def figure_budgets(kind: str, scale: TimeScale, failed: Optional[str]) -> dict[str, Optional[float]]:
+def figure_budgets(kind: str, scale: TimeScale, failed: str | None) -> dict[str, float | None]:
     """Production seconds each figure of a part may take (None: not judged)."""
     ref = scale.reference
     budget, inputs = ref.budget, ref.budget_inputs
-    out: dict[str, Optional[float]] = {name: None for name in FIGURES}
+    out: dict[str, float | None] = dict.fromkeys(FIGURES)
     out["rpoSeconds"] = float(budget.rpo_seconds)
     if kind in ("outage", "crash"):
         decision, _ = write_trigger(inputs, failed or ref.regions[0])
-        out.update(detectionSeconds=float(budget.detection_seconds) if failed else None, decisionSeconds=decision,
-                   writeRtoSeconds=float(budget.write_rto_seconds), trafficRtoSeconds=float(budget.traffic_rto_seconds))
+        out.update(
+            detectionSeconds=float(budget.detection_seconds) if failed else None,
+            decisionSeconds=decision,
+            writeRtoSeconds=float(budget.write_rto_seconds),
+            trafficRtoSeconds=float(budget.traffic_rto_seconds),
+        )
         if kind == "crash":  # the steps wait for the crashed (or frozen) holder's lease
             out["writeRtoSeconds"] = float(budget.write_rto_seconds) + ref.lease
-            out["trafficRtoSeconds"] = max(float(budget.traffic_rto_seconds), out["writeRtoSeconds"] +
-                                           ref.health_interval * ref.health_threshold + ref.dns_ttl)
+            out["trafficRtoSeconds"] = max(
+                float(budget.traffic_rto_seconds),
+                out["writeRtoSeconds"] + ref.health_interval * ref.health_threshold + ref.dns_ttl,
+            )
     elif kind == "manual":
         write = manual_write_budget(budget, inputs)
-        out.update(writeRtoSeconds=write,
-                   trafficRtoSeconds=float(budget.traffic_follows_writes_seconds - budget.write_rto_seconds) + write)
+        out.update(
+            writeRtoSeconds=write,
+            trafficRtoSeconds=float(budget.traffic_follows_writes_seconds - budget.write_rto_seconds) + write,
+        )
     elif kind == "detection":
         out["detectionSeconds"] = float(budget.detection_seconds)
     return out
@@ -137,34 +151,27 @@ class PartResult:
         return next(f for f in self.figures if f.name == name)
 
 
-def judge(scenario: str, description: str, faults: tuple[str, ...], run, history: History, scale: TimeScale,
-          strong: bool, write_gap: float) -> PartResult:
-    """One part's history against its expectations and budget."""
-    budgets = figure_budgets(run.budget_kind, scale, run.failed)
-    lost = lost_writes(history.writes, history.present)
-    measured = {
+def _measure(run, history: History, budgets: dict, lost: list) -> dict[str, float | None]:
+    """Each figure from the history, where the part has a budget for it."""
+    return {
         "detectionSeconds": first_status_change(history.health_changes, run.fault_at, run.failed)
-        if run.failed and budgets["detectionSeconds"] is not None else None,
+        if run.failed and budgets["detectionSeconds"] is not None
+        else None,
         "decisionSeconds": first_transition(history.transitions, run.fault_at, run.targets)
-        if run.targets and budgets["decisionSeconds"] is not None else None,
+        if run.targets and budgets["decisionSeconds"] is not None
+        else None,
         "writeRtoSeconds": first_acknowledged_write(history.writes, run.fault_at, run.targets)
-        if run.targets and budgets["writeRtoSeconds"] is not None else None,
+        if run.targets and budgets["writeRtoSeconds"] is not None
+        else None,
         "trafficRtoSeconds": first_served_every_user(history.traffic, run.fault_at, run.targets)
-        if run.targets and budgets["trafficRtoSeconds"] is not None else None,
+        if run.targets and budgets["trafficRtoSeconds"] is not None
+        else None,
         "rpoSeconds": rpo_seconds(lost, run.fault_at),
     }
-    figures = tuple(Figure(n, measured[n], scale.factor, budgets[n]) for n in FIGURES)
-    dual = dual_writers(history.writes, write_gap)
-    transitions = transitions_between(history.transitions, history.start, history.end)
-    safety: list[str] = []
-    if dual.seconds > 0 or dual.writes:
-        safety.append(f"two regions accepted writes for {dual.seconds * scale.factor:.1f}s (production; "
-                      f"{dual.writes} dual writes)" + (f": {dual.examples[0]}" if dual.examples else ""))
-    safety.extend(fencing_violations(history.invocations))
-    safety.extend(contradictory_notices(history.notices))
-    safety.extend(regressions(history.observed, history.transitions)[:3])
-    if strong and lost:
-        safety.append(f"{len(lost)} acknowledged writes lost in strong mode (RPO must be 0)")
+
+
+def _invocation_outcomes(history: History) -> tuple[dict[str, int], dict[str, list[str]]]:
+    """How many invocations ended each way (`action:outcome`), and the first distinct reasons of each."""
     outcomes: dict[str, int] = {}
     reasons: dict[str, list[str]] = {}
     for inv in history.invocations:
@@ -174,17 +181,71 @@ def judge(scenario: str, description: str, faults: tuple[str, ...], run, history
         line = f"{inv.region}: {inv.reason}"[:300]
         if line not in seen and len(seen) < 8:  # the distinct reasons of each kind, first ones first
             seen.append(line)
+    return outcomes, reasons
+
+
+def judge(
+    scenario: str,
+    description: str,
+    faults: tuple[str, ...],
+    run,
+    history: History,
+    scale: TimeScale,
+    strong: bool,
+    write_gap: float,
+) -> PartResult:
+    """One part's history against its expectations and budget."""
+    budgets = figure_budgets(run.budget_kind, scale, run.failed)
+    lost = lost_writes(history.writes, history.present)
+    measured = _measure(run, history, budgets, lost)
+    figures = tuple(Figure(n, measured[n], scale.factor, budgets[n]) for n in FIGURES)
+    dual = dual_writers(history.writes, write_gap)
+    transitions = transitions_between(history.transitions, history.start, history.end)
+    safety: list[str] = []
+    if dual.seconds > 0 or dual.writes:
+        safety.append(
+            f"two regions accepted writes for {dual.seconds * scale.factor:.1f}s (production; "
+            f"{dual.writes} dual writes)" + (f": {dual.examples[0]}" if dual.examples else "")
+        )
+    safety.extend(fencing_violations(history.invocations))
+    safety.extend(contradictory_notices(history.notices))
+    safety.extend(regressions(history.observed, history.transitions)[:3])
+    if strong and lost:
+        safety.append(f"{len(lost)} acknowledged writes lost in strong mode (RPO must be 0)")
+    outcomes, reasons = _invocation_outcomes(history)
     details = dict(run.details)
-    details.update(invocations=outcomes, reasons=reasons, checkedRegion=history.checked_region,
-                   lostKeys=[w.key for w in lost[:20]], dualWriteExamples=list(dual.examples),
-                   transitions=[{"at": round(t.at - history.start, 3), "epoch": t.epoch, "from": t.from_region,
-                                 "to": t.to_region, **({"replica": t.replica} if t.replica else {})}
-                                for t in transitions],
-                   projections=history.projections)
+    details.update(
+        invocations=outcomes,
+        reasons=reasons,
+        checkedRegion=history.checked_region,
+        lostKeys=[w.key for w in lost[:20]],
+        dualWriteExamples=list(dual.examples),
+        transitions=[
+            {
+                "at": round(t.at - history.start, 3),
+                "epoch": t.epoch,
+                "from": t.from_region,
+                "to": t.to_region,
+                **({"replica": t.replica} if t.replica else {}),
+            }
+            for t in transitions
+        ],
+        projections=history.projections,
+    )
     return PartResult(
-        scenario=scenario, name=run.name, description=description, faults=faults, figures=figures,
-        transitions=len(transitions), transitions_allowed=run.transitions,
-        dual_writer_seconds=round(dual.seconds * scale.factor, 2), dual_writes=dual.writes,
-        acknowledged=sum(1 for w in history.writes if w.acknowledged), lost=[w.key for w in lost],
-        safety=safety, problems=list(run.problems), notes=list(run.notes), details=details,
+        scenario=scenario,
+        name=run.name,
+        description=description,
+        faults=faults,
+        figures=figures,
+        transitions=len(transitions),
+        transitions_allowed=run.transitions,
+        dual_writer_seconds=round(dual.seconds * scale.factor, 2),
+        dual_writes=dual.writes,
+        acknowledged=sum(1 for w in history.writes if w.acknowledged),
+        lost=[w.key for w in lost],
+        safety=safety,
+        problems=list(run.problems),
+        notes=list(run.notes),
+        details=details,
     )

@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from botocore.config import Config
 
@@ -74,7 +74,7 @@ class WorldOptions:
 class DrillWorld:
     """`start()` builds and starts everything; `close()` stops it all (every thread is bounded)."""
 
-    def __init__(self, scale: TimeScale, moto: MotoProcess, options: Optional[WorldOptions] = None) -> None:
+    def __init__(self, scale: TimeScale, moto: MotoProcess, options: WorldOptions | None = None) -> None:
         self.scale = scale
         self.moto = moto
         self.options = options or WorldOptions()
@@ -87,10 +87,10 @@ class DrillWorld:
         self._records_lock = threading.Lock()
         self._exit = ExitStack()
         self._direct: dict[tuple[str, str], Any] = {}
-        self.injection: Optional[Injection] = None
+        self.injection: Injection | None = None
 
     # -- set-up --------------------------------------------------------------------------------------------------
-    def start(self) -> "DrillWorld":
+    def start(self) -> DrillWorld:
         try:
             self._start()
         except BaseException:
@@ -106,44 +106,28 @@ class DrillWorld:
         self.network = Network(self.regions)
         self.gates = Gates(self.network, trickle_delay=s.probe_timeout / 3)
         self._exit.callback(self.gates.close)
-        callers = self.regions + [INTERNET]
-        self.aws_urls = {(c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'aws', lambda: self.moto.address)}"
-                         for c in callers for t in self.regions}
-        self.aws = AwsModel(self.network, lambda c, t: self.aws_urls[(c, t)],
-                            Config(connect_timeout=s.connect_timeout, read_timeout=s.call_timeout))
+        callers = [*self.regions, INTERNET]
+        self.aws_urls = {
+            (c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'aws', lambda: self.moto.address)}"
+            for c in callers
+            for t in self.regions
+        }
+        self.aws = AwsModel(
+            self.network,
+            lambda c, t: self.aws_urls[(c, t)],
+            Config(connect_timeout=s.connect_timeout, read_timeout=s.call_timeout),
+        )
         self.sessions = {r: RegionSession(r, self.aws) for r in self.regions}
         self._create_resources()
         self.apps = {r: self._application(r) for r in self.regions}
-        self.app_urls = {(c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'app', self.apps[t].upstream)}"
-                         for c in callers for t in self.regions}
-        self.pumps = self._start_data_replication() if self.mode == "eventual" else None
-        self.control_replication = None
-        if self.options.control == "eventual":
-            self.control_replication = ControlReplication(self.regions, CONTROL_TABLE,
-                                                          lambda r: self.direct("dynamodb", r), self.network,
-                                                          self.stop, period=s.call_timeout / 2)
-            self.control_replication.start()
-        self.route53 = Route53Emulator(self.regions, {r: self.app_urls[(INTERNET, r)] + "/health/route"
-                                                      for r in self.regions},
-                                       s.health_interval, s.reference.health_threshold, HEALTH_CHECKERS,
-                                       s.checker_connect, s.checker_response, self.stop)
-        began = time.time()
-        self.users = [TrafficClient(self.route53, {r: self.app_urls[(INTERNET, r)] for r in self.regions},
-                                    s.dns_ttl, self.stop, user=i, first_expiry=began + s.dns_ttl * (i + 1) / USERS,
-                                    period=s.health_interval / 5, timeout=s.checker_connect)
-                      for i in range(USERS)]
-        self.sampler = AuthoritySampler(self._read_authority, self.regions, f"control#{APP}", self.stop,
-                                        period=s.call_timeout / 2)
-        self.monitors = MonitorFleet(self.regions, functools.partial(invoker, self),
-                                     lambda r: not self.network.is_down(r), s.schedule, self.stop)
-        self.monitors.duplicates = self.options.duplicates
-        self.monitors.duplicate_delay = self.options.duplicate_delay * s.probe_interval
-        self.alarms = AlarmModel(self.regions, {r: alarm_name(r) for r in self.regions}, ALARM_REGION,
-                                 s.alarm_period, s.reference.alarm_periods, self._deliver_alarm,
-                                 lambda a, b: not self.network.is_down(a) and self.network.reaches(a, b),
-                                 self.regions, self.stop, initial=self.options.initial_alarm_state)
-        if self.options.alarms:
-            self.route53.listeners.append(self.alarms.health_changed)
+        self.app_urls = {
+            (c, t): f"http://127.0.0.1:{self.gates.add(c, t, 'app', self.apps[t].upstream)}"
+            for c in callers
+            for t in self.regions
+        }
+        self._start_replication()
+        self._start_traffic()
+        self._start_observers()
         if self.options.start_applications:
             for app in self.apps.values():
                 app.start()
@@ -154,6 +138,76 @@ class DrillWorld:
         self.monitors_started = time.time()
         self.monitors.start(self.monitors_started, spread=self.options.schedule_spread * s.probe_interval)
 
+    def _start_replication(self) -> None:
+        """The streams pumps of an eventually consistent data table, and the control table's when it is too."""
+        s = self.scale
+        self.pumps = self._start_data_replication() if self.mode == "eventual" else None
+        self.control_replication = None
+        if self.options.control == "eventual":
+            self.control_replication = ControlReplication(
+                self.regions,
+                CONTROL_TABLE,
+                lambda r: self.direct("dynamodb", r),
+                self.network,
+                self.stop,
+                period=s.call_timeout / 2,
+            )
+            self.control_replication.start()
+
+    def _start_traffic(self) -> None:
+        """Route 53's health checkers and failover answer, and the users who resolve and call through them."""
+        s = self.scale
+        self.route53 = Route53Emulator(
+            self.regions,
+            {r: self.app_urls[(INTERNET, r)] + "/health/route" for r in self.regions},
+            s.health_interval,
+            s.reference.health_threshold,
+            HEALTH_CHECKERS,
+            s.checker_connect,
+            s.checker_response,
+            self.stop,
+        )
+        began = time.time()
+        self.users = [
+            TrafficClient(
+                self.route53,
+                {r: self.app_urls[(INTERNET, r)] for r in self.regions},
+                s.dns_ttl,
+                self.stop,
+                user=i,
+                first_expiry=began + s.dns_ttl * (i + 1) / USERS,
+                period=s.health_interval / 5,
+                timeout=s.checker_connect,
+            )
+            for i in range(USERS)
+        ]
+
+    def _start_observers(self) -> None:
+        """The authority sampler, the scheduled monitors and the CloudWatch alarms on the health checks."""
+        s = self.scale
+        self.sampler = AuthoritySampler(
+            self._read_authority, self.regions, f"control#{APP}", self.stop, period=s.call_timeout / 2
+        )
+        self.monitors = MonitorFleet(
+            self.regions, functools.partial(invoker, self), lambda r: not self.network.is_down(r), s.schedule, self.stop
+        )
+        self.monitors.duplicates = self.options.duplicates
+        self.monitors.duplicate_delay = self.options.duplicate_delay * s.probe_interval
+        self.alarms = AlarmModel(
+            self.regions,
+            {r: alarm_name(r) for r in self.regions},
+            ALARM_REGION,
+            s.alarm_period,
+            s.reference.alarm_periods,
+            self._deliver_alarm,
+            lambda a, b: not self.network.is_down(a) and self.network.reaches(a, b),
+            self.regions,
+            self.stop,
+            initial=self.options.initial_alarm_state,
+        )
+        if self.options.alarms:
+            self.route53.listeners.append(self.alarms.health_changed)
+
     def direct(self, service: str, region: str):
         key = (service, region)
         if key not in self._direct:
@@ -161,9 +215,11 @@ class DrillWorld:
         return self._direct[key]
 
     def _create_resources(self) -> None:
-        key = {"KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
-               "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
-               "BillingMode": "PAY_PER_REQUEST"}
+        key = {
+            "KeySchema": [{"AttributeName": "pk", "KeyType": "HASH"}],
+            "AttributeDefinitions": [{"AttributeName": "pk", "AttributeType": "S"}],
+            "BillingMode": "PAY_PER_REQUEST",
+        }
         members = Quorum(tuple(self.control_regions), None)
         if self.mode == "strong":
             self.direct("dynamodb", TRUTH_REGION).create_table(TableName=TABLE, **key)
@@ -171,8 +227,10 @@ class DrillWorld:
         else:
             for region in self.regions:
                 self.direct("dynamodb", region).create_table(
-                    TableName=TABLE, StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
-                    **key)
+                    TableName=TABLE,
+                    StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+                    **key,
+                )
         if self.options.control == "strong":
             self.direct("dynamodb", TRUTH_REGION).create_table(TableName=CONTROL_TABLE, **key)
             self.aws.linearizable[CONTROL_TABLE] = members
@@ -187,42 +245,61 @@ class DrillWorld:
             topic = self.direct("sns", region).create_topic(Name=f"{APP}-drill-dr")["TopicArn"]
             queue = self.direct("sqs", region).create_queue(QueueName=f"{APP}-drill-notices")["QueueUrl"]
             arn = self.direct("sqs", region).get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])
-            self.direct("sns", region).subscribe(TopicArn=topic, Protocol="sqs", Endpoint=arn["Attributes"]["QueueArn"],
-                                                 Attributes={"RawMessageDelivery": "true"})
+            self.direct("sns", region).subscribe(
+                TopicArn=topic,
+                Protocol="sqs",
+                Endpoint=arn["Attributes"]["QueueArn"],
+                Attributes={"RawMessageDelivery": "true"},
+            )
             self.topics[region], self.queues[region] = topic, queue
 
     def _application(self, region: str) -> Application:
         session = self.sessions[region]
-        resolver = make_resolver(region, self.regions, session, parameter=PARAMETER, table=TABLE,
-                                 control_table=CONTROL_TABLE, app=APP, cache_seconds=self.scale.client_cache,
-                                 control_regions=self.control_regions, log=self._observe)
-        return Application(region, resolver, session.client("dynamodb", region_name=region),
-                           session.resource("dynamodb", region_name=region).Table(TABLE),
-                           versioned=self.mode == "eventual", write_period=self.scale.health_interval / 20,
-                           write_records=self.writes, lock=self._records_lock)
+        resolver = make_resolver(
+            region,
+            self.regions,
+            session,
+            parameter=PARAMETER,
+            table=TABLE,
+            control_table=CONTROL_TABLE,
+            app=APP,
+            cache_seconds=self.scale.client_cache,
+            control_regions=self.control_regions,
+            log=self._observe,
+        )
+        return Application(
+            region,
+            resolver,
+            session.client("dynamodb", region_name=region),
+            session.resource("dynamodb", region_name=region).Table(TABLE),
+            versioned=self.mode == "eventual",
+            write_period=self.scale.health_interval / 20,
+            write_records=self.writes,
+            lock=self._records_lock,
+        )
 
     def _observe(self, seen: Observed) -> None:
         with self._records_lock:
             self.observed.append(seen)
 
     def _start_data_replication(self):
-        from drctl.drill.eventual import StreamPumps
-
-        from drctl.drill.eventual import POLL_SECONDS
+        from drctl.drill.eventual import POLL_SECONDS, StreamPumps
         from failover.replicator import RECEIVING
 
         # The replicator's own deadlines (not the orchestrators'), scaled; Lambda's mapping polls a shard about four
         # times a second: scaled, but no faster than ten polls a second per direction (the drill's one process
         # shares its CPU with everything else, so replication here is slower than in production, never faster)
-        clamp = Config(connect_timeout=RECEIVING.connect_timeout / self.scale.factor,
-                       read_timeout=RECEIVING.read_timeout / self.scale.factor)
+        clamp = Config(
+            connect_timeout=RECEIVING.connect_timeout / self.scale.factor,
+            read_timeout=RECEIVING.read_timeout / self.scale.factor,
+        )
         sessions = {r: RegionSession(r, self.aws, clamp) for r in self.regions}
         pumps = StreamPumps(self.regions, TABLE, sessions, self.stop, poll=max(0.1, POLL_SECONDS / self.scale.factor))
         pumps.start()
         self._exit.callback(pumps.join, 3.0)
         return pumps
 
-    def _read_authority(self) -> dict[str, Optional[dict]]:
+    def _read_authority(self) -> dict[str, dict | None]:
         from drctl.drill.aws import read_item
 
         if self.options.control == "strong":
@@ -235,7 +312,7 @@ class DrillWorld:
         """The control table's replica regions (a strongly consistent table has three, or two and a witness)."""
         return self.regions[:3] if self.options.control == "strong" else list(self.regions)
 
-    def invoke(self, region: str, event: dict) -> Optional[dict]:
+    def invoke(self, region: str, event: dict) -> dict | None:
         """An invocation in `region` now (an operator's, or an alarm's), recorded like the scheduled ones."""
         return self.monitors.invoke(region, event)
 
@@ -274,7 +351,7 @@ class DrillWorld:
         self.network.partition(region, mode)
         return at
 
-    def heal(self, region: Optional[str] = None) -> float:
+    def heal(self, region: str | None = None) -> float:
         at = self.fault(f"partition healed{'' if region is None else ' around ' + region}")
         self.network.heal(region)
         return at
@@ -299,15 +376,16 @@ class DrillWorld:
                 return keys
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
-    def projection(self, region: str) -> Optional[str]:
+    def projection(self, region: str) -> str | None:
         try:
             return self.direct("ssm", region).get_parameter(Name=PARAMETER)["Parameter"]["Value"]
-        except Exception:  # noqa: BLE001 - shown as unknown
+        except Exception:
             return None
 
     def notices(self) -> list:
         out = []
         for region, queue in self.queues.items():
+
             def receive(queue: str = queue, region: str = region) -> list[dict]:
                 got: list[dict] = []
                 while True:
@@ -317,26 +395,35 @@ class DrillWorld:
                         return got
                     got.extend(messages)
                     self.direct("sqs", region).delete_message_batch(
-                        QueueUrl=queue, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                                                 for i, m in enumerate(messages)])
+                        QueueUrl=queue,
+                        Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+                    )
+
             out.extend(read_notices(receive, region))
         return out
 
-    def history(self, start: float, end: float, checked_region: str, present: Optional[set[str]] = None) -> History:
+    def history(self, start: float, end: float, checked_region: str, present: set[str] | None = None) -> History:
         with self._records_lock:
             writes = writes_of_part(self.writes, start, end)
             observed = [o for o in self.observed if start <= o.at <= end]
         return History(
-            start=start, end=end, writes=writes,
-            traffic=sorted((r for u in self.users for r in list(u.records) if start <= r.at <= end),
-                           key=lambda r: r.at),
-            transitions=list(self.sampler.transitions), observed=observed,
+            start=start,
+            end=end,
+            writes=writes,
+            traffic=sorted(
+                (r for u in self.users for r in list(u.records) if start <= r.at <= end), key=lambda r: r.at
+            ),
+            transitions=list(self.sampler.transitions),
+            observed=observed,
             invocations=[i for i in self.monitors.invocations if start <= i.at <= end],
-            notices=self.notices(), health_changes=self.route53.changes(), answers=list(self.route53.answers),
+            notices=self.notices(),
+            health_changes=self.route53.changes(),
+            answers=list(self.route53.answers),
             user_answers={u.user: list(u.answers) for u in self.users},
             active=[s for s in self.sampler.samples if start <= s[0] <= end],
             faults=[f for f in self.faults if start <= f[0] <= end],
-            present=self.keys_in(checked_region) if present is None else present, checked_region=checked_region,
+            present=self.keys_in(checked_region) if present is None else present,
+            checked_region=checked_region,
             projections={r: self.projection(r) for r in self.regions},
         )
 
@@ -345,8 +432,9 @@ class DrillWorld:
         self.stop.set()
         for app in getattr(self, "apps", {}).values():
             app.close()
-        for actor in [getattr(self, n, None) for n in ("route53", "sampler", "monitors", "alarms")] + \
-                getattr(self, "users", []):
+        for actor in [getattr(self, n, None) for n in ("route53", "sampler", "monitors", "alarms")] + getattr(
+            self, "users", []
+        ):
             if actor is not None:
                 actor.join(2.0)
 
@@ -355,4 +443,4 @@ class DrillWorld:
         self._exit.close()
 
 
-__all__ = ["APP", "CONTROL_TABLE", "DrillWorld", "PARAMETER", "TABLE", "WorldOptions", "actors"]
+__all__ = ["APP", "CONTROL_TABLE", "PARAMETER", "TABLE", "DrillWorld", "WorldOptions", "actors"]

@@ -4,8 +4,9 @@ that does not answer once is not called again, so a hung region costs about one 
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, Optional
+from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import (
@@ -24,8 +25,15 @@ GLOBAL = "global"
 """Where Route 53 health checks live (no region)."""
 
 _NO_ANSWER = (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
-_NOT_FOUND = {"ResourceNotFoundException", "TableNotFoundException", "ParameterNotFound", "NotFound",
-              "NotFoundException", "NoSuchHealthCheck", "ResourceNotFound"}
+_NOT_FOUND = {
+    "ResourceNotFoundException",
+    "TableNotFoundException",
+    "ParameterNotFound",
+    "NotFound",
+    "NotFoundException",
+    "NoSuchHealthCheck",
+    "ResourceNotFound",
+}
 
 
 class VerifyUsageError(Exception):
@@ -38,8 +46,11 @@ class ControlItemMalformed(Exception):
 
 def client_config(read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS) -> Config:
     """The deadline of every call: short timeouts and at most one retry."""
-    return Config(connect_timeout=min(CONNECT_TIMEOUT_SECONDS, read_timeout), read_timeout=read_timeout,
-                  retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS})
+    return Config(
+        connect_timeout=min(CONNECT_TIMEOUT_SECONDS, read_timeout),
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "total_max_attempts": TOTAL_MAX_ATTEMPTS},
+    )
 
 
 ClientFactory = Callable[[str, str], Any]
@@ -62,7 +73,7 @@ def session_clients(session, read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS)
 @dataclass(frozen=True)
 class Outcome:
     value: Any = None
-    error: Optional[str] = None
+    error: str | None = None
     missing: bool = False
 
     @property
@@ -76,7 +87,7 @@ class RegionFence:
 
     def __init__(self, region: str) -> None:
         self.region = region
-        self.silent: Optional[str] = None
+        self.silent: str | None = None
 
     def call(self, fn: Callable, *args, **kwargs) -> Outcome:
         if self.silent:

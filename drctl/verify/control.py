@@ -3,7 +3,8 @@ region's SSM parameter compared with it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from drctl.verify.calls import GLOBAL, ControlItemMalformed, VerifyUsageError
 from drctl.verify.declared import Declared
@@ -69,8 +70,14 @@ def control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tupl
         if state.pending:
             detail += f", pending steps: {', '.join(state.pending)}"
         if (state.active_region, state.epoch) != (newest.active_region, newest.epoch):
-            checks.append(Check(f"control item {key}", region, False,
-                                f"{detail}; behind epoch {newest.epoch} ({newest.active_region}) seen elsewhere"))
+            checks.append(
+                Check(
+                    f"control item {key}",
+                    region,
+                    False,
+                    f"{detail}; behind epoch {newest.epoch} ({newest.active_region}) seen elsewhere",
+                )
+            )
         else:
             checks.append(Check(f"control item {key}", region, True, detail))
     return checks, newest
@@ -93,10 +100,17 @@ def parameter_checks(declared: Declared, facts: Mapping[str, RegionFacts], autho
             checks.append(Check(what, region, False, f"{shown}; no well-formed control item to compare with"))
         elif seen is None or (seen.region, seen.epoch) != (authority.active_region, authority.epoch):
             right = projection.render(authority.active_region, authority.epoch)
-            checks.append(Check(what, region, False, f"{shown}, but the control item says "
-                                f"{authority.active_region} (epoch {authority.epoch}); the orchestrator in {region} "
-                                f"rewrites it on its next round, or: aws ssm put-parameter --region {region} --name "
-                                f"{declared.parameter_name} --value '{right}' --overwrite"))
+            checks.append(
+                Check(
+                    what,
+                    region,
+                    False,
+                    f"{shown}, but the control item says "
+                    f"{authority.active_region} (epoch {authority.epoch}); the orchestrator in {region} "
+                    f"rewrites it on its next round, or: aws ssm put-parameter --region {region} --name "
+                    f"{declared.parameter_name} --value '{right}' --overwrite",
+                )
+            )
         else:
             checks.append(Check(what, region, True, f"{shown}, as the control item says"))
     return checks

@@ -3,8 +3,9 @@ same stack file (`drctl preview --json`), through the resources' recorded depend
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 from drctl.verify.calls import VerifyUsageError
 
@@ -44,7 +45,7 @@ class DeclaredTopic:
     urn: str
     logical_name: str
     region: str
-    physical_name: Optional[str]
+    physical_name: str | None
     """Set only when the program names the topic; otherwise Pulumi auto-names it `<logical>-<7 hex>`."""
     kms: bool
 
@@ -61,7 +62,7 @@ class DeclaredFunction:
 class DeclaredSchedule:
     function_urn: str
     expression: str
-    input: Optional[str]
+    input: str | None
 
 
 @dataclass(frozen=True)
@@ -75,7 +76,7 @@ class DeclaredHealthCheck:
     urn: str
     label: str
     """The `Name` tag when there is one, else the fqdn."""
-    tag_name: Optional[str]
+    tag_name: str | None
     config: Mapping[str, Any]
     """Route 53 HealthCheckConfig fields the stack sets (Type, FullyQualifiedDomainName, ...)."""
 
@@ -85,7 +86,7 @@ class DeclaredAlarm:
     name: str
     region: str
     topic_urns: tuple[str, ...]
-    health_check_urn: Optional[str]
+    health_check_urn: str | None
     has_ok_actions: bool
 
 
@@ -106,13 +107,19 @@ class Declared:
     alarms: tuple[DeclaredAlarm, ...]
 
     @property
-    def control_table(self) -> Optional[DeclaredTable]:
+    def control_table(self) -> DeclaredTable | None:
         return next((t for t in self.tables if t.name == self.runtime_environment.get("DR_CONTROL_TABLE")), None)
 
 
-_HEALTH_CHECK_FIELDS = {"type": "Type", "fqdn": "FullyQualifiedDomainName", "ipAddress": "IPAddress", "port": "Port",
-                        "resourcePath": "ResourcePath", "requestInterval": "RequestInterval",
-                        "failureThreshold": "FailureThreshold"}
+_HEALTH_CHECK_FIELDS = {
+    "type": "Type",
+    "fqdn": "FullyQualifiedDomainName",
+    "ipAddress": "IPAddress",
+    "port": "Port",
+    "resourcePath": "ResourcePath",
+    "requestInterval": "RequestInterval",
+    "failureThreshold": "FailureThreshold",
+}
 
 
 def declared_from_document(doc: Mapping[str, Any]) -> Declared:
@@ -126,9 +133,12 @@ def declared_from_document(doc: Mapping[str, Any]) -> Declared:
     def linked(res: dict, token: str) -> list[str]:
         return [u for u in res["options"].get("dependsOn", []) if by_urn.get(u, {}).get("type") == token]
 
-    functions = tuple(DeclaredFunction(r["urn"], r["inputs"]["name"], r["region"],
-                                       dict(r["inputs"].get("environment", {}).get("variables", {})))
-                      for r in of_type(FUNCTION))
+    functions = tuple(
+        DeclaredFunction(
+            r["urn"], r["inputs"]["name"], r["region"], dict(r["inputs"].get("environment", {}).get("variables", {}))
+        )
+        for r in of_type(FUNCTION)
+    )
     runtime_env = next((f.environment for f in functions if "DR_CONTROL_TABLE" in f.environment), None)
     if runtime_env is None:
         raise VerifyUsageError(f"stack {doc.get('stack')}: declares no failover orchestrator, nothing to verify")
@@ -154,21 +164,37 @@ def declared_from_document(doc: Mapping[str, Any]) -> Declared:
         functions=functions,
         schedules=tuple(schedules),
         subscriptions=tuple(subscriptions),
-        topics=tuple(DeclaredTopic(r["urn"], r["name"], r["region"], r["inputs"].get("name"),
-                                   bool(r["inputs"].get("kmsMasterKeyId"))) for r in of_type(TOPIC)),
+        topics=tuple(
+            DeclaredTopic(
+                r["urn"], r["name"], r["region"], r["inputs"].get("name"), bool(r["inputs"].get("kmsMasterKeyId"))
+            )
+            for r in of_type(TOPIC)
+        ),
         health_checks=tuple(_declared_health_check(r) for r in of_type(HEALTH_CHECK)),
-        alarms=tuple(DeclaredAlarm(r["inputs"]["name"], r["region"], tuple(linked(r, TOPIC)),
-                                   next(iter(linked(r, HEALTH_CHECK)), None), bool(r["inputs"].get("okActions")))
-                     for r in of_type(ALARM)),
+        alarms=tuple(
+            DeclaredAlarm(
+                r["inputs"]["name"],
+                r["region"],
+                tuple(linked(r, TOPIC)),
+                next(iter(linked(r, HEALTH_CHECK)), None),
+                bool(r["inputs"].get("okActions")),
+            )
+            for r in of_type(ALARM)
+        ),
     )
 
 
 def _declared_table(res: dict) -> DeclaredTable:
     inputs = res["inputs"]
-    own = DeclaredReplica(res["region"], bool((inputs.get("pointInTimeRecovery") or {}).get("enabled")),
-                          bool(inputs.get("deletionProtectionEnabled")))
-    replicas = [DeclaredReplica(r["regionName"], bool(r.get("pointInTimeRecovery")),
-                                bool(r.get("deletionProtectionEnabled"))) for r in inputs.get("replicas", [])]
+    own = DeclaredReplica(
+        res["region"],
+        bool((inputs.get("pointInTimeRecovery") or {}).get("enabled")),
+        bool(inputs.get("deletionProtectionEnabled")),
+    )
+    replicas = [
+        DeclaredReplica(r["regionName"], bool(r.get("pointInTimeRecovery")), bool(r.get("deletionProtectionEnabled")))
+        for r in inputs.get("replicas", [])
+    ]
     return DeclaredTable(
         name=inputs["name"],
         replicas=(own, *replicas),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
 
 from drctl.verify.calls import ClientFactory, Outcome, RegionFence
 from drctl.verify.control import read_control_item
@@ -16,17 +15,17 @@ from drctl.verify.declared import Declared, DeclaredFunction
 class RegionFacts:
     tables: dict[str, Outcome] = field(default_factory=dict)
     backups: dict[str, Outcome] = field(default_factory=dict)
-    parameter: Optional[Outcome] = None
-    control: Optional[Outcome] = None
+    parameter: Outcome | None = None
+    control: Outcome | None = None
     functions: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> GetFunctionConfiguration"""
     policies: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> the function's resource policy (statements)"""
     schedules: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> [(DescribeRule, targets)] of the rules that target it"""
-    alarms: Optional[Outcome] = None
+    alarms: Outcome | None = None
     """alarm name -> DescribeAlarms entry"""
-    topic_names: Optional[Outcome] = None
+    topic_names: Outcome | None = None
     """every topic ARN in the region"""
 
 
@@ -37,7 +36,8 @@ def collect_region(region: str, declared: Declared, client: ClientFactory, fence
         if region in {r.region for r in table.replicas}:
             facts.tables[table.name] = fence.call(lambda t=table.name: ddb.describe_table(TableName=t)["Table"])
             facts.backups[table.name] = fence.call(
-                lambda t=table.name: ddb.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"])
+                lambda t=table.name: ddb.describe_continuous_backups(TableName=t)["ContinuousBackupsDescription"]
+            )
     if region in declared.parameter_regions:
         ssm = client("ssm", region)
         facts.parameter = fence.call(lambda: ssm.get_parameter(Name=declared.parameter_name)["Parameter"]["Value"])
@@ -49,12 +49,17 @@ def collect_region(region: str, declared: Declared, client: ClientFactory, fence
     alarm_names = [a.name for a in declared.alarms if a.region == region]
     if alarm_names:
         cloudwatch = client("cloudwatch", region)
-        facts.alarms = fence.call(lambda: {a["AlarmName"]: a for a in cloudwatch.describe_alarms(
-            AlarmNames=alarm_names, AlarmTypes=["MetricAlarm"])["MetricAlarms"]})
+        facts.alarms = fence.call(
+            lambda: {
+                a["AlarmName"]: a
+                for a in cloudwatch.describe_alarms(AlarmNames=alarm_names, AlarmTypes=["MetricAlarm"])["MetricAlarms"]
+            }
+        )
     if any(t.region == region for t in declared.topics):
         sns = client("sns", region)
         facts.topic_names = fence.call(
-            lambda: [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]])
+            lambda: [t["TopicArn"] for page in sns.get_paginator("list_topics").paginate() for t in page["Topics"]]
+        )
     return facts
 
 
@@ -68,8 +73,11 @@ def _collect_function(fn: DeclaredFunction, client: ClientFactory, fence: Region
     arn = config.value["FunctionArn"]
 
     def rules_targeting() -> list[tuple[dict, list[dict]]]:
-        names = [n for page in events.get_paginator("list_rule_names_by_target").paginate(TargetArn=arn)
-                 for n in page["RuleNames"]]
+        names = [
+            n
+            for page in events.get_paginator("list_rule_names_by_target").paginate(TargetArn=arn)
+            for n in page["RuleNames"]
+        ]
         return [(events.describe_rule(Name=n), events.list_targets_by_rule(Rule=n)["Targets"]) for n in names]
 
     facts.schedules[fn.urn] = fence.call(rules_targeting)

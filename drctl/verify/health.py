@@ -4,7 +4,8 @@ stack's health check."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from drctl.verify.calls import GLOBAL, ClientFactory, Outcome, RegionFence
 from drctl.verify.declared import Declared, DeclaredAlarm, DeclaredHealthCheck
@@ -20,17 +21,20 @@ HEALTHY_CHECKER_SHARE = 0.18
 def collect_health_checks(declared: Declared, client: ClientFactory, fence: RegionFence) -> dict[str, Outcome]:
     """Declared health check urn -> (HealthCheck, status observations), found by `Name` tag or by config."""
     route53 = client("route53", "us-east-1")
-    listed = fence.call(lambda: [h for page in route53.get_paginator("list_health_checks").paginate()
-                                 for h in page["HealthChecks"]])
+    listed = fence.call(
+        lambda: [h for page in route53.get_paginator("list_health_checks").paginate() for h in page["HealthChecks"]]
+    )
     if not listed.ok:
         return {hc.urn: listed for hc in declared.health_checks}
 
     def names() -> dict[str, str]:
         ids, out = [h["Id"] for h in listed.value], {}
         for start in range(0, len(ids), 10):
-            sets = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start:start + 10])
+            sets = route53.list_tags_for_resources(ResourceType="healthcheck", ResourceIds=ids[start : start + 10])
             for tag_set in sets["ResourceTagSets"]:
-                out.update({tag_set["ResourceId"]: t["Value"] for t in tag_set["Tags"] if t["Key"] == "Name"})
+                names = [t["Value"] for t in tag_set["Tags"] if t["Key"] == "Name"]
+                if names:
+                    out[tag_set["ResourceId"]] = names[-1]
         return out
 
     tags = fence.call(names) if any(hc.tag_name for hc in declared.health_checks) else Outcome(value={})
@@ -43,8 +47,9 @@ def collect_health_checks(declared: Declared, client: ClientFactory, fence: Regi
         if found is None:
             result[hc.urn] = Outcome(error=f"no Route 53 health check {_health_check_key(hc)}", missing=True)
             continue
-        status = fence.call(lambda i=found["Id"]: route53.get_health_check_status(
-            HealthCheckId=i)["HealthCheckObservations"])
+        status = fence.call(
+            lambda i=found["Id"]: route53.get_health_check_status(HealthCheckId=i)["HealthCheckObservations"]
+        )
         result[hc.urn] = Outcome(value=(found, status))
     return result
 
@@ -53,13 +58,14 @@ def _health_check_key(hc: DeclaredHealthCheck) -> str:
     return f"tagged Name={hc.tag_name}" if hc.tag_name else f"for {hc.label}"
 
 
-def _match_health_check(hc: DeclaredHealthCheck, listed: list[dict], names: Mapping[str, str]) -> Optional[dict]:
+def _match_health_check(hc: DeclaredHealthCheck, listed: list[dict], names: Mapping[str, str]) -> dict | None:
     if hc.tag_name:
         return next((h for h in listed if names.get(h["Id"]) == hc.tag_name), None)
     keys = ("Type", "FullyQualifiedDomainName", "IPAddress", "Port", "ResourcePath")
-    return next((h for h in listed if all(h["HealthCheckConfig"].get(k) == hc.config.get(k)
-                                          for k in keys if k in hc.config)), None)
-
+    return next(
+        (h for h in listed if all(h["HealthCheckConfig"].get(k) == hc.config.get(k) for k in keys if k in hc.config)),
+        None,
+    )
 
 
 def health_check_checks(declared: Declared, found: Mapping[str, Outcome]) -> tuple[list[Check], dict[str, str]]:
@@ -76,8 +82,14 @@ def health_check_checks(declared: Declared, found: Mapping[str, Outcome]) -> tup
         drift = [f"{k} {config.get(k)!r} (declared {v!r})" for k, v in hc.config.items() if config.get(k) != v]
         if config.get("Disabled"):
             drift.append("disabled")
-        checks.append(Check(f"health check {hc.label}", GLOBAL, not drift,
-                            "differs: " + ", ".join(drift) if drift else f"id {deployed['Id']}"))
+        checks.append(
+            Check(
+                f"health check {hc.label}",
+                GLOBAL,
+                not drift,
+                "differs: " + ", ".join(drift) if drift else f"id {deployed['Id']}",
+            )
+        )
         checks.append(Check(f"health check status {hc.label}", GLOBAL, *_health_status(status)))
     return checks, ids
 
@@ -94,8 +106,12 @@ def _health_status(status: Outcome) -> tuple[bool, str]:
     return healthy / total > HEALTHY_CHECKER_SHARE, f"{healthy}/{total} checkers report success"
 
 
-def alarm_checks(declared: Declared, facts: Mapping[str, RegionFacts], topics: Mapping[str, Outcome],
-                 health_check_ids: Mapping[str, str]) -> list[Check]:
+def alarm_checks(
+    declared: Declared,
+    facts: Mapping[str, RegionFacts],
+    topics: Mapping[str, Outcome],
+    health_check_ids: Mapping[str, str],
+) -> list[Check]:
     checks = []
     for alarm in declared.alarms:
         outcome = facts[alarm.region].alarms
@@ -105,13 +121,15 @@ def alarm_checks(declared: Declared, facts: Mapping[str, RegionFacts], topics: M
         elif alarm.name not in outcome.value:
             checks.append(Check(what, alarm.region, False, "missing"))
         else:
-            checks.append(Check(what, alarm.region, *_alarm_status(alarm, outcome.value[alarm.name], topics,
-                                                                   health_check_ids)))
+            checks.append(
+                Check(what, alarm.region, *_alarm_status(alarm, outcome.value[alarm.name], topics, health_check_ids))
+            )
     return checks
 
 
-def _alarm_status(alarm: DeclaredAlarm, deployed: dict, topics: Mapping[str, Outcome],
-                  health_check_ids: Mapping[str, str]) -> tuple[bool, str]:
+def _alarm_status(
+    alarm: DeclaredAlarm, deployed: dict, topics: Mapping[str, Outcome], health_check_ids: Mapping[str, str]
+) -> tuple[bool, str]:
     actions = deployed.get("AlarmActions", [])
     problems = []
     if not deployed.get("ActionsEnabled", False):

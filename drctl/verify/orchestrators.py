@@ -4,7 +4,8 @@ schedule and its alarm-topic subscription in place, and allowed to be invoked by
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Any, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 from drctl.verify.calls import Outcome
 from drctl.verify.declared import Declared, DeclaredFunction, DeclaredSchedule
@@ -17,25 +18,41 @@ _ADDRESSING = ("DR_APP", "DR_REGIONS", "DR_CONTROL_TABLE", "DR_ACTIVE_REGION_PAR
 """Variables that tell the deployed orchestrator where the control item and the projection are."""
 
 
-def function_checks(declared: Declared, facts: Mapping[str, RegionFacts],
-                    topics: Mapping[str, Outcome], subscriptions: Mapping[str, Outcome]) -> list[Check]:
+def function_checks(
+    declared: Declared,
+    facts: Mapping[str, RegionFacts],
+    topics: Mapping[str, Outcome],
+    subscriptions: Mapping[str, Outcome],
+) -> list[Check]:
     checks = []
     for fn in declared.functions:
         f = facts[fn.region]
         config = f.functions[fn.urn]
         if not config.ok:
-            checks.append(Check(f"orchestrator {fn.name}", fn.region, False,
-                                "missing" if config.missing else config.error))
+            checks.append(
+                Check(f"orchestrator {fn.name}", fn.region, False, "missing" if config.missing else config.error)
+            )
             continue
         checks.append(Check(f"orchestrator {fn.name}", fn.region, *_function_status(fn, config.value)))
         arn = config.value["FunctionArn"]
         for schedule in (s for s in declared.schedules if s.function_urn == fn.urn):
-            checks.append(Check(f"trigger: schedule -> {fn.name}", fn.region,
-                                *_schedule_status(schedule, arn, f.schedules[fn.urn], f.policies[fn.urn])))
+            checks.append(
+                Check(
+                    f"trigger: schedule -> {fn.name}",
+                    fn.region,
+                    *_schedule_status(schedule, arn, f.schedules[fn.urn], f.policies[fn.urn]),
+                )
+            )
         for sub in (s for s in declared.subscriptions if s.function_urn == fn.urn):
-            checks.append(Check(f"trigger: alarm topic -> {fn.name}", fn.region,
-                                *_subscription_status(arn, topics[sub.topic_urn],
-                                                      subscriptions.get(sub.topic_urn), f.policies[fn.urn])))
+            checks.append(
+                Check(
+                    f"trigger: alarm topic -> {fn.name}",
+                    fn.region,
+                    *_subscription_status(
+                        arn, topics[sub.topic_urn], subscriptions.get(sub.topic_urn), f.policies[fn.urn]
+                    ),
+                )
+            )
     return checks
 
 
@@ -44,8 +61,11 @@ def _function_status(fn: DeclaredFunction, config: dict) -> tuple[bool, str]:
     if state != "Active":
         return False, f"state {state}: {config.get('StateReason', '')}".rstrip(": ")
     env = config.get("Environment", {}).get("Variables", {})
-    drift = [f"{k}={env.get(k)!r} (declared {fn.environment[k]!r})" for k in _ADDRESSING
-             if k in fn.environment and env.get(k) != fn.environment[k]]
+    drift = [
+        f"{k}={env.get(k)!r} (declared {fn.environment[k]!r})"
+        for k in _ADDRESSING
+        if k in fn.environment and env.get(k) != fn.environment[k]
+    ]
     if drift:
         return False, "deployed environment differs: " + ", ".join(drift) + "; run pulumi up"
     return True, f"{state}, {config.get('Runtime', '')}".rstrip(", ")
@@ -60,8 +80,9 @@ def _invoke_allowed(policy: Outcome, principal: str, source_arn: str) -> bool:
     return False
 
 
-def _schedule_status(schedule: DeclaredSchedule, function_arn: str, rules: Outcome,
-                     policy: Outcome) -> tuple[bool, str]:
+def _schedule_status(
+    schedule: DeclaredSchedule, function_arn: str, rules: Outcome, policy: Outcome
+) -> tuple[bool, str]:
     if not rules.ok:
         return False, rules.error
     for rule, targets in rules.value:
@@ -78,21 +99,24 @@ def _schedule_status(schedule: DeclaredSchedule, function_arn: str, rules: Outco
     return False, f"no EventBridge rule with {schedule.expression} targets {function_arn}"
 
 
-def _json_or_text(text: Optional[str]) -> Any:
+def _json_or_text(text: str | None) -> Any:
     try:
         return json.loads(text) if text else text
     except ValueError:
         return text
 
 
-def _subscription_status(function_arn: str, topic: Outcome, subscriptions: Optional[Outcome],
-                         policy: Outcome) -> tuple[bool, str]:
+def _subscription_status(
+    function_arn: str, topic: Outcome, subscriptions: Outcome | None, policy: Outcome
+) -> tuple[bool, str]:
     if not topic.ok:
         return False, f"alarm topic: {topic.error}"
     if subscriptions is None or not subscriptions.ok:
         return False, subscriptions.error if subscriptions else "not checked"
-    subscribed = any(s.get("Protocol") == "lambda" and s.get("Endpoint", "").split(":$")[0] == function_arn
-                     for s in subscriptions.value)
+    subscribed = any(
+        s.get("Protocol") == "lambda" and s.get("Endpoint", "").split(":$")[0] == function_arn
+        for s in subscriptions.value
+    )
     if not subscribed:
         return False, f"not subscribed to {topic.value}"
     if not _invoke_allowed(policy, "sns.amazonaws.com", topic.value):

@@ -3,8 +3,8 @@ calls that need other regions' answers, then the checks in a fixed order."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import Iterable, Mapping, Optional
 
 from botocore.exceptions import BotoCoreError
 
@@ -32,19 +32,27 @@ def _check_credentials(session) -> None:
     except BotoCoreError as exc:
         raise VerifyUsageError(f"AWS credentials: {exc}") from None
     if credentials is None:
-        raise VerifyUsageError("no AWS credentials found (boto3's default chain: AWS_PROFILE, AWS_ACCESS_KEY_ID/"
-                               "AWS_SECRET_ACCESS_KEY, SSO, instance role)")
+        raise VerifyUsageError(
+            "no AWS credentials found (boto3's default chain: AWS_PROFILE, AWS_ACCESS_KEY_ID/"
+            "AWS_SECRET_ACCESS_KEY, SSO, instance role)"
+        )
 
 
-def _check_identity(regions: Iterable[str], client: ClientFactory, fences: Mapping[str, RegionFence],
-                    pool: ThreadPoolExecutor) -> None:
+def _check_identity(
+    regions: Iterable[str], client: ClientFactory, fences: Mapping[str, RegionFence], pool: ThreadPoolExecutor
+) -> None:
     """Ask STS in every region at once: exit 2 when the credentials are rejected or no region answers;
     a region that does not answer stays fenced off (its rows say so). Route 53 is asked at the same time,
     so a hung Route 53 costs the same single deadline."""
     regions = list(regions)
     route53 = pool.submit(lambda: fences[GLOBAL].call(lambda: client("route53", "us-east-1").get_health_check_count()))
-    answers = dict(zip(regions, pool.map(
-        lambda r: fences[r].call(lambda: client("sts", r).get_caller_identity()), regions)))
+    answers = dict(
+        zip(
+            regions,
+            pool.map(lambda r: fences[r].call(lambda: client("sts", r).get_caller_identity()), regions),
+            strict=True,
+        )
+    )
     route53.result()
     if any(a.ok for a in answers.values()):
         return
@@ -55,22 +63,35 @@ def _check_identity(regions: Iterable[str], client: ClientFactory, fences: Mappi
     raise VerifyUsageError(f"cannot reach AWS at {endpoint}: {answers[regions[0]].error}")
 
 
-def verify_declared(declared: Declared, session=None, client: Optional[ClientFactory] = None,
-                    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS) -> VerifyReport:
+def verify_declared(
+    declared: Declared,
+    session=None,
+    client: ClientFactory | None = None,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+) -> VerifyReport:
     """Check the deployment against `declared`; raises VerifyUsageError for credential/endpoint problems."""
     import boto3
 
     session = session or boto3.Session()
     _check_credentials(session)
     client = client or session_clients(session, read_timeout)
-    regions = sorted({*declared.regions, *(r.region for t in declared.tables for r in t.replicas),
-                      *declared.parameter_regions, *(f.region for f in declared.functions),
-                      *(t.region for t in declared.topics), *(a.region for a in declared.alarms)})
+    regions = sorted(
+        {
+            *declared.regions,
+            *(r.region for t in declared.tables for r in t.replicas),
+            *declared.parameter_regions,
+            *(f.region for f in declared.functions),
+            *(t.region for t in declared.topics),
+            *(a.region for a in declared.alarms),
+        }
+    )
     fences = {r: RegionFence(r) for r in [*regions, GLOBAL]}
     with ThreadPoolExecutor(max_workers=len(fences)) as pool:
         _check_identity(regions, client, fences, pool)
         health = pool.submit(collect_health_checks, declared, client, fences[GLOBAL])
-        facts = dict(zip(regions, pool.map(lambda r: collect_region(r, declared, client, fences[r]), regions)))
+        facts = dict(
+            zip(regions, pool.map(lambda r: collect_region(r, declared, client, fences[r]), regions), strict=True)
+        )
         referenced = referenced_topics(facts)
         resolved = {t.urn: resolve_topic(t, facts[t.region].topic_names, referenced) for t in declared.topics}
         attributes, subscriptions = {}, {}
@@ -88,8 +109,12 @@ def verify_declared(declared: Declared, session=None, client: Optional[ClientFac
     return VerifyReport(declared.stack, checks)
 
 
-def run_verify(stack: str, stack_file=None, session=None, read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
-               ) -> VerifyReport:
+def run_verify(
+    stack: str,
+    stack_file=None,
+    session=None,
+    read_timeout: float = DEFAULT_READ_TIMEOUT_SECONDS,
+) -> VerifyReport:
     """Preview `stack` offline to learn what it declares, then check it against AWS."""
     import boto3
 

@@ -3,7 +3,8 @@ point-in-time recovery, deletion protection and the encryption the stack declare
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping, Optional
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from drctl.verify.calls import Outcome
 from drctl.verify.declared import DeclaredReplica, DeclaredTable
@@ -25,14 +26,15 @@ def table_checks(table: DeclaredTable, facts: Mapping[str, RegionFacts]) -> list
             continue
         desc = described.value
         checks.append(Check(what, region, *_replica_status(table, region, desc, primary)))
-        checks.append(Check(f"{what}: point-in-time recovery", region,
-                            *_pitr_status(replica, facts[region].backups[table.name])))
+        checks.append(
+            Check(f"{what}: point-in-time recovery", region, *_pitr_status(replica, facts[region].backups[table.name]))
+        )
         checks.append(Check(f"{what}: deletion protection", region, *_protection_status(table, replica, desc)))
         checks.append(Check(f"{what}: encryption", region, *_encryption_status(table, desc)))
     return checks
 
 
-def _replica_status(table: DeclaredTable, region: str, desc: dict, primary: Optional[Outcome]) -> tuple[bool, str]:
+def _replica_status(table: DeclaredTable, region: str, desc: dict, primary: Outcome | None) -> tuple[bool, str]:
     if desc.get("TableStatus") != "ACTIVE":
         return False, f"table status {desc.get('TableStatus')}"
     if len(table.replicas) == 1:
@@ -64,18 +66,25 @@ def _pitr_status(replica: DeclaredReplica, backups: Outcome) -> tuple[bool, str]
         return False, backups.error
     status = backups.value.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus", "DISABLED")
     if replica.point_in_time_recovery and status != "ENABLED":
-        return False, (f"{status}; fix: aws dynamodb update-continuous-backups --region {replica.region} --table-name "
-                       "<table> --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true")
+        return False, (
+            f"{status}; fix: aws dynamodb update-continuous-backups --region {replica.region} --table-name "
+            "<table> --point-in-time-recovery-specification PointInTimeRecoveryEnabled=true"
+        )
     return True, status
 
 
 def _protection_status(table: DeclaredTable, replica: DeclaredReplica, desc: dict) -> tuple[bool, str]:
     if desc.get("DeletionProtectionEnabled") or not replica.deletion_protection:
         return True, "on" if desc.get("DeletionProtectionEnabled") else "off (as declared)"
-    why = ("known provider defect: strong-consistency replicas are created without it; "
-           if table.strong and replica.region != table.primary else "")
-    return False, (f"off; {why}fix: aws dynamodb update-table --region {replica.region} --table-name {table.name} "
-                   "--deletion-protection-enabled (or `pulumi refresh` then `pulumi up`)")
+    why = (
+        "known provider defect: strong-consistency replicas are created without it; "
+        if table.strong and replica.region != table.primary
+        else ""
+    )
+    return False, (
+        f"off; {why}fix: aws dynamodb update-table --region {replica.region} --table-name {table.name} "
+        "--deletion-protection-enabled (or `pulumi refresh` then `pulumi up`)"
+    )
 
 
 def _encryption_status(table: DeclaredTable, desc: dict) -> tuple[bool, str]:

@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from drctl.verify.calls import ClientFactory, Outcome, RegionFence
 from drctl.verify.declared import Declared, DeclaredTopic
@@ -22,8 +23,9 @@ def resolve_topic(topic: DeclaredTopic, region_topics: Outcome, referenced: set[
     alarms or orchestrators refer to."""
     if not region_topics.ok:
         return region_topics
-    pattern = re.compile(re.escape(topic.physical_name) + "$" if topic.physical_name
-                         else re.escape(topic.logical_name) + "-[0-9a-f]{7}$")
+    pattern = re.compile(
+        re.escape(topic.physical_name) + "$" if topic.physical_name else re.escape(topic.logical_name) + "-[0-9a-f]{7}$"
+    )
     candidates = sorted(a for a in region_topics.value if pattern.match(a.rsplit(":", 1)[-1]))
     chosen = [a for a in candidates if a in referenced] or candidates
     if not chosen:
@@ -48,8 +50,9 @@ def referenced_topics(facts: Mapping[str, RegionFacts]) -> set[str]:
     return found
 
 
-def collect_topics(region: str, declared: Declared, resolved: Mapping[str, Outcome], client: ClientFactory,
-                   fence: RegionFence) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
+def collect_topics(
+    region: str, declared: Declared, resolved: Mapping[str, Outcome], client: ClientFactory, fence: RegionFence
+) -> tuple[dict[str, Outcome], dict[str, Outcome]]:
     """Attributes and subscriptions of the declared topics in `region` (needs the resolved ARNs)."""
     sns = client("sns", region)
     attributes, subscriptions = {}, {}
@@ -59,14 +62,17 @@ def collect_topics(region: str, declared: Declared, resolved: Mapping[str, Outco
             continue
         attributes[topic.urn] = fence.call(lambda a=arn.value: sns.get_topic_attributes(TopicArn=a)["Attributes"])
         if any(s.topic_urn == topic.urn for s in declared.subscriptions):
-            subscriptions[topic.urn] = fence.call(lambda a=arn.value: [
-                s for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=a)
-                for s in page["Subscriptions"]])
+            subscriptions[topic.urn] = fence.call(
+                lambda a=arn.value: [
+                    s
+                    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=a)
+                    for s in page["Subscriptions"]
+                ]
+            )
     return attributes, subscriptions
 
 
-def topic_checks(declared: Declared, resolved: Mapping[str, Outcome],
-                 attributes: Mapping[str, Outcome]) -> list[Check]:
+def topic_checks(declared: Declared, resolved: Mapping[str, Outcome], attributes: Mapping[str, Outcome]) -> list[Check]:
     checks = []
     for topic in declared.topics:
         what = f"topic {topic.logical_name}"

@@ -9,8 +9,10 @@ from decimal import Decimal, InvalidOperation
 
 # Droplet size slugs a DOKS node pool takes: Basic (s-), General Purpose (g-, gd-), CPU-Optimized (c-, c2-),
 # Memory-Optimized (m-, m3-, m6-) and Storage-Optimized (so-, so1_5-), with an optional disk and CPU vendor.
-_SIZE_SLUG = re.compile(r"^(?P<family>s|g|gd|c2|m|m3|m6|so|so1_5)-(?P<vcpu>[1-9]\d*)vcpu-(?P<memory>[1-9]\d*)gb"
-                        r"(?:-\d+gb)?(?:-(?:intel|amd))?$")
+_SIZE_SLUG = re.compile(
+    r"^(?P<family>s|g|gd|c2|m|m3|m6|so|so1_5)-(?P<vcpu>[1-9]\d*)vcpu-(?P<memory>[1-9]\d*)gb"
+    r"(?:-\d+gb)?(?:-(?:intel|amd))?$"
+)
 _CPU_SLUG = re.compile(r"^c-(?P<vcpu>[1-9]\d*)(?:-intel)?$")  # CPU-Optimized: 2 GB per vCPU
 _SMALL_SLUG = re.compile(r"^s-(?P<vcpu>[1-9]\d*)vcpu-(?P<memory>\d+)mb(?:-\d+gb)?$")  # s-1vcpu-512mb-10gb
 _GPU_SLUG = re.compile(r"^gpu-")
@@ -30,9 +32,17 @@ killed for memory as soon as it does."""
 # Kubernetes resource quantities (apimachinery's resource.Quantity): a decimal number and a suffix.
 _QUANTITY = re.compile(r"^(?P<number>[+]?(\d+\.?\d*|\.\d+))(?P<suffix>Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
-_DECIMAL = {"n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"), "k": Decimal(10**3),
-            "M": Decimal(10**6), "G": Decimal(10**9), "T": Decimal(10**12), "P": Decimal(10**15),
-            "E": Decimal(10**18)}
+_DECIMAL = {
+    "n": Decimal("1e-9"),
+    "u": Decimal("1e-6"),
+    "m": Decimal("1e-3"),
+    "k": Decimal(10**3),
+    "M": Decimal(10**6),
+    "G": Decimal(10**9),
+    "T": Decimal(10**12),
+    "P": Decimal(10**15),
+    "E": Decimal(10**18),
+}
 
 
 def parse_quantity(text: str) -> Decimal:
@@ -66,10 +76,13 @@ def node_size(slug: str) -> tuple[int, Decimal]:
     if match:
         return int(match.group("vcpu")), Decimal(match.group("memory")) / 1024
     if isinstance(slug, str) and _GPU_SLUG.match(slug):
-        raise ValueError(f"{slug} is a GPU size: its slug names the GPUs' memory, not the node's, so the pods it "
-                         "holds cannot be checked; this layout's app needs no GPU (use a CPU size like s-4vcpu-8gb)")
-    raise ValueError(f"{slug!r} is not a Droplet size slug DOKS takes (like s-2vcpu-4gb, g-4vcpu-16gb, c-4, "
-                     "m-2vcpu-16gb)")
+        raise ValueError(
+            f"{slug} is a GPU size: its slug names the GPUs' memory, not the node's, so the pods it "
+            "holds cannot be checked; this layout's app needs no GPU (use a CPU size like s-4vcpu-8gb)"
+        )
+    raise ValueError(
+        f"{slug!r} is not a Droplet size slug DOKS takes (like s-2vcpu-4gb, g-4vcpu-16gb, c-4, m-2vcpu-16gb)"
+    )
 
 
 def node_allocatable(slug: str) -> tuple[Decimal, Decimal]:
@@ -91,8 +104,7 @@ def node_allocatable(slug: str) -> tuple[Decimal, Decimal]:
         take = left if cores is None else min(left, cores)
         cpu_reserved += take * Decimal(share)
         left -= take
-    return (vcpu - cpu_reserved - DOKS_SYSTEM_CPU,
-            memory - reserved - EVICTION_MEMORY - DOKS_SYSTEM_MEMORY)
+    return (vcpu - cpu_reserved - DOKS_SYSTEM_CPU, memory - reserved - EVICTION_MEMORY - DOKS_SYSTEM_MEMORY)
 
 
 def pods_per_node(slug: str, cpu_request: Decimal, memory_request: Decimal) -> int:

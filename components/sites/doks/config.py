@@ -8,7 +8,7 @@ whole stack), are in `components.sites.doks.checks`; what a node holds is in `co
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Optional
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -25,16 +25,33 @@ DOKS_KEYS = ("sites", "cluster", "app", "probes", "loadBalancer", "tls")
 MIN_KUBERNETES_MINOR = 30
 
 # Environment names the stack sets on every pod; a user's `dr:app.environment` may not override them.
-STACK_ENV_NAMES = frozenset({
-    "DR_APP", "DR_REGIONS", "DR_TABLE", "DR_ACTIVE_REGION_PARAMETER", "DR_CACHE_SECONDS", "DR_CONTROL_TABLE",
-    "DR_CONTROL_REGIONS",
-    "AWS_REGION", "AWS_CONFIG_FILE", "AWS_SDK_LOAD_CONFIG",
-})
+STACK_ENV_NAMES = frozenset(
+    {
+        "DR_APP",
+        "DR_REGIONS",
+        "DR_TABLE",
+        "DR_ACTIVE_REGION_PARAMETER",
+        "DR_CACHE_SECONDS",
+        "DR_CONTROL_TABLE",
+        "DR_CONTROL_REGIONS",
+        "AWS_REGION",
+        "AWS_CONFIG_FILE",
+        "AWS_SDK_LOAD_CONFIG",
+    }
+)
 # Names that would bypass the short-lived workload credentials with something else (or a plain key).
-CREDENTIAL_ENV_NAMES = frozenset({
-    "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
-    "AWS_SHARED_CREDENTIALS_FILE", "AWS_DEFAULT_REGION", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE",
-})
+CREDENTIAL_ENV_NAMES = frozenset(
+    {
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_DEFAULT_REGION",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    }
+)
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _VERSION = re.compile(r"^1\.(\d{2})\.\d{1,3}-do\.\d{1,3}$")
 _MINOR = re.compile(r"^1\.(\d{2})(\.\d{1,3})?$")
@@ -58,8 +75,7 @@ class DoSiteConfig(ConfigModel):
 
 
 class ClusterConfig(ConfigModel):
-    version: str = Field(description="Exact DOKS version (\"1.33.1-do.0\"); the clusters upgrade only when it "
-                                     "changes.")
+    version: str = Field(description="Exact DOKS version (\"1.33.1-do.0\"); the clusters upgrade only when it changes.")
     node_size: str = Field("s-2vcpu-4gb", description="Droplet size slug of the node pool.")
     min_nodes: int = Field(2, ge=1, le=512)
     max_nodes: int = Field(5, ge=1, le=512)
@@ -82,10 +98,11 @@ class ClusterConfig(ConfigModel):
     @field_validator("node_size")
     @classmethod
     def _size(cls, v: str) -> str:
-        vcpu, memory = node_size(v)
+        _vcpu, memory = node_size(v)
         if memory < MIN_NODE_MEMORY_GB:
-            raise ValueError(f"{v} has {memory:g} GB of memory; DOKS nodes need at least {MIN_NODE_MEMORY_GB} GB "
-                             "(like s-1vcpu-2gb)")
+            raise ValueError(
+                f"{v} has {memory:g} GB of memory; DOKS nodes need at least {MIN_NODE_MEMORY_GB} GB (like s-1vcpu-2gb)"
+            )
         return v
 
     @property
@@ -141,7 +158,8 @@ class KubernetesAppConfig(ConfigModel):
     run_as_user: int = Field(10001, ge=1, le=2**31 - 1, description="Non-root UID (and GID) of the container.")
     signing_helper_path: str = Field(
         "/usr/local/bin/aws_signing_helper",
-        description="Where the image has AWS's IAM Roles Anywhere signing helper (credential_process).")
+        description="Where the image has AWS's IAM Roles Anywhere signing helper (credential_process).",
+    )
 
     _name = field_validator("name")(classmethod(lambda cls, v: check_app_name(v)))
     _image = field_validator("image")(classmethod(lambda cls, v: check_image(v)))
@@ -174,7 +192,7 @@ def _absolute_path(v: str) -> str:
 class ProbeConfig(ConfigModel):
     """An HTTP GET probe on the app's port. `path` defaults to `dr:app.healthPath`."""
 
-    path: Optional[str] = None
+    path: str | None = None
     initial_delay_seconds: int = Field(0, ge=0, le=3600)
     period_seconds: int = Field(10, ge=1, le=300)
     timeout_seconds: int = Field(2, ge=1, le=60)
@@ -196,7 +214,7 @@ class ProbesConfig(ConfigModel):
 class LoadBalancerHealthCheckConfig(ConfigModel):
     """The DigitalOcean load balancer's own check of each node (bounds and defaults are DigitalOcean's)."""
 
-    path: Optional[str] = Field(None, description="Defaults to dr:app.healthPath.")
+    path: str | None = Field(None, description="Defaults to dr:app.healthPath.")
     interval_seconds: int = Field(3, ge=3, le=300)
     timeout_seconds: int = Field(5, ge=3, le=300)
     healthy_threshold: int = Field(5, ge=2, le=10)
@@ -232,7 +250,7 @@ class DigitalOceanConfig(ConfigModel):
     cluster: ClusterConfig
     probes: ProbesConfig = ProbesConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
-    tls: Optional[TlsConfig] = None
+    tls: TlsConfig | None = None
 
     @property
     def data_regions(self) -> list[str]:
@@ -264,7 +282,7 @@ class DigitalOceanStackConfig(CommonConfig):
     cluster: ClusterConfig
     probes: ProbesConfig = ProbesConfig()
     load_balancer: LoadBalancerConfig = LoadBalancerConfig()
-    tls: Optional[TlsConfig] = None
+    tls: TlsConfig | None = None
 
     @property
     def regions(self) -> RegionsConfig:
@@ -273,8 +291,14 @@ class DigitalOceanStackConfig(CommonConfig):
 
     @property
     def digitalocean(self) -> DigitalOceanConfig:
-        return DigitalOceanConfig.model_construct(sites=self.sites, app=self.app, cluster=self.cluster,
-                                                  probes=self.probes, load_balancer=self.load_balancer, tls=self.tls)
+        return DigitalOceanConfig.model_construct(
+            sites=self.sites,
+            app=self.app,
+            cluster=self.cluster,
+            probes=self.probes,
+            load_balancer=self.load_balancer,
+            tls=self.tls,
+        )
 
     @property
     def scale_kind(self) -> str:

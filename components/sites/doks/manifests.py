@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping, Optional
+from typing import Any
 
 LB_ANNOTATION = "service.beta.kubernetes.io/do-loadbalancer-"
 SERVICE_ACCOUNT_NAME_ANNOTATION = "kubernetes.io/service-account.name"
@@ -71,7 +72,7 @@ class LoadBalancer:
     healthy_threshold: int
     unhealthy_threshold: int
     size_unit: int
-    certificate_name: Optional[str] = None
+    certificate_name: str | None = None
     """A DigitalOcean certificate by name: HTTPS on 443 (else plain HTTP on 80 only)."""
     redirect_http_to_https: bool = True
 
@@ -81,8 +82,12 @@ def selector_labels(app: str) -> dict[str, str]:
 
 
 def site_labels(app: str, site: str) -> dict[str, str]:
-    return {**selector_labels(app), "app.kubernetes.io/instance": f"{app}-{site}",
-            "app.kubernetes.io/part-of": "dynamodb-dr", "app.kubernetes.io/managed-by": "pulumi"}
+    return {
+        **selector_labels(app),
+        "app.kubernetes.io/instance": f"{app}-{site}",
+        "app.kubernetes.io/part-of": "dynamodb-dr",
+        "app.kubernetes.io/managed-by": "pulumi",
+    }
 
 
 def scaler_account_name(app: str) -> str:
@@ -101,8 +106,17 @@ def aws_credentials_secret_name(app: str) -> str:
     return f"{app}-aws-workload-identity"
 
 
-def client_environment(*, app: str, regions: list[str], table: str, parameter_name: str, cache_seconds: int,
-                       aws_region: str, control_table: str, control_regions: list[str]) -> dict[str, str]:
+def client_environment(
+    *,
+    app: str,
+    regions: list[str],
+    table: str,
+    parameter_name: str,
+    cache_seconds: int,
+    aws_region: str,
+    control_table: str,
+    control_regions: list[str],
+) -> dict[str, str]:
     """What `failover.client.ActiveRegionResolver.from_environment()` reads, and the AWS SDK settings that
     make every AWS SDK use the workload identity (credential_process in the mounted config file)."""
     return {
@@ -119,8 +133,9 @@ def client_environment(*, app: str, regions: list[str], table: str, parameter_na
     }
 
 
-def _metadata(name: str, namespace: Optional[str], labels: Mapping[str, str],
-              annotations: Optional[Mapping[str, str]] = None) -> dict:
+def _metadata(
+    name: str, namespace: str | None, labels: Mapping[str, str], annotations: Mapping[str, str] | None = None
+) -> dict:
     meta: dict[str, Any] = {"name": name}
     if namespace is not None:
         meta["namespace"] = namespace
@@ -185,14 +200,16 @@ def deployment_manifest(w: Workload) -> dict:
             "fsGroup": w.run_as_user,  # lets the non-root user read the 0440 key file
             "seccompProfile": {"type": "RuntimeDefault"},
         },
-        "topologySpreadConstraints": [{
-            "maxSkew": 1,
-            "topologyKey": "kubernetes.io/hostname",
-            # ScheduleAnyway: a standby on a small pool still schedules; the autoscaler adds nodes for spread.
-            "whenUnsatisfiable": "ScheduleAnyway",
-            "labelSelector": {"matchLabels": selector},
-            "matchLabelKeys": ["pod-template-hash"],
-        }],
+        "topologySpreadConstraints": [
+            {
+                "maxSkew": 1,
+                "topologyKey": "kubernetes.io/hostname",
+                # ScheduleAnyway: a standby on a small pool still schedules; the autoscaler adds nodes for spread.
+                "whenUnsatisfiable": "ScheduleAnyway",
+                "labelSelector": {"matchLabels": selector},
+                "matchLabelKeys": ["pod-template-hash"],
+            }
+        ],
         "containers": [container],
         "volumes": [
             {"name": "aws-config", "configMap": {"name": w.aws_config_map, "defaultMode": 0o444}},
@@ -251,13 +268,15 @@ def load_balancer_annotations(lb: LoadBalancer) -> dict[str, str]:
         "healthcheck-unhealthy-threshold": str(lb.unhealthy_threshold),
     }
     if lb.certificate_name:
-        a.update({
-            "tls-ports": "443",
-            "certificate-name": lb.certificate_name,
-            "redirect-http-to-https": "true" if lb.redirect_http_to_https else "false",
-            # DNS is Route 53's (health-checked failover records); DigitalOcean must not add records.
-            "disable-lets-encrypt-dns-records": "true",
-        })
+        a.update(
+            {
+                "tls-ports": "443",
+                "certificate-name": lb.certificate_name,
+                "redirect-http-to-https": "true" if lb.redirect_http_to_https else "false",
+                # DNS is Route 53's (health-checked failover records); DigitalOcean must not add records.
+                "disable-lets-encrypt-dns-records": "true",
+            }
+        )
     return {LB_ANNOTATION + k: v for k, v in sorted(a.items())}
 
 
@@ -295,12 +314,14 @@ def scaler_role_manifest(app: str, site: str, namespace: str, deployment: str) -
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": _metadata(scaler_account_name(app), namespace, site_labels(app, site)),
-        "rules": [{
-            "apiGroups": ["apps"],
-            "resources": ["deployments/scale"],
-            "resourceNames": [deployment],
-            "verbs": ["get", "patch"],
-        }],
+        "rules": [
+            {
+                "apiGroups": ["apps"],
+                "resources": ["deployments/scale"],
+                "resourceNames": [deployment],
+                "verbs": ["get", "patch"],
+            }
+        ],
     }
 
 
@@ -320,14 +341,19 @@ def scaler_token_secret_manifest(app: str, site: str, namespace: str) -> dict:
     return {
         "apiVersion": "v1",
         "kind": "Secret",
-        "metadata": _metadata(scaler_token_secret_name(app), namespace, site_labels(app, site),
-                              {SERVICE_ACCOUNT_NAME_ANNOTATION: scaler_account_name(app)}),
+        "metadata": _metadata(
+            scaler_token_secret_name(app),
+            namespace,
+            site_labels(app, site),
+            {SERVICE_ACCOUNT_NAME_ANNOTATION: scaler_account_name(app)},
+        ),
         "type": "kubernetes.io/service-account-token",
     }
 
 
-def workload_identity_secret_manifest(app: str, site: str, namespace: str, certificate_pem: Any,
-                                      private_key_pem: Any) -> dict:
+def workload_identity_secret_manifest(
+    app: str, site: str, namespace: str, certificate_pem: Any, private_key_pem: Any
+) -> dict:
     """The workload certificate and key as a kubernetes.io/tls Secret (the key passed as a Pulumi secret)."""
     return {
         "apiVersion": "v1",
@@ -364,21 +390,34 @@ def doctl_exec_credential(cluster_id: str) -> dict:
     }
 
 
-def kubeconfig(*, cluster: str, server: str, certificate_authority_data: str, token: Optional[str] = None,
-               exec_credential: Optional[dict] = None) -> str:
+def kubeconfig(
+    *,
+    cluster: str,
+    server: str,
+    certificate_authority_data: str,
+    token: str | None = None,
+    exec_credential: dict | None = None,
+) -> str:
     """A kubeconfig (JSON, which is YAML) for one cluster, with a bearer token or an exec credential plugin."""
     if (token is None) == (exec_credential is None):
         raise ValueError("give a token or an exec credential, not both")
     user = f"{cluster}-deployer"
-    return json.dumps({
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {"server": server,
-                                                    "certificate-authority-data": certificate_authority_data}}],
-        "users": [{"name": user, "user": {"token": token} if token is not None else {"exec": exec_credential}}],
-        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
-        "current-context": cluster,
-    }, sort_keys=True)
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": cluster,
+                    "cluster": {"server": server, "certificate-authority-data": certificate_authority_data},
+                }
+            ],
+            "users": [{"name": user, "user": {"token": token} if token is not None else {"exec": exec_credential}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+            "current-context": cluster,
+        },
+        sort_keys=True,
+    )
 
 
 def resource_kwargs(manifest: Mapping[str, Any]) -> dict[str, Any]:
@@ -387,5 +426,8 @@ def resource_kwargs(manifest: Mapping[str, Any]) -> dict[str, Any]:
     The values stay camelCase dicts: the SDK passes dict keys it does not know as Python names unchanged,
     so the engine receives the manifest as written.
     """
-    return {re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): value
-            for key, value in manifest.items() if key not in ("apiVersion", "kind")}
+    return {
+        re.sub(r"(?<!^)([A-Z])", r"_\1", key).lower(): value
+        for key, value in manifest.items()
+        if key not in ("apiVersion", "kind")
+    }

@@ -22,12 +22,12 @@ import json
 import os
 import re
 import sys
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 ENV_PREFIX = "DR_REPLICAS_"
-ENV_NAMES = ("SERVER", "NAMESPACE", "DEPLOYMENT", "ACTIVE", "STANDBY", "REGION", "PRIMARY", "PARAMETER", "TOKEN",
-             "CA")
+ENV_NAMES = ("SERVER", "NAMESPACE", "DEPLOYMENT", "ACTIVE", "STANDBY", "REGION", "PRIMARY", "PARAMETER", "TOKEN", "CA")
 """`DR_REPLICAS_<NAME>`: the API server, the Deployment, the two configured counts, the site's AWS region, the
 first region (active before any transition), the active-region parameter, the scaler token and cluster CA."""
 TIMEOUT_SECONDS = 30.0
@@ -48,7 +48,7 @@ class ReplicaSettings:
     ca: str
 
     @staticmethod
-    def from_environment(env: Mapping[str, str]) -> "ReplicaSettings":
+    def from_environment(env: Mapping[str, str]) -> ReplicaSettings:
         missing = [f"{ENV_PREFIX}{n}" for n in ENV_NAMES if not env.get(f"{ENV_PREFIX}{n}")]
         if missing:
             raise ValueError(f"{', '.join(missing)} not set")
@@ -60,7 +60,7 @@ class ReplicaSettings:
         return ReplicaSettings(**values)
 
 
-def active_region_of(value: str) -> Optional[str]:
+def active_region_of(value: str) -> str | None:
     """The region an active-region parameter names: the region itself, a region followed by an epoch or other
     suffix, or a JSON object's `activeRegion` (or `region`)."""
     text = value.strip()
@@ -80,7 +80,7 @@ def desired_replicas(settings: ReplicaSettings, active_region: str) -> int:
     return settings.active if active_region == settings.region else settings.standby
 
 
-def read_active_region(get_parameter: Callable[[str], Optional[str]], settings: ReplicaSettings) -> str:
+def read_active_region(get_parameter: Callable[[str], str | None], settings: ReplicaSettings) -> str:
     """The region the parameter names; before the first deployment wrote it, the first region (the program's
     initial value)."""
     value = get_parameter(settings.parameter)
@@ -92,28 +92,36 @@ def read_active_region(get_parameter: Callable[[str], Optional[str]], settings: 
     return region
 
 
-def _ssm_getter(region: str) -> Callable[[str], Optional[str]]:
+def _ssm_getter(region: str) -> Callable[[str], str | None]:
     import boto3
     from botocore.config import Config
 
-    client = boto3.client("ssm", region_name=region, config=Config(connect_timeout=5, read_timeout=10,
-                                                                   retries={"max_attempts": 3}))
+    client = boto3.client(
+        "ssm", region_name=region, config=Config(connect_timeout=5, read_timeout=10, retries={"max_attempts": 3})
+    )
 
-    def get(name: str) -> Optional[str]:
+    def get(name: str) -> str | None:
         try:
             return client.get_parameter(Name=name)["Parameter"]["Value"]
         except client.exceptions.ParameterNotFound:
             return None
+
     return get
 
 
-def apply(settings: ReplicaSettings, get_parameter: Callable[[str], Optional[str]],
-          patch: Callable[..., Any]) -> str:
+def apply(settings: ReplicaSettings, get_parameter: Callable[[str], str | None], patch: Callable[..., Any]) -> str:
     """Scale the Deployment to its role's count; returns the line to print."""
     active_region = read_active_region(get_parameter, settings)
     replicas = desired_replicas(settings, active_region)
-    patch(server=settings.server, namespace=settings.namespace, deployment=settings.deployment, replicas=replicas,
-          token=settings.token, ca_certificate=settings.ca, timeout=TIMEOUT_SECONDS)
+    patch(
+        server=settings.server,
+        namespace=settings.namespace,
+        deployment=settings.deployment,
+        replicas=replicas,
+        token=settings.token,
+        ca_certificate=settings.ca,
+        timeout=TIMEOUT_SECONDS,
+    )
     role = "active" if active_region == settings.region else f"standby (active: {active_region})"
     return f"{settings.namespace}/{settings.deployment} scaled to {replicas} replicas: the site is {role}"
 
@@ -124,7 +132,7 @@ def main(env: Mapping[str, str] = os.environ) -> int:
     try:
         settings = ReplicaSettings.from_environment(env)
         print(apply(settings, _ssm_getter(settings.region), patch_scale))
-    except Exception as exc:  # noqa: BLE001 one line for the deployment's log, and a failed command
+    except Exception as exc:
         print(f"error: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
     return 0

@@ -7,7 +7,6 @@ stack cannot use is refused at preview, naming its key, instead of failing in th
 from __future__ import annotations
 
 import ipaddress
-from typing import Optional
 
 PUBLIC_SUBNETS = 2
 """Two availability zones: what an ALB needs at least."""
@@ -30,7 +29,7 @@ def public_subnet_cidrs(vpc_cidr: str, count: int) -> list[str]:
     return [str(s) for s in subnets[:count]]
 
 
-def vpc_cidr_problem(cidr: str) -> Optional[str]:
+def vpc_cidr_problem(cidr: str) -> str | None:
     """Why `cidr` cannot be the block of a VPC this project creates, or None."""
     try:
         net = ipaddress.IPv4Network(cidr, strict=True)
@@ -38,8 +37,9 @@ def vpc_cidr_problem(cidr: str) -> Optional[str]:
         return f"{cidr!r} is not an IPv4 network in CIDR notation ({exc})"
     low, high = VPC_PREFIX_RANGE
     if not low <= net.prefixlen <= high:
-        return (f"{cidr} is a /{net.prefixlen}; use /{low} to /{high} "
-                f"(room for {PUBLIC_SUBNETS} /{SUBNET_PREFIX} subnets)")
+        return (
+            f"{cidr} is a /{net.prefixlen}; use /{low} to /{high} (room for {PUBLIC_SUBNETS} /{SUBNET_PREFIX} subnets)"
+        )
     if not any(net.subnet_of(block) for block in _RFC1918):
         return f"{cidr} is not a private range (10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16)"
     return None
@@ -48,11 +48,11 @@ def vpc_cidr_problem(cidr: str) -> Optional[str]:
 _RFC1918 = tuple(ipaddress.IPv4Network(b) for b in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"))
 
 
-def first_overlap(cidrs: dict[str, str]) -> Optional[tuple[str, str]]:
+def first_overlap(cidrs: dict[str, str]) -> tuple[str, str] | None:
     """The first pair of keys (in order) whose networks overlap, or None."""
     nets = [(key, ipaddress.IPv4Network(c)) for key, c in cidrs.items()]
     for i, (a, net_a) in enumerate(nets):
-        for b, net_b in nets[i + 1:]:
+        for b, net_b in nets[i + 1 :]:
             if net_a.overlaps(net_b):
                 return a, b
     return None

@@ -24,9 +24,7 @@ def aws_region_checks(cfg: AwsStackConfig) -> None:
     seen = {cfg.regions.primary}
     for i, region in enumerate(cfg.regions.secondaries):
         if region == cfg.regions.primary:
-            raise ConfigError(
-                f"{key}regions.secondaries[{i}]", f"{region} is already the primary region"
-            )
+            raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is already the primary region")
         if region in seen:
             raise ConfigError(f"{key}regions.secondaries[{i}]", f"{region} is listed twice")
         seen.add(region)
@@ -47,8 +45,11 @@ def aws_checks(cfg: AwsStackConfig) -> None:
             f"{key}app.memory",
             f"Fargate does not offer {cfg.app.memory} MiB with cpu {cfg.app.cpu}; it offers {_sizes_text(offered)} MiB",
         )
-    if cfg.app.standby == "hot" and "standby_desired_count" in cfg.app.model_fields_set \
-            and cfg.app.standby_desired_count != cfg.app.desired_count:
+    if (
+        cfg.app.standby == "hot"
+        and "standby_desired_count" in cfg.app.model_fields_set
+        and cfg.app.standby_desired_count != cfg.app.desired_count
+    ):
         raise ConfigError(
             f"{key}app.standbyDesiredCount",
             "a hot standby runs app.desiredCount everywhere; remove standbyDesiredCount or use standby: warm",
@@ -57,8 +58,10 @@ def aws_checks(cfg: AwsStackConfig) -> None:
     _check_network(cfg, regions)
     _check_dns(cfg, regions)
     if cfg.dns.ttl is not None:
-        raise ConfigError(f"{key}dns.ttl", "the aws layout's records alias the ALBs, which Route 53 answers with "
-                                           "a fixed 60 s TTL; remove dns.ttl")
+        raise ConfigError(
+            f"{key}dns.ttl",
+            "the aws layout's records alias the ALBs, which Route 53 answers with a fixed 60 s TTL; remove dns.ttl",
+        )
 
 
 def _sizes_text(sizes: tuple[int, ...]) -> str:
@@ -76,8 +79,11 @@ def _check_environment(cfg: AwsStackConfig) -> None:
             if not _ENV_NAME.match(name):
                 raise ConfigError(where, "is not an environment variable name (letters, digits, _)")
             if name.startswith(RESERVED_ENV_PREFIX) or name in RESERVED_ENV_NAMES:
-                raise ConfigError(where, f"is set by the stack or by ECS on every task ({RESERVED_ENV_PREFIX}*, "
-                                         f"{', '.join(sorted(RESERVED_ENV_NAMES))}): choose another name")
+                raise ConfigError(
+                    where,
+                    f"is set by the stack or by ECS on every task ({RESERVED_ENV_PREFIX}*, "
+                    f"{', '.join(sorted(RESERVED_ENV_NAMES))}): choose another name",
+                )
     both = sorted(set(cfg.app.environment) & set(cfg.app_secrets))
     if both:
         raise ConfigError(f"{key}app.environment.{both[0]}", "is also in dr:appSecrets: set it in one place only")
@@ -107,8 +113,10 @@ def _check_network(cfg: AwsStackConfig, regions: list[str]) -> None:
     if overlap:
         a, b = overlap
         configured = b if b in cfg.network else a
-        raise ConfigError(f"{key}network.{configured}.cidr",
-                          f"{created[b]} ({b}) overlaps {created[a]} ({a}); regions need distinct blocks to be peered")
+        raise ConfigError(
+            f"{key}network.{configured}.cidr",
+            f"{created[b]} ({b}) overlaps {created[a]} ({a}); regions need distinct blocks to be peered",
+        )
 
 
 def _check_dns(cfg: AwsStackConfig, regions: list[str]) -> None:

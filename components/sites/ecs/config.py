@@ -5,7 +5,7 @@ Rules across these keys are in `components.sites.ecs.checks`."""
 from __future__ import annotations
 
 import re
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import Field, field_validator
 
@@ -35,12 +35,8 @@ class AppConfig(ConfigModel):
     cpu: Literal[256, 512, 1024, 2048, 4096, 8192, 16384] = Field(512, description="Fargate CPU units.")
     memory: int = Field(1024, description="Task memory in MiB; one of the sizes Fargate offers with `cpu`.")
     desired_count: int = Field(2, ge=1, le=1000, description="Tasks in the active region.")
-    standby_desired_count: int = Field(
-        1, ge=1, le=1000, description="Tasks kept warm in each standby region."
-    )
-    environment: dict[str, str] = Field(
-        default_factory=dict, description="Plain (non-secret) container environment."
-    )
+    standby_desired_count: int = Field(1, ge=1, le=1000, description="Tasks kept warm in each standby region.")
+    environment: dict[str, str] = Field(default_factory=dict, description="Plain (non-secret) container environment.")
     standby: Literal["warm", "hot"] = Field(
         "warm",
         description="warm: standbys run standbyDesiredCount and are scaled up on failover (the traffic budget "
@@ -55,9 +51,9 @@ class AppConfig(ConfigModel):
 class RegionNetworkConfig(ConfigModel):
     """Either an existing VPC (vpcId + at least two subnetIds) or a CIDR for a new VPC."""
 
-    vpc_id: Optional[str] = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
+    vpc_id: str | None = Field(None, pattern=r"^vpc-[0-9a-f]{8,17}$")
     subnet_ids: list[str] = Field(default_factory=list)
-    cidr: Optional[str] = Field(None, description="Private IPv4 block, /16 to /19, for a VPC the stack creates.")
+    cidr: str | None = Field(None, description="Private IPv4 block, /16 to /19, for a VPC the stack creates.")
 
     @field_validator("subnet_ids")
     @classmethod
@@ -69,7 +65,7 @@ class RegionNetworkConfig(ConfigModel):
 
     @field_validator("cidr")
     @classmethod
-    def _cidr(cls, v: Optional[str]) -> Optional[str]:
+    def _cidr(cls, v: str | None) -> str | None:
         problem = vpc_cidr_problem(v) if v is not None else None
         if problem:
             raise ValueError(problem)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 import pulumi
 import pulumi_aws as aws
 
@@ -24,15 +22,16 @@ class PublicVpc(pulumi.ComponentResource):
     """Each subnet's id, depending on its route table association (and so on the gateway and the route)."""
 
     def __init__(
-        self, name: str, *, cidr: str, provider: aws.Provider, opts: Optional[pulumi.ResourceOptions] = None
+        self, name: str, *, cidr: str, provider: aws.Provider, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("dr:network:PublicVpc", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         zones = aws.get_availability_zones_output(
             state="available", opts=pulumi.InvokeOutputOptions(parent=self, provider=provider)
         )
-        vpc = aws.ec2.Vpc(f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True,
-                          opts=child)
+        vpc = aws.ec2.Vpc(
+            f"{name}-vpc", cidr_block=cidr, enable_dns_hostnames=True, enable_dns_support=True, opts=child
+        )
         igw = aws.ec2.InternetGateway(f"{name}-igw", vpc_id=vpc.id, opts=child)
         routes = aws.ec2.RouteTable(
             f"{name}-public",

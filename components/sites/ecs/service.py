@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Optional
 
 import pulumi
 import pulumi_aws as aws
@@ -48,11 +47,11 @@ class RegionalServiceArgs:
     parameter_arns: pulumi.Input[list]
     control_arns: pulumi.Input[list] = ()
     """The control table in its replica regions: the tasks confirm their write permission there."""
-    certificate_arn: Optional[str] = None
+    certificate_arn: str | None = None
     """ACM certificate in this region: HTTPS listener on 443 (else HTTP on 80)."""
-    vpc_id: Optional[str] = None
+    vpc_id: str | None = None
     subnet_ids: list[str] = field(default_factory=list)
-    vpc_cidr: Optional[str] = None
+    vpc_cidr: str | None = None
     """CIDR for a VPC this component creates when no vpc_id is given."""
     secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """NAME -> secret value: stored in Secrets Manager, injected by ECS, never in the task definition."""
@@ -63,8 +62,14 @@ def cluster_name(app: str, stack: str) -> str:
 
 
 def container_definitions(
-    *, app: str, image: str, port: int, region: str, log_group: str, environment: dict[str, str],
-    secret_arns: Optional[dict[str, str]] = None,
+    *,
+    app: str,
+    image: str,
+    port: int,
+    region: str,
+    log_group: str,
+    environment: dict[str, str],
+    secret_arns: dict[str, str] | None = None,
 ) -> str:
     """The task's single container, logging to CloudWatch; secrets by ARN only. JSON as ECS expects it."""
     return json.dumps(
@@ -110,7 +115,7 @@ class RegionalService(pulumi.ComponentResource):
         name: str,
         args: RegionalServiceArgs,
         provider: aws.Provider,
-        opts: Optional[pulumi.ResourceOptions] = None,
+        opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:compute:RegionalService", name, None, opts)
         self._provider = provider
@@ -140,8 +145,11 @@ class RegionalService(pulumi.ComponentResource):
             network_configuration=aws.ecs.ServiceNetworkConfigurationArgs(
                 subnets=subnet_ids, security_groups=[task_sg.id], assign_public_ip=True
             ),
-            load_balancers=[aws.ecs.ServiceLoadBalancerArgs(
-                target_group_arn=target_group.arn, container_name=args.app, container_port=args.port)],
+            load_balancers=[
+                aws.ecs.ServiceLoadBalancerArgs(
+                    target_group_arn=target_group.arn, container_name=args.app, container_port=args.port
+                )
+            ],
             opts=pulumi.ResourceOptions(
                 parent=self, provider=provider, ignore_changes=["desiredCount"], depends_on=[listener]
             ),
@@ -154,12 +162,21 @@ class RegionalService(pulumi.ComponentResource):
         """The VPC and subnets given in config, or a VPC of public subnets this component creates."""
         if args.vpc_id:
             return args.vpc_id, list(args.subnet_ids)
-        vpc = PublicVpc(f"{name}-net", cidr=args.vpc_cidr or "10.10.0.0/16", provider=self._provider,
-                        opts=pulumi.ResourceOptions(parent=self))
+        vpc = PublicVpc(
+            f"{name}-net",
+            cidr=args.vpc_cidr or "10.10.0.0/16",
+            provider=self._provider,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         return vpc.vpc_id, vpc.subnet_ids
 
-    def _load_balancer(self, name: str, args: RegionalServiceArgs, vpc_id: pulumi.Input[str], subnet_ids: list,
-                       ) -> tuple[aws.ec2.SecurityGroup, aws.lb.TargetGroup, aws.lb.Listener]:
+    def _load_balancer(
+        self,
+        name: str,
+        args: RegionalServiceArgs,
+        vpc_id: pulumi.Input[str],
+        subnet_ids: list,
+    ) -> tuple[aws.ec2.SecurityGroup, aws.lb.TargetGroup, aws.lb.Listener]:
         """The public ALB (HTTPS on 443 with the region's certificate, else HTTP on 80) forwarding to a target
         group that checks the health path; returns the tasks' security group (reachable from the ALB only), the
         target group and the listener."""
@@ -171,8 +188,11 @@ class RegionalService(pulumi.ComponentResource):
             autonamed(SECURITY_GROUP, f"{name}-alb"),
             vpc_id=vpc_id,
             description="Public listener of the DR load balancer",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=listen_port, to_port=listen_port,
-                                                      cidr_blocks=["0.0.0.0/0"])],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=listen_port, to_port=listen_port, cidr_blocks=["0.0.0.0/0"]
+                )
+            ],
             egress=everywhere,
             opts=child,
         )
@@ -180,8 +200,11 @@ class RegionalService(pulumi.ComponentResource):
             autonamed(SECURITY_GROUP, f"{name}-tasks"),
             vpc_id=vpc_id,
             description="Application tasks, reachable only from the load balancer",
-            ingress=[aws.ec2.SecurityGroupIngressArgs(protocol="tcp", from_port=args.port, to_port=args.port,
-                                                      security_groups=[alb_sg.id])],
+            ingress=[
+                aws.ec2.SecurityGroupIngressArgs(
+                    protocol="tcp", from_port=args.port, to_port=args.port, security_groups=[alb_sg.id]
+                )
+            ],
             egress=everywhere,
             opts=child,
         )
@@ -202,7 +225,11 @@ class RegionalService(pulumi.ComponentResource):
             vpc_id=vpc_id,
             deregistration_delay=30,
             health_check=aws.lb.TargetGroupHealthCheckArgs(
-                path=args.health_path, matcher="200", interval=10, timeout=5, healthy_threshold=2,
+                path=args.health_path,
+                matcher="200",
+                interval=10,
+                timeout=5,
+                healthy_threshold=2,
                 unhealthy_threshold=2,
             ),
             opts=child,
@@ -225,14 +252,17 @@ class RegionalService(pulumi.ComponentResource):
         parameter and the control table only)."""
         child = self._child
         log_group = aws.cloudwatch.LogGroup(
-            f"{name}-logs", name=aws_name(LOG_GROUP, f"/ecs/{args.app}-{args.stack}"), retention_in_days=30,
+            f"{name}-logs",
+            name=aws_name(LOG_GROUP, f"/ecs/{args.app}-{args.stack}"),
+            retention_in_days=30,
             opts=child,
         )
         execution_role = aws.iam.Role(
             autonamed(IAM_ROLE, f"{name}-exec"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
         )
-        aws.iam.RolePolicyAttachment(f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN,
-                                     opts=child)
+        aws.iam.RolePolicyAttachment(
+            f"{name}-exec", role=execution_role.name, policy_arn=TASK_EXECUTION_POLICY_ARN, opts=child
+        )
         secret_arns = self._secrets(name, args, execution_role)
         task_role = aws.iam.Role(
             autonamed(IAM_ROLE, f"{name}-task"), assume_role_policy=json.dumps(ECS_TASKS_TRUST), opts=child
@@ -256,15 +286,21 @@ class RegionalService(pulumi.ComponentResource):
             task_role_arn=task_role.arn,
             container_definitions=pulumi.Output.all(log_group.name, pulumi.Output.all(**secret_arns)).apply(
                 lambda a: container_definitions(
-                    app=args.app, image=args.image, port=args.port, region=args.region,
-                    log_group=a[0], environment=args.environment, secret_arns=dict(a[1]),
+                    app=args.app,
+                    image=args.image,
+                    port=args.port,
+                    region=args.region,
+                    log_group=a[0],
+                    environment=args.environment,
+                    secret_arns=dict(a[1]),
                 )
             ),
             opts=child,
         )
 
-    def _secrets(self, name: str, args: RegionalServiceArgs,
-                 execution_role: aws.iam.Role) -> dict[str, pulumi.Output[str]]:
+    def _secrets(
+        self, name: str, args: RegionalServiceArgs, execution_role: aws.iam.Role
+    ) -> dict[str, pulumi.Output[str]]:
         """Each app secret in Secrets Manager, readable by the execution role only; NAME -> its ARN."""
         child = self._child
         secret_arns: dict[str, pulumi.Output[str]] = {}

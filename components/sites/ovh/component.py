@@ -9,8 +9,7 @@ only when the check passes. The site is handed to the DR plane as a `Site` with 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Optional
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_command as command
@@ -43,15 +42,15 @@ class OvhSiteArgs:
     """Plaintext of the stats password, as a Pulumi secret; only its sha512-crypt hash reaches the host."""
     ssh_private_key: pulumi.Input[str]
     """Private key of `site.haproxy.ssh_user`, as a Pulumi secret."""
-    tls_key: Optional[pulumi.Input[str]] = None
+    tls_key: pulumi.Input[str] | None = None
     """Private key of `site.tls.certificate`, as a Pulumi secret (required when the site has a certificate)."""
-    runtime: HostRuntime = HostRuntime()
+    runtime: HostRuntime = field(default_factory=HostRuntime)
     """Where HAProxy runs on the host (Debian's package layout by default)."""
     key: str = "dr:sites[]"
     """The site's config key (`dr:sites[1]`), which lookup errors name."""
 
     @staticmethod
-    def from_config(cfg: OvhSitesConfig, name: str) -> "OvhSiteArgs":
+    def from_config(cfg: OvhSitesConfig, name: str) -> OvhSiteArgs:
         """Site `name` of a validated config, its secrets wrapped as Pulumi secrets."""
         secrets = cfg.secrets_of(name)
         index = next(i for i, s in enumerate(cfg.sites) if s.name == name)
@@ -65,14 +64,15 @@ class OvhSiteArgs:
         )
 
 
-def server_lookup_problem(where: str, ovh_region: str, datacenter: str, state: str,
-                          ip: Optional[str] = None, bind_address: Optional[str] = None) -> Optional[str]:
+def server_lookup_problem(
+    where: str, ovh_region: str, datacenter: str, state: str, ip: str | None = None, bind_address: str | None = None
+) -> str | None:
     """Why a looked-up OVHcloud server cannot serve site region `ovh_region` (or, for the HAProxy host, listen on
     `bind_address`), or None when it can."""
     found = datacenter_region(datacenter)
     if found != ovh_region:
         return f"{where}: the OVHcloud server is in datacenter {datacenter or '?'}, not in region {ovh_region}"
-    if state and state not in ("ok",):
+    if state and state != "ok":
         return f"{where}: the OVHcloud server is in state {state!r}, not 'ok'"
     if bind_address and ip and bind_address != ip:
         return f"{where}: haproxy.bindAddress {bind_address} is not the server's public address {ip}"
@@ -92,7 +92,7 @@ class OvhSite(pulumi.ComponentResource):
     stats_salt: pulumi.Output[str]
     install_stdout: pulumi.Output[str]
 
-    def __init__(self, name: str, args: OvhSiteArgs, opts: Optional[pulumi.ResourceOptions] = None) -> None:
+    def __init__(self, name: str, args: OvhSiteArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__("dr:sites:OvhSite", name, None, opts)
         cfg = args.site
         if cfg.tls and args.tls_key is None:
@@ -112,10 +112,14 @@ class OvhSite(pulumi.ComponentResource):
         # The hash is a secret (in state, in previews, in PR comments): sha512-crypt at 5000 rounds is cheap
         # enough to test password guesses against offline. Wrapped explicitly, not left to propagation.
         self.stats_password_hash = pulumi.Output.secret(
-            pulumi.Output.all(args.stats_password, salt.result).apply(lambda v: hash_stats_password(*v)))
+            pulumi.Output.all(args.stats_password, salt.result).apply(lambda v: hash_stats_password(*v))
+        )
         inputs = haproxy_site_inputs(cfg, args.backups)
-        self.config = pulumi.Output.secret(pulumi.Output.all(self.stats_password_hash, *checks).apply(
-            lambda v: render_haproxy_config(inputs, v[0], args.runtime)))
+        self.config = pulumi.Output.secret(
+            pulumi.Output.all(self.stats_password_hash, *checks).apply(
+                lambda v: render_haproxy_config(inputs, v[0], args.runtime)
+            )
+        )
         # Everything but the hash, not secret: reviewers see the config's diff in previews.
         self.reviewable_config = pulumi.Output.unsecret(self.config.apply(redact_password_hashes))
 
@@ -141,8 +145,9 @@ class OvhSite(pulumi.ComponentResource):
         install = command.remote.Command(
             f"{name}-haproxy-install",
             connection=connection,
-            create=deploy_script(site=cfg.name, tls=pem is not None, sudo=cfg.haproxy.ssh_user != "root",
-                                 cert_dir=args.runtime.cert_dir),
+            create=deploy_script(
+                site=cfg.name, tls=pem is not None, sudo=cfg.haproxy.ssh_user != "root", cert_dir=args.runtime.cert_dir
+            ),
             stdin=pem,
             # A change re-runs the install: the redacted text shows what changed, the secret one also catches a
             # new password (whose hash the redacted text leaves out).
@@ -158,8 +163,14 @@ class OvhSite(pulumi.ComponentResource):
             scale_target=scale_target_json(NoScaling()),
             outputs={"publicIp": self.public_ip, "statsSalt": self.stats_salt},
         )
-        self.register_outputs({"publicIp": self.public_ip, "statsSalt": self.stats_salt, "config": self.config,
-                               "statsPasswordHash": self.stats_password_hash})
+        self.register_outputs(
+            {
+                "publicIp": self.public_ip,
+                "statsSalt": self.stats_salt,
+                "config": self.config,
+                "statsPasswordHash": self.stats_password_hash,
+            }
+        )
 
     def _lookups(self, cfg: OvhSiteConfig, key: str) -> tuple[pulumi.Output[str], list[pulumi.Output]]:
         """The HAProxy's public IP (from config, or from OVHcloud) and the checks of every looked-up server."""
@@ -167,16 +178,23 @@ class OvhSite(pulumi.ComponentResource):
         checks: list[pulumi.Output] = []
 
         def checked(where: str, result: ovh.GetServerResult, host: bool = False) -> ovh.GetServerResult:
-            problem = server_lookup_problem(where, cfg.ovh_region, result.datacenter, result.state, result.ip,
-                                            cfg.haproxy.bind_address if host else None)
+            problem = server_lookup_problem(
+                where,
+                cfg.ovh_region,
+                result.datacenter,
+                result.state,
+                result.ip,
+                cfg.haproxy.bind_address if host else None,
+            )
             if problem:
                 raise pulumi.RunError(problem)  # the engine prints the message, no traceback
             return result
 
         if cfg.haproxy.service_name:
             host = ovh.get_server_output(service_name=cfg.haproxy.service_name, opts=invoke).apply(
-                lambda r: checked(f"{key}.haproxy.serviceName: site {cfg.name} haproxy ({cfg.haproxy.service_name})",
-                                  r, host=True)
+                lambda r: checked(
+                    f"{key}.haproxy.serviceName: site {cfg.name} haproxy ({cfg.haproxy.service_name})", r, host=True
+                )
             )
             public_ip = host.ip
             checks.append(public_ip)
@@ -186,7 +204,8 @@ class OvhSite(pulumi.ComponentResource):
             if server.service_name:
                 found = ovh.get_server_output(service_name=server.service_name, opts=invoke).apply(
                     lambda r, s=server, j=j: checked(
-                        f"{key}.servers[{j}].serviceName: site {cfg.name} server {s.name} ({s.service_name})", r)
+                        f"{key}.servers[{j}].serviceName: site {cfg.name} server {s.name} ({s.service_name})", r
+                    )
                 )
                 checks.append(found.datacenter)
         return public_ip, checks

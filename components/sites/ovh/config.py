@@ -10,7 +10,8 @@ config from a stack file without the rest of the stack's model), are in `compone
 from __future__ import annotations
 
 import re
-from typing import Any, Literal, Mapping, Optional
+from collections.abc import Mapping
+from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -50,15 +51,15 @@ _URL_PATH = re.compile(r"^/[A-Za-z0-9._~%/=&+,:@-]*$")  # no query, space, quote
 class HaproxyHostConfig(ConfigModel):
     """The host that runs the site's HAProxy; it exists already and is never ordered."""
 
-    public_ip: Optional[str] = Field(None, description="Public IPv4: the site's endpoint (Route 53 checks it).")
-    service_name: Optional[str] = Field(
+    public_ip: str | None = Field(None, description="Public IPv4: the site's endpoint (Route 53 checks it).")
+    service_name: str | None = Field(
         None, description="OVHcloud dedicated server service name: the public IP is then read from OVHcloud."
     )
     private_address: str = Field(description="Private (vRack) IPv4; other regions' HAProxies forward to it.")
     ssh_user: str = Field(description="User the deployment logs in as; non-root users need sudo without password.")
     ssh_port: int = Field(22, ge=1, le=65535)
     ssh_host_key: str = Field(description="The host's key as one known_hosts line; the connection is pinned to it.")
-    bind_address: Optional[str] = Field(
+    bind_address: str | None = Field(
         None, description="Address of the public frontends (default: every IPv4 address of the host)."
     )
     http_port: int = Field(80, ge=1, le=65535)
@@ -70,14 +71,14 @@ class HaproxyHostConfig(ConfigModel):
 
     @field_validator("bind_address")
     @classmethod
-    def _bind(cls, v: Optional[str]) -> Optional[str]:
+    def _bind(cls, v: str | None) -> str | None:
         if v is not None:
             check_ipv4(v)
         return v
 
     @field_validator("service_name")
     @classmethod
-    def _service(cls, v: Optional[str]) -> Optional[str]:
+    def _service(cls, v: str | None) -> str | None:
         if v is not None and not _SERVICE_NAME.match(v):
             raise ValueError(f"{v!r} is not an OVHcloud service name (like ns1234567.ip-203-0-113.eu)")
         return v
@@ -107,7 +108,7 @@ class AppServerConfig(ConfigModel):
     address: str = Field(description="Private IPv4 the HAProxy reaches the server on.")
     port: int = Field(ge=1, le=65535)
     weight: int = Field(100, ge=WEIGHT_BOUNDS[0], le=WEIGHT_BOUNDS[1])
-    service_name: Optional[str] = Field(None, description="OVHcloud service name: the server is looked up.")
+    service_name: str | None = Field(None, description="OVHcloud service name: the server is looked up.")
 
     _address = field_validator("address")(classmethod(lambda cls, v: check_private_ipv4(v)))
     _service = field_validator("service_name")(classmethod(lambda cls, v: HaproxyHostConfig._service(v)))
@@ -126,9 +127,12 @@ class SiteHealthCheckConfig(ConfigModel):
     path: str = "/health"
     host: str = Field(description="Host header of the check request.")
     expect_status: int = Field(
-        200, ge=200, le=399,
+        200,
+        ge=200,
+        le=399,
         description="A 2xx or 3xx status: HAProxy counts a server that answers it as up (Route 53 too), so an "
-        "error status here would keep failing servers in rotation.")
+        "error status here would keep failing servers in rotation.",
+    )
     inter_ms: int = Field(2000, ge=INTER_MS_BOUNDS[0], le=INTER_MS_BOUNDS[1])
     rise: int = Field(2, ge=RISE_BOUNDS[0], le=RISE_BOUNDS[1])
     fall: int = Field(3, ge=FALL_BOUNDS[0], le=FALL_BOUNDS[1])
@@ -189,7 +193,7 @@ class OvhSiteConfig(ConfigModel):
     servers: list[AppServerConfig] = Field(min_length=1, max_length=64)
     health_check: SiteHealthCheckConfig
     stats: StatsConfig
-    tls: Optional[TlsConfig] = None
+    tls: TlsConfig | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -229,7 +233,7 @@ class SiteSecrets(ConfigModel):
 
     stats_password: SecretStr
     ssh_private_key: SecretStr
-    tls_key: Optional[SecretStr] = None
+    tls_key: SecretStr | None = None
 
     @field_validator("stats_password")
     @classmethod
@@ -240,7 +244,7 @@ class SiteSecrets(ConfigModel):
 
     @field_validator("ssh_private_key", "tls_key")
     @classmethod
-    def _not_blank(cls, v: Optional[SecretStr]) -> Optional[SecretStr]:
+    def _not_blank(cls, v: SecretStr | None) -> SecretStr | None:
         if v is not None and not v.get_secret_value().strip():
             raise ValueError("is empty")
         return v

@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 import shlex
 from dataclasses import dataclass
-from typing import Optional
 
 from passlib.hash import sha512_crypt  # libpass, the maintained passlib fork: no import of the deprecated `crypt`
 
@@ -42,9 +41,9 @@ class HostRuntime:
     """Where HAProxy runs on the host; the defaults are Debian's haproxy package."""
 
     log_target: str = "/dev/log"
-    chroot: Optional[str] = "/var/lib/haproxy"
-    user: Optional[str] = "haproxy"
-    group: Optional[str] = "haproxy"
+    chroot: str | None = "/var/lib/haproxy"
+    user: str | None = "haproxy"
+    group: str | None = "haproxy"
     stats_socket: str = "/run/haproxy/admin.sock"
     daemon: bool = True
     cert_dir: str = "/etc/haproxy/certs"
@@ -85,9 +84,9 @@ class HaproxySite:
     stats_address: str
     stats_port: int
     stats_user: str
-    bind_address: Optional[str] = None
+    bind_address: str | None = None
     """Address of the public frontends; None binds every IPv4 address of the host."""
-    https_port: Optional[int] = None
+    https_port: int | None = None
     """Set when the site has a certificate: HTTPS there, and HTTP redirects to it."""
 
 
@@ -131,7 +130,7 @@ def hash_stats_password(password: str, salt: str) -> str:
     return sha512_crypt.using(salt=check_salt(salt), rounds=5000).hash(password)
 
 
-def _addr(address: Optional[str], port: int) -> str:
+def _addr(address: str | None, port: int) -> str:
     return f"{address}:{port}" if address else f":{port}"
 
 
@@ -148,27 +147,32 @@ def comment(text: str) -> list[str]:
     overflows it)."""
     import textwrap
 
-    return textwrap.wrap(text, COMMENT_WIDTH, initial_indent="# ", subsequent_indent="# ", break_long_words=False,
-                         break_on_hyphens=False)
+    return textwrap.wrap(
+        text, COMMENT_WIDTH, initial_indent="# ", subsequent_indent="# ", break_long_words=False, break_on_hyphens=False
+    )
 
 
 def render_haproxy_config(site: HaproxySite, stats_password_hash: str, runtime: HostRuntime = HostRuntime()) -> str:
     """The whole haproxy.cfg of one site. Only a sha512-crypt hash is accepted for the stats password."""
     if not is_sha512_crypt(stats_password_hash):
         raise ValueError("the stats password must be given as a sha512-crypt hash ($6$...), never in plain text")
-    return "\n".join([
-        # The path this comment names (now a re-export of this module) stays: a new text would reinstall every
-        # site's config at the next deployment.
-        *comment(f"{CONFIG_MARKER[2:]} of site {site.name}: rendered by components/sites/haproxy_config.py, "
-                 "delivered by Pulumi; changes made on the host are overwritten by the next deployment."),
-        "",
-        *_global_section(runtime),
-        *_defaults_section(site.health_check),
-        *_public_frontends(site, runtime),
-        *_peer_frontend(site),
-        *_backends(site),
-        *_stats_sections(site, stats_password_hash),
-    ])
+    return "\n".join(
+        [
+            # The path this comment names (now a re-export of this module) stays: a new text would reinstall every
+            # site's config at the next deployment.
+            *comment(
+                f"{CONFIG_MARKER[2:]} of site {site.name}: rendered by components/sites/haproxy_config.py, "
+                "delivered by Pulumi; changes made on the host are overwritten by the next deployment."
+            ),
+            "",
+            *_global_section(runtime),
+            *_defaults_section(site.health_check),
+            *_public_frontends(site, runtime),
+            *_peer_frontend(site),
+            *_backends(site),
+            *_stats_sections(site, stats_password_hash),
+        ]
+    )
 
 
 def _global_section(runtime: HostRuntime) -> list[str]:
@@ -247,8 +251,7 @@ def _public_frontends(site: HaproxySite, runtime: HostRuntime) -> list[str]:
 
 def _peer_frontend(site: HaproxySite) -> list[str]:
     return [
-        *comment("Overflow from the other sites' HAProxies: local servers only, so requests never loop between "
-                 "sites."),
+        *comment("Overflow from the other sites' HAProxies: local servers only, so requests never loop between sites."),
         "frontend peer_in",
         f"    bind {_addr(site.peer_address, site.peer_port)}",
         f"    default_backend {LOCAL_BACKEND}",
@@ -271,8 +274,10 @@ def _backends(site: HaproxySite) -> list[str]:
         "",
         f"backend {LOCAL_BACKEND}",
         "    balance roundrobin",
-        *(f"    server {s.name} {s.address}:{s.port} weight {s.weight} track {APP_BACKEND}/{s.name}"
-          for s in site.servers),
+        *(
+            f"    server {s.name} {s.address}:{s.port} weight {s.weight} track {APP_BACKEND}/{s.name}"
+            for s in site.servers
+        ),
         "",
     ]
 
@@ -293,7 +298,7 @@ def _stats_sections(site: HaproxySite, stats_password_hash: str) -> list[str]:
 
 
 REDACTED_HASH = "[secret sha512-crypt hash]"
-_USERLIST_PASSWORD = re.compile(r"^(\s+user\s+\S+\s+password\s+)\S+", re.M)
+_USERLIST_PASSWORD = re.compile(r"^(\s+user\s+\S+\s+password\s+)\S+", re.MULTILINE)
 
 
 def redact_password_hashes(config: str) -> str:
@@ -308,8 +313,16 @@ def render_site_config(cfg: OvhSitesConfig, name: str, salt: str) -> str:
     return render_haproxy_config(haproxy_site(cfg, name), hash_stats_password(password, salt))
 
 
-def deploy_script(*, site: str, tls: bool, sudo: bool, staged: str = STAGED_CONFIG, live: str = LIVE_CONFIG,
-                  cert_dir: str = HostRuntime.cert_dir, group: str = "haproxy") -> str:
+def deploy_script(
+    *,
+    site: str,
+    tls: bool,
+    sudo: bool,
+    staged: str = STAGED_CONFIG,
+    live: str = LIVE_CONFIG,
+    cert_dir: str = HostRuntime.cert_dir,
+    group: str = "haproxy",
+) -> str:
     """The remote command that installs a staged config: `haproxy -c` first, and the running proxy is reloaded
     only when the check passes. With `tls`, stdin carries the certificate chain and key (one PEM), which is put
     in place for the check and rolled back if the check fails. A failed check exits 1 and leaves the live
@@ -332,8 +345,9 @@ def deploy_script(*, site: str, tls: bool, sudo: bool, staged: str = STAGED_CONF
             f"{run}mv -f \"$pem.new\" \"$pem\"",
         ]
     restore = (
-        f"if {run}test -f \"$pem.previous\"; then {run}mv -f \"$pem.previous\" \"$pem\"; "
-        f"else {run}rm -f \"$pem\"; fi; " if tls else ""
+        f"if {run}test -f \"$pem.previous\"; then {run}mv -f \"$pem.previous\" \"$pem\"; else {run}rm -f \"$pem\"; fi; "
+        if tls
+        else ""
     )
     lines += [
         f"if ! {run}haproxy -c -f \"$staged\" >&2; then",

@@ -11,7 +11,6 @@ import datetime
 import ipaddress
 import re
 import struct
-from typing import Optional
 
 # OVHcloud locations, as the OVHcloud API names dedicated servers' datacenters (`gra3`, `rbx-hz`, `ynm1`):
 # the region code is the datacenter's letters, upper-cased.
@@ -92,9 +91,11 @@ def authorized_key_from_known_hosts(line: str) -> str:
         raise ValueError("expected one known_hosts line: 'HOST KEY-TYPE BASE64-KEY'")
     key_type, blob = fields[1], fields[2]
     if key_type in RSA_HOST_KEY_TYPES:
-        raise ValueError(f"{key_type} is an RSA host key: pulumi-command would offer only ssh-rsa (SHA-1), which "
-                         "OpenSSH 8.8 and later refuse; give the host's ed25519 or ECDSA key instead "
-                         "(ssh-keyscan -t ed25519 HOST)")
+        raise ValueError(
+            f"{key_type} is an RSA host key: pulumi-command would offer only ssh-rsa (SHA-1), which "
+            "OpenSSH 8.8 and later refuse; give the host's ed25519 or ECDSA key instead "
+            "(ssh-keyscan -t ed25519 HOST)"
+        )
     if key_type not in SSH_HOST_KEY_TYPES:
         raise ValueError(f"{key_type!r} is not an SSH host key type ({', '.join(SSH_HOST_KEY_TYPES)})")
     try:
@@ -108,25 +109,27 @@ def authorized_key_from_known_hosts(line: str) -> str:
     return f"{key_type} {blob}"
 
 
-def certificate_chain_problem(pem: str, now: Optional[datetime.datetime] = None) -> None:
+def certificate_chain_problem(pem: str, now: datetime.datetime | None = None) -> None:
     """ValueError naming the block of a PEM chain whose body is not an X.509 certificate, or the first certificate
     that has expired (HAProxy would load it and every client would refuse it)."""
     from cryptography import x509
 
-    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.S)
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    blocks = re.findall(r"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", pem, re.DOTALL)
+    now = now or datetime.datetime.now(datetime.UTC)
     for i, block in enumerate(blocks):
         try:
             certificate = x509.load_pem_x509_certificate(block.encode())
         except ValueError:
-            raise ValueError(f"certificate {i + 1} of the chain is not an X.509 certificate (its base64 body does "
-                             "not decode as one)") from None
+            raise ValueError(
+                f"certificate {i + 1} of the chain is not an X.509 certificate (its base64 body does not decode as one)"
+            ) from None
         if certificate.not_valid_after_utc < now:
-            raise ValueError(f"certificate {i + 1} of the chain expired on "
-                             f"{certificate.not_valid_after_utc:%Y-%m-%d}") from None
+            raise ValueError(
+                f"certificate {i + 1} of the chain expired on {certificate.not_valid_after_utc:%Y-%m-%d}"
+            ) from None
 
 
-def datacenter_region(datacenter: str) -> Optional[str]:
+def datacenter_region(datacenter: str) -> str | None:
     """The OVHcloud region code of a dedicated server's datacenter (`gra3` -> GRA, `rbx-hz` -> RBX), or None."""
     letters = re.match(r"^([a-z]+)", datacenter or "")
     code = letters.group(1).upper() if letters else ""

@@ -24,8 +24,10 @@ def crash_after_bump(world: DrillWorld) -> list[Run]:
     injection = world.injection = Injection("crash", armed=True)
     primary, others = world.regions[0], set(world.regions[1:])
     fault = world.fail_region(primary)
-    wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds") +
-               world.scale.lease + world.scale.schedule)
+    wait_until(
+        lambda: moved(world, fault, others),
+        timeout=limit(world, "write_rto_seconds") + world.scale.lease + world.scale.schedule,
+    )
     settle_for(world)
     run = Run("crash-after-bump", start, fault, (1, 1), primary, others, "crash")
     if not injection.hits:
@@ -54,6 +56,7 @@ def pause_past_lease(world: DrillWorld) -> list[Run]:
     run = Run("pause-past-lease", start, fault, (2, 2), primary, set(world.regions[1:]), "crash")
     if not injection.hits:
         run.problems.append("no orchestrator paused: the pause was never injected")
-    check_projections_converge(world, run, within=s.schedule + 3 * s.probe_interval,
-                                regions=[r for r in world.regions if r != primary])
+    check_projections_converge(
+        world, run, within=s.schedule + 3 * s.probe_interval, regions=[r for r in world.regions if r != primary]
+    )
     return [run]

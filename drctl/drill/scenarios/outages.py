@@ -45,16 +45,21 @@ def _failback(world: DrillWorld) -> Run:
     start = recovered = world.recover_region(primary)
     run = Run("failback", start, start, (1, 1), None, {primary}, "manual")
     wait_until(lambda: http_status(world.app_urls[(INTERNET, primary)] + "/health", 1.0, 1.0) == 200, timeout=10)
-    check_projections_converge(world, run, within=world.scale.schedule + 4 * world.scale.probe_interval,
-                                regions=[primary])
-    if world.pumps is not None:  # the operator waits for replication to catch up before failing back
-        if not wait_until(lambda: world.pumps.caught_up(recovered), timeout=30 * world.scale.probe_interval):
-            run.notes.append("replication had not caught up after the recovery")
+    check_projections_converge(
+        world, run, within=world.scale.schedule + 4 * world.scale.probe_interval, regions=[primary]
+    )
+    # the operator waits for replication to catch up before failing back
+    if world.pumps is not None and not wait_until(
+        lambda: world.pumps.caught_up(recovered), timeout=30 * world.scale.probe_interval
+    ):
+        run.notes.append("replication had not caught up after the recovery")
     time.sleep(4 * world.scale.health_interval)  # traffic must stay with writes meanwhile
     early = [r for u in world.users for r in list(u.records) if recovered <= r.at and r.region == primary]
     if early:
-        run.problems.append(f"traffic went back to {primary} {early[0].at - recovered:.2f}s after it recovered, "
-                            "before writes did (traffic must follow writes)")
+        run.problems.append(
+            f"traffic went back to {primary} {early[0].at - recovered:.2f}s after it recovered, "
+            "before writes did (traffic must follow writes)"
+        )
     # The worst moment: right after the old region's application confirmed its write permission (its lease then
     # runs longest past the epoch bump).
     old = world.authority().active_region
@@ -63,13 +68,16 @@ def _failback(world: DrillWorld) -> Run:
     run.fault_at = world.fault("operator: failback (just after the old region confirmed its write permission)")
     result = world.invoke(world.regions[-1], {"action": "failback", "reason": "drill: operator failback"})
     if result is not None and result.get("outcome") == "refused" and "replication lag" in result.get("reason", ""):
-        run.notes.append(f"the lag gate refused the failback ({result['reason']}); replication had caught up, so "
-                         "the operator forced it")
+        run.notes.append(
+            f"the lag gate refused the failback ({result['reason']}); replication had caught up, so "
+            "the operator forced it"
+        )
         result = world.invoke(world.regions[-1], {"action": "failback", "force": True})
     run.details["operator"] = {"outcome": (result or {}).get("outcome"), "reason": (result or {}).get("reason")}
     if (result or {}).get("outcome") != "transitioned":
-        run.problems.append(f"the operator's failback was {(result or {}).get('outcome')}: "
-                            f"{(result or {}).get('reason')}")
+        run.problems.append(
+            f"the operator's failback was {(result or {}).get('outcome')}: {(result or {}).get('reason')}"
+        )
     wait_until(lambda: moved(world, run.fault_at, {primary}), timeout=limit(world, "traffic_follows_writes_seconds"))
     settle_for(world)
     return run
@@ -120,24 +128,38 @@ def alarm_fanout(world: DrillWorld) -> list[Run]:
     time.sleep(world.scale.probe_timeout * 1.5)
     # The racers' epoch bumps are slowed in the network (each still answers within its call deadline), so every
     # racer reads the authority before any bump lands: only the condition on the epoch read can pick one winner.
-    bumps = world.hold(HoldRule("dynamodb", "UpdateItem", seconds=0.75 * world.scale.call_timeout, times=3,
-                                contains="SET activeRegion = :target"),
-                       "network: the next three epoch bumps are delayed (within their deadline)")
+    bumps = world.hold(
+        HoldRule(
+            "dynamodb",
+            "UpdateItem",
+            seconds=0.75 * world.scale.call_timeout,
+            times=3,
+            contains="SET activeRegion = :target",
+        ),
+        "network: the next three epoch bumps are delayed (within their deadline)",
+    )
     world.fault("alarm OK -> ALARM fanned out to every orchestrator; operator failover to the last standby")
-    operator = threading.Thread(target=world.invoke, args=(world.regions[-1], {
-        "action": "failover", "target": world.regions[-1], "reason": "drill: operator during the alarm"}))
+    operator = threading.Thread(
+        target=world.invoke,
+        args=(
+            world.regions[-1],
+            {"action": "failover", "target": world.regions[-1], "reason": "drill: operator during the alarm"},
+        ),
+    )
     delivery = world.alarms.publish(primary, "OK", "ALARM")
     operator.start()
     operator.join(10)
     wait_until(lambda: moved(world, fault, others), timeout=limit(world, "write_rto_seconds", "traffic_rto_seconds"))
     settle_for(world)
     run = Run("alarm-fanout", start, fault, (1, 1), primary, others, "outage")
-    run.details["delayedBumps"] = [{"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]}
-                                   for h in bumps.held]
+    run.details["delayedBumps"] = [
+        {"heldSeconds": round(h[1] - h[0], 3), "caller": h[2], "target": h[3]} for h in bumps.held
+    ]
     run.details["alarmReached"] = list(delivery.regions)
     if len(delivery.regions) < len(world.regions):
-        run.problems.append(f"the alarm reached {len(delivery.regions)} of {len(world.regions)} orchestrators: it was "
-                            "never fanned out")
+        run.problems.append(
+            f"the alarm reached {len(delivery.regions)} of {len(world.regions)} orchestrators: it was never fanned out"
+        )
     if len(bumps.held) < 2:
         run.problems.append(f"{len(bumps.held)} epoch bump(s) raced: the race was never forced")
     return [run]
@@ -150,11 +172,16 @@ def late_write(world: DrillWorld) -> list[Run]:
     start = time.time()
     warm_up(world)
     first, last = world.regions[1], world.regions[-1]
-    hold = world.hold(HoldRule("ssm", "PutParameter", target=last, seconds=15 * world.scale.call_timeout),
-                      f"network: the next projection write to {last} is held")
+    hold = world.hold(
+        HoldRule("ssm", "PutParameter", target=last, seconds=15 * world.scale.call_timeout),
+        f"network: the next projection write to {last} is held",
+    )
     world.fault(f"operator 1: failover to {first}")
-    operator = threading.Thread(target=world.invoke, args=(first, {"action": "failover", "target": first,
-                                                                  "reason": "drill: first failover"}), daemon=True)
+    operator = threading.Thread(
+        target=world.invoke,
+        args=(first, {"action": "failover", "target": first, "reason": "drill: first failover"}),
+        daemon=True,
+    )
     operator.start()
     wait_until(lambda: bool(hold.holding), timeout=10 * world.scale.call_timeout)
     fault = world.fault(f"operator 2: failover to {last} while a write of the first is held")
