@@ -10,6 +10,7 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+import failover
 from components.iam import LAMBDA_TRUST, orchestrator_policy
 from components.naming import EVENT_RULE, IAM_ROLE, LAMBDA_FUNCTION, LOG_GROUP, autonamed, aws_name
 from components.powertools import (  # noqa: F401 (re-exported: the components and tests import them from here)
@@ -21,7 +22,8 @@ from components.powertools import (  # noqa: F401 (re-exported: the components a
 )
 from failover import settings as names
 
-FAILOVER_SOURCE = Path(__file__).resolve().parent.parent / "failover"
+FAILOVER_SOURCE = Path(failover.__file__).resolve().parent
+"""The runtime's sources, wherever the package is imported from (a checkout, or site-packages when installed)."""
 CODE_PACKAGE = "failover"
 HANDLER = "failover.orchestrator.handler"
 
