@@ -6,6 +6,7 @@ venv, declaring the table, the sites, the DR plane and failover DNS through the 
 
 from __future__ import annotations
 
+import ast
 import collections
 import importlib.metadata as md
 import json
@@ -66,17 +67,31 @@ def _closure(requirements: list[str]) -> set[str]:
     return {name for name, _ in seen}
 
 
+def _is_unit(dist: md.Distribution, parts: tuple[str, ...]) -> bool:
+    """A directory linked whole: a distribution's metadata, or a regular package (not a namespace one, such as
+    `google`, which several distributions fill)."""
+    if len(parts) == 1 and parts[0].endswith(".dist-info"):
+        return True
+    return Path(dist.locate_file(Path(*parts, "__init__.py"))).is_file()
+
+
 def _link_distributions(names: set[str], site_packages: Path) -> None:
-    """Each distribution's own files (its RECORD), linked into `site_packages`; scripts outside it are skipped."""
+    """Each distribution's own files (its RECORD) linked into `site_packages`, a regular package as one link;
+    scripts outside site-packages are skipped."""
+    linked: set[tuple[str, ...]] = set()
     for name in sorted(names):
         dist = md.distribution(name)
         for file in dist.files or []:
-            if file.parts[0] == ".." or not (source := Path(dist.locate_file(file))).is_file():
+            parts = tuple(file.parts)
+            if parts[0] == ".." or any(parts[:i] in linked for i in range(1, len(parts) + 1)):
                 continue
-            target = site_packages / file
-            if not target.exists():
+            unit = next((parts[:i] for i in range(1, len(parts)) if _is_unit(dist, parts[:i])), parts)
+            source = Path(dist.locate_file(Path(*unit)))
+            if source.exists():
+                target = site_packages.joinpath(*unit)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.symlink_to(source)
+            linked.add(unit)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +133,35 @@ def test_build_makes_an_sdist_and_a_typed_wheel_of_both_packages(consumer_env):
 def test_declared_dependencies_are_complete_and_admit_the_pinned_versions(consumer_env):
     out = _run([sys.executable, "-m", "pip", "--python", consumer_env["python"], "check"], cwd=consumer_env["tmp"])
     assert "No broken requirements found" in out
+
+
+def _imported_distributions_modules() -> set[str]:
+    """Every top-level module the two packages import anywhere (function-level imports too), but their own and the
+    standard library's."""
+    found: set[str] = set()
+    for path in [*(ROOT / "components").rglob("*.py"), *(ROOT / "failover").rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                found.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+                found.add(node.module.split(".")[0])
+    return found - set(sys.stdlib_module_names) - {"__future__", "components", "failover"}
+
+
+def test_every_module_and_everything_it_imports_loads_from_the_declared_dependencies(consumer_env):
+    modules = sorted(_imported_distributions_modules())
+    assert {"pulumi_aws", "pulumi_ovh", "boto3", "aws_lambda_powertools", "passlib", "cryptography"} <= set(modules)
+    code = (
+        "import importlib, pkgutil, sys, components, failover\n"
+        "for package in (components, failover):\n"
+        "    for info in pkgutil.walk_packages(package.__path__, package.__name__ + '.'):\n"
+        "        importlib.import_module(info.name)\n"
+        "for name in sys.argv[1:]:\n"
+        "    importlib.import_module(name)\n"
+        "print(len([m for m in sys.modules if m.startswith(('components.', 'failover.'))]))"
+    )
+    loaded = int(_run([consumer_env["python"], "-I", "-c", code, *modules], cwd=consumer_env["consumer"]))
+    assert loaded == len([*(ROOT / "components").rglob("*.py"), *(ROOT / "failover").rglob("*.py")]) - 2
 
 
 def test_the_package_is_imported_from_the_venv_and_ships_the_lambda_from_there(consumer_env):
