@@ -5,7 +5,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: preview test lint bench install clean haproxy-bin drill
+.PHONY: preview test lint bench install clean haproxy-bin drill package
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -25,7 +25,7 @@ haproxy-bin:
 	@sh .ci/install-haproxy
 
 # The gates: ruff's lint rules and formatting, and mypy over the four packages (rules in pyproject.toml).
-LINT_PATHS := components failover policies drctl tests bench __main__.py
+LINT_PATHS := components failover policies drctl tests bench examples __main__.py
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
@@ -43,6 +43,11 @@ DRILL_MODE ?= strong
 drill: $(VENV)/.installed
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m drctl drill --mode $(DRILL_MODE) --out drill-out
 
+# The package dynamodb-dr (docs/package.md): its sdist and wheel in dist/, built offline with the venv's pinned
+# build, setuptools and wheel (`$(PY) -m build` alone fetches setuptools into an isolated environment instead).
+package: $(VENV)/.installed
+	$(PY) -m build --no-isolation --outdir dist .
+
 bench: $(VENV)/.installed
 	$(PY) bench/preview_bench.py
 	$(PY) bench/runtime_bench.py
@@ -51,4 +56,4 @@ bench: $(VENV)/.installed
 	$(PY) bench/tier_preview_bench.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis drill-out
+	rm -rf $(VENV) .pytest_cache .hypothesis drill-out dist build *.egg-info
