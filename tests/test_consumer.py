@@ -72,7 +72,7 @@ def _is_unit(dist: md.Distribution, parts: tuple[str, ...]) -> bool:
     `google`, which several distributions fill)."""
     if len(parts) == 1 and parts[0].endswith(".dist-info"):
         return True
-    return Path(dist.locate_file(Path(*parts, "__init__.py"))).is_file()
+    return Path(str(dist.locate_file(Path(*parts, "__init__.py")))).is_file()
 
 
 def _link_distributions(names: set[str], site_packages: Path) -> None:
@@ -86,7 +86,7 @@ def _link_distributions(names: set[str], site_packages: Path) -> None:
             if parts[0] == ".." or any(parts[:i] in linked for i in range(1, len(parts) + 1)):
                 continue
             unit = next((parts[:i] for i in range(1, len(parts)) if _is_unit(dist, parts[:i])), parts)
-            source = Path(dist.locate_file(Path(*unit)))
+            source = Path(str(dist.locate_file(Path(*unit))))
             if source.exists():
                 target = site_packages.joinpath(*unit)
                 target.parent.mkdir(parents=True, exist_ok=True)

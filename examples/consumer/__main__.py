@@ -6,6 +6,7 @@ failover DNS, orchestrators) over those sites. Nothing here comes from the packa
 import pulumi
 
 from components import (
+    AwsStackConfig,
     ConfigError,
     RegionalService,
     RegionalServiceArgs,
@@ -23,7 +24,9 @@ stack = pulumi.get_stack()
 try:
     cfg = load_stack_config()  # the `dr:` keys of Pulumi.<stack>.yaml, validated once
 except ConfigError as error:
-    raise pulumi.RunError(str(error)) from None
+    raise pulumi.RunError(str(error)) from None  # one line naming the key, as the CLI prints it
+if not isinstance(cfg, AwsStackConfig):
+    raise pulumi.RunError(f"dr:layout: this program declares ECS sites, so the layout is aws, not {cfg.layout}")
 
 app = cfg.app
 providers = regional_providers(cfg.regions.all, app=app.name, stack=stack)  # one explicit provider per region
@@ -51,17 +54,19 @@ for index, region in enumerate(cfg.regions.all):
             table_arns=data.data_arns,
             parameter_arns=data.parameter_arns,
             control_arns=data.control_arns,
+            certificate_arn=cfg.dns.certificate_arns.get(region),
             vpc_cidr=f"10.{60 + index}.0.0/16",
         ),
         provider=providers[region],
     )
+    https = service.scheme == "https"  # HTTPS when the region has a certificate (dr:dns.certificateArns)
     sites[region] = Site(
         name=region,
         location=region,
         data_region=region,
         endpoint=SiteEndpoint(
-            scheme=service.scheme,
-            port=443 if service.scheme == "https" else 80,
+            scheme="https" if https else "http",
+            port=443 if https else 80,
             alias_dns_name=service.dns_name,
             alias_zone_id=service.zone_id,
         ),
