@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import collections
+import importlib
 import importlib.metadata as md
 import json
 import os
@@ -135,6 +136,20 @@ def test_declared_dependencies_are_complete_and_admit_the_pinned_versions(consum
     assert "No broken requirements found" in out
 
 
+@pytest.mark.parametrize("package", ["components", "failover"])
+def test_the_public_names_are_listed_alike_for_readers_type_checkers_and_the_lazy_loader(package):
+    """`__all__`, the `if TYPE_CHECKING:` imports (what type checkers and editors read) and the lazy loader's map
+    name the same things, each from the module it lives in."""
+    module = importlib.import_module(package)
+    tree = ast.parse((ROOT / package / "__init__.py").read_text())
+    block = next(n for n in tree.body if isinstance(n, ast.If) and getattr(n.test, "id", "") == "TYPE_CHECKING")
+    typed = {a.name: n.module for n in block.body if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert typed == module._HOME_OF
+    assert sorted(module.__all__) == sorted(typed)
+    for name, home in typed.items():
+        assert getattr(module, name) is getattr(importlib.import_module(home), name)
+
+
 def _imported_distributions_modules() -> set[str]:
     """Every top-level module the two packages import anywhere (function-level imports too), but their own and the
     standard library's."""
@@ -166,12 +181,13 @@ def test_every_module_and_everything_it_imports_loads_from_the_declared_dependen
 
 def test_the_package_is_imported_from_the_venv_and_ships_the_lambda_from_there(consumer_env):
     code = (
-        "import json, components, failover\n"
+        "import json, sys, components, failover, components.config\n"
+        "eager = sorted(m for m in sys.modules if m.split('.')[0].startswith(('pulumi', 'boto')))\n"
         "from components.orchestrator import lambda_code_files\n"
         "from components.powertools import pinned_powertools_version\n"
-        "print(json.dumps({'components': components.__file__, 'failover': failover.__file__,\n"
+        "print(json.dumps({'eager': eager, 'components': components.__file__, 'failover': failover.__file__,\n"
         "  'archive': {k: str(v) for k, v in lambda_code_files().items()}, 'powertools': pinned_powertools_version(),\n"
-        "  'public': [n for n in components.__all__ + failover.__all__ if n not in dir(components) + dir(failover)]}))"
+        "  'missing': [n for p in (components, failover) for n in p.__all__ if not hasattr(p, n)]}))"
     )
     found = json.loads(_run([consumer_env["python"], "-I", "-c", code], cwd=consumer_env["consumer"]))
     site_packages = consumer_env["site_packages"]
@@ -180,7 +196,8 @@ def test_the_package_is_imported_from_the_venv_and_ships_the_lambda_from_there(c
     assert sorted(found["archive"]) == sorted(f"failover/{p.name}" for p in (ROOT / "failover").glob("*.py"))
     assert all(Path(p).parent == site_packages / "failover" for p in found["archive"].values())
     assert found["powertools"] == md.version("aws-lambda-powertools")
-    assert found["public"] == []
+    assert found["missing"] == []
+    assert found["eager"] == []  # the package and its config model load no SDK until a name needs one
 
 
 def test_consumer_program_declares_the_dr_deployment_through_the_public_api(consumer_env):
