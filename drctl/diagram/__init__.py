@@ -1,0 +1,1 @@
+"""`drctl diagram`: a stack's topology as a picture."""
