@@ -194,9 +194,9 @@ def to_dot(t: Topology) -> str:
     for region in t.regions:
         if region in aws_sites:
             continue
-        site = next((s for s in t.sites if s.aws_region == region), None)
-        if site is not None:
-            note = f": data and control for site {site.name}"
+        served = next((s.name for s in t.sites if s.aws_region == region), None)
+        if served is not None:
+            note = f": data and control for site {served}"
         elif region == t.witness:
             note = ": control witness"
         else:
