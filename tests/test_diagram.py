@@ -145,6 +145,17 @@ def test_every_shipped_stack_draws_as_svg_and_png(topologies, stack, tmp_path):
     assert_png(tmp_path / "t.png")
 
 
+@pytest.mark.parametrize(("stack", "layout"), [("prod", "aws"), ("do", "digitalocean"), ("ovh", "ovh-hybrid")])
+def test_the_pictures_in_the_docs_are_of_the_example_stacks(topologies, stack, layout):
+    """docs/images/layout-<layout>.svg, drawn by `drctl diagram` (docs/layouts.md says the command)."""
+    picture = ROOT / "docs" / "images" / f"layout-{layout}.svg"
+    assert_svg(picture, names(topologies[stack]))
+    assert (
+        f"drctl diagram --stack {stack} --out docs/images/layout-{layout}.svg"
+        in (ROOT / "docs" / "layouts.md").read_text()
+    )
+
+
 def test_the_format_comes_from_the_extension(tmp_path):
     assert [output_format(Path(f"a{e}")) for e in (".svg", ".PNG", ".dot")] == ["svg", "png", "dot"]
     with pytest.raises(DiagramError, match=r"unknown extension '\.gif'; use \.svg, \.png or \.dot"):

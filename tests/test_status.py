@@ -198,8 +198,11 @@ def test_a_hung_region_costs_one_deadline_and_is_marked_unreachable(aws, declare
     finally:
         hung.close()
     elapsed = time.monotonic() - start
-    # one call's deadline (its attempts) for the hung region, plus the other regions' quick answers
-    assert elapsed < TOTAL_MAX_ATTEMPTS * (0.5 + min(CONNECT_TIMEOUT_SECONDS, 0.5)) + 2.0, elapsed
+    print(f"status with {hung_region} hung (read deadline 0.5 s): {elapsed:.2f} s")  # docs/measured.md
+    # asked once (the first call and its one retry), then left alone: one call's deadline, plus the other regions'
+    # quick answers
+    assert 1 <= len(hung.held) <= TOTAL_MAX_ATTEMPTS
+    assert elapsed < TOTAL_MAX_ATTEMPTS * (0.5 + min(CONNECT_TIMEOUT_SECONDS, 0.5)) + 3.0, elapsed
     assert facts.unreachable == [hung_region]
     assert facts.findings == [f"{hung_region}: did not answer in time"]
     assert [r.region for r in facts.replicas if r.unreachable] == [hung_region]
