@@ -18,6 +18,8 @@ from pathlib import Path
 
 import boto3
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from rich.console import Console
 
 from drctl.status import (
@@ -363,3 +365,28 @@ def test_cli_usage_errors_exit_2_with_one_line():
     run = drctl("status", "--stack", "prod", "--json", "--watch", env=_env())
     assert run.returncode == 2 and run.stderr == "error: --json and --watch: give one or the other\n"
     assert drctl("status", "--stack", "prod", "--watch", "0").returncode == 2
+
+
+@given(
+    ages=st.lists(st.one_of(st.none(), st.floats(0, 1000, allow_nan=False)), min_size=1, max_size=5),
+    disagree=st.sets(st.sampled_from(REGIONS)),
+)
+@settings(max_examples=200, deadline=None)
+def test_findings_name_exactly_the_stale_or_missing_observers_and_disagreeing_projections(ages, disagree):
+    """Property: an observer is a finding iff its last round is older than three probe intervals (or it has no
+    record); a projection iff it names another epoch; nothing else is, and the exit code follows."""
+    now, interval = 10_000.0, 10.0
+    facts = _facts()
+    records = {f"r-{i}": None if a is None else (seen(f"r-{i}", now - a), {}) for i, a in enumerate(ages)}
+    facts.observers = [observer_view(r, rec, interval, now) for r, rec in records.items()]
+    facts.projections = [
+        ProjectionView(r, "v", "us-east-1", 3 if r in disagree else 4, r not in disagree) for r in REGIONS
+    ]
+    facts.findings = findings(facts)
+    flagged = {line.split(":")[0].removeprefix("observer ") for line in facts.findings if line.startswith("observer")}
+    # the age as the clock sees it (`now - (now - a)` rounds like the code's subtraction)
+    expected = {f"r-{i}" for i, a in enumerate(ages) if a is None or now - (now - a) > 3 * interval}
+    assert flagged == expected
+    wrong = {line.split(":")[0].removeprefix("projection in ") for line in facts.findings if "projection" in line}
+    assert wrong == disagree
+    assert exit_code(facts) == (1 if expected or disagree else 0)
