@@ -21,7 +21,11 @@ class DiagramError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
     parser.add_argument(
-        "--out", required=True, type=Path, help="the picture: FILE.svg or FILE.png (Graphviz dot), or FILE.dot"
+        "--out",
+        required=True,
+        type=Path,
+        metavar="FILE",
+        help="the picture: FILE.svg or FILE.png (drawn by Graphviz dot), or FILE.dot",
     )
     parser.add_argument("--stack-file", type=Path, help="read the config from this file instead")
 
