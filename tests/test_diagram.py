@@ -70,6 +70,7 @@ def test_the_topologies_of_the_shipped_stacks(topologies):
     assert (prod.ttl_seconds, prod.scales) == (None, False)  # alias records; a hot standby is never scaled
     assert (staging.witness, staging.observers, staging.data.consistency) == ("eu-west-2", ["eu-west-2"], "eventual")
     assert staging.regions == ["eu-west-1", "eu-central-1", "eu-west-2", "us-east-1"] and staging.scales
+    assert [s.compute for s in staging.sites] == ["ECS service orders (2 tasks)", "ECS service orders (1 task)"]
     assert [(s.name, s.provider, s.place, s.aws_region, s.entry) for s in do.sites] == [
         ("nyc3", "DigitalOcean", "nyc3", "us-east-1", "load balancer 203.0.113.21"),
         ("sfo3", "DigitalOcean", "sfo3", "us-west-2", "load balancer 203.0.113.193"),

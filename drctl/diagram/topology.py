@@ -113,6 +113,12 @@ def _failover_record(doc: Mapping[str, Any]) -> tuple[str, int | None]:
     return top["inputs"]["name"], int(ttl) if ttl is not None else None
 
 
+def _ecs_label(service: Mapping[str, Any], app: str) -> str:
+    count = service.get("desiredCount")
+    tasks = "" if count is None else f" ({int(count)} task{'' if int(count) == 1 else 's'})"
+    return f"ECS service {service.get('name', app)}{tasks}"
+
+
 def _sites(doc: Mapping[str, Any], cfg: Any) -> list[SiteNode]:
     layout, outputs = doc.get("layout") or "aws", doc.get("outputs", {})
     if layout == "aws":
@@ -125,8 +131,7 @@ def _sites(doc: Mapping[str, Any], cfg: Any) -> list[SiteNode]:
                 region,
                 region,
                 f"ALB {albs.get(region, '')}".strip(),
-                f"ECS service {services.get(region, {}).get('name', cfg.app.name)} "
-                f"({services.get(region, {}).get('desiredCount', '?')} tasks)",
+                _ecs_label(services.get(region, {}), cfg.app.name),
             )
             for region in cfg.regions.all
         ]
