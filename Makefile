@@ -5,7 +5,7 @@ VENV := venv
 PY := $(VENV)/bin/python
 STACK ?= prod
 
-.PHONY: preview test lint bench install clean haproxy-bin drill package
+.PHONY: preview test lint bench install clean test-tools drill package
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -18,11 +18,12 @@ install: $(VENV)/.installed
 preview: $(VENV)/.installed
 	$(PY) -m drctl preview --stack $(STACK)
 
-# Debian's haproxy validates every rendered config (`haproxy -c`) and runs the live loopback test: installed by
-# .ci/install-haproxy with apt-get as root, or with passwordless sudo as another user (GitHub-hosted runners),
-# its service never started. Otherwise those tests are skipped, except under CI=true, where they fail.
-haproxy-bin:
-	@sh .ci/install-haproxy
+# Debian's haproxy validates every rendered config (`haproxy -c`) and runs the live loopback test; Debian's graphviz
+# (`dot`) draws `drctl diagram`'s pictures. Installed when missing by .ci/install-test-tools with apt-get as root, or
+# with passwordless sudo as another user (GitHub-hosted runners), no service started. Otherwise the tests that need
+# them are skipped, except under CI=true, where they fail.
+test-tools:
+	@sh .ci/install-test-tools
 
 # The gates: ruff's lint rules and formatting, and mypy over the four packages (rules in pyproject.toml).
 LINT_PATHS := components failover policies drctl tests bench examples __main__.py
@@ -33,7 +34,7 @@ lint: $(VENV)/.installed
 
 # PYTEST_ARGS narrows the run (e.g. PYTEST_ARGS=tests/test_haproxy_live.py); CI runs everything.
 PYTEST_ARGS ?=
-test: $(VENV)/.installed haproxy-bin
+test: $(VENV)/.installed test-tools
 	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The DR drill on loopback, the default scenarios (under 3 minutes): drill-out/drill-report.json and a timeline per

@@ -1,6 +1,7 @@
 """`python -m drctl preview --stack NAME [--tier T | --all-tiers] [--json]`: the offline preview, of one stack or
 of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `deploy` runs the tier stacks through
-the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack;
+the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack; `status` shows its live
+state (`--watch` redraws it); `diagram` draws a stack's topology;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
 `drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback."""
 
@@ -15,8 +16,8 @@ EXIT_POLICY_VIOLATION = 1
 EXIT_CONFIG_ERROR = 2
 DESCRIPTION = (
     "Operator CLI for the DynamoDB DR stacks: preview a stack offline and print its RTO/RPO budget, list "
-    "and deploy its tier stacks, verify a live deployment, print an OVHcloud site's haproxy.cfg, and run "
-    "the DR drill."
+    "and deploy its tier stacks, verify a live deployment and show its live state, draw a stack's topology, "
+    "print an OVHcloud site's haproxy.cfg, and run the DR drill."
 )
 
 
@@ -24,7 +25,17 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one subcommand; its exit code (2 for usage and config errors)."""
     parser = argparse.ArgumentParser(prog="drctl", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_preview, _add_stacks, _add_deploy, _add_budget, _add_verify, _add_haproxy, _add_drill):
+    for add in (
+        _add_preview,
+        _add_stacks,
+        _add_deploy,
+        _add_budget,
+        _add_verify,
+        _add_status,
+        _add_diagram,
+        _add_haproxy,
+        _add_drill,
+    ):
         add(sub)
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
@@ -103,6 +114,18 @@ def _add_verify(sub) -> None:
     verify.add_argument(
         "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
     )
+
+
+def _add_status(sub) -> None:
+    from drctl.status.cli import add_arguments
+
+    add_arguments(sub.add_parser("status", help="show a live deployment's state (read-only)"), _positive_seconds)
+
+
+def _add_diagram(sub) -> None:
+    from drctl.diagram.cli import add_arguments
+
+    add_arguments(sub.add_parser("diagram", help="draw a stack's topology as SVG or PNG (Graphviz dot)"))
 
 
 def _add_haproxy(sub) -> None:
@@ -373,6 +396,18 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
+def _status(args: argparse.Namespace) -> int:
+    from drctl.status.cli import main as status_main
+
+    return status_main(args)
+
+
+def _diagram(args: argparse.Namespace) -> int:
+    from drctl.diagram.cli import main as diagram_main
+
+    return diagram_main(args)
+
+
 def _drill(args: argparse.Namespace) -> int:
     """Exit 0 when every scenario passes, 1 when one does not, 2 for a usage error."""
     from drctl.drill.scenarios import BY_NAME, DEFAULT, SCENARIOS
@@ -422,6 +457,8 @@ COMMANDS = {
     "deploy": _deploy,
     "budget": _budget,
     "verify": _verify,
+    "status": _status,
+    "diagram": _diagram,
     "haproxy": _haproxy,
     "drill": _drill,
 }

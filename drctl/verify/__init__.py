@@ -50,7 +50,7 @@ from drctl.verify.declared import (
 from drctl.verify.facts import RegionFacts
 from drctl.verify.health import HEALTHY_CHECKER_SHARE
 from drctl.verify.report import Check, VerifyReport, exit_code, render_report
-from drctl.verify.runner import run_verify, verify_declared
+from drctl.verify.runner import check_credentials, check_identity, run_verify, verify_declared
 from drctl.verify.topics import resolve_topic
 
 __all__ = [
@@ -85,6 +85,8 @@ __all__ = [
     "RegionFence",
     "VerifyReport",
     "VerifyUsageError",
+    "check_credentials",
+    "check_identity",
     "client_config",
     "control_state_problems",
     "declared_from_document",

@@ -26,7 +26,7 @@ from drctl.verify.tables import table_checks
 from drctl.verify.topics import collect_topics, referenced_topics, resolve_topic, topic_checks
 
 
-def _check_credentials(session) -> None:
+def check_credentials(session) -> None:
     try:
         credentials = session.get_credentials()
     except BotoCoreError as exc:
@@ -38,14 +38,20 @@ def _check_credentials(session) -> None:
         )
 
 
-def _check_identity(
+def check_identity(
     regions: Iterable[str], client: ClientFactory, fences: Mapping[str, RegionFence], pool: ThreadPoolExecutor
 ) -> None:
     """Ask STS in every region at once: exit 2 when the credentials are rejected or no region answers;
-    a region that does not answer stays fenced off (its rows say so). Route 53 is asked at the same time,
-    so a hung Route 53 costs the same single deadline."""
+    a region that does not answer stays fenced off (its rows say so). Route 53 is asked at the same time
+    (when `fences` has the GLOBAL one), so a hung Route 53 costs the same single deadline."""
     regions = list(regions)
-    route53 = pool.submit(lambda: fences[GLOBAL].call(lambda: client("route53", "us-east-1").get_health_check_count()))
+    route53 = pool.submit(
+        lambda: (
+            fences[GLOBAL].call(lambda: client("route53", "us-east-1").get_health_check_count())
+            if GLOBAL in fences
+            else None
+        )
+    )
     answers = dict(
         zip(
             regions,
@@ -73,7 +79,7 @@ def verify_declared(
     import boto3
 
     session = session or boto3.Session()
-    _check_credentials(session)
+    check_credentials(session)
     client = client or session_clients(session, read_timeout)
     regions = sorted(
         {
@@ -87,7 +93,7 @@ def verify_declared(
     )
     fences = {r: RegionFence(r) for r in [*regions, GLOBAL]}
     with ThreadPoolExecutor(max_workers=len(fences)) as pool:
-        _check_identity(regions, client, fences, pool)
+        check_identity(regions, client, fences, pool)
         health = pool.submit(collect_health_checks, declared, client, fences[GLOBAL])
         facts = dict(
             zip(regions, pool.map(lambda r: collect_region(r, declared, client, fences[r]), regions), strict=True)
@@ -122,6 +128,6 @@ def run_verify(
     from drctl.render import as_json
 
     session = session or boto3.Session()
-    _check_credentials(session)  # before the preview's few seconds
+    check_credentials(session)  # before the preview's few seconds
     declared = declared_from_document(as_json(run_preview(stack, stack_file=stack_file)))
     return verify_declared(declared, session=session, read_timeout=read_timeout)
