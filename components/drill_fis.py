@@ -92,13 +92,10 @@ def connectivity_statements(region: str, account_id: str, vpc_id: str, subnet_id
     fis_owned = {"StringEquals": {"aws:ResourceTag/managedByFIS": "true"}}
     return [
         _allow(
-            "CreateFisAcl",
+            "CreateFisAclInTheSiteVpc",
             ["ec2:CreateNetworkAcl"],
-            [acl],
+            [acl, f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"],
             {"StringEquals": {"aws:RequestTag/managedByFIS": "true"}},
-        ),
-        _allow(
-            "CreateFisAclInTheSiteVpc", ["ec2:CreateNetworkAcl"], [f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"]
         ),
         _allow(
             "TagFisAcl",

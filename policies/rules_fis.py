@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from policies.resource import Res
@@ -29,13 +29,16 @@ def duration_seconds(text: str) -> int | None:
 
 
 def _list(value: Any) -> list:
-    return list(value) if isinstance(value, (list, tuple)) else []
+    """A list property (under the pack, pulumi_policy's proxy: iterable, not a list), mapping items only."""
+    if value is None or isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return []
+    return [item for item in value if hasattr(item, "get")]
 
 
 def experiment_stops_on_alarms(r: Res) -> list[str]:
     if r.type != EXPERIMENT_TEMPLATE:
         return []
-    conditions = [c for c in _list(r.props.get("stopConditions")) if isinstance(c, Mapping)]
+    conditions = _list(r.props.get("stopConditions"))
     alarms = [c for c in conditions if c.get("source") == ALARM_SOURCE and c.get("value")]
     if not alarms:
         return [
@@ -50,10 +53,8 @@ def experiment_duration_bounded(r: Res) -> list[str]:
         return []
     out = []
     for action in _list(r.props.get("actions")):
-        if not isinstance(action, Mapping):
-            continue
         for parameter in _list(action.get("parameters")):
-            if not isinstance(parameter, Mapping) or parameter.get("key") != "duration":
+            if parameter.get("key") != "duration":
                 continue
             seconds = duration_seconds(parameter.get("value", ""))
             name = action.get("name", "?")

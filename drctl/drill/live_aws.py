@@ -50,7 +50,7 @@ def experiment_state(fis: Any, experiment_id: str) -> tuple[str, str]:
 
 def stop_experiment(fis: Any, experiment_id: str) -> None:
     """Ask FIS to stop (it rolls the fault back: the subnets' ACL, the replica's policy); already over is fine."""
-    with contextlib.suppress(fis.exceptions.ConflictException):
+    with contextlib.suppress(fis.exceptions.ConflictException, fis.exceptions.ValidationException):
         fis.stop_experiment(id=experiment_id)
 
 
