@@ -9,10 +9,15 @@ Per region, one template per fault `drctl drill --live` can inject into that reg
   `table.replication: streams` there is no global table to pause);
 - `tasks` (`aws:ecs:stop-task`): every task of the region's ECS service is stopped (the service starts new ones).
 
-Each template has stop conditions on alarms of its own region (the guard alarm on the orchestrator's errors there;
-in us-east-1, where Route 53's health metrics are, the health alarms of every other site too), a bounded duration
+Each template has a stop condition on the region's guard alarm (the orchestrator's errors there), a bounded duration
 and a role of its own whose policy (`fis_role_policy`, a plain function) allows only what its one action needs, on
 the stack's resources only. The templates carry the tags `drctl drill --live` finds them by.
+
+Why not the health alarms: the drilled site's own alarm is the fault's expected effect (stopping on it would end
+every drill at detection), and the other sites' alarms live in us-east-1, where Route 53's metrics are: a template
+in another region would name an alarm outside its region, and even the us-east-1 templates would name alarms that a
+per-region stack (`dr:tier`) deploys later, in the traffic tier. The guard alarm is declared with the templates,
+in their region, in every mode.
 """
 
 from __future__ import annotations
@@ -25,9 +30,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.budget import ALARM_REGION
 from components.naming import IAM_ROLE, METRIC_ALARM, autonamed, aws_name
-from components.traffic import health_alarm_name
 
 DrillAction = Literal["connectivity", "replication", "tasks"]
 ACTIONS: tuple[DrillAction, ...] = ("connectivity", "replication", "tasks")
@@ -55,10 +58,6 @@ def iso_duration(minutes: int) -> str:
 def guard_alarm_name(app: str, stack: str, region: str) -> str:
     """The alarm that stops any drill in `region` when the orchestrator there starts failing."""
     return aws_name(METRIC_ALARM, f"{app}-{stack}-{region}-drill-guard")
-
-
-def alarm_arn(region: str, account_id: str, name: str) -> str:
-    return f"arn:aws:cloudwatch:{region}:{account_id}:alarm:{name}"
 
 
 def template_tags(app: str, stack: str, region: str, action: str) -> dict[str, str]:
@@ -171,8 +170,6 @@ class DrillTemplatesArgs:
     """How long connectivity is cut and replication paused at most (stop-task is instantaneous)."""
     orchestrator_function: str
     """The orchestrator's function name in this region: the guard alarm watches its errors."""
-    other_sites: tuple[str, ...]
-    """Every other site's name: in us-east-1 their health alarms are stop conditions too."""
     vpc_id: pulumi.Input[str]
     subnet_ids: Sequence[pulumi.Input[str]]
     cluster: str
@@ -220,19 +217,8 @@ class DrillTemplates(pulumi.ComponentResource):
             )
         return acct.apply(lambda a: stop_task_statements(args.region, a, args.cluster))
 
-    def _stop_conditions(self, args: DrillTemplatesArgs) -> pulumi.Output:
-        def arns(acct: str) -> list[aws.fis.ExperimentTemplateStopConditionArgs]:
-            names = [guard_alarm_name(args.app, args.stack, args.region)]
-            if args.region == ALARM_REGION:
-                names += [health_alarm_name(args.app, args.stack, s) for s in args.other_sites]
-            return [
-                aws.fis.ExperimentTemplateStopConditionArgs(
-                    source="aws:cloudwatch:alarm", value=alarm_arn(args.region, acct, n)
-                )
-                for n in names
-            ]
-
-        return pulumi.Output.all(args.account_id, self.guard_alarm.arn).apply(lambda a: arns(a[0]))
+    def _stop_conditions(self) -> list[aws.fis.ExperimentTemplateStopConditionArgs]:
+        return [aws.fis.ExperimentTemplateStopConditionArgs(source="aws:cloudwatch:alarm", value=self.guard_alarm.arn)]
 
     def _template(self, name: str, args: DrillTemplatesArgs, action: str) -> aws.fis.ExperimentTemplate:
         child = pulumi.ResourceOptions(parent=self)
@@ -285,7 +271,7 @@ class DrillTemplates(pulumi.ComponentResource):
             f"{name}-{action}",
             description=f"DR drill: {FIS_ACTION_IDS[action]} on the {args.region} site of {args.app} ({args.stack})",
             role_arn=role.arn,
-            stop_conditions=self._stop_conditions(args),
+            stop_conditions=self._stop_conditions(),
             targets=[target],
             actions=[
                 aws.fis.ExperimentTemplateActionArgs(

@@ -186,14 +186,25 @@ def test_a_prod_variant_with_fis_declares_guarded_bounded_templates_and_passes_t
     )
     for t in templates:
         region, action = t["inputs"]["tags"]["dr:region"], t["inputs"]["tags"]["dr:drillAction"]
-        alarms = [c["value"] for c in t["inputs"]["stopConditions"]]
-        assert alarms[0] == f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:orders-fis-drill-{region}-drill-guard"
-        assert all(a.startswith(f"arn:aws:cloudwatch:{region}:") for a in alarms)  # alarms of its own region
-        others = {f"orders-fis-drill-{r}-unhealthy" for r in ("us-east-1", "us-east-2", "us-west-2") if r != region}
-        assert {a.rsplit(":", 1)[1] for a in alarms[1:]} == (others if region == "us-east-1" else set())
+        # the guard alarm of its own region, declared with it (docs/drill.md says why not the health alarms)
+        assert t["inputs"]["stopConditions"] == [
+            {
+                "source": "aws:cloudwatch:alarm",
+                "value": f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:orders-fis-drill-{region}-drill-guard",
+            }
+        ]
         parameters = {p["key"]: p["value"] for p in t["inputs"]["actions"][0].get("parameters") or []}
         assert parameters.get("duration") == (None if action == "tasks" else "PT5M")
         assert t["region"] == region
+    guards = {r["inputs"]["name"]: r for r in result.resources if r["name"].endswith("-guard")}
+    assert sorted(guards) == [f"orders-fis-drill-{r}-drill-guard" for r in ("us-east-1", "us-east-2", "us-west-2")]
+    guard = guards["orders-fis-drill-us-east-2-drill-guard"]["inputs"]
+    assert (guard["namespace"], guard["metricName"], guard["dimensions"]) == (
+        "AWS/Lambda",
+        "Errors",
+        {"FunctionName": "orders-fis-drill-dr-orchestrator"},
+    )
+    assert guard["treatMissingData"] == "notBreaching"  # a quiet orchestrator never stops a drill
     policies = [r for r in result.resources if r["type"] == "aws:iam/rolePolicy:RolePolicy" and "-drill-" in r["name"]]
     assert len(policies) == 9
     for p in policies:

@@ -123,7 +123,6 @@ def _declare_drill_templates(
             actions=drill_actions(cfg.table.replication),
             duration_minutes=cfg.drill.duration_minutes,
             orchestrator_function=orchestrator_function_name(cfg.app.name, stack),
-            other_sites=tuple(r for r in cfg.regions.all if r != region),
             vpc_id=service.vpc_id,
             subnet_ids=service.subnet_ids,
             cluster=service.cluster_name,
