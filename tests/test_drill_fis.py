@@ -222,3 +222,14 @@ def _policy_line(result) -> str:
     console = Console(record=True, width=120)
     print_human(result, console)
     return console.export_text()
+
+
+def test_verify_expects_actions_only_on_alarms_declared_with_them():
+    from drctl.verify.declared import DeclaredAlarm
+    from drctl.verify.health import _alarm_status
+
+    deployed = {"ActionsEnabled": True, "AlarmActions": [], "StateValue": "OK", "Dimensions": []}
+    guard = DeclaredAlarm("orders-prod-us-east-2-drill-guard", "us-east-2", (), None, False, has_actions=False)
+    assert _alarm_status(guard, deployed, {}, {}) == (True, "state OK, actions -> ")
+    health = DeclaredAlarm("orders-prod-us-east-2-unhealthy", "us-east-1", (), None, False)
+    assert _alarm_status(health, deployed, {}, {}) == (False, "no alarm actions")
