@@ -141,8 +141,8 @@ class DrillConfig(ConfigModel):
         False,
         description="Declare AWS FIS experiment templates in every region for `drctl drill --live` (the aws "
         "layout only): cut the site's subnets off, pause the data table's replication (global tables), stop the "
-        "site's tasks; each with stop conditions on the stack's alarms, a bounded duration and its own "
-        "least-privilege role.",
+        "site's tasks; each stopping on the region's guard alarm (the orchestrator's errors there), with a bounded "
+        "duration and a least-privilege role of its own.",
     )
     duration_minutes: int = Field(
         5, ge=1, le=30, description="How long the connectivity and replication faults last at most (minutes)."
