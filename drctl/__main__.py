@@ -461,6 +461,9 @@ def _drill_live(args: argparse.Namespace) -> int:
     except (BotoCoreError, ClientError) as exc:  # credentials, permissions, throttling: a running experiment is stopped
         print(f"error: AWS: {exc}", file=sys.stderr)
         return EXIT_CONFIG_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; a running experiment was asked to stop", file=sys.stderr)
+        return EXIT_POLICY_VIOLATION
     return code
 
 

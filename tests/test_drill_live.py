@@ -561,3 +561,27 @@ def test_user_mistakes_are_one_line_and_exit_2(args, words):
     )
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith(words) and done.stderr.count("\n") == 1 and "Traceback" not in done.stderr
+
+
+def test_whatever_interrupts_the_drill_a_running_experiment_is_asked_to_stop():
+    from drctl.drill.live_cli import follow
+
+    class Fis:
+        class exceptions:
+            ConflictException = ValidationException = type("Never", (Exception,), {})
+
+        def __init__(self):
+            self.stopped = []
+
+        def stop_experiment(self, id):
+            self.stopped.append(id)
+
+    class Aws:
+        fis = Fis()
+
+    def observe_once(at):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        follow(Aws(), plan(), "EXP1", 0.0, observe_once, clock=lambda: 0.0, sleep=lambda s: None)
+    assert Aws.fis.stopped == ["EXP1"]

@@ -74,6 +74,7 @@ def _since(started: float, value: float | None) -> float | None:
 
 
 def observe(aws: live_aws.LiveAws, ids: dict[str, str], experiment_id: str, cfg, stack: str, at: float, started: float):
+    """One poll at `at` seconds; the control item's timestamps (wall clock) made relative to `started`."""
     from components.active_region import control_table_name_for
 
     status, reason = live_aws.experiment_state(aws.fis, experiment_id)
@@ -185,12 +186,15 @@ def run_live(
     confirm(yes, region, stack, action, stdin, stdout)
     began = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     experiment_id, start_time = live_aws.start_experiment(aws.fis, template["id"], uuid.uuid4().hex)
-    started = start_time.timestamp() if start_time else clock()
+    # Polls are timed by this machine's clock, the orchestrator's timestamps against FIS's start time: a skewed
+    # local clock shifts neither.
+    local_start = clock()
+    started = start_time.timestamp() if start_time else local_start
     progress, timeline = follow(
         aws,
         plan,
         experiment_id,
-        started,
+        local_start,
         lambda at: observe(aws, ids, experiment_id, cfg, stack, at, started),
         clock,
         sleep,
@@ -206,7 +210,7 @@ def run_live(
         parts=[part_json(result, None)],
         emulated=[],
         started_at=began,
-        duration=clock() - started,
+        duration=clock() - local_start,
         selection=[f"live-{action}"],
     )
     out.mkdir(parents=True, exist_ok=True)
