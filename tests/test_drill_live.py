@@ -327,6 +327,17 @@ class ScriptedWorld:
                     ":t": {"N": repr(self.started + self.bump_at)},
                 },
             )
+        if before < self.activate_at + 2 <= after:  # the audit record: the transition's last step
+            db.put_item(
+                TableName=self.table,
+                Item={
+                    "pk": {"S": "audit#orders#0000000001"},
+                    "from": {"S": "us-east-1"},
+                    "to": {"S": "us-east-2"},
+                    "reason": {"S": "monitor: us-east-1 failed 3 probes"},
+                    "at": {"S": repr(self.started + self.activate_at + 2)},
+                },
+            )
         if before < self.activate_at <= after:
             db.update_item(
                 TableName=self.table,
@@ -461,6 +472,13 @@ def test_a_live_drill_on_moto_follows_the_outage_to_its_end_and_writes_the_drill
         "trafficRtoSeconds": 96,
     }
     assert part["transitions"] == 1 and part["details"]["movedTo"] == "us-east-2"
+    (audit,) = part["details"]["audit"]
+    assert {k: audit[k] for k in ("epoch", "from", "to", "reason")} == {
+        "epoch": 1,
+        "from": "us-east-1",
+        "to": "us-east-2",
+        "reason": "monitor: us-east-1 failed 3 probes",
+    }
     assert written["timeScale"]["factor"] == 1.0 and written["timeScale"]["live"] is True
     assert written["scenariosRun"] == ["live-connectivity"] and written["passed"] is True
 

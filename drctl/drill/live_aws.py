@@ -110,6 +110,23 @@ def read_control(dynamodb: Sequence[Any], table: str, app: str) -> dict[str, Any
     raise RuntimeError(f"no replica of the control table {table} answered: {last}")
 
 
+def read_audits(dynamodb: Sequence[Any], table: str, app: str, epochs: Sequence[int]) -> list[dict[str, Any]]:
+    """The orchestrators' audit records of these epochs (`audit#<app>#<epoch>`: from, to, reason, at), those written
+    so far, from the first replica that answers; [] when none answers (the report then says less, nothing fails)."""
+    for client in dynamodb:
+        out = []
+        try:
+            for epoch in epochs:
+                key = {"pk": {"S": f"audit#{app}#{epoch:010d}"}}
+                item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+                if item:
+                    out.append({"epoch": epoch, **{k: v["S"] for k, v in item.items() if k != "pk" and "S" in v}})
+        except Exception:
+            continue
+        return out
+    return []
+
+
 class LiveAws:
     """The calls of one live drill, every client from `client(service, region)`."""
 

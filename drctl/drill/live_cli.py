@@ -169,6 +169,7 @@ def run_live(
     console: Console | None = None,
 ) -> tuple[dict, int]:
     """Run one live drill; (report, exit code 0 passed / 1 failed). Raises LiveUsageError for user mistakes."""
+    from components.active_region import control_table_name_for
     from components.control import control_placement
     from components.traffic import health_check_tag_name
 
@@ -200,7 +201,17 @@ def run_live(
         sleep,
         poll_seconds,
     )
-    details = {"experimentId": experiment_id, "templateId": template["id"], "healthCheckIds": ids, "polls": timeline}
+    first = (progress.start_epoch or 0) + 1
+    audits = live_aws.read_audits(
+        aws.dynamodb, control_table_name_for(cfg, stack), cfg.app.name, range(first, first + progress.transitions)
+    )
+    details = {
+        "experimentId": experiment_id,
+        "templateId": template["id"],
+        "healthCheckIds": ids,
+        "audit": audits,
+        "polls": timeline,
+    }
     result = live_result(plan, progress, details)
     budget = compute_budget(budget_inputs_from_config(cfg))
     report = report_json(
