@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -136,6 +136,19 @@ class ObjectivesConfig(ConfigModel):
     rpo_seconds: int = Field(ge=0, le=86400)
 
 
+class DrillConfig(ConfigModel):
+    fis: bool = Field(
+        False,
+        description="Declare AWS FIS experiment templates in every region for `drctl drill --live` (the aws "
+        "layout only): cut the site's subnets off, pause the data table's replication (global tables), stop the "
+        "site's tasks; each stopping on the region's guard alarm (the orchestrator's errors there), with a bounded "
+        "duration and a least-privilege role of its own.",
+    )
+    duration_minutes: int = Field(
+        5, ge=1, le=30, description="How long the connectivity and replication faults last at most (minutes)."
+    )
+
+
 class CommonConfig(ConfigModel):
     """The keys every layout shares (the DR plane's). Each layout's model adds its sites' keys, narrows `layout`
     to its name, and provides `app` (with `name` and `health_path`), `regions`, `scale_kind` and `dns_ttl`."""
@@ -147,6 +160,7 @@ class CommonConfig(ConfigModel):
     health_check: HealthCheckConfig = HealthCheckConfig()
     failover: FailoverConfig = FailoverConfig()
     notifications: NotificationsConfig = NotificationsConfig()
+    drill: DrillConfig = DrillConfig()
     protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in production).")
     production: bool = Field(
         True, description="A production stack: the policy pack then requires protected tables. Say false for others."
@@ -164,6 +178,9 @@ class CommonConfig(ConfigModel):
     base_stack: str | None = Field(
         None, description="Set by `drctl deploy` with dr:tier: the base stack, which names every physical resource."
     )
+
+    fis_drills: ClassVar[bool] = False
+    """Whether AWS FIS can act on this layout's sites (`dr:drill.fis`): only when they run on AWS."""
 
     _organization = field_validator("organization")(
         classmethod(lambda cls, v: v if v is None else check_organization(v))
@@ -247,6 +264,12 @@ def plane_checks(cfg: CommonConfig) -> None:
         )
     if cfg.failover.failback == "automatic" and cfg.failover.mode == "manual":
         raise ConfigError(f"{key}failover.failback", "automatic failback needs failover.mode automatic")
+    if cfg.drill.fis and not cfg.fis_drills:
+        raise ConfigError(
+            f"{key}drill.fis",
+            f"AWS FIS cannot act on the {cfg.layout} layout's sites (they do not run on AWS); "
+            "live drills need the aws layout (docs/drill.md, \"Live drills in your account\")",
+        )
     if cfg.failover.mode == "automatic" and not control_placement(regions).strong:
         raise ConfigError(f"{key}failover.mode", cross_set_reason(regions))
     _tier_checks(cfg)

@@ -132,6 +132,7 @@ AWS_UNNAMED_TYPES = frozenset(
         "aws:ec2/routeTableAssociation:RouteTableAssociation",
         "aws:ec2/subnet:Subnet",
         "aws:ec2/vpc:Vpc",
+        "aws:fis/experimentTemplate:ExperimentTemplate",  # named by its Name tag
         "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
         "aws:kms/key:Key",
         "aws:lambda/eventSourceMapping:EventSourceMapping",

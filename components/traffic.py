@@ -18,6 +18,7 @@ __all__ = [
     "failover_chain",
     "health_alarm_name",
     "health_alarm_name_pattern",
+    "health_check_tag_name",
     "regional_record_name",
 ]
 
@@ -25,6 +26,11 @@ __all__ = [
 def health_alarm_name_pattern(app: str, stack: str) -> str:
     """Every region's health alarm name (`*` for the region), for the alarm topic's key policy."""
     return health_alarm_name(app, stack, "*")
+
+
+def health_check_tag_name(app: str, stack: str, site: str) -> str:
+    """The `Name` tag of a site's Route 53 health check (health checks have no name; tools find them by it)."""
+    return f"{app}-{stack}-{site}"
 
 
 def health_alarm_name(app: str, stack: str, site: str) -> str:
@@ -137,7 +143,7 @@ class EndpointHealth(pulumi.ComponentResource):
             request_interval=args.interval,
             failure_threshold=args.failure_threshold,
             measure_latency=True,
-            tags={"Name": f"{args.app}-{args.stack}-{region}"},
+            tags={"Name": health_check_tag_name(args.app, args.stack, region)},
             opts=pulumi.ResourceOptions(parent=self, provider=global_provider),
         )
         self.alarm_name = health_alarm_name(args.app, args.stack, region)

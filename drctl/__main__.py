@@ -3,7 +3,8 @@ of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `depl
 the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack; `status` shows its live
 state (`--watch` redraws it); `diagram` draws a stack's topology;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
-`drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback."""
+`drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback;
+`drill --live --stack NAME --region R [--action A]` runs one FIS experiment in the stack's own account."""
 
 from __future__ import annotations
 
@@ -152,6 +153,12 @@ def _add_drill(sub) -> None:
         action="store_true",
         help="inject known defects into a copy of the runtime; exit 0 only if the drill catches each",
     )
+    which.add_argument(
+        "--live",
+        action="store_true",
+        help="run one FIS experiment (dr:drill.fis) against one region's site in your account; needs --stack and "
+        "--region",
+    )
     drill.add_argument(
         "--mode",
         choices=("strong", "eventual"),
@@ -163,7 +170,18 @@ def _add_drill(sub) -> None:
         choices=("strong", "eventual"),
         help="the control table's consistency (default: what the stack declares)",
     )
-    drill.add_argument("--stack", default="prod", help="the reference stack whose timers are scaled (default prod)")
+    drill.add_argument(
+        "--stack", help="the reference stack whose timers are scaled (default prod); --live: the deployed stack"
+    )
+    drill.add_argument("--region", help="--live: the region whose site takes the fault")
+    drill.add_argument(
+        "--action",
+        choices=("connectivity", "replication", "tasks"),
+        default="connectivity",
+        help="--live: cut the site's subnets off, pause the data table's replica, or stop the site's tasks",
+    )
+    drill.add_argument("--yes", action="store_true", help="--live: start without asking (needed without a terminal)")
+    drill.add_argument("--stack-file", type=Path, help="--live: read the config from this file instead")
     drill.add_argument("--factor", type=_time_factor, default=None, help="time scale: production / drill (10)")
     drill.add_argument("--defect", action="append", metavar="NAME", help="--self-test: only these defects")
     drill.add_argument("--svg", action="store_true", help="draw the timelines as SVG (text) instead of PNG")
@@ -412,6 +430,8 @@ def _drill(args: argparse.Namespace) -> int:
     """Exit 0 when every scenario passes, 1 when one does not, 2 for a usage error."""
     from drctl.drill.scenarios import BY_NAME, DEFAULT, SCENARIOS
 
+    if args.live:
+        return _drill_live(args)
     if args.list:
         for scenario in SCENARIOS:
             print(f"{scenario.name}{' (default)' if scenario.default else ''}: {scenario.description}")
@@ -444,10 +464,41 @@ def _drill(args: argparse.Namespace) -> int:
         args.mode,
         args.out,
         factor=factor,
-        stack=args.stack,
+        stack=args.stack or "prod",
         control=args.control,
         picture_format="svg" if args.svg else "png",
     )
+    return code
+
+
+def _drill_live(args: argparse.Namespace) -> int:
+    """Exit 0 when the live drill passes, 1 when it does not, 2 for a usage error (nothing started)."""
+    if not args.stack or not args.region:
+        print("error: --live needs --stack and --region", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from drctl.drill.live_cli import LiveUsageError, run_live
+
+    try:
+        _, code = run_live(
+            args.stack,
+            args.region,
+            args.action,
+            args.out,
+            yes=args.yes,
+            stdin=sys.stdin,
+            stdout=sys.stdout,
+            stack_file=args.stack_file,
+        )
+    except LiveUsageError as exc:
+        return _config_error(exc)
+    except (BotoCoreError, ClientError) as exc:  # credentials, permissions, throttling: a running experiment is stopped
+        print(f"error: AWS: {exc}", file=sys.stderr)
+        return EXIT_CONFIG_ERROR
+    except KeyboardInterrupt:
+        print("error: interrupted; a running experiment was asked to stop", file=sys.stderr)
+        return EXIT_POLICY_VIOLATION
     return code
 
 

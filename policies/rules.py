@@ -16,6 +16,7 @@ from typing import Any
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.control import region_set
 from policies.resource import Res
+from policies.rules_fis import FIS_RULES
 from policies.rules_haproxy import HAPROXY_RULES
 from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
 from policies.secrets import credential_kinds
@@ -250,6 +251,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),
     **KUBERNETES_RESOURCE_RULES,
     **HAPROXY_RULES,
+    **FIS_RULES,
 }
 
 

@@ -8,8 +8,10 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.drill_fis import DrillTemplates, DrillTemplatesArgs, drill_actions
 from components.iam import ecs_scale_statements
 from components.layouts.common import DeclaredSite
+from components.orchestrator import orchestrator_function_name
 from components.plane import DataPlane, declare_data_plane, declare_dr_plane
 from components.providers import regional_providers
 from components.site import Site, SiteEndpoint
@@ -102,7 +104,33 @@ def declare_sites(
             outputs={"loadBalancer": service.dns_name},
         )
         declared[region] = DeclaredSite(site=site, outputs={"loadBalancer": service.dns_name})
+        if cfg.drill.fis:
+            _declare_drill_templates(cfg, stack, region, service, data, providers[region])
     return declared
+
+
+def _declare_drill_templates(
+    cfg: AwsStackConfig, stack: str, region: str, service: RegionalService, data: DataPlane, provider: aws.Provider
+) -> DrillTemplates:
+    """The FIS templates `drctl drill --live` starts against this region's site (`dr:drill.fis`)."""
+    return DrillTemplates(
+        f"{cfg.app.name}-drill-{region}",
+        DrillTemplatesArgs(
+            app=cfg.app.name,
+            stack=stack,
+            region=region,
+            account_id=data.account_id,
+            actions=drill_actions(cfg.table.replication),
+            duration_minutes=cfg.drill.duration_minutes,
+            orchestrator_function=orchestrator_function_name(cfg.app.name, stack),
+            vpc_id=service.vpc_id,
+            subnet_ids=service.subnet_ids,
+            cluster=service.cluster_name,
+            service=service.service_name,
+            table_name=cfg.table.name,
+        ),
+        opts=pulumi.ResourceOptions(provider=provider),
+    )
 
 
 def build(cfg: AwsStackConfig, stack: str) -> dict:

@@ -5,4 +5,6 @@ inject outages, partitions, late and duplicated messages and orchestrator crashe
 Pure parts, tested directly: `route53`, `history`, `verdict`, `report`, `timescale`; the world: `moto_process`,
 `aws`, `network`, `apps`, `eventual`, `actors`, `invocations`, `runtime`, `world`; what runs it: `scenarios`,
 `runner`, and `selftest` (each known defect injected into a copy of `failover/` must make the drill fail).
+`drill --live` runs one FIS experiment in the user's own account instead: `live_run` (the pure poll step and
+verdict), `live_aws` (the AWS calls), `live_cli` (config checks, confirmation, the loop, the report).
 """

@@ -88,6 +88,8 @@ class DeclaredAlarm:
     topic_urns: tuple[str, ...]
     health_check_urn: str | None
     has_ok_actions: bool
+    has_actions: bool = True
+    """False for an alarm declared without actions (a drill template's guard: FIS reads its state)."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +180,7 @@ def declared_from_document(doc: Mapping[str, Any]) -> Declared:
                 tuple(linked(r, TOPIC)),
                 next(iter(linked(r, HEALTH_CHECK)), None),
                 bool(r["inputs"].get("okActions")),
+                bool(r["inputs"].get("alarmActions")),
             )
             for r in of_type(ALARM)
         ),

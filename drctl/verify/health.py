@@ -134,7 +134,7 @@ def _alarm_status(
     problems = []
     if not deployed.get("ActionsEnabled", False):
         problems.append("actions are disabled")
-    if not actions:
+    if alarm.has_actions and not actions:
         problems.append("no alarm actions")
     for urn in alarm.topic_urns:
         topic = topics[urn]

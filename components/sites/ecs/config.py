@@ -5,7 +5,7 @@ Rules across these keys are in `components.sites.ecs.checks`."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -76,6 +76,7 @@ class AwsStackConfig(CommonConfig):
     """The `aws` layout: ALB + ECS sites in AWS regions."""
 
     layout: Literal["aws"]
+    fis_drills: ClassVar[bool] = True
     app: AppConfig
     regions: RegionsConfig
     network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)

@@ -109,6 +109,9 @@ class RegionalService(pulumi.ComponentResource):
     scheme: str
     cluster_name: str
     service_name: str
+    vpc_id: pulumi.Input[str]
+    subnet_ids: list
+    """The subnets of the load balancer and the tasks (given in config, or of the VPC this component creates)."""
 
     def __init__(
         self,
@@ -123,6 +126,7 @@ class RegionalService(pulumi.ComponentResource):
         https = args.certificate_arn is not None
         self.scheme = "https" if https else "http"
         vpc_id, subnet_ids = self._network(name, args)
+        self.vpc_id, self.subnet_ids = vpc_id, subnet_ids
         task_sg, target_group, listener = self._load_balancer(name, args, vpc_id, subnet_ids)
         self.cluster_name = cluster_name(args.app, args.stack)
         self.service_name = aws_name(ECS_SERVICE, args.app)
