@@ -2,6 +2,7 @@
 of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `deploy` runs the tier stacks through
 the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
+`conflicts --stack NAME [--since T]` lists the conflicts the streams replicators recorded;
 `drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback."""
 
 from __future__ import annotations
@@ -24,7 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     """Parse the command line and run one subcommand; its exit code (2 for usage and config errors)."""
     parser = argparse.ArgumentParser(prog="drctl", description=DESCRIPTION)
     sub = parser.add_subparsers(dest="command", required=True)
-    for add in (_add_preview, _add_stacks, _add_deploy, _add_budget, _add_verify, _add_haproxy, _add_drill):
+    for add in (
+        _add_preview,
+        _add_stacks,
+        _add_deploy,
+        _add_budget,
+        _add_verify,
+        _add_conflicts,
+        _add_haproxy,
+        _add_drill,
+    ):
         add(sub)
     args = parser.parse_args(argv)
     return COMMANDS[args.command](args)
@@ -101,6 +111,19 @@ def _add_verify(sub) -> None:
     verify.add_argument("--json", action="store_true", help="print one JSON document")
     verify.add_argument("--stack-file", type=Path, help="read the config from this file instead")
     verify.add_argument(
+        "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
+    )
+
+
+def _add_conflicts(sub) -> None:
+    conflicts = sub.add_parser(
+        "conflicts", help="list the writes the streams replicators recorded as lost to a concurrent write"
+    )
+    conflicts.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    conflicts.add_argument("--since", help="ISO-8601 time (UTC if no zone) or a duration back: 90s, 15m, 2h, 7d")
+    conflicts.add_argument("--json", action="store_true", help="print one JSON document")
+    conflicts.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    conflicts.add_argument(
         "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
     )
 
@@ -373,6 +396,30 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
+def _conflicts(args: argparse.Namespace) -> int:
+    """Exit 0 when every conflicts table was read, 1 when one was not, 2 for usage, config or credential errors."""
+    from drctl.conflicts import ConflictsUsageError, render_conflicts, run_conflicts
+    from drctl.verify.calls import DEFAULT_READ_TIMEOUT_SECONDS
+
+    try:
+        report = run_conflicts(
+            args.stack,
+            stack_file=args.stack_file,
+            since=args.since,
+            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS,
+        )
+    except (ConflictsUsageError, *_config_errors()) as exc:
+        return _config_error(exc)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        Console().print(render_conflicts(report), crop=False)
+    return 1 if report.unread else 0
+
+
 def _drill(args: argparse.Namespace) -> int:
     """Exit 0 when every scenario passes, 1 when one does not, 2 for a usage error."""
     from drctl.drill.scenarios import BY_NAME, DEFAULT, SCENARIOS
@@ -422,6 +469,7 @@ COMMANDS = {
     "deploy": _deploy,
     "budget": _budget,
     "verify": _verify,
+    "conflicts": _conflicts,
     "haproxy": _haproxy,
     "drill": _drill,
 }

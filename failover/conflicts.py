@@ -27,9 +27,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
-
 from failover.replication import LAG_NAMESPACE, Item, Stamp, is_tombstone, stamp_of
 
 # The conflicts table's schema (the component declares it; the replicator writes it; drctl reads it).
@@ -135,7 +132,11 @@ def record_condition() -> tuple[str, dict[str, str]]:
 
 
 def emf_metrics(counts: Mapping[str, int], table: str, source_region: str, timestamp_ms: int) -> dict | None:
-    """The counts as one EMF document (Powertools' CloudWatch EMF provider), or None when every count is 0."""
+    """The counts as one EMF document (Powertools' CloudWatch EMF provider), or None when every count is 0.
+    Powertools is imported here: the components import this module's names, the Lambda's layer has it."""
+    from aws_lambda_powertools.metrics import MetricUnit
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
     if not any(counts.values()):
         return None
     provider = AmazonCloudWatchEMFProvider(namespace=METRICS_NAMESPACE)
