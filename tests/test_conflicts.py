@@ -3,7 +3,13 @@ replicator recording them on moto's streams: concurrent writers, a plain echo, r
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 import time
+import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -16,6 +22,7 @@ from failover.conflicts import (
     FAILED_METRIC,
     RECORDED_METRIC,
     Conflict,
+    conflict_item,
     conflict_loser,
     create_table_arguments,
     key_text,
@@ -26,6 +33,7 @@ from failover.replicator import Replicator
 from failover.settings import ReplicatorSettings, load_replicator_settings
 from tests.replication_env import EAST, TABLE, WEST, FakeContext, StreamReader, create_table
 
+ROOT = Path(__file__).resolve().parent.parent
 NOW = float(int(time.time()))  # EMF timestamps must be recent
 
 
@@ -189,3 +197,86 @@ def test_the_conflicts_table_and_its_retention_come_from_the_environment():
     env = {"DR_SOURCE_REGION": EAST, "DR_RECEIVING_REGION": WEST, "DR_RECEIVING_TABLE": TABLE}
     settings = load_replicator_settings({**env, "DR_CONFLICTS_TABLE": "c", "DR_CONFLICT_RETENTION_DAYS": "3"})
     assert (settings.conflicts_table, settings.conflict_retention_days) == ("c", 3)
+
+
+# -- drctl conflicts on the moto server ----------------------------------------------------------------------------
+def test_since_takes_iso_times_and_durations():
+    from drctl.conflicts import ConflictsUsageError, parse_since
+
+    assert parse_since("2h", 10_000.0) == 2_800.0 and parse_since("90s", 100.0) == 10.0
+    assert parse_since("2026-05-01T12:00:00Z", 0.0) == 1_777_636_800.0
+    assert parse_since("2026-05-01T12:00:00", 0.0) == 1_777_636_800.0  # no zone: UTC
+    with pytest.raises(ConflictsUsageError, match="--since 'yesterday': not an ISO-8601 time"):
+        parse_since("yesterday", 0.0)
+
+
+@pytest.fixture
+def streams_stack(tmp_path):
+    import yaml
+
+    doc = yaml.safe_load((ROOT / "Pulumi.staging.yaml").read_text())
+    doc["config"]["dr:table"]["replication"] = "streams"
+    path = tmp_path / "Pulumi.streams.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _drctl(*args: str, env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "drctl", *args], cwd=ROOT, capture_output=True, text=True, timeout=120, env=env
+    )
+
+
+def test_drctl_conflicts_lists_every_directions_records_on_the_moto_server(moto_server, streams_stack, monkeypatch):
+    urllib.request.urlopen(urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST"), timeout=10)
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": moto_server,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "COLUMNS": "200",
+    }
+    for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_ENDPOINT_URL"):
+        monkeypatch.setenv(k, env[k])
+    west, central = "eu-west-1", "eu-central-1"
+    for source, receiving in ((west, central), (central, west)):
+        boto3.client("dynamodb", region_name=source).create_table(
+            **create_table_arguments(f"orders-streams-conflicts-{source}-{receiving}")
+        )
+    now = time.time()
+    for source, receiving, pk, at in ((central, west, "order#1", now - 7200), (west, central, "order#2", now - 60)):
+        item = conflict_item(
+            Conflict(
+                {"pk": {"S": pk}}, Stamp(10, receiving), Stamp(20, source, "5".zfill(40)), source, receiving, TABLE
+            ),
+            at,
+            14,
+        )
+        boto3.client("dynamodb", region_name=source).put_item(
+            TableName=f"orders-streams-conflicts-{source}-{receiving}", Item=item
+        )
+    args = ("conflicts", "--stack", "streams", "--stack-file", str(streams_stack))
+    listed = _drctl(*args, "--json", env=env)
+    assert listed.returncode == 0, listed.stderr
+    doc = json.loads(listed.stdout)
+    assert [(c["key"], c["loser"]["origin"], c["winner"]["origin"]) for c in doc["conflicts"]] == [
+        ({"pk": {"S": "order#2"}}, central, west),  # newest first
+        ({"pk": {"S": "order#1"}}, west, central),
+    ]
+    assert doc["unread"] == {} and doc["conflicts"][0]["recordedIn"] == west
+    recent = json.loads(_drctl(*args, "--since", "1h", "--json", env=env).stdout)
+    assert [c["key"]["pk"]["S"] for c in recent["conflicts"]] == ["order#2"]
+    text = _drctl(*args, "--since", "1h", env=env)
+    assert text.returncode == 0 and "1 recorded since" in text.stdout
+    assert "pk=order#2" in text.stdout and f"{central} v10" in text.stdout and f"{west} v20" in text.stdout
+    bad = _drctl(*args, "--since", "soon", env=env)
+    assert bad.returncode == 2 and bad.stderr.startswith("error: --since 'soon'") and len(bad.stderr.splitlines()) == 1
+    global_stack = _drctl("conflicts", "--stack", "staging", env=env)
+    assert global_stack.returncode == 2 and "global table" in global_stack.stderr
+    boto3.client("dynamodb", region_name=west).delete_table(TableName=f"orders-streams-conflicts-{west}-{central}")
+    run = _drctl(*args, "--json", env=env)
+    partial = json.loads(run.stdout)
+    assert run.returncode == 1  # a table not read: said, and the exit code says it too
+    assert partial["unread"] == {f"orders-streams-conflicts-{west}-{central} ({west})": "missing"}
+    assert [c["key"]["pk"]["S"] for c in partial["conflicts"]] == ["order#1"]
