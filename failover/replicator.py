@@ -186,17 +186,23 @@ class Replicator:
         return outcome
 
     def _check_conflict(self, change: StreamChange, winner: Stamp, replaced: dict | None) -> None:
-        conflict = conflict_of(
-            replaced,
-            change.old_image,
-            keys=change.keys,
-            winner=winner,
-            source_region=self.settings.source_region,
-            receiving_region=self.settings.receiving_region,
-            table=self.settings.receiving_table,
-        )
-        if conflict is not None:
-            result = self.record(conflict)
+        """After a replicated put: record the acknowledged write it dropped, if it dropped one (never raises)."""
+        try:
+            conflict = conflict_of(
+                replaced,
+                change.old_image,
+                keys=change.keys,
+                winner=winner,
+                source_region=self.settings.source_region,
+                receiving_region=self.settings.receiving_region,
+                table=self.settings.receiving_table,
+            )
+        except ValueError as exc:  # a malformed stamp on the replaced item: the write itself is done
+            logger.error("could not judge what a replicated write replaced", extra={"error": str(exc)})
+            result: str | None = "failed"
+        else:
+            result = None if conflict is None else self.record(conflict)
+        if result is not None:
             with self._lock:
                 self.conflicts[result] += 1
 

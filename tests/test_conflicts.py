@@ -190,6 +190,17 @@ def test_a_conflict_that_cannot_be_recorded_is_counted_and_the_batch_goes_on(reg
     assert (west_east.metrics[0][RECORDED_METRIC], west_east.metrics[0][FAILED_METRIC]) == ([0.0], [1.0])
 
 
+def test_a_malformed_stamp_on_the_replaced_item_is_counted_and_the_write_stays_done(regions):
+    boto3.client("dynamodb", region_name=EAST).put_item(
+        TableName=TABLE, Item={"pk": {"S": "odd"}, "_dr_version": {"N": "1.5"}, "_dr_origin": {"S": EAST}}
+    )
+    put(WEST, "odd", 20)
+    west_east = Direction(WEST, EAST)
+    assert west_east.deliver(regions[WEST].fetch()) == {"batchItemFailures": []}
+    assert west_east.replicator.outcomes == {"replicated": 1} and west_east.replicator.conflicts == {"failed": 1}
+    assert stored(EAST, "odd")["_dr_version"] == {"N": "20"} and recorded(WEST, EAST) == []
+
+
 def test_the_conflicts_table_and_its_retention_come_from_the_environment():
     assert load_replicator_settings(
         {"DR_SOURCE_REGION": EAST, "DR_RECEIVING_REGION": WEST, "DR_RECEIVING_TABLE": TABLE}
