@@ -57,6 +57,13 @@ class TableConfig(ConfigModel):
         description="global: a DynamoDB global table; streams: a table per region and a Streams -> Lambda "
         "replicator per direction (last writer wins by the version the client writes).",
     )
+    conflict_retention_days: int = Field(
+        14,
+        ge=1,
+        le=365,
+        description="streams: how long each replicator's conflicts table keeps a record of an acknowledged write "
+        "that lost to a concurrent one (DynamoDB TTL); listed by `drctl conflicts`.",
+    )
 
     @field_validator("name")
     @classmethod

@@ -180,10 +180,12 @@ def replicator_policy(
     failure_queue_arn: str,
     failure_key_arn: str,
     log_group_arn: str,
+    conflicts_table_arn: str,
 ) -> dict:
     """Least privilege for one direction of the streams replicator.
 
-    Read the source table's stream (any label: re-enabling a stream changes its ARN); put items (always conditionally) into the receiving table; publish the
+    Read the source table's stream (any label: re-enabling a stream changes its ARN); put items (always conditionally)
+    into the receiving table, and conflict records (only PutItem) into its own conflicts table; publish the
     lag, in its namespace only; send failed-batch records to the encrypted queue, using its key only through
     SQS. ListStreams and PutMetricData have no resource-level permissions, hence `*` for those two.
     """
@@ -198,6 +200,7 @@ def replicator_policy(
             ),
             {"Sid": "ListSourceStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
             _stmt("ConditionalWritesToReceivingTable", ["dynamodb:PutItem"], [receiving_table_arn]),
+            _stmt("RecordConflicts", ["dynamodb:PutItem"], [conflicts_table_arn]),
             {
                 "Sid": "PublishReplicationLag",
                 "Effect": "Allow",

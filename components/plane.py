@@ -152,6 +152,9 @@ def declare_replicators(
                 receiving_table_name=tables.name,
                 receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
                 account_id=account_id,
+                conflict_retention_days=cfg.table.conflict_retention_days,
+                protect=cfg.protect,
+                tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
             ),
             opts=pulumi.ResourceOptions(provider=providers[source]),
         )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
@@ -18,6 +18,7 @@ import pulumi_aws as aws
 from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
 from components.naming import (
     AWS_NAME_RULES,
+    DYNAMODB_TABLE,
     IAM_ROLE,
     LAMBDA_FUNCTION,
     LOG_GROUP,
@@ -33,6 +34,7 @@ from components.orchestrator import (
     pinned_powertools_version,
     powertools_layer_parameter,
 )
+from failover.conflicts import DEFAULT_RETENTION_DAYS, EXPIRES_AT, KEY, LOSER, RETENTION_BOUNDS
 
 HANDLER = "failover.replicator.handler"
 MAX_FUNCTION_NAME = AWS_NAME_RULES[LAMBDA_FUNCTION].max_length
@@ -74,19 +76,26 @@ class StreamReplicatorArgs:
     failure_alarm_topic_arn: pulumi.Input[str] | None = None
     """SNS topic alarmed when a batch lands in the failure queue (those keys need a resync)."""
     log_retention_days: int = 90
+    conflict_retention_days: int = DEFAULT_RETENTION_DAYS
+    """How long the conflicts table keeps a record (DynamoDB TTL on `expiresAt`)."""
+    protect: bool = False
+    """Pulumi-protect the conflicts table (as the data tables: `dr:protect`)."""
+    tags: dict[str, str] = field(default_factory=dict)
+    """Tags of the conflicts table (the plane passes the data tables' `dr:stack` and `dr:production`)."""
 
 
 def replicator_args_errors(args: StreamReplicatorArgs) -> list[str]:
     """Each value outside the bounds Lambda accepts, or unbounded (-1), as one line naming the field."""
     errors = []
-    for field, value, (low, high) in (
+    for what, value, (low, high) in (
         ("maximum_retry_attempts", args.maximum_retry_attempts, RETRY_BOUNDS),
         ("maximum_record_age_seconds", args.maximum_record_age_seconds, RECORD_AGE_BOUNDS),
         ("batch_size", args.batch_size, BATCH_SIZE_BOUNDS),
         ("workers", args.workers, WORKER_BOUNDS),
+        ("conflict_retention_days", args.conflict_retention_days, RETENTION_BOUNDS),
     ):
         if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-            errors.append(f"{field} must be a whole number from {low} to {high}, got {value!r}")
+            errors.append(f"{what} must be a whole number from {low} to {high}, got {value!r}")
     if args.source_region == args.receiving_region:
         errors.append(f"receiving_region must differ from source_region ({args.source_region})")
     return errors
@@ -102,6 +111,12 @@ def replicator_function_name(app: str, stack: str, source_region: str, receiving
     return aws_name(LAMBDA_FUNCTION, name)
 
 
+def conflicts_table_name(app: str, stack: str, source_region: str, receiving_region: str) -> str:
+    """`<app>-<stack>-conflicts-<source>-<receiving>`: one table per direction, in its source region, where the
+    replicator runs (`drctl conflicts` finds them by this name)."""
+    return aws_name(DYNAMODB_TABLE, f"{app}-{stack}-conflicts-{source_region}-{receiving_region}")
+
+
 def replicator_environment(
     *,
     app: str,
@@ -110,6 +125,8 @@ def replicator_environment(
     receiving_table: str,
     workers: int,
     failure_queue_url: str = "",
+    conflicts_table: str = "",
+    conflict_retention_days: int = DEFAULT_RETENTION_DAYS,
 ) -> dict[str, str]:
     """The variables `failover.settings.load_replicator_settings` reads."""
     return {
@@ -118,6 +135,8 @@ def replicator_environment(
         "DR_RECEIVING_TABLE": receiving_table,
         "DR_REPLICATOR_WORKERS": str(workers),
         "DR_FAILURE_QUEUE_URL": failure_queue_url,
+        "DR_CONFLICTS_TABLE": conflicts_table,
+        "DR_CONFLICT_RETENTION_DAYS": str(conflict_retention_days),
         "POWERTOOLS_SERVICE_NAME": f"{app}-dr-replicator",
     }
 
@@ -129,6 +148,8 @@ class StreamReplicator(pulumi.ComponentResource):
     failure_queue_arn: pulumi.Output[str]
     failure_queue_url: pulumi.Output[str]
     mapping_uuid: pulumi.Output[str]
+    conflicts_table_name: pulumi.Output[str]
+    conflicts_table_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: StreamReplicatorArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         errors = replicator_args_errors(args)
@@ -147,11 +168,12 @@ class StreamReplicator(pulumi.ComponentResource):
             autonamed(IAM_ROLE, f"{name}-role"), assume_role_policy=json.dumps(LAMBDA_TRUST), opts=child
         )
         key, queue = self._failure_queue(name, args, role)
+        conflicts = self._conflicts_table(name, args)
         policy = aws.iam.RolePolicy(
             f"{name}-policy",
             role=role.id,
             policy=pulumi.Output.all(
-                args.source_table_arn, args.receiving_table_arn, queue.arn, key.arn, log_group.arn
+                args.source_table_arn, args.receiving_table_arn, queue.arn, key.arn, log_group.arn, conflicts.arn
             ).apply(
                 lambda a: json.dumps(
                     replicator_policy(
@@ -160,12 +182,13 @@ class StreamReplicator(pulumi.ComponentResource):
                         failure_queue_arn=a[2],
                         failure_key_arn=a[3],
                         log_group_arn=a[4],
+                        conflicts_table_arn=a[5],
                     )
                 )
             ),
             opts=child,
         )
-        function = self._function(name, args, function_name, role, log_group, queue, policy)
+        function = self._function(name, args, function_name, role, log_group, (queue, conflicts), policy)
         mapping = aws.lambda_.EventSourceMapping(
             f"{name}-stream",
             event_source_arn=args.source_stream_arn,
@@ -189,8 +212,12 @@ class StreamReplicator(pulumi.ComponentResource):
         self.failure_queue_arn = queue.arn
         self.failure_queue_url = queue.url
         self.mapping_uuid = mapping.uuid
+        self.conflicts_table_name = conflicts.name
+        self.conflicts_table_arn = conflicts.arn
         self.register_outputs(
             {
+                "conflictsTableName": self.conflicts_table_name,
+                "conflictsTableArn": self.conflicts_table_arn,
                 "functionArn": self.function_arn,
                 "failureQueueArn": self.failure_queue_arn,
                 "failureQueueUrl": self.failure_queue_url,
@@ -224,6 +251,29 @@ class StreamReplicator(pulumi.ComponentResource):
         )
         return key, queue
 
+    def _conflicts_table(self, name: str, args: StreamReplicatorArgs) -> aws.dynamodb.Table:
+        """Where this direction records conflicts: in its source region, beside the replicator (a record never
+        waits on another region), hardened like the data tables, records expiring by TTL."""
+        return aws.dynamodb.Table(
+            f"{name}-conflicts",
+            name=conflicts_table_name(args.app, args.stack, args.source_region, args.receiving_region),
+            billing_mode="PAY_PER_REQUEST",
+            hash_key=KEY,
+            range_key=LOSER,
+            attributes=[
+                aws.dynamodb.TableAttributeArgs(name=KEY, type="S"),
+                aws.dynamodb.TableAttributeArgs(name=LOSER, type="S"),
+            ],
+            ttl=aws.dynamodb.TableTtlArgs(attribute_name=EXPIRES_AT, enabled=True),
+            point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+            server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+            deletion_protection_enabled=True,
+            stream_enabled=True,  # the audit trail (the policy pack asks it of every table): new records only
+            stream_view_type="NEW_IMAGE",
+            tags=args.tags,
+            opts=pulumi.ResourceOptions(parent=self, protect=args.protect),
+        )
+
     def _function(
         self,
         name: str,
@@ -231,11 +281,12 @@ class StreamReplicator(pulumi.ComponentResource):
         function_name: str,
         role: aws.iam.Role,
         log_group: aws.cloudwatch.LogGroup,
-        queue: aws.sqs.Queue,
+        stores: tuple[aws.sqs.Queue, aws.dynamodb.Table],
         policy: aws.iam.RolePolicy,
     ) -> aws.lambda_.Function:
         """The replicator Lambda (the `failover` package), writing into the receiving region's table."""
-        environment = pulumi.Output.all(args.receiving_table_name, queue.url).apply(
+        queue, conflicts = stores
+        environment = pulumi.Output.all(args.receiving_table_name, queue.url, conflicts.name).apply(
             lambda a: replicator_environment(
                 app=args.app,
                 source_region=args.source_region,
@@ -243,6 +294,8 @@ class StreamReplicator(pulumi.ComponentResource):
                 receiving_table=a[0],
                 workers=args.workers,
                 failure_queue_url=a[1],
+                conflicts_table=a[2],
+                conflict_retention_days=args.conflict_retention_days,
             )
         )
         return aws.lambda_.Function(

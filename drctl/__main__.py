@@ -3,6 +3,7 @@ of tier stacks; `stacks` lists a base stack's tier stacks in deploy order; `depl
 the Automation API; `budget` prints the RTO/RPO budget; `verify` checks a live deployment against its stack; `status` shows its live
 state (`--watch` redraws it); `diagram` draws a stack's topology;
 `haproxy --stack NAME --site SITE` prints one OVHcloud site's haproxy.cfg as it would be deployed;
+`conflicts --stack NAME [--since T]` lists the conflicts the streams replicators recorded;
 `drill [--all | --scenario NAME] [--mode strong|eventual] [--self-test]` runs the DR drill on loopback;
 `drill --live --stack NAME --region R [--action A]` runs one FIS experiment in the stack's own account."""
 
@@ -36,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         _add_verify,
         _add_status,
         _add_diagram,
+        _add_conflicts,
         _add_haproxy,
         add_drill_parser,
     ):
@@ -129,6 +131,19 @@ def _add_diagram(sub) -> None:
     from drctl.diagram.cli import add_arguments
 
     add_arguments(sub.add_parser("diagram", help="draw a stack's topology as SVG or PNG (Graphviz dot)"))
+
+
+def _add_conflicts(sub) -> None:
+    conflicts = sub.add_parser(
+        "conflicts", help="list the writes the streams replicators recorded as lost to a concurrent write"
+    )
+    conflicts.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    conflicts.add_argument("--since", help="ISO-8601 time (UTC if no zone) or a duration back: 90s, 15m, 2h, 7d")
+    conflicts.add_argument("--json", action="store_true", help="print one JSON document")
+    conflicts.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    conflicts.add_argument(
+        "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
+    )
 
 
 def _add_haproxy(sub) -> None:
@@ -351,6 +366,30 @@ def _verify(args: argparse.Namespace) -> int:
     return exit_code(report)
 
 
+def _conflicts(args: argparse.Namespace) -> int:
+    """Exit 0 when every conflicts table was read, 1 when one was not, 2 for usage, config or credential errors."""
+    from drctl.conflicts import ConflictsUsageError, render_conflicts, run_conflicts
+    from drctl.verify.calls import DEFAULT_READ_TIMEOUT_SECONDS
+
+    try:
+        report = run_conflicts(
+            args.stack,
+            stack_file=args.stack_file,
+            since=args.since,
+            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS,
+        )
+    except (ConflictsUsageError, *_config_errors()) as exc:
+        return _config_error(exc)
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        Console().print(render_conflicts(report), crop=False)
+    return 1 if report.unread else 0
+
+
 def _status(args: argparse.Namespace) -> int:
     from drctl.status.cli import main as status_main
 
@@ -371,6 +410,7 @@ COMMANDS = {
     "verify": _verify,
     "status": _status,
     "diagram": _diagram,
+    "conflicts": _conflicts,
     "haproxy": _haproxy,
     "drill": run_drill_command,
 }

@@ -6,6 +6,10 @@ Lambda's event to them with Powertools' batch utilities, so each failed record i
 (the event source mapping has ReportBatchItemFailures) and Lambda retries from the first failed one.
 Replicated writes are conditional, so re-deliveries are harmless. After each batch the lag
 (now - the oldest record's creation time) goes to CloudWatch in the receiving region.
+
+A replicated write that replaces an acknowledged write it never saw (a concurrent write of the receiving region:
+`failover.conflicts`) is recorded in the direction's conflicts table, in the source region; recording never
+fails a record, and the batch's counts go out as EMF metrics in the log.
 """
 
 from __future__ import annotations
@@ -29,9 +33,20 @@ from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError
 
+from failover.conflicts import (
+    FAILED_METRIC,
+    RECORDED_METRIC,
+    Conflict,
+    conflict_item,
+    conflict_of,
+    emf_metrics,
+    parse_record,
+    record_condition,
+)
 from failover.replication import (
     LAG_UNIT,
     MAX_ITEM_BYTES,
+    Stamp,
     StreamChange,
     UnreplicableRecord,
     batch_lag_milliseconds,
@@ -45,6 +60,8 @@ logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
 
 # The receiving region may be the one in trouble: fail fast, Lambda retries the record later.
 RECEIVING = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
+# Recording a conflict is local (the source region) and must never hold the batch up.
+RECORDING = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
 _SERIALIZE = TypeSerializer().serialize
 UNREACHABLE = (EndpointConnectionError, ConnectTimeoutError)
 
@@ -105,15 +122,23 @@ class Replicator:
     """One direction, source -> receiving; `session` and `clock` are seams for tests and benchmarks."""
 
     def __init__(
-        self, settings: ReplicatorSettings, session: boto3.Session | None = None, clock: Callable[[], float] = time.time
+        self,
+        settings: ReplicatorSettings,
+        session: boto3.Session | None = None,
+        clock: Callable[[], float] = time.time,
+        emit: Callable[[dict], None] | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
+        self.emit = emit or _print_json
         session = session or boto3.Session()
         config = RECEIVING.merge(Config(max_pool_connections=max(10, settings.workers)))
         self.db = session.client("dynamodb", region_name=settings.receiving_region, config=config)
         self.cloudwatch = session.client("cloudwatch", region_name=settings.receiving_region, config=RECEIVING)
         self.sqs = session.client("sqs", region_name=settings.source_region, config=RECEIVING)
+        self.conflicts_db = session.client("dynamodb", region_name=settings.source_region, config=RECORDING)
+        self.conflicts: Counter[str] = Counter()
+        """This batch's conflicts: recorded, duplicate (already recorded), failed, unrecorded (no table)."""
         self.processor = KeyOrderedBatchProcessor(settings.workers)
         self.outcomes: Counter[str] = Counter()
         self.unreachable: str | None = None
@@ -133,13 +158,14 @@ class Replicator:
                 raise ReceivingUnreachable(self.unreachable)
             expression, names, values = newer_condition(plan.stamp)
             try:
-                self.db.put_item(
+                replaced = self.db.put_item(
                     TableName=self.settings.receiving_table,
                     Item=plan.item,
                     ConditionExpression=expression,
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues={k: _SERIALIZE(v) for k, v in values.items()},
-                )
+                    ReturnValues="ALL_OLD",  # what the write replaced: a concurrent write it drops is a conflict
+                ).get("Attributes")
                 outcome = "replicated"
             except UNREACHABLE as exc:
                 self.unreachable = f"{self.settings.receiving_region} unreachable: {exc}"
@@ -153,9 +179,58 @@ class Replicator:
                     raise
                 else:
                     outcome = "superseded"
+            else:
+                self._check_conflict(change, plan.stamp, replaced)
         with self._lock:
             self.outcomes[outcome] += 1
         return outcome
+
+    def _check_conflict(self, change: StreamChange, winner: Stamp, replaced: dict | None) -> None:
+        """After a replicated put: record the acknowledged write it dropped, if it dropped one (never raises)."""
+        try:
+            conflict = conflict_of(
+                replaced,
+                change.old_image,
+                keys=change.keys,
+                winner=winner,
+                source_region=self.settings.source_region,
+                receiving_region=self.settings.receiving_region,
+                table=self.settings.receiving_table,
+            )
+        except ValueError as exc:  # a malformed stamp on the replaced item: the write itself is done
+            logger.error("could not judge what a replicated write replaced", extra={"error": str(exc)})
+            result: str | None = "failed"
+        else:
+            result = None if conflict is None else self.record(conflict)
+        if result is not None:
+            with self._lock:
+                self.conflicts[result] += 1
+
+    def record(self, conflict: Conflict) -> str:
+        """Record `conflict` once: 'recorded', 'duplicate' (a retried call found it), 'unrecorded' (no table) or
+        'failed' (logged). Never raises: a conflict that cannot be recorded does not hold replication up."""
+        item = conflict_item(conflict, self.clock(), self.settings.conflict_retention_days)
+        facts = parse_record(item)
+        logger.warning("conflict: a replicated write replaced a concurrent acknowledged write", extra=facts)
+        if not self.settings.conflicts_table:
+            return "unrecorded"
+        condition, names = record_condition()
+        try:
+            self.conflicts_db.put_item(
+                TableName=self.settings.conflicts_table,
+                Item=item,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+            )
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] == "ConditionalCheckFailedException":
+                return "duplicate"
+            logger.error("could not record a conflict", extra={**facts, "error": str(exc)})
+            return "failed"
+        except (BotoCoreError, ValueError) as exc:
+            logger.error("could not record a conflict", extra={**facts, "error": str(exc)})
+            return "failed"
+        return "recorded"
 
     def _set_aside(self, change: StreamChange, why: str) -> None:
         """A record that can never be replicated as it is goes to the failure queue (its key needs a resync), so
@@ -187,6 +262,7 @@ class Replicator:
             if not event["Records"]:
                 return {"batchItemFailures": []}
         self.outcomes.clear()
+        self.conflicts.clear()
         self.unreachable = None
         try:
             return process_partial_response(
@@ -199,9 +275,25 @@ class Replicator:
         finally:
             failed = len(self.processor.fail_messages)
             logger.info(
-                "batch", extra={"outcomes": dict(self.outcomes), "failed": failed, "unreachable": self.unreachable}
+                "batch",
+                extra={
+                    "outcomes": dict(self.outcomes),
+                    "conflicts": dict(self.conflicts),
+                    "failed": failed,
+                    "unreachable": self.unreachable,
+                },
             )
             self.publish_lag(event)
+            self.publish_conflicts()
+
+    def publish_conflicts(self) -> None:
+        """The batch's conflict counts as an EMF line in the log (CloudWatch extracts the metrics)."""
+        counts = {RECORDED_METRIC: self.conflicts["recorded"], FAILED_METRIC: self.conflicts["failed"]}
+        document = emf_metrics(
+            counts, self.settings.receiving_table, self.settings.source_region, int(self.clock() * 1000)
+        )
+        if document is not None:
+            self.emit(document)
 
     def publish_lag(self, event: dict) -> float | None:
         """Put ReplicationLatency (ms) in the receiving region; a CloudWatch failure never fails the batch.
@@ -234,6 +326,11 @@ class Replicator:
         except (BotoCoreError, ClientError) as exc:
             logger.warning("could not publish the replication lag", extra={"error": str(exc), "lagMs": lag})
         return lag
+
+
+def _print_json(document: dict) -> None:
+    """EMF documents go to stdout, one line each, where Lambda's log capture picks them up."""
+    print(json.dumps(document, separators=(",", ":")), flush=True)
 
 
 _replicator: Replicator | None = None

@@ -256,13 +256,18 @@ class ReplicatorSettings:
     workers: int = 8
     failure_queue_url: str = ""
     """Where a record that can never be replicated as it is goes (DR_FAILURE_QUEUE_URL)."""
+    conflicts_table: str = ""
+    """Where conflicts are recorded (DR_CONFLICTS_TABLE, in the source region); empty: counted and logged only."""
+    conflict_retention_days: int = 14
+    """How long a conflict record is kept (DR_CONFLICT_RETENTION_DAYS; DynamoDB TTL)."""
 
 
 REPLICATOR_MAX_WORKERS = 64
 
 
 def load_replicator_settings(env: Mapping[str, str] | None = None) -> ReplicatorSettings:
-    """DR_SOURCE_REGION (default AWS_REGION), DR_RECEIVING_REGION, DR_RECEIVING_TABLE, DR_REPLICATOR_WORKERS;
+    """DR_SOURCE_REGION (default AWS_REGION), DR_RECEIVING_REGION, DR_RECEIVING_TABLE, DR_REPLICATOR_WORKERS,
+    DR_FAILURE_QUEUE_URL, DR_CONFLICTS_TABLE, DR_CONFLICT_RETENTION_DAYS;
     raises SettingsError naming the first bad one."""
     env = os.environ if env is None else env
     source = (env.get("DR_SOURCE_REGION") or env.get("AWS_REGION") or "").strip()
@@ -274,10 +279,13 @@ def load_replicator_settings(env: Mapping[str, str] | None = None) -> Replicator
     workers = _int(env, "DR_REPLICATOR_WORKERS", 8, minimum=1)
     if workers > REPLICATOR_MAX_WORKERS:
         raise SettingsError(f"DR_REPLICATOR_WORKERS must be at most {REPLICATOR_MAX_WORKERS}, got {workers}")
+    retention = _int(env, "DR_CONFLICT_RETENTION_DAYS", 14, minimum=1)
     return ReplicatorSettings(
         source_region=source,
         receiving_region=receiving,
         receiving_table=_required(env, "DR_RECEIVING_TABLE"),
         workers=workers,
         failure_queue_url=(env.get("DR_FAILURE_QUEUE_URL") or "").strip(),
+        conflicts_table=(env.get("DR_CONFLICTS_TABLE") or "").strip(),
+        conflict_retention_days=retention,
     )

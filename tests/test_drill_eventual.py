@@ -12,7 +12,13 @@ import pytest
 from botocore.config import Config
 
 from drctl.drill.aws import AwsModel, RegionSession, direct_client
-from drctl.drill.eventual import StreamPumps, as_lambda_record, split_at_first_failure
+from drctl.drill.eventual import (
+    StreamPumps,
+    as_lambda_record,
+    create_conflict_tables,
+    recorded_conflict_keys,
+    split_at_first_failure,
+)
 from drctl.drill.moto_process import MotoProcess
 from drctl.drill.network import Gates, Network
 from failover.client import VersionedTable
@@ -110,6 +116,35 @@ def test_both_directions_replicate_and_a_cut_region_catches_up_when_it_returns(r
         assert wait_for(lambda: pumps.caught_up(back), 15)
         assert keys(url, EAST) == keys(url, WEST) == both | {f"west#{i}" for i in range(5, 10)}
         assert pumps.delivered()[f"{WEST}->{EAST}"] >= 10
+    finally:
+        stop.set()
+        pumps.join(5)
+
+
+def test_concurrent_writes_across_a_partition_record_the_loser_as_a_conflict(regions):
+    """Both regions write one key while cut off from each other; after the heal last writer wins everywhere and the
+    loser, an acknowledged write, is recorded once; a key written on one side only records nothing."""
+    network, sessions, url = regions
+    direct = {r: direct_client(url, "dynamodb", r) for r in (EAST, WEST)}
+    create_conflict_tables([EAST, WEST], TABLE, direct.__getitem__)
+    stop = threading.Event()
+    pumps = StreamPumps([EAST, WEST], TABLE, sessions, stop)
+    tables = {r: VersionedTable(sessions[r].resource("dynamodb", r).Table(TABLE), region=r) for r in sessions}
+    pumps.start()
+    try:
+        network.partition(EAST)
+        assert tables[EAST].put({"pk": "both", "by": "east"}, version=10)
+        assert tables[WEST].put({"pk": "both", "by": "west"}, version=20)
+        assert tables[WEST].put({"pk": "west-only"}, version=21)
+        time.sleep(0.5)
+        network.heal()
+        back = time.time()
+        assert wait_for(lambda: pumps.caught_up(back), 15)
+        assert tables[EAST].get({"pk": "both"})["by"] == tables[WEST].get({"pk": "both"})["by"] == "west"
+        assert recorded_conflict_keys([EAST, WEST], TABLE, direct.__getitem__) == {"both"}
+        (record,) = direct[WEST].scan(TableName=f"{TABLE}-conflicts-{WEST}-{EAST}")["Items"]
+        assert (record["loserOrigin"], record["winnerOrigin"]) == ({"S": EAST}, {"S": WEST})
+        assert direct[EAST].scan(TableName=f"{TABLE}-conflicts-{EAST}-{WEST}")["Items"] == []
     finally:
         stop.set()
         pumps.join(5)

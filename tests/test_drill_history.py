@@ -18,6 +18,7 @@ from drctl.drill.history import (
     fencing_violations,
     first_acknowledged_write,
     first_served_every_user,
+    lost_write_facts,
     lost_writes,
     regressions,
     rpo_seconds,
@@ -113,6 +114,14 @@ def test_lost_writes_and_the_rpo_span():
     assert [x.seq for x in lost] == [2]
     assert rpo_seconds(lost, reference=3.0) == 3.0 - 2.1
     assert rpo_seconds([], 3.0) == 0.0
+
+
+def test_each_lost_write_says_whether_it_was_recorded_as_a_conflict():
+    writes = [w("a", 1.0, 1.1, 1), w("b", 2.0, 2.1, 2)]
+    assert lost_write_facts(writes, {writes[1].key}) == [
+        {"key": "a#1#1.0", "region": "a", "ackedAt": 1.1, "recordedAsConflict": False},
+        {"key": "b#2#2.0", "region": "b", "ackedAt": 2.1, "recordedAsConflict": True},
+    ]
 
 
 def test_figures():

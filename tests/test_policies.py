@@ -367,6 +367,7 @@ def test_every_project_iam_document_passes_parliament():
             failure_queue_arn="arn:aws:sqs:us-east-1:123456789012:orders-repl-failures",
             failure_key_arn="arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab",
             log_group_arn="arn:aws:logs:us-east-1:123456789012:log-group:/aws/lambda/orders-prod-repl-us-east-1-us-west-2",
+            conflicts_table_arn="arn:aws:dynamodb:us-east-1:123456789012:table/orders-prod-conflicts-us-east-1-us-west-2",
         ),
     }
     for name, doc in documents.items():

@@ -8,9 +8,9 @@ import pulumi
 import pytest
 
 from components.iam import failure_queue_key_policy, replicator_policy
+from components.orchestrator import FAILOVER_SOURCE
 from components.providers import regional_providers
 from components.replicator import (
-    FAILOVER_SOURCE,
     StreamReplicator,
     StreamReplicatorArgs,
     replicator_args_errors,
@@ -65,6 +65,7 @@ def test_replicator_wiring(recorder):
             "aws:iam/rolePolicy:RolePolicy",
             "aws:lambda/function:Function",
             "aws:lambda/eventSourceMapping:EventSourceMapping",
+            "aws:dynamodb/table:Table",
         ]
     )
     assert {r.region for r in children} == {SOURCE}
@@ -81,6 +82,8 @@ def test_replicator_wiring(recorder):
         "DR_RECEIVING_REGION": RECEIVING,
         "DR_RECEIVING_TABLE": "orders",
         "DR_REPLICATOR_WORKERS": "8",
+        "DR_CONFLICTS_TABLE": "orders-prod-conflicts-us-east-2-us-west-2",
+        "DR_CONFLICT_RETENTION_DAYS": "14",
         "POWERTOOLS_SERVICE_NAME": "orders-dr-replicator",
         "DR_FAILURE_QUEUE_URL": f"https://sqs.{SOURCE}.amazonaws.com/{ACCOUNT}/"
         f"{rec.one('aws:sqs/queue:Queue').outputs['name']}",
@@ -126,6 +129,7 @@ def test_replicator_wiring(recorder):
         failure_queue_arn=queue_arn,
         failure_key_arn=key.outputs["arn"],
         log_group_arn=log_group.outputs["arn"],
+        conflicts_table_arn=rec.one("aws:dynamodb/table:Table").outputs["arn"],
     )
     assert rec.value == [
         fn.outputs["arn"],
@@ -177,7 +181,13 @@ def test_defaults_are_valid():
 
 def test_the_environment_round_trips_through_the_runtime_settings():
     env = replicator_environment(
-        app="orders", source_region=SOURCE, receiving_region=RECEIVING, receiving_table="orders-west", workers=4
+        app="orders",
+        source_region=SOURCE,
+        receiving_region=RECEIVING,
+        receiving_table="orders-west",
+        workers=4,
+        conflicts_table="orders-c",
+        conflict_retention_days=30,
     )
     settings = load_replicator_settings(env)
     assert (settings.source_region, settings.receiving_region, settings.receiving_table, settings.workers) == (
@@ -186,6 +196,39 @@ def test_the_environment_round_trips_through_the_runtime_settings():
         "orders-west",
         4,
     )
+    assert (settings.conflicts_table, settings.conflict_retention_days) == ("orders-c", 30)
+
+
+def test_the_conflicts_table_is_hardened_expires_records_and_only_takes_puts(recorder):
+    tags = {"dr:stack": "prod", "dr:production": "true"}
+    rec = recorder(declare(conflict_retention_days=7, protect=True, tags=tags))
+    table = rec.one("aws:dynamodb/table:Table")
+    assert table.region == SOURCE and table.protect is True  # where the replicator runs
+    assert table.inputs["name"] == "orders-prod-conflicts-us-east-2-us-west-2"
+    assert (table.inputs["hashKey"], table.inputs["rangeKey"], table.inputs["billingMode"]) == (
+        "key",
+        "loser",
+        "PAY_PER_REQUEST",
+    )
+    assert table.inputs["ttl"] == {"attributeName": "expiresAt", "enabled": True}
+    assert table.inputs["pointInTimeRecovery"] == {"enabled": True}
+    assert table.inputs["serverSideEncryption"] == {"enabled": True}
+    assert table.inputs["deletionProtectionEnabled"] is True and table.inputs["tags"] == tags
+    fn = rec.one("aws:lambda/function:Function")
+    assert fn.inputs["environment"]["variables"]["DR_CONFLICT_RETENTION_DAYS"] == "7"
+    statements = json.loads(rec.one("aws:iam/rolePolicy:RolePolicy").inputs["policy"])["Statement"]
+    on_table = [s for s in statements if table.outputs["arn"] in s["Resource"]]
+    assert on_table == [
+        {
+            "Sid": "RecordConflicts",
+            "Effect": "Allow",
+            "Action": ["dynamodb:PutItem"],
+            "Resource": [table.outputs["arn"]],
+        }
+    ]
+    assert replicator_args_errors(args(conflict_retention_days=0)) == [
+        "conflict_retention_days must be a whole number from 1 to 365, got 0"
+    ]
 
 
 def test_function_names_fit_lambda_limit():

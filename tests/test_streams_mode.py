@@ -86,6 +86,15 @@ def test_streams_stack_declares_a_table_per_region_and_a_replicator_per_directio
     ]
     assert {o["inputs"]["environment"]["variables"]["DR_REPLICATION"] for o in orchestrators} == {"streams"}
     assert [v for v in streams_preview["policies"]["violations"] if v["level"] == "mandatory"] == []
+    conflicts = sorted(
+        (r["region"], r["inputs"]["name"], r["inputs"]["ttl"]["attributeName"])
+        for r in res
+        if r["type"] == "aws:dynamodb/table:Table" and "-conflicts-" in r["inputs"]["name"]
+    )
+    assert conflicts == [  # one per direction, where its replicator runs
+        ("eu-central-1", "orders-streams-conflicts-eu-central-1-eu-west-1", "expiresAt"),
+        ("eu-west-1", "orders-streams-conflicts-eu-west-1-eu-central-1", "expiresAt"),
+    ]
 
 
 def _replicator_lag(region: str, source: str, milliseconds: float) -> None:

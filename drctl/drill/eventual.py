@@ -9,15 +9,17 @@ own directions.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from drctl.drill.actors import pause
+from failover.conflicts import create_table_arguments
 from failover.replicator import Replicator
 from failover.settings import ReplicatorSettings
 
@@ -49,8 +51,15 @@ class Direction:
         self.stop = stop
         self.streams = session.client("dynamodbstreams", source)
         self.replicator = Replicator(
-            ReplicatorSettings(source_region=source, receiving_region=receiving, receiving_table=table, workers=1),
+            ReplicatorSettings(
+                source_region=source,
+                receiving_region=receiving,
+                receiving_table=table,
+                workers=1,
+                conflicts_table=conflicts_table(table, source, receiving),
+            ),
             session=session,
+            emit=lambda document: None,  # the drill reads the conflicts tables; EMF lines would only clutter stdout
         )
         self.stream_arn: str | None = None
         self.shard: str | None = None
@@ -118,6 +127,39 @@ class Direction:
                 self.last_error = f"{type(exc).__name__}: {exc}"
             if pause(self.stop, time.time() + (0.0 if full and not self.pending else self.poll)):
                 break
+
+
+def conflicts_table(table: str, source: str, receiving: str) -> str:
+    """The drill's conflicts table of one direction, in its source region (as the component declares it)."""
+    return f"{table}-conflicts-{source}-{receiving}"
+
+
+def create_conflict_tables(regions: Sequence[str], table: str, direct: Callable[[str], Any]) -> None:
+    for source in regions:
+        for receiving in regions:
+            if source != receiving:
+                direct(source).create_table(**create_table_arguments(conflicts_table(table, source, receiving)))
+
+
+def recorded_conflict_keys(regions: Sequence[str], table: str, direct: Callable[[str], Any]) -> set[str]:
+    """The partition keys (`pk`) of the data items every direction recorded a conflict for, read straight from
+    moto; a table that cannot be read counts as recording nothing."""
+    keys: set[str] = set()
+    for source in regions:
+        for receiving in regions:
+            if source == receiving:
+                continue
+            kwargs: dict = {"TableName": conflicts_table(table, source, receiving)}
+            try:
+                while True:
+                    page = direct(source).scan(**kwargs)
+                    keys.update(json.loads(i["key"]["S"]).get("pk", {}).get("S", "") for i in page["Items"])
+                    if "LastEvaluatedKey" not in page:
+                        break
+                    kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+            except (BotoCoreError, ClientError):
+                continue
+    return keys
 
 
 def split_at_first_failure(records: list[dict], response: dict) -> tuple[int, list[dict]]:

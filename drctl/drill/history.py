@@ -9,7 +9,8 @@ The checks, each a function of the records only:
   close together form one span of acceptance. Two regions' spans that overlap are time with two writers; a write of
   one region inside another region's span is a dual write. Sound: a real reordering of commits always shows as an
   overlap (commits lie inside the intervals).
-- `lost_writes`: acknowledged writes missing from the table that takes writes at the end.
+- `lost_writes`: acknowledged writes missing from the table that takes writes at the end; `lost_write_facts` says
+  of each whether the streams replicators recorded it as a conflict.
 - `regressions`: an application (or health endpoint) that saw the authority's newer answer and then an older one.
 - `fencing_violations`: two invocations each reporting a transition to the same epoch.
 - `contradictory_notices`: more than one notice per topic for an epoch, or notices naming different regions.
@@ -160,6 +161,15 @@ def writes_of_part(writes: Iterable[WriteRecord], start: float, end: float) -> l
 def lost_writes(writes: Iterable[WriteRecord], present_keys: Collection[str]) -> list[WriteRecord]:
     """Acknowledged writes whose item is not in `present_keys` (the table that takes writes at the end)."""
     return [w for w in writes if w.acknowledged and w.key not in present_keys]
+
+
+def lost_write_facts(lost: Iterable[WriteRecord], conflicts: Collection[str]) -> list[dict]:
+    """Each lost write: its key, the region that acknowledged it, and whether it was recorded as a conflict (its
+    item overwritten by a concurrent write) rather than never replicated."""
+    return [
+        {"key": w.key, "region": w.region, "ackedAt": w.acked_at, "recordedAsConflict": w.key in conflicts}
+        for w in lost
+    ]
 
 
 def rpo_seconds(lost: Sequence[WriteRecord], reference: float) -> float:
@@ -318,6 +328,9 @@ class History:
     faults: list[tuple[float, str]] = field(default_factory=list)
     """(time, what the drill did)."""
     present: set[str] = field(default_factory=set)
+    conflicts: set[str] = field(default_factory=set)
+    """Eventual mode: the keys the streams replicators recorded as conflicts (an acknowledged write lost to a
+    concurrent one), read from every direction's conflicts table at the end."""
     checked_region: str = ""
     projections: dict[str, str | None] = field(default_factory=dict)
     """Each region's projection at the end, as read straight from moto."""

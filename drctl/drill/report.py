@@ -35,6 +35,8 @@ def part_json(result: PartResult, timeline: str | None) -> dict:
         "acknowledgedWrites": result.acknowledged,
         "lostAcknowledgedWrites": len(result.lost),
         "lostKeys": result.lost[:50],
+        "lostRecordedAsConflicts": result.lost_as_conflicts,
+        "lostWrites": result.lost_writes[:50],
         "transitions": result.transitions,
         "transitionsAllowed": list(result.transitions_allowed),
         "spuriousTransitions": result.spurious,
@@ -91,7 +93,7 @@ def render_table(report: dict) -> Table:
         title=f"DR drill, {report['mode']} data, {report['controlTable']} control table: production "
         f"seconds (drill x{scale['factor']:g}), measured/budget",
         caption=f"moves: transitions/allowed; 2 writers: seconds with two regions accepting writes; "
-        f"lost: acknowledged writes lost. Fails on any safety violation or a figure over "
+        f"lost: acknowledged writes lost (Nc: N of them recorded as conflicts). Fails on any safety violation or a figure over "
         f"+{report['tolerance']:.0%}.",
         title_justify="left",
         caption_justify="left",
@@ -120,6 +122,8 @@ def render_table(report: dict) -> Table:
         dual = f"{p['dualWriterSeconds']:.1f}s" if p["dualWriterSeconds"] or p["dualWrites"] else "0"
         dual = f"[bold red]{dual}[/bold red]" if dual != "0" else dual
         lost = str(p["lostAcknowledgedWrites"])
+        if report["mode"] == "eventual" and p["lostAcknowledgedWrites"]:
+            lost += f" ({p['lostRecordedAsConflicts']}c)"
         figs = p["figures"]
         cells = [
             _seconds(figs[n]["production"], figs[n]["budget"], figs[n]["ok"])

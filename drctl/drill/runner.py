@@ -157,9 +157,10 @@ def _run_scenario(
             render_timeline(history, result, world.regions, scale.factor, out / picture, write_gap)
             out_results.append((result, picture))
             verdict = "pass" if result.passed else "FAIL"
+            conflicts = f", {result.lost_as_conflicts} recorded as conflicts" if world.mode == "eventual" else ""
             console.print(
                 f"[bold]{run.name}[/bold]: {verdict}, {result.transitions} transition(s), two writers "
-                f"{result.dual_writer_seconds:.1f}s, {len(result.lost)} lost "
+                f"{result.dual_writer_seconds:.1f}s, {len(result.lost)} lost{conflicts} "
                 f"({time.monotonic() - began:.0f}s)"
             )
         return out_results

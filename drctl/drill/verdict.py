@@ -20,6 +20,7 @@ from drctl.drill.history import (
     first_served_every_user,
     first_status_change,
     first_transition,
+    lost_write_facts,
     lost_writes,
     regressions,
     rpo_seconds,
@@ -127,6 +128,12 @@ class PartResult:
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     details: dict = field(default_factory=dict)
+    lost_writes: list[dict] = field(default_factory=list)
+    """Each lost write: key, region, ackedAt, recordedAsConflict (eventual mode's streams replicators)."""
+
+    @property
+    def lost_as_conflicts(self) -> int:
+        return sum(1 for w in self.lost_writes if w["recordedAsConflict"])
 
     @property
     def spurious(self) -> int:
@@ -248,4 +255,5 @@ def judge(
         problems=list(run.problems),
         notes=list(run.notes),
         details=details,
+        lost_writes=lost_write_facts(lost, history.conflicts),
     )

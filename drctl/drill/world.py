@@ -30,6 +30,7 @@ from drctl.drill.aws import (
     RegionSession,
     direct_client,
 )
+from drctl.drill.eventual import create_conflict_tables, recorded_conflict_keys
 from drctl.drill.history import History, Observed, WriteRecord, writes_of_part
 from drctl.drill.invocations import AuthoritySampler, Injection, MonitorFleet, read_notices
 from drctl.drill.moto_process import MotoProcess
@@ -231,6 +232,7 @@ class DrillWorld:
                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
                     **key,
                 )
+            create_conflict_tables(self.regions, TABLE, lambda r: self.direct("dynamodb", r))
         if self.options.control == "strong":
             self.direct("dynamodb", TRUTH_REGION).create_table(TableName=CONTROL_TABLE, **key)
             self.aws.linearizable[CONTROL_TABLE] = members
@@ -423,6 +425,9 @@ class DrillWorld:
             active=[s for s in self.sampler.samples if start <= s[0] <= end],
             faults=[f for f in self.faults if start <= f[0] <= end],
             present=self.keys_in(checked_region) if present is None else present,
+            conflicts=set()
+            if self.mode == "strong"
+            else recorded_conflict_keys(self.regions, TABLE, lambda r: self.direct("dynamodb", r)),
             checked_region=checked_region,
             projections={r: self.projection(r) for r in self.regions},
         )
