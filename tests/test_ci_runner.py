@@ -121,7 +121,7 @@ def test_an_installed_haproxy_is_left_alone(fake, tmp_path):
 def test_make_test_calls_the_script_and_ci_runs_make_test():
     makefile = (ROOT / "Makefile").read_text()
     assert "\t@sh .ci/install-haproxy\n" in makefile
-    assert "test: $(VENV)/.installed haproxy-bin\n" in makefile
+    assert "test: $(VENV)/.installed haproxy-bin lint\n" in makefile
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("\nmake test")
 
 
