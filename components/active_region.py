@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
@@ -71,7 +72,7 @@ class ActiveRegion(pulumi.ComponentResource):
         self,
         name: str,
         args: ActiveRegionArgs,
-        providers: dict[str, aws.Provider],
+        providers: Mapping[str, aws.Provider],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:control:ActiveRegion", name, None, opts)

@@ -204,13 +204,13 @@ def compute_budget(i: BudgetInputs) -> Budget:
     automation and the budget says so through `automatic_failover`."""
     detection = detection_seconds(i.health_interval_seconds, i.health_failure_threshold)
     worst: tuple[float, Path, str | None] = (-1.0, "monitor", None)
-    for failed in i.regions:
-        seconds, path = write_trigger(i, failed)
+    for region in i.regions:
+        seconds, path = write_trigger(i, region)
         if seconds is None:
-            worst = (float("inf"), "none", failed)
+            worst = (float("inf"), "none", region)
             break
         if seconds > worst[0]:
-            worst = (seconds, path, failed)
+            worst = (seconds, path, region)
     trigger, path, failed = worst
     settle = settle_seconds(i)
     after_decision = TRANSITION_ALLOWANCE_SECONDS + settle + pickup_seconds(settle)

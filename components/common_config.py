@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from pydantic import AfterValidator, Field, field_validator
 
@@ -156,6 +156,16 @@ class DrillConfig(ConfigModel):
     )
 
 
+class AppKeys(Protocol):
+    """What every layout's `app` has, whatever else its kind of site adds."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def health_path(self) -> str: ...
+
+
 class CommonConfig(ConfigModel):
     """The keys every layout shares (the DR plane's). Each layout's model adds its sites' keys, narrows `layout`
     to its name, and provides `app` (with `name` and `health_path`), `regions`, `scale_kind` and `dns_ttl`."""
@@ -194,6 +204,17 @@ class CommonConfig(ConfigModel):
     )
     _base_stack = field_validator("base_stack")(classmethod(lambda cls, v: v and check_stack_name(v)))
 
+    if TYPE_CHECKING:  # what each layout's model provides (a field or a property), declared for the type checker
+
+        @property
+        def app(self) -> AppKeys: ...
+
+        @property
+        def regions(self) -> RegionsConfig: ...
+
+        @property
+        def scale_kind(self) -> str: ...
+
     @property
     def health_path(self) -> str:
         """Where the application says this region can serve (load balancers, probes, the monitor)."""
@@ -213,15 +234,18 @@ def no_checks(cfg: CommonConfig) -> None:
     return None
 
 
+LayoutConfig = TypeVar("LayoutConfig", bound=CommonConfig)
+
+
 @dataclass(frozen=True)
-class LayoutKeys:
+class LayoutKeys(Generic[LayoutConfig]):
     """How a site kind validates its layout: the model (CommonConfig plus its sites' keys, `layout` narrowed to
     its name) and the rules across its own keys, run before the plane's (`own_checks`: a layout names its own
     keys, dr:sites[1].awsRegion rather than dr:regions...) or after them (`late_checks`)."""
 
-    model: type[CommonConfig]
-    own_checks: Callable[[CommonConfig], None] = no_checks
-    late_checks: Callable[[CommonConfig], None] = no_checks
+    model: type[LayoutConfig]
+    own_checks: Callable[[LayoutConfig], None] = no_checks
+    late_checks: Callable[[LayoutConfig], None] = no_checks
 
 
 def is_valid_mrsc_set(regions: list[str]) -> bool:

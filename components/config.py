@@ -50,10 +50,12 @@ __all__ = [
 
 
 @cache
-def _stack_model() -> TypeAdapter:
+def _stack_model() -> TypeAdapter[CommonConfig]:
     """Every layout's model in one pydantic union, discriminated on `layout`."""
     models = tuple(layout.keys.model for layout in LAYOUTS.values())
-    return TypeAdapter(Annotated[Union[models], Field(discriminator="layout")])  # noqa: UP007 (a tuple built at run time)
+    # A Union over a tuple built at run time (the registry's models, each a CommonConfig) has no static type, so
+    # mypy cannot check it (pydantic does, when it builds the adapter); `X | Y` would need the members spelled out.
+    return TypeAdapter(Annotated[Union[models], Field(discriminator="layout")])  # type: ignore[arg-type]  # noqa: UP007
 
 
 def parse_stack_config(values: Mapping[str, Any], secret_keys: frozenset[str] = frozenset()) -> CommonConfig:

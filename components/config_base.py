@@ -12,7 +12,7 @@ import difflib
 import re
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from docker_image.reference import InvalidReference, Reference
@@ -22,6 +22,9 @@ from pydantic.alias_generators import to_camel
 from components.powertools import layer_region_problem
 
 NAMESPACE = "dr"
+
+Scheme = Literal["http", "https"]
+"""How the public reaches a site."""
 
 COMMERCIAL_PARTITION = "aws"
 # What every region of a stack must offer: the services the aws layout declares there.
@@ -161,5 +164,5 @@ def first_error(exc: ValidationError, skip: int = 0) -> ConfigError:
     """The first of pydantic's errors as a ConfigError; `skip` leading location parts are dropped (a
     discriminated union puts the tag first)."""
     first = exc.errors()[0]
-    err = {**first, "loc": tuple(first["loc"][skip:])}
-    return ConfigError(loc_to_path(err["loc"]), friendly_message(err))
+    loc = tuple(first["loc"][skip:])
+    return ConfigError(loc_to_path(loc), friendly_message({**first, "loc": loc}))

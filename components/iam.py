@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from failover.replication import LAG_NAMESPACE as REPLICATION_METRICS_NAMESPACE
 
@@ -98,7 +98,9 @@ def merge_statements(statements: list[dict]) -> list[dict]:
     return list(merged.values())
 
 
-def task_policy(*, table_arns: list[str], parameter_arns: list[str], control_table_arns: list[str] = ()) -> dict:
+def task_policy(
+    *, table_arns: Sequence[str], parameter_arns: Sequence[str], control_table_arns: Sequence[str] = ()
+) -> dict:
     """What the application's tasks may do: item access on the data table, read the active region (the
     projection), and read the control item (`failover.client` confirms its write permission there)."""
     table_and_indexes = [*table_arns, *(f"{a}/index/*" for a in table_arns)]

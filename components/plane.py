@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 import pulumi
@@ -150,7 +151,7 @@ def declare_replicators(
                 source_table_arn=tables.tables[source].arn,
                 source_stream_arn=tables.stream_arns[source],
                 receiving_table_name=tables.name,
-                receiving_table_arn=arns.apply(lambda a, r=receiving: a[r]),
+                receiving_table_arn=arns.apply(itemgetter(receiving)),
                 account_id=account_id,
                 conflict_retention_days=cfg.table.conflict_retention_days,
                 protect=cfg.protect,
@@ -188,8 +189,9 @@ def declare_data_plane(
         protect=cfg.protect,
         tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
     )
+    table: GlobalTable | RegionalTables
     if cfg.table.replication == "streams":
-        table: GlobalTable | RegionalTables = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
+        table = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
         declare_replicators(cfg, stack, providers, table, account_id)
     else:
         table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])

@@ -207,7 +207,7 @@ class StreamReplicator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
         if args.failure_alarm_topic_arn is not None:
-            self._failure_alarm(name, args, queue)
+            self._failure_alarm(name, args, args.failure_alarm_topic_arn, queue)
         self.function_arn = function.arn
         self.failure_queue_arn = queue.arn
         self.failure_queue_url = queue.url
@@ -319,7 +319,9 @@ class StreamReplicator(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, depends_on=[policy]),
         )
 
-    def _failure_alarm(self, name: str, args: StreamReplicatorArgs, queue: aws.sqs.Queue) -> None:
+    def _failure_alarm(
+        self, name: str, args: StreamReplicatorArgs, topic_arn: pulumi.Input[str], queue: aws.sqs.Queue
+    ) -> None:
         """An alarm as soon as a batch lands in the failure queue: those keys need a resync."""
         aws.cloudwatch.MetricAlarm(
             autonamed(METRIC_ALARM, f"{name}-failures"),
@@ -336,6 +338,6 @@ class StreamReplicator(pulumi.ComponentResource):
             threshold=1,
             comparison_operator="GreaterThanOrEqualToThreshold",
             treat_missing_data="notBreaching",
-            alarm_actions=[args.failure_alarm_topic_arn],
+            alarm_actions=[topic_arn],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -9,9 +9,10 @@ orchestrators, budget) is then the same for every layout.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
 
 import pulumi
+
+from components.config_base import Scheme
 
 
 @dataclass(frozen=True)
@@ -22,7 +23,7 @@ class SiteEndpoint:
     or a fixed public IPv4 address (a DigitalOcean load balancer, an HAProxy host).
     """
 
-    scheme: Literal["http", "https"]
+    scheme: Scheme
     port: int
     """The port Route 53 health checks and clients use (443 for https, 80 for http by default)."""
     alias_dns_name: pulumi.Input[str] | None = None

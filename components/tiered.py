@@ -14,6 +14,7 @@ from types import ModuleType
 import pulumi
 
 from components.budget import budget_inputs_from_config, compute_budget
+from components.common_config import CommonConfig
 from components.config_base import NAMESPACE, ConfigError
 from components.control import control_placement
 from components.orchestrator import Orchestrator, OrchestratorAlarmSubscription
@@ -47,7 +48,7 @@ from components.tiers import (
 )
 
 
-def select_tier(cfg, placements: list[SitePlacement]) -> Tier:
+def select_tier(cfg: CommonConfig, placements: list[SitePlacement]) -> Tier:
     """The tier `dr:tier` names, or a ConfigError naming the key."""
     try:
         plan = plan_tiers(placements)
@@ -65,16 +66,17 @@ def select_tier(cfg, placements: list[SitePlacement]) -> Tier:
 class _Tiers:
     """The deployment seen from one tier: config, sites, and lazily the other tiers' outputs."""
 
-    cfg: object
+    cfg: CommonConfig
     layout: ModuleType
     placements: list[SitePlacement]
 
     @property
     def stack(self) -> str:
-        return self.cfg.base_stack
+        return _tier_key(self.cfg.base_stack, "baseStack")
 
     def reference(self, tier: str) -> pulumi.StackReference:
-        name = qualified_stack_name(self.cfg.organization, pulumi.get_project(), self.stack, tier)
+        organization = _tier_key(self.cfg.organization, "organization")
+        name = qualified_stack_name(organization, pulumi.get_project(), self.stack, tier)
         return pulumi.StackReference(name, stack_name=name)
 
     @cached_property
@@ -117,7 +119,14 @@ class _Tiers:
         return regional_providers(regions, app=self.cfg.app.name, stack=self.stack, metrics=metrics)
 
 
-def data_tier_regions(cfg) -> list[str]:
+def _tier_key(value: str | None, key: str) -> str:
+    """A key `dr:tier` requires (`components.common_config` checks it is there before any tier is built)."""
+    if not value:
+        raise ConfigError(f"{NAMESPACE}:{key}", "required with dr:tier (`drctl deploy` sets it)")
+    return value
+
+
+def data_tier_regions(cfg: CommonConfig) -> list[str]:
     """The AWS regions the data tier declares resources in (us-east-1's alarm topic aside): a global table is
     declared through the primary's provider (its replicas are arguments of the one table), while the streams
     mode declares a table in every region and each direction's replicator in its source region."""
@@ -140,7 +149,7 @@ def _data_tier(t: _Tiers, tier: Tier) -> dict:
 
 
 def _site_tier(t: _Tiers, tier: Tier) -> dict:
-    region = tier.region
+    region = tier.own_region()
     providers = t.providers([region], metrics=False)
     topic = declare_notice_topic(t.cfg, providers, t.data.account_id, region)
     declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region, notices={region: topic})[region]
@@ -157,7 +166,7 @@ def _site_tier(t: _Tiers, tier: Tier) -> dict:
 
 
 def _automation_tier(t: _Tiers, tier: Tier) -> dict:
-    region = tier.region
+    region = tier.own_region()
     providers = t.providers([region], metrics=False)
     args = orchestrator_args(
         t.cfg,
@@ -221,7 +230,7 @@ def _witness_observer(t: _Tiers, alarm_topic_arn) -> None:
 _BUILDERS = {"data": _data_tier, "site": _site_tier, "automation": _automation_tier, "traffic": _traffic_tier}
 
 
-def build_tier(cfg, layout: ModuleType) -> dict:
+def build_tier(cfg: CommonConfig, layout: ModuleType) -> dict:
     """Declare the tier `dr:tier` names; returns its stack outputs (its contract's, plus `tier` and `layout`)."""
     placements = layout.site_placements(cfg)
     tier = select_tier(cfg, placements)

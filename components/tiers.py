@@ -26,6 +26,8 @@ from typing import Any, Literal, Self, TypeVar
 
 from pydantic.alias_generators import to_camel
 
+from components.config_base import Scheme
+
 DATA = "data"
 TRAFFIC = "traffic"
 AUTOMATION_SUFFIX = "-automation"
@@ -52,7 +54,7 @@ class SitePlacement:
     """Where it runs, in its provider's words (AWS region, DigitalOcean slug, OVHcloud region)."""
     data_region: str
     """The AWS region of its data, SSM projection, notice topic and orchestrator."""
-    scheme: Literal["http", "https"]
+    scheme: Scheme
     port: int
     alias: bool
     """True: an alias target (an ALB); False: an IPv4 address (a DigitalOcean load balancer, an HAProxy)."""
@@ -71,6 +73,12 @@ class Tier:
     location: str | None = None
     requires: tuple[str, ...] = ()
     """Tiers whose outputs this one reads (each must be deployed first)."""
+
+    def own_region(self) -> str:
+        """The region of a site or automation tier; a ValueError for the data and traffic tiers (several)."""
+        if self.region is None:
+            raise ValueError(f"the {self.kind} tier {self.name!r} spans several regions")
+        return self.region
 
 
 class TierPlanError(ValueError):

@@ -49,6 +49,12 @@ class FailoverLink:
     secondary_chain: str | None
     """Set when the secondary is the next link of the chain (more than two regions)."""
 
+    def next_link(self) -> str:
+        """The name of the next link, which is this link's secondary when that is not a region."""
+        if self.secondary_chain is None:
+            raise ValueError(f"{self.name}: the secondary is {self.secondary_region}, not a next link")
+        return self.secondary_chain
+
 
 def failover_chain(record_name: str, regions: list[str]) -> list[FailoverLink]:
     """PRIMARY/SECONDARY pairs for any number of regions, in priority order.
@@ -88,6 +94,8 @@ class Endpoint:
         """The Record arguments that point at this endpoint."""
         if self.ip_address is not None:
             return {"records": [self.ip_address], "ttl": self.ttl}
+        if self.dns_name is None or self.zone_id is None:
+            raise ValueError(f"the endpoint in {self.region} has neither an IP address nor an alias target")
         return {
             "aliases": [
                 aws.route53.RecordAliasArgs(name=self.dns_name, zone_id=self.zone_id, evaluate_target_health=True)
@@ -231,7 +239,7 @@ class FailoverDns(pulumi.ComponentResource):
                 secondary_target = {
                     "aliases": [
                         aws.route53.RecordAliasArgs(
-                            name=link.secondary_chain, zone_id=args.zone_id, evaluate_target_health=True
+                            name=link.next_link(), zone_id=args.zone_id, evaluate_target_health=True
                         )
                     ]
                 }

@@ -14,7 +14,9 @@ from __future__ import annotations
 import datetime
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import pulumi
 import pulumi_aws as aws
@@ -58,8 +60,9 @@ def expiry_notice_window(validity_end: str, notice_days: int) -> tuple[str, str]
     return start.strftime("%Y-%m-%dT%H:%M:%SZ"), end.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def expiry_notice_message(*, what: str, identity: str, validity_end: str, renewal_days: int) -> str:
-    """The notice's SNS message (the topic's email subscribers read it as it is)."""
+def expiry_notice_message(validity_end: str, *, what: str, identity: str, renewal_days: int) -> str:
+    """The notice's SNS message (the topic's email subscribers read it as it is) about a certificate that ends at
+    `validity_end` (the value of the Output it is applied to)."""
     return json.dumps(
         {
             "notice": "dynamodb-dr workload certificate expiring",
@@ -87,10 +90,10 @@ class WorkloadIdentityArgs:
     """The AWS region of the aws provider passed in opts: the trust anchor's and profile's region."""
     subjects: list[str]
     """Certificate subject common names, one certificate each (a site, or a server)."""
-    table_arns: pulumi.Input[list]
+    table_arns: pulumi.Input[Sequence[str]]
     """Every replica of the data table (the app follows the active region)."""
-    parameter_arns: pulumi.Input[list]
-    control_arns: pulumi.Input[list] = ()
+    parameter_arns: pulumi.Input[Sequence[str]]
+    control_arns: pulumi.Input[Sequence[str]] = ()
     """The control table in its replica regions: the workloads confirm their write permission there."""
     """The active-region parameter in every region (the client falls back across regions)."""
     certificate_validity_hours: int = 90 * 24
@@ -274,6 +277,8 @@ class WorkloadIdentity(pulumi.ComponentResource):
         """A daily EventBridge Scheduler schedule per certificate (and the CA) that publishes to the notice topic
         between `notice_days` before its end and its end. A renewal moves the dates with the certificate, so a
         stack that is deployed in time never sends one; one that is not sends one a day until it is."""
+        if args.notice_topic_arn is None:
+            return {}
         child = pulumi.ResourceOptions(parent=self)
         topic = pulumi.Output.from_input(args.notice_topic_arn)
         role = aws.iam.Role(
@@ -296,7 +301,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
         schedules = {}
         for suffix, (validity_end, notice_days, renewal_days) in expiring.items():
             what = f"the workload CA of {args.name}" if suffix == "ca" else f"the workload certificate {suffix}"
-            window = validity_end.apply(lambda end, d=notice_days: expiry_notice_window(end, d))
+            window = validity_end.apply(partial(expiry_notice_window, notice_days=notice_days))
             schedules[suffix] = aws.scheduler.Schedule(
                 f"{name}-{suffix}-expiry",
                 name=aws_name(SCHEDULE, f"{args.name}-{suffix}-expiry"),
@@ -309,9 +314,7 @@ class WorkloadIdentity(pulumi.ComponentResource):
                     arn=topic,
                     role_arn=role.arn,
                     input=validity_end.apply(
-                        lambda end, w=what, r=renewal_days: expiry_notice_message(
-                            what=w, identity=args.name, validity_end=end, renewal_days=r
-                        )
+                        partial(expiry_notice_message, what=what, identity=args.name, renewal_days=renewal_days)
                     ),
                 ),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[role, policy]),

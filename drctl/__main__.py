@@ -371,6 +371,7 @@ def _conflicts(args: argparse.Namespace) -> int:
     from drctl.conflicts import ConflictsUsageError, render_conflicts, run_conflicts
     from drctl.verify.calls import DEFAULT_READ_TIMEOUT_SECONDS
 
+    expected: tuple[type[Exception], ...] = (ConflictsUsageError, *_config_errors())
     try:
         report = run_conflicts(
             args.stack,
@@ -378,7 +379,7 @@ def _conflicts(args: argparse.Namespace) -> int:
             since=args.since,
             read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS,
         )
-    except (ConflictsUsageError, *_config_errors()) as exc:
+    except expected as exc:
         return _config_error(exc)
     if args.json:
         json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=True)

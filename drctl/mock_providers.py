@@ -167,7 +167,9 @@ def offline_ovh_servers(config: dict[str, Any]) -> dict[str, dict]:
         if not isinstance(site, dict) or site.get("ovhRegion") not in OVH_DATACENTERS:
             continue
         datacenter, region = OVH_DATACENTERS[site["ovhRegion"]]
-        haproxy = site.get("haproxy") if isinstance(site.get("haproxy"), dict) else {}
+        haproxy = site.get("haproxy")
+        if not isinstance(haproxy, dict):
+            haproxy = {}
         names = [haproxy.get("serviceName")] + [
             s.get("serviceName") for s in site.get("servers") or [] if isinstance(s, dict)
         ]

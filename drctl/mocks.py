@@ -117,8 +117,9 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         found = self.stack_outputs[name]
         return name, {"name": name, "outputs": dict(found.values), "secretOutputNames": sorted(found.secret_names)}
 
-    def region_of(self, provider_ref: str) -> str | None:
-        return self.provider_regions.get(provider_ref)
+    def region_of(self, provider_ref: str | None) -> str | None:
+        """The region of the provider a request names; None for the default provider (no reference)."""
+        return None if provider_ref is None else self.provider_regions.get(provider_ref)
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs):
         inputs = dict(args.inputs)

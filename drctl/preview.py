@@ -126,7 +126,7 @@ def _run_program(
 ) -> _Run:
     """Run `__main__.py` once as stack `stack` under fresh mocks; raises PreviewConfigError for config mistakes."""
     import pulumi
-    from pulumi.runtime.stack import run_pulumi_func
+    from pulumi.runtime.stack import Stack, run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
     from drctl import mocks
@@ -148,13 +148,19 @@ def _run_program(
     warnings: list[str] = []
     real_warn = pulumi.log.warn
 
-    def warn(message: str, *args: Any, **kwargs: Any) -> None:  # the CLI shows them once per resource; we, once
-        if message not in warnings:
-            warnings.append(message)
+    def warn(
+        msg: str, resource: pulumi.Resource | None = None, stream_id: int | None = None, ephemeral: bool | None = None
+    ) -> None:
+        """pulumi.log.warn's stand-in: the CLI shows a warning once per resource; the preview, once."""
+        if msg not in warnings:
+            warnings.append(msg)
+
+    def program() -> None:
+        runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
     pulumi.log.warn = warn
     try:
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
+        _sync_await(run_pulumi_func(program))
     except pulumi.RunError as exc:
         # a config mistake, or a RunError raised in an apply: the engine prints these as one line
         raise PreviewConfigError(str(exc)) from None
@@ -173,6 +179,8 @@ def _run_program(
             raise PreviewConfigError(str(cause)) from None
         raise failure
     root = pulumi.runtime.settings.get_root_resource()
+    if not isinstance(root, Stack):
+        raise RuntimeError(f"the program ran without a root stack resource (got {root!r})")
     shown, plain, secret = _resolve_outputs(dict(root.outputs))
     return _Run(_as_document(monitor), shown, mocks.StackOutputs(plain, secret), warnings)
 

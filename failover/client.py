@@ -290,7 +290,7 @@ NOT_DELETED = Attr(DELETED).not_exists()
 
 def is_deleted(item: Mapping[str, Any] | None) -> bool:
     """True for a tombstone (Python values, as the boto3 Table resource returns them)."""
-    return bool(item) and item.get(DELETED) is True
+    return item is not None and item.get(DELETED) is True
 
 
 def hide_tombstones(items: Iterable[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

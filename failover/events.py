@@ -61,6 +61,8 @@ def parse_event(event: Any, settings: Settings) -> Request:
         return _sns_alarm(event["Records"], settings)
     if event.get("detail-type") == "CloudWatch Alarm State Change":
         detail = event.get("detail")
+        if not isinstance(detail, Mapping):
+            raise RejectedEvent("alarm state change event lacks detail.alarmName or detail.state.value")
         try:
             return _alarm_request(
                 detail["alarmName"],

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from failover.decisions import LagReading
@@ -130,7 +131,7 @@ class LagMeter:
         s = self.settings
         others = [r for r in s.regions if r != source]
         tasks: dict[str, Callable[[], Any]] = {
-            r: (lambda r=r: self._read(r, [self._query("lag", lag_metric(s.data_table or "", source), "Maximum")]))
+            r: partial(self._read, r, [self._query("lag", lag_metric(s.data_table or "", source), "Maximum")])
             for r in others
         }
         tasks["writes"] = lambda: self._read(source, [self._writes_query()])

@@ -27,7 +27,7 @@ from failover import decisions, projection
 from failover.calls import Deadline, run_concurrently
 from failover.decisions import Alarm, ControlState, Decision, LagReading, Observation
 from failover.events import RejectedEvent, Request, parse_event
-from failover.lag import LagMeter, to_memory
+from failover.lag import LagMeter, MemoryEntry, to_memory
 from failover.logs import logger
 from failover.probe import probe_all
 from failover.scaling import EcsScaler, KubernetesScaler, NoopScaler, Scaler
@@ -148,7 +148,8 @@ class Orchestrator(Transitions):
         save. Returns after a transition, at the end of the window, or when time runs short."""
         s = self.settings
         home, owner = s.home_region, uuid.uuid4().hex
-        own, memory = Observation(home), {}
+        own = Observation(home)
+        memory: dict[str, MemoryEntry] = {}
         claimed = False
         started = self.clock()
         lag: dict[str, LagReading] | None = None
@@ -262,7 +263,7 @@ class Orchestrator(Transitions):
         now = self.clock()
         gate = decisions.alarm_gate(s, state, alarm, self.timing.alarm_max_age_seconds, now)
         if gate is not None:
-            return Result(gate.kind, state.active_region, state.epoch, gate.reason)
+            return self.apply(state, gate, force=False)
         probes, lag = self._probe_and_measure(s.health_urls, state.active_region, measure=True)
         stored = self.store.read_observations()
         own, _ = stored.get(s.home_region, (Observation(s.home_region), {}))

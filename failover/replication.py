@@ -61,7 +61,7 @@ def stamp_of(image: Mapping[str, Mapping[str, Any]] | None) -> Stamp | None:
 
 
 def is_tombstone(image: Mapping[str, Mapping[str, Any]] | None) -> bool:
-    return bool(image) and image.get(DELETED, {}).get("BOOL") is True
+    return image is not None and image.get(DELETED, {}).get("BOOL") is True
 
 
 def is_newer(incoming: Stamp, stored: Stamp | None) -> bool:
@@ -104,11 +104,14 @@ def tombstone(keys: Mapping[str, Mapping[str, Any]], stamp: Stamp) -> Item:
     return with_stamp({**keys, DELETED: {"BOOL": True}}, stamp)
 
 
+EventName = Literal["INSERT", "MODIFY", "REMOVE"]
+
+
 @dataclass(frozen=True)
 class StreamChange:
     """One DynamoDB Streams record, reduced to what replication needs (images in wire format)."""
 
-    event_name: Literal["INSERT", "MODIFY", "REMOVE"]
+    event_name: EventName
     keys: Item
     new_image: Item | None
     old_image: Item | None

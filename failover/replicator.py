@@ -18,7 +18,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -27,7 +27,8 @@ import boto3
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord, DynamoDBRecordEventName
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from boto3.dynamodb.types import TypeSerializer
 from botocore.config import Config
@@ -46,6 +47,7 @@ from failover.conflicts import (
 from failover.replication import (
     LAG_UNIT,
     MAX_ITEM_BYTES,
+    EventName,
     Stamp,
     StreamChange,
     UnreplicableRecord,
@@ -57,6 +59,12 @@ from failover.replication import (
 from failover.settings import ReplicatorSettings, SettingsError, load_replicator_settings
 
 logger = Logger()  # service name from POWERTOOLS_SERVICE_NAME
+
+_EVENT_NAMES: dict[DynamoDBRecordEventName, EventName] = {
+    DynamoDBRecordEventName.INSERT: "INSERT",
+    DynamoDBRecordEventName.MODIFY: "MODIFY",
+    DynamoDBRecordEventName.REMOVE: "REMOVE",
+}
 
 # The receiving region may be the one in trouble: fail fast, Lambda retries the record later.
 RECEIVING = Config(connect_timeout=2, read_timeout=5, retries={"max_attempts": 3, "mode": "standard"})
@@ -76,7 +84,7 @@ def change_from_record(record: DynamoDBRecord) -> StreamChange:
     if stream is None or record.event_name is None or stream.sequence_number is None:
         raise UnreplicableRecord("the record has no dynamodb section, eventName or SequenceNumber")
     return StreamChange(
-        event_name=record.event_name.name,
+        event_name=_EVENT_NAMES[record.event_name],
         keys=stream.get("Keys") or {},
         new_image=stream.get("NewImage"),
         old_image=stream.get("OldImage"),
@@ -150,7 +158,7 @@ class Replicator:
         retried."""
         change = change_from_record(record)
         plan = plan_replication(change, self.settings.source_region)
-        outcome = plan.outcome
+        outcome: str = plan.outcome
         if outcome == "oversize":
             self._set_aside(change, f"the stamped item is {plan.size} bytes, over DynamoDB's {MAX_ITEM_BYTES}")
         if plan.item is not None and plan.stamp is not None:
@@ -249,7 +257,7 @@ class Replicator:
             raise UnreplicableRecord(f"{why}; no failure queue is configured (DR_FAILURE_QUEUE_URL)")
         self.sqs.send_message(QueueUrl=self.settings.failure_queue_url, MessageBody=json.dumps(message, default=str))
 
-    def handle(self, event: dict, context: LambdaContext | None = None) -> dict:
+    def handle(self, event: dict, context: LambdaContext | None = None) -> PartialItemFailureResponse:
         """Process one batch; the response lists the sequence numbers of the records that failed."""
         records = event.get("Records") if isinstance(event, dict) else None
         if not isinstance(records, list) or not records:
@@ -336,7 +344,7 @@ def _print_json(document: dict) -> None:
 _replicator: Replicator | None = None
 
 
-def _all_failed(event: Any) -> dict:
+def _all_failed(event: Any) -> dict[str, Any]:
     """Report every record as failed: Lambda keeps them and retries, nothing is checkpointed past them."""
     records = event.get("Records", []) if isinstance(event, dict) else []
     return {
@@ -346,7 +354,7 @@ def _all_failed(event: Any) -> dict:
     }
 
 
-def handler(event: dict, context: LambdaContext | None = None) -> dict:
+def handler(event: dict, context: LambdaContext | None = None) -> Mapping[str, Any]:
     """Lambda entry point (DynamoDB Streams event source mapping with ReportBatchItemFailures). Without a Lambda
     context (a test, a replay script) it runs the same, without Powertools' context fields in the log."""
     if context is None:
@@ -354,7 +362,7 @@ def handler(event: dict, context: LambdaContext | None = None) -> dict:
     return _handle_in_lambda(event, context)
 
 
-def _handle(event: dict, context: LambdaContext | None) -> dict:
+def _handle(event: dict, context: LambdaContext | None) -> Mapping[str, Any]:
     global _replicator  # noqa: PLW0603 -- built once per Lambda environment, on the first event
     if _replicator is None:
         try:

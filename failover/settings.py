@@ -116,14 +116,16 @@ def _json_object(env: Mapping[str, str], name: str, required: bool) -> dict:
         return {}
     try:
         value = json.loads(raw)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise SettingsError(f"{name} is not valid JSON ({exc.msg} at position {exc.pos})") from None
+    except ValueError as exc:  # valid syntax json still refuses, e.g. an integer over Python's 4300-digit limit
+        raise SettingsError(f"{name} is not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise SettingsError(f"{name} must be a JSON object")
     return value
 
 
-def _int(env: Mapping[str, str], name: str, default: int | None, minimum: int = 0) -> int | None:
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
     raw = env.get(name)
     if raw is None or raw == "":
         return default

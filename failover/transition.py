@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -63,8 +64,10 @@ class Transitions:
         self, state: ControlState, decision: Decision, force: bool, live_lag: dict[str, LagReading] | None = None
     ) -> Result:
         """`live_lag`: readings this invocation already took, so they are not taken twice."""
-        if decision.kind != "transition" or decision.target is None:
+        if decision.kind != "transition":
             return Result(decision.kind, state.active_region, state.epoch, decision.reason)
+        if decision.target is None:  # every decision to transition names its target; an outcome, never "transition"
+            return Result("error", state.active_region, state.epoch, "a transition decision named no target")
         s, target = self.settings, decision.target
         reading = self.lag_for(state.active_region, target, live_lag)
         refusal = decisions.lag_gate(s.rpo_seconds, reading, force)
@@ -137,7 +140,7 @@ class Transitions:
             if outcomes.get("scale") is True:
                 pending.discard("scale")
             later: dict[str, Callable[[], Any]] = {
-                step: (lambda step=step: self._do_step(state, step)) for step in sorted(pending - {"activate"})
+                step: partial(self._do_step, state, step) for step in sorted(pending - {"activate"})
             }
             if "activate" in early:  # the projection, side by side with the rest: a hung region delays nothing
                 later["projection"] = lambda: self.publish_projection(state)

@@ -55,7 +55,7 @@ def res_from_policy_resource(r) -> Res:
 def _resource_validator(rule):
     def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
         for message in rule(res_from_resource_args(args)):
-            report_violation(message)
+            report_violation(message, None)  # no URN: pulumi_policy reports it against the resource validated
 
     return validate
 

@@ -319,7 +319,7 @@ def budget_from_resources(resources: list[Res]) -> dict | None:
     budget = compute_budget(
         BudgetInputs(
             regions=regions or tuple(sorted({f.region for f in fns if f.region})),
-            orchestrator_regions=tuple(f.region for f in fns if f.region in schedules),
+            orchestrator_regions=tuple(f.region for f in fns if f.region is not None and f.region in schedules),
             health_interval_seconds=max(_get(h.props, "requestInterval", default=30) for h in checks),
             health_failure_threshold=max(_get(h.props, "failureThreshold", default=3) for h in checks),
             dns_ttl_seconds=ttl,

@@ -13,12 +13,13 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 # detect-secrets has no public call for scanning one in-memory line with entropy limits applied (its
 # adhoc `scan_line` reports every candidate); this is the function its file and diff scans use.
 from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
 from detect_secrets.core.scan import _process_line_based_plugins
+from detect_secrets.plugins.base import BasePlugin
 from detect_secrets.settings import transient_settings
 
 EXCLUDED_PLUGINS = frozenset({"IPPublicDetector"})
@@ -28,11 +29,10 @@ _LOCK = threading.Lock()  # detect-secrets keeps its settings in process-wide st
 
 
 def _plugins() -> list[dict]:
-    return [
-        {"name": cls.__name__}
-        for cls in get_mapping_from_secret_type_to_class().values()
-        if cls.__name__ not in EXCLUDED_PLUGINS
-    ]
+    # detect-secrets types the mapping's values with a TypeVar that only its return type names (Type[Plugin]), so
+    # mypy cannot solve it; they are plugin classes.
+    classes = cast(dict[str, type[BasePlugin]], get_mapping_from_secret_type_to_class())
+    return [{"name": cls.__name__} for cls in classes.values() if cls.__name__ not in EXCLUDED_PLUGINS]
 
 
 def _leaves(value: Any) -> Iterator[str]:

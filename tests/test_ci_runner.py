@@ -138,7 +138,7 @@ def test_installed_programs_are_left_alone(fake, tmp_path):
 def test_make_test_calls_the_script_and_ci_runs_make_test():
     makefile = (ROOT / "Makefile").read_text()
     assert "\t@sh .ci/install-test-tools\n" in makefile
-    assert "test: $(VENV)/.installed test-tools\n" in makefile
+    assert "test: $(VENV)/.installed test-tools lint\n" in makefile
     assert (ROOT / ".ci" / "run").read_text().rstrip().endswith("\nmake test")
 
 

@@ -271,7 +271,9 @@ def test_failover_chain_covers_every_region_once(n):
     served = [link.primary_region for link in links] + [links[-1].secondary_region]
     assert served == regions
     for a, b in itertools.pairwise(links):
-        assert a.secondary_chain == b.name
+        assert a.secondary_chain == a.next_link() == b.name
+    with pytest.raises(ValueError, match=f"the secondary is r{n - 1}, not a next link"):
+        links[-1].next_link()
 
 
 def test_failover_chain_rejects_one_region():

@@ -271,3 +271,14 @@ def test_settle_is_the_lease_or_the_recent_lag_within_the_rpo():
     assert settle_seconds(5.0, 10, LagReading(8.0, True)) == 8.0
     assert settle_seconds(5.0, 10, LagReading(30.0, True)) == 10.0
     assert settle_seconds(5.0, 10, None) == 5.0
+
+
+def test_a_transition_decision_without_a_target_ends_in_a_known_outcome():
+    """`Result.outcome` is one of transitioned/noop/refused/rejected/error: never the decision's own "transition"."""
+    from failover.decisions import Decision
+    from failover.transition import Transitions
+
+    result = Transitions().apply(ControlState("us-east-1", epoch=4), Decision("transition"), force=False)
+    assert (result.outcome, result.active_region, result.epoch) == ("error", "us-east-1", 4)
+    noop = Transitions().apply(ControlState("us-east-1", epoch=4), Decision("noop", reason="why"), force=False)
+    assert (noop.outcome, noop.reason) == ("noop", "why")

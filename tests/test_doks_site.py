@@ -14,6 +14,7 @@ from components.sites.doks.checks import parse_digitalocean_config
 from components.sites.doks.component import REPLICAS_COMMAND, DoksSite, DoksSiteArgs
 from components.sites.doks.inputs import (
     load_balancer_from_config,
+    load_balancer_ip,
     scaler_credentials_json,
     version_notice,
     workload_from_config,
@@ -365,6 +366,16 @@ def test_children_are_named_after_the_component(recorder):
         "kubernetes:apps/v1:Deployment",
         "aws:secretsmanager/secret:Secret",
     } <= direct
+
+
+def test_the_load_balancer_ip_is_the_services_first_ingress_address():
+    from pulumi_kubernetes.core.v1.outputs import LoadBalancerIngress, LoadBalancerStatus, ServiceStatus
+
+    ingress = [LoadBalancerIngress(ip="203.0.113.7"), LoadBalancerIngress(ip="203.0.113.8")]
+    assert load_balancer_ip(ServiceStatus(load_balancer=LoadBalancerStatus(ingress=ingress))) == "203.0.113.7"
+    for status in (None, ServiceStatus(), ServiceStatus(load_balancer=LoadBalancerStatus(ingress=[]))):
+        with pytest.raises(ValueError, match="reports no ingress IP address"):
+            load_balancer_ip(status)
 
 
 def test_scaler_credentials_json_decodes_the_token_secret():

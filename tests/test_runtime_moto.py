@@ -15,7 +15,7 @@ from moto import mock_aws
 
 from failover import orchestrator as orch
 from failover import projection
-from failover.settings import load_settings
+from failover.settings import SettingsError, load_settings
 from failover.store import MAX_REASON_CHARS
 from tests.runtime_env import (
     CONTROL,
@@ -546,6 +546,14 @@ def test_missing_setting_is_reported_by_name(world, monkeypatch):
     monkeypatch.setenv("DR_CONTROL_TABLE", "x")
     monkeypatch.setenv("DR_HEALTH_URLS", "{not json")
     assert orch.handler({"action": "status"})["reason"].startswith("DR_HEALTH_URLS is not valid JSON")
+
+
+def test_json_python_refuses_past_its_syntax_is_named_not_a_traceback():
+    """json.loads raises a plain ValueError (no .msg, no .pos) for an integer over Python's 4300-digit limit."""
+    env = {"DR_REGIONS": "us-east-1,us-east-2", "DR_HOME_REGION": "us-east-2"}
+    env["DR_HEALTH_URLS"] = '{"us-east-1": ' + "1" * 5000 + "}"
+    with pytest.raises(SettingsError, match=r"^DR_HEALTH_URLS is not valid JSON \(Exceeds the limit"):
+        load_settings(env)
 
 
 def test_a_round_whose_call_times_out_is_lost_not_the_rest_of_the_window(world, monkeypatch):

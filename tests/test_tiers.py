@@ -128,6 +128,17 @@ def test_the_plan_is_data_then_sites_then_their_orchestrators_then_traffic():
     ]
 
 
+def test_a_site_or_automation_tier_has_its_own_region_and_the_others_span_several():
+    plan = plan_tiers([SitePlacement("gra", "GRA", "eu-west-3", "https", 443, False, "dr:sites[0].name")])
+    assert [(t.name, t.own_region()) for t in plan if t.kind in ("site", "automation")] == [
+        ("gra", "eu-west-3"),
+        ("gra-automation", "eu-west-3"),
+    ]
+    for tier in (t for t in plan if t.kind in ("data", "traffic")):
+        with pytest.raises(ValueError, match=f"the {tier.kind} tier '{tier.name}' spans several regions"):
+            tier.own_region()
+
+
 def test_a_site_cannot_take_a_tier_name_and_the_error_names_its_key():
     site = SitePlacement("data", "GRA", "eu-west-3", "https", 443, False, "dr:sites[0].name")
     with pytest.raises(TierPlanError, match=r"^dr:sites\[0\]\.name: 'data' cannot name a site"):

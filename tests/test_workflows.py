@@ -9,6 +9,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -144,6 +145,32 @@ def test_pull_requests_preview_every_tier_and_comment_and_run_the_tests():
     assert [s["with"]["comment-on-pr"] for s in preview] == [True]
     assert preview[0]["with"]["stack-name"] == "${{ matrix.qualifiedStack }}"
     assert doc["jobs"]["preview"]["permissions"]["pull-requests"] == "write"
+
+
+def test_make_test_runs_the_lint_gate_before_the_tests():
+    """CI runs `make test` (.ci/run and the workflows): it depends on `lint`, which runs ruff's rules, ruff's format
+    check (over the four packages and the tests) and mypy (over the packages pyproject.toml names), before pytest."""
+    makefile = (ROOT / "Makefile").read_text()
+    rules = {m[1]: m[2].split() for m in re.finditer(r"^([\w.-]+):(?!=)[ \t]*(.*)$", makefile, flags=re.MULTILINE)}
+    assert "lint" in rules["test"], rules["test"]
+    dry = subprocess.run(
+        ["make", "--dry-run", "--no-print-directory", "-C", str(ROOT), "test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.splitlines()
+    gate = [
+        next(i for i, line in enumerate(dry) if line.startswith("venv/bin/ruff check ")),
+        next(i for i, line in enumerate(dry) if line.startswith("venv/bin/ruff format --check ")),
+        dry.index("venv/bin/mypy"),
+    ]
+    tests = next(i for i, line in enumerate(dry) if " -m pytest " in line)
+    assert gate == sorted(gate) and gate[-1] < tests, dry
+    for i in gate[:2]:
+        assert {"components", "failover", "policies", "drctl", "tests"} <= set(dry[i].split()), dry[i]
+    mypy = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["packages"] == ["components", "failover", "policies", "drctl"]
 
 
 # The environments' credentials are configured in GitHub (docs/tiers-and-ci.md, "CI workflows"): `preview` holds read-only ones

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
-from typing import get_args
+from typing import Any, get_args
 
 from components.common_config import LayoutKeys
 from components.sites import doks, ecs, ovh
@@ -21,7 +21,7 @@ from components.tiers import SitePlacement
 
 @dataclass(frozen=True)
 class Layout:
-    keys: LayoutKeys
+    keys: LayoutKeys[Any]
     """The layout's model and checks, from its kind of site."""
     module: str
     """The module that declares it: `site_placements(cfg)`, `declare_sites(...)`, `build(cfg, stack)`."""

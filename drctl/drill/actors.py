@@ -33,6 +33,8 @@ def pause(stop: threading.Event, until: float) -> bool:
 def http_status(url: str, connect_timeout: float, response_timeout: float) -> int | None:
     """GET `url`; the status, or None when there is no answer within the limits (refused, reset, silent, slow)."""
     parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None:
+        raise ValueError(f"{url!r} names no host")
     conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=connect_timeout)
     deadline = time.monotonic() + connect_timeout + response_timeout
     try:

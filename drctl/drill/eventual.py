@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
@@ -33,7 +34,7 @@ def as_lambda_record(record: dict, stream_arn: str, region: str) -> dict:
     """A GetRecords record in the shape Lambda delivers it: epoch seconds, the source ARN and region."""
     stream = dict(record["dynamodb"])
     created = stream.get("ApproximateCreationDateTime")
-    if hasattr(created, "timestamp"):
+    if isinstance(created, datetime):  # boto3 parses it; Lambda delivers epoch seconds
         stream["ApproximateCreationDateTime"] = created.timestamp()
     return {**record, "dynamodb": stream, "eventSourceARN": stream_arn, "awsRegion": region}
 
@@ -72,7 +73,8 @@ class Direction:
         self.delivered = 0
         self.thread = threading.Thread(target=self._run, name=f"replicate-{source}-{receiving}", daemon=True)
 
-    def _position(self) -> None:
+    def _position(self) -> str:
+        """Where to read next (the stream, its shard, an iterator after the last record delivered); the stream's ARN."""
         if self.stream_arn is None:
             self.stream_arn = table_stream_arn(self.streams, self.table)
             self.shard = self.streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]["Shards"][0][
@@ -86,13 +88,13 @@ class Direction:
         self.iterator = self.streams.get_shard_iterator(StreamArn=self.stream_arn, ShardId=self.shard, **where)[
             "ShardIterator"
         ]
+        return self.stream_arn
 
     def _fetch(self) -> None:
-        if self.iterator is None:
-            self._position()
+        stream_arn = self._position() if self.iterator is None or self.stream_arn is None else self.stream_arn
         page = self.streams.get_records(ShardIterator=self.iterator, Limit=BATCH_SIZE)
         self.iterator = page.get("NextShardIterator")
-        records = [as_lambda_record(r, self.stream_arn, self.source) for r in page["Records"]]
+        records = [as_lambda_record(r, stream_arn, self.source) for r in page["Records"]]
         if records:
             self.last_sequence = records[-1]["dynamodb"]["SequenceNumber"]
         self.pending = records
@@ -162,7 +164,7 @@ def recorded_conflict_keys(regions: Sequence[str], table: str, direct: Callable[
     return keys
 
 
-def split_at_first_failure(records: list[dict], response: dict) -> tuple[int, list[dict]]:
+def split_at_first_failure(records: list[dict], response: Mapping[str, Any]) -> tuple[int, list[dict]]:
     """Like an event source mapping with ReportBatchItemFailures: the records before the first reported failure
     are done (the checkpoint moves past them); that one and every later one is delivered again."""
     failed = {f.get("itemIdentifier") for f in response.get("batchItemFailures", [])}

@@ -133,7 +133,8 @@ def dual_writers(writes: Sequence[WriteRecord], gap: float) -> DualWriters:
             seconds += at - last
         open_spans += delta
         last = at
-    inside, examples = 0, []
+    inside = 0
+    examples: list[str] = []
     for w in writes:
         if w.acked_at is None:
             continue

@@ -50,7 +50,7 @@ class Network:
         self._cuts: dict[tuple[str, str], Cut] = {}
         self._trickle: set[str] = set()
         self.version = 0
-        self._listeners: list[Callable[[], None]] = []
+        self._listeners: list[Callable[[], object]] = []
 
     # -- reading ------------------------------------------------------------------------------------------------
     def path(self, source: str, target: str, kind: Kind) -> PathMode:
@@ -83,7 +83,8 @@ class Network:
             }
 
     # -- faults -------------------------------------------------------------------------------------------------
-    def on_change(self, listener: Callable[[], None]) -> None:
+    def on_change(self, listener: Callable[[], object]) -> None:
+        """`listener` is called after every change (what it returns is ignored)."""
         self._listeners.append(listener)
 
     def _changed(self) -> None:

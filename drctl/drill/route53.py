@@ -119,7 +119,7 @@ def failover_answer(regions: Sequence[str], healthy: Mapping[str, bool]) -> str:
     def secondary_healthy(link: FailoverLink) -> bool:
         if link.secondary_region is not None:
             return bool(healthy.get(link.secondary_region))
-        return pair_has_healthy(by_name[link.secondary_chain])
+        return pair_has_healthy(by_name[link.next_link()])
 
     def pair_has_healthy(link: FailoverLink) -> bool:  # alias target health (evaluate target health)
         return bool(healthy.get(link.primary_region)) or secondary_healthy(link)
@@ -128,7 +128,7 @@ def failover_answer(regions: Sequence[str], healthy: Mapping[str, bool]) -> str:
         if healthy.get(link.primary_region):
             return link.primary_region
         if secondary_healthy(link):
-            return link.secondary_region if link.secondary_region is not None else answer(by_name[link.secondary_chain])
+            return link.secondary_region if link.secondary_region is not None else answer(by_name[link.next_link()])
         return link.primary_region  # no healthy record in the pair: all count as healthy, PRIMARY wins
 
     return answer(links[0])

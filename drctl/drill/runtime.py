@@ -168,7 +168,7 @@ def scaled_timing(scale: TimeScale) -> Any:
 def initial_projection(primary: str) -> str:
     """What the stack writes into the active-region parameter on creation (the runtime says, where it can)."""
     try:
-        from failover.projection import initial_value  # type: ignore[import-not-found]
+        from failover.projection import initial_value
     except ImportError:
         return primary
     return initial_value(primary)

@@ -127,11 +127,12 @@ def runtime_constants() -> dict[str, float]:
             "connect_timeout": t.connect_timeout_seconds,
             "safety_margin": t.safety_margin_seconds,
         }
+    legacy = vars(orchestrator)  # an older runtime, without Timing, kept its timers in module constants
     return {
-        "lease": orchestrator.LEASE_SECONDS,
-        "call_timeout": orchestrator.CALL_TIMEOUT_SECONDS,
-        "connect_timeout": orchestrator.CONNECT_TIMEOUT_SECONDS,
-        "safety_margin": orchestrator.SAFETY_MARGIN_SECONDS,
+        "lease": legacy["LEASE_SECONDS"],
+        "call_timeout": legacy["CALL_TIMEOUT_SECONDS"],
+        "connect_timeout": legacy["CONNECT_TIMEOUT_SECONDS"],
+        "safety_margin": legacy["SAFETY_MARGIN_SECONDS"],
     }
 
 

@@ -94,10 +94,11 @@ def figure_budgets(kind: str, scale: TimeScale, failed: str | None) -> dict[str,
             trafficRtoSeconds=float(budget.traffic_rto_seconds),
         )
         if kind == "crash":  # the steps wait for the crashed (or frozen) holder's lease
-            out["writeRtoSeconds"] = float(budget.write_rto_seconds) + ref.lease
+            write = float(budget.write_rto_seconds) + ref.lease
+            out["writeRtoSeconds"] = write
             out["trafficRtoSeconds"] = max(
                 float(budget.traffic_rto_seconds),
-                out["writeRtoSeconds"] + ref.health_interval * ref.health_threshold + ref.dns_ttl,
+                write + ref.health_interval * ref.health_threshold + ref.dns_ttl,
             )
     elif kind == "manual":
         write = manual_write_budget(budget, inputs)

@@ -14,7 +14,7 @@ import threading
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from botocore.config import Config
 
@@ -50,6 +50,12 @@ from drctl.drill.timescale import HEALTH_CHECKERS, TimeScale
 Consistency = Literal["strong", "eventual"]
 USERS = 4
 ALARM_REGION = "us-east-1"
+
+
+class Actor(Protocol):
+    """A part of the world with its own thread, started once everything it watches exists."""
+
+    def start(self) -> None: ...
 
 
 @dataclass
@@ -132,7 +138,8 @@ class DrillWorld:
         if self.options.start_applications:
             for app in self.apps.values():
                 app.start()
-        for actor in (self.sampler, self.route53, *self.users):
+        actors: tuple[Actor, ...] = (self.sampler, self.route53, *self.users)
+        for actor in actors:
             actor.start()
         if self.options.alarms:
             self.alarms.start()

@@ -4,7 +4,7 @@ region's SSM parameter compared with it."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from drctl.verify.calls import GLOBAL, ControlItemMalformed, VerifyUsageError
 from drctl.verify.declared import Declared
@@ -12,9 +12,10 @@ from drctl.verify.report import Check
 
 if TYPE_CHECKING:
     from drctl.verify.facts import RegionFacts
+    from failover.decisions import ControlState
 
 
-def read_control_item(runtime_environment: Mapping[str, str], region: str, dynamodb_client) -> Any:
+def read_control_item(runtime_environment: Mapping[str, str], region: str, dynamodb_client) -> ControlState:
     """The control item in `region`'s replica, parsed by `failover.store.ControlStore.read` into a
     `failover.decisions.ControlState`. The one place that knows the runtime's API, so verify follows
     any change to the item's format; raises ControlItemMalformed when the runtime cannot parse it."""
@@ -37,7 +38,7 @@ def read_control_item(runtime_environment: Mapping[str, str], region: str, dynam
     return state
 
 
-def control_state_problems(state: Any, regions: Iterable[str]) -> list[str]:
+def control_state_problems(state: ControlState, regions: Iterable[str]) -> list[str]:
     """What makes a parsed control state unusable by the runtime (empty when it is fine)."""
     regions = tuple(regions)
     problems = []
@@ -50,7 +51,7 @@ def control_state_problems(state: Any, regions: Iterable[str]) -> list[str]:
     return problems
 
 
-def control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tuple[list[Check], Any]:
+def control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tuple[list[Check], ControlState | None]:
     """One row per replica of the control item; returns the newest well-formed state (highest epoch)."""
     table = declared.control_table
     if table is None:
@@ -58,18 +59,18 @@ def control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tupl
         return [Check("control item", GLOBAL, False, f"the stack declares no control table {name}")], None
     key = f"control#{declared.runtime_environment.get('DR_APP')}"
     readings = {r.region: facts[r.region].control for r in table.replicas}
-    good = {region: o.value for region, o in readings.items() if o is not None and o.ok}
+    good: dict[str, ControlState] = {region: o.value for region, o in readings.items() if o.ok}
     newest = max(good.values(), key=lambda s: s.epoch, default=None)
     checks = []
     for region, outcome in readings.items():
-        if not outcome.ok:
+        if outcome.error is not None:
             checks.append(Check(f"control item {key}", region, False, outcome.error))
             continue
-        state = outcome.value
+        state = good[region]
         detail = f"active {state.active_region}, epoch {state.epoch}"
         if state.pending:
             detail += f", pending steps: {', '.join(state.pending)}"
-        if (state.active_region, state.epoch) != (newest.active_region, newest.epoch):
+        if newest is not None and (state.active_region, state.epoch) != (newest.active_region, newest.epoch):
             checks.append(
                 Check(
                     f"control item {key}",
@@ -83,7 +84,9 @@ def control_checks(declared: Declared, facts: Mapping[str, RegionFacts]) -> tupl
     return checks, newest
 
 
-def parameter_checks(declared: Declared, facts: Mapping[str, RegionFacts], authority: Any) -> list[Check]:
+def parameter_checks(
+    declared: Declared, facts: Mapping[str, RegionFacts], authority: ControlState | None
+) -> list[Check]:
     """Each region's projection names the authority's region and epoch (`failover.projection` reads it)."""
     from failover import projection
 
@@ -91,7 +94,7 @@ def parameter_checks(declared: Declared, facts: Mapping[str, RegionFacts], autho
     what = f"SSM {declared.parameter_name}"
     for region in declared.parameter_regions:
         outcome = facts[region].parameter
-        if not outcome.ok:
+        if outcome.error is not None:
             checks.append(Check(what, region, False, "missing" if outcome.missing else outcome.error))
             continue
         seen = projection.parse(outcome.value)

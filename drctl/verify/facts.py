@@ -10,22 +10,24 @@ from drctl.verify.calls import ClientFactory, Outcome, RegionFence
 from drctl.verify.control import read_control_item
 from drctl.verify.declared import Declared, DeclaredFunction
 
+NOT_READ = Outcome(error="not read: the stack declares none in this region")
+
 
 @dataclass
 class RegionFacts:
     tables: dict[str, Outcome] = field(default_factory=dict)
     backups: dict[str, Outcome] = field(default_factory=dict)
-    parameter: Outcome | None = None
-    control: Outcome | None = None
+    parameter: Outcome = NOT_READ
+    control: Outcome = NOT_READ
     functions: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> GetFunctionConfiguration"""
     policies: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> the function's resource policy (statements)"""
     schedules: dict[str, Outcome] = field(default_factory=dict)
     """function urn -> [(DescribeRule, targets)] of the rules that target it"""
-    alarms: Outcome | None = None
+    alarms: Outcome = NOT_READ
     """alarm name -> DescribeAlarms entry"""
-    topic_names: Outcome | None = None
+    topic_names: Outcome = NOT_READ
     """every topic ARN in the region"""
 
 
@@ -66,7 +68,7 @@ def collect_region(region: str, declared: Declared, client: ClientFactory, fence
 def _collect_function(fn: DeclaredFunction, client: ClientFactory, fence: RegionFence, facts: RegionFacts) -> None:
     lam, events = client("lambda", fn.region), client("events", fn.region)
     config = facts.functions[fn.urn] = fence.call(lambda: lam.get_function_configuration(FunctionName=fn.name))
-    if not config.ok:
+    if config.error is not None:
         return
     policy = fence.call(lambda: json.loads(lam.get_policy(FunctionName=fn.name)["Policy"]))
     facts.policies[fn.urn] = Outcome(value={"Statement": []}) if policy.missing else policy

@@ -24,7 +24,7 @@ def collect_health_checks(declared: Declared, client: ClientFactory, fence: Regi
     listed = fence.call(
         lambda: [h for page in route53.get_paginator("list_health_checks").paginate() for h in page["HealthChecks"]]
     )
-    if not listed.ok:
+    if listed.error is not None:
         return {hc.urn: listed for hc in declared.health_checks}
 
     def names() -> dict[str, str]:
@@ -40,7 +40,7 @@ def collect_health_checks(declared: Declared, client: ClientFactory, fence: Regi
     tags = fence.call(names) if any(hc.tag_name for hc in declared.health_checks) else Outcome(value={})
     result = {}
     for hc in declared.health_checks:
-        if not tags.ok:
+        if tags.error is not None:
             result[hc.urn] = tags
             continue
         found = _match_health_check(hc, listed.value, tags.value)
@@ -73,7 +73,7 @@ def health_check_checks(declared: Declared, found: Mapping[str, Outcome]) -> tup
     checks, ids = [], {}
     for hc in declared.health_checks:
         outcome = found[hc.urn]
-        if not outcome.ok:
+        if outcome.error is not None:
             checks.append(Check(f"health check {hc.label}", GLOBAL, False, outcome.error))
             continue
         deployed, status = outcome.value
@@ -97,7 +97,7 @@ def health_check_checks(declared: Declared, found: Mapping[str, Outcome]) -> tup
 def _health_status(status: Outcome) -> tuple[bool, str]:
     # moto's GetHealthCheckStatus always answers one "Success" observation: against moto only the
     # presence and the shape of the answer are exercised, never an unhealthy endpoint.
-    if not status.ok:
+    if status.error is not None:
         return False, status.error
     total = len(status.value)
     healthy = sum(1 for o in status.value if o.get("StatusReport", {}).get("Status", "").startswith("Success"))
@@ -116,7 +116,7 @@ def alarm_checks(
     for alarm in declared.alarms:
         outcome = facts[alarm.region].alarms
         what = f"alarm {alarm.name}"
-        if not outcome.ok:
+        if outcome.error is not None:
             checks.append(Check(what, alarm.region, False, outcome.error))
         elif alarm.name not in outcome.value:
             checks.append(Check(what, alarm.region, False, "missing"))

@@ -28,7 +28,7 @@ def function_checks(
     for fn in declared.functions:
         f = facts[fn.region]
         config = f.functions[fn.urn]
-        if not config.ok:
+        if config.error is not None:
             checks.append(
                 Check(f"orchestrator {fn.name}", fn.region, False, "missing" if config.missing else config.error)
             )
@@ -83,12 +83,12 @@ def _invoke_allowed(policy: Outcome, principal: str, source_arn: str) -> bool:
 def _schedule_status(
     schedule: DeclaredSchedule, function_arn: str, rules: Outcome, policy: Outcome
 ) -> tuple[bool, str]:
-    if not rules.ok:
+    if rules.error is not None:
         return False, rules.error
     for rule, targets in rules.value:
         if rule.get("ScheduleExpression") != schedule.expression:
             continue
-        target = next((t for t in targets if t.get("Arn") == function_arn), {})
+        target: dict[str, Any] = next((t for t in targets if t.get("Arn") == function_arn), {})
         if schedule.input and _json_or_text(target.get("Input")) != _json_or_text(schedule.input):
             return False, f"rule {rule['Name']} sends {target.get('Input')!r}, the stack declares {schedule.input!r}"
         if rule.get("State") != "ENABLED":
@@ -109,10 +109,12 @@ def _json_or_text(text: str | None) -> Any:
 def _subscription_status(
     function_arn: str, topic: Outcome, subscriptions: Outcome | None, policy: Outcome
 ) -> tuple[bool, str]:
-    if not topic.ok:
+    if topic.error is not None:
         return False, f"alarm topic: {topic.error}"
-    if subscriptions is None or not subscriptions.ok:
-        return False, subscriptions.error if subscriptions else "not checked"
+    if subscriptions is None:
+        return False, "not checked"
+    if subscriptions.error is not None:
+        return False, subscriptions.error
     subscribed = any(
         s.get("Protocol") == "lambda" and s.get("Endpoint", "").split(":$")[0] == function_arn
         for s in subscriptions.value

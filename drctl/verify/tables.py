@@ -21,7 +21,7 @@ def table_checks(table: DeclaredTable, facts: Mapping[str, RegionFacts]) -> list
         region = replica.region
         described = facts[region].tables[table.name]
         what = f"table {table.name}"
-        if not described.ok:
+        if described.error is not None:
             checks.append(Check(what, region, False, "missing" if described.missing else described.error))
             continue
         desc = described.value
@@ -62,7 +62,7 @@ def _replica_status(table: DeclaredTable, region: str, desc: dict, primary: Outc
 
 
 def _pitr_status(replica: DeclaredReplica, backups: Outcome) -> tuple[bool, str]:
-    if not backups.ok:
+    if backups.error is not None:
         return False, backups.error
     status = backups.value.get("PointInTimeRecoveryDescription", {}).get("PointInTimeRecoveryStatus", "DISABLED")
     if replica.point_in_time_recovery and status != "ENABLED":

@@ -21,7 +21,7 @@ def resolve_topic(topic: DeclaredTopic, region_topics: Outcome, referenced: set[
     """The deployed ARN of a declared topic: its explicit name, or Pulumi's `<logical>-<7 hex>` auto-name;
     when several topics match (another stack with the same names in this account), the one this stack's
     alarms or orchestrators refer to."""
-    if not region_topics.ok:
+    if region_topics.error is not None:
         return region_topics
     pattern = re.compile(
         re.escape(topic.physical_name) + "$" if topic.physical_name else re.escape(topic.logical_name) + "-[0-9a-f]{7}$"
@@ -58,7 +58,7 @@ def collect_topics(
     attributes, subscriptions = {}, {}
     for topic in (t for t in declared.topics if t.region == region):
         arn = resolved[topic.urn]
-        if not arn.ok:
+        if arn.error is not None:
             continue
         attributes[topic.urn] = fence.call(lambda a=arn.value: sns.get_topic_attributes(TopicArn=a)["Attributes"])
         if any(s.topic_urn == topic.urn for s in declared.subscriptions):
@@ -77,7 +77,7 @@ def topic_checks(declared: Declared, resolved: Mapping[str, Outcome], attributes
     for topic in declared.topics:
         what = f"topic {topic.logical_name}"
         outcome = attributes.get(topic.urn, resolved[topic.urn])
-        if not outcome.ok:
+        if outcome.error is not None:
             checks.append(Check(what, topic.region, False, outcome.error))
         elif topic.kms and not outcome.value.get("KmsMasterKeyId"):
             checks.append(Check(what, topic.region, False, f"{resolved[topic.urn].value} is not KMS-encrypted"))

@@ -26,6 +26,7 @@ from components.sites.doks.config import DigitalOceanConfig, DoSiteConfig
 from components.sites.doks.inputs import (
     cluster_name,
     load_balancer_from_config,
+    load_balancer_ip,
     scaler_credential,
     scaler_credentials_json,
     version_notice,
@@ -129,7 +130,7 @@ class DoksSite(pulumi.ComponentResource):
         self._replicas_follow_config(name, args, workload, cluster.endpoint, scaler_token, deployment)
         self.cluster_id = cluster.id
         self.cluster_endpoint = cluster.endpoint
-        self.load_balancer_ip = service.status.apply(lambda status: status.load_balancer.ingress[0].ip)
+        self.load_balancer_ip = service.status.apply(load_balancer_ip)
         self.trust_anchor_arn = identity.trust_anchor_arn
         self.site = self._plane_site(args, workload, cluster)
         self.register_outputs(
@@ -333,6 +334,8 @@ class DoksSite(pulumi.ComponentResource):
         changes in config, and never otherwise (components/sites/doks/replicas.py)."""
         app = args.config.app
         data = scaler_token.data
+        token: pulumi.Output[str] = pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "token")))
+        ca: pulumi.Output[str] = pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "ca.crt")))
         command.local.Command(
             f"{name}-replicas",
             create=REPLICAS_COMMAND,
@@ -345,8 +348,8 @@ class DoksSite(pulumi.ComponentResource):
                 "DR_REPLICAS_REGION": args.site.aws_region,
                 "DR_REPLICAS_PRIMARY": args.config.sites[0].aws_region,
                 "DR_REPLICAS_PARAMETER": args.parameter_name,
-                "DR_REPLICAS_TOKEN": pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "token"))),
-                "DR_REPLICAS_CA": pulumi.Output.secret(data.apply(lambda d: scaler_credential(d, "ca.crt"))),
+                "DR_REPLICAS_TOKEN": token,
+                "DR_REPLICAS_CA": ca,
             },
             # Only these re-run it: a failover's scale-up survives every deploy that leaves them alone.
             triggers=[app.replicas, app.standby_replicas],
@@ -394,10 +397,11 @@ class DoksSite(pulumi.ComponentResource):
             replicas=[aws.secretsmanager.SecretReplicaArgs(region=r) for r in replicas],
             opts=in_aws,
         )
+        credentials: pulumi.Output[str] = pulumi.Output.secret(token.data.apply(scaler_credentials_json))
         aws.secretsmanager.SecretVersion(
             f"{name}-scaler",
             secret_id=secret.id,
-            secret_string=pulumi.Output.secret(token.data.apply(scaler_credentials_json)),
+            secret_string=credentials,
             opts=in_aws,
         )
         return secret.arn, token

@@ -13,7 +13,7 @@ from typing import Any, Literal
 from pydantic import Field, field_validator
 
 from components.common_config import CommonConfig, RegionsConfig
-from components.config_base import ConfigModel, check_app_name, check_http_path, check_image, check_region
+from components.config_base import ConfigModel, Scheme, check_app_name, check_http_path, check_image, check_region
 from components.sites.doks.capacity import MIN_CPU, MIN_MEMORY, MIN_NODE_MEMORY_GB, node_size, parse_quantity
 
 # Where DOKS clusters can be created: pulumi-digitalocean's `Region` enum without the datacenters
@@ -89,9 +89,10 @@ class ClusterConfig(ConfigModel):
             # A minor (or a bare patch) would follow DigitalOcean's newest release: an unrelated `pulumi up`
             # could then upgrade the clusters and recycle every node.
             raise ValueError(f"{v} is not an exact version; {pin}: the clusters then upgrade only when it changes")
-        if not isinstance(v, str) or not _VERSION.match(v):
+        version = _VERSION.match(v) if isinstance(v, str) else None
+        if version is None:
             raise ValueError(f"{v!r} is not a DOKS version; {pin}")
-        if int(_VERSION.match(v).group(1)) < MIN_KUBERNETES_MINOR:
+        if int(version.group(1)) < MIN_KUBERNETES_MINOR:
             raise ValueError(f"{v} is older than 1.{MIN_KUBERNETES_MINOR}, the oldest this layout supports")
         return v
 
@@ -265,7 +266,7 @@ class DigitalOceanConfig(ConfigModel):
         return self.load_balancer.health_check.path or self.app.health_path
 
     @property
-    def scheme(self) -> str:
+    def scheme(self) -> Scheme:
         return "https" if self.tls else "http"
 
     @property

@@ -8,10 +8,13 @@ import base64
 import json
 import re
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from components.sites.doks import manifests as km
 from components.sites.doks.config import DigitalOceanConfig, DoSiteConfig
+
+if TYPE_CHECKING:
+    from pulumi_kubernetes.core.v1.outputs import ServiceStatus
 
 
 def cluster_name(app: str, stack: str, slug: str) -> str:
@@ -64,6 +67,16 @@ def scaler_credentials_json(secret_data: Mapping[str, str]) -> str:
     except (KeyError, TypeError, ValueError):
         raise ValueError("the scaler's token Secret has no token or ca.crt yet") from None
     return json.dumps({"token": token, "caCertificate": ca}, sort_keys=True)
+
+
+def load_balancer_ip(status: ServiceStatus | None) -> str:
+    """The public IPv4 address a LoadBalancer Service's status reports (DigitalOcean fills it in)."""
+    balancer = status.load_balancer if status is not None else None
+    ingress = balancer.ingress if balancer is not None else None
+    ip = ingress[0].ip if ingress else None
+    if ip is None:
+        raise ValueError("the load balancer Service reports no ingress IP address")
+    return ip
 
 
 def workload_from_config(

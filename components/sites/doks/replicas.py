@@ -52,7 +52,7 @@ class ReplicaSettings:
         missing = [f"{ENV_PREFIX}{n}" for n in ENV_NAMES if not env.get(f"{ENV_PREFIX}{n}")]
         if missing:
             raise ValueError(f"{', '.join(missing)} not set")
-        values = {n.lower(): env[f"{ENV_PREFIX}{n}"] for n in ENV_NAMES}
+        values: dict[str, Any] = {n.lower(): env[f"{ENV_PREFIX}{n}"] for n in ENV_NAMES}
         for name in ("active", "standby"):
             if not values[name].isdigit():
                 raise ValueError(f"{ENV_PREFIX}{name.upper()} must be a whole number, got {values[name]!r}")

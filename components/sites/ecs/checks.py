@@ -106,9 +106,9 @@ def _check_network(cfg: AwsStackConfig, regions: list[str]) -> None:
                 raise ConfigError(f"{where}.subnetIds[{i}]", f"{subnet} is listed twice")
     created = {}
     for i, region in enumerate(regions):  # the blocks of the VPCs the stack creates, as the layout assigns them
-        net = cfg.network.get(region)
-        if net is None or not net.vpc_id:
-            created[region] = net.cidr if net is not None and net.cidr else default_vpc_cidr(i)
+        given = cfg.network.get(region)
+        if given is None or not given.vpc_id:
+            created[region] = given.cidr if given is not None and given.cidr else default_vpc_cidr(i)
     overlap = first_overlap(created)
     if overlap:
         a, b = overlap

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pulumi
 import pulumi_aws as aws
 
+from components.config_base import Scheme
 from components.iam import ECS_TASKS_TRUST, secrets_read_policy, task_policy
 from components.naming import (
     ECS_CLUSTER,
@@ -43,9 +45,9 @@ class RegionalServiceArgs:
     """Full capacity for the primary, the warm-standby size elsewhere; later owned by the orchestrator."""
     environment: dict[str, str]
     """Plain container environment (the DR_* client settings are added to it)."""
-    table_arns: pulumi.Input[list]
-    parameter_arns: pulumi.Input[list]
-    control_arns: pulumi.Input[list] = ()
+    table_arns: pulumi.Input[Sequence[str]]
+    parameter_arns: pulumi.Input[Sequence[str]]
+    control_arns: pulumi.Input[Sequence[str]] = ()
     """The control table in its replica regions: the tasks confirm their write permission there."""
     certificate_arn: str | None = None
     """ACM certificate in this region: HTTPS listener on 443 (else HTTP on 80)."""
@@ -106,7 +108,7 @@ class RegionalService(pulumi.ComponentResource):
     service: aws.ecs.Service
     dns_name: pulumi.Output[str]
     zone_id: pulumi.Output[str]
-    scheme: str
+    scheme: Scheme
     cluster_name: str
     service_name: str
     vpc_id: pulumi.Input[str]
@@ -121,7 +123,7 @@ class RegionalService(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("dr:compute:RegionalService", name, None, opts)
-        self._provider = provider
+        self._aws_provider = provider
         self._child = pulumi.ResourceOptions(parent=self, provider=provider)
         https = args.certificate_arn is not None
         self.scheme = "https" if https else "http"
@@ -169,7 +171,7 @@ class RegionalService(pulumi.ComponentResource):
         vpc = PublicVpc(
             f"{name}-net",
             cidr=args.vpc_cidr or "10.10.0.0/16",
-            provider=self._provider,
+            provider=self._aws_provider,
             opts=pulumi.ResourceOptions(parent=self),
         )
         return vpc.vpc_id, vpc.subnet_ids

@@ -10,6 +10,7 @@ only when the check passes. The site is handed to the DR plane as a `Site` with 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import partial
 
 import pulumi
 import pulumi_command as command
@@ -137,7 +138,7 @@ class OvhSite(pulumi.ComponentResource):
             remote_path=STAGED_CONFIG,
             opts=child,
         )
-        pem = (
+        pem: pulumi.Output[str] | None = (
             pulumi.Output.secret(pulumi.Output.concat(cfg.tls.certificate, args.tls_key, "\n"))
             if cfg.tls and args.tls_key is not None
             else None
@@ -203,8 +204,9 @@ class OvhSite(pulumi.ComponentResource):
         for j, server in enumerate(cfg.servers):
             if server.service_name:
                 found = ovh.get_server_output(service_name=server.service_name, opts=invoke).apply(
-                    lambda r, s=server, j=j: checked(
-                        f"{key}.servers[{j}].serviceName: site {cfg.name} server {s.name} ({s.service_name})", r
+                    partial(
+                        checked,
+                        f"{key}.servers[{j}].serviceName: site {cfg.name} server {server.name} ({server.service_name})",
                     )
                 )
                 checks.append(found.datacenter)

@@ -16,7 +16,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 
 from components.common_config import CommonConfig, RegionsConfig
-from components.config_base import ConfigModel, check_app_name, check_http_path, check_region
+from components.config_base import ConfigModel, Scheme, check_app_name, check_http_path, check_region
 from components.sites.ovh.validators import (
     OVH_REGIONS,
     authorized_key_from_known_hosts,
@@ -220,7 +220,7 @@ class OvhSiteConfig(ConfigModel):
         return v
 
     @property
-    def scheme(self) -> str:
+    def scheme(self) -> Scheme:
         return "https" if self.tls else "http"
 
     @property

@@ -49,8 +49,9 @@ def _failback(world: DrillWorld) -> Run:
         world, run, within=world.scale.schedule + 4 * world.scale.probe_interval, regions=[primary]
     )
     # the operator waits for replication to catch up before failing back
-    if world.pumps is not None and not wait_until(
-        lambda: world.pumps.caught_up(recovered), timeout=30 * world.scale.probe_interval
+    pumps = world.pumps
+    if pumps is not None and not wait_until(
+        lambda: pumps.caught_up(recovered), timeout=30 * world.scale.probe_interval
     ):
         run.notes.append("replication had not caught up after the recovery")
     time.sleep(4 * world.scale.health_interval)  # traffic must stay with writes meanwhile
