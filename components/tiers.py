@@ -185,6 +185,9 @@ class DataTierOutputs(TierOutputs):
     control_table_name: Any
     alarm_topic_arn: Any
     """The us-east-1 topic the health alarms publish to and the orchestrators subscribe to."""
+    failure_queue_names: Any
+    """Streams replication: direction key -> the replicator's failure queue (the alarms and the dashboard name it);
+    empty for a global table."""
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,7 @@ class TrafficTierOutputs(TierOutputs):
     url: Any
     health_check_ids: Any
     health_alarm_names: Any
+    dashboard_name: Any
 
 
 def whole_numbers(value: Any) -> Any:
