@@ -49,6 +49,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/haproxy_hash_bench.py
 	$(PY) bench/replicator_bench.py
 	$(PY) bench/tier_preview_bench.py
+	$(PY) bench/metrics_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis drill-out

@@ -136,3 +136,29 @@ def test_an_invocation_counts_once_and_names_at_most_one_active_region(outcome, 
 def test_the_service_dimension_is_the_functions_name():
     assert metrics.service_name({"AWS_LAMBDA_FUNCTION_NAME": FUNCTION, "POWERTOOLS_SERVICE_NAME": "x"}) == FUNCTION
     assert metrics.service_name({"POWERTOOLS_SERVICE_NAME": "orders-dr-orchestrator"}) == "orders-dr-orchestrator"
+
+
+def test_publishing_calls_no_aws_api_and_needs_no_permission_beyond_the_log_group(monkeypatch, capsys):
+    from botocore.client import BaseClient
+
+    from components.iam import orchestrator_policy
+
+    def no_call(self, operation, params):
+        raise AssertionError(f"{operation} called")
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", no_call)
+    assert metrics.publish_outcome({"outcome": "noop", "activeRegion": "us-east-1", "epoch": 2}, REGIONS) is True
+    assert len(emf_lines(capsys)) == 1 + len(REGIONS)
+    log_group = "arn:aws:logs:us-east-2:123456789012:log-group:/aws/lambda/orders-test-dr-orchestrator"
+    doc = orchestrator_policy(
+        control_table_arns=["arn:aws:dynamodb:us-east-2:123456789012:table/c"],
+        parameter_arns=["arn:aws:ssm:us-east-2:123456789012:parameter/orders/test/active_region"],
+        scale_statements=[],
+        topic_arns=["arn:aws:sns:us-east-2:123456789012:t"],
+        topic_key_arns=["arn:aws:kms:us-east-2:123456789012:key/k"],
+        log_group_arn=log_group,
+    )
+    actions = {a for s in doc["Statement"] for a in s["Action"]}
+    assert not any(a.startswith("cloudwatch:Put") for a in actions)  # EMF is log lines, not PutMetricData
+    [logs] = [s for s in doc["Statement"] if s["Sid"] == "Logs"]
+    assert (logs["Action"], logs["Resource"]) == (["logs:CreateLogStream", "logs:PutLogEvents"], [log_group + ":*"])
