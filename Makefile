@@ -56,6 +56,7 @@ bench: $(VENV)/.installed
 	$(PY) bench/haproxy_hash_bench.py
 	$(PY) bench/replicator_bench.py
 	$(PY) bench/tier_preview_bench.py
+	$(PY) bench/metrics_bench.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .mypy_cache .ruff_cache drill-out dist build *.egg-info

@@ -159,7 +159,7 @@ def topic_key_policy(*, account_id: str, region: str, alarm_name_pattern: str | 
     if alarm_name_pattern:
         statements.append(
             {
-                "Sid": "HealthAlarmsPublish",
+                "Sid": "AlarmsPublish",
                 "Effect": "Allow",
                 "Principal": {"Service": "cloudwatch.amazonaws.com"},
                 "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],

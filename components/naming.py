@@ -81,6 +81,7 @@ LOAD_BALANCER = "aws:lb/loadBalancer:LoadBalancer"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 METRIC_ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 DYNAMODB_TABLE = "aws:dynamodb/table:Table"
 SSM_PARAMETER = "aws:ssm/parameter:Parameter"
 TRUST_ANCHOR = "aws:rolesanywhere/trustAnchor:TrustAnchor"
@@ -107,6 +108,7 @@ AWS_NAME_RULES: dict[str, NameRule] = {
     "aws:lb/targetGroup:TargetGroup": NameRule(LOAD_BALANCER_NAME_MAX, "A-Za-z0-9-", prefix_max=6, edges="-"),
     "aws:cloudwatch/logGroup:LogGroup": NameRule(512, "A-Za-z0-9._/#-", prefix_max=483),
     "aws:cloudwatch/metricAlarm:MetricAlarm": NameRule(255, r"\x20-\x7e"),
+    "aws:cloudwatch/dashboard:Dashboard": NameRule(255, "A-Za-z0-9_-", field="dashboardName", autonamed=False),
     "aws:dynamodb/table:Table": NameRule(255, "A-Za-z0-9_.-", min_length=3),
     "aws:ssm/parameter:Parameter": NameRule(1011, "A-Za-z0-9_./-"),
     "aws:kms/alias:Alias": NameRule(256, "A-Za-z0-9/_-", prefix_max=230),

@@ -11,6 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 import failover
+from components.alarms import orchestrator_errors_alarm
 from components.iam import LAMBDA_TRUST, orchestrator_policy
 from components.naming import EVENT_RULE, IAM_ROLE, LAMBDA_FUNCTION, LOG_GROUP, autonamed, aws_name
 from components.powertools import (  # noqa: F401 (re-exported: the components and tests import them from here)
@@ -147,6 +148,9 @@ class OrchestratorArgs:
     """The aws-lambda-powertools version whose layer the function uses; None: the pinned one."""
     observer_only: bool = False
     """The control table's witness region: it probes and votes, never transitions (no alarm trigger)."""
+    notice_topic_arn: pulumi.Input[str] | None = None
+    """This region's notice topic, which the alarm on the function's errors publishes to; None: no such alarm (the
+    witness region has no topic, and CloudWatch publishes only to a topic of the alarm's region)."""
 
 
 ORCHESTRATOR_TYPE = "dr:automation:Orchestrator"
@@ -218,6 +222,16 @@ class Orchestrator(pulumi.ComponentResource):
                 alarm_provider=alarm_provider,
             )
         self._monitor_schedule(name, child)
+        if args.notice_topic_arn is not None:  # the outcome metrics (failover.metrics) -> an operator
+            aws.cloudwatch.MetricAlarm(
+                f"{name}-errors",
+                **orchestrator_errors_alarm(
+                    args.app, args.stack, args.region, orchestrator_function_name(args.app, args.stack)
+                ),
+                alarm_actions=[args.notice_topic_arn],
+                ok_actions=[args.notice_topic_arn],
+                opts=child,
+            )
         self.register_outputs({"functionArn": self.function.arn})
 
     def _function(self, name: str, args: OrchestratorArgs, provider: aws.Provider) -> aws.lambda_.Function:

@@ -103,6 +103,7 @@ def orchestrator_args(
             policy_arns=policy_arns,
             alarm_topic_arn=alarm_topic_arn,
             reserved_concurrency=cfg.failover.reserved_concurrency,
+            notice_topic_arn=topic_arns[region],
         )
         for region in regions
     }

@@ -13,7 +13,7 @@ as one stack does: `declare_dr_plane` is those parts for one stack.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
@@ -26,11 +26,13 @@ from components.active_region import (
     active_region_parameter_name,
     control_table_name_for,
 )
+from components.alarms import direction_key, ops_alarm_name_pattern
 from components.budget import SCALE_UP_ALLOWANCE_SECONDS, budget_inputs_from_config, compute_budget
 from components.control import control_placement
 from components.global_table import GlobalTable, GlobalTableArgs, RegionalTables
 from components.iam import parameter_arn, table_arn
 from components.notifications import NotificationTopic
+from components.observability import declare_dashboard, declare_replicator_alarms
 from components.orchestrator import Orchestrator
 from components.orchestrators import endpoint_url, orchestrator_args, witness_provider
 from components.providers import ROUTE53_METRICS_REGION
@@ -66,6 +68,8 @@ class DataPlane:
     """The control table's ARN in each of its replica regions (applications confirm writes there)."""
     client_env: dict[str, str]
     """The DR_* variables `failover.client.ActiveRegionResolver.from_environment` reads (AWS_REGION aside)."""
+    failure_queue_names: pulumi.Input[dict] = field(default_factory=dict)
+    """Streams replication: direction key (`components.alarms.direction_key`) -> the replicator's failure queue."""
 
 
 def _active_region(
@@ -103,6 +107,7 @@ def data_plane_from(
     table_name: pulumi.Input[str],
     table_arns: pulumi.Input[dict],
     control_table_name: pulumi.Input[str],
+    failure_queue_names: pulumi.Input[dict] | None = None,
 ) -> DataPlane:
     """The DataPlane of a table and control table declared elsewhere (in this stack, or in the data tier)."""
     app = cfg.app.name
@@ -130,6 +135,7 @@ def data_plane_from(
             "DR_CONTROL_TABLE": control,
             "DR_CONTROL_REGIONS": ",".join(placement.replicas),
         },
+        failure_queue_names=failure_queue_names if failure_queue_names is not None else {},
     )
 
 
@@ -189,10 +195,13 @@ def declare_data_plane(
         protect=cfg.protect,
         tags={"dr:stack": stack, "dr:production": str(cfg.production).lower()},
     )
+    queues: pulumi.Input[dict] = {}
     table: GlobalTable | RegionalTables
     if cfg.table.replication == "streams":
-        table = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
-        declare_replicators(cfg, stack, providers, table, account_id)
+        regional = RegionalTables(f"{app}-data", table_args, providers=dict(providers))
+        replicators = declare_replicators(cfg, stack, providers, regional, account_id)
+        table = regional
+        queues = pulumi.Output.all(**{direction_key(*d): rep.failure_queue_name for d, rep in replicators.items()})
     else:
         table = GlobalTable(f"{app}-data", table_args, provider=providers[primary])
     control = _active_region(cfg, stack, providers, control_table=True, parameter_regions=parameter_regions)
@@ -204,6 +213,7 @@ def declare_data_plane(
         table_name=table.name,
         table_arns=table.arns,
         control_table_name=control.control_table.name,
+        failure_queue_names=queues,
     )
 
 
@@ -213,14 +223,16 @@ def declare_projection(cfg, stack: str, providers: Mapping[str, aws.Provider], r
 
 
 def declare_notice_topic(
-    cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str], region: str
+    cfg, stack: str, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str], region: str
 ) -> NotificationTopic:
-    """A region's transition notices (the orchestrators publish to every region's)."""
+    """A region's transition notices (the orchestrators publish to every region's), and its operator alarms
+    (`components.alarms`: CloudWatch may use the topic's key for those alarms only)."""
     return NotificationTopic(
         f"{cfg.app.name}-notify-{region}",
         account_id=account_id,
         emails=cfg.notifications.emails,
         provider=providers[region],
+        alarm_name_pattern=ops_alarm_name_pattern(cfg.app.name, stack),
     )
 
 
@@ -301,10 +313,10 @@ def orchestrator_name(cfg, region: str) -> str:
 
 
 def declare_notice_topics(
-    cfg, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str]
+    cfg, stack: str, providers: Mapping[str, aws.Provider], account_id: pulumi.Input[str]
 ) -> dict[str, NotificationTopic]:
     """Every region's notice topic (declared before the sites when they send notices of their own)."""
-    return {region: declare_notice_topic(cfg, providers, account_id, region) for region in cfg.regions.all}
+    return {region: declare_notice_topic(cfg, stack, providers, account_id, region) for region in cfg.regions.all}
 
 
 def declare_dr_plane(
@@ -320,7 +332,7 @@ def declare_dr_plane(
     Returns the stack outputs every layout exports."""
     regions = cfg.regions.all
     primary = regions[0]
-    topics = dict(topics) if topics is not None else declare_notice_topics(cfg, providers, data.account_id)
+    topics = dict(topics) if topics is not None else declare_notice_topics(cfg, stack, providers, data.account_id)
     alarm_topic = declare_alarm_topic(cfg, stack, providers, data.account_id)
     health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
     args = orchestrator_args(
@@ -343,6 +355,23 @@ def declare_dr_plane(
         for region in args
     }
 
+    declare_replicator_alarms(
+        cfg,
+        stack,
+        providers,
+        sources=regions,
+        failure_queue_names=data.failure_queue_names,
+        topic_arns={r: t.topic.arn for r, t in topics.items()},
+    )
+    dashboard = declare_dashboard(
+        cfg,
+        stack,
+        providers,
+        sites=sites,
+        health_check_ids={r: health[s.name].health_check.id for r, s in sites.items()},
+        table_name=data.table_name,
+        failure_queue_names=data.failure_queue_names,
+    )
     budget = compute_budget(budget_inputs_from_config(cfg))
     return {
         "layout": cfg.layout,
@@ -359,5 +388,6 @@ def declare_dr_plane(
         "observerFunctionArns": {r: o.function.arn for r, o in orchestrators.items() if r not in regions},
         "topicArns": {r: t.topic.arn for r, t in topics.items()},
         "alarmTopicArn": alarm_topic.topic.arn,
+        "dashboardName": dashboard.dashboard_name,
         "budget": budget.to_json(),
     }

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import failure_queue_alarm
 from components.iam import LAMBDA_TRUST, failure_queue_key_policy, replicator_policy
 from components.naming import (
     AWS_NAME_RULES,
@@ -147,6 +148,8 @@ class StreamReplicator(pulumi.ComponentResource):
     function_arn: pulumi.Output[str]
     failure_queue_arn: pulumi.Output[str]
     failure_queue_url: pulumi.Output[str]
+    failure_queue_name: pulumi.Output[str]
+    function_name: str
     mapping_uuid: pulumi.Output[str]
     conflicts_table_name: pulumi.Output[str]
     conflicts_table_arn: pulumi.Output[str]
@@ -211,6 +214,8 @@ class StreamReplicator(pulumi.ComponentResource):
         self.function_arn = function.arn
         self.failure_queue_arn = queue.arn
         self.failure_queue_url = queue.url
+        self.failure_queue_name = queue.name
+        self.function_name = function_name
         self.mapping_uuid = mapping.uuid
         self.conflicts_table_name = conflicts.name
         self.conflicts_table_arn = conflicts.arn
@@ -221,6 +226,7 @@ class StreamReplicator(pulumi.ComponentResource):
                 "functionArn": self.function_arn,
                 "failureQueueArn": self.failure_queue_arn,
                 "failureQueueUrl": self.failure_queue_url,
+                "failureQueueName": self.failure_queue_name,
                 "mappingUuid": self.mapping_uuid,
             }
         )
@@ -325,19 +331,7 @@ class StreamReplicator(pulumi.ComponentResource):
         """An alarm as soon as a batch lands in the failure queue: those keys need a resync."""
         aws.cloudwatch.MetricAlarm(
             autonamed(METRIC_ALARM, f"{name}-failures"),
-            alarm_description=(
-                f"A replication batch {args.source_region} -> {args.receiving_region} was given up: "
-                "the keys in the failure queue's records need a resync"
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": queue.name},
-            statistic="Maximum",
-            period=60,
-            evaluation_periods=1,
-            threshold=1,
-            comparison_operator="GreaterThanOrEqualToThreshold",
-            treat_missing_data="notBreaching",
+            **failure_queue_alarm(args.source_region, args.receiving_region, queue.name),
             alarm_actions=[topic_arn],
             opts=pulumi.ResourceOptions(parent=self),
         )

@@ -17,6 +17,7 @@ from components.budget import budget_inputs_from_config, compute_budget
 from components.common_config import CommonConfig
 from components.config_base import NAMESPACE, ConfigError
 from components.control import control_placement
+from components.observability import declare_dashboard, declare_replicator_alarms
 from components.orchestrator import Orchestrator, OrchestratorAlarmSubscription
 from components.orchestrators import orchestrator_args
 from components.plane import (
@@ -93,6 +94,7 @@ class _Tiers:
             table_name=d.table_name,
             table_arns=d.table_arns,
             control_table_name=d.control_table_name,
+            failure_queue_names=d.failure_queue_names,
         )
 
     @cached_property
@@ -145,13 +147,14 @@ def _data_tier(t: _Tiers, tier: Tier) -> dict:
         table_arns=data.table_arns,
         control_table_name=data.control_table_name,
         alarm_topic_arn=alarm_topic.topic.arn,
+        failure_queue_names=data.failure_queue_names,
     ).as_outputs()
 
 
 def _site_tier(t: _Tiers, tier: Tier) -> dict:
     region = tier.own_region()
     providers = t.providers([region], metrics=False)
-    topic = declare_notice_topic(t.cfg, providers, t.data.account_id, region)
+    topic = declare_notice_topic(t.cfg, t.stack, providers, t.data.account_id, region)
     declared = t.layout.declare_sites(t.cfg, t.stack, providers, t.data, only=region, notices={region: topic})[region]
     declare_projection(t.cfg, t.stack, providers, region)
     site = declared.site
@@ -179,6 +182,14 @@ def _automation_tier(t: _Tiers, tier: Tier) -> dict:
     )[region]
     # No alarm provider: the subscription is in us-east-1, so the traffic tier declares it.
     orchestrator = Orchestrator(orchestrator_name(t.cfg, region), args, provider=providers[region], alarm_provider=None)
+    declare_replicator_alarms(
+        t.cfg,
+        t.stack,
+        providers,
+        sources=[region],
+        failure_queue_names=t.data.failure_queue_names,
+        topic_arns={region: t.site_outputs[region].topic_arn},
+    )
     return AutomationTierOutputs(function_arn=orchestrator.function.arn).as_outputs()
 
 
@@ -198,11 +209,22 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
         )
     _witness_observer(t, alarm_topic_arn)
     sites = t.sites
+    health_check_ids = {r: health[s.name].health_check.id for r, s in sites.items()}
+    dashboard = declare_dashboard(
+        cfg,
+        t.stack,
+        providers,
+        sites=sites,
+        health_check_ids=health_check_ids,
+        table_name=t.data.table_name,
+        failure_queue_names=t.data.failure_queue_names,
+    )
     return {
         **TrafficTierOutputs(
             url=f"{sites[regions[0]].endpoint.scheme}://{cfg.dns.record_name}",
-            health_check_ids={r: health[s.name].health_check.id for r, s in sites.items()},
+            health_check_ids=health_check_ids,
             health_alarm_names={r: health[s.name].alarm_name for r, s in sites.items()},
+            dashboard_name=dashboard.dashboard_name,
         ).as_outputs(),
         "budget": compute_budget(budget_inputs_from_config(cfg)).to_json(),
     }

@@ -8,9 +8,10 @@ as one stack per tier, selected by `dr:tier` (set by `drctl deploy` on the deriv
   the region tiers' orchestrators must name before the traffic tier exists);
 - `<site>` (one per site, e.g. `us-east-2`, `nyc3`, `gra`): the site, its region's SSM projection of the active
   region, its region's notice topic; nothing outside its region;
-- `<site>-automation`: the orchestrator in that site's AWS region; nothing outside that region;
-- `traffic`: Route 53 health checks and failover records, their us-east-1 alarms, and the alarm topic's
-  subscriptions of every orchestrator.
+- `<site>-automation`: the orchestrator in that site's AWS region (with streams replication, the alarms of the
+  replicators reading that region's stream too); nothing outside that region;
+- `traffic`: Route 53 health checks and failover records, their us-east-1 alarms, the alarm topic's
+  subscriptions of every orchestrator, and the stack's dashboard (`components.dashboard`).
 
 Tiers read each other through `pulumi.StackReference` with fully qualified names
 (`<organization>/<project>/<base>-<tier>`). The keys one tier exports and another requires are the fields of the
@@ -193,6 +194,9 @@ class DataTierOutputs(TierOutputs):
     control_table_name: Any
     alarm_topic_arn: Any
     """The us-east-1 topic the health alarms publish to and the orchestrators subscribe to."""
+    failure_queue_names: Any
+    """Streams replication: direction key -> the replicator's failure queue (the alarms and the dashboard name it);
+    empty for a global table."""
 
 
 @dataclass(frozen=True)
@@ -218,6 +222,7 @@ class TrafficTierOutputs(TierOutputs):
     url: Any
     health_check_ids: Any
     health_alarm_names: Any
+    dashboard_name: Any
 
 
 def whole_numbers(value: Any) -> Any:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.alarms import HEALTH_CHECK_ID, HEALTH_CHECK_STATUS, ROUTE53_NAMESPACE
 from components.naming import METRIC_ALARM, aws_name, chain_record_name, regional_record_name
 
 __all__ = [
@@ -158,9 +159,9 @@ class EndpointHealth(pulumi.ComponentResource):
         self.alarm = aws.cloudwatch.MetricAlarm(
             f"{name}-alarm",
             name=self.alarm_name,
-            namespace="AWS/Route53",
-            metric_name="HealthCheckStatus",
-            dimensions={"HealthCheckId": self.health_check.id},
+            namespace=ROUTE53_NAMESPACE,
+            metric_name=HEALTH_CHECK_STATUS,
+            dimensions={HEALTH_CHECK_ID: self.health_check.id},
             statistic="Minimum",
             period=60,
             evaluation_periods=args.alarm_evaluation_periods,

@@ -29,6 +29,7 @@ from failover.decisions import Alarm, ControlState, Decision, LagReading, Observ
 from failover.events import RejectedEvent, Request, parse_event
 from failover.lag import LagMeter, MemoryEntry, to_memory
 from failover.logs import logger
+from failover.metrics import publish_outcome
 from failover.probe import probe_all
 from failover.scaling import EcsScaler, KubernetesScaler, NoopScaler, Scaler
 from failover.settings import Settings, SettingsError, load_settings
@@ -286,11 +287,23 @@ class Orchestrator(Transitions):
 
 
 def _handle(event: Any, context: Any) -> dict:
+    """The invocation's outcome, and its metrics flushed once (`failover.metrics`), whatever the path."""
+    regions: tuple[str, ...] = ()
     try:
         settings = load_settings()
+        regions = settings.regions
+        out = _outcome(event, context, settings)
     except SettingsError as exc:
         logger.error("bad configuration", extra={"error": str(exc)})
-        return {"outcome": "rejected", "activeRegion": None, "epoch": None, "reason": str(exc)}
+        out = {"outcome": "rejected", "activeRegion": None, "epoch": None, "reason": str(exc)}
+    except Exception as exc:  # a defect: Lambda reports it; the Errors metric (and its alarm) counts it too
+        publish_outcome({"outcome": "error", "activeRegion": None, "epoch": None, "reason": repr(exc)}, regions)
+        raise
+    publish_outcome(out, regions)
+    return out
+
+
+def _outcome(event: Any, context: Any, settings: Settings) -> dict:
     try:
         request = parse_event(event, settings)
     except RejectedEvent as exc:

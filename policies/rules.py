@@ -25,6 +25,7 @@ TABLE = "aws:dynamodb/table:Table"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 RECORD = "aws:route53/record:Record"
 ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
 FUNCTION = "aws:lambda/function:Function"
 TOPIC = "aws:sns/topic:Topic"
 TASK_DEFINITION = "aws:ecs/taskDefinition:TaskDefinition"
@@ -140,6 +141,25 @@ def health_alarm_has_action(r: Res) -> list[str]:
     return []
 
 
+def dashboard_widgets_regional(r: Res) -> list[str]:
+    """A metric widget without a region shows the metrics of whichever region the console is in: during an outage,
+    the wrong region's (or none). Every metric widget of a DR dashboard names its region."""
+    if r.type != DASHBOARD:
+        return []
+    body = _get(r.props, "dashboardBody")
+    if not isinstance(body, str):
+        return []
+    try:
+        widgets = json.loads(body).get("widgets") or []
+    except (ValueError, AttributeError):
+        return ["the dashboard body is not a JSON object"]
+    return [
+        f"metric widget {i} ({_get(w, 'properties', 'title', default='untitled')}) names no region"
+        for i, w in enumerate(widgets)
+        if isinstance(w, Mapping) and w.get("type") == "metric" and not _get(w, "properties", "region")
+    ]
+
+
 def topic_encrypted(r: Res) -> list[str]:
     if r.type == TOPIC and not _get(r.props, "kmsMasterKeyId"):
         return ["SNS topic is not KMS-encrypted"]
@@ -246,6 +266,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     "health-check-bounds": ("Health check interval and failure threshold within bounds", health_check_bounds),
     "dns-failover-ttl": ("Failover records have a TTL of at most 60 s", failover_record_ttl),
     "health-alarm-has-action": ("Every health alarm has an action", health_alarm_has_action),
+    "dashboard-widgets-regional": ("Every metric widget of a dashboard names its region", dashboard_widgets_regional),
     "sns-encrypted": ("SNS topics are KMS-encrypted", topic_encrypted),
     "no-plaintext-secrets": ("No secret-looking value in plain Lambda or task environments", no_plaintext_secrets),
     "iam-least-privilege": ("No wildcard action; no write action on resource *", iam_least_privilege),

@@ -132,7 +132,9 @@ def test_ovh_haproxy_answers_route53s_path_from_its_own_servers(ovh):
     shown = json.dumps(ovh)
     assert "policyInputs" not in shown and "password $6$" not in shown  # no hash in what a preview prints
     counts = Counter(r["type"] for r in ovh["resources"])
-    assert counts["command:remote:Command"] == 2 and counts["aws:cloudwatch/metricAlarm:MetricAlarm"] == 2
+    alarms = Counter(a["inputs"]["namespace"] for a in of_type(ovh, "aws:cloudwatch/metricAlarm:MetricAlarm"))
+    # a health alarm per site, and each site region's orchestrator alarm on its own errors
+    assert counts["command:remote:Command"] == 2 and alarms == {"AWS/Route53": 2, "DynamoDR/Orchestrator": 2}
 
 
 def _error(values) -> ConfigError:

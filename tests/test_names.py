@@ -40,6 +40,7 @@ AWS_LIMITS = {
     "aws:lb/targetGroup:TargetGroup": (32, 6),
     "aws:cloudwatch/logGroup:LogGroup": (512, None),
     "aws:cloudwatch/metricAlarm:MetricAlarm": (255, None),
+    "aws:cloudwatch/dashboard:Dashboard": (255, None),
     "aws:dynamodb/table:Table": (255, None),
     "aws:kms/alias:Alias": (256, None),
     "aws:rolesanywhere/trustAnchor:TrustAnchor": (255, None),

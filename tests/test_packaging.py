@@ -181,7 +181,7 @@ def test_alarm_topic_key_is_conditioned_on_this_accounts_alarms(recorder):
     }
 
 
-def test_only_the_alarm_topic_lets_cloudwatch_use_its_key(recorder):
+def test_cloudwatch_uses_a_topic_key_only_for_the_alarms_that_publish_there(recorder):
     from components.config import parse_stack_config
     from components.layouts.aws import build
     from tests.stack_values import dr_values
@@ -195,17 +195,23 @@ def test_only_the_alarm_topic_lets_cloudwatch_use_its_key(recorder):
         "orders-notify-us-east-2-key",
         "orders-notify-us-west-2-key",
     ]
+    patterns = {}
     for name, (region, doc) in keys.items():
         principals = [s["Principal"] for s in doc["Statement"]]
-        expected = [{"AWS": "arn:aws:iam::123456789012:root"}]
-        if name == "orders-alarms-key":
-            assert region == "us-east-1"
-            expected.append({"Service": "cloudwatch.amazonaws.com"})
-        assert principals == expected, name
-    alarms = {a.inputs["name"] for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    alarm_key = keys["orders-alarms-key"][1]
-    pattern = alarm_key["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"].rsplit(":", 1)[1]
-    assert alarms and all(re.fullmatch(pattern.replace("*", "[a-z0-9-]+"), name) for name in alarms)
+        assert principals == [{"AWS": "arn:aws:iam::123456789012:root"}, {"Service": "cloudwatch.amazonaws.com"}]
+        source = doc["Statement"][1]["Condition"]["ArnLike"]["aws:SourceArn"]
+        assert source.startswith(f"arn:aws:cloudwatch:{region}:123456789012:alarm:"), name
+        patterns[name] = re.compile(source.rsplit(":", 1)[1].replace("*", "[a-z0-9-]+"))
+    assert keys["orders-alarms-key"][0] == "us-east-1"
+    # the health alarms match only the alarm topic's pattern; the operator alarms only the notice topics'
+    alarms = {a.inputs["name"]: a.inputs["namespace"] for a in rec.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    assert sorted(set(alarms.values())) == ["AWS/Route53", "DynamoDR/Orchestrator"]
+    for alarm, namespace in alarms.items():
+        matched = sorted(name for name, pattern in patterns.items() if pattern.fullmatch(alarm))
+        if namespace == "AWS/Route53":
+            assert matched == ["orders-alarms-key"], alarm
+        else:
+            assert matched == sorted(n for n in patterns if n != "orders-alarms-key"), alarm
 
 
 DESIGN_DOC = "DESIGN" + ".md"  # spelled in two parts so this test does not itself cite the file

@@ -121,6 +121,13 @@ CASES = [
         "no action",
     ),
     (
+        "dashboard-widgets-regional",
+        "aws:cloudwatch/dashboard:Dashboard",
+        {"dashboardBody": json.dumps({"widgets": [{"type": "metric", "properties": {"region": "us-east-1"}}]})},
+        {"dashboardBody": json.dumps({"widgets": [{"type": "metric", "properties": {"title": "Lag"}}]})},
+        "metric widget 0 (Lag) names no region",
+    ),
+    (
         "sns-encrypted",
         "aws:sns/topic:Topic",
         {"kmsMasterKeyId": "arn:aws:kms:us-east-1:1:key/k"},

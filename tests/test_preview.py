@@ -48,8 +48,14 @@ def test_prod_topology(prod):
     fns = [r for r in res if r["type"] == "aws:lambda/function:Function"]
     # every region observes the others, so whichever region is active when it fails, another one detects it
     assert sorted(f["region"] for f in fns) == ["us-east-1", "us-east-2", "us-west-2"]
-    alarms = [r for r in res if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    all_alarms = [r for r in res if r["type"] == "aws:cloudwatch/metricAlarm:MetricAlarm"]
+    alarms = [a for a in all_alarms if a["inputs"]["metricName"] == "HealthCheckStatus"]
     assert {a["region"] for a in alarms} == {"us-east-1"} and len(alarms) == 3
+    # besides the health alarms, one per region on its orchestrator's errors, to that region's notice topic
+    errors = [a for a in all_alarms if a not in alarms]
+    assert sorted((a["region"], a["inputs"]["namespace"], a["inputs"]["metricName"]) for a in errors) == [
+        (r, "DynamoDR/Orchestrator", "Errors") for r in ("us-east-1", "us-east-2", "us-west-2")
+    ]
     tables = [r for r in res if r["type"] == "aws:dynamodb/table:Table"]
     assert all(t["options"]["protect"] for t in tables)
     data = next(t for t in tables if t["inputs"]["name"] == "orders-prod")
@@ -69,6 +75,8 @@ def test_prod_topology(prod):
     alarm_topic = prod["outputs"]["alarmTopicArn"]
     assert {a["inputs"]["alarmActions"][0] for a in alarms} == {alarm_topic}
     assert alarm_topic not in json.loads(env["DR_TOPIC_ARNS"]).values()
+    notices = json.loads(env["DR_TOPIC_ARNS"])
+    assert {a["region"]: a["inputs"]["alarmActions"] for a in errors} == {r: [arn] for r, arn in notices.items()}
     subs = [
         r
         for r in res

@@ -188,12 +188,19 @@ def _build_health_checks_and_alarms(declared, world: dict) -> None:
         world["health_checks"][hc.urn] = hc_id
     for alarm in declared.alarms:
         topic = world["topics"][alarm.topic_urns[0]]
+        if alarm.health_check_urn is None:  # an operator alarm (components.alarms): verify checks its actions only
+            metric = {"Namespace": "DynamoDR/Orchestrator", "MetricName": "Errors", "Dimensions": []}
+        else:
+            health_check = world["health_checks"][alarm.health_check_urn]
+            metric = {
+                "Namespace": "AWS/Route53",
+                "MetricName": "HealthCheckStatus",
+                "Dimensions": [{"Name": "HealthCheckId", "Value": health_check}],
+            }
         boto3.client("cloudwatch", region_name=alarm.region).put_metric_alarm(
             AlarmName=alarm.name,
-            Namespace="AWS/Route53",
-            MetricName="HealthCheckStatus",
+            **metric,
             Statistic="Minimum",
-            Dimensions=[{"Name": "HealthCheckId", "Value": world["health_checks"][alarm.health_check_urn]}],
             Period=60,
             EvaluationPeriods=1,
             Threshold=1,
@@ -275,10 +282,16 @@ def test_declared_from_the_prod_preview(declared):
         "FailureThreshold": 3,
     }
     health_by_urn = {h.urn: h for h in declared.health_checks}
-    assert sorted((a.name, a.region, health_by_urn[a.health_check_urn].tag_name) for a in declared.alarms) == [
+    health_alarms = [a for a in declared.alarms if a.health_check_urn is not None]
+    assert sorted((a.name, a.region, health_by_urn[a.health_check_urn].tag_name) for a in health_alarms) == [
         (f"orders-prod-{r}-unhealthy", PRIMARY, f"orders-prod-{r}") for r in sorted(REGIONS)
     ]
-    assert all(topics[a.topic_urns[0]].region == PRIMARY and a.has_ok_actions for a in declared.alarms)
+    assert all(topics[a.topic_urns[0]].region == PRIMARY and a.has_ok_actions for a in health_alarms)
+    # each orchestrator's errors alarm, to its own region's notice topic
+    ops = sorted(
+        (a.name, a.region, topics[a.topic_urns[0]].logical_name) for a in declared.alarms if a not in health_alarms
+    )
+    assert ops == [(f"orders-prod-ops-orchestrator-errors-{r}", r, f"orders-notify-{r}-topic") for r in sorted(REGIONS)]
 
 
 def test_a_stack_without_orchestrator_cannot_be_verified(prod_document):
@@ -297,8 +310,9 @@ def test_a_healthy_deployment_passes_every_check(aws, declared):
     checks, code = verify(declared)
     assert failures(checks) == {} and code == 0
     # 2 tables x 3 regions x 4 checks, 3 control items, 3 parameters, 3 orchestrators x 3 rows, 3 notice
-    # topics + the alarm topic, 3 health checks x 2 rows, 3 alarms
-    assert len(checks) == 24 + 3 + 3 + 9 + 4 + 6 + 3
+    # topics + the alarm topic, 3 health checks x 2 rows, 3 health alarms and 3 orchestrator errors alarms
+    assert len(checks) == 24 + 3 + 3 + 9 + 4 + 6 + 3 + 3
+    assert row(checks, "alarm orders-prod-ops-orchestrator-errors-us-west-2", "us-west-2").ok
     assert row(checks, f"SSM {PARAM}", "us-west-2").detail == "us-east-1 (epoch 4), as the control item says"
     assert row(checks, "control item control#orders", "us-east-2").detail == "active us-east-1, epoch 4"
     assert row(checks, f"table {DATA}", "us-west-2").detail == "ACTIVE, strong consistency"
@@ -321,8 +335,9 @@ def test_a_healthy_staging_deployment_passes_too(aws):
     checks, code = verify(staging)
     assert failures(checks) == {} and code == 0
     # 2 tables x 2 regions x 4, 2 control items, 2 parameters, 2 orchestrators x 3 and the witness region's
-    # observer x 2 (it has no alarm trigger), 2 notice topics + the alarm topic, 2 x 2 health, 2 alarms
-    assert len(checks) == 16 + 2 + 2 + 6 + 2 + 3 + 4 + 2
+    # observer x 2 (it has no alarm trigger), 2 notice topics + the alarm topic, 2 x 2 health, 2 health alarms
+    # and 2 orchestrator errors alarms (none for the observer: no notice topic in its region)
+    assert len(checks) == 16 + 2 + 2 + 6 + 2 + 3 + 4 + 2 + 2
     assert row(checks, "table orders-staging", "eu-central-1").detail == "ACTIVE, eventual consistency"
     assert row(checks, "table orders-staging-dr-authority", "eu-central-1").detail == "ACTIVE, strong consistency"
     assert {c.where for c in checks} == {"eu-west-1", "eu-central-1", "eu-west-2", "us-east-1", GLOBAL}
@@ -625,7 +640,7 @@ def test_cli_table_output(aws, declared):
         env=_env(AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing", AWS_ENDPOINT_URL=aws, COLUMNS="200"),
     )
     assert run.returncode == 1, run.stderr
-    assert "drctl verify prod: 52 checks, 6 failed" in run.stdout
+    assert "drctl verify prod: 55 checks, 6 failed" in run.stdout  # 3 of them the orchestrators' errors alarms
     assert "us-east-1 lists no replicas" in run.stdout
 
 

@@ -82,7 +82,7 @@ def declare_sites(
 def build(cfg: DigitalOceanStackConfig, stack: str) -> dict:
     providers = regional_providers(cfg.regions.all, app=cfg.app.name, stack=stack)
     data = declare_data_plane(cfg, stack, providers)
-    topics = declare_notice_topics(cfg, providers, data.account_id)  # the sites' certificate expiry notices too
+    topics = declare_notice_topics(cfg, stack, providers, data.account_id)  # the sites' certificate expiry notices too
     declared = declare_sites(cfg, stack, providers, data, notices=topics)
     outputs = declare_dr_plane(cfg, stack, providers, data, {r: d.site for r, d in declared.items()}, topics)
     outputs["sites"] = {r: d.site.name for r, d in declared.items()}
