@@ -33,7 +33,24 @@ PICKUP_DIVISOR = 5
 # A warm standby starts serving full traffic once its new tasks/pods pass their health checks.
 SCALE_UP_ALLOWANCE_SECONDS = {"ecs": 90, "kubernetes": 60, "none": 0}
 
+# Global Accelerator (dr:traffic.mode accelerator). With load balancer endpoints it takes each endpoint's health from
+# Elastic Load Balancing, not from the endpoint group's health-check settings (those apply to EC2 instances and
+# Elastic IPs only), so each region's NLB checks `<health path>/active` through the ALB with these settings.
+ACCELERATOR_HEALTH_INTERVAL_SECONDS = 10
+ACCELERATOR_HEALTHY_THRESHOLD = 2
+"""The least an NLB target group takes (2-10): the region writes moved to turns healthy after 2 x 10 s."""
+ACCELERATOR_UNHEALTHY_THRESHOLD = 2
+ACCELERATOR_HEALTH_TIMEOUT_SECONDS = 5
+# From an endpoint's health change to Global Accelerator's edge routing: AWS documents that routing returns to a
+# healthy endpoint "after about 30 seconds or so" (Global Accelerator developer guide, "How failover works for
+# unhealthy endpoints"); no tighter figure is published.
+ACCELERATOR_PROPAGATION_SECONDS = 30
+ACCELERATOR_SOURCE = (
+    "https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoints-endpoint-weights.unhealthy-endpoints.html"
+)
+
 Path = Literal["monitor", "alarm", "none"]
+TrafficMode = Literal["dns", "accelerator"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +76,34 @@ class BudgetInputs:
     """0 for a hot standby (full size everywhere); the site kind's allowance for a warm one."""
     in_proxy_failover_seconds: float | None = None
     """ovh-hybrid: a site's HAProxy sends traffic to the next region after inter x fall, before DNS moves."""
+    traffic_mode: TrafficMode = "dns"
+    """accelerator: Global Accelerator moves traffic by endpoint health (no TTL), to the region writes moved to."""
+
+
+@dataclass(frozen=True)
+class AcceleratorTraffic:
+    """Global Accelerator's part of the traffic RTO: only the active region's endpoint is healthy, so traffic
+    reaches the new region once writes have moved there, its endpoint has passed its checks, and the edge has
+    learnt it; the failed region's endpoint is dropped meanwhile (the two run concurrently)."""
+
+    write_seconds: int
+    """The new region takes writes, so its `<health path>/active` answers 200."""
+    unhealthy_seconds: int = ACCELERATOR_HEALTH_INTERVAL_SECONDS * ACCELERATOR_UNHEALTHY_THRESHOLD
+    healthy_seconds: int = ACCELERATOR_HEALTH_INTERVAL_SECONDS * ACCELERATOR_HEALTHY_THRESHOLD
+    propagation_seconds: int = ACCELERATOR_PROPAGATION_SECONDS
+
+    @property
+    def seconds(self) -> int:
+        return max(self.unhealthy_seconds, self.write_seconds + self.healthy_seconds) + self.propagation_seconds
+
+    def to_json(self) -> dict:
+        return {
+            "writesMoved": self.write_seconds,
+            "newRegionHealthy": self.healthy_seconds,
+            "oldRegionUnhealthy": self.unhealthy_seconds,
+            "propagation": self.propagation_seconds,
+            "propagationSource": ACCELERATOR_SOURCE,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,8 @@ class Budget:
     """An operator's transition, from the request to the new region's first write (no detection)."""
     write_trigger_seconds: float = 0.0
     """The detection part of the write RTO (the surviving path's)."""
+    accelerator: AcceleratorTraffic | None = None
+    """Set with dr:traffic.mode accelerator: how the traffic RTO is made up."""
 
     @property
     def rto_seconds(self) -> int:
@@ -140,6 +187,11 @@ class Budget:
                 "settle": round(self.settle_seconds, 1),
                 "pickup": round(self.settle_seconds and self._pickup(), 1),
             },
+            **(
+                {"trafficMode": "accelerator", "trafficRtoParts": self.accelerator.to_json()}
+                if self.accelerator is not None
+                else {}
+            ),
             "manualWriteRtoSeconds": self.manual_write_rto_seconds,
             "inProxyFailoverSeconds": self.in_proxy_failover_seconds,
             "rpoSeconds": self.rpo_seconds,
@@ -219,10 +271,15 @@ def compute_budget(i: BudgetInputs) -> Budget:
         trigger = 0.0
     else:
         write = _ceil(trigger + after_decision)
-    traffic = detection + i.dns_ttl_seconds
+    accelerator = AcceleratorTraffic(write_seconds=write) if i.traffic_mode == "accelerator" else None
+    traffic = accelerator.seconds if accelerator else detection + i.dns_ttl_seconds
     if i.scale_up_seconds:
         traffic = max(traffic, _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.scale_up_seconds))
-    follows = write + i.health_interval_seconds * i.health_failure_threshold + i.dns_ttl_seconds
+    follows = (
+        accelerator.seconds
+        if accelerator
+        else write + i.health_interval_seconds * i.health_failure_threshold + i.dns_ttl_seconds
+    )
     return Budget(
         detection_seconds=detection,
         traffic_rto_seconds=traffic,
@@ -239,6 +296,7 @@ def compute_budget(i: BudgetInputs) -> Budget:
         settle_seconds=settle,
         manual_write_rto_seconds=_ceil(after_decision),
         write_trigger_seconds=trigger,
+        accelerator=accelerator,
     )
 
 
@@ -270,4 +328,5 @@ def budget_inputs_from_config(cfg, orchestrator_regions: tuple[str, ...] | None 
         objective_rpo_seconds=cfg.objectives.rpo_seconds,
         scale_up_seconds=SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind],
         in_proxy_failover_seconds=in_proxy() if in_proxy else None,
+        traffic_mode=cfg.traffic.mode,
     )

@@ -142,7 +142,7 @@ def render_budget(budget: dict) -> Table:
     path, failed = budget.get("writePath", "monitor"), budget.get("worstFailure")
     automatic = budget["automaticFailover"] and path != "none"
     table.add_row("detection (Route 53 health checks)", str(budget["detectionSeconds"]), "", "")
-    traffic_label = "traffic RTO (detection + DNS TTL"
+    traffic_label = _traffic_label(budget)
     if budget.get("scaleUpSeconds"):
         traffic_label += f"; warm standby: writes moved + {budget['scaleUpSeconds']} s scale-up"
     table.add_row(
@@ -177,7 +177,15 @@ def render_budget(budget: dict) -> Table:
             "",
             "",
         )
-    if budget.get("trafficFollowsWritesSeconds"):
+    if budget.get("trafficMode") == "accelerator":
+        table.add_row(
+            "[dim]why: Global Accelerator sends clients only to the region that takes writes (its /active check), "
+            f"so traffic waits for writes; propagation figure: {budget['trafficRtoParts']['propagationSource']}[/]",
+            "",
+            "",
+            "",
+        )
+    elif budget.get("trafficFollowsWritesSeconds"):
         table.add_row(
             "[dim]traffic back to a higher-priority region after writes move there[/]",
             f"[dim]{budget['trafficFollowsWritesSeconds']}[/]",
@@ -185,6 +193,18 @@ def render_budget(budget: dict) -> Table:
             "",
         )
     return table
+
+
+def _traffic_label(budget: dict) -> str:
+    """What the traffic RTO is made of (without its closing parenthesis)."""
+    if budget.get("trafficMode") != "accelerator":
+        return "traffic RTO (detection + DNS TTL"
+    parts = budget["trafficRtoParts"]
+    return (
+        f"traffic RTO (Global Accelerator: max(writes moved {parts['writesMoved']} + new region healthy "
+        f"{parts['newRegionHealthy']}, old region unhealthy {parts['oldRegionUnhealthy']}) + propagation "
+        f"{parts['propagation']}; no DNS TTL"
+    )
 
 
 def print_human(result: PreviewResult, console: Console) -> None:

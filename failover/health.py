@@ -8,6 +8,9 @@
   the authority (the control item, read within the client lease) answers 503, so a region cut off from the
   others loses its traffic as it loses its writes. (When every region answers 503, Route 53 answers with the
   primary record anyway.)
+- `/health/active` (`active_health`): what Global Accelerator checks (`dr:traffic.mode: accelerator`). It has no
+  failover order, only "nearest healthy region", so only the region the confirmed authority names active answers
+  200; every other region, and one that cannot confirm the authority, answers 503.
 
 Both return (status code, JSON-able body) for any framework; `wsgi_app(...)` serves both without
 dependencies.
@@ -73,21 +76,47 @@ def route_health(
     return 200, body
 
 
+def active_health(
+    resolver: ActiveRegionResolver, dynamodb_client, clock: Callable[[], float] = time.perf_counter
+) -> tuple[int, dict]:
+    """`health_report`, plus "this region takes writes" from the confirmed authority: 200 only in the active region
+    (Global Accelerator sends clients to the nearest healthy region, so every other region must fail)."""
+    status, body = health_report(resolver, dynamodb_client, clock)
+    if status != 200:
+        return status, body
+    view = resolver.confirmed_view()
+    if view is None:
+        body["route"] = "fail-closed: the active region cannot be confirmed from here"
+        return 503, body
+    body["confirmedRegion"], body["epoch"] = view.active_region, view.epoch
+    if view.active_region != resolver.local_region:
+        body["route"] = f"passive: writes go to {view.active_region}, and traffic with them"
+        return 503, body
+    body["route"] = "serves traffic"
+    return 200, body
+
+
 def wsgi_app(
-    resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health", route_path: str = "/health/route"
+    resolver: ActiveRegionResolver,
+    dynamodb_client=None,
+    path: str = "/health",
+    route_path: str = "/health/route",
+    active_path: str = "/health/active",
 ):
-    """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, 404 elsewhere."""
+    """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, `active_path` with
+    `active_health`, 404 elsewhere."""
     client: object | None = dynamodb_client
+    handlers = {path: health_report, route_path: route_health, active_path: active_health}
 
     def app(environ, start_response):
         nonlocal client
         requested = environ.get("PATH_INFO")
-        if requested not in (path, route_path):
+        if requested not in handlers:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         if client is None:
             client = resolver.session.client("dynamodb", region_name=resolver.local_region)
-        status, body = (route_health if requested == route_path else health_report)(resolver, client)
+        status, body = handlers[requested](resolver, client)
         payload = json.dumps(body).encode()
         start_response(
             f"{status} {'OK' if status == 200 else 'Service Unavailable'}",

@@ -16,7 +16,7 @@ from moto import mock_aws
 
 from failover import projection
 from failover.client import ActiveRegionResolver, ActiveRegionUnknown, NotActiveRegion, WritesFenced
-from failover.health import health_report, route_health, wsgi_app
+from failover.health import active_health, health_report, route_health, wsgi_app
 
 PARAM = "/orders/test/active_region"
 CONTROL = "orders-test-dr-control"
@@ -245,6 +245,28 @@ def test_route_health_keeps_traffic_with_the_confirmed_writes(aws):
     assert code == 200 and body["epoch"] == 1
 
 
+def test_active_health_passes_only_where_writes_go(aws):
+    """Global Accelerator has no failover order: the active path passes in the active region only, so a standby
+    ranked below the active region (200 on the route path) fails it."""
+    client = boto3.client("dynamodb", region_name="us-east-2")
+    code, body = active_health(resolver(Clock(), local="us-east-2"), client)
+    assert code == 503 and body["route"] == "passive: writes go to us-east-1, and traffic with them"
+    assert route_health(resolver(Clock(), local="us-east-2"), client)[0] == 200
+    set_authority("us-east-2", 1)
+    code, body = active_health(resolver(Clock(), local="us-east-2"), client)
+    assert code == 200 and body["epoch"] == 1 and body["confirmedRegion"] == "us-east-2"
+    assert active_health(resolver(Clock(), local="us-east-1"), client)[0] == 503
+
+
+def test_active_health_fails_closed_and_on_a_failing_table(aws, monkeypatch):
+    code, body = active_health(resolver(Clock(), local="us-east-1"), boto3.client("dynamodb", region_name="us-west-2"))
+    assert code == 503 and body["dynamodb"].startswith("error") and "route" not in body
+    r = resolver(Clock(), local="us-east-1")
+    monkeypatch.setattr(r, "confirmed_view", lambda: None)
+    code, body = active_health(r, boto3.client("dynamodb", region_name="us-east-2"))
+    assert code == 503 and body["route"].startswith("fail-closed")
+
+
 def test_route_health_fails_closed_when_the_authority_cannot_be_confirmed(aws, monkeypatch):
     r = resolver(Clock(), local="us-east-1")
     real = r._client
@@ -282,6 +304,9 @@ def test_wsgi_app_over_real_http(aws):
             assert resp.status == 200 and json.loads(resp.read())["region"] == "us-east-2"
         with urllib.request.urlopen(base + "/health/route", timeout=5) as resp:
             assert resp.status == 200 and json.loads(resp.read())["route"] == "serves traffic"
+        with pytest.raises(urllib.error.HTTPError) as passive:
+            urllib.request.urlopen(base + "/health/active", timeout=5)
+        assert passive.value.code == 503 and json.loads(passive.value.read())["confirmedRegion"] == "us-east-1"
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/other", timeout=5)
         assert err.value.code == 404

@@ -5,7 +5,7 @@ Rules across these keys are in `components.sites.ecs.checks`."""
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -76,6 +76,7 @@ class AwsStackConfig(CommonConfig):
     """The `aws` layout: ALB + ECS sites in AWS regions."""
 
     layout: Literal["aws"]
+    accelerator_problem: ClassVar[str | None] = None  # an ALB per region, in front of which the site puts an NLB
     app: AppConfig
     regions: RegionsConfig
     network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)
