@@ -271,3 +271,35 @@ def test_the_failover_runtime_never_calls_global_accelerator():
     assert sources
     for path, text in sources.items():
         assert not re.search(r"globalaccelerator|endpoint_?group|traffic_?dial", text, re.IGNORECASE), path
+
+
+# -- the drill's model -------------------------------------------------------------------------------------------
+def test_the_drill_sends_a_client_to_its_nearest_healthy_region_else_fails_open():
+    from drctl.drill.accelerator import accelerator_answer, nearest_first
+
+    regions = ["us-east-1", "us-east-2", "us-west-2"]
+    assert nearest_first(regions, 0) == regions and nearest_first(regions, 4) == ["us-east-2", "us-west-2", "us-east-1"]
+    assert accelerator_answer(["us-west-2", "us-east-1", "us-east-2"], {"us-east-2": True}) == "us-east-2"
+    assert accelerator_answer(["us-west-2", "us-east-1", "us-east-2"], {}) == "us-west-2"  # fail open: nearest
+    five = ["a", "b", "c", "d", "e"]
+    assert accelerator_answer(five, {"d": True}) == "d" and accelerator_answer(five, {"e": True}) == "a"
+
+
+def test_the_edge_learns_each_change_after_the_propagation_delay():
+    from drctl.drill.accelerator import edge_view
+
+    changes = [(10.0, "a", True), (20.0, "a", False), (21.0, "b", True)]
+    assert edge_view(["a", "b"], changes, 12.0, 3.0) == {"a": False, "b": False}  # entries start unhealthy
+    assert edge_view(["a", "b"], changes, 13.0, 3.0) == {"a": True, "b": False}
+    assert edge_view(["a", "b"], changes, 24.0, 3.0) == {"a": False, "b": True}
+
+
+def test_the_accelerator_scenario_is_judged_on_the_accelerator_budget():
+    from drctl.drill.scenarios import BY_NAME
+    from drctl.drill.timescale import TimeScale, load_reference
+
+    scale = TimeScale(load_reference("strong"))
+    judged = BY_NAME["accelerator"].scale(scale)
+    assert (scale.reference.budget.traffic_rto_seconds, judged.reference.budget.traffic_rto_seconds) == (96, 93)
+    assert (judged.accelerator_interval, judged.accelerator_propagation) == (1.0, 3.0)
+    assert BY_NAME["accelerator"].options(judged).traffic == "accelerator" and not BY_NAME["accelerator"].default
