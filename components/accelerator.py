@@ -2,15 +2,18 @@
 front of every region, and the application's DNS name an alias to them.
 
 Each region's endpoint group holds the site's Global Accelerator entry (an NLB in front of its ALB, see
-`components.sites.ecs.entry`), healthy only where writes go. Global Accelerator has no failover order: it sends a
-client to the nearest region with a healthy endpoint, so with one healthy region traffic follows writes. Every
-setting is made at deploy time (traffic dial 100 everywhere, default weights); nothing in the failover runtime
-calls Global Accelerator's API, whose control plane is in us-west-2, so a failover does not depend on it.
+`components.sites.ecs.entry`), whose health is `failover.health.accelerator_route`: the active region and, while the
+primary is active, its successor (the first secondary). The traffic dials give the order: the primary's group 100,
+every other 0, so in normal operation every client goes to the primary. When no group with a dial above 0 has a
+healthy endpoint, Global Accelerator sends clients to the nearest healthy group whatever its dial (and, with none
+healthy among the three nearest, fails open to the nearest group): the successor, before writes move there, with no
+API call. Every setting is made at deploy time; nothing in the failover runtime calls Global Accelerator's API,
+whose control plane is in us-west-2, so a failover does not depend on it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -37,13 +40,25 @@ class AcceleratorArgs:
     """dr:dns.recordName: becomes an alias A record to the accelerator."""
     scheme: str
     """The sites' scheme: the listener takes TCP 443 for https, 80 for http."""
-    active_health_path: str
+    accelerator_health_path: str
+    order: tuple[str, ...]
+    """The failover order, primary first: the primary's group takes every client (dial 100), the others none."""
     endpoints: Mapping[str, pulumi.Input[str]]
     """Region -> the ARN of the load balancer Global Accelerator sends that region's traffic to."""
 
 
+FAILOVER_ORDER_TAG = "dr:failoverOrder"
+"""On the accelerator: the failover order, primary first (the policy pack checks the dials against it)."""
+
+
 def listener_port(scheme: str) -> int:
     return 443 if scheme == "https" else 80
+
+
+def traffic_dials(order: Sequence[str]) -> dict[str, int]:
+    """Each region's traffic dial: 100 for the primary, 0 for every other region (they take traffic only when the
+    primary's group has no healthy endpoint, which Global Accelerator decides by health, ignoring dials)."""
+    return {region: 100 if i == 0 else 0 for i, region in enumerate(order)}
 
 
 class TrafficAccelerator(pulumi.ComponentResource):
@@ -71,6 +86,7 @@ class TrafficAccelerator(pulumi.ComponentResource):
             name=aws_name(ACCELERATOR, f"{args.app}-{args.stack}"),
             ip_address_type="IPV4",
             enabled=True,
+            tags={FAILOVER_ORDER_TAG: ",".join(args.order)},
             opts=control,
         )
         port = listener_port(args.scheme)
@@ -82,6 +98,7 @@ class TrafficAccelerator(pulumi.ComponentResource):
             client_affinity="NONE",
             opts=control,
         )
+        dials = traffic_dials(args.order)
         self.endpoint_groups = {
             region: aws.globalaccelerator.EndpointGroup(
                 f"{name}-{region}",
@@ -90,12 +107,12 @@ class TrafficAccelerator(pulumi.ComponentResource):
                 endpoint_configurations=[
                     aws.globalaccelerator.EndpointGroupEndpointConfigurationArgs(endpoint_id=arn, weight=100)
                 ],
-                traffic_dial_percentage=100,
+                traffic_dial_percentage=dials[region],
                 # Global Accelerator applies these to EC2 and Elastic IP endpoints only; a load balancer endpoint's
                 # health is its target group's, which checks the same path with the same figures.
                 health_check_protocol="HTTPS" if args.scheme == "https" else "HTTP",
                 health_check_port=port,
-                health_check_path=args.active_health_path,
+                health_check_path=args.accelerator_health_path,
                 health_check_interval_seconds=ACCELERATOR_HEALTH_INTERVAL_SECONDS,
                 threshold_count=ACCELERATOR_HEALTHY_THRESHOLD,
                 opts=control,

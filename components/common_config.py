@@ -129,7 +129,8 @@ class TrafficConfig(ConfigModel):
         "dns",
         description="dns: Route 53 health checks and a PRIMARY/SECONDARY failover record chain (clients wait for "
         "the record's TTL); accelerator (aws layout only): an AWS Global Accelerator whose anycast addresses send "
-        "clients to the one region whose `<health path>/active` passes (no DNS TTL in the failover path), and "
+        "clients to the primary (traffic dial 100, the others 0) and, when its `<health path>/accelerator` fails, "
+        "to the successor whose check passes (no DNS TTL, no API call in the failover path), and "
         "dns.recordName an alias to it. Extra cost: Global Accelerator's hourly fee and data-transfer premium.",
     )
 
@@ -203,9 +204,10 @@ class CommonConfig(ConfigModel):
         return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
 
     @property
-    def active_health_path(self) -> str:
-        """What the accelerator's health checks ask: 200 only in the region that takes writes (see failover.health)."""
-        return self.app.health_path.rstrip("/") + "/active"
+    def accelerator_health_path(self) -> str:
+        """What the accelerator's entries check: 200 in the active region and, while the primary is active, in its
+        successor (see failover.health.accelerator_route)."""
+        return self.app.health_path.rstrip("/") + "/accelerator"
 
     @property
     def dns_ttl(self) -> int:

@@ -336,7 +336,8 @@ def declare_accelerator(
             zone_id=cfg.dns.zone_id,
             record_name=cfg.dns.record_name,
             scheme=sites[cfg.regions.all[0]].endpoint.scheme,
-            active_health_path=cfg.active_health_path,
+            accelerator_health_path=cfg.accelerator_health_path,
+            order=tuple(cfg.regions.all),
             endpoints=endpoints,  # type: ignore[arg-type]
         ),
         providers=providers,

@@ -371,5 +371,6 @@ STACK_RULE_SCOPES: dict[str, frozenset[str]] = {
     "rto-rpo-budget": frozenset({"single"}),
     "do-lb-health-check-path": frozenset({"single", "site"}),
     "accelerator-group-per-region": frozenset({"single", "traffic"}),  # the accelerator and the checks are there
+    "accelerator-dials": frozenset({"single", "traffic"}),  # the accelerator and its groups are there
 }
 assert set(STACK_RULE_SCOPES) == set(STACK_RULES), "every stack rule says which stacks it judges"

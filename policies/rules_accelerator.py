@@ -1,10 +1,12 @@
 """Rules for traffic through AWS Global Accelerator (`dr:traffic.mode: accelerator`).
 
-Global Accelerator sends a client to the nearest region with a healthy endpoint and has no failover order, so
-traffic follows writes only when the one healthy endpoint is the active region's: each region's entry (an NLB
-whose target is the ALB) must check `<health path>/active`, every region must have an endpoint group, and no
-group may be dialled down (a dial set at deploy time would silently hold traffic away from a region that the
-runtime, which never calls Global Accelerator, later makes active).
+The order is set at deploy time and kept by health alone: the primary's endpoint group has the traffic dial 100 and
+every other group 0, and each region's entry (an NLB whose target is the ALB) checks `<health path>/accelerator`,
+which passes in the active region and, while the primary is active, in its successor. When no group with a dial
+above 0 has a healthy endpoint, Global Accelerator sends clients to the nearest healthy group whatever its dial, so
+traffic moves to the successor with no API call. A dial other than 100 on the primary, or above 0 elsewhere, would
+split the clients between regions; an entry checking another path would make a standby healthy out of turn; a region
+without a group would never be reached.
 """
 
 from __future__ import annotations
@@ -18,7 +20,9 @@ ACCELERATOR = "aws:globalaccelerator/accelerator:Accelerator"
 ENDPOINT_GROUP = "aws:globalaccelerator/endpointGroup:EndpointGroup"
 TARGET_GROUP = "aws:lb/targetGroup:TargetGroup"
 HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
-ACTIVE_SUFFIX = "/active"
+ACCELERATOR_SUFFIX = "/accelerator"
+FAILOVER_ORDER_TAG = "dr:failoverOrder"
+"""On the accelerator (`components.accelerator`): the failover order, primary first."""
 MAX_ENTRY_INTERVAL_SECONDS = 10
 MAX_ENTRY_THRESHOLD = 3
 
@@ -32,19 +36,19 @@ def _get(props: Mapping[str, Any], *path: str, default: Any = None) -> Any:
     return cur
 
 
-def entry_checks_active(r: Res) -> list[str]:
-    """An NLB target group whose target is an ALB (the accelerator's entry) checks the active path, often."""
+def entry_checks_successor_path(r: Res) -> list[str]:
+    """An NLB target group whose target is an ALB (the accelerator's entry) checks the accelerator path, often."""
     if r.type != TARGET_GROUP or _get(r.props, "targetType") != "alb":
         return []
     out = []
     path = str(_get(r.props, "healthCheck", "path", default=""))
-    if not path.endswith(ACTIVE_SUFFIX):
+    if not path.endswith(ACCELERATOR_SUFFIX):
         out.append(
-            f"the accelerator entry checks {path or 'no path'!r}, not the app's <health path>{ACTIVE_SUFFIX}: "
-            "standbys would look healthy and take the traffic of the clients nearest them"
+            f"the accelerator entry checks {path or 'no path'!r}, not the app's <health path>{ACCELERATOR_SUFFIX}: "
+            "a standby would look healthy out of turn and take the clients nearest it when the primary fails"
         )
     if _get(r.props, "healthCheck", "protocol", default="HTTP") not in ("HTTP", "HTTPS"):
-        out.append("the accelerator entry's health check is not HTTP(S): it cannot ask the active path")
+        out.append("the accelerator entry's health check is not HTTP(S): it cannot ask the accelerator path")
     interval = _get(r.props, "healthCheck", "interval", default=30)
     if interval > MAX_ENTRY_INTERVAL_SECONDS:
         out.append(f"the accelerator entry checks every {interval}s; at most {MAX_ENTRY_INTERVAL_SECONDS}s")
@@ -55,33 +59,27 @@ def entry_checks_active(r: Res) -> list[str]:
     return out
 
 
-def endpoint_group_follows_health(r: Res) -> list[str]:
-    """An endpoint group has an endpoint, takes its full share (dial 100) and names the active path."""
+def endpoint_group_checks(r: Res) -> list[str]:
+    """An endpoint group has an endpoint and names the accelerator path (the dials: `dials_follow_the_order`)."""
     if r.type != ENDPOINT_GROUP:
         return []
     out = []
     region = _get(r.props, "endpointGroupRegion", default="?")
-    dial = _get(r.props, "trafficDialPercentage", default=100)
-    if dial != 100:
-        out.append(
-            f"the endpoint group of {region} is dialled to {dial}%: failover is by health alone, and nothing at "
-            "failover time turns a dial back up"
-        )
     if not _get(r.props, "endpointConfigurations", default=[]):
         out.append(f"the endpoint group of {region} has no endpoint")
-    if not str(_get(r.props, "healthCheckPath", default="")).endswith(ACTIVE_SUFFIX):
-        out.append(f"the endpoint group of {region} does not name the app's <health path>{ACTIVE_SUFFIX}")
+    if not str(_get(r.props, "healthCheckPath", default="")).endswith(ACCELERATOR_SUFFIX):
+        out.append(f"the endpoint group of {region} does not name the app's <health path>{ACCELERATOR_SUFFIX}")
     return out
 
 
 ACCELERATOR_RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
-    "accelerator-entry-checks-active": (
-        "A Global Accelerator entry (NLB in front of an ALB) checks the active path every 10 s or less",
-        entry_checks_active,
+    "accelerator-entry-checks-successor-path": (
+        "A Global Accelerator entry (NLB in front of an ALB) checks the accelerator path every 10 s or less",
+        entry_checks_successor_path,
     ),
     "accelerator-endpoint-group": (
-        "Global Accelerator endpoint groups have an endpoint, a 100% dial and the active path",
-        endpoint_group_follows_health,
+        "Global Accelerator endpoint groups have an endpoint and name the accelerator path",
+        endpoint_group_checks,
     ),
 }
 
@@ -99,9 +97,40 @@ def endpoint_group_per_region(resources: list[Res]) -> list[tuple[str | None, st
     ]
 
 
+def dials_follow_the_order(resources: list[Res]) -> list[tuple[str | None, str]]:
+    """With an accelerator, the primary's endpoint group (the first region of its failover order tag) has the traffic
+    dial 100 and every other group 0."""
+    accelerators = [r for r in resources if r.type == ACCELERATOR]
+    if not accelerators:
+        return []
+    urn = accelerators[0].urn
+    order = [r for r in str(accelerators[0].tags.get(FAILOVER_ORDER_TAG, "")).split(",") if r]
+    if not order:
+        return [(urn, f"the accelerator does not name its failover order (tag {FAILOVER_ORDER_TAG}): dials unchecked")]
+    out: list[tuple[str | None, str]] = []
+    for group in (g for g in resources if g.type == ENDPOINT_GROUP):
+        region = _get(group.props, "endpointGroupRegion", default="?")
+        dial = _get(group.props, "trafficDialPercentage", default=100)
+        want = 100 if region == order[0] else 0
+        if dial != want:
+            role = "the primary's" if want == 100 else f"{region}'s (not the primary {order[0]})"
+            out.append(
+                (
+                    group.urn or urn,
+                    f"{role} endpoint group is dialled to {dial}%, not {want}%: the dials give the failover order "
+                    "(primary 100, others 0) and nothing changes them at failover time",
+                )
+            )
+    return out
+
+
 ACCELERATOR_STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[str | None, str]]]]] = {
     "accelerator-group-per-region": (
         "A Global Accelerator has an endpoint group in every region of the deployment",
         endpoint_group_per_region,
+    ),
+    "accelerator-dials": (
+        "Global Accelerator's traffic dials: the primary's endpoint group 100, every other group 0",
+        dials_follow_the_order,
     ),
 }

@@ -82,7 +82,7 @@ def declare_sites(
                 subnet_ids=list(net.subnet_ids) if net else [],
                 vpc_cidr=(net.cidr if net and net.cidr else default_vpc_cidr(i)),
                 secrets={k: pulumi.Output.secret(v) for k, v in cfg.app_secrets.items()},
-                active_health_path=cfg.active_health_path if cfg.traffic.mode == "accelerator" else None,
+                accelerator_health_path=cfg.accelerator_health_path if cfg.traffic.mode == "accelerator" else None,
             ),
             provider=providers[region],
         )

@@ -2,10 +2,12 @@
 
 Global Accelerator takes a load balancer endpoint's health from Elastic Load Balancing; the endpoint group's own
 health-check settings apply to EC2 instances and Elastic IPs only. The ALB's target group checks `/health` (a
-standby must pass it, or ECS would replace its tasks), so an ALB endpoint would look healthy in every region and
-Global Accelerator would send clients to the nearest standby, which refuses writes. The NLB's target is the ALB
-itself (target type `alb`), checked on `<health path>/active`, which passes only in the region that takes writes:
-the NLB is the endpoint, and its health is "writes go here". Nothing calls Global Accelerator at failover time.
+standby must pass it, or ECS would replace its tasks), so an ALB endpoint would look healthy in every region: when
+the primary failed, Global Accelerator would send each client to its nearest region, whatever the failover order.
+The NLB's target is the ALB itself (target type `alb`), checked on `<health path>/accelerator`
+(`failover.health.accelerator_route`), which passes in the active region and, while the primary is active, in its
+successor only: the NLB is the endpoint, and its health is "traffic goes here next". Nothing calls Global
+Accelerator at failover time.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ def declare_accelerator_entry(
     https: bool,
     vpc_id: pulumi.Input[str],
     subnet_ids: list,
-    active_health_path: str,
+    accelerator_health_path: str,
     opts: pulumi.ResourceOptions,
 ) -> aws.lb.LoadBalancer:
     """The NLB (TCP on the ALB's listener port, TLS still ends at the ALB) whose one target is the ALB; returns the
@@ -51,7 +53,7 @@ def declare_accelerator_entry(
         vpc_id=vpc_id,
         health_check=aws.lb.TargetGroupHealthCheckArgs(
             protocol="HTTPS" if https else "HTTP",
-            path=active_health_path,
+            path=accelerator_health_path,
             matcher="200",
             interval=ACCELERATOR_HEALTH_INTERVAL_SECONDS,
             timeout=ACCELERATOR_HEALTH_TIMEOUT_SECONDS,

@@ -56,7 +56,7 @@ class RegionalServiceArgs:
     """CIDR for a VPC this component creates when no vpc_id is given."""
     secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """NAME -> secret value: stored in Secrets Manager, injected by ECS, never in the task definition."""
-    active_health_path: str | None = None
+    accelerator_health_path: str | None = None
     """Set with dr:traffic.mode accelerator: an NLB in front of the ALB, checking this path, is the region's
     Global Accelerator endpoint (`components.sites.ecs.entry`)."""
 
@@ -131,7 +131,7 @@ class RegionalService(pulumi.ComponentResource):
         vpc_id, subnet_ids = self._network(name, args)
         task_sg, target_group, listener = self._load_balancer(name, args, vpc_id, subnet_ids)
         self.accelerator_endpoint_arn = None
-        if args.active_health_path is not None:
+        if args.accelerator_health_path is not None:
             self.accelerator_endpoint_arn = declare_accelerator_entry(
                 name,
                 alb=self.alb,
@@ -140,7 +140,7 @@ class RegionalService(pulumi.ComponentResource):
                 https=https,
                 vpc_id=vpc_id,
                 subnet_ids=subnet_ids,
-                active_health_path=args.active_health_path,
+                accelerator_health_path=args.accelerator_health_path,
                 opts=self._child,
             ).arn
         self.cluster_name = cluster_name(args.app, args.stack)
