@@ -3,12 +3,14 @@
 What it follows (Global Accelerator developer guide, "How failover works for unhealthy endpoints", and Elastic Load
 Balancing's target-group health checks, which Global Accelerator uses for load balancer endpoints):
 
-- each region's entry (the NLB in front of its ALB) checks `<health path>/active` every interval; its status flips
-  after `threshold` consecutive results that disagree with it (2 both ways), and starts unhealthy, as a new target
-  does;
+- each region's entry (the NLB in front of its ALB) checks `<health path>/accelerator` every interval; its status
+  flips after `threshold` consecutive results that disagree with it (2 both ways), and starts unhealthy, as a new
+  target does;
 - the edge learns a status change `propagation` seconds after it happens (AWS documents about 30 s);
-- a client goes to the nearest region whose endpoint is healthy, among the nearest and the three closest others;
-  when none is healthy, to the nearest region (fail open). There is no TTL: every request asks afresh.
+- the traffic dials are the stack's (`components.accelerator.traffic_dials`: the primary 100, the others 0): a client
+  goes to the nearest group with a dial above 0 whose endpoint is healthy; when there is none, to the nearest healthy
+  group among the three closest, whatever its dial; when none of those is healthy, to its nearest group (fail open).
+  There is no TTL: every request asks afresh.
 """
 
 from __future__ import annotations
@@ -18,17 +20,23 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
+from components.accelerator import traffic_dials
 from drctl.drill.actors import TrafficClient, http_status, pause
 from drctl.drill.network import INTERNET
 from drctl.drill.route53 import CheckerView, HealthChecks, check_passed
 
 FAILOVER_GROUPS = 3
-"""After the nearest endpoint group, Global Accelerator tries this many of the closest others before failing open."""
+"""Global Accelerator tries this many of the endpoint groups closest to a client before failing open."""
+ACCELERATOR_PATH = "/health/accelerator"
 
 
-def accelerator_answer(nearest_first: Sequence[str], healthy: Mapping[str, bool]) -> str:
-    """The region Global Accelerator sends a client to, given the regions nearest it first."""
-    for region in nearest_first[: 1 + FAILOVER_GROUPS]:
+def accelerator_answer(nearest_first: Sequence[str], healthy: Mapping[str, bool], dials: Mapping[str, int]) -> str:
+    """The region Global Accelerator sends a client to, given the regions nearest it first, each entry's health as
+    the edge knows it, and the traffic dials (0 or 100 here: a group with a dial above 0 takes its clients whole)."""
+    for region in nearest_first:
+        if dials.get(region, 0) > 0 and healthy.get(region):
+            return region
+    for region in nearest_first[:FAILOVER_GROUPS]:  # failover ignores the dials
         if healthy.get(region):
             return region
     return nearest_first[0]
@@ -53,7 +61,8 @@ def edge_view(
 
 
 class AcceleratorEmulator:
-    """Each region's entry checking the active path, and the edge's answer for a client (`view(user)`)."""
+    """Each region's entry checking the accelerator path, and the edge's answer for a client (`view(user)`); the
+    regions in failover order, primary first (it alone has the dial 100)."""
 
     def __init__(
         self,
@@ -68,6 +77,7 @@ class AcceleratorEmulator:
         self.regions = list(regions)
         self.urls = dict(urls)
         self.interval, self.timeout, self.propagation = interval, timeout, propagation
+        self.dials = traffic_dials(self.regions)
         self.checks = HealthChecks(self.regions, 1, threshold)
         for region in self.regions:  # a new target is unhealthy until it passes `threshold` checks
             self.checks.views[region] = [CheckerView(healthy=False)]
@@ -96,9 +106,12 @@ class AcceleratorEmulator:
         with self._lock:
             return list(self.checks.changes)
 
+    def edge(self, now: float) -> dict[str, bool]:
+        """Each entry's health as the edge knows it at `now`."""
+        return edge_view(self.regions, self.changes(), now, self.propagation)
+
     def answer_for(self, user: int) -> str:
-        healthy = edge_view(self.regions, self.changes(), time.time(), self.propagation)
-        return accelerator_answer(nearest_first(self.regions, user), healthy)
+        return accelerator_answer(nearest_first(self.regions, user), self.edge(time.time()), self.dials)
 
     def view(self, user: int) -> _UserView:
         return _UserView(self, user)
@@ -122,7 +135,7 @@ def accelerated_traffic(world, users: int) -> tuple[AcceleratorEmulator, list[Tr
     s = world.scale
     emulator = AcceleratorEmulator(
         world.regions,
-        {r: world.app_urls[(INTERNET, r)] + "/health/active" for r in world.regions},
+        {r: world.app_urls[(INTERNET, r)] + ACCELERATOR_PATH for r in world.regions},
         s.accelerator_interval,
         s.reference.accelerator_threshold,
         s.accelerator_timeout,
