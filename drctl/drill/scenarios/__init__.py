@@ -154,8 +154,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     ),
     Scenario(
         "accelerator",
-        "dr:traffic.mode accelerator: users reach the regions through Global Accelerator (endpoint health, no TTL); "
-        "the primary hangs",
+        "dr:traffic.mode accelerator: users reach the regions through Global Accelerator (dials primary 100, others "
+        "0; entries on /health/accelerator; no TTL); the primary hangs",
         ("primary black-holes", "Global Accelerator traffic"),
         accelerator_outage,
         options=lambda scale: WorldOptions(traffic="accelerator"),
