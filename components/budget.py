@@ -33,7 +33,27 @@ PICKUP_DIVISOR = 5
 # A warm standby starts serving full traffic once its new tasks/pods pass their health checks.
 SCALE_UP_ALLOWANCE_SECONDS = {"ecs": 90, "kubernetes": 60, "none": 0}
 
+# Global Accelerator (dr:traffic.mode accelerator). With load balancer endpoints it takes each endpoint's health from
+# Elastic Load Balancing, not from the endpoint group's health-check settings (those apply to EC2 instances and
+# Elastic IPs only), so each region's NLB checks `<health path>/accelerator` through the ALB with these settings.
+ACCELERATOR_HEALTH_INTERVAL_SECONDS = 10
+ACCELERATOR_HEALTHY_THRESHOLD = 2
+"""The least an NLB target group takes (2-10): a region turns healthy after 2 passing checks, 2 x 10 s."""
+ACCELERATOR_UNHEALTHY_THRESHOLD = 2
+ACCELERATOR_HEALTH_TIMEOUT_SECONDS = 5
+"""A hung region's entry fails a check only when it times out: its second failed check ends 2 x 10 s + 5 s after the
+failure at worst (as Route 53's detection counts the checker's time-outs)."""
+# From an endpoint's health change to Global Accelerator's routing (its reaction): AWS documents that routing returns
+# to a healthy endpoint "after about 30 seconds or so" (Global Accelerator developer guide, "How failover works for
+# unhealthy endpoints"); no figure is published for the way out of an unhealthy one, so the budget uses the same
+# conservative 30 s both ways.
+ACCELERATOR_PROPAGATION_SECONDS = 30
+ACCELERATOR_SOURCE = (
+    "https://docs.aws.amazon.com/global-accelerator/latest/dg/about-endpoints-endpoint-weights.unhealthy-endpoints.html"
+)
+
 Path = Literal["monitor", "alarm", "none"]
+TrafficMode = Literal["dns", "accelerator"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +79,63 @@ class BudgetInputs:
     """0 for a hot standby (full size everywhere); the site kind's allowance for a warm one."""
     in_proxy_failover_seconds: float | None = None
     """ovh-hybrid: a site's HAProxy sends traffic to the next region after inter x fall, before DNS moves."""
+    traffic_mode: TrafficMode = "dns"
+    """accelerator: Global Accelerator moves traffic by endpoint health and deploy-time dials (no TTL)."""
+
+
+@dataclass(frozen=True)
+class AcceleratorTraffic:
+    """Global Accelerator's traffic RTO. The dials (primary 100, the others 0) and the entries' health
+    (`failover.health.accelerator_route`: the active region and, while the primary is active, its successor) are set
+    so that when the primary fails Global Accelerator sends everyone to the successor on health alone, before writes
+    move; the successor refuses writes until its lease confirms it active, so users are fully served at the later of
+    the two. After a failover, until failback, only the active region is healthy: its failure leaves no healthy
+    entry (Global Accelerator fails open) until the next active region passes its checks."""
+
+    write_seconds: int
+    """The write RTO: the successor (the orchestrator's target when it is healthy) accepts writes."""
+    primary: str
+    """Its endpoint group has the traffic dial 100."""
+    successor: str | None
+    """The first secondary: where Global Accelerator sends everyone when the primary fails."""
+    unhealthy_seconds: int = (
+        ACCELERATOR_HEALTH_INTERVAL_SECONDS * ACCELERATOR_UNHEALTHY_THRESHOLD + ACCELERATOR_HEALTH_TIMEOUT_SECONDS
+    )
+    healthy_seconds: int = ACCELERATOR_HEALTH_INTERVAL_SECONDS * ACCELERATOR_HEALTHY_THRESHOLD
+    reaction_seconds: int = ACCELERATOR_PROPAGATION_SECONDS
+
+    @property
+    def reach_seconds(self) -> int:
+        """Users reach the successor: the primary's entry fails its checks, then Global Accelerator reacts (the
+        successor's entry has been healthy all along)."""
+        return self.unhealthy_seconds + self.reaction_seconds
+
+    @property
+    def seconds(self) -> int:
+        """The traffic RTO when the primary fails: users at the successor and writes accepted there."""
+        if self.successor is None:
+            return self.after_failover_seconds
+        return max(self.reach_seconds, self.write_seconds)
+
+    @property
+    def after_failover_seconds(self) -> int:
+        """A region turned healthy by a move of writes takes traffic: after a failover, the active region failing
+        (until failback), or a double failure (the successor already failing when the primary fails); and traffic
+        back to the primary when writes move back to it."""
+        return self.write_seconds + self.healthy_seconds + self.reaction_seconds
+
+    def to_json(self) -> dict:
+        return {
+            "primary": self.primary,
+            "successor": self.successor,
+            "primaryUnhealthy": self.unhealthy_seconds,
+            "reaction": self.reaction_seconds,
+            "successorReached": self.reach_seconds,
+            "writesMoved": self.write_seconds,
+            "newRegionHealthy": self.healthy_seconds,
+            "afterFailoverSeconds": self.after_failover_seconds,
+            "reactionSource": ACCELERATOR_SOURCE,
+        }
 
 
 @dataclass(frozen=True)
@@ -86,6 +163,8 @@ class Budget:
     """An operator's transition, from the request to the new region's first write (no detection)."""
     write_trigger_seconds: float = 0.0
     """The detection part of the write RTO (the surviving path's)."""
+    accelerator: AcceleratorTraffic | None = None
+    """Set with dr:traffic.mode accelerator: how the traffic RTO is made up."""
 
     @property
     def rto_seconds(self) -> int:
@@ -93,8 +172,18 @@ class Budget:
         return max(self.traffic_rto_seconds, self.write_rto_seconds)
 
     @property
+    def after_failover_traffic_seconds(self) -> int | None:
+        """With an accelerator: the traffic RTO when the region active since a failover fails (until failback)."""
+        return self.accelerator.after_failover_seconds if self.accelerator is not None else None
+
+    @property
     def meets_rto(self) -> bool:
-        return self.automatic_failover and self.write_path != "none" and self.rto_seconds <= self.objective_rto_seconds
+        after = self.after_failover_traffic_seconds or 0
+        return (
+            self.automatic_failover
+            and self.write_path != "none"
+            and max(self.rto_seconds, after) <= self.objective_rto_seconds
+        )
 
     @property
     def meets_rpo(self) -> bool:
@@ -116,6 +205,13 @@ class Budget:
                 f"{slowest} RTO {figure}s exceeds the RTO objective of {self.objective_rto_seconds}s "
                 f"(traffic {self.traffic_rto_seconds}s, writes {self.write_rto_seconds}s via the "
                 f"{self.write_path} path when {self.worst_failure} fails)"
+            )
+        after = self.after_failover_traffic_seconds
+        if self.automatic_failover and self.write_path != "none" and after and after > self.objective_rto_seconds:
+            out.append(
+                f"traffic RTO after a failover {after}s exceeds the RTO objective of {self.objective_rto_seconds}s "
+                "(Global Accelerator: the region active since a failover fails, no entry is healthy until writes "
+                "move on and the next region passes its checks)"
             )
         if self.rpo_seconds > self.objective_rpo_seconds:
             out.append(f"RPO {self.rpo_seconds}s exceeds the RPO objective of {self.objective_rpo_seconds}s")
@@ -140,6 +236,11 @@ class Budget:
                 "settle": round(self.settle_seconds, 1),
                 "pickup": round(self.settle_seconds and self._pickup(), 1),
             },
+            **(
+                {"trafficMode": "accelerator", "trafficRtoParts": self.accelerator.to_json()}
+                if self.accelerator is not None
+                else {}
+            ),
             "manualWriteRtoSeconds": self.manual_write_rto_seconds,
             "inProxyFailoverSeconds": self.in_proxy_failover_seconds,
             "rpoSeconds": self.rpo_seconds,
@@ -219,10 +320,19 @@ def compute_budget(i: BudgetInputs) -> Budget:
         trigger = 0.0
     else:
         write = _ceil(trigger + after_decision)
-    traffic = detection + i.dns_ttl_seconds
+    accelerator = (
+        AcceleratorTraffic(write, i.regions[0], i.regions[1] if len(i.regions) > 1 else None)
+        if i.traffic_mode == "accelerator"
+        else None
+    )
+    traffic = accelerator.seconds if accelerator else detection + i.dns_ttl_seconds
     if i.scale_up_seconds:
         traffic = max(traffic, _ceil(trigger + TRANSITION_ALLOWANCE_SECONDS + i.scale_up_seconds))
-    follows = write + i.health_interval_seconds * i.health_failure_threshold + i.dns_ttl_seconds
+    follows = (
+        accelerator.after_failover_seconds
+        if accelerator
+        else write + i.health_interval_seconds * i.health_failure_threshold + i.dns_ttl_seconds
+    )
     return Budget(
         detection_seconds=detection,
         traffic_rto_seconds=traffic,
@@ -239,6 +349,7 @@ def compute_budget(i: BudgetInputs) -> Budget:
         settle_seconds=settle,
         manual_write_rto_seconds=_ceil(after_decision),
         write_trigger_seconds=trigger,
+        accelerator=accelerator,
     )
 
 
@@ -270,4 +381,5 @@ def budget_inputs_from_config(cfg, orchestrator_regions: tuple[str, ...] | None 
         objective_rpo_seconds=cfg.objectives.rpo_seconds,
         scale_up_seconds=SCALE_UP_ALLOWANCE_SECONDS[cfg.scale_kind],
         in_proxy_failover_seconds=in_proxy() if in_proxy else None,
+        traffic_mode=cfg.traffic.mode,
     )

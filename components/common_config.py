@@ -126,6 +126,22 @@ class FailoverConfig(ConfigModel):
     )
 
 
+# Global Accelerator tries the three endpoint groups (regions) nearest a client for a healthy endpoint, then fails
+# open to a random endpoint of the nearest one: with at most this many regions the active one is always among them.
+ACCELERATOR_MAX_REGIONS = 3
+
+
+class TrafficConfig(ConfigModel):
+    mode: Literal["dns", "accelerator"] = Field(
+        "dns",
+        description="dns: Route 53 health checks and a PRIMARY/SECONDARY failover record chain (clients wait for "
+        "the record's TTL); accelerator (aws layout only): an AWS Global Accelerator whose anycast addresses send "
+        "clients to the primary (traffic dial 100, the others 0) and, when its `<health path>/accelerator` fails, "
+        "to the successor whose check passes (no DNS TTL, no API call in the failover path), and "
+        "dns.recordName an alias to it. Extra cost: Global Accelerator's hourly fee and data-transfer premium.",
+    )
+
+
 class NotificationsConfig(ConfigModel):
     emails: list[str] = Field(default_factory=list)
 
@@ -178,6 +194,7 @@ class CommonConfig(ConfigModel):
     failover: FailoverConfig = FailoverConfig()
     notifications: NotificationsConfig = NotificationsConfig()
     drill: DrillConfig = DrillConfig()
+    traffic: TrafficConfig = TrafficConfig()
     protect: bool = Field(True, description="Pulumi-protect the data tables (keep true in production).")
     production: bool = Field(
         True, description="A production stack: the policy pack then requires protected tables. Say false for others."
@@ -198,6 +215,11 @@ class CommonConfig(ConfigModel):
 
     fis_drills: ClassVar[bool] = False
     """Whether AWS FIS can act on this layout's sites (`dr:drill.fis`): only when they run on AWS."""
+    accelerator_problem: ClassVar[str | None] = (
+        "Global Accelerator endpoints must be AWS resources (an ALB, an NLB, an EC2 instance or an Elastic IP) "
+        "and this layout's sites are not; keep dns"
+    )
+    """Why this layout cannot use `dr:traffic.mode: accelerator` (None when it can): each site kind says."""
 
     _organization = field_validator("organization")(
         classmethod(lambda cls, v: v if v is None else check_organization(v))
@@ -224,6 +246,12 @@ class CommonConfig(ConfigModel):
     def route_health_path(self) -> str:
         """What Route 53 checks: the health path plus "traffic follows writes" (see failover.health)."""
         return self.health_check.path or self.app.health_path.rstrip("/") + "/route"
+
+    @property
+    def accelerator_health_path(self) -> str:
+        """What the accelerator's entries check: 200 in the active region and, while the primary is active, in its
+        successor (see failover.health.accelerator_route)."""
+        return self.app.health_path.rstrip("/") + "/accelerator"
 
     @property
     def dns_ttl(self) -> int:
@@ -304,6 +332,25 @@ def plane_checks(cfg: CommonConfig) -> None:
     if cfg.failover.mode == "automatic" and not control_placement(regions).strong:
         raise ConfigError(f"{key}failover.mode", cross_set_reason(regions))
     _tier_checks(cfg)
+    _traffic_checks(cfg)
+
+
+def _traffic_checks(cfg: CommonConfig) -> None:
+    """dr:traffic.mode accelerator: a site kind whose endpoints Global Accelerator can take, and few enough regions
+    that Global Accelerator always finds the active one."""
+    if cfg.traffic.mode != "accelerator":
+        return
+    key = f"{NAMESPACE}:traffic.mode"
+    if cfg.accelerator_problem is not None:
+        raise ConfigError(key, f"accelerator is not available with layout {cfg.layout}: {cfg.accelerator_problem}")
+    regions = cfg.regions.all
+    if len(regions) > ACCELERATOR_MAX_REGIONS:
+        raise ConfigError(
+            key,
+            f"accelerator supports at most {ACCELERATOR_MAX_REGIONS} regions (got {len(regions)}): Global "
+            "Accelerator looks for a healthy endpoint in the three regions nearest a client, then fails open to the "
+            "nearest one, so with more regions traffic could miss the region that takes writes; keep dns",
+        )
 
 
 def _table_checks(cfg: CommonConfig) -> None:

@@ -20,6 +20,11 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
+from components.accelerator import (
+    ACCELERATOR_CONTROL_REGION,
+    AcceleratorArgs,
+    TrafficAccelerator,
+)
 from components.active_region import (
     ActiveRegion,
     ActiveRegionArgs,
@@ -35,7 +40,7 @@ from components.notifications import NotificationTopic
 from components.observability import declare_dashboard, declare_replicator_alarms
 from components.orchestrator import Orchestrator
 from components.orchestrators import endpoint_url, orchestrator_args, witness_provider
-from components.providers import ROUTE53_METRICS_REGION
+from components.providers import ROUTE53_METRICS_REGION, regional_providers
 from components.replicator import StreamReplicator, StreamReplicatorArgs
 from components.site import Site
 from components.traffic import (
@@ -250,15 +255,29 @@ def declare_alarm_topic(
     )
 
 
+@dataclass
+class TrafficPlane:
+    health: dict[str, EndpointHealth]
+    """Site name -> its Route 53 health check and alarm (kept in both modes: the alarm path and verify use them)."""
+    accelerator: TrafficAccelerator | None = None
+    """With dr:traffic.mode accelerator."""
+
+    def outputs(self) -> dict[str, Any]:
+        """The accelerator's stack outputs (none with dns, so those stacks' outputs do not change)."""
+        if self.accelerator is None:
+            return {}
+        return {"accelerator": {"dnsName": self.accelerator.dns_name, "ipAddresses": self.accelerator.ip_addresses}}
+
+
 def declare_traffic(
     cfg,
     stack: str,
     providers: Mapping[str, aws.Provider],
     sites: Mapping[str, Site],
     alarm_topic_arn: pulumi.Input[str],
-) -> dict[str, EndpointHealth]:
-    """A Route 53 health check (and its us-east-1 alarm) per site, and the failover records; returns the checks
-    by site name."""
+) -> TrafficPlane:
+    """A Route 53 health check (and its us-east-1 alarm) per site, the regional records, and what sends clients to
+    the active region: the failover record chain (dns) or a Global Accelerator (accelerator)."""
     app = cfg.app.name
     regions = cfg.regions.all
     primary = regions[0]
@@ -287,6 +306,7 @@ def declare_traffic(
         )
         for site in sites.values()
     }
+    accelerated = cfg.traffic.mode == "accelerator"
     FailoverDns(
         f"{app}-dns",
         args=traffic,
@@ -304,8 +324,42 @@ def declare_traffic(
         health_check_ids={name: h.health_check.id for name, h in health.items()},
         regions=[sites[r].name for r in regions],
         provider=providers[primary],
+        chain=not accelerated,
     )
-    return health
+    if not accelerated:
+        return TrafficPlane(health)
+    return TrafficPlane(health, declare_accelerator(cfg, stack, providers, sites))
+
+
+def declare_accelerator(
+    cfg, stack: str, providers: Mapping[str, aws.Provider], sites: Mapping[str, Site]
+) -> TrafficAccelerator:
+    """The Global Accelerator of the deployment (through a us-west-2 provider, declared here when the stack has
+    none) and the record name's alias to it."""
+    if ACCELERATOR_CONTROL_REGION not in providers:
+        providers = {
+            **providers,
+            **regional_providers([ACCELERATOR_CONTROL_REGION], app=cfg.app.name, stack=stack, metrics=False),
+        }
+    endpoints = {r: sites[r].endpoint.accelerator_endpoint_id for r in cfg.regions.all}
+    missing = [r for r, arn in endpoints.items() if arn is None]
+    if missing:
+        raise ValueError(f"the sites of {', '.join(missing)} have no Global Accelerator endpoint")
+    return TrafficAccelerator(
+        f"{cfg.app.name}-accelerator",
+        AcceleratorArgs(
+            app=cfg.app.name,
+            stack=stack,
+            zone_id=cfg.dns.zone_id,
+            record_name=cfg.dns.record_name,
+            scheme=sites[cfg.regions.all[0]].endpoint.scheme,
+            accelerator_health_path=cfg.accelerator_health_path,
+            order=tuple(cfg.regions.all),
+            endpoints=endpoints,  # type: ignore[arg-type]
+        ),
+        providers=providers,
+        dns_provider=providers[cfg.regions.all[0]],
+    )
 
 
 def orchestrator_name(cfg, region: str) -> str:
@@ -334,7 +388,8 @@ def declare_dr_plane(
     primary = regions[0]
     topics = dict(topics) if topics is not None else declare_notice_topics(cfg, stack, providers, data.account_id)
     alarm_topic = declare_alarm_topic(cfg, stack, providers, data.account_id)
-    health = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
+    traffic = declare_traffic(cfg, stack, providers, sites, alarm_topic.topic.arn)
+    health = traffic.health
     args = orchestrator_args(
         cfg,
         stack,
@@ -390,4 +445,5 @@ def declare_dr_plane(
         "alarmTopicArn": alarm_topic.topic.arn,
         "dashboardName": dashboard.dashboard_name,
         "budget": budget.to_json(),
+        **traffic.outputs(),
     }

@@ -29,6 +29,8 @@ class SiteEndpoint:
     alias_dns_name: pulumi.Input[str] | None = None
     alias_zone_id: pulumi.Input[str] | None = None
     ip_address: pulumi.Input[str] | None = None
+    accelerator_endpoint_id: pulumi.Input[str] | None = None
+    """With dr:traffic.mode accelerator: the Global Accelerator endpoint of the site (an AWS load balancer's ARN)."""
 
     def __post_init__(self) -> None:
         is_alias = self.alias_dns_name is not None and self.alias_zone_id is not None

@@ -198,7 +198,8 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
     regions = cfg.regions.all
     providers = t.providers([regions[0]], metrics=True)  # Route 53 through the primary's provider, alarms in us-east-1
     alarm_topic_arn = t.data_outputs.alarm_topic_arn
-    health = declare_traffic(cfg, t.stack, providers, t.sites, alarm_topic_arn)
+    traffic = declare_traffic(cfg, t.stack, providers, t.sites, alarm_topic_arn)  # with the accelerator, if any
+    health = traffic.health
     for p in t.placements:
         functions = AutomationTierOutputs.read(t.reference(automation_tier(p.name)))
         OrchestratorAlarmSubscription(
@@ -227,6 +228,7 @@ def _traffic_tier(t: _Tiers, tier: Tier) -> dict:
             dashboard_name=dashboard.dashboard_name,
         ).as_outputs(),
         "budget": compute_budget(budget_inputs_from_config(cfg)).to_json(),
+        **traffic.outputs(),
     }
 
 

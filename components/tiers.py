@@ -239,7 +239,10 @@ def whole_numbers(value: Any) -> Any:
 def endpoint_output(endpoint) -> dict[str, Any]:
     """A `components.site.SiteEndpoint`'s address as one stack output (`endpoint_from_output` reads it)."""
     if endpoint.is_alias:
-        return {"dnsName": endpoint.alias_dns_name, "zoneId": endpoint.alias_zone_id}
+        out = {"dnsName": endpoint.alias_dns_name, "zoneId": endpoint.alias_zone_id}
+        if endpoint.accelerator_endpoint_id is not None:  # dr:traffic.mode accelerator; the traffic tier reads it
+            out["acceleratorEndpoint"] = endpoint.accelerator_endpoint_id
+        return out
     return {"ip": endpoint.ip_address}
 
 
@@ -252,7 +255,11 @@ def endpoint_from_output(placement: SitePlacement, value):
 
     if placement.alias:
         return SiteEndpoint(
-            scheme=placement.scheme, port=placement.port, alias_dns_name=part("dnsName"), alias_zone_id=part("zoneId")
+            scheme=placement.scheme,
+            port=placement.port,
+            alias_dns_name=part("dnsName"),
+            alias_zone_id=part("zoneId"),
+            accelerator_endpoint_id=value.apply(lambda e: e.get("acceleratorEndpoint")),
         )
     return SiteEndpoint(scheme=placement.scheme, port=placement.port, ip_address=part("ip"))
 

@@ -179,7 +179,8 @@ class EndpointHealth(pulumi.ComponentResource):
 
 
 class FailoverDns(pulumi.ComponentResource):
-    """Regional alias records, then the PRIMARY/SECONDARY chain that follows health-check state.
+    """Regional alias records (the health checks, `drctl verify` and operators reach a region by them), then the
+    PRIMARY/SECONDARY chain that follows health-check state.
 
     Nothing here is changed at failover time: Route 53's data plane answers from health state,
     so traffic moves even when its us-east-1 control plane is impaired.
@@ -196,8 +197,11 @@ class FailoverDns(pulumi.ComponentResource):
         health_check_ids: dict[str, pulumi.Input[str]],
         regions: list[str],
         provider: aws.Provider,
+        chain: bool = True,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
+        """`chain` false (dr:traffic.mode accelerator): the regional records only; the record name is the
+        accelerator's alias (`components.accelerator`)."""
         super().__init__("dr:traffic:FailoverDns", name, None, opts)
         child = pulumi.ResourceOptions(parent=self, provider=provider)
         self.records = []
@@ -213,11 +217,14 @@ class FailoverDns(pulumi.ComponentResource):
                 )
             )
 
+        if not chain:
+            self.register_outputs({"recordName": args.record_name})
+            return
         # Last link first: Route 53 refuses an alias to a name of the same zone that does not exist yet,
         # so a link's SECONDARY (which aliases the next link's name) waits for that link's records.
         links = failover_chain(args.record_name, regions)
         next_link: list[aws.route53.Record] = []
-        chain: list[aws.route53.Record] = []
+        chained: list[aws.route53.Record] = []
         for i in reversed(range(len(links))):
             link = links[i]
             primary = aws.route53.Record(
@@ -258,6 +265,6 @@ class FailoverDns(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=self, provider=provider, depends_on=next_link),
             )
             next_link = [primary, secondary]
-            chain[:0] = next_link
-        self.records.extend(chain)
+            chained[:0] = next_link
+        self.records.extend(chained)
         self.register_outputs({"recordName": args.record_name})

@@ -62,6 +62,9 @@ _GLOBAL_ARN_SHAPES = {
     "aws:iam/role:Role": ("iam", "role/{name}"),
     "aws:iam/policy:Policy": ("iam", "policy/{name}"),
     "aws:route53/healthCheck:HealthCheck": ("route53", "healthcheck/{id}"),
+    "aws:globalaccelerator/accelerator:Accelerator": ("globalaccelerator", "accelerator/{id}"),
+    "aws:globalaccelerator/listener:Listener": ("globalaccelerator", "accelerator/listener/{id}"),
+    "aws:globalaccelerator/endpointGroup:EndpointGroup": ("globalaccelerator", "accelerator/endpoint-group/{id}"),
 }
 _ID_PREFIX = {
     "aws:ec2/vpc:Vpc": "vpc-",
@@ -149,6 +152,10 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if args.typ == "aws:lb/loadBalancer:LoadBalancer":
             state["dnsName"] = f"{name}-{stable_hex(name, 8)}.{region}.elb.amazonaws.com"
             state["zoneId"] = _ALB_ZONE.get(region, "Z" + stable_hex(region, 13).upper())
+        if args.typ == "aws:globalaccelerator/accelerator:Accelerator":
+            state["dnsName"] = f"a{stable_hex(name, 16)}.awsglobalaccelerator.com"
+            state["hostedZoneId"] = "Z2BJ6XQ5FK7U4H"
+            state["ipSets"] = [{"ipFamily": "IPv4", "ipAddresses": ["192.0.2.10", "192.0.2.11"]}]
         if args.typ == "aws:ssm/parameter:Parameter":
             rid = name
         if args.typ == "aws:sqs/queue:Queue":
@@ -160,6 +167,8 @@ class AwsLikeMocks(pulumi.runtime.Mocks):
         if args.typ in _ARN_SHAPES:
             service, path = _ARN_SHAPES[args.typ]
             state["arn"] = f"arn:aws:{service}:{region}:{ACCOUNT_ID}:{path.format(name=name, id=rid)}"
+            if inputs.get("loadBalancerType") == "network":
+                state["arn"] = state["arn"].replace("loadbalancer/app/", "loadbalancer/net/")
         elif args.typ in _GLOBAL_ARN_SHAPES:
             service, path = _GLOBAL_ARN_SHAPES[args.typ]
             state["arn"] = f"arn:aws:{service}::{ACCOUNT_ID}:{path.format(name=name, id=rid)}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Callable
 
 from rich.console import Console, Group
 from rich.padding import Padding
@@ -142,7 +143,7 @@ def render_budget(budget: dict) -> Table:
     path, failed = budget.get("writePath", "monitor"), budget.get("worstFailure")
     automatic = budget["automaticFailover"] and path != "none"
     table.add_row("detection (Route 53 health checks)", str(budget["detectionSeconds"]), "", "")
-    traffic_label = "traffic RTO (detection + DNS TTL"
+    traffic_label = _traffic_label(budget)
     if budget.get("scaleUpSeconds"):
         traffic_label += f"; warm standby: writes moved + {budget['scaleUpSeconds']} s scale-up"
     table.add_row(
@@ -177,7 +178,9 @@ def render_budget(budget: dict) -> Table:
             "",
             "",
         )
-    if budget.get("trafficFollowsWritesSeconds"):
+    if budget.get("trafficMode") == "accelerator":
+        _accelerator_rows(table, budget, verdict)
+    elif budget.get("trafficFollowsWritesSeconds"):
         table.add_row(
             "[dim]traffic back to a higher-priority region after writes move there[/]",
             f"[dim]{budget['trafficFollowsWritesSeconds']}[/]",
@@ -185,6 +188,54 @@ def render_budget(budget: dict) -> Table:
             "",
         )
     return table
+
+
+def _traffic_label(budget: dict) -> str:
+    """What the traffic RTO is made of (without its closing parenthesis)."""
+    if budget.get("trafficMode") != "accelerator":
+        return "traffic RTO (detection + DNS TTL"
+    p = budget["trafficRtoParts"]
+    return (
+        f"traffic RTO, {p['primary']} fails (Global Accelerator, no DNS TTL: users reach {p['successor']} at "
+        f"{p['successorReached']} = {p['primary']}'s entry unhealthy {p['primaryUnhealthy']} + reaction "
+        f"{p['reaction']}; writes accepted there at {p['writesMoved']}; served at the later"
+    )
+
+
+def _accelerator_rows(table: Table, budget: dict, verdict: Callable[[bool], str]) -> None:
+    """Why the accelerator's traffic RTO is what it is, and the figure after a failover (until failback)."""
+    p, objective = budget["trafficRtoParts"], budget["objectives"]["rtoSeconds"]
+    dim = [
+        f"why: dials set at deploy time ({p['primary']}'s group 100, the others 0), and {p['successor']}'s "
+        f"/health/accelerator passing while {p['primary']} is active:",
+        f"when {p['primary']}'s entry fails, Global Accelerator sends everyone to {p['successor']} before writes move, "
+        "with no API call",
+        f"reaction: AWS documents about 30 s ({p['reactionSource']})",
+    ]
+    for line in dim:
+        table.add_row(Text(line, style="dim", overflow="fold"), "", "", "")
+    after = p["afterFailoverSeconds"]
+    table.add_row(
+        f"traffic RTO after a failover, until failback (the active region fails: no entry healthy, Global Accelerator "
+        f"fails open; writes moved {p['writesMoved']} + next region healthy {p['newRegionHealthy']} + reaction "
+        f"{p['reaction']})",
+        str(after),
+        str(objective),
+        verdict(after <= objective),
+    )
+    table.add_row(
+        f"[dim]double failure ({p['successor']} failing when {p['primary']} fails, so the orchestrator moves writes "
+        f"elsewhere): the same {after} s, failing open meanwhile[/]",
+        "",
+        "",
+        "",
+    )
+    table.add_row(
+        f"[dim]traffic back to {p['primary']} after writes move there (writes moved + its entry healthy + reaction)[/]",
+        f"[dim]{budget['trafficFollowsWritesSeconds']}[/]",
+        "",
+        "",
+    )
 
 
 def print_human(result: PreviewResult, console: Console) -> None:

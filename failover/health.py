@@ -8,8 +8,17 @@
   the authority (the control item, read within the client lease) answers 503, so a region cut off from the
   others loses its traffic as it loses its writes. (When every region answers 503, Route 53 answers with the
   primary record anyway.)
+- `/health/accelerator` (`accelerator_health`): what each region's Global Accelerator entry checks
+  (`dr:traffic.mode: accelerator`). The traffic dials, set at deploy time, give the order: the primary's endpoint
+  group 100, every other 0, and Global Accelerator sends everyone to the nearest healthy group, ignoring the dials,
+  only when the dial-100 group has no healthy endpoint. So this path passes (`accelerator_route`) in the active
+  region and, while the primary is active, in its successor (the first secondary): when the primary fails, traffic
+  moves to the successor on health alone, before writes do, and the successor refuses writes until its lease
+  confirms it active. After a failover the primary stays unhealthy until writes move back; a failure of the new
+  active region then leaves no healthy endpoint (Global Accelerator fails open) until the next active region
+  passes. It fails closed like `/health/route`.
 
-Both return (status code, JSON-able body) for any framework; `wsgi_app(...)` serves both without
+All return (status code, JSON-able body) for any framework; `wsgi_app(...)` serves them without
 dependencies.
 """
 
@@ -17,11 +26,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from failover.client import ActiveRegionResolver, ActiveRegionUnknown
+from failover.client import ActiveRegionResolver, ActiveRegionUnknown, ControlView
 
 
 def health_report(
@@ -73,21 +82,62 @@ def route_health(
     return 200, body
 
 
+def successor(priority: Sequence[str]) -> str | None:
+    """The region Global Accelerator falls back to while the primary is active: the first secondary."""
+    return priority[1] if len(priority) > 1 else None
+
+
+def accelerator_route(local: str, view: ControlView | None, priority: Sequence[str]) -> tuple[bool, str]:
+    """Whether `local`'s Global Accelerator entry should pass, from the confirmed authority `view` (None when it
+    cannot be confirmed) and the failover order `priority` (primary first, the primary's endpoint group dialled to
+    100, the others to 0), and why. At most two regions pass: the active one and, while the primary is active, its
+    successor; the primary passes only while it is active."""
+    if view is None:
+        return False, "fail-closed: the active region cannot be confirmed from here"
+    active = view.active_region
+    if active == local:
+        return True, "serves traffic: the active region"
+    if priority and active == priority[0] and local == successor(priority):
+        return True, f"successor of the active primary {active}: takes traffic if it fails, writes once they move"
+    return False, f"passive: writes go to {active}, and traffic with them"
+
+
+def accelerator_health(
+    resolver: ActiveRegionResolver, dynamodb_client, clock: Callable[[], float] = time.perf_counter
+) -> tuple[int, dict]:
+    """`health_report`, plus `accelerator_route` of the confirmed authority: 200 in the active region and, while the
+    primary is active, in its successor; 503 elsewhere and when the authority cannot be confirmed."""
+    status, body = health_report(resolver, dynamodb_client, clock)
+    if status != 200:
+        return status, body
+    view = resolver.confirmed_view()
+    if view is not None:
+        body["confirmedRegion"], body["epoch"] = view.active_region, view.epoch
+    serves, body["route"] = accelerator_route(resolver.local_region, view, resolver.priority)
+    return (200 if serves else 503), body
+
+
 def wsgi_app(
-    resolver: ActiveRegionResolver, dynamodb_client=None, path: str = "/health", route_path: str = "/health/route"
+    resolver: ActiveRegionResolver,
+    dynamodb_client=None,
+    path: str = "/health",
+    route_path: str = "/health/route",
+    accelerator_path: str = "/health/accelerator",
 ):
-    """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, 404 elsewhere."""
+    """A WSGI app answering `path` with `health_report`, `route_path` with `route_health`, `accelerator_path` with
+    `accelerator_health`, 404 elsewhere."""
     client: object | None = dynamodb_client
+    handlers = {path: health_report, route_path: route_health, accelerator_path: accelerator_health}
 
     def app(environ, start_response):
         nonlocal client
         requested = environ.get("PATH_INFO")
-        if requested not in (path, route_path):
+        if requested not in handlers:
             start_response("404 Not Found", [("Content-Type", "text/plain")])
             return [b"not found\n"]
         if client is None:
             client = resolver.session.client("dynamodb", region_name=resolver.local_region)
-        status, body = (route_health if requested == route_path else health_report)(resolver, client)
+        status, body = handlers[requested](resolver, client)
         payload = json.dumps(body).encode()
         start_response(
             f"{status} {'OK' if status == 200 else 'Service Unavailable'}",

@@ -16,6 +16,7 @@ from typing import Any
 from components.budget import ALIAS_TO_ALB_TTL_SECONDS, BudgetInputs, compute_budget
 from components.control import region_set
 from policies.resource import Res
+from policies.rules_accelerator import ACCELERATOR, ACCELERATOR_RESOURCE_RULES, ACCELERATOR_STACK_RULES
 from policies.rules_fis import FIS_RULES
 from policies.rules_haproxy import HAPROXY_RULES
 from policies.rules_kubernetes import KUBERNETES_RESOURCE_RULES, KUBERNETES_STACK_RULES
@@ -273,6 +274,7 @@ RESOURCE_RULES: dict[str, tuple[str, Callable[[Res], list[str]]]] = {
     **KUBERNETES_RESOURCE_RULES,
     **HAPROXY_RULES,
     **FIS_RULES,
+    **ACCELERATOR_RESOURCE_RULES,
 }
 
 
@@ -356,6 +358,7 @@ def budget_from_resources(resources: list[Res]) -> dict | None:
             objective_rto_seconds=int(tags["dr:rtoObjectiveSeconds"]),
             objective_rpo_seconds=int(tags["dr:rpoObjectiveSeconds"]),
             scale_up_seconds=int(tags.get("dr:scaleUpSeconds", 0)),
+            traffic_mode="accelerator" if any(r.type == ACCELERATOR for r in resources) else "dns",
         )
     )
     return {"budget": budget, "urn": control[0].urn}
@@ -375,6 +378,7 @@ STACK_RULES: dict[str, tuple[str, Callable[[list[Res]], list[tuple[str | None, s
     "health-check-per-endpoint": ("Every regional endpoint has a health check", health_check_per_endpoint),
     "rto-rpo-budget": ("The RTO/RPO budget of the declared resources fits the objectives", budget_fits_objectives),
     **KUBERNETES_STACK_RULES,
+    **ACCELERATOR_STACK_RULES,
 }
 
 # Which stacks each stack rule judges, by the kind of stack (`components.tiers.tier_kind` of its `dr:tier` stack
@@ -389,5 +393,7 @@ STACK_RULE_SCOPES: dict[str, frozenset[str]] = {
     "health-check-per-endpoint": frozenset({"single"}),
     "rto-rpo-budget": frozenset({"single"}),
     "do-lb-health-check-path": frozenset({"single", "site"}),
+    "accelerator-group-per-region": frozenset({"single", "traffic"}),  # the accelerator and the checks are there
+    "accelerator-dials": frozenset({"single", "traffic"}),  # the accelerator and its groups are there
 }
 assert set(STACK_RULE_SCOPES) == set(STACK_RULES), "every stack rule says which stacks it judges"

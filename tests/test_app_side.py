@@ -12,11 +12,13 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import boto3
 import pytest
 from botocore.exceptions import EndpointConnectionError
+from hypothesis import given
+from hypothesis import strategies as st
 from moto import mock_aws
 
 from failover import projection
-from failover.client import ActiveRegionResolver, ActiveRegionUnknown, NotActiveRegion, WritesFenced
-from failover.health import health_report, route_health, wsgi_app
+from failover.client import ActiveRegionResolver, ActiveRegionUnknown, ControlView, NotActiveRegion, WritesFenced
+from failover.health import accelerator_health, accelerator_route, health_report, route_health, wsgi_app
 
 PARAM = "/orders/test/active_region"
 CONTROL = "orders-test-dr-control"
@@ -245,6 +247,76 @@ def test_route_health_keeps_traffic_with_the_confirmed_writes(aws):
     assert code == 200 and body["epoch"] == 1
 
 
+def test_accelerator_health_passes_in_the_active_region_and_the_primarys_successor(aws):
+    """With dials primary 100 / others 0, Global Accelerator needs the successor healthy before the primary fails:
+    us-east-2 (the first secondary) passes while us-east-1 is active; after a failover the old primary fails."""
+    client = boto3.client("dynamodb", region_name="us-east-2")
+    code, body = accelerator_health(resolver(Clock(), local="us-east-2"), client)
+    assert code == 200 and body["confirmedRegion"] == "us-east-1"
+    assert body["route"] == (
+        "successor of the active primary us-east-1: takes traffic if it fails, writes once they move"
+    )
+    set_authority("us-east-2", 1)
+    code, body = accelerator_health(resolver(Clock(), local="us-east-2"), client)
+    assert (code, body["epoch"], body["route"]) == (200, 1, "serves traffic: the active region")
+    code, body = accelerator_health(resolver(Clock(), local="us-east-1"), client)
+    assert code == 503 and body["route"] == "passive: writes go to us-east-2, and traffic with them"
+    assert route_health(resolver(Clock(), local="us-east-1"), client)[0] == 503  # the route path agrees here
+
+
+def test_accelerator_health_fails_closed_and_on_a_failing_table(aws, monkeypatch):
+    failing = boto3.client("dynamodb", region_name="us-west-2")
+    code, body = accelerator_health(resolver(Clock(), local="us-east-2"), failing)
+    assert code == 503 and body["dynamodb"].startswith("error") and "route" not in body
+    r = resolver(Clock(), local="us-east-2")
+    monkeypatch.setattr(r, "confirmed_view", lambda: None)
+    code, body = accelerator_health(r, boto3.client("dynamodb", region_name="us-east-2"))
+    assert code == 503 and body["route"].startswith("fail-closed") and "confirmedRegion" not in body
+
+
+THREE = ("us-east-1", "us-east-2", "us-west-2")
+
+
+def view_of(active: str, phase: str = "active") -> ControlView:
+    return ControlView(active, 1, phase, 0.0)
+
+
+def passing(active: str | None, priority, phase: str = "active") -> set[str]:
+    view = None if active is None else view_of(active, phase)
+    return {r for r in priority if accelerator_route(r, view, priority)[0]}
+
+
+def test_accelerator_route_in_each_state_of_three_regions():
+    assert passing("us-east-1", THREE) == {"us-east-1", "us-east-2"}  # steady: the primary and its successor
+    assert passing("us-east-2", THREE) == {"us-east-2"}  # after a failover, until failback
+    assert passing("us-west-2", THREE) == {"us-west-2"}  # after a second failover
+    assert passing(None, THREE) == set()  # nobody can confirm the authority: every entry fails closed
+    assert accelerator_route("us-west-2", view_of("us-east-1"), THREE) == (
+        False,
+        "passive: writes go to us-east-1, and traffic with them",
+    )
+    assert passing("solo-1", ("solo-1",)) == {"solo-1"} and passing("solo-1", ("solo-1",), "settling") == {"solo-1"}
+
+
+@given(
+    priority=st.lists(st.sampled_from([*THREE, "eu-west-1", "eu-west-2"]), min_size=1, max_size=3, unique=True),
+    pick=st.integers(0, 2),
+    phase=st.sampled_from(["active", "settling"]),
+)
+def test_accelerator_route_keeps_traffic_with_writes(priority, pick, phase):
+    """Never more than two healthy regions, and of two one is the active region; the dial-100 group (the primary's)
+    is healthy only when it is active; while the primary is active, a second region is ready to take its traffic."""
+    active = priority[pick % len(priority)]
+    healthy = passing(active, priority, phase)
+    assert active in healthy and len(healthy) <= 2
+    assert (priority[0] in healthy) == (active == priority[0])
+    if active != priority[0]:
+        assert healthy == {active}  # after a failover: the one healthy endpoint is where writes go
+    elif len(priority) > 1:
+        assert healthy == {active, priority[1]}
+    assert passing(None, priority, phase) == set()
+
+
 def test_route_health_fails_closed_when_the_authority_cannot_be_confirmed(aws, monkeypatch):
     r = resolver(Clock(), local="us-east-1")
     real = r._client
@@ -282,6 +354,11 @@ def test_wsgi_app_over_real_http(aws):
             assert resp.status == 200 and json.loads(resp.read())["region"] == "us-east-2"
         with urllib.request.urlopen(base + "/health/route", timeout=5) as resp:
             assert resp.status == 200 and json.loads(resp.read())["route"] == "serves traffic"
+        with urllib.request.urlopen(base + "/health/accelerator", timeout=5) as resp:  # the primary's successor
+            assert resp.status == 200 and json.loads(resp.read())["route"].startswith("successor of the active")
+        with pytest.raises(urllib.error.HTTPError) as gone:
+            urllib.request.urlopen(base + "/health/active", timeout=5)
+        assert gone.value.code == 404
         with pytest.raises(urllib.error.HTTPError) as err:
             urllib.request.urlopen(base + "/other", timeout=5)
         assert err.value.code == 404

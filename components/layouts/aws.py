@@ -84,6 +84,7 @@ def declare_sites(
                 subnet_ids=list(net.subnet_ids) if net else [],
                 vpc_cidr=(net.cidr if net and net.cidr else default_vpc_cidr(i)),
                 secrets={k: pulumi.Output.secret(v) for k, v in cfg.app_secrets.items()},
+                accelerator_health_path=cfg.accelerator_health_path if cfg.traffic.mode == "accelerator" else None,
             ),
             provider=providers[region],
         )
@@ -96,6 +97,7 @@ def declare_sites(
                 port=443 if service.scheme == "https" else 80,
                 alias_dns_name=service.dns_name,
                 alias_zone_id=service.zone_id,
+                accelerator_endpoint_id=service.accelerator_endpoint_arn,
             ),
             scale_target=scale_target_json(
                 EcsTarget(service.cluster_name, service.service_name, cfg.app.desired_count) if warm else NoScaling()

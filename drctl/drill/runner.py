@@ -128,6 +128,7 @@ def _run_scenario(
     from drctl.drill.world import WorldOptions
 
     scenario = BY_NAME[name]
+    scale = scenario.scale(scale)
     options = scenario.options(scale)
     options.control = control  # type: ignore[assignment]
     world = DrillWorld(scale, moto, options).start()

@@ -15,6 +15,11 @@ from pathlib import Path
 from typing import Literal
 
 from components.budget import (
+    ACCELERATOR_HEALTH_INTERVAL_SECONDS,
+    ACCELERATOR_HEALTH_TIMEOUT_SECONDS,
+    ACCELERATOR_HEALTHY_THRESHOLD,
+    ACCELERATOR_PROPAGATION_SECONDS,
+    ACCELERATOR_UNHEALTHY_THRESHOLD,
     CHECKER_CONNECT_SECONDS,
     CHECKER_RESPONSE_SECONDS,
     HEALTH_METRIC_PERIOD_SECONDS,
@@ -68,6 +73,12 @@ class Reference:
     connect_timeout: float
     safety_margin: float
     budget_inputs: BudgetInputs
+    accelerator_interval: float = float(ACCELERATOR_HEALTH_INTERVAL_SECONDS)
+    """Global Accelerator's entries (dr:traffic.mode accelerator): the NLB's check interval, timeout and threshold
+    (the same both ways), and the edge's propagation delay."""
+    accelerator_timeout: float = float(ACCELERATOR_HEALTH_TIMEOUT_SECONDS)
+    accelerator_threshold: int = ACCELERATOR_HEALTHY_THRESHOLD
+    accelerator_propagation: float = float(ACCELERATOR_PROPAGATION_SECONDS)
 
     @property
     def budget(self) -> Budget:
@@ -107,6 +118,14 @@ class TimeScale:
             else:
                 out["timers"][key] = {"production": value, "drill": round(value / self.factor, 4)}
         return out
+
+
+def with_accelerator(scale: TimeScale) -> TimeScale:
+    """The same scale, its budget the reference stack's with dr:traffic.mode accelerator (the drill's one-threshold
+    entry model needs the healthy and unhealthy thresholds equal, as the stack declares them)."""
+    assert ACCELERATOR_HEALTHY_THRESHOLD == ACCELERATOR_UNHEALTHY_THRESHOLD
+    inputs = replace(scale.reference.budget_inputs, traffic_mode="accelerator")
+    return replace(scale, reference=replace(scale.reference, budget_inputs=inputs))
 
 
 def _camel(name: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol
 from botocore.config import Config
 
 from drctl.drill import actors
+from drctl.drill.accelerator import accelerated_traffic
 from drctl.drill.actors import AlarmModel, Route53Emulator, TrafficClient
 from drctl.drill.apps import Application, make_resolver
 from drctl.drill.aws import (
@@ -76,6 +77,8 @@ class WorldOptions:
     start_applications: bool = True
     """False: a first deploy, whose scenario starts the applications (their names resolve) when it says."""
     initial_alarm_state: str = "OK"
+    traffic: Literal["dns", "accelerator"] = "dns"
+    """accelerator: users reach the regions through `drctl.drill.accelerator` (Route 53's checks and alarms stay)."""
 
 
 class DrillWorld:
@@ -189,6 +192,8 @@ class DrillWorld:
             )
             for i in range(USERS)
         ]
+        if self.options.traffic == "accelerator":  # the started emulator, and users that ask it on every request
+            self.accelerator, self.users = accelerated_traffic(self, USERS)
 
     def _start_observers(self) -> None:
         """The authority sampler, the scheduled monitors and the CloudWatch alarms on the health checks."""
@@ -444,9 +449,9 @@ class DrillWorld:
         self.stop.set()
         for app in getattr(self, "apps", {}).values():
             app.close()
-        for actor in [getattr(self, n, None) for n in ("route53", "sampler", "monitors", "alarms")] + getattr(
-            self, "users", []
-        ):
+        for actor in [
+            getattr(self, n, None) for n in ("route53", "accelerator", "sampler", "monitors", "alarms")
+        ] + getattr(self, "users", []):
             if actor is not None:
                 actor.join(2.0)
 

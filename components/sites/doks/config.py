@@ -8,7 +8,7 @@ whole stack), are in `components.sites.doks.checks`; what a node holds is in `co
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator
 
@@ -278,6 +278,10 @@ class DigitalOceanStackConfig(CommonConfig):
     """The `digitalocean` layout: the DR plane's common keys plus the DOKS sites' keys."""
 
     layout: Literal["digitalocean"]
+    accelerator_problem: ClassVar[str | None] = (
+        "Global Accelerator endpoints must be AWS resources (an ALB, an NLB, an EC2 instance or an Elastic IP); "
+        "a DigitalOcean load balancer cannot be one; keep dns"
+    )
     app: KubernetesAppConfig
     sites: list[DoSiteConfig] = Field(min_length=2, max_length=6)
     cluster: ClusterConfig

@@ -77,6 +77,7 @@ class AwsStackConfig(CommonConfig):
 
     layout: Literal["aws"]
     fis_drills: ClassVar[bool] = True
+    accelerator_problem: ClassVar[str | None] = None  # an ALB per region, in front of which the site puts an NLB
     app: AppConfig
     regions: RegionsConfig
     network: dict[str, RegionNetworkConfig] = Field(default_factory=dict)

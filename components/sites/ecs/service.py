@@ -25,6 +25,7 @@ from components.naming import (
     aws_name,
     aws_name_prefix,
 )
+from components.sites.ecs.entry import declare_accelerator_entry
 from components.sites.ecs.network import PublicVpc
 
 # AWS's managed policy for pulling images and writing logs; scoped by AWS, read-only to us.
@@ -57,6 +58,9 @@ class RegionalServiceArgs:
     """CIDR for a VPC this component creates when no vpc_id is given."""
     secrets: dict[str, pulumi.Input[str]] = field(default_factory=dict)
     """NAME -> secret value: stored in Secrets Manager, injected by ECS, never in the task definition."""
+    accelerator_health_path: str | None = None
+    """Set with dr:traffic.mode accelerator: an NLB in front of the ALB, checking this path, is the region's
+    Global Accelerator endpoint (`components.sites.ecs.entry`)."""
 
 
 def cluster_name(app: str, stack: str) -> str:
@@ -114,6 +118,8 @@ class RegionalService(pulumi.ComponentResource):
     vpc_id: pulumi.Input[str]
     subnet_ids: list
     """The subnets of the load balancer and the tasks (given in config, or of the VPC this component creates)."""
+    accelerator_endpoint_arn: pulumi.Output[str] | None
+    """The NLB Global Accelerator sends this region's traffic to (None without dr:traffic.mode accelerator)."""
 
     def __init__(
         self,
@@ -130,6 +136,19 @@ class RegionalService(pulumi.ComponentResource):
         vpc_id, subnet_ids = self._network(name, args)
         self.vpc_id, self.subnet_ids = vpc_id, subnet_ids
         task_sg, target_group, listener = self._load_balancer(name, args, vpc_id, subnet_ids)
+        self.accelerator_endpoint_arn = None
+        if args.accelerator_health_path is not None:
+            self.accelerator_endpoint_arn = declare_accelerator_entry(
+                name,
+                alb=self.alb,
+                alb_listener=listener,
+                port=443 if https else 80,
+                https=https,
+                vpc_id=vpc_id,
+                subnet_ids=subnet_ids,
+                accelerator_health_path=args.accelerator_health_path,
+                opts=self._child,
+            ).arn
         self.cluster_name = cluster_name(args.app, args.stack)
         self.service_name = aws_name(ECS_SERVICE, args.app)
         cluster = aws.ecs.Cluster(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
@@ -294,6 +294,10 @@ class OvhStackConfig(CommonConfig):
     """The `ovh-hybrid` layout: the DR plane's common keys plus the OVHcloud sites' keys."""
 
     layout: Literal["ovh-hybrid"]
+    accelerator_problem: ClassVar[str | None] = (
+        "Global Accelerator endpoints must be AWS resources (an ALB, an NLB, an EC2 instance or an Elastic IP); "
+        "an HAProxy host at OVHcloud cannot be one; keep dns"
+    )
     app: OvhAppConfig
     sites: list[OvhSiteConfig] = Field(min_length=2, max_length=5)
     site_secrets: dict[str, SiteSecrets] = Field(default_factory=dict)

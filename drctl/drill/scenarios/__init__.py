@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from drctl.drill.scenarios.accelerator import accelerator_outage
 from drctl.drill.scenarios.common import Run, done
 from drctl.drill.scenarios.orchestrator_faults import crash_after_bump, pause_past_lease
 from drctl.drill.scenarios.outages import (
@@ -29,7 +30,7 @@ from drctl.drill.scenarios.steady import (
     standby_fails,
     standby_partitioned,
 )
-from drctl.drill.timescale import TimeScale
+from drctl.drill.timescale import TimeScale, with_accelerator
 from drctl.drill.world import DrillWorld, WorldOptions
 
 
@@ -42,6 +43,8 @@ class Scenario:
     options: Callable[[TimeScale], WorldOptions] = lambda scale: WorldOptions()
     default: bool = False
     """Part of `make drill`'s default set."""
+    scale: Callable[[TimeScale], TimeScale] = lambda scale: scale
+    """The time scale (and budget) the scenario is judged on, from the drill's."""
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -148,6 +151,15 @@ SCENARIOS: tuple[Scenario, ...] = (
         ("clock skew", "primary black-holes"),
         clock_skew,
         options=skewed,
+    ),
+    Scenario(
+        "accelerator",
+        "dr:traffic.mode accelerator: users reach the regions through Global Accelerator (dials primary 100, others "
+        "0; entries on /health/accelerator; no TTL); the primary hangs",
+        ("primary black-holes", "Global Accelerator traffic"),
+        accelerator_outage,
+        options=lambda scale: WorldOptions(traffic="accelerator"),
+        scale=with_accelerator,
     ),
 )
 BY_NAME = {s.name: s for s in SCENARIOS}
