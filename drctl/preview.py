@@ -60,6 +60,24 @@ def resource_counts(resources: list[dict]) -> dict:
     return {**counts, "pulumiTotal": len(resources), "byType": dict(sorted(by_type.items()))}
 
 
+def as_json(result: PreviewResult) -> dict:
+    """The `--json` document of one preview (what CI reads; no rich import on this path)."""
+    return {
+        "stack": result.stack,
+        "layout": result.layout,
+        "resources": [
+            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")}
+            for r in result.resources
+        ],
+        "outputs": result.outputs,
+        "counts": resource_counts(result.resources),
+        "budget": result.budget,
+        "policies": {"violations": [v.to_json() for v in result.violations]},
+        "warnings": list(getattr(result, "warnings", [])),
+        **({"tier": result.tier, "baseStack": result.base_stack} if result.tier else {}),
+    }
+
+
 class PreviewConfigError(Exception):
     """The stack's config is wrong; the message is the one line to show."""
 
@@ -106,7 +124,7 @@ def _as_document(monitor) -> list[dict]:
                 "custom": r.custom,
                 "inputs": r.inputs,
                 "options": {"protect": r.protect, "ignoreChanges": r.ignore_changes, "dependsOn": r.depends_on},
-                # secrets in plain text, for the policy pack only (`drctl.render.as_json` never shows it)
+                # secrets in plain text, for the policy pack only (`as_json` never shows it)
                 **({"policyInputs": r.revealed_inputs} if r.revealed_inputs is not None else {}),
             }
         )

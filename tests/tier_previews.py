@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 from drctl.preview import run_preview, run_tier_previews
-from drctl.render import as_json
+from drctl.preview import as_json
 
 
 def _document(result) -> dict:

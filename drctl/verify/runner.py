@@ -119,7 +119,7 @@ def run_verify(
     import boto3
 
     from drctl.preview import run_preview
-    from drctl.render import as_json
+    from drctl.preview import as_json
 
     session = session or boto3.Session()
     _check_credentials(session)  # before the preview's few seconds
