@@ -8,9 +8,9 @@ import pulumi
 import pytest
 
 from components.iam import failure_queue_key_policy, replicator_policy
+from components.orchestrator import FAILOVER_SOURCE
 from components.providers import regional_providers
 from components.replicator import (
-    FAILOVER_SOURCE,
     StreamReplicator,
     StreamReplicatorArgs,
     replicator_args_errors,
