@@ -144,6 +144,8 @@ def _run_program(
 ) -> _Run:
     """Run `__main__.py` once as stack `stack` under fresh mocks; raises PreviewConfigError for config mistakes."""
     import pulumi
+    from pulumi.runtime import resource as pulumi_resource
+    from pulumi.runtime.proto import source_pb2
     from pulumi.runtime.stack import run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -171,6 +173,10 @@ def _run_program(
             warnings.append(message)
 
     pulumi.log.warn = warn
+    # Each registration captures the Python stack for the engine's source positions (an eighth of the program's
+    # run); the mock monitor records none of it, so the offline preview sends an empty trace.
+    real_trace = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace
     try:
         _sync_await(run_pulumi_func(lambda: runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")))
     except pulumi.RunError as exc:
@@ -178,6 +184,7 @@ def _run_program(
         raise PreviewConfigError(str(exc)) from None
     finally:
         pulumi.log.warn = real_warn
+        pulumi_resource._get_stack_trace = real_trace
         os.chdir(cwd)
     # An exception inside an apply fails the registration that waited on it; the engine then fails the run, so
     # the offline preview does too (a RunError, such as a looked-up server in the wrong region, as one line).
