@@ -21,7 +21,6 @@ import re
 import shlex
 from dataclasses import dataclass
 
-
 from components.sites.ovh.config import OvhSiteConfig, OvhSitesConfig, backup_sites
 
 CONFIG_MARKER = "# dynamodb-dr haproxy.cfg"
