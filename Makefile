@@ -33,10 +33,13 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff format --check $(LINT_PATHS)
 	$(VENV)/bin/mypy
 
-# PYTEST_ARGS narrows the run (e.g. PYTEST_ARGS=tests/test_haproxy_live.py); CI runs everything.
+# PYTEST_ARGS narrows the run (e.g. PYTEST_ARGS=tests/test_haproxy_live.py); CI runs everything. The suite runs
+# in parallel (pytest-xdist), one worker per core; TEST_WORKERS=0 runs it in one process. loadgroup keeps together
+# the tests marked with one xdist_group: a module sharing a module-scoped fixture, the timing-sensitive ones.
 PYTEST_ARGS ?=
+TEST_WORKERS ?= auto
 test: $(VENV)/.installed test-tools lint
-	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m pytest -q $(PYTEST_ARGS)
+	AWS_ACCOUNT_ID_ENDPOINT_MODE=disabled $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The DR drill on loopback, the default scenarios (under 3 minutes): drill-out/drill-report.json and a timeline per
 # scenario; exit 1 on any safety violation or a figure more than 20% over the production budget.

@@ -60,6 +60,24 @@ def resource_counts(resources: list[dict]) -> dict:
     return {**counts, "pulumiTotal": len(resources), "byType": dict(sorted(by_type.items()))}
 
 
+def as_json(result: PreviewResult) -> dict:
+    """The `--json` document of one preview (what CI reads; no rich import on this path)."""
+    return {
+        "stack": result.stack,
+        "layout": result.layout,
+        "resources": [
+            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")}
+            for r in result.resources
+        ],
+        "outputs": result.outputs,
+        "counts": resource_counts(result.resources),
+        "budget": result.budget,
+        "policies": {"violations": [v.to_json() for v in result.violations]},
+        "warnings": list(getattr(result, "warnings", [])),
+        **({"tier": result.tier, "baseStack": result.base_stack} if result.tier else {}),
+    }
+
+
 class PreviewConfigError(Exception):
     """The stack's config is wrong; the message is the one line to show."""
 
@@ -106,7 +124,7 @@ def _as_document(monitor) -> list[dict]:
                 "custom": r.custom,
                 "inputs": r.inputs,
                 "options": {"protect": r.protect, "ignoreChanges": r.ignore_changes, "dependsOn": r.depends_on},
-                # secrets in plain text, for the policy pack only (`drctl.render.as_json` never shows it)
+                # secrets in plain text, for the policy pack only (`as_json` never shows it)
                 **({"policyInputs": r.revealed_inputs} if r.revealed_inputs is not None else {}),
             }
         )
@@ -126,6 +144,8 @@ def _run_program(
 ) -> _Run:
     """Run `__main__.py` once as stack `stack` under fresh mocks; raises PreviewConfigError for config mistakes."""
     import pulumi
+    from pulumi.runtime import resource as pulumi_resource
+    from pulumi.runtime.proto import source_pb2
     from pulumi.runtime.stack import Stack, run_pulumi_func
     from pulumi.runtime.sync_await import _sync_await
 
@@ -159,6 +179,10 @@ def _run_program(
         runpy.run_path(str(project_dir / "__main__.py"), run_name="__main__")
 
     pulumi.log.warn = warn
+    # Each registration captures the Python stack for the engine's source positions (an eighth of the program's
+    # run); the mock monitor records none of it, so the offline preview sends an empty trace.
+    real_trace = pulumi_resource._get_stack_trace
+    pulumi_resource._get_stack_trace = source_pb2.StackTrace
     try:
         _sync_await(run_pulumi_func(program))
     except pulumi.RunError as exc:
@@ -166,6 +190,7 @@ def _run_program(
         raise PreviewConfigError(str(exc)) from None
     finally:
         pulumi.log.warn = real_warn
+        pulumi_resource._get_stack_trace = real_trace
         os.chdir(cwd)
     # An exception inside an apply fails the registration that waited on it; the engine then fails the run, so
     # the offline preview does too (a RunError, such as a looked-up server in the wrong region, as one line).

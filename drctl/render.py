@@ -302,20 +302,3 @@ def render_violations(result: PreviewResult, width: int = 80) -> Group:
     if blocking:
         parts.append(Text(LEVEL_HINT.format(name=blocking[0].policy), style="dim"))
     return Group(*parts)
-
-
-def as_json(result: PreviewResult) -> dict:
-    return {
-        "stack": result.stack,
-        "layout": result.layout,
-        "resources": [
-            {k: r[k] for k in ("urn", "type", "name", "parent", "region", "inputs", "options")}
-            for r in result.resources
-        ],
-        "outputs": result.outputs,
-        "counts": resource_counts(result.resources),
-        "budget": result.budget,
-        "policies": {"violations": [v.to_json() for v in result.violations]},
-        "warnings": list(getattr(result, "warnings", [])),
-        **({"tier": result.tier, "baseStack": result.base_stack} if result.tier else {}),
-    }

@@ -17,6 +17,10 @@ import pytest
 
 from drctl.drill.selftest import DEFECTS, DefectDoesNotApply, broken_copy
 
+# Timing-sensitive (loopback deadlines, a drill's measured figures): under pytest-xdist these modules share
+# one worker, so two of them never compete for the cores at once.
+pytestmark = pytest.mark.xdist_group("loopback-timing")
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIRED = (
     "name",

@@ -23,6 +23,10 @@ from drctl.drill.moto_process import MotoProcess
 from drctl.drill.network import Gates, Network
 from failover.client import VersionedTable
 
+# Timing-sensitive (loopback deadlines, a drill's measured figures): under pytest-xdist these modules share
+# one worker, so two of them never compete for the cores at once.
+pytestmark = pytest.mark.xdist_group("loopback-timing")
+
 EAST, WEST = "us-east-1", "us-west-2"
 TABLE = "orders-drill"
 

@@ -17,6 +17,10 @@ from drctl.drill.aws import TRUTH_REGION, AwsModel, ControlReplication, HoldRule
 from drctl.drill.moto_process import MotoProcess
 from drctl.drill.network import INTERNET, Gates, Network
 
+# Timing-sensitive (loopback deadlines, a drill's measured figures): under pytest-xdist these modules share
+# one worker, so two of them never compete for the cores at once.
+pytestmark = pytest.mark.xdist_group("loopback-timing")
+
 REGIONS = ["us-east-1", "us-east-2", "us-west-2"]
 
 

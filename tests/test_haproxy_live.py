@@ -35,6 +35,10 @@ from components.sites.ovh.haproxy_config import (
 )
 from tests.haproxy_env import PASSWORD, require_haproxy
 
+# Timing-sensitive (loopback deadlines, a drill's measured figures): under pytest-xdist these modules share
+# one worker, so two of them never compete for the cores at once.
+pytestmark = pytest.mark.xdist_group("loopback-timing")
+
 INTER_MS, RISE, FALL = 500, 2, 3
 SLACK_SECONDS = 1.5
 """Allowance on top of inter x fall: the check scheduler, the first check's phase, and a busy shared CPU."""

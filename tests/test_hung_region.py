@@ -20,6 +20,10 @@ from failover import projection
 from failover.settings import load_settings
 from tests.runtime_env import PARAM, Clock, HealthServer, HungServer, build_world, sns_messages
 
+# Timing-sensitive (loopback deadlines, a drill's measured figures): under pytest-xdist these modules share
+# one worker, so two of them never compete for the cores at once.
+pytestmark = pytest.mark.xdist_group("loopback-timing")
+
 SIX = ["us-east-1", "us-east-2", "us-west-2", "eu-west-1", "eu-central-1", "ap-northeast-1"]
 
 

@@ -211,3 +211,17 @@ def test_the_aws_layout_declares_exactly_its_golden_resource_set(stack):
     assert sorted(set(golden) - set(current)) == [] and sorted(set(current) - set(golden)) == []
     changed = sorted(urn for urn in golden if golden[urn] != current[urn])
     assert changed == []
+
+
+def test_the_offline_preview_sends_no_stack_traces_and_puts_pulumi_s_capture_back(offline_preview, monkeypatch):
+    """Offline, source positions are skipped (the mock monitor records none); afterwards Pulumi captures them again.
+    The attribute is Pulumi's own: a Pulumi release that renames it fails here, not silently slower."""
+    from pulumi.runtime import resource as pulumi_resource
+
+    real = pulumi_resource._get_stack_trace
+    traces = []
+    monkeypatch.setattr(pulumi_resource, "_get_stack_trace", lambda: traces.append(1) or real())
+    patched = pulumi_resource._get_stack_trace
+    result = offline_preview("staging")
+    assert len(result.resources) > 50 and traces == [1]  # only the root stack's, registered before the program
+    assert pulumi_resource._get_stack_trace is patched

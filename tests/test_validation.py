@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from components.config import ConfigError, parse_stack_config
-from components.config_base import commercial_regions
+from components.config_base import ENDPOINT_PREFIXES, REGION_SERVICES, commercial_regions, partition_regions
 from components.powertools import LAYER_REGIONS
 from components.sites.ecs.config import FARGATE_MEMORY_MIB
 from components.stack_file import check_stack_file
@@ -184,6 +184,24 @@ def test_every_commercial_region_with_the_powertools_layer_is_accepted(region):
     values["failover"]["mode"] = "manual"  # regions of different sets: no strongly consistent control table
     values["failover"]["failback"] = "manual"
     assert parse_stack_config(values).regions.primary == region
+
+
+def test_the_region_lists_are_what_botocore_s_session_answers():
+    """The config reads botocore's endpoint data directly (the session loads every service model); same answers."""
+    import botocore.session
+
+    session = botocore.session.get_session()
+    for service in (*REGION_SERVICES, "ec2"):
+        prefix = session.get_service_data(service)["metadata"]["endpointPrefix"]
+        assert ENDPOINT_PREFIXES.get(service, service) == prefix, service
+    expected = {
+        p: frozenset(session.get_available_regions("ec2", partition_name=p)) for p in session.get_available_partitions()
+    }
+    assert partition_regions() == expected and len(expected["aws-us-gov"]) >= 2
+    commercial = set(expected["aws"])
+    for service in REGION_SERVICES:
+        commercial &= set(session.get_available_regions(service, partition_name="aws"))
+    assert commercial_regions() == commercial and {"us-east-1", "eu-west-1", "ap-northeast-3"} <= commercial
 
 
 # -- the stack file -----------------------------------------------------------------------------------

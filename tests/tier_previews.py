@@ -11,8 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from drctl.preview import run_preview, run_tier_previews
-from drctl.render import as_json
+from drctl.preview import as_json, run_preview, run_tier_previews
 
 
 def _document(result) -> dict:

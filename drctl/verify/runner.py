@@ -124,8 +124,7 @@ def run_verify(
     """Preview `stack` offline to learn what it declares, then check it against AWS."""
     import boto3
 
-    from drctl.preview import run_preview
-    from drctl.render import as_json
+    from drctl.preview import as_json, run_preview
 
     session = session or boto3.Session()
     check_credentials(session)  # before the preview's few seconds

@@ -21,8 +21,6 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from passlib.hash import sha512_crypt  # libpass, the maintained passlib fork: no import of the deprecated `crypt`
-
 from components.sites.ovh.config import OvhSiteConfig, OvhSitesConfig, backup_sites
 
 CONFIG_MARKER = "# dynamodb-dr haproxy.cfg"
@@ -127,6 +125,10 @@ def check_salt(salt: str) -> str:
 def hash_stats_password(password: str, salt: str) -> str:
     """sha512-crypt of the password (5000 rounds, glibc's default): the same salt gives the same hash, so a
     salt kept in Pulumi state keeps the rendered config, and the preview, unchanged from run to run."""
+    # libpass, the maintained passlib fork (no import of the deprecated `crypt`); imported here, so the policy
+    # pack and the layouts without an HAProxy, which import this module for its checks, do not load it
+    from passlib.hash import sha512_crypt
+
     return sha512_crypt.using(salt=check_salt(salt), rounds=5000).hash(password)
 
 
