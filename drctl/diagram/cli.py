@@ -58,8 +58,7 @@ def stack_topology(stack: str, stack_file: Path | None = None):
     """The offline preview and the validated config of `stack`, as a Topology."""
     from components.config import ConfigError, decode_engine_config, parse_stack_config
     from drctl.diagram.topology import topology_from
-    from drctl.preview import PROJECT_DIR, PreviewConfigError, run_preview
-    from drctl.render import as_json
+    from drctl.preview import PROJECT_DIR, PreviewConfigError, as_json, run_preview
     from drctl.stackfile import load_stack_config
 
     document = as_json(run_preview(stack, stack_file=stack_file))

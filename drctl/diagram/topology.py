@@ -172,7 +172,8 @@ def topology_from(doc: Mapping[str, Any], cfg: Any) -> Topology:
     control = _table(doc, outputs.get("controlTableName", ""))
     observers = sorted(outputs.get("observerFunctionArns", {}))
     record_name, ttl = _failover_record(doc)
-    alarms = _of_type(doc, ALARM)
+    # The health alarms on the Route 53 checks (the alarm path); the operator alarms of each region are not drawn.
+    alarms = [a for a in _of_type(doc, ALARM) if a["inputs"].get("namespace") == "AWS/Route53"]
     parameter = outputs.get("activeRegionParameter", "")
     return Topology(
         stack=str(doc.get("stack", "")),

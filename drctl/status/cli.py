@@ -42,8 +42,7 @@ def main(args: argparse.Namespace) -> int:
     """Exit 0 when nothing needs attention, 1 for a finding, 2 for usage, config or credential errors."""
     import boto3
 
-    from drctl.preview import PreviewConfigError, run_preview
-    from drctl.render import as_json
+    from drctl.preview import PreviewConfigError, as_json, run_preview
     from drctl.stackfile import StackFileError
     from drctl.status.gather import gather_status
     from drctl.status.view import render_status, watch_live
