@@ -27,7 +27,6 @@ from components.plane import (
     declare_data_plane,
     declare_notice_topic,
     declare_projection,
-    declare_traffic,
     orchestrator_name,
 )
 from components.providers import ROUTE53_METRICS_REGION, regional_providers
@@ -47,6 +46,7 @@ from components.tiers import (
     plan_tiers,
     qualified_stack_name,
 )
+from components.traffic_plane import declare_traffic
 
 
 def select_tier(cfg: CommonConfig, placements: list[SitePlacement]) -> Tier:

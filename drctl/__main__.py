@@ -141,15 +141,13 @@ def _add_diagram(sub) -> None:
 
 
 def _add_conflicts(sub) -> None:
-    conflicts = sub.add_parser(
-        "conflicts", help="list the writes the streams replicators recorded as lost to a concurrent write"
-    )
-    conflicts.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
-    conflicts.add_argument("--since", help="ISO-8601 time (UTC if no zone) or a duration back: 90s, 15m, 2h, 7d")
-    conflicts.add_argument("--json", action="store_true", help="print one JSON document")
-    conflicts.add_argument("--stack-file", type=Path, help="read the config from this file instead")
-    conflicts.add_argument(
-        "--timeout", type=_positive_seconds, default=None, help="read deadline of each AWS call in seconds (default 3)"
+    from drctl.conflicts import add_arguments
+
+    add_arguments(
+        sub.add_parser(
+            "conflicts", help="list the writes the streams replicators recorded as lost to a concurrent write"
+        ),
+        _positive_seconds,
     )
 
 
@@ -376,28 +374,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _conflicts(args: argparse.Namespace) -> int:
-    """Exit 0 when every conflicts table was read, 1 when one was not, 2 for usage, config or credential errors."""
-    from drctl.conflicts import ConflictsUsageError, render_conflicts, run_conflicts
-    from drctl.verify.calls import DEFAULT_READ_TIMEOUT_SECONDS
+    from drctl.conflicts import main as conflicts_main
 
-    expected: tuple[type[Exception], ...] = (ConflictsUsageError, *_config_errors())
-    try:
-        report = run_conflicts(
-            args.stack,
-            stack_file=args.stack_file,
-            since=args.since,
-            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS,
-        )
-    except expected as exc:
-        return _config_error(exc)
-    if args.json:
-        json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=True)
-        sys.stdout.write("\n")
-    else:
-        from rich.console import Console
-
-        Console().print(render_conflicts(report), crop=False)
-    return 1 if report.unread else 0
+    return conflicts_main(args)
 
 
 def _status(args: argparse.Namespace) -> int:

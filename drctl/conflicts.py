@@ -9,8 +9,11 @@ and the others are still listed.
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
+import json
 import re
+import sys
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -199,3 +202,40 @@ def render_conflicts(report: ConflictsReport) -> Any:
 def _plain(keys: dict) -> dict:
     """{"pk": {"S": "a"}} -> {"pk": "a"}."""
     return {k: next(iter(v.values())) if isinstance(v, dict) and v else v for k, v in keys.items()}
+
+
+def add_arguments(parser: argparse.ArgumentParser, timeout_type: Callable[[str], float]) -> None:
+    """`drctl conflicts`'s arguments (`timeout_type` checks --timeout like verify's)."""
+    parser.add_argument("--stack", required=True, help="stack name: reads Pulumi.<stack>.yaml")
+    parser.add_argument("--since", help="ISO-8601 time (UTC if no zone) or a duration back: 90s, 15m, 2h, 7d")
+    parser.add_argument("--json", action="store_true", help="print one JSON document")
+    parser.add_argument("--stack-file", type=Path, help="read the config from this file instead")
+    parser.add_argument(
+        "--timeout", type=timeout_type, default=None, help="read deadline of each AWS call in seconds (default 3)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    """Exit 0 when every conflicts table was read, 1 when one was not, 2 for usage, config or credential errors."""
+    from drctl.preview import PreviewConfigError
+    from drctl.stackfile import StackFileError
+    from policies.levels import PolicyConfigError
+
+    try:
+        report = run_conflicts(
+            args.stack,
+            stack_file=args.stack_file,
+            since=args.since,
+            read_timeout=args.timeout or DEFAULT_READ_TIMEOUT_SECONDS,
+        )
+    except (ConflictsUsageError, StackFileError, PreviewConfigError, PolicyConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.json:
+        json.dump(report.to_json(), sys.stdout, indent=2, sort_keys=True)
+        sys.stdout.write("\n")
+    else:
+        from rich.console import Console
+
+        Console().print(render_conflicts(report), crop=False)
+    return 1 if report.unread else 0
