@@ -30,6 +30,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
+from components.iam import allow_statement, service_trust_policy
 from components.naming import IAM_ROLE, METRIC_ALARM, autonamed, aws_name
 
 DrillAction = Literal["connectivity", "replication", "tasks"]
@@ -66,22 +67,7 @@ def template_tags(app: str, stack: str, region: str, action: str) -> dict[str, s
 
 def fis_trust_policy(account_id: str) -> dict:
     """FIS may assume the role, on behalf of this account's experiments only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": FIS_SERVICE},
-                "Action": "sts:AssumeRole",
-                "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-            }
-        ],
-    }
-
-
-def _allow(sid: str, actions: list[str], resources: Sequence[str], condition: dict | None = None) -> dict:
-    statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(set(resources))}
-    return {**statement, "Condition": condition} if condition else statement
+    return service_trust_policy(FIS_SERVICE, account_id=account_id)
 
 
 def connectivity_statements(region: str, account_id: str, vpc_id: str, subnet_ids: Sequence[str]) -> list[dict]:
@@ -90,25 +76,25 @@ def connectivity_statements(region: str, account_id: str, vpc_id: str, subnet_id
     acl = f"arn:aws:ec2:{region}:{account_id}:network-acl/*"
     fis_owned = {"StringEquals": {"aws:ResourceTag/managedByFIS": "true"}}
     return [
-        _allow(
+        allow_statement(
             "CreateFisAclInTheSiteVpc",
             ["ec2:CreateNetworkAcl"],
             [acl, f"arn:aws:ec2:{region}:{account_id}:vpc/{vpc_id}"],
             {"StringEquals": {"aws:RequestTag/managedByFIS": "true"}},
         ),
-        _allow(
+        allow_statement(
             "TagFisAcl",
             ["ec2:CreateTags"],
             [acl],
             {"StringEquals": {"ec2:CreateAction": "CreateNetworkAcl", "aws:RequestTag/managedByFIS": "true"}},
         ),
-        _allow("EditFisAcl", ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"], [acl], fis_owned),
-        _allow(
+        allow_statement("EditFisAcl", ["ec2:CreateNetworkAclEntry", "ec2:DeleteNetworkAcl"], [acl], fis_owned),
+        allow_statement(
             "SwapTheSiteSubnetsAcl",
             ["ec2:ReplaceNetworkAclAssociation"],
             [acl, *(f"arn:aws:ec2:{region}:{account_id}:subnet/{s}" for s in subnet_ids)],
         ),
-        _allow(
+        allow_statement(
             "DescribeNetwork",
             [
                 "ec2:DescribeManagedPrefixLists",
@@ -126,7 +112,7 @@ def replication_statements(table_arn: str) -> list[dict]:
     """`aws:dynamodb:global-table-pause-replication` on one replica: FIS adds (then removes) a statement to the
     replica's resource policy that denies the replication role; the target is resolved through the tagging API."""
     return [
-        _allow(
+        allow_statement(
             "PauseTheReplica",
             [
                 "dynamodb:DeleteResourcePolicy",
@@ -136,7 +122,7 @@ def replication_statements(table_arn: str) -> list[dict]:
             ],
             [table_arn],
         ),
-        _allow("ResolveTargets", ["tag:GetResources"], ["*"]),
+        allow_statement("ResolveTargets", ["tag:GetResources"], ["*"]),
     ]
 
 
@@ -144,9 +130,9 @@ def stop_task_statements(region: str, account_id: str, cluster: str) -> list[dic
     """`aws:ecs:stop-task` on the tasks of one cluster's service (found by cluster and service parameters)."""
     cluster_arn = f"arn:aws:ecs:{region}:{account_id}:cluster/{cluster}"
     return [
-        _allow("DescribeTheCluster", ["ecs:DescribeClusters"], [cluster_arn]),
-        _allow("ListTheClusterTasks", ["ecs:ListTasks"], ["*"], {"ArnEquals": {"ecs:cluster": cluster_arn}}),
-        _allow(
+        allow_statement("DescribeTheCluster", ["ecs:DescribeClusters"], [cluster_arn]),
+        allow_statement("ListTheClusterTasks", ["ecs:ListTasks"], ["*"], {"ArnEquals": {"ecs:cluster": cluster_arn}}),
+        allow_statement(
             "StopTheClusterTasks",
             ["ecs:DescribeTasks", "ecs:StopTask"],
             [f"arn:aws:ecs:{region}:{account_id}:task/{cluster}/*"],

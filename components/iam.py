@@ -29,8 +29,10 @@ ECS_TASKS_TRUST = {
 }
 
 
-def _stmt(sid: str, actions: list[str], resources: Iterable[str]) -> dict:
-    return {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(set(resources))}
+def allow_statement(sid: str, actions: list[str], resources: Iterable[str], condition: dict | None = None) -> dict:
+    """One Allow statement, its actions and resources sorted (so a document's text is stable between runs)."""
+    statement = {"Sid": sid, "Effect": "Allow", "Action": sorted(actions), "Resource": sorted(set(resources))}
+    return {**statement, "Condition": condition} if condition else statement
 
 
 def orchestrator_policy(
@@ -50,17 +52,17 @@ def orchestrator_policy(
     Lambda runtime's. Every other action is one the runtime calls (a test records them on moto).
     """
     statements = [
-        _stmt(
+        allow_statement(
             "ControlItemFencedWrites",
             ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
             control_table_arns,
         ),
         # GetParameter: the monitor compares each region's value with the control item and repairs it
-        _stmt("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
+        allow_statement("ActiveRegionProjection", ["ssm:GetParameter", "ssm:PutParameter"], parameter_arns),
         *scale_statements,
-        _stmt("Notify", ["sns:Publish"], topic_arns),
-        _stmt("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
-        _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
+        allow_statement("Notify", ["sns:Publish"], topic_arns),
+        allow_statement("EncryptedTopics", ["kms:Decrypt", "kms:GenerateDataKey"], topic_key_arns),
+        allow_statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
         {
             "Sid": "ReplicationLagMetrics",
             "Effect": "Allow",
@@ -74,7 +76,7 @@ def orchestrator_policy(
 
 def ecs_scale_statements(service_arns: list[str]) -> list[dict]:
     """What the orchestrator needs to scale an ECS site up (UpdateService on exactly its services)."""
-    return [_stmt("ScaleTarget", ["ecs:UpdateService"], service_arns)] if service_arns else []
+    return [allow_statement("ScaleTarget", ["ecs:UpdateService"], service_arns)] if service_arns else []
 
 
 _STATEMENT_KEYS = ("Sid", "Effect", "Action", "Resource")
@@ -107,7 +109,7 @@ def task_policy(
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _stmt(
+            allow_statement(
                 "DataTable",
                 [
                     "dynamodb:BatchGetItem",
@@ -123,9 +125,9 @@ def task_policy(
                 ],
                 table_and_indexes,
             ),
-            _stmt("ActiveRegion", ["ssm:GetParameter"], parameter_arns),
+            allow_statement("ActiveRegion", ["ssm:GetParameter"], parameter_arns),
             *(
-                [_stmt("ConfirmActiveRegion", ["dynamodb:GetItem"], list(control_table_arns))]
+                [allow_statement("ConfirmActiveRegion", ["dynamodb:GetItem"], list(control_table_arns))]
                 if control_table_arns
                 else []
             ),
@@ -135,7 +137,10 @@ def task_policy(
 
 def secrets_read_policy(secret_arns: list[str]) -> dict:
     """The task execution role may read exactly the application's own secrets."""
-    return {"Version": "2012-10-17", "Statement": [_stmt("AppSecrets", ["secretsmanager:GetSecretValue"], secret_arns)]}
+    return {
+        "Version": "2012-10-17",
+        "Statement": [allow_statement("AppSecrets", ["secretsmanager:GetSecretValue"], secret_arns)],
+    }
 
 
 def topic_key_policy(*, account_id: str, region: str, alarm_name_pattern: str | None = None) -> dict:
@@ -195,14 +200,14 @@ def replicator_policy(
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _stmt(
+            allow_statement(
                 "ReadSourceStream",
                 ["dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator"],
                 [f"{source_table_arn}/stream/*"],
             ),
             {"Sid": "ListSourceStreams", "Effect": "Allow", "Action": ["dynamodb:ListStreams"], "Resource": "*"},
-            _stmt("ConditionalWritesToReceivingTable", ["dynamodb:PutItem"], [receiving_table_arn]),
-            _stmt("RecordConflicts", ["dynamodb:PutItem"], [conflicts_table_arn]),
+            allow_statement("ConditionalWritesToReceivingTable", ["dynamodb:PutItem"], [receiving_table_arn]),
+            allow_statement("RecordConflicts", ["dynamodb:PutItem"], [conflicts_table_arn]),
             {
                 "Sid": "PublishReplicationLag",
                 "Effect": "Allow",
@@ -210,12 +215,12 @@ def replicator_policy(
                 "Resource": "*",
                 "Condition": {"StringEquals": {"cloudwatch:namespace": REPLICATION_METRICS_NAMESPACE}},
             },
-            _stmt("RecordFailedBatches", ["sqs:SendMessage"], [failure_queue_arn]),
+            allow_statement("RecordFailedBatches", ["sqs:SendMessage"], [failure_queue_arn]),
             {
-                **_stmt("EncryptFailureRecords", ["kms:Decrypt", "kms:GenerateDataKey"], [failure_key_arn]),
+                **allow_statement("EncryptFailureRecords", ["kms:Decrypt", "kms:GenerateDataKey"], [failure_key_arn]),
                 "Condition": {"StringEquals": {"kms:ViaService": f"sqs.{queue_region}.amazonaws.com"}},
             },
-            _stmt("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
+            allow_statement("Logs", ["logs:CreateLogStream", "logs:PutLogEvents"], [log_group_arn + ":*"]),
         ],
     }
 
@@ -281,25 +286,30 @@ def roles_anywhere_trust_policy(*, trust_anchor_arn: str, common_names: list[str
 def scaler_credentials_statements(secret_arns: list[str]) -> list[dict]:
     """What an orchestrator needs to scale a Kubernetes site: read that site's scaler token + CA, in
     whichever region holds a copy (the secret's own region and its replicas). Nothing else."""
-    return [_stmt("KubernetesScalerCredentials", ["secretsmanager:GetSecretValue"], secret_arns)]
+    return [allow_statement("KubernetesScalerCredentials", ["secretsmanager:GetSecretValue"], secret_arns)]
 
 
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
 
 
-def scheduler_trust_policy(*, account_id: str) -> dict:
-    """EventBridge Scheduler, on behalf of this account's schedules only (`aws:SourceAccount`)."""
+def service_trust_policy(service: str, *, account_id: str) -> dict:
+    """An AWS service may assume the role, on behalf of this account's resources only (`aws:SourceAccount`)."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": SCHEDULER_SERVICE},
+                "Principal": {"Service": service},
                 "Action": "sts:AssumeRole",
                 "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
             }
         ],
     }
+
+
+def scheduler_trust_policy(*, account_id: str) -> dict:
+    """EventBridge Scheduler, on behalf of this account's schedules only."""
+    return service_trust_policy(SCHEDULER_SERVICE, account_id=account_id)
 
 
 def notice_publisher_policy(*, topic_arn: str, key_arn: str) -> dict:
@@ -308,7 +318,7 @@ def notice_publisher_policy(*, topic_arn: str, key_arn: str) -> dict:
     return {
         "Version": "2012-10-17",
         "Statement": [
-            _stmt("PublishNotices", ["sns:Publish"], [topic_arn]),
-            _stmt("EncryptNotices", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
+            allow_statement("PublishNotices", ["sns:Publish"], [topic_arn]),
+            allow_statement("EncryptNotices", ["kms:Decrypt", "kms:GenerateDataKey"], [key_arn]),
         ],
     }
