@@ -15,6 +15,7 @@ import json
 import sys
 from pathlib import Path
 
+from drctl.arguments import float_between
 from drctl.drill.command import add_drill_parser, run_drill_command
 
 EXIT_POLICY_VIOLATION = 1
@@ -160,14 +161,7 @@ def _add_haproxy(sub) -> None:
     haproxy.add_argument("--password-stdin", action="store_true", help="read the stats password from stdin")
 
 
-def _positive_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 0 < value <= 60:
-        raise argparse.ArgumentTypeError(f"expected seconds between 0 and 60, got {text!r}")
-    return value
+_positive_seconds = float_between(0, 60, "expected seconds between 0 and 60, got {text!r}", above_low=True)
 
 
 # -- the subcommands ---------------------------------------------------------------------------------------------

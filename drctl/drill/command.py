@@ -7,6 +7,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from drctl.arguments import float_between
+
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 
@@ -67,14 +69,7 @@ def add_drill_parser(sub) -> None:
     )
 
 
-def _time_factor(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 2 <= value <= 20:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time scale between 2 and 20")
-    return value
+_time_factor = float_between(2, 20, "{text!r} is not a time scale between 2 and 20")
 
 
 def run_drill_command(args: argparse.Namespace) -> int:

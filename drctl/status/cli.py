@@ -7,18 +7,13 @@ import json
 import sys
 from pathlib import Path
 
+from drctl.arguments import float_between
+
 EXIT_USAGE = 2
 DEFAULT_WATCH_SECONDS = 5.0
 
 
-def _watch_seconds(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = 0.0
-    if not 1 <= value <= 3600:
-        raise argparse.ArgumentTypeError(f"expected seconds between 1 and 3600, got {text!r}")
-    return value
+_watch_seconds = float_between(1, 3600, "expected seconds between 1 and 3600, got {text!r}")
 
 
 def add_arguments(parser: argparse.ArgumentParser, timeout_type) -> None:
