@@ -399,10 +399,10 @@ COMMANDS = {
 }
 
 
-def run_as_process() -> int:
+def run_as_process(argv: list[str] | None = None) -> int:
     """`python -m drctl`: `main()` with the collector tuned for a short-lived process (`GC_THRESHOLD`)."""
     gc.set_threshold(*GC_THRESHOLD)
-    code = main()
+    code = main(argv)
     gc.freeze()  # nothing is collected at exit: the process ends, and its memory with it
     return code
 

@@ -155,10 +155,11 @@ def broken_copy(defect: Defect | None, into: Path) -> Path:
 
 
 def run_scenario(runtime: Path, scenario: str, out: Path, factor: float, mode: str = "strong") -> tuple[int, dict]:
-    """The drill on one scenario in a fresh process whose `failover` package is `runtime/failover`."""
+    """The drill on one scenario in a fresh process whose `failover` package is `runtime/failover`, run as
+    `python -m drctl` runs it (the same collector settings, so the same pauses)."""
     code = (
         "import sys; sys.path.insert(0, sys.argv[1]); sys.path.insert(1, sys.argv[2]); "
-        "from drctl.__main__ import main; sys.exit(main(sys.argv[3:]))"
+        "from drctl.__main__ import run_as_process; sys.exit(run_as_process(sys.argv[3:]))"
     )
     env = {
         **os.environ,
